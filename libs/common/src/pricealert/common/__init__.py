@@ -1,0 +1,1 @@
+"""What every pricealert service shares: settings, logging, stream names, events, the consumer loop."""

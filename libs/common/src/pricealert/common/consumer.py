@@ -1,0 +1,246 @@
+"""The one consumer loop every worker uses: own pending first, then new entries, reclaim, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from pricealert.common import names
+from pricealert.common.events import Fields, MalformedEvent, decode_fields, now_ms
+from pricealert.common.publisher import maxlen_for
+from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, wait_for_redis
+
+log = structlog.get_logger()
+
+
+class PermanentError(Exception):
+    """A handler failure that no retry can fix: the entry goes to the dead letters at once."""
+
+
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError, MalformedEvent)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stream entry handed to a handler."""
+
+    id: str
+    fields: Fields
+    deliveries: int = 1
+
+
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """Where a consumer reads and how patient it is with failures."""
+
+    stream: str
+    group: str
+    consumer: str
+    service: str
+    batch_size: int = 200
+    block_ms: int = 1_000
+    # Must exceed the slowest legitimate handler, or a healthy replica's entry is handled twice.
+    reclaim_idle_ms: int = 30_000
+    reclaim_every_s: float = 1.0
+    max_deliveries: int = 5
+    group_start_id: str = "0"
+    health_ttl_s: int = 30
+
+
+class StreamConsumer:
+    """Reads a stream in a consumer group and acks each entry only after its handler succeeded."""
+
+    def __init__(self, redis: Redis, options: ConsumerOptions, handler: BatchHandler) -> None:
+        self.redis = redis
+        self.options = options
+        self.handler = handler
+        self.dead_letter_stream = names.dead_letter_stream(options.stream)
+        self._claim_cursor = "0-0"
+        self._next_reclaim = 0.0
+        self._next_heartbeat = 0.0
+        self._log = log.bind(stream=options.stream, group=options.group, consumer=options.consumer)
+
+    async def ensure_group(self) -> None:
+        """Create the consumer group (and the stream) unless it exists already."""
+        try:
+            await self.redis.xgroup_create(
+                self.options.stream, self.options.group, id=self.options.group_start_id, mkstream=True
+            )
+            self._log.info("stream.group.created")
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; the batch in hand is finished before returning."""
+        await wait_for_redis(self.redis, stop=stop)
+        while not stop.is_set():
+            try:
+                await self.ensure_group()
+                await self._drain_own_pending(stop)
+                while not stop.is_set():
+                    await self.poll_once()
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group vanished (a Redis restart without persistence): recreate it.
+                self._log.warning("stream.group.missing")
+            except TRANSIENT_REDIS_ERRORS as exc:
+                self._log.warning("stream.read.failed", error=str(exc))
+                await asyncio.sleep(0.2)
+                await wait_for_redis(self.redis, stop=stop)
+        self._log.info("stream.consumer.stopped")
+
+    async def poll_once(self) -> int:
+        """One round: reclaim idle entries when due, then read new ones; returns how many were handled."""
+        handled = 0
+        now = time.monotonic()
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + self.options.reclaim_every_s
+            handled += await self._reclaim_idle()
+        handled += await self._read_new()
+        await self._heartbeat()
+        return handled
+
+    async def _drain_own_pending(self, stop: asyncio.Event) -> None:
+        last_id = "0"
+        while not stop.is_set():
+            reply = await self.redis.xreadgroup(
+                self.options.group, self.options.consumer, {self.options.stream: last_id},
+                count=self.options.batch_size,
+            )
+            entries = _entries_of(reply)
+            if not entries:
+                return
+            last_id = entries[-1][0]
+            self._log.info("stream.pending.resumed", count=len(entries))
+            await self._process(await self._with_delivery_counts(entries))
+
+    async def _read_new(self) -> int:
+        block = min(self.options.block_ms, MAX_BLOCK_MS)
+        reply = await self.redis.xreadgroup(
+            self.options.group, self.options.consumer, {self.options.stream: ">"},
+            count=self.options.batch_size, block=block,
+        )
+        entries = _entries_of(reply)
+        if entries:
+            await self._process([Message(i, f) for i, f in entries])
+        return len(entries)
+
+    async def _reclaim_idle(self) -> int:
+        reply = await self.redis.xautoclaim(
+            self.options.stream, self.options.group, self.options.consumer,
+            min_idle_time=self.options.reclaim_idle_ms, start_id=self._claim_cursor,
+            count=self.options.batch_size,
+        )
+        self._claim_cursor = _text(reply[0])
+        claimed = [(_text(i), decode_fields(f or {})) for i, f in reply[1]]
+        if len(reply) > 2 and reply[2]:
+            self._log.error("stream.message.lost", ids=[_text(i) for i in reply[2]], reason="trimmed")
+        if not claimed:
+            return 0
+        self._log.info("stream.message.claimed", count=len(claimed))
+        await self._process(await self._with_delivery_counts(claimed))
+        return len(claimed)
+
+    async def _with_delivery_counts(self, entries: list[tuple[str, Fields]]) -> list[Message]:
+        pending = await self.redis.xpending_range(
+            self.options.stream, self.options.group, min=entries[0][0], max=entries[-1][0],
+            count=len(entries), consumername=self.options.consumer,
+        )
+        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        return [Message(i, f, counts.get(i, 1)) for i, f in entries]
+
+    async def _process(self, messages: list[Message]) -> None:
+        live: list[Message] = []
+        for message in messages:
+            if not message.fields:
+                self._log.error("stream.message.lost", id=message.id, reason="payload trimmed")
+                await self._ack([message])
+            elif message.deliveries > self.options.max_deliveries:
+                await self._dead_letter(message, f"delivered {message.deliveries} times without success")
+            else:
+                live.append(message)
+        if not live:
+            return
+        try:
+            await self.handler(live)
+        except Exception as exc:
+            if len(live) == 1:
+                await self._failed(live[0], exc)
+                return
+            # Isolate the entry that failed: retry the batch one entry at a time.
+            for message in live:
+                try:
+                    await self.handler([message])
+                except Exception as single_exc:
+                    await self._failed(message, single_exc)
+                else:
+                    await self._ack([message])
+            return
+        await self._ack(live)
+
+    async def _failed(self, message: Message, exc: Exception) -> None:
+        permanent = isinstance(exc, PERMANENT_ERRORS)
+        self._log.warning(
+            "stream.message.failed", id=message.id, deliveries=message.deliveries,
+            permanent=permanent, error=f"{type(exc).__name__}: {exc}", exc_info=not permanent,
+        )
+        if permanent or message.deliveries >= self.options.max_deliveries:
+            await self._dead_letter(message, f"{type(exc).__name__}: {exc}")
+
+    async def _dead_letter(self, message: Message, reason: str) -> None:
+        fields: dict[str, str] = {
+            **message.fields,
+            "dl_stream": self.options.stream,
+            "dl_entry_id": message.id,
+            "dl_group": self.options.group,
+            "dl_consumer": self.options.consumer,
+            "dl_reason": reason[:2000],
+            "dl_deliveries": str(message.deliveries),
+            "dl_failed_at": str(now_ms()),
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_letter_stream, fields, maxlen=maxlen_for(self.dead_letter_stream),  # type: ignore[arg-type]
+                      approximate=True)
+            pipe.xack(self.options.stream, self.options.group, message.id)
+            await pipe.execute()
+        self._log.error("stream.message.dead_lettered", id=message.id, reason=reason,
+                        dead_letter_stream=self.dead_letter_stream)
+
+    async def _ack(self, messages: Sequence[Message]) -> None:
+        await self.redis.xack(self.options.stream, self.options.group, *[m.id for m in messages])
+
+    async def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + min(5.0, self.options.health_ttl_s / 3)
+        key = names.health_key(self.options.service, self.options.consumer)
+        await self.redis.set(key, str(now_ms()), ex=self.options.health_ttl_s)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entries_of(reply: Any) -> list[tuple[str, Fields]]:
+    """Flatten an XREADGROUP reply (RESP2 list or RESP3 dict) for one stream."""
+    if not reply:
+        return []
+    streams = reply.items() if isinstance(reply, dict) else reply
+    out: list[tuple[str, Fields]] = []
+    for _stream, entries in streams:
+        for entry_id, fields in entries:
+            out.append((_text(entry_id), decode_fields(fields or {})))
+    return out

@@ -1,0 +1,96 @@
+"""Async SQLAlchemy engines (Postgres or SQLite), per-request sessions and Alembic upgrades."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = structlog.get_logger()
+
+
+def async_url(url: str) -> str:
+    """Normalise a database URL to its async driver (asyncpg for Postgres, aiosqlite for SQLite)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether `url` names a SQLite database."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, application_name: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and a busy timeout so several processes can share it."""
+    full_url = async_url(url)
+    if is_sqlite(full_url):
+        engine = create_async_engine(full_url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(
+        full_url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": application_name}},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Yield a session that commits on success and rolls back on error."""
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def upgrade_database(url: str, script_location: Path, version_table: str) -> None:
+    """Run `alembic upgrade head` for one service's migrations (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    config.attributes["version_table"] = version_table
+    command.upgrade(config, "head")
+
+
+async def wait_for_database(engine: AsyncEngine, *, max_delay: float = 5.0) -> None:
+    """Connect until the database answers, backing off."""
+    delay = 0.1
+    while True:
+        try:
+            async with engine.connect():
+                return
+        except (OSError, ConnectionError) as exc:
+            log.warning("database.unavailable", error=str(exc), retry_in=round(delay, 2))
+        except Exception as exc:  # asyncpg raises its own errors for "starting up" and refusals
+            log.warning("database.unavailable", error=f"{type(exc).__name__}: {exc}", retry_in=round(delay, 2))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay)

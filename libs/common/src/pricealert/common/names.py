@@ -1,0 +1,83 @@
+"""Every Redis stream, consumer group and key name of the system, defined once."""
+
+PREFIX = "pricealert"
+
+# Streams (see README "Streams"): who writes them is noted beside each.
+TICKS = f"{PREFIX}:ticks"  # ingest
+ALERT_EVENTS = f"{PREFIX}:alert-events"  # alerts
+TRIGGERS = f"{PREFIX}:triggers"  # evaluator
+NOTIFICATION_RESULTS = f"{PREFIX}:notification-results"  # notifier
+SYMBOL_CATALOG = f"{PREFIX}:symbol-catalog"  # ingest
+SIGNING_KEYS = f"{PREFIX}:signing-keys"  # auth: public keys only
+
+# Consumer groups, one per reading service.
+GROUP_EVALUATOR = "evaluator"
+GROUP_INGEST = "ingest"
+GROUP_NOTIFIER = "notifier"
+GROUP_ALERTS = "alerts"
+
+
+def dead_letter_stream(stream: str) -> str:
+    """Name of the dead-letter stream that collects what `stream`'s consumers gave up on."""
+    return f"{stream}:dead"
+
+
+def health_key(service: str, consumer: str) -> str:
+    """TTL'd key a worker refreshes while its loop is alive (compose health checks read it)."""
+    return f"{PREFIX}:health:{service}:{consumer}"
+
+
+# Evaluator index: sorted sets of alert ids scored by target price, per symbol and direction.
+def eval_above_key(symbol: str) -> str:
+    """Alerts on `symbol` that fire when a price is at or above their target."""
+    return f"{PREFIX}:eval:above:{symbol}"
+
+
+def eval_below_key(symbol: str) -> str:
+    """Alerts on `symbol` that fire when a price is at or below their target."""
+    return f"{PREFIX}:eval:below:{symbol}"
+
+
+def eval_cross_key(symbol: str) -> str:
+    """Cross alerts on `symbol` still waiting for the first tick that fixes their side."""
+    return f"{PREFIX}:eval:cross:{symbol}"
+
+
+EVAL_ALERTS = f"{PREFIX}:eval:alerts"  # hash: alert id -> the alert's trigger payload (JSON)
+EVAL_DONE = f"{PREFIX}:eval:done"  # hash: alert id -> why it left the index (fired/deleted/expired)
+
+
+def ingest_symbol_key(symbol: str) -> str:
+    """Set of active alert ids on `symbol` that keep ingest subscribed to it."""
+    return f"{PREFIX}:ingest:symbol:{symbol}"
+
+
+INGEST_SYMBOLS = f"{PREFIX}:ingest:symbols"  # set of symbols with at least one active alert
+
+
+def notifier_sent_key(trigger_id: str) -> str:
+    """Marks a trigger whose email the SMTP server accepted."""
+    return f"{PREFIX}:notifier:sent:{trigger_id}"
+
+
+def notifier_lease_key(trigger_id: str) -> str:
+    """Short lease held by the notifier replica that is sending this trigger's email."""
+    return f"{PREFIX}:notifier:lease:{trigger_id}"
+
+
+def login_failures_key(scope: str, value: str) -> str:
+    """Counter of failed logins per account or per client address."""
+    return f"{PREFIX}:auth:login-failures:{scope}:{value}"
+
+
+# Approximate MAXLEN per stream: far above any backlog a healthy consumer builds, so that trimming
+# never removes entries still pending (Redis < 8.2 trims pending entries too).
+STREAM_MAXLEN: dict[str, int] = {
+    TICKS: 1_000_000,
+    ALERT_EVENTS: 5_000_000,
+    TRIGGERS: 1_000_000,
+    NOTIFICATION_RESULTS: 1_000_000,
+    SYMBOL_CATALOG: 10,
+    SIGNING_KEYS: 100,
+}
+DEAD_LETTER_MAXLEN = 100_000

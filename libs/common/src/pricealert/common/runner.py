@@ -1,0 +1,50 @@
+"""Running a worker until SIGTERM/SIGINT, then letting it finish what it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger()
+
+Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def run_until_signalled(worker: Worker, *, drain_timeout_s: float = 15.0) -> None:
+    """Run `worker(stop)`; a signal sets `stop`, and the worker gets `drain_timeout_s` to return."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task: asyncio.Task[None] = asyncio.create_task(worker(stop))
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        log.info("worker.stopping", drain_timeout_s=drain_timeout_s)
+        try:
+            await asyncio.wait_for(task, timeout=drain_timeout_s)
+        except TimeoutError:
+            log.warning("worker.drain.timed_out")
+    stopper.cancel()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    log.info("worker.stopped")
+
+
+async def gather_until_stopped(stop: asyncio.Event, *loops: Awaitable[None]) -> None:
+    """Run several loops of one worker; if one fails, stop the others and re-raise."""
+    tasks = [asyncio.ensure_future(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                stop.set()
+                raise task.exception()  # type: ignore[misc]
+        await asyncio.gather(*tasks)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
