@@ -1,0 +1,93 @@
+"""A real SMTP server (aiosmtpd) that keeps every mail: in memory for tests, as .eml files for `make run`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from pricealert.devstack.ports import free_port
+
+
+@dataclass
+class ReceivedMail:
+    """One accepted mail."""
+
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        """The parsed message."""
+        parsed = message_from_bytes(self.raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def text(self) -> str:
+        """The plain-text body."""
+        body = self.message.get_body(preferencelist=("plain",))
+        return body.get_content() if body is not None else ""
+
+
+@dataclass
+class MailboxHandler:
+    """Accepts mail, or fails on request: `fail_next(n, "451 ...")` answers the next n DATA with that reply."""
+
+    folder: Path | None = None
+    mails: list[ReceivedMail] = field(default_factory=list)
+    _failures: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, count: int, reply: str = "451 4.3.0 Try again later") -> None:
+        """Answer the next `count` messages with `reply` instead of accepting them."""
+        with self._lock:
+            self._failures.extend([reply] * count)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Store the mail (or fail it as told)."""
+        with self._lock:
+            if self._failures:
+                return self._failures.pop(0)
+        content = envelope.original_content or b""
+        mail = ReceivedMail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], content)
+        with self._lock:
+            self.mails.append(mail)
+            number = len(self.mails)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            message_id = (mail.message.get("Message-ID") or "").strip("<>").replace("/", "_")
+            (self.folder / f"{number:06d}-{message_id or 'mail'}.eml").write_bytes(content)
+        return "250 2.0.0 Message accepted for delivery"
+
+
+class MailboxServer:
+    """An aiosmtpd controller on a loopback port with a MailboxHandler."""
+
+    def __init__(self, folder: Path | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.handler = MailboxHandler(folder=folder)
+        self._controller: Any = None
+
+    @property
+    def mails(self) -> list[ReceivedMail]:
+        """Every mail accepted so far."""
+        return self.handler.mails
+
+    def start(self) -> MailboxServer:
+        """Start listening (in a background thread)."""
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening; accepted mails stay available."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None

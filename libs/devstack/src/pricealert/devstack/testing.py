@@ -1,0 +1,106 @@
+"""pytest fixtures with real servers: Redis, Postgres, SMTP (testcontainers when Docker answers, else local)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from pricealert.common.redisconn import connect
+from pricealert.devstack.servers import PostgresServer, RedisServer, temp_dir
+from pricealert.devstack.smtp import MailboxServer
+
+
+def docker_engine_answers() -> bool:
+    """Whether a Docker engine (not just the client) is reachable."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def _servers() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(_servers: ExitStack) -> str:
+    """URL of one real Redis for the whole session."""
+    if docker_engine_answers():
+        from testcontainers.redis import RedisContainer
+
+        container: Any = _servers.enter_context(RedisContainer("redis:7-alpine"))
+        return f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
+    server = RedisServer(temp_dir("pricealert-redis-")).start()
+    _servers.callback(server.stop)
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(_servers: ExitStack) -> str:
+    """URL of the maintenance database of one real Postgres for the whole session."""
+    if docker_engine_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        container: Any = _servers.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+        return str(container.get_connection_url())
+    server = PostgresServer(temp_dir("pricealert-pg-")).start()
+    _servers.callback(server.stop)
+    return server.url()
+
+
+@pytest.fixture
+async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
+    """The session Redis, emptied before the test so each test starts clean."""
+    client = connect(redis_server_url)
+    await client.flushall()
+    await client.aclose()
+    yield redis_server_url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the (emptied) session Redis."""
+    client = connect(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh, empty Postgres database for this test."""
+    from pricealert.devstack.servers import create_database
+
+    return create_database(postgres_admin_url, f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file for this test."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database, once on SQLite and once on Postgres."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[MailboxServer]:
+    """A real SMTP server on a loopback port; `.mails` holds what it accepted, `.handler.fail_next` fails."""
+    server = MailboxServer().start()
+    yield server
+    server.stop()
