@@ -55,9 +55,9 @@ class KeyRing:
         """Re-read every published key."""
         entries = await self.redis.xrange(names.SIGNING_KEYS)
         keys: dict[str, SigningKey] = {}
-        for entry_id, fields in entries:
+        for entry_id, fields in entries or []:
             try:
-                key = SigningKey.from_fields(fields)
+                key = SigningKey.from_fields(fields or {})
             except MalformedEvent as exc:
                 log.warning("token.key.malformed", entry_id=entry_id, error=str(exc))
                 continue
