@@ -1,0 +1,1 @@
+"""Evaluator: matches every tick against the index of active alerts and emits each trigger exactly once."""

@@ -1,0 +1,64 @@
+"""The evaluator process: one consumer keeps the index current, another evaluates ticks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+from pricealert.common.events import AlertEvent, Tick
+from pricealert.common.runner import gather_until_stopped
+from pricealert.evaluator.index import AlertIndex
+from pricealert.evaluator.matcher import Matcher
+from pricealert.evaluator.settings import EvaluatorSettings
+
+log = structlog.get_logger()
+SERVICE = "evaluator"
+
+
+def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
+    """Applies alert.created / deleted / expired to the index."""
+    index = AlertIndex(redis)
+
+    async def handle_alert_events(messages: Sequence[Message]) -> None:
+        for message in messages:
+            event = AlertEvent.from_fields(message.fields)
+            await index.apply(event)
+            log.info("alert.indexed", alert_id=event.alert_id, event=event.type.value, symbol=event.symbol)
+
+    options = ConsumerOptions(
+        stream=names.ALERT_EVENTS, group=names.GROUP_EVALUATOR, consumer=settings.consumer_name, service=SERVICE,
+        batch_size=200, reclaim_idle_ms=settings.reclaim_idle_ms, max_deliveries=settings.max_deliveries,
+    )
+    return StreamConsumer(redis, options, handle_alert_events)
+
+
+def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
+    """Evaluates ticks in batches against the index."""
+    matcher = Matcher(redis)
+
+    async def handle_ticks(messages: Sequence[Message]) -> None:
+        ticks = [(m.id, Tick.from_fields(m.fields)) for m in messages]
+        fired = await matcher.evaluate(ticks)
+        if fired:
+            log.info("trigger.emitted", count=fired, ticks=len(ticks))
+
+    options = ConsumerOptions(
+        stream=names.TICKS, group=names.GROUP_EVALUATOR, consumer=settings.consumer_name, service=SERVICE,
+        batch_size=settings.tick_batch_size, reclaim_idle_ms=settings.reclaim_idle_ms,
+        max_deliveries=settings.max_deliveries,
+        # A new group starts at the stream's end: ticks from before the first start judge no alert.
+        group_start_id="$",
+    )
+    return StreamConsumer(redis, options, handle_ticks)
+
+
+async def run(redis: Redis, settings: EvaluatorSettings, stop: asyncio.Event) -> None:
+    """Run both consumers until `stop` is set."""
+    await gather_until_stopped(
+        stop, alert_events_consumer(redis, settings).run(stop), ticks_consumer(redis, settings).run(stop)
+    )

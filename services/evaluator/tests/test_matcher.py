@@ -1,0 +1,114 @@
+"""Conditions, exactly-once emission and lifecycle rules of the index and the evaluation script."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from evaluator_testkit import alert_event, fired_alert_ids, ticks_on_stream
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import AlertEventType, Trigger, now_ms, utc_now
+from pricealert.evaluator.index import AlertIndex
+from pricealert.evaluator.matcher import Matcher
+
+
+@pytest.fixture
+def index(redis: Redis) -> AlertIndex:
+    return AlertIndex(redis)
+
+
+@pytest.fixture
+def matcher(redis: Redis) -> Matcher:
+    return Matcher(redis)
+
+
+async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex,
+                                                            matcher: Matcher) -> None:
+    await index.apply(alert_event("a1", "above", "100"))
+    await index.apply(alert_event("a2", "above", "100.5"))
+    ticks = await ticks_on_stream(redis, ["99.99", "100", "100.4"])
+    assert await matcher.evaluate(ticks) == 1
+    assert await matcher.evaluate(ticks) == 0  # a redelivered batch fires nothing again
+    assert await fired_alert_ids(redis) == ["a1"]
+
+
+async def test_below_fires_at_or_below_target(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    await index.apply(alert_event("b1", "below", "50"))
+    await index.apply(alert_event("b2", "below", "49"))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["51", "50.00000000"])) == 1
+    assert await fired_alert_ids(redis) == ["b1"]
+
+
+async def test_cross_side_is_fixed_by_first_tick_then_fires_on_the_other_side(
+        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    await index.apply(alert_event("up", "cross", "100"))
+    await index.apply(alert_event("down", "cross", "90"))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["95"])) == 0
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["99", "91"])) == 0
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["100.01", "89"])) == 2
+    assert await fired_alert_ids(redis) == ["up", "down"]
+
+
+async def test_cross_fires_when_the_first_tick_is_exactly_at_target(redis: Redis, index: AlertIndex,
+                                                                   matcher: Matcher) -> None:
+    await index.apply(alert_event("c", "cross", "100"))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["100.00"])) == 1
+
+
+async def test_cross_side_and_fire_can_happen_within_one_batch(redis: Redis, index: AlertIndex,
+                                                              matcher: Matcher) -> None:
+    await index.apply(alert_event("c", "cross", "100"))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["101", "102", "99.5"])) == 1
+    [(_, fields)] = await redis.xrange(names.TRIGGERS)
+    assert fields[b"price"] == b"99.5"
+
+
+async def test_trigger_carries_everything_the_notifier_and_alerts_service_need(
+        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    await index.apply(alert_event("t1", "above", "100000"))
+    await matcher.evaluate(await ticks_on_stream(redis, ["100012.50000000"], exchange_time=1_777_807_004_059))
+    [(_, fields)] = await redis.xrange(names.TRIGGERS)
+    trigger = Trigger.from_fields(fields)
+    assert (trigger.trigger_id, trigger.alert_id, trigger.email, trigger.symbol) == ("t1", "t1", "u1@example.com",
+                                                                                  "BTCUSDT")
+    assert (str(trigger.target_price), str(trigger.price)) == ("100000", "100012.50000000")
+    assert trigger.exchange_time == 1_777_807_004_059 and trigger.name == "alert t1"
+    assert trigger.fired_at >= trigger.tick_received_at
+
+
+async def test_deleted_alert_never_fires_even_if_its_create_arrives_late(
+        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    await index.apply(alert_event("d1", "above", "10"))
+    await index.apply(alert_event("d1", "above", "10", kind=AlertEventType.DELETED))
+    await index.apply(alert_event("d2", "above", "10", kind=AlertEventType.DELETED))
+    await index.apply(alert_event("d2", "above", "10"))  # the create redelivered after the delete
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["11"])) == 0
+    assert await fired_alert_ids(redis) == []
+
+
+async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    await index.apply(alert_event("x1", "above", "10", expires_at=utc_now() - timedelta(seconds=1)))
+    await index.apply(alert_event("x2", "above", "10", expires_at=utc_now() + timedelta(hours=1)))
+    await index.apply(alert_event("x3", "above", "10"))
+    await index.apply(alert_event("x3", "above", "10", kind=AlertEventType.EXPIRED))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["11"], exchange_time=now_ms())) == 1
+    assert await fired_alert_ids(redis) == ["x2"]
+
+
+async def test_tick_older_than_the_alert_does_not_judge_it(redis: Redis, index: AlertIndex,
+                                                           matcher: Matcher) -> None:
+    old = await ticks_on_stream(redis, ["11"])
+    await redis.execute_command("DEBUG", "SLEEP", "0.002")
+    await index.apply(alert_event("late", "above", "10"))
+    assert await matcher.evaluate(old) == 0
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["10"])) == 1
+
+
+async def test_symbols_are_independent(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    await index.apply(alert_event("btc", "above", "10", symbol="BTCUSDT"))
+    await index.apply(alert_event("eth", "above", "10", symbol="ETHUSDT"))
+    ticks = await ticks_on_stream(redis, ["11"], symbol="ETHUSDT")
+    assert await matcher.evaluate(ticks) == 1
+    assert await fired_alert_ids(redis) == ["eth"]
