@@ -197,7 +197,7 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
     assert 0 < handled_before < total
     # Whatever was not handled is still in the stream for this consumer: pending (own PEL) or not yet read.
     summary = await redis.xpending(STREAM, "g")
-    info = [g for g in await redis.xinfo_groups(STREAM) if g["name"] == b"g"][0]
+    info = next(g for g in await redis.xinfo_groups(STREAM) if g["name"] == b"g")
     assert summary["pending"] == 0 or summary["consumers"][0]["name"] == b"worker-1"
     assert info["last-delivered-id"]
 

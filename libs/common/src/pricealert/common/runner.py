@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+from redis.asyncio import Redis
+
+from pricealert.common.logging import configure_logging
+from pricealert.common.redisconn import connect
+from pricealert.common.settings import ServiceSettings
 
 log = structlog.get_logger()
 
+S = TypeVar("S", bound=ServiceSettings)
 Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -48,3 +54,19 @@ async def gather_until_stopped(stop: asyncio.Event, *loops: Awaitable[None]) -> 
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_worker_process(
+    service: str, settings: S, run: Callable[[Redis, S, asyncio.Event], Coroutine[Any, Any, None]]
+) -> None:
+    """Entry point of a worker process: logging, a Redis client, and `run` until SIGTERM."""
+    configure_logging(service=service, level=settings.log_level, json=settings.log_json)
+
+    async def main() -> None:
+        redis = connect(settings.redis_url)
+        try:
+            await run_until_signalled(lambda stop: run(redis, settings, stop))
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Notifier: sends one email per trigger, idempotently, and reports the outcome."""
