@@ -1,0 +1,32 @@
+# pricealert: `make run` starts the whole system, `make test` runs every test against real servers.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: run demo test test-fast lint fmt sync uv
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+sync: uv
+	@$(UV) sync --locked --quiet
+
+## the whole system on this machine: bundled Redis, SQLite, local mailbox (var/mailbox), live Binance data
+run: sync
+	$(UV) run --locked python -m pricealert.devstack
+
+## the same on the fake exchange's simulated market (no internet needed)
+demo: sync
+	$(UV) run --locked python -m pricealert.devstack --demo
+
+## every test, against real Redis, Postgres and SMTP servers it starts itself
+test: sync
+	$(UV) run --locked pytest
+
+lint: sync
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check libs/common libs/devstack services || true
+	$(UV) run --locked mypy libs/common/src libs/devstack/src services/auth/src services/alerts/src \
+		services/ingest/src services/evaluator/src services/notifier/src
+
+fmt: sync
+	$(UV) run --locked ruff check --fix .

@@ -1,0 +1,110 @@
+"""`python -m pricealert.devstack [--demo]`: the whole system on this machine, on embedded defaults.
+
+A bundled Redis unless REDIS_URL is set, SQLite unless DATABASE_URL is set, a local SMTP server that
+keeps every mail as a file in var/mailbox unless SMTP_HOST is set, and live Binance data (or, with
+--demo, the fake exchange playing a random-walk market). Every service runs as its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from pathlib import Path
+
+import structlog
+
+from pricealert.common.logging import configure_logging
+from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.servers import RedisServer
+from pricealert.devstack.smtp import MailboxServer
+
+log = structlog.get_logger()
+SERVICES = ["auth", "alerts", "ingest", "evaluator", "notifier", "gateway"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m pricealert.devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", action="store_true", help="use the fake exchange's simulated market")
+    parser.add_argument("--var-dir", default=os.environ.get("VAR_DIR", "var"), help="where data and mails go")
+    return parser.parse_args(argv)
+
+
+def _unset(*names: str) -> bool:
+    return not any(os.environ.get(n) for n in names)
+
+
+def embedded_environment(var: Path, demo: bool, stack: list[object]) -> dict[str, str]:
+    """Start what the environment does not name, and return the variables that point the services at it."""
+    env: dict[str, str] = {}
+    if _unset("REDIS_URL"):
+        redis = RedisServer(var / "redis", port=int(os.environ.get("DEV_REDIS_PORT", "6390")), appendonly=True)
+        stack.append(redis.start())
+        env["REDIS_URL"] = redis.url
+    if _unset("SMTP_HOST"):
+        mailbox = MailboxServer(folder=var / "mailbox", port=int(os.environ.get("DEV_SMTP_PORT", "1025")))
+        stack.append(mailbox.start())
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_TLS="none")
+    if _unset("DATABASE_URL", "AUTH_DATABASE_URL"):
+        env["AUTH_DATABASE_URL"] = f"sqlite:///{var / 'auth.db'}"
+    if _unset("DATABASE_URL", "ALERTS_DATABASE_URL"):
+        env["ALERTS_DATABASE_URL"] = f"sqlite:///{var / 'alerts.db'}"
+    if _unset("AUTH_KEY_DIR"):
+        env["AUTH_KEY_DIR"] = str(var / "keys")
+    if demo:
+        port = os.environ.get("DEV_EXCHANGE_PORT", "9443")
+        exchange = ServiceProcess("fakeexchange", env, args=["--port", port, "--random-walk"]).start()
+        stack.append(exchange)
+        env.update(BINANCE_WS_URL=f"ws://127.0.0.1:{port}", BINANCE_REST_URL=f"http://127.0.0.1:{port}")
+    return env
+
+
+def supervise(processes: list[ServiceProcess], stopping: list[bool]) -> None:
+    """Restart any service that exits, with a growing delay, until told to stop."""
+    delays = {p.name: 0.5 for p in processes}
+    while not stopping:
+        for process in processes:
+            if not process.running and not stopping:
+                code = process.process.returncode if process.process else None
+                log.warning("devstack.service.exited", service=process.name, code=code, restart_in=delays[process.name])
+                time.sleep(delays[process.name])
+                delays[process.name] = min(delays[process.name] * 2, 10.0)
+                process.start()
+        time.sleep(0.5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start everything, supervise until SIGINT/SIGTERM, then stop in reverse order."""
+    args = parse_args(argv)
+    configure_logging(service="devstack", level=os.environ.get("LOG_LEVEL", "INFO"))
+    var = Path(args.var_dir).resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    stack: list[object] = []
+    processes: list[ServiceProcess] = []
+    try:
+        env = embedded_environment(var, args.demo, stack)
+        processes = [ServiceProcess(name, env).start() for name in SERVICES]
+        port = os.environ.get("PORT", "8000")
+        log.info("devstack.started", api=f"http://127.0.0.1:{port}", docs=f"http://127.0.0.1:{port}/docs",
+                 mailbox=str(var / "mailbox") if "SMTP_PORT" in env else "SMTP_HOST", demo=args.demo,
+                 redis=env.get("REDIS_URL", os.environ.get("REDIS_URL")))
+        supervise(processes, stopping)
+    finally:
+        log.info("devstack.stopping")
+        for process in reversed(processes):
+            process.stop()
+        for item in reversed(stack):
+            stop = getattr(item, "stop", None)
+            if stop is not None:
+                stop()
+        log.info("devstack.stopped")
+
+
+if __name__ == "__main__":
+    main()

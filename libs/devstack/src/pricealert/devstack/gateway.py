@@ -1,0 +1,114 @@
+"""The development gateway: one port in front of auth and alerts, one merged OpenAPI document and /docs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi.openapi.docs import get_swagger_ui_html
+from pydantic import Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from pricealert.common.errors import error_body
+from pricealert.common.logging import configure_logging
+from pricealert.common.settings import ServiceSettings
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
+              "proxy-authorization", "proxy-authenticate", "content-length"}
+
+
+class GatewaySettings(ServiceSettings):
+    """Where the gateway listens and where it forwards."""
+
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8000, alias="PORT")
+    auth_url: str = Field(default="http://127.0.0.1:8101", alias="AUTH_URL")
+    alerts_url: str = Field(default="http://127.0.0.1:8102", alias="ALERTS_URL")
+
+
+def merge_openapi(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One OpenAPI document with the paths and schemas of every service."""
+    merged: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": "pricealert", "version": "1.0.0",
+                              "description": "Crypto price alerts: auth and alerts behind one gateway."},
+                              "paths": {}, "components": {"schemas": {}, "securitySchemes": {}}}
+    for document in documents:
+        merged["paths"].update(document.get("paths", {}))
+        for section in ("schemas", "securitySchemes"):
+            merged["components"][section].update(document.get("components", {}).get(section, {}))
+    return merged
+
+
+def create_app(settings: GatewaySettings) -> Starlette:
+    """The gateway application."""
+    upstreams = {"auth": settings.auth_url.rstrip("/"), "alerts": settings.alerts_url.rstrip("/")}
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0),
+                               limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+
+    async def proxy(request: Request) -> Response:
+        service = "auth" if request.url.path.startswith("/auth") else "alerts"
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        client_ip = request.client.host if request.client else ""
+        headers.append(("x-forwarded-for", client_ip))
+        url = upstreams[service] + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        try:
+            upstream = await client.request(request.method, url, headers=headers, content=await request.body())
+        except httpx.TransportError as exc:
+            return JSONResponse(error_body("upstream_unavailable", f"The {service} service is not reachable.",
+                                           str(exc)), status_code=503)
+        response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
+                            and k.lower() != "content-encoding"}
+        return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
+
+    async def openapi(_: Request) -> JSONResponse:
+        replies = await asyncio.gather(*(client.get(f"{u}/openapi.json") for u in upstreams.values()),
+                                       return_exceptions=True)
+        documents = [r.json() for r in replies if isinstance(r, httpx.Response) and r.status_code == 200]
+        return JSONResponse(merge_openapi(documents))
+
+    async def docs(_: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="pricealert API")
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        async def ready(url: str) -> bool:
+            try:
+                return (await client.get(f"{url}/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        states = dict(zip(upstreams, await asyncio.gather(*(ready(u) for u in upstreams.values())), strict=True))
+        ok = all(states.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "services": states},
+                            status_code=200 if ok else 503)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+    return Starlette(routes=[
+        Route("/healthz", healthz), Route("/readyz", readyz), Route("/openapi.json", openapi), Route("/docs", docs),
+        Route("/auth{rest:path}", proxy, methods=methods), Route("/alerts{rest:path}", proxy, methods=methods),
+    ], lifespan=lifespan)
+
+
+def main() -> None:
+    """Serve the gateway on HOST:PORT."""
+    settings = GatewaySettings()
+    configure_logging(service="gateway", level=settings.log_level, json=settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                access_log=False, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()
