@@ -1,0 +1,121 @@
+"""Property: for random alerts and tick sequences, the fired set equals a straightforward oracle's."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from evaluator_testkit import alert_event, fired_alert_ids
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pricealert.common import names
+from pricealert.common.events import AlertEventType, Tick, now_ms
+from pricealert.common.redisconn import connect
+from pricealert.evaluator.index import AlertIndex
+from pricealert.evaluator.matcher import Matcher
+
+BASE_TIME = now_ms()
+
+
+@dataclass
+class OracleAlert:
+    condition: str
+    target: Decimal
+    expires_at: int | None
+    side: str | None = None  # for cross: "below" or "above" the target, fixed by the first tick
+
+
+def oracle_fires(alert: OracleAlert, price: Decimal, exchange_time: int) -> bool | None:
+    """True: fires; False: leaves the index without firing (expired); None: stays."""
+    if alert.expires_at is not None and exchange_time > alert.expires_at:
+        reached = (alert.condition == "above" and price >= alert.target) or \
+                  (alert.condition == "below" and price <= alert.target) or alert.condition == "cross"
+        return False if reached else None
+    if alert.condition == "above":
+        return True if price >= alert.target else None
+    if alert.condition == "below":
+        return True if price <= alert.target else None
+    if alert.side is None:
+        if price == alert.target:
+            return True
+        alert.side = "below" if price < alert.target else "above"
+        return None
+    crossed = price >= alert.target if alert.side == "below" else price <= alert.target
+    return True if crossed else None
+
+
+prices = st.integers(min_value=95, max_value=105).map(lambda n: Decimal(n) / 1)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.sampled_from(["above", "below", "cross"]), prices,
+                  st.one_of(st.none(), st.integers(min_value=0, max_value=40))),
+        st.tuples(st.just("delete"), st.integers(min_value=0, max_value=30)),
+        st.tuples(st.just("tick"), prices),
+        st.tuples(st.just("flush"),),
+    ),
+    min_size=1, max_size=60,
+)
+
+
+async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[list[str], list[str]]:
+    redis = connect(redis_url)
+    await redis.flushall()
+    index, matcher = AlertIndex(redis), Matcher(redis)
+    oracle: dict[str, OracleAlert] = {}
+    expected: list[str] = []
+    batch: list[tuple[str, Tick]] = []
+    created = 0
+    clock = 0
+
+    async def flush() -> None:
+        if batch:
+            await matcher.evaluate(batch)
+            batch.clear()
+
+    for op in ops:
+        if op[0] == "create":
+            await flush()
+            _, condition, target, expiry = op
+            alert_id = f"a{created}"
+            created += 1
+            expires = BASE_TIME + clock + int(expiry) if expiry is not None else None  # type: ignore[call-overload]
+            when = datetime.fromtimestamp(expires / 1000, UTC) if expires is not None else None
+            await index.apply(alert_event(alert_id, str(condition), str(target), expires_at=when))
+            oracle[alert_id] = OracleAlert(str(condition), Decimal(str(target)), expires)
+        elif op[0] == "delete":
+            if int(op[1]) >= created:  # type: ignore[call-overload]
+                continue  # deletes only name alerts that exist (a delete before its create is tested elsewhere)
+            await flush()
+            alert_id = f"a{op[1]}"
+            await index.apply(alert_event(alert_id, "above", "1", kind=AlertEventType.DELETED))
+            oracle.pop(alert_id, None)
+        elif op[0] == "tick":
+            clock += 10
+            price = Decimal(str(op[1]))
+            tick = Tick(symbol="BTCUSDT", price=price, trade_id=clock, exchange_time=BASE_TIME + clock,
+                        received_at=now_ms())
+            entry = await redis.xadd(names.TICKS, tick.to_fields())  # type: ignore[arg-type]
+            batch.append((entry.decode(), tick))
+            for alert_id, alert in list(oracle.items()):
+                outcome = oracle_fires(alert, price, tick.exchange_time)
+                if outcome is not None:
+                    del oracle[alert_id]
+                    if outcome:
+                        expected.append(alert_id)
+        else:
+            await flush()
+    await flush()
+    fired = await fired_alert_ids(redis)
+    await redis.aclose()
+    return fired, expected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations)
+def test_fired_alerts_equal_the_oracle(redis_url: str, ops: list[tuple[object, ...]]) -> None:
+    fired, expected = asyncio.run(run_scenario(redis_url, ops))
+    assert len(fired) == len(set(fired)), "an alert fired twice"
+    assert sorted(fired) == sorted(expected)
