@@ -8,6 +8,7 @@ from decimal import Decimal
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.consumer import Message
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, now_ms, utc_now
 
 
@@ -22,14 +23,14 @@ def alert_event(alert_id: str, condition: str, target: str, *, symbol: str = "BT
 
 
 async def ticks_on_stream(redis: Redis, prices: list[str], *, symbol: str = "BTCUSDT",
-                          exchange_time: int | None = None) -> list[tuple[str, Tick]]:
-    """Append ticks to the real ticks stream (their ids carry Redis's clock) and return (id, tick) pairs."""
+                          exchange_time: int | None = None) -> list[Message]:
+    """Append ticks to the real ticks stream (their ids carry Redis's clock) and return them as entries."""
     out = []
     for n, price in enumerate(prices):
         tick = Tick(symbol=symbol, price=Decimal(price), trade_id=n + 1,
                     exchange_time=exchange_time or now_ms(), received_at=now_ms())
         entry_id = await redis.xadd(names.TICKS, tick.to_fields())  # type: ignore[arg-type]
-        out.append((entry_id.decode(), tick))
+        out.append(Message(entry_id.decode(), tick.to_fields()))
     return out
 
 

@@ -112,3 +112,14 @@ async def test_symbols_are_independent(redis: Redis, index: AlertIndex, matcher:
     ticks = await ticks_on_stream(redis, ["11"], symbol="ETHUSDT")
     assert await matcher.evaluate(ticks) == 1
     assert await fired_alert_ids(redis) == ["eth"]
+
+
+async def test_malformed_tick_is_refused_before_it_reaches_the_script(matcher: Matcher) -> None:
+    from pricealert.common.consumer import Message
+    from pricealert.common.events import MalformedEvent
+
+    good = {"symbol": "BTCUSDT", "price": "1.5", "trade_id": "1", "exchange_time": "1", "received_at": "1"}
+    for broken in ({**good, "price": "NaN"}, {**good, "price": "1 2"}, {**good, "symbol": "BTC USDT"},
+                   {k: v for k, v in good.items() if k != "trade_id"}, {**good, "price": "0"}):
+        with pytest.raises(MalformedEvent):
+            await matcher.evaluate([Message("1-0", broken)])

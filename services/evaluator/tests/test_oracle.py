@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pricealert.common import names
+from pricealert.common.consumer import Message
 from pricealert.common.events import AlertEventType, Tick, now_ms
 from pricealert.common.redisconn import connect
 from pricealert.evaluator.index import AlertIndex
@@ -66,7 +67,7 @@ async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[l
     index, matcher = AlertIndex(redis), Matcher(redis)
     oracle: dict[str, OracleAlert] = {}
     expected: list[str] = []
-    batch: list[tuple[str, Tick]] = []
+    batch: list[Message] = []
     created = 0
     clock = 0
 
@@ -98,7 +99,7 @@ async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[l
             tick = Tick(symbol="BTCUSDT", price=price, trade_id=clock, exchange_time=BASE_TIME + clock,
                         received_at=now_ms())
             entry = await redis.xadd(names.TICKS, tick.to_fields())  # type: ignore[arg-type]
-            batch.append((entry.decode(), tick))
+            batch.append(Message(entry.decode(), tick.to_fields()))
             for alert_id, alert in list(oracle.items()):
                 outcome = oracle_fires(alert, price, tick.exchange_time)
                 if outcome is not None:

@@ -27,20 +27,24 @@ def health_key(service: str, consumer: str) -> str:
     return f"{PREFIX}:health:{service}:{consumer}"
 
 
-# Evaluator index: sorted sets of alert ids scored by target price, per symbol and direction.
+# Evaluator index: sorted sets of alert ids scored by target price, per symbol and direction
+# (the evaluation script derives these names from EVAL_INDEX_PREFIX itself).
+EVAL_INDEX_PREFIX = f"{PREFIX}:eval:"
+
+
 def eval_above_key(symbol: str) -> str:
     """Alerts on `symbol` that fire when a price is at or above their target."""
-    return f"{PREFIX}:eval:above:{symbol}"
+    return f"{EVAL_INDEX_PREFIX}above:{symbol}"
 
 
 def eval_below_key(symbol: str) -> str:
     """Alerts on `symbol` that fire when a price is at or below their target."""
-    return f"{PREFIX}:eval:below:{symbol}"
+    return f"{EVAL_INDEX_PREFIX}below:{symbol}"
 
 
 def eval_cross_key(symbol: str) -> str:
     """Cross alerts on `symbol` still waiting for the first tick that fixes their side."""
-    return f"{PREFIX}:eval:cross:{symbol}"
+    return f"{EVAL_INDEX_PREFIX}cross:{symbol}"
 
 
 EVAL_ALERTS = f"{PREFIX}:eval:alerts"  # hash: alert id -> the alert's trigger payload (JSON)

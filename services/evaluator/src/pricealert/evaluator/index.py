@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from pricealert.common import names
@@ -78,13 +79,13 @@ class AlertIndex:
         self._index: AsyncScript = redis.register_script(INDEX_ALERT)
         self._unindex: AsyncScript = redis.register_script(UNINDEX_ALERT)
 
-    async def apply(self, event: AlertEvent) -> None:
-        """Add a created alert; remove a deleted or expired one."""
+    async def apply(self, event: AlertEvent, client: Redis | Pipeline | None = None) -> None:
+        """Add a created alert; remove a deleted or expired one (queued on `client` when it is a pipeline)."""
         keys = symbol_keys(event.symbol.upper())
         if event.type is AlertEventType.CREATED:
             alert = IndexedAlert.from_event(event)
             await self._index(keys=keys, args=[alert.alert_id, alert.condition.value, alert.target_price,
-                                               alert.payload()])
+                                               alert.payload()], client=client)
         else:
             reason = "deleted" if event.type is AlertEventType.DELETED else "expired"
-            await self._unindex(keys=keys, args=[event.alert_id, reason])
+            await self._unindex(keys=keys, args=[event.alert_id, reason], client=client)

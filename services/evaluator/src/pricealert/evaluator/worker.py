@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
-from pricealert.common.events import AlertEvent, Tick
+from pricealert.common.events import AlertEvent
 from pricealert.common.runner import gather_until_stopped
 from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.matcher import Matcher
@@ -42,10 +42,9 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
     matcher = Matcher(redis)
 
     async def handle_ticks(messages: Sequence[Message]) -> None:
-        ticks = [(m.id, Tick.from_fields(m.fields)) for m in messages]
-        fired = await matcher.evaluate(ticks)
+        fired = await matcher.evaluate(messages)
         if fired:
-            log.info("trigger.emitted", count=fired, ticks=len(ticks))
+            log.info("trigger.emitted", count=fired, ticks=len(messages))
 
     options = ConsumerOptions(
         stream=names.TICKS, group=names.GROUP_EVALUATOR, consumer=settings.consumer_name, service=SERVICE,

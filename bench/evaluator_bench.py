@@ -1,0 +1,180 @@
+"""Evaluator benchmark: throughput, tick→trigger latency and index memory with 1 000 000 alerts on 500 symbols.
+
+Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--symbols 500]` (a fresh bundled Redis each run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, now_ms, utc_now
+from pricealert.common.logging import configure_logging
+from pricealert.common.redisconn import connect
+from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.servers import RedisServer, temp_dir
+from pricealert.evaluator.index import AlertIndex
+from pricealert.evaluator.settings import EvaluatorSettings
+from pricealert.evaluator.worker import ticks_consumer
+
+BASE_PRICE = Decimal("100")
+
+
+def symbol(n: int) -> str:
+    return f"S{n:04d}USDT"
+
+
+async def load_alerts(redis: Redis, count: int, symbols: int) -> None:
+    """Index `count` alerts, spread over symbols, targets far from the base price so ticks rarely fire them."""
+    index = AlertIndex(redis)
+    rng = random.Random(1)
+    chunk = 5_000
+    for start in range(0, count, chunk):
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + chunk, count)):
+                condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
+                offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
+                target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
+                event = AlertEvent(type=AlertEventType.CREATED, event_id=f"e{n}", alert_id=f"{n:08d}",
+                                   user_id=f"u{n % 50_000}", email=f"user{n % 50_000}@example.com",
+                                   symbol=symbol(n % symbols), condition=condition, target_price=target,
+                                   name=None, expires_at=None, occurred_at=utc_now())
+                await index.apply(event, client=pipe)
+            await pipe.execute()
+
+
+def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
+    return Tick(symbol=sym, price=price, trade_id=n, exchange_time=now_ms(), received_at=now_ms()).to_fields()
+
+
+async def throughput(redis: Redis, symbols: int, ticks: int) -> float:
+    """Ticks per second the evaluator's consumer drains from a pre-filled stream."""
+    settings = EvaluatorSettings(consumer_name="bench")
+    consumer = ticks_consumer(redis, settings)
+    await consumer.ensure_group()
+    rng = random.Random(2)
+    for start in range(0, ticks, 10_000):
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + 10_000, ticks)):
+                price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
+                pipe.xadd(names.TICKS, tick(symbol(rng.randrange(symbols)), price, n))  # type: ignore[arg-type]
+            await pipe.execute()
+    started = time.perf_counter()
+    handled = 0
+    while handled < ticks:
+        handled += await consumer.poll_once()
+    return ticks / (time.perf_counter() - started)
+
+
+async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float) -> list[float]:
+    """ms from tick XADD to trigger seen, at `rate` ticks/s, against the evaluator running as its own process."""
+    index = AlertIndex(redis)
+    evaluator = ServiceProcess("evaluator", {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
+                                             "CONSUMER_NAME": "bench-latency"}).start()
+    await asyncio.sleep(2.0)  # let it create its groups and drain
+    total = int(rate * seconds)
+    # Some ticks cross a fresh alert (one per symbol, so each such tick fires exactly one); the rest fire nothing.
+    fire_every = max(1, -(-total // symbols))
+    for n in range(0, total, fire_every):
+        event = AlertEvent(type=AlertEventType.CREATED, event_id=f"l{n}", alert_id=f"lat{n}", user_id="u",
+                           email="u@example.com", symbol=symbol(n // fire_every), condition=Condition.ABOVE,
+                           target_price=BASE_PRICE + Decimal("0.6"), occurred_at=utc_now())
+        await index.apply(event)
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    producing = True
+
+    async def read_triggers() -> None:
+        reader = connect(redis_url)
+        last_id = "$"
+        deadline = float("inf")
+        while len(seen) < len(sent) or producing:
+            if not producing:
+                deadline = min(deadline, time.perf_counter() + 10)
+                if time.perf_counter() > deadline:
+                    break
+            reply = await reader.xread({names.TRIGGERS: last_id}, count=1000, block=100)
+            now = time.perf_counter()
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id.decode()
+                    seen.setdefault(fields[b"alert_id"].decode(), now)
+        await reader.aclose()
+
+    reader_task = asyncio.create_task(read_triggers())
+    await asyncio.sleep(0.2)
+    started = time.perf_counter()
+    for n in range(total):
+        due = started + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        fires = n % fire_every == 0
+        price = BASE_PRICE + (Decimal("0.7") if fires else Decimal("0.5"))
+        sym = symbol(n // fire_every) if fires else symbol(n % symbols)
+        t0 = time.perf_counter()
+        await redis.xadd(names.TICKS, tick(sym, price, 10_000_000 + n))  # type: ignore[arg-type]
+        if fires:
+            sent[f"lat{n}"] = t0
+    producing = False
+    await reader_task
+    evaluator.stop()
+    return [(seen[a] - sent[a]) * 1000 for a in sent if a in seen]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--ticks", type=int, default=200_000)
+    parser.add_argument("--rate", type=int, default=2_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--out", default="bench/results/evaluator.json")
+    args = parser.parse_args()
+    server = RedisServer(temp_dir("bench-redis-")).start()
+    redis = connect(server.url)
+    try:
+        baseline = int((await redis.info("memory"))["used_memory"])
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.perf_counter()
+        await load_alerts(redis, args.alerts, args.symbols)
+        load_s = time.perf_counter() - t0
+        index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
+        tps = await throughput(redis, args.symbols, args.ticks)
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        await redis.delete(names.TICKS, names.TRIGGERS)
+        lat = await latency(redis, server.url, args.symbols, args.rate, args.seconds)
+        result = {
+            "alerts": args.alerts, "symbols": args.symbols, "load_seconds": round(load_s, 1),
+            "throughput_ticks_per_s": round(tps), "redis_index_mb": round(index_mb, 1),
+            "process_max_rss_mb": round(rss_mb, 1), "process_rss_before_mb": round(rss_before, 1),
+            "latency_ms": {"count": len(lat), "p50": round(statistics.median(lat), 2),
+                           "p99": round(percentile(lat, 0.99), 2), "max": round(max(lat), 2)},
+        }
+        print(json.dumps(result, indent=2))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    finally:
+        await redis.aclose()
+        server.stop()
+
+
+if __name__ == "__main__":
+    configure_logging(service="bench", level=os.environ.get("LOG_LEVEL", "WARNING"))
+    asyncio.run(main())
