@@ -35,7 +35,7 @@ async def stack(tmp_path: Path, redis_url: str, database_url: str, smtp_server: 
         yield running
     finally:
         codes = running.stop()
-        print(running.logs())
+        print(running.logs())  # noqa: T201 - pytest shows captured output only when the test fails
         assert all(code == 0 for code in codes.values()), f"unclean exits: {codes}"
 
 
