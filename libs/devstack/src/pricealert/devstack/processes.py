@@ -18,6 +18,7 @@ SERVICE_MODULES = {
     "notifier": "pricealert.notifier",
     "gateway": "pricealert.devstack.gateway",
     "fakeexchange": "pricealert.devstack.fakeexchange",
+    "smtp": "pricealert.devstack.smtp",
 }
 
 

@@ -91,3 +91,28 @@ class MailboxServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+def main() -> None:
+    """`python -m pricealert.devstack.smtp --port N [--folder DIR]`: serve until SIGTERM, then print the count."""
+    import argparse
+    import json
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pricealert.devstack.smtp")
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--folder", type=Path, default=None)
+    args = parser.parse_args()
+    server = MailboxServer(folder=args.folder, port=args.port).start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop()
+    ids = [m.message.get("Message-ID", "") for m in server.mails]
+    sys.stdout.write(json.dumps({"accepted": len(ids), "distinct_message_ids": len(set(ids))}) + "\n")
+
+
+if __name__ == "__main__":
+    main()

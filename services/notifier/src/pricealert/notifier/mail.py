@@ -1,11 +1,12 @@
-"""Rendering a trigger into an email with plain-text and HTML alternatives."""
+"""Rendering a trigger into a MIME email (plain text and HTML alternatives), ready to hand to SMTP."""
 
 from __future__ import annotations
 
+import quopri
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -16,8 +17,24 @@ _templates = Environment(
     autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
     keep_trailing_newline=True,
 )
+_TEXT = _templates.get_template("alert.txt.j2")
+_HTML = _templates.get_template("alert.html.j2")
 
 CONDITION_TEXT = {Condition.ABOVE: "rose to", Condition.BELOW: "fell to", Condition.CROSS: "crossed"}
+
+
+class UnsafeHeader(ValueError):
+    """A header value that would break out of its header line."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """An email as bytes plus its envelope."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
 
 
 def _utc(ms: int) -> str:
@@ -29,6 +46,17 @@ def _plain(value: object) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def _header(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise UnsafeHeader(f"line break in header value {value!r}")
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _quoted_printable(text: str) -> str:
+    body = quopri.encodestring(text.replace("\r\n", "\n").encode("utf-8")).decode("ascii")
+    return body.replace("\n", "\r\n")
+
+
 def message_id(trigger_id: str, mail_from: str) -> str:
     """A Message-ID derived from the trigger, so a duplicate send is recognisable as one."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "pricealert.localhost"
@@ -37,12 +65,12 @@ def message_id(trigger_id: str, mail_from: str) -> str:
 
 def subject(trigger: Trigger) -> str:
     """The subject: symbol, condition and target."""
-    return f"{trigger.symbol} {CONDITION_TEXT[trigger.condition]} {_plain(trigger.target_price)} " \
-           f"({trigger.condition.value} alert) - traded at {_plain(trigger.price)}"
+    return (f"{trigger.symbol} {CONDITION_TEXT[trigger.condition]} {_plain(trigger.target_price)} "
+            f"({trigger.condition.value} alert) - traded at {_plain(trigger.price)}")
 
 
-def render(trigger: Trigger, *, mail_from: str, app_url: str) -> EmailMessage:
-    """The complete email for one trigger."""
+def render(trigger: Trigger, *, mail_from: str, app_url: str) -> RenderedMail:
+    """The complete email for one trigger; raises UnsafeHeader for addresses that could inject headers."""
     context = {
         "symbol": trigger.symbol, "condition": trigger.condition.value,
         "condition_text": CONDITION_TEXT[trigger.condition], "target_price": _plain(trigger.target_price),
@@ -50,14 +78,24 @@ def render(trigger: Trigger, *, mail_from: str, app_url: str) -> EmailMessage:
         "fired_at": _utc(trigger.fired_at), "name": trigger.name, "alert_id": trigger.alert_id,
         "app_url": app_url.rstrip("/"),
     }
-    message = EmailMessage()
-    display, address = parseaddr(mail_from)
-    message["From"] = str(Address(display, addr_spec=address)) if display else address
-    message["To"] = trigger.email
-    message["Subject"] = subject(trigger)
-    message["Date"] = formatdate(trigger.fired_at / 1000, usegmt=True)
-    message["Message-ID"] = message_id(trigger.trigger_id, mail_from)
-    message["X-Pricealert-Alert-Id"] = trigger.alert_id
-    message.set_content(_templates.get_template("alert.txt.j2").render(context))
-    message.add_alternative(_templates.get_template("alert.html.j2").render(context), subtype="html")
-    return message
+    display, sender = parseaddr(mail_from)
+    msg_id = message_id(trigger.trigger_id, mail_from)
+    boundary = f"=_pricealert_{trigger.trigger_id}"
+    headers = [
+        f"From: {_header(formataddr((display, sender)) if display.isascii() else sender)}",
+        f"To: {_header(trigger.email)}",
+        f"Subject: {_header(subject(trigger))}",
+        f"Date: {formatdate(trigger.fired_at / 1000, usegmt=True)}",
+        f"Message-ID: {_header(msg_id)}",
+        f"X-Pricealert-Alert-Id: {_header(trigger.alert_id)}",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    parts = []
+    for subtype, template in (("plain", _TEXT), ("html", _HTML)):
+        parts.append(
+            f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+            f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_quoted_printable(template.render(context))}\r\n"
+        )
+    data = "\r\n".join(headers) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
+    return RenderedMail(sender=sender, recipient=trigger.email, message_id=msg_id, data=data.encode("ascii"))

@@ -6,10 +6,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from email.message import EmailMessage
 
 import aiosmtplib
 
+from pricealert.notifier.mail import RenderedMail
 from pricealert.notifier.settings import NotifierSettings, SmtpTls
 
 # A pooled connection unused for this long is probed with NOOP before it carries a mail.
@@ -80,11 +80,11 @@ class SmtpPool:
                 raise
             self._idle.append((client, time.monotonic()))
 
-    async def send(self, message: EmailMessage) -> None:
-        """Deliver one message or raise SendFailed."""
+    async def send(self, mail: RenderedMail) -> None:
+        """Deliver one mail or raise SendFailed."""
         try:
             async with self.connection() as client:
-                await client.send_message(message)
+                await client.sendmail(mail.sender, [mail.recipient], mail.data)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise classify(exc) from exc
 

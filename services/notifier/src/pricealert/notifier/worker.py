@@ -12,7 +12,7 @@ from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
 from pricealert.common.events import DeliveryStatus, NotificationResult, Trigger, utc_now
 from pricealert.common.publisher import maxlen_for
-from pricealert.notifier.mail import render
+from pricealert.notifier.mail import UnsafeHeader, render
 from pricealert.notifier.sender import SendFailed, SmtpPool
 from pricealert.notifier.settings import NotifierSettings
 
@@ -53,6 +53,11 @@ class Notifier:
             raise LeaseHeld(trigger.trigger_id)
         try:
             mail = render(trigger, mail_from=self.settings.mail_from, app_url=self.settings.app_url)
+        except UnsafeHeader as exc:
+            await self.redis.delete(lease)
+            await self._record(trigger, DeliveryStatus.FAILED, message.deliveries, str(exc))
+            raise PermanentError(str(exc)) from exc
+        try:
             await self.pool.send(mail)
         except SendFailed as failure:
             await self.redis.delete(lease)
