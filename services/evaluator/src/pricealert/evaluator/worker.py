@@ -28,7 +28,7 @@ def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamCo
         for message in messages:
             event = AlertEvent.from_fields(message.fields)
             await index.apply(event)
-            log.info("alert.indexed", alert_id=event.alert_id, event=event.type.value, symbol=event.symbol)
+            log.info("alert.indexed", alert_id=event.alert_id, kind=event.type.value, symbol=event.symbol)
 
     options = ConsumerOptions(
         stream=names.ALERT_EVENTS, group=names.GROUP_EVALUATOR, consumer=settings.consumer_name, service=SERVICE,

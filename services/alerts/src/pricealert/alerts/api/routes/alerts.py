@@ -1,0 +1,88 @@
+"""Alert routes: create, list, get, soft delete (plus the old projects' paths as deprecated aliases)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from pricealert.alerts.deps import CurrentUser, ServiceDep
+from pricealert.alerts.models import AlertStatus
+from pricealert.alerts.schemas import EXAMPLE_ID, AlertCreate, AlertOut, AlertPage, ErrorBody
+
+MAX_PAGE = 1_000_000
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing, invalid or expired access token."},
+    422: {"model": ErrorBody, "description": "Invalid input."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such alert of yours."}}
+_CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "alert_limit_reached: too many active alerts."},
+    503: {"model": ErrorBody, "description": "catalog_unavailable: the symbol catalog is not loaded yet."},
+}
+
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=_ERRORS)
+
+AlertId = Annotated[uuid.UUID, Path(description="The alert's id.", examples=[EXAMPLE_ID])]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_CREATE_ERRORS)
+async def create_alert(body: AlertCreate, user: CurrentUser, service: ServiceDep) -> AlertOut:
+    """Create an alert on a TRADING symbol; it is watched from the moment this answers."""
+    return AlertOut.of(await service.create(user, body))
+
+
+@router.get("")
+async def read_alerts(
+    request: Request, user: CurrentUser, service: ServiceDep,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.", examples=[1])] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Alerts per page.", examples=[20])] = 20,
+    status: Annotated[AlertStatus | None, Query(description="Only alerts with this status.",
+                                                examples=["active"])] = None,
+    symbol: Annotated[str | None, Query(min_length=1, max_length=40, description="Only alerts on this symbol.",
+                                        examples=["BTCUSDT"])] = None,
+) -> AlertPage:
+    """List your alerts, newest first."""
+    result = await service.list(user, status=status, symbol=symbol, page=page, page_size=page_size)
+
+    def link(to_page: int) -> str:
+        query: dict[str, str | int] = {"page": to_page, "page_size": page_size}
+        if status is not None:
+            query["status"] = status.value
+        if symbol is not None:
+            query["symbol"] = symbol
+        return f"{request.url.path}?{urlencode(query)}"
+
+    last_page = max(1, -(-result.total // page_size))
+    return AlertPage(
+        items=[AlertOut.of(a) for a in result.items], total=result.total, page=page, page_size=page_size,
+        next=link(page + 1) if page * page_size < result.total else None,
+        previous=link(min(page - 1, last_page)) if page > 1 else None,
+    )
+
+
+@router.get("/{alert_id}", responses=_NOT_FOUND)
+async def read_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep) -> AlertOut:
+    """One of your alerts, with its trigger and delivery state."""
+    return AlertOut.of(await service.get(user, str(alert_id)))
+
+
+@router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+async def delete_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep) -> Response:
+    """Soft-delete one of your alerts (status `deleted`); deleting it again is harmless."""
+    await service.delete(user, str(alert_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Paths of the replaced projects, kept so their clients keep working.
+for _path in ("/create", "/create/"):
+    router.add_api_route(_path, create_alert, methods=["POST"], status_code=status.HTTP_201_CREATED,
+                         responses=_CREATE_ERRORS, deprecated=True, summary="Create Alert (deprecated alias)",
+                         operation_id=f"create_alert_alias{'_slash' if _path.endswith('/') else ''}")
+for _path in ("/delete/{alert_id}", "/delete/{alert_id}/"):
+    router.add_api_route(_path, delete_alert, methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT,
+                         responses=_NOT_FOUND, deprecated=True, summary="Delete Alert (deprecated alias)",
+                         operation_id=f"delete_alert_alias{'_slash' if _path.endswith('/') else ''}")

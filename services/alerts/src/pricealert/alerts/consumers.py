@@ -1,0 +1,55 @@
+"""Stream consumers of the alerts service: triggers and notification results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from pricealert.alerts.service import AlertService
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.common import names
+from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.common.events import NotificationResult, Trigger
+
+SERVICE = "alerts"
+
+
+class TriggerHandler:
+    """Marks fired alerts triggered."""
+
+    def __init__(self, service: AlertService) -> None:
+        self.service = service
+
+    async def __call__(self, messages: Sequence[Message]) -> None:
+        """Handle one batch of trigger entries in one transaction."""
+        triggers = [Trigger.from_fields(m.fields) for m in messages]
+        try:
+            await self.service.record_triggers(triggers)
+        except (OverflowError, OSError, ValueError) as exc:  # timestamps no datetime can hold
+            raise PermanentError(str(exc)) from exc
+
+
+class ResultHandler:
+    """Stores the outcome of each alert's email."""
+
+    def __init__(self, service: AlertService) -> None:
+        self.service = service
+
+    async def __call__(self, messages: Sequence[Message]) -> None:
+        """Handle one batch of notification results in one transaction."""
+        await self.service.record_results([NotificationResult.from_fields(m.fields) for m in messages])
+
+
+def build_consumers(redis: Redis, service: AlertService, settings: AlertsSettings) -> list[StreamConsumer]:
+    """The consumers the API process runs."""
+
+    def options(stream: str) -> ConsumerOptions:
+        return ConsumerOptions(stream=stream, group=names.GROUP_ALERTS, consumer=settings.consumer_name,
+                               service=SERVICE, reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+                               block_ms=settings.consumer_block_ms)
+
+    return [
+        StreamConsumer(redis, options(names.TRIGGERS), TriggerHandler(service)),
+        StreamConsumer(redis, options(names.NOTIFICATION_RESULTS), ResultHandler(service)),
+    ]

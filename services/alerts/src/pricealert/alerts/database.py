@@ -1,0 +1,53 @@
+"""The alerts service's engine: SQLite write transactions take the write lock up front."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pricealert.common.db import create_engine, is_sqlite
+
+_BEGIN_MODE = "pricealert_sqlite_begin"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; on SQLite, `write_session` transactions begin IMMEDIATE."""
+    engine = create_engine(url, application_name="pricealert-alerts")
+    if is_sqlite(url):
+        # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
+        # writer committed in between; taking the lock at BEGIN makes writers queue instead.
+        @event.listens_for(engine.sync_engine, "connect")
+        def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Connection) -> None:
+            mode = connection.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@asynccontextmanager
+async def write_session(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction writes: committed on success, rolled back on error."""
+    async with factory() as session:
+        await session.connection(execution_options={_BEGIN_MODE: "IMMEDIATE"})
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+@asynccontextmanager
+async def read_session(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for reads only."""
+    async with factory() as session:
+        yield session

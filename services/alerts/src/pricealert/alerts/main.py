@@ -1,0 +1,137 @@
+"""The alerts API application and its lifespan (engine, Redis, background tasks)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from pricealert.alerts.api.routes import alerts
+from pricealert.alerts.catalog import SymbolCatalog
+from pricealert.alerts.consumers import build_consumers
+from pricealert.alerts.database import make_engine
+from pricealert.alerts.deps import AppState
+from pricealert.alerts.expiry import ExpirySweeper
+from pricealert.alerts.metrics import install_metrics
+from pricealert.alerts.outbox import OutboxRelay
+from pricealert.alerts.service import AlertService
+from pricealert.alerts.settings import AlertsSettings, get_settings
+from pricealert.common.api import install_common
+from pricealert.common.db import session_factory, upgrade_database, wait_for_database
+from pricealert.common.errors import error_body
+from pricealert.common.redisconn import connect
+from pricealert.common.tokens import KeyRing
+
+log = structlog.get_logger()
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_alerts"
+READY_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 10.0
+
+
+async def _supervise(name: str, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run a background loop until `stop`, restarting it with backoff if it crashes."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await loop(stop)
+        except Exception:
+            log.exception("alerts.task.crashed", task=name, retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 10.0)
+
+
+def build_state(settings: AlertsSettings) -> AppState:
+    """Engine, Redis, key ring, catalog, relay and service for one process (nothing is connected yet)."""
+    engine = make_engine(settings.database_url)
+    sessions = session_factory(engine)
+    redis = connect(settings.redis_url)
+    catalog = SymbolCatalog(redis, refresh_s=settings.catalog_refresh_s,
+                            min_refresh_s=settings.catalog_min_refresh_s)
+    relay = OutboxRelay(sessions, redis, poll_s=settings.relay_poll_s, batch_size=settings.relay_batch_size)
+    service = AlertService(sessions, catalog, max_active_per_user=settings.max_active_per_user,
+                           on_commit=relay.notify if settings.relay_enabled else lambda: None)
+    return AppState(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=KeyRing(redis),
+                    catalog=catalog, relay=relay, service=service)
+
+
+async def prepare_database(state: AppState) -> None:
+    """Wait until the database answers, then bring its schema to head."""
+    await wait_for_database(state.engine)
+    await asyncio.to_thread(upgrade_database, state.settings.database_url, MIGRATIONS, VERSION_TABLE)
+
+
+def create_app(settings: AlertsSettings | None = None) -> FastAPI:
+    """The alerts API; `settings` defaults to the environment's."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or get_settings()
+        state = build_state(cfg)
+        await prepare_database(state)
+        app.state.alerts = state
+        stop = asyncio.Event()
+        loops: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = []
+        if cfg.relay_enabled:
+            loops.append(("outbox_relay", state.relay.run))
+        if cfg.consumers_enabled:
+            loops += [(f"consumer:{c.options.stream}", c.run) for c in build_consumers(state.redis, state.service, cfg)]
+        if cfg.expiry_enabled:
+            loops.append(("expiry", ExpirySweeper(state.service, interval_s=cfg.expiry_sweep_s).run))
+        tasks = [asyncio.create_task(_supervise(name, loop, stop), name=name) for name, loop in loops]
+        log.info("alerts.started", tasks=[name for name, _ in loops])
+        try:
+            yield
+        finally:
+            stop.set()
+            state.relay.notify()
+            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S) if tasks else (set(), set())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.redis.aclose()
+            await state.engine.dispose()
+            log.info("alerts.stopped")
+
+    app = FastAPI(
+        title="pricealert alerts", version="0.1.0", lifespan=lifespan,
+        description="Create, list, inspect and delete price alerts. Every call needs an access token "
+                    "from the auth service (`Authorization: Bearer <token>`).",
+    )
+
+    async def ready() -> bool:
+        state: AppState | None = getattr(app.state, "alerts", None)
+        if state is None:
+            return False
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                async with state.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                await state.redis.ping()
+        except Exception as exc:  # any failure means "not ready", never a 500
+            log.warning("alerts.not_ready", error=f"{type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    install_common(app, ready=ready)
+    install_metrics(app)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("request.database_unavailable", path=request.url.path, error=str(exc)[:500])
+        return JSONResponse(error_body("database_unavailable", "The database is not reachable; try again shortly."),
+                            status_code=503, headers={"Retry-After": "2"})
+
+    app.include_router(alerts.router)
+    return app

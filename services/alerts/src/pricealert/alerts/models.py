@@ -1,0 +1,102 @@
+"""ORM models: the alerts table and the transactional outbox of alert events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class AlertStatus(StrEnum):
+    """Lifecycle of an alert: active until it fires, expires or is deleted."""
+
+    ACTIVE = "active"
+    TRIGGERED = "triggered"
+    EXPIRED = "expired"
+    DELETED = "deleted"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both Postgres and SQLite (which drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text, so every stored value must share one format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal stored as its plain text, identical on every backend (SQLite has no decimal)."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the alerts service's tables."""
+
+
+class Alert(Base):
+    """One user's price alert."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_user_created", "user_id", "created_at"),
+        Index("ix_alerts_user_status", "user_id", "status"),
+        Index("ix_alerts_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(320))
+    symbol: Mapped[str] = mapped_column(String(32))
+    condition: Mapped[str] = mapped_column(String(8))
+    target_price: Mapped[Decimal] = mapped_column(DecimalText())
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.ACTIVE.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    triggered_price: Mapped[Decimal | None] = mapped_column(DecimalText())
+    triggered_exchange_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trigger_id: Mapped[str | None] = mapped_column(String(64))
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_attempts: Mapped[int | None] = mapped_column(Integer)
+
+
+class OutboxEntry(Base):
+    """An event committed with its alert change, waiting for the relay to XADD it."""
+
+    __tablename__ = "alerts_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    stream: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[str] = mapped_column(Text)  # JSON object of the event's flat string fields
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,172 @@
+"""Every SQL statement of the alerts service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.alerts.models import Alert, AlertStatus, OutboxEntry
+from pricealert.common.events import utc_now
+
+# Any constant works; it only has to be the same in every replica of this service.
+_RELAY_LOCK_KEY = 0x70A1E27
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def lock_user(session: AsyncSession, user_id: str) -> None:
+    """Serialise this user's concurrent writers until commit (SQLite's write lock already does)."""
+    if _is_postgres(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": f"alerts:{user_id}"})
+
+
+async def count_active(session: AsyncSession, user_id: str) -> int:
+    """How many active alerts the user holds."""
+    stmt = select(func.count()).select_from(Alert).where(
+        Alert.user_id == user_id, Alert.status == AlertStatus.ACTIVE.value
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def add_alert(session: AsyncSession, alert: Alert) -> None:
+    """Stage a new alert for insertion."""
+    session.add(alert)
+
+
+def add_outbox(session: AsyncSession, stream: str, fields: dict[str, str]) -> None:
+    """Stage an event for the relay, committed atomically with the change it describes."""
+    session.add(OutboxEntry(stream=stream, fields=json.dumps(fields, separators=(",", ":")), created_at=utc_now()))
+
+
+async def get_alert(session: AsyncSession, alert_id: str, user_id: str | None = None) -> Alert | None:
+    """One alert by id, optionally only if it belongs to `user_id`."""
+    stmt = select(Alert).where(Alert.id == alert_id)
+    if user_id is not None:
+        stmt = stmt.where(Alert.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_alerts(
+    session: AsyncSession, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+) -> tuple[list[Alert], int]:
+    """One page of the user's alerts, newest first, and the total that match the filters."""
+    conditions = [Alert.user_id == user_id]
+    if status is not None:
+        conditions.append(Alert.status == status)
+    if symbol is not None:
+        conditions.append(Alert.symbol == symbol)
+    total = int((await session.execute(select(func.count()).select_from(Alert).where(*conditions))).scalar_one())
+    if offset >= total:
+        return [], total
+    stmt = (select(Alert).where(*conditions).order_by(Alert.created_at.desc(), Alert.id.desc())
+            .offset(offset).limit(limit))
+    return list((await session.execute(stmt)).scalars().all()), total
+
+
+async def mark_deleted(session: AsyncSession, alert_id: str, user_id: str) -> Alert | None:
+    """Soft-delete one of the user's alerts; returns it only when this call changed its status."""
+    stmt = (update(Alert)
+            .where(Alert.id == alert_id, Alert.user_id == user_id, Alert.status != AlertStatus.DELETED.value)
+            .values(status=AlertStatus.DELETED.value, updated_at=utc_now())
+            .returning(Alert))
+    return (await session.execute(stmt, execution_options={"synchronize_session": False})).scalar_one_or_none()
+
+
+async def expire_due(session: AsyncSession, now: datetime, limit: int) -> list[Alert]:
+    """Mark up to `limit` active alerts whose expiry passed as expired; returns those this call changed."""
+    due = (select(Alert.id).where(Alert.status == AlertStatus.ACTIVE.value, Alert.expires_at <= now)
+           .order_by(Alert.expires_at).limit(limit))
+    # The status re-check makes concurrent sweepers safe: a row already expired by another is skipped.
+    stmt = (update(Alert).where(Alert.id.in_(due.scalar_subquery()), Alert.status == AlertStatus.ACTIVE.value)
+            .values(status=AlertStatus.EXPIRED.value, updated_at=now).returning(Alert))
+    return list((await session.execute(stmt, execution_options={"synchronize_session": False})).scalars().all())
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """What a trigger event writes onto its alert."""
+
+    alert_id: str
+    trigger_id: str
+    fired_at: datetime
+    price: Decimal
+    exchange_time: datetime
+
+
+async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
+    """Store the firing on the alert (once); an active alert becomes triggered. True if it changed."""
+    now = utc_now()
+    fired = (update(Alert).where(Alert.id == record.alert_id, Alert.triggered_at.is_(None))
+             .values(triggered_at=record.fired_at, triggered_price=record.price,
+                     triggered_exchange_time=record.exchange_time, trigger_id=record.trigger_id,
+                     delivery_status=func.coalesce(Alert.delivery_status, "pending"), updated_at=now))
+    result = await session.execute(fired, execution_options={"synchronize_session": False})
+    # A deleted or expired alert keeps its status; only an active one becomes triggered.
+    await session.execute(
+        update(Alert).where(Alert.id == record.alert_id, Alert.status == AlertStatus.ACTIVE.value)
+        .values(status=AlertStatus.TRIGGERED.value, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def record_delivery(
+    session: AsyncSession, alert_id: str, status: str, error: str | None, attempts: int
+) -> bool:
+    """Store a notification's outcome; a recorded success is never downgraded. True if it changed."""
+    stmt = (update(Alert)
+            .where(Alert.id == alert_id,
+                   (Alert.delivery_status.is_(None)) | (Alert.delivery_status != "sent"))
+            .values(delivery_status=status, delivery_error=error, delivery_attempts=attempts,
+                    updated_at=utc_now()))
+    result = await session.execute(stmt, execution_options={"synchronize_session": False})
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def active_alert_ids_after(session: AsyncSession, after_id: str, limit: int) -> list[Alert]:
+    """Active alerts with an id greater than `after_id`, in id order (keyset pagination for resync)."""
+    stmt = (select(Alert).where(Alert.status == AlertStatus.ACTIVE.value, Alert.id > after_id)
+            .order_by(Alert.id).limit(limit))
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def outbox_has_rows(session: AsyncSession) -> bool:
+    """Whether any event waits in the outbox (a cheap read, no lock)."""
+    return (await session.execute(select(OutboxEntry.id).limit(1))).first() is not None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An event taken from the outbox."""
+
+    id: int
+    stream: str
+    fields: dict[str, str]
+
+
+async def take_outbox_batch(session: AsyncSession, limit: int) -> list[OutboxRow] | None:
+    """Delete and return the oldest outbox rows (undone by rollback); None if another relay holds the lock."""
+    if _is_postgres(session):
+        # One relay at a time keeps the stream in id order across replicas; the others skip this round.
+        locked = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK_KEY}))
+        if not locked.scalar_one():
+            return None
+    oldest = select(OutboxEntry.id).order_by(OutboxEntry.id).limit(limit)
+    if _is_postgres(session):
+        oldest = oldest.with_for_update(skip_locked=True)
+    stmt = (delete(OutboxEntry).where(OutboxEntry.id.in_(oldest.scalar_subquery()))
+            .returning(OutboxEntry.id, OutboxEntry.stream, OutboxEntry.fields))
+    rows = (await session.execute(stmt, execution_options={"synchronize_session": False})).all()
+    return sorted((OutboxRow(int(i), str(s), json.loads(f)) for i, s, f in rows), key=lambda r: r.id)
+
+
+async def outbox_size(session: AsyncSession) -> int:
+    """How many events wait in the outbox."""
+    return int((await session.execute(select(func.count()).select_from(OutboxEntry))).scalar_one())

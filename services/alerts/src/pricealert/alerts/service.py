@@ -1,0 +1,173 @@
+"""Business rules of alerts: validation, ownership, limits, lifecycle; raises domain errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pricealert.alerts import repository
+from pricealert.alerts.auth import User
+from pricealert.alerts.catalog import SymbolCatalog
+from pricealert.alerts.database import read_session, write_session
+from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
+from pricealert.alerts.models import Alert, AlertStatus
+from pricealert.alerts.outbox import stage_event
+from pricealert.alerts.schemas import AlertCreate
+from pricealert.common.errors import Conflict, InvalidInput, NotFound
+from pricealert.common.events import AlertEventType, DeliveryStatus, NotificationResult, Trigger, utc_now
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing."""
+
+    items: list[Alert]
+    total: int
+
+
+def _not_found(alert_id: str) -> NotFound:
+    return NotFound(f"Alert {alert_id} does not exist.", code="alert_not_found", details={"id": alert_id})
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Milliseconds since the epoch as an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class AlertService:
+    """Alert operations; each runs in its own transaction and wakes the relay after commits."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], catalog: SymbolCatalog, *,
+                 max_active_per_user: int, on_commit: Callable[[], None] = lambda: None) -> None:
+        self.sessions = sessions
+        self.catalog = catalog
+        self.max_active_per_user = max_active_per_user
+        self.on_commit = on_commit
+
+    async def create(self, user: User, data: AlertCreate) -> Alert:
+        """Validate against the catalog and the user's limit, then store the alert and its event."""
+        entry = await self.catalog.lookup(data.symbol)
+        price = data.target_price
+        low = entry.min_price if entry.min_price > 0 else None
+        high = entry.max_price if entry.max_price > 0 else None
+        if (low is not None and price < low) or (high is not None and price > high):
+            raise InvalidInput(
+                f"target_price must lie within {entry.symbol}'s price filter.", code="price_out_of_range",
+                details={"symbol": entry.symbol, "min_price": None if low is None else format(low, "f"),
+                         "max_price": None if high is None else format(high, "f")},
+            )
+        now = utc_now()
+        if data.expires_at is not None and data.expires_at <= now:
+            raise InvalidInput("expires_at must be in the future.", code="expires_at_in_past",
+                               details={"expires_at": data.expires_at.isoformat()})
+        async with write_session(self.sessions) as session:
+            await repository.lock_user(session, user.id)
+            active = await repository.count_active(session, user.id)
+            if active >= self.max_active_per_user:
+                raise Conflict(f"You already hold {active} active alerts, the most allowed.",
+                               code="alert_limit_reached", details={"limit": self.max_active_per_user})
+            alert = Alert(
+                id=str(uuid.uuid4()), user_id=user.id, email=user.email, symbol=entry.symbol.upper(),
+                condition=data.condition.value, target_price=price, name=data.name,
+                status=AlertStatus.ACTIVE.value, created_at=now, updated_at=now, expires_at=data.expires_at,
+            )
+            repository.add_alert(session, alert)
+            stage_event(session, alert, AlertEventType.CREATED)
+        self.on_commit()
+        ALERT_CHANGES.labels("created").inc()
+        log.info("alert.created", alert_id=alert.id, user_id=user.id, symbol=alert.symbol)
+        return alert
+
+    async def get(self, user: User, alert_id: str) -> Alert:
+        """One of the user's alerts; another user's alert does not exist for them."""
+        async with read_session(self.sessions) as session:
+            alert = await repository.get_alert(session, alert_id, user.id)
+        if alert is None:
+            raise _not_found(alert_id)
+        return alert
+
+    async def list(self, user: User, *, status: AlertStatus | None, symbol: str | None,
+                   page: int, page_size: int) -> Page:
+        """The user's alerts, newest first, filtered and paginated."""
+        async with read_session(self.sessions) as session:
+            items, total = await repository.list_alerts(
+                session, user.id, status=None if status is None else status.value,
+                symbol=None if symbol is None else symbol.strip().upper(),
+                offset=(page - 1) * page_size, limit=page_size,
+            )
+        return Page(items, total)
+
+    async def delete(self, user: User, alert_id: str) -> None:
+        """Soft-delete one of the user's alerts; deleting it again changes nothing."""
+        async with write_session(self.sessions) as session:
+            alert = await repository.mark_deleted(session, alert_id, user.id)
+            if alert is not None:
+                stage_event(session, alert, AlertEventType.DELETED)
+            elif await repository.get_alert(session, alert_id, user.id) is None:
+                raise _not_found(alert_id)
+        if alert is not None:
+            self.on_commit()
+            ALERT_CHANGES.labels("deleted").inc()
+            log.info("alert.deleted", alert_id=alert_id, user_id=user.id)
+
+    async def expire_due(self, *, limit: int = 500) -> int:
+        """Expire active alerts whose time passed and stage alert.expired for each; returns how many."""
+        async with write_session(self.sessions) as session:
+            expired = await repository.expire_due(session, utc_now(), limit)
+            for alert in expired:
+                stage_event(session, alert, AlertEventType.EXPIRED)
+        if expired:
+            self.on_commit()
+            ALERT_CHANGES.labels("expired").inc(len(expired))
+            for alert in expired:
+                log.info("alert.expired", alert_id=alert.id, user_id=alert.user_id)
+        return len(expired)
+
+    async def record_triggers(self, triggers: Sequence[Trigger]) -> None:
+        """Mark each fired alert triggered (idempotent; deleted or expired alerts keep their status)."""
+        async with write_session(self.sessions) as session:
+            for trigger in triggers:
+                record = repository.TriggerRecord(
+                    alert_id=trigger.alert_id, trigger_id=trigger.trigger_id,
+                    fired_at=ms_to_datetime(trigger.fired_at), price=trigger.price,
+                    exchange_time=ms_to_datetime(trigger.exchange_time),
+                )
+                changed = await repository.record_trigger(session, record)
+                if changed:
+                    ALERT_CHANGES.labels("triggered").inc()
+                log.info("alert.triggered" if changed else "alert.trigger.ignored", alert_id=trigger.alert_id,
+                         trigger_id=trigger.trigger_id)
+
+    async def record_results(self, results: Sequence[NotificationResult]) -> None:
+        """Store each email's outcome on its alert (idempotent; a success is never undone)."""
+        async with write_session(self.sessions) as session:
+            for result in results:
+                error = None if result.status is DeliveryStatus.SENT else (result.error or "unknown error")[:2000]
+                changed = await repository.record_delivery(
+                    session, result.alert_id, result.status.value, error, result.attempts
+                )
+                if changed:
+                    DELIVERIES.labels(result.status.value).inc()
+                log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value,
+                         changed=changed)
+
+    async def resync(self, *, batch_size: int = 1000) -> int:
+        """Stage alert.created again for every active alert (rebuilds downstream indexes)."""
+        after, total = "", 0
+        while True:
+            async with write_session(self.sessions) as session:
+                batch = await repository.active_alert_ids_after(session, after, batch_size)
+                for alert in batch:
+                    stage_event(session, alert, AlertEventType.CREATED)
+            if not batch:
+                return total
+            self.on_commit()
+            total += len(batch)
+            after = batch[-1].id

@@ -1,0 +1,61 @@
+"""Settings of the alerts service, read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+
+from pricealert.common.settings import ServiceSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
+
+
+class AlertsSettings(ServiceSettings):
+    """Everything the alerts API process (and its background tasks) can be tuned with."""
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("ALERTS_DATABASE_URL", "DATABASE_URL")
+    )
+    host: str = Field(default="127.0.0.1", validation_alias="ALERTS_HOST")
+    port: int = Field(default=8102, ge=1, le=65535, validation_alias="ALERTS_PORT")
+    max_active_per_user: int = Field(
+        default=500, ge=1, validation_alias="ALERTS_MAX_ACTIVE_PER_USER"
+    )
+    # Background tasks; switching the relay off leaves events in the outbox (used by the crash test).
+    relay_enabled: bool = Field(default=True, validation_alias="ALERTS_RELAY_ENABLED")
+    consumers_enabled: bool = Field(
+        default=True, validation_alias="ALERTS_CONSUMERS_ENABLED"
+    )
+    expiry_enabled: bool = Field(
+        default=True, validation_alias="ALERTS_EXPIRY_ENABLED"
+    )
+    relay_poll_s: float = Field(default=0.5, gt=0, validation_alias="ALERTS_RELAY_POLL_S")
+    relay_batch_size: int = Field(
+        default=500, ge=1, le=10_000, validation_alias="ALERTS_RELAY_BATCH_SIZE"
+    )
+    expiry_sweep_s: float = Field(
+        default=1.0, gt=0, le=5.0, validation_alias="ALERTS_EXPIRY_SWEEP_S"
+    )
+    catalog_refresh_s: float = Field(
+        default=60.0, gt=0, validation_alias="ALERTS_CATALOG_REFRESH_S"
+    )
+    catalog_min_refresh_s: float = Field(
+        default=2.0, ge=0, validation_alias="ALERTS_CATALOG_MIN_REFRESH_S"
+    )
+    consumer_block_ms: int = Field(default=1_000, ge=10, le=2_000, validation_alias="ALERTS_CONSUMER_BLOCK_MS")
+    consumer_reclaim_idle_ms: int = Field(
+        default=30_000, ge=100, validation_alias="ALERTS_RECLAIM_IDLE_MS"
+    )
+
+    def check_production(self) -> None:
+        """Refuse the SQLite development default in production."""
+        super().check_production()
+        if self.database_url == DEFAULT_DATABASE_URL:
+            raise ValueError("ALERTS_DATABASE_URL or DATABASE_URL must be set explicitly when ENV=production")
+
+
+@lru_cache
+def get_settings() -> AlertsSettings:
+    """The process-wide settings, built on first use."""
+    return AlertsSettings()

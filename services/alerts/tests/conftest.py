@@ -1,0 +1,124 @@
+"""Fixtures of the alerts tests: tokens signed by a test key, a catalog, the app and a client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from pricealert.alerts.main import create_app
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.common import names
+from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol, SigningKey
+from pricealert.common.publisher import publish
+from pricealert.common.tokens import AUDIENCE, ISSUER
+
+CATALOG = [
+    CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
+                  tick_size=Decimal("0.01")),
+    CatalogSymbol(symbol="ETHUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
+                  tick_size=Decimal("0.01")),
+    CatalogSymbol(symbol="ETHBTC", min_price=Decimal("0.00001"), max_price=Decimal("922327"),
+                  tick_size=Decimal("0.00001")),
+    CatalogSymbol(symbol="SHIBUSDT", min_price=Decimal("0.00000001"), max_price=Decimal("1"),
+                  tick_size=Decimal("0.00000001")),
+]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout_s: float = 5.0) -> None:
+    """Poll `check` until it holds; fail after `timeout_s` (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.05)
+
+
+async def alert_events(redis: Redis) -> list[AlertEvent]:
+    """Every entry of the alert-events stream, parsed."""
+    entries: Any = await redis.xrange(names.ALERT_EVENTS)
+    return [AlertEvent.from_fields(fields) for _, fields in entries]
+
+
+@dataclass
+class Tokens:
+    """Signs access tokens the way the auth service does."""
+
+    key: Ed25519PrivateKey
+    kid: str
+
+    def make(self, user_id: str, email: str | None = None, *, token_type: str = "access",
+             ttl_s: int = 900, key: Ed25519PrivateKey | None = None, **extra: object) -> str:
+        """A signed token for `user_id`."""
+        now = int(time.time())
+        claims: dict[str, object] = {
+            "sub": user_id, "email": email or f"{user_id}@example.com", "iss": ISSUER, "aud": AUDIENCE,
+            "iat": now, "exp": now + ttl_s, "jti": uuid.uuid4().hex, "type": token_type, **extra,
+        }
+        return jwt.encode(claims, key or self.key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def headers(self, user_id: str) -> dict[str, str]:
+        """Authorization headers for `user_id`."""
+        return {"Authorization": f"Bearer {self.make(user_id)}"}
+
+
+@pytest.fixture
+async def tokens(redis: Redis) -> Tokens:
+    """A fresh Ed25519 key whose public half is published on the signing-keys stream."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    kid = uuid.uuid4().hex[:16]
+    await publish(redis, names.SIGNING_KEYS,
+                  SigningKey(kid=kid, algorithm="EdDSA", public_key=pem, created_at=datetime.now(UTC)))
+    return Tokens(key, kid)
+
+
+async def publish_catalog(redis: Redis, symbols: list[CatalogSymbol] = CATALOG) -> None:
+    """Publish a symbol catalog the way ingest does."""
+    await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
+
+
+@pytest.fixture
+async def catalog(redis: Redis) -> list[CatalogSymbol]:
+    """The test catalog, published."""
+    await publish_catalog(redis)
+    return CATALOG
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> AlertsSettings:
+    """Settings pointing at the test servers, with fast timers."""
+    return AlertsSettings(
+        database_url=database_url, redis_url=redis_url, consumer_name="alerts-test",
+        relay_poll_s=0.1, expiry_sweep_s=0.2, catalog_min_refresh_s=0, consumer_reclaim_idle_ms=1000,
+        consumer_block_ms=100,
+    )
+
+
+@pytest.fixture
+async def app(settings: AlertsSettings) -> AsyncIterator[FastAPI]:
+    """The alerts app with its lifespan running."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts") as c:
+        yield c

@@ -1,0 +1,97 @@
+"""Process-level faults: a SIGKILL between commit and publish, and the resync command, as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from pricealert.alerts.main import create_app
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.common import names
+from pricealert.common.events import AlertEventType
+from pricealert.devstack.ports import free_port, wait_for_port
+
+from .conftest import Tokens, alert_events, eventually
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+
+def service_env(settings: AlertsSettings, **extra: str) -> dict[str, str]:
+    return {**os.environ, "ALERTS_DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+            "ENV": "test", "LOG_LEVEL": "WARNING", **extra}
+
+
+@contextmanager
+def alerts_process(settings: AlertsSettings, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    env = service_env(settings, ALERTS_PORT=str(port), ALERTS_HOST="127.0.0.1", **extra)
+    process = subprocess.Popen([sys.executable, "-m", "pricealert.alerts"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, timeout=30)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+async def test_event_committed_before_a_kill_is_delivered_after_restart(
+    settings: AlertsSettings, tokens: Tokens, redis: Redis
+) -> None:
+    # The first process never relays: every event it commits is still in the outbox when it dies.
+    with alerts_process(settings, ALERTS_RELAY_ENABLED="false") as (process, port):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            response = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "70000"},
+                                         headers=tokens.headers("u1"))
+        assert response.status_code == 201, response.text
+        process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(process.wait, 10)
+    alert_id = response.json()["id"]
+    assert await redis.xlen(names.ALERT_EVENTS) == 0
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async def delivered() -> bool:
+            return int(await redis.xlen(names.ALERT_EVENTS)) > 0
+
+        await eventually(delivered)
+    events = await alert_events(redis)
+    assert [(e.type, e.alert_id) for e in events] == [(AlertEventType.CREATED, alert_id)]
+
+
+async def test_resync_command_republishes_active_alerts(
+    settings: AlertsSettings, tokens: Tokens, redis: Redis
+) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
+            for price in ("1", "2"):
+                response = await client.post("/alerts", json={"symbol": "ETHUSDT", "target_price": price},
+                                             headers=tokens.headers("u1"))
+                assert response.status_code == 201
+
+        async def relayed() -> bool:
+            return int(await redis.xlen(names.ALERT_EVENTS)) == 2
+
+        await eventually(relayed)
+    await redis.delete(names.ALERT_EVENTS)
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "pricealert.alerts", "resync"], env=service_env(settings),
+        capture_output=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    events = await alert_events(redis)
+    assert sorted(e.target_price for e in events) == [1, 2]
+    assert {e.type for e in events} == {AlertEventType.CREATED}
