@@ -1,0 +1,1 @@
+"""Auth: owns users, issues and refreshes EdDSA-signed JWTs, publishes its public keys."""

@@ -1,0 +1,101 @@
+"""Registration, login, token refresh, logout and the current user."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from pricealert.auth.deps import CurrentUser, ServiceDep
+from pricealert.auth.schemas import (
+    LoginForm,
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    UserPublic,
+    error_responses,
+)
+from pricealert.common.errors import AppError
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+M = TypeVar("M", bound=BaseModel)
+
+_FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+_LOGIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": LoginRequest.model_json_schema()},
+            "application/x-www-form-urlencoded": {"schema": LoginForm.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic,
+             responses=error_responses(409, 422))
+async def register(body: RegisterRequest, service: ServiceDep) -> UserPublic:
+    """Create an account; answers the new user (log in to get tokens)."""
+    user = await service.create_user(email=body.email, password=body.password, username=body.username)
+    return UserPublic.model_validate(user)
+
+
+@router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY,
+             responses=error_responses(401, 403, 415, 422, 429))
+async def login(request: Request, service: ServiceDep) -> TokenPair:
+    """Exchange email and password (JSON, or the OAuth2 password form) for an access and a refresh token."""
+    email, password = await _read_credentials(request)
+    address = request.client.host if request.client is not None else "unknown"
+    return await service.login(email, password, address=address)
+
+
+@router.post("/refresh", response_model=TokenPair, responses=error_responses(401, 403, 422))
+async def refresh(body: RefreshRequest, service: ServiceDep) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    return await service.refresh(body.refresh_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+             responses=error_responses(401, 422))
+async def logout(body: RefreshRequest, service: ServiceDep) -> Response:
+    """End the login session of a refresh token; no access token needed."""
+    await service.logout(body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=UserPublic, responses=error_responses(401, 403))
+async def read_me(user: CurrentUser) -> UserPublic:
+    """The user the access token belongs to."""
+    return UserPublic.model_validate(user)
+
+
+async def _read_credentials(request: Request) -> tuple[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in _FORM_TYPES:
+        form = await request.form()
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        credentials = _validate(LoginForm, fields)
+        return credentials.username, credentials.password
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise AppError("Send JSON or an OAuth2 password form.", code="unsupported_media_type", status_code=415)
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "The body is not valid JSON."}]
+        ) from exc
+    body = _validate(LoginRequest, data)
+    return body.email, body.password
+
+
+def _validate(model: type[M], data: object) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc

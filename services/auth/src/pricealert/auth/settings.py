@@ -1,0 +1,74 @@
+"""Auth service settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+
+from pricealert.common.settings import ServiceSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///var/auth.db"
+_WEAK_ADMIN_PASSWORDS = {"admin", "administrator", "changeme", "change-me", "password", "secret"}
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+
+
+class AuthSettings(ServiceSettings):
+    """What the auth service reads from the environment."""
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL"),
+    )
+    host: str = Field(default="127.0.0.1", alias="AUTH_HOST")
+    port: int = Field(default=8101, alias="AUTH_PORT", ge=1, le=65535)
+    forwarded_allow_ips: str = Field(default="127.0.0.1", alias="AUTH_FORWARDED_ALLOW_IPS")
+    key_dir: Path = Field(default=Path("var/keys"), alias="AUTH_KEY_DIR")
+    access_token_ttl_s: int = Field(default=900, alias="AUTH_ACCESS_TOKEN_TTL_S", ge=10, le=24 * 3600)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, alias="AUTH_REFRESH_TOKEN_TTL_S", ge=60)
+    bcrypt_rounds: int = Field(default=12, alias="AUTH_BCRYPT_ROUNDS", ge=4, le=31)
+    login_window_s: int = Field(default=900, alias="AUTH_LOGIN_WINDOW_S", ge=1)
+    login_max_failures_account: int = Field(default=5, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
+    login_max_failures_address: int = Field(default=100, alias="AUTH_LOGIN_MAX_FAILURES_ADDRESS", ge=1)
+    key_publish_interval_s: float = Field(default=30.0, alias="AUTH_KEY_PUBLISH_INTERVAL_S", gt=0)
+    admin_email: str | None = Field(default=None, alias="ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(default=None, alias="ADMIN_PASSWORD")
+
+    @model_validator(mode="after")
+    def _admin_pair(self) -> Self:
+        if (self.admin_email is None) != (self.admin_password is None):
+            raise ValueError("set ADMIN_EMAIL and ADMIN_PASSWORD together, or neither")
+        if self.admin_email is not None:
+            try:
+                validate_email(self.admin_email, check_deliverability=False)
+            except EmailNotValidError as exc:
+                raise ValueError(f"ADMIN_EMAIL is not a valid email: {exc}") from exc
+        if self.admin_password is not None:
+            length = len(self.admin_password.get_secret_value())
+            if not MIN_PASSWORD_LENGTH <= length <= MAX_PASSWORD_LENGTH:
+                raise ValueError(f"ADMIN_PASSWORD must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+        return self
+
+    def check_production(self) -> None:
+        """Refuse generated keys, weak admin passwords and the development Redis in production."""
+        super().check_production()
+        if not any(self.key_dir.glob("*.pem")):
+            raise ValueError(
+                f"AUTH_KEY_DIR ({self.key_dir}) holds no signing key; create one with "
+                "`python -m pricealert.auth generate-key` when ENV=production"
+            )
+        if self.bcrypt_rounds < 10:
+            raise ValueError("AUTH_BCRYPT_ROUNDS must be at least 10 when ENV=production")
+        if self.admin_password is not None:
+            password = self.admin_password.get_secret_value()
+            if len(password) < 12 or password.lower() in _WEAK_ADMIN_PASSWORDS:
+                raise ValueError("ADMIN_PASSWORD must be at least 12 characters and not a placeholder")
+
+
+@lru_cache
+def get_settings() -> AuthSettings:
+    """The process's settings, read once."""
+    return AuthSettings()

@@ -1,0 +1,83 @@
+"""Benchmark (not a test): trades/s from the fake exchange's socket into the ticks stream, one ingest process.
+
+Run: `uv run python services/ingest/bench/ingest_throughput.py --rate 30000 --seconds 5 --repeats 3`.
+The fake exchange runs as its own process (random walk at --rate trades/s in total over the default
+symbols); ingest runs in this process; Redis is a local server. Prints one JSON line with the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import time
+
+from pricealert.common import names
+from pricealert.common.redisconn import connect
+from pricealert.devstack.fakeexchange import default_symbols
+from pricealert.devstack.ports import free_port, wait_for_port
+from pricealert.devstack.servers import RedisServer, temp_dir
+from pricealert.ingest.main import IngestService
+from pricealert.ingest.settings import IngestSettings
+
+
+async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]:
+    """Start a fake exchange and ingest, measure the ticks stream's growth over `seconds`."""
+    port = free_port()
+    fake = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pricealert.devstack.fakeexchange", "--port", str(port), "--random-walk",
+        "--rate", str(rate), "--log-level", "WARNING",
+    )
+    redis = connect(redis_url)
+    try:
+        await asyncio.to_thread(wait_for_port, port)
+        await redis.flushall()
+        for i, spec in enumerate(s for s in default_symbols() if s.trading):
+            await redis.sadd(names.ingest_symbol_key(spec.symbol), f"bench-{i}")
+            await redis.sadd(names.INGEST_SYMBOLS, spec.symbol)
+        settings = IngestSettings(binance_ws_url=f"ws://127.0.0.1:{port}", binance_rest_url=f"http://127.0.0.1:{port}",
+                                  redis_url=redis_url, stats_interval_s=3600, log_level="WARNING")
+        service = IngestService(settings, redis)
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.sleep(2.0)  # connect, subscribe, warm up
+        start_len, start, cpu0 = await redis.xlen(names.TICKS), time.monotonic(), _cpu()
+        await asyncio.sleep(seconds)
+        end_len, end, cpu1 = await redis.xlen(names.TICKS), time.monotonic(), _cpu()
+        stop.set()
+        await task
+        return {"ticks_per_s": (end_len - start_len) / (end - start), "ingest_cpu_cores": (cpu1 - cpu0) / (end - start),
+                "duplicates": service.stats.duplicates, "dropped": service.stats.dropped}
+    finally:
+        fake.terminate()
+        await fake.wait()
+        await redis.aclose()
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def main() -> None:
+    """Repeat the run and report the median."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    server = RedisServer(temp_dir("bench-ingest-redis-")).start()
+    try:
+        runs = [await one_run(server.url, args.rate, args.seconds) for _ in range(args.repeats)]
+    finally:
+        server.stop()
+    result = {"benchmark": "ingest_throughput", "offered_rate": args.rate, "runs": runs,
+              "median_ticks_per_s": statistics.median(r["ticks_per_s"] for r in runs)}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,123 @@
+"""Hand-over from the receive loops to Redis: dedupe, a bounded queue, and pipelined batch publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.publisher import maxlen_for
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.ingest.backoff import Backoff
+from pricealert.ingest.frames import RecentTrades, Trade
+from pricealert.ingest.stats import Stats
+
+log = structlog.get_logger()
+
+DROPPED_LOG_EVERY = 10_000
+SEPARATOR = "\x1f"  # ASCII unit separator: frames.py refuses symbols that contain control characters
+TICK_FIELDS = ("symbol", "price", "trade_id", "exchange_time", "received_at")
+
+# One EVALSHA per batch, one compact row per tick: redis-py packs a pipelined XADD of five fields in
+# about 70 us of Python, this in about 5 us, which is what lets one process publish 20 000+ ticks/s.
+# ARGV: MAXLEN, separator, rows "symbol<sep>price<sep>trade_id<sep>exchange_time<sep>received_at".
+_XADD_ROWS = """
+local key, maxlen, sep = KEYS[1], ARGV[1], ARGV[2]
+local find, sub = string.find, string.sub
+for i = 3, #ARGV do
+  local row = ARGV[i]
+  local a = find(row, sep, 1, true)
+  local b = find(row, sep, a + 1, true)
+  local c = find(row, sep, b + 1, true)
+  local d = find(row, sep, c + 1, true)
+  redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*',
+    'symbol', sub(row, 1, a - 1), 'price', sub(row, a + 1, b - 1), 'trade_id', sub(row, b + 1, c - 1),
+    'exchange_time', sub(row, c + 1, d - 1), 'received_at', sub(row, d + 1))
+end
+return #ARGV - 2
+"""
+
+
+def tick_row(tick: Trade) -> str:
+    """A trade as one compact row for the batch script (fields as Tick.to_fields writes them)."""
+    return (f"{tick.symbol}{SEPARATOR}{tick.price:f}{SEPARATOR}{tick.trade_id}{SEPARATOR}"
+            f"{tick.exchange_time}{SEPARATOR}{tick.received_at}")
+
+
+class TickPipeline:
+    """Receive loops call `accept` (never blocks); `run` publishes what they accepted to the ticks stream."""
+
+    def __init__(self, redis: Redis, stats: Stats, *, queue_size: int, batch_size: int, dedupe_window: int,
+                 stream: str = names.TICKS) -> None:
+        self.redis = redis
+        self.stats = stats
+        self.batch_size = batch_size
+        self.stream = stream
+        self.queue: asyncio.Queue[Trade] = asyncio.Queue(maxsize=queue_size)
+        self.recent = RecentTrades(dedupe_window)
+        self._xadd_rows = redis.register_script(_XADD_ROWS)
+        self._maxlen = str(maxlen_for(stream))
+
+    def accept(self, tick: Trade) -> None:
+        """Queue a trade unless it is a repeat; drops (and counts) when Redis has fallen far behind."""
+        if not self.recent.first_time(tick.symbol, tick.trade_id):
+            self.stats.duplicates += 1
+            return
+        try:
+            self.queue.put_nowait(tick)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+            if self.stats.dropped % DROPPED_LOG_EVERY == 1:
+                log.error("ingest.tick.dropped", total=self.stats.dropped, queue_size=self.queue.maxsize)
+            return
+        self.stats.trades += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish batches until `stop` is set and the queue is empty."""
+        backoff = Backoff(0.1, 5.0)
+        batch: list[Trade] = []
+        while True:
+            if not batch:
+                batch = await self._next_batch(stop)
+                if not batch:
+                    return
+            try:
+                await self.publish(batch)
+            except TRANSIENT_REDIS_ERRORS as exc:
+                delay = backoff.next_delay()
+                log.warning("ingest.publish.failed", error=str(exc), batch=len(batch), retry_in_s=round(delay, 2))
+                if stop.is_set() and backoff.attempt > 5:
+                    log.error("ingest.publish.abandoned", ticks=len(batch) + self.queue.qsize())
+                    return
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            self.stats.published += len(batch)
+            batch = []
+
+    async def publish(self, ticks: list[Trade]) -> None:
+        """XADD `ticks` to the stream, in order, in one round trip."""
+        await self._xadd_rows(keys=[self.stream], args=[self._maxlen, SEPARATOR, *map(tick_row, ticks)])
+
+    async def _next_batch(self, stop: asyncio.Event) -> list[Trade]:
+        batch: list[Trade] = []
+        if self.queue.empty():
+            getter = asyncio.ensure_future(self.queue.get())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if getter.done():
+                batch.append(getter.result())
+            else:
+                getter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getter
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self.queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch

@@ -1,0 +1,117 @@
+"""The desired symbol set, kept in Redis from alert events and triggers, idempotent under redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import structlog
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.consumer import Message
+from pricealert.common.events import AlertEvent, AlertEventType, Trigger
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.ingest.keys import ingest_gone_key
+
+log = structlog.get_logger()
+
+# KEYS: symbol's alert set, the symbols set, the alert's tombstone. ARGV: alert id, symbol.
+# An alert already gone (deleted, expired or fired, perhaps seen first on the triggers stream) stays gone.
+_ADD = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+"""
+# ARGV: alert id, symbol, tombstone TTL in seconds.
+_REMOVE = """
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+
+def normalize(symbol: str) -> str:
+    """Symbols are kept upper-case, as the exchange spells them."""
+    return symbol.strip().upper()
+
+
+class SymbolRegistry:
+    """Which symbols have active alerts: one Redis set of alert ids per symbol, plus the set of symbols."""
+
+    def __init__(self, redis: Redis, *, gone_ttl_s: int, on_change: Callable[[], None] | None = None) -> None:
+        self.redis = redis
+        self.gone_ttl_s = gone_ttl_s
+        self.on_change = on_change
+        self._add = redis.register_script(_ADD)
+        self._remove = redis.register_script(_REMOVE)
+
+    async def symbols(self) -> set[str]:
+        """Every symbol with at least one active alert."""
+        members = await self.redis.smembers(names.INGEST_SYMBOLS)
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    async def apply(self, changes: Sequence[tuple[bool, str, str]]) -> None:
+        """Apply (active?, alert id, symbol) changes in one pipelined round trip."""
+        if not changes:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for active, alert_id, raw_symbol in changes:
+                symbol = normalize(raw_symbol)
+                keys = [names.ingest_symbol_key(symbol), names.INGEST_SYMBOLS, ingest_gone_key(alert_id)]
+                if active:
+                    await self._add(keys=keys, args=[alert_id, symbol], client=pipe)
+                else:
+                    await self._remove(keys=keys, args=[alert_id, symbol, self.gone_ttl_s], client=pipe)
+            await pipe.execute()
+        if self.on_change is not None:
+            self.on_change()
+
+    async def handle_alert_events(self, messages: Sequence[Message]) -> None:
+        """Consumer handler for the alert-events stream."""
+        changes = []
+        for message in messages:
+            event = AlertEvent.from_fields(message.fields)
+            changes.append((event.type is AlertEventType.CREATED, event.alert_id, event.symbol))
+            log.debug("ingest.alert_event.applied", type=event.type.value, alert_id=event.alert_id,
+                      symbol=event.symbol)
+        await self.apply(changes)
+
+    async def handle_triggers(self, messages: Sequence[Message]) -> None:
+        """Consumer handler for the triggers stream: a fired alert is no longer active."""
+        changes = []
+        for message in messages:
+            trigger = Trigger.from_fields(message.fields)
+            changes.append((False, trigger.alert_id, trigger.symbol))
+        await self.apply(changes)
+
+
+class SymbolSync:
+    """Pushes the Redis symbol set to the connection pool on every change and every `interval_s`."""
+
+    def __init__(self, registry: SymbolRegistry, apply: Callable[[set[str]], None], interval_s: float) -> None:
+        self.registry = registry
+        self.apply = apply
+        self.interval_s = interval_s
+        self.changed = asyncio.Event()
+        self.synced = 0
+
+    def notify(self) -> None:
+        """Ask for a sync now."""
+        self.changed.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync until `stop` is set."""
+        while not stop.is_set():
+            self.changed.clear()
+            try:
+                self.apply(await self.registry.symbols())
+                self.synced += 1
+            except TRANSIENT_REDIS_ERRORS as exc:
+                log.warning("ingest.symbols.sync_failed", error=str(exc))
+            waits = {asyncio.ensure_future(self.changed.wait()), asyncio.ensure_future(stop.wait())}
+            await asyncio.wait(waits, timeout=self.interval_s, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()

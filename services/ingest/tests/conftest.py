@@ -1,0 +1,47 @@
+"""Fixtures of the ingest tests: the real fake exchange, the real Redis, an ingest worker running in-process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ingest_testing import Ingest, make_settings
+
+from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.ingest.main import IngestService
+from pricealert.ingest.settings import IngestSettings
+
+
+@pytest.fixture
+async def exchange() -> AsyncIterator[FakeExchange]:
+    """A fresh fake exchange on a free port."""
+    async with FakeExchange() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(exchange: FakeExchange, redis_url: str) -> IngestSettings:
+    """Ingest settings pointing at the fake exchange and the test Redis, with fast retries."""
+    return make_settings(exchange, redis_url)
+
+
+@pytest.fixture
+async def start_ingest(redis: Redis, settings: IngestSettings) -> AsyncIterator[Callable[..., Ingest]]:
+    """Start ingest workers (default settings, or given ones); all are stopped after the test."""
+    running: list[Ingest] = []
+
+    def start(custom: IngestSettings | None = None) -> Ingest:
+        ingest = Ingest(IngestService(custom or settings, redis))
+        running.append(ingest)
+        return ingest
+
+    yield start
+    for ingest in running:
+        if not ingest.task.done():
+            await ingest.stop()

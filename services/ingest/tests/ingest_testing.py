@@ -1,0 +1,83 @@
+"""Helpers of the ingest tests: an in-process worker, event publishers, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger
+from pricealert.common.publisher import publish
+from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.ingest.main import IngestService
+from pricealert.ingest.settings import IngestSettings
+
+
+class Ingest:
+    """An ingest worker running in a task of the test's loop."""
+
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+        self.stop_event = asyncio.Event()
+        self.task = asyncio.create_task(service.run(self.stop_event))
+
+    async def stop(self) -> None:
+        """Stop the worker and wait for it (bounded)."""
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, 10)
+
+
+async def eventually(check: Callable[[], Any] | Callable[[], Awaitable[Any]], within: float = 5.0,
+                     what: str = "condition") -> Any:
+    """Poll `check` (sync or async) until it returns something truthy; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {within}s")
+        await asyncio.sleep(0.02)
+
+
+async def emit_alert(redis: Redis, kind: AlertEventType, symbol: str, alert_id: str | None = None) -> str:
+    """Publish an alert event as the alerts service would; returns the alert id."""
+    alert_id = alert_id or uuid.uuid4().hex
+    now = datetime.now(UTC)
+    event = AlertEvent(type=kind, event_id=uuid.uuid4().hex, alert_id=alert_id, user_id="u1", email="u@example.com",
+                       symbol=symbol, condition=Condition.ABOVE, target_price=Decimal("1"), occurred_at=now)
+    await publish(redis, names.ALERT_EVENTS, event)
+    return alert_id
+
+
+async def emit_trigger(redis: Redis, alert_id: str, symbol: str) -> None:
+    """Publish a trigger as the evaluator would."""
+    trigger = Trigger(trigger_id=uuid.uuid4().hex, alert_id=alert_id, user_id="u1", email="u@example.com",
+                      symbol=symbol, condition=Condition.ABOVE, target_price=Decimal("1"), price=Decimal("2"),
+                      trade_id=1, exchange_time=1, tick_received_at=1, fired_at=1)
+    await publish(redis, names.TRIGGERS, trigger)
+
+
+async def read_ticks(redis: Redis) -> list[Tick]:
+    """Every tick on the ticks stream, oldest first."""
+    return [Tick.from_fields(fields) for _id, fields in await redis.xrange(names.TICKS)]
+
+
+def make_settings(exchange: FakeExchange, redis_url: str, **overrides: Any) -> IngestSettings:
+    """Test settings, with `overrides` by field name."""
+    values: dict[str, Any] = {
+        "binance_ws_url": exchange.ws_url, "binance_rest_url": exchange.rest_url, "redis_url": redis_url,
+        "consumer_name": "ingest-test", "reconnect_first_delay_s": 0.05, "control_messages_per_s": 4.0,
+        "stats_interval_s": 3600.0, "resync_s": 0.5,
+    }
+    values.update(overrides)
+    return IngestSettings(**values)

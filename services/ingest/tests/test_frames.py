@@ -1,0 +1,92 @@
+"""Frame parsing, trade dedupe and backoff, without a network."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from pricealert.common.events import Tick
+from pricealert.ingest.backoff import Backoff, retry_after_s
+from pricealert.ingest.frames import (
+    ControlReply,
+    MalformedFrame,
+    OtherEvent,
+    RecentTrades,
+    ServerShutdown,
+    Trade,
+    parse_frame,
+)
+from pricealert.ingest.publisher import SEPARATOR, TICK_FIELDS, tick_row
+
+TRADE = {"e": "trade", "E": 1777807004059, "s": "BTCUSDT", "t": 6268487624, "p": "78530.40000000",
+         "q": "0.00039000", "T": 1777807004058, "m": True, "M": True}
+
+
+def test_combined_trade_becomes_tick() -> None:
+    trade = parse_frame(json.dumps({"stream": "btcusdt@trade", "data": TRADE}), 42)
+    assert isinstance(trade, Trade)
+    tick = trade.to_tick()
+    assert tick == Tick(symbol="BTCUSDT", price=Decimal("78530.40000000"), trade_id=6268487624,
+                        exchange_time=1777807004058, received_at=42)
+    assert tick.to_fields()["price"] == "78530.40000000"
+
+
+def test_published_row_matches_the_tick_schema() -> None:
+    trade = parse_frame(json.dumps(TRADE), 42)
+    assert isinstance(trade, Trade)
+    assert tuple(Tick.model_fields) == TICK_FIELDS
+    assert dict(zip(TICK_FIELDS, tick_row(trade).split(SEPARATOR), strict=True)) == trade.to_tick().to_fields()
+
+
+def test_raw_trade_and_agg_trade_become_ticks() -> None:
+    assert isinstance(parse_frame(json.dumps(TRADE), 1), Trade)
+    agg = {"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 9, "p": "1.5", "q": "1", "f": 100, "l": 104, "T": 1}
+    tick = parse_frame(json.dumps(agg), 1)
+    assert isinstance(tick, Trade) and tick.trade_id == 104
+
+
+def test_control_replies_and_shutdown_are_recognised() -> None:
+    assert parse_frame('{"result":null,"id":3}', 1) == ControlReply(3, None, None)
+    reply = parse_frame('{"error":{"code":2,"msg":"Invalid request"},"id":4}', 1)
+    assert isinstance(reply, ControlReply) and reply.error == {"code": 2, "msg": "Invalid request"}
+    assert parse_frame('{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}', 1) == ServerShutdown()
+    assert parse_frame('{"e":"serverShutdown","E":1}', 1) == ServerShutdown()
+    assert parse_frame('{"e":"24hrMiniTicker","s":"BTCUSDT"}', 1) == OtherEvent("24hrMiniTicker")
+
+
+@pytest.mark.parametrize("raw", [
+    "not json", "[1,2]", b"\x00\xff", '{"stream":"x","data":[1]}', '{"foo":1}',
+    json.dumps({**TRADE, "p": 78530.4}), json.dumps({**TRADE, "p": "NaN"}), json.dumps({**TRADE, "p": "-1"}),
+    json.dumps({**TRADE, "p": "abc"}), json.dumps({**TRADE, "t": "x"}), json.dumps({**TRADE, "T": True}),
+    json.dumps({**TRADE, "s": ""}), json.dumps({**TRADE, "p": "Infinity"}), json.dumps({**TRADE, "s": "A\x1fB"}),
+])
+def test_malformed_frames_raise(raw: str | bytes) -> None:
+    with pytest.raises(MalformedFrame):
+        parse_frame(raw, 1)
+
+
+def test_recent_trades_window_is_bounded() -> None:
+    recent = RecentTrades(3)
+    assert recent.first_time("A", 1) and not recent.first_time("A", 1)
+    assert recent.first_time("B", 1)
+    for trade_id in (2, 3, 4):
+        recent.first_time("A", trade_id)
+    assert len(recent) == 3
+    assert recent.first_time("A", 1)  # forgotten once out of the window
+
+
+def test_backoff_starts_quick_grows_and_caps() -> None:
+    backoff = Backoff(0.25, 60.0)
+    delays = [backoff.next_delay() for _ in range(12)]
+    assert delays[0] <= 0.25
+    assert all(d <= 60.0 for d in delays) and delays[-1] >= 30.0
+    backoff.reset()
+    assert backoff.next_delay() <= 0.25
+
+
+def test_retry_after_parses_seconds_and_dates() -> None:
+    assert retry_after_s("7") == 7.0
+    assert retry_after_s(None) is None and retry_after_s("soon") is None
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
