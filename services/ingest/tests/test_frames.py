@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
 
 from pricealert.common.events import Tick
-from pricealert.ingest.backoff import Backoff, retry_after_s
+from pricealert.ingest.backoff import AttemptLimiter, Backoff, retry_after_s
 from pricealert.ingest.frames import (
     ControlReply,
     MalformedFrame,
@@ -90,3 +91,11 @@ def test_retry_after_parses_seconds_and_dates() -> None:
     assert retry_after_s("7") == 7.0
     assert retry_after_s(None) is None and retry_after_s("soon") is None
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+async def test_attempt_limiter_waits_when_the_budget_is_spent() -> None:
+    limiter = AttemptLimiter(2, window_s=0.3)
+    started = time.monotonic()
+    for _ in range(3):
+        await limiter.acquire()
+    assert time.monotonic() - started >= 0.25

@@ -41,7 +41,13 @@ async def wait_for_redis(redis: Redis, *, stop: asyncio.Event | None = None, max
             return
         except TRANSIENT_REDIS_ERRORS as exc:
             log.warning("redis.unavailable", error=str(exc), retry_in=round(delay, 2))
-        if stop is not None and stop.is_set():
-            return
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+        pause = delay * random.uniform(0.5, 1.0)
+        if stop is None:
+            await asyncio.sleep(pause)
+        else:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+                return
+            except TimeoutError:
+                pass
         delay = min(delay * 2, max_delay)
