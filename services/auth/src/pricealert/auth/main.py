@@ -8,10 +8,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from pricealert.auth.api.routes import auth, users
 from pricealert.auth.bootstrap import maintain_keys, prepare_database
@@ -23,7 +22,6 @@ from pricealert.auth.settings import AuthSettings, get_settings
 from pricealert.auth.state import AuthState
 from pricealert.common.api import install_common
 from pricealert.common.db import create_engine, session_factory
-from pricealert.common.errors import error_body
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
 from pricealert.common.settings import Environment
 
@@ -95,12 +93,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         return await is_ready(app.state.auth)
 
     install_common(app, ready=ready)
-
-    @app.exception_handler(OperationalError)
-    async def _database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("auth.database.unavailable", error=str(exc.orig))
-        return JSONResponse(error_body("service_unavailable", "The database is not reachable right now."),
-                            status_code=503)
 
     app.include_router(auth.router)
     app.include_router(users.router)
