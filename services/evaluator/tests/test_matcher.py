@@ -123,3 +123,23 @@ async def test_malformed_tick_is_refused_before_it_reaches_the_script(matcher: M
                    {k: v for k, v in good.items() if k != "trade_id"}, {**good, "price": "0"}):
         with pytest.raises(MalformedEvent):
             await matcher.evaluate([Message("1-0", broken)])
+
+
+async def test_redelivered_create_of_an_active_alert_indexes_it_once(redis: Redis, index: AlertIndex,
+                                                                    matcher: Matcher) -> None:
+    await index.apply(alert_event("r1", "above", "10"))
+    await index.apply(alert_event("r1", "above", "10"))
+    await index.apply(alert_event("r2", "cross", "10"))
+    await index.apply(alert_event("r2", "cross", "10"))
+    assert await redis.zcard(names.eval_above_key("BTCUSDT")) == 1
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["9", "11"])) == 2
+    assert await fired_alert_ids(redis) == ["r1", "r2"]
+
+
+async def test_alert_names_with_tabs_and_newlines_survive_the_index(redis: Redis, index: AlertIndex,
+                                                                  matcher: Matcher) -> None:
+    event = alert_event("n1", "above", "10").model_copy(update={"name": "a\tb\nc"})
+    await index.apply(event)
+    await matcher.evaluate(await ticks_on_stream(redis, ["10"]))
+    [(_, fields)] = await redis.xrange(names.TRIGGERS)
+    assert fields[b"name"] == b"a b c" and fields[b"email"] == b"u1@example.com"

@@ -69,6 +69,7 @@ async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[l
     expected: list[str] = []
     batch: list[Message] = []
     created = 0
+    created_as: dict[str, tuple[str, str]] = {}
     clock = 0
 
     async def flush() -> None:
@@ -86,12 +87,14 @@ async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[l
             when = datetime.fromtimestamp(expires / 1000, UTC) if expires is not None else None
             await index.apply(alert_event(alert_id, str(condition), str(target), expires_at=when))
             oracle[alert_id] = OracleAlert(str(condition), Decimal(str(target)), expires)
+            created_as[alert_id] = (str(condition), str(target))
         elif op[0] == "delete":
             if int(op[1]) >= created:  # type: ignore[call-overload]
                 continue  # deletes only name alerts that exist (a delete before its create is tested elsewhere)
             await flush()
             alert_id = f"a{op[1]}"
-            await index.apply(alert_event(alert_id, "above", "1", kind=AlertEventType.DELETED))
+            condition, target = created_as[alert_id]
+            await index.apply(alert_event(alert_id, condition, target, kind=AlertEventType.DELETED))
             oracle.pop(alert_id, None)
         elif op[0] == "tick":
             clock += 10

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ingest_testing import Ingest, make_settings
+from ingest_testing import Ingest, make_settings, max_messages_per_second
 
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.main import IngestService
@@ -20,9 +20,14 @@ from pricealert.ingest.settings import IngestSettings
 
 @pytest.fixture
 async def exchange() -> AsyncIterator[FakeExchange]:
-    """A fresh fake exchange on a free port."""
+    """A fresh fake exchange on a free port; afterwards, checks that ingest kept Binance's rules."""
     async with FakeExchange() as fake:
         yield fake
+    for session in fake.sessions:
+        assert max_messages_per_second(session) <= 5, f"connection {session.id} sent over 5 messages/s"
+        assert session.close_code != 1008, f"connection {session.id} was closed for breaking a limit"
+        assert len(session.streams) <= 1024
+    assert len(fake.attempts) <= 30, "too many connection attempts for one test"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger
 from pricealert.common.publisher import publish
-from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.devstack.fakeexchange import ClientSession, FakeExchange
 from pricealert.ingest.main import IngestService
 from pricealert.ingest.settings import IngestSettings
 
@@ -81,3 +81,9 @@ def make_settings(exchange: FakeExchange, redis_url: str, **overrides: Any) -> I
     }
     values.update(overrides)
     return IngestSettings(**values)
+
+
+def max_messages_per_second(session: ClientSession) -> int:
+    """The most frames a client sent within any 1 s window."""
+    times = [r.at for r in session.received]
+    return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)

@@ -6,19 +6,21 @@ import asyncio
 import random
 from collections.abc import Callable
 
-from ingest_testing import Ingest, emit_alert, emit_trigger, eventually, make_settings, read_ticks
+from ingest_testing import (
+    Ingest,
+    emit_alert,
+    emit_trigger,
+    eventually,
+    make_settings,
+    max_messages_per_second,
+    read_ticks,
+)
 from redis.asyncio import Redis
 
 from pricealert.common.events import AlertEventType
-from pricealert.devstack.fakeexchange import ClientSession, FakeExchange
+from pricealert.devstack.fakeexchange import FakeExchange
 
 Start = Callable[..., Ingest]
-
-
-def max_messages_per_second(session: ClientSession) -> int:
-    """The most frames the client sent within any 1 s window."""
-    times = [r.at for r in session.received]
-    return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
 
 
 async def subscribed(exchange: FakeExchange, stream: str, sessions: int = 1) -> None:
@@ -204,3 +206,38 @@ async def test_subscriptions_converge_to_the_active_alerts(
     (session,) = exchange.open_sessions()
     assert list(session.streams) == [s for s in session.streams if s in expected]
     assert session.close_code is None
+
+
+async def test_geo_blocked_handshake_is_retried_slowly(
+    redis: Redis, redis_url: str, exchange: FakeExchange, start_ingest: Start
+) -> None:
+    exchange.refuse_connections(1, status=451)
+    start_ingest(make_settings(exchange, redis_url, reconnect_max_delay_s=0.6))
+    await emit_alert(redis, AlertEventType.CREATED, "BTCUSDT")
+    await subscribed(exchange, "btcusdt@trade")
+    refused, accepted = exchange.attempts[:2]
+    assert refused.status == 451 and accepted.at - refused.at >= 0.55  # the slow lane, not the quick first retry
+
+
+def test_ws_url_may_carry_a_path(redis_url: str, exchange: FakeExchange) -> None:
+    for url in (exchange.ws_url, exchange.ws_url + "/", exchange.ws_url + "/ws", exchange.ws_url + "/stream"):
+        assert make_settings(exchange, redis_url, binance_ws_url=url).ws_stream_url == exchange.ws_url + "/stream"
+
+
+async def test_fragmented_shards_are_compacted_make_before_break(
+    redis: Redis, redis_url: str, exchange: FakeExchange, start_ingest: Start
+) -> None:
+    start_ingest(make_settings(exchange, redis_url, max_streams_per_connection=2))
+    symbols = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"]
+    alerts = {s: await emit_alert(redis, AlertEventType.CREATED, s) for s in symbols}
+    await eventually(lambda: len(exchange.subscriptions()) == 6 and len(exchange.open_sessions()) == 3)
+    # Leave one stream on each connection: three streams fit on two connections.
+    for symbol in ("ETHUSDT", "SOLUSDT", "ADAUSDT"):
+        await emit_alert(redis, AlertEventType.DELETED, symbol, alerts[symbol])
+    wanted = {"btcusdt@trade", "bnbusdt@trade", "xrpusdt@trade"}
+    await eventually(lambda: exchange.subscriptions() == wanted and len(exchange.open_sessions()) == 2,
+                     what="compacted onto two connections")
+    assert all(len(s.streams) <= 2 for s in exchange.open_sessions())
+    played = [await exchange.play_trade(s, "1") for s in ("BTCUSDT", "BNBUSDT", "XRPUSDT")]
+    ticks = await eventually(lambda: _ticks_when(redis, 3))
+    assert sorted(t.trade_id for t in ticks) == sorted(played)

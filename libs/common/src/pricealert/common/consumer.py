@@ -6,14 +6,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from pricealert.common import names
-from pricealert.common.events import Fields, MalformedEvent, decode_fields, now_ms
+from pricealert.common.events import Fields, MalformedEvent, RawFields, decode_fields, now_ms
 from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, wait_for_redis
 
@@ -27,13 +27,17 @@ class PermanentError(Exception):
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError, MalformedEvent)
 
 
-@dataclass(frozen=True)
-class Message:
-    """One stream entry handed to a handler."""
+class Message(NamedTuple):
+    """One stream entry handed to a handler; `raw` is what redis-py returned, `fields` its str form."""
 
     id: str
-    fields: Fields
+    raw: RawFields
     deliveries: int = 1
+
+    @property
+    def fields(self) -> Fields:
+        """The entry's fields as str (decoded on each access: read it once per handler)."""
+        return decode_fields(self.raw)
 
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
@@ -55,6 +59,8 @@ class ConsumerOptions:
     max_deliveries: int = 5
     group_start_id: str = "0"
     health_ttl_s: int = 30
+    # The handler acknowledges its entries itself, atomically with its effect (the loop then does not).
+    handler_acks: bool = False
 
 
 class StreamConsumer:
@@ -144,7 +150,7 @@ class StreamConsumer:
             count=self.options.batch_size,
         )
         self._claim_cursor = _text(reply[0])
-        claimed = [(_text(i), decode_fields(f or {})) for i, f in reply[1]]
+        claimed = [(_text(i), f or {}) for i, f in reply[1]]
         if len(reply) > 2 and reply[2]:
             self._log.error("stream.message.lost", ids=[_text(i) for i in reply[2]], reason="trimmed")
         if not claimed:
@@ -153,7 +159,7 @@ class StreamConsumer:
         await self._process(await self._with_delivery_counts(claimed))
         return len(claimed)
 
-    async def _with_delivery_counts(self, entries: list[tuple[str, Fields]]) -> list[Message]:
+    async def _with_delivery_counts(self, entries: list[tuple[str, RawFields]]) -> list[Message]:
         pending = await self.redis.xpending_range(
             self.options.stream, self.options.group, min=entries[0][0], max=entries[-1][0],
             count=len(entries), consumername=self.options.consumer,
@@ -164,7 +170,7 @@ class StreamConsumer:
     async def _process(self, messages: list[Message]) -> None:
         live: list[Message] = []
         for message in messages:
-            if not message.fields:
+            if not message.raw:
                 self._log.error("stream.message.lost", id=message.id, reason="payload trimmed")
                 await self._ack([message])
             elif message.deliveries > self.options.max_deliveries:
@@ -186,9 +192,13 @@ class StreamConsumer:
                 except Exception as single_exc:
                     await self._failed(message, single_exc)
                 else:
-                    await self._ack([message])
+                    await self._ack_handled([message])
             return
-        await self._ack(live)
+        await self._ack_handled(live)
+
+    async def _ack_handled(self, messages: Sequence[Message]) -> None:
+        if not self.options.handler_acks:
+            await self._ack(messages)
 
     async def _failed(self, message: Message, exc: Exception) -> None:
         permanent = isinstance(exc, PERMANENT_ERRORS)
@@ -234,13 +244,13 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _entries_of(reply: Any) -> list[tuple[str, Fields]]:
+def _entries_of(reply: Any) -> list[tuple[str, RawFields]]:
     """Flatten an XREADGROUP reply (RESP2 list or RESP3 dict) for one stream."""
     if not reply:
         return []
     streams = reply.items() if isinstance(reply, dict) else reply
-    out: list[tuple[str, Fields]] = []
+    out: list[tuple[str, RawFields]] = []
     for _stream, entries in streams:
-        for entry_id, fields in entries:
-            out.append((_text(entry_id), decode_fields(fields or {})))
+        out.extend((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), fields or {})
+                   for entry_id, fields in entries)
     return out

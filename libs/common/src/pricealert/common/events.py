@@ -38,6 +38,10 @@ def now_ms() -> int:
 
 def decode_fields(raw: RawFields) -> Fields:
     """Turn a redis-py entry (bytes or str keys and values) into a str dict."""
+    try:
+        return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]  # hot path: bytes
+    except AttributeError:
+        pass
     return {
         (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
         for k, v in raw.items()

@@ -47,8 +47,11 @@ def eval_cross_key(symbol: str) -> str:
     return f"{EVAL_INDEX_PREFIX}cross:{symbol}"
 
 
-EVAL_ALERTS = f"{PREFIX}:eval:alerts"  # hash: alert id -> the alert's trigger payload (JSON)
-EVAL_DONE = f"{PREFIX}:eval:done"  # hash: alert id -> why it left the index (fired/deleted/expired)
+
+
+def eval_done_key(alert_id: str) -> str:
+    """Tombstone of an alert that left the index (fired, deleted, expired): a late create cannot revive it."""
+    return f"{EVAL_INDEX_PREFIX}done:{alert_id}"
 
 
 def ingest_symbol_key(symbol: str) -> str:

@@ -1,8 +1,11 @@
-"""The index of active alerts in Redis: sorted sets per symbol and direction, scored by target price."""
+"""The index of active alerts in Redis: sorted sets per symbol and direction, scored by target price.
+
+Each member carries the whole alert ("id, indexed_at, user_id, email, condition, target, expires_at,
+name", tab-separated, name last), so firing needs no second lookup and no per-alert hash entry.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -12,28 +15,41 @@ from redis.commands.core import AsyncScript
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition
 
-# Adds an alert unless it already left the index (a delete or fire seen before a late create).
+TOMBSTONE_TTL_S = 30 * 24 * 3600  # longer than any redelivery or resync of an alert event
+
+# Adds an alert unless it left the index already (a late create) or is indexed already (a redelivery).
 INDEX_ALERT = """
-if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return 0 end
+local prefix, id, target, rest, symbol = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', prefix .. 'done:' .. id) == 1 then return 0 end
+for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', prefix .. direction .. symbol, target, target)) do
+    if string.sub(member, 1, #id + 1) == id .. '\\t' then return 0 end
+  end
+end
 local now = redis.call('TIME')
-local payload = cjson.decode(ARGV[4])
-payload['indexed_at'] = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(payload))
-local key = KEYS[1]
-if ARGV[2] == 'above' then key = KEYS[2] elseif ARGV[2] == 'below' then key = KEYS[3] end
-redis.call('ZADD', key, ARGV[3], ARGV[1])
+local indexed_at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', prefix .. ARGV[6] .. ':' .. symbol, target, id .. '\\t' .. indexed_at .. '\\t' .. rest)
 return 1
 """
 
-# Takes an alert out of the index for good and remembers why.
+# Takes an alert out of the index for good and leaves a tombstone saying why.
 UNINDEX_ALERT = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then redis.call('HSET', KEYS[5], ARGV[1], ARGV[2]) end
-return 1
+local prefix, id, target, symbol, reason, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local removed = 0
+for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
+  local key = prefix .. direction .. symbol
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, target, target)) do
+    if string.sub(member, 1, #id + 1) == id .. '\\t' then removed = removed + redis.call('ZREM', key, member) end
+  end
+end
+redis.call('SET', prefix .. 'done:' .. id, reason, 'EX', ttl, 'NX')
+return removed
 """
+
+
+def _clean(value: str) -> str:
+    """Tabs and line breaks separate the member's fields: never let a value contain one."""
+    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
 @dataclass(frozen=True)
@@ -56,19 +72,11 @@ class IndexedAlert:
         return cls(event.alert_id, event.user_id, event.email, event.symbol.upper(), event.condition,
                    format(event.target_price, "f"), event.name or "", expires)
 
-    def payload(self) -> str:
-        """JSON kept in the alerts hash (read by the evaluation script)."""
-        return json.dumps({
-            "user_id": self.user_id, "email": self.email, "symbol": self.symbol,
-            "condition": self.condition.value, "target_price": self.target_price, "name": self.name,
-            "expires_at": self.expires_at_ms if self.expires_at_ms is not None else "",
-        }, separators=(",", ":"))
-
-
-def symbol_keys(symbol: str) -> list[str]:
-    """The keys every index script touches for `symbol`, in script order."""
-    return [names.eval_cross_key(symbol), names.eval_above_key(symbol), names.eval_below_key(symbol),
-            names.EVAL_ALERTS, names.EVAL_DONE]
+    def member_rest(self) -> str:
+        """The member's fields after id and indexed_at."""
+        expires = str(self.expires_at_ms) if self.expires_at_ms is not None else ""
+        return "\t".join([_clean(self.user_id), _clean(self.email), self.condition.value, self.target_price,
+                          expires, _clean(self.name)])
 
 
 class AlertIndex:
@@ -81,11 +89,15 @@ class AlertIndex:
 
     async def apply(self, event: AlertEvent, client: Redis | Pipeline | None = None) -> None:
         """Add a created alert; remove a deleted or expired one (queued on `client` when it is a pipeline)."""
-        keys = symbol_keys(event.symbol.upper())
+        symbol, target = event.symbol.upper(), format(event.target_price, "f")
+        if "\t" in event.alert_id or not event.alert_id:
+            raise ValueError(f"unusable alert id {event.alert_id!r}")
         if event.type is AlertEventType.CREATED:
             alert = IndexedAlert.from_event(event)
-            await self._index(keys=keys, args=[alert.alert_id, alert.condition.value, alert.target_price,
-                                               alert.payload()], client=client)
+            args = [names.EVAL_INDEX_PREFIX, alert.alert_id, target, alert.member_rest(), symbol,
+                    alert.condition.value]
+            await self._index(keys=[], args=args, client=client)
         else:
             reason = "deleted" if event.type is AlertEventType.DELETED else "expired"
-            await self._unindex(keys=keys, args=[event.alert_id, reason], client=client)
+            args = [names.EVAL_INDEX_PREFIX, event.alert_id, target, symbol, reason, str(TOMBSTONE_TTL_S)]
+            await self._unindex(keys=[], args=args, client=client)

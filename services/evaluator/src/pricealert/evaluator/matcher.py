@@ -10,59 +10,42 @@ from redis.commands.core import AsyncScript
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
-from pricealert.common.events import MalformedEvent, now_ms
+from pricealert.common.events import MalformedEvent, RawFields, decode_fields, now_ms
 from pricealert.common.publisher import maxlen_for
+from pricealert.evaluator.index import TOMBSTONE_TTL_S
 
 # Taking an alert out of the index and appending its trigger happen in one script, so a replica that
 # dies at any instruction did both or neither: redelivered ticks can never fire an alert twice.
 # Index keys are derived inside the script from the tick's symbol (standalone Redis, not Cluster).
 EVALUATE_TICKS = """
-local prefix, alerts, done, triggers = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, maxlen = ARGV[5], ARGV[6]
+local prefix, triggers, now, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local summary, ticks_blob, ticks_stream, group, ids_blob = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local fired = 0
 
--- ticks arrive as lines "SYMBOL PRICE TRADE_ID EXCHANGE_TIME RECEIVED_AT STREAM_MS", in stream order
-local by_symbol, order = {}, {}
-for sym, price, trade_id, etime, received, stream_ms in
-    string.gmatch(ARGV[7], '(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)\\n') do
-  local ticks = by_symbol[sym]
-  if not ticks then
-    ticks = {}
-    by_symbol[sym] = ticks
-    order[#order + 1] = sym
-  end
-  ticks[#ticks + 1] = {price = price, value = tonumber(price), trade_id = trade_id, exchange_time = etime,
-                       received_at = received, stream_ms = tonumber(stream_ms)}
+-- member: id, indexed_at, user_id, email, condition, target, expires_at, name (the rest)
+local function parse(member)
+  local id, indexed_at, user_id, email, condition, target, expires, name =
+    string.match(member, '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+  return {id = id, indexed_at = tonumber(indexed_at), user_id = user_id, email = email, condition = condition,
+          target = target, expires_at = expires, name = name}
 end
 
-local function evaluate_symbol(sym, ticks)
+local function evaluate_symbol(sym, chunk)
   local cross, above, below = prefix .. 'cross:' .. sym, prefix .. 'above:' .. sym, prefix .. 'below:' .. sym
 
-  -- A tick older than the alert's indexing (a redelivered backlog) must not judge it.
-  local function alert_of(id, tick)
-    local raw = redis.call('HGET', alerts, id)
-    if not raw then return nil, true end
-    local a = cjson.decode(raw)
-    if tick.stream_ms < a.indexed_at then return nil, false end
-    return a, true
-  end
-
-  local function fire(id, tick)
-    local a, current = alert_of(id, tick)
-    if not current then return end
-    redis.call('ZREM', above, id)
-    redis.call('ZREM', below, id)
-    redis.call('ZREM', cross, id)
-    if not a then return end
-    redis.call('HDEL', alerts, id)
+  -- Fires (or expires) the alert in `member` of `key`; a tick older than its indexing does not judge it.
+  local function fire(key, member, tick)
+    local a = parse(member)
+    if tick.stream_ms < a.indexed_at then return end
+    redis.call('ZREM', key, member)
     if a.expires_at ~= '' and tonumber(tick.exchange_time) > tonumber(a.expires_at) then
-      redis.call('HSET', done, id, 'expired')
+      redis.call('SET', prefix .. 'done:' .. a.id, 'expired', 'EX', ttl, 'NX')
       return
     end
-    redis.call('HSET', done, id, 'fired')
+    redis.call('SET', prefix .. 'done:' .. a.id, 'fired', 'EX', ttl, 'NX')
     redis.call('XADD', triggers, 'MAXLEN', '~', maxlen, '*',
-      'trigger_id', id, 'alert_id', id, 'user_id', a.user_id, 'email', a.email, 'symbol', a.symbol,
-      'condition', a.condition, 'target_price', a.target_price, 'name', a.name, 'price', tick.price,
+      'trigger_id', a.id, 'alert_id', a.id, 'user_id', a.user_id, 'email', a.email, 'symbol', sym,
+      'condition', a.condition, 'target_price', a.target, 'name', a.name, 'price', tick.price,
       'trade_id', tick.trade_id, 'exchange_time', tick.exchange_time, 'tick_received_at', tick.received_at,
       'fired_at', now)
     fired = fired + 1
@@ -72,78 +55,115 @@ local function evaluate_symbol(sym, ticks)
   local function fix_cross_sides(tick)
     local members = redis.call('ZRANGE', cross, 0, -1, 'WITHSCORES')
     for j = 1, #members, 2 do
-      local id, target = members[j], tonumber(members[j + 1])
-      local a, current = alert_of(id, tick)
-      if current then
-        if tick.value == target or not a then
-          fire(id, tick)
-        else
-          redis.call('ZREM', cross, id)
-          redis.call('ZADD', tick.value < target and above or below, members[j + 1], id)
-        end
+      local member, target = members[j], tonumber(members[j + 1])
+      if tick.value == target then
+        fire(cross, member, tick)
+      elseif tick.stream_ms >= parse(member).indexed_at then
+        redis.call('ZREM', cross, member)
+        redis.call('ZADD', tick.value < target and above or below, members[j + 1], member)
       end
     end
   end
 
-  -- Fast path: nothing can fire unless the batch's extremes reach the nearest targets.
-  local high, low = ticks[1].value, ticks[1].value
-  for i = 2, #ticks do
-    if ticks[i].value > high then high = ticks[i].value end
-    if ticks[i].value < low then low = ticks[i].value end
-  end
   local has_cross = redis.call('EXISTS', cross) == 1
-  if not has_cross then
-    local nearest_above = redis.call('ZRANGE', above, 0, 0, 'WITHSCORES')
-    local nearest_below = redis.call('ZRANGE', below, -1, -1, 'WITHSCORES')
-    local above_reached = #nearest_above > 0 and tonumber(nearest_above[2]) <= high
-    local below_reached = #nearest_below > 0 and tonumber(nearest_below[2]) >= low
-    if not above_reached and not below_reached then return end
-  end
-
-  for _, tick in ipairs(ticks) do
+  for price, trade_id, etime, received, stream_ms in
+      string.gmatch(chunk, '(%S+) (%S+) (%S+) (%S+) (%d+)%-%d+\\n') do
+    local tick = {price = price, value = tonumber(price), trade_id = trade_id, exchange_time = etime,
+                  received_at = received, stream_ms = tonumber(stream_ms)}
     if has_cross and redis.call('EXISTS', cross) == 1 then fix_cross_sides(tick) end
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', above, '-inf', tick.price)) do fire(id, tick) end
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', below, tick.price, '+inf')) do fire(id, tick) end
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', above, '-inf', price)) do fire(above, member, tick) end
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', below, price, '+inf')) do fire(below, member, tick) end
   end
 end
 
-for _, sym in ipairs(order) do evaluate_symbol(sym, by_symbol[sym]) end
+-- summary lines "SYMBOL HIGH LOW START LENGTH": each symbol's extreme prices and where its ticks lie
+for sym, high, low, start, length in string.gmatch(summary, '(%S+) (%S+) (%S+) (%d+) (%d+)\\n') do
+  -- Fast path: nothing can fire unless the batch's extremes reach the nearest targets.
+  local prefix_sym = prefix .. 'cross:' .. sym
+  local may_fire = redis.call('EXISTS', prefix_sym) == 1
+  if not may_fire then
+    local nearest_above = redis.call('ZRANGE', prefix .. 'above:' .. sym, 0, 0, 'WITHSCORES')
+    local nearest_below = redis.call('ZRANGE', prefix .. 'below:' .. sym, -1, -1, 'WITHSCORES')
+    may_fire = (#nearest_above > 0 and tonumber(nearest_above[2]) <= tonumber(high))
+      or (#nearest_below > 0 and tonumber(nearest_below[2]) >= tonumber(low))
+  end
+  if may_fire then
+    evaluate_symbol(sym, string.sub(ticks_blob, tonumber(start), tonumber(start) + tonumber(length) - 1))
+  end
+end
+
+-- Acknowledged in the same script as the triggers they caused: both happen, or neither.
+local ids = {}
+for id in string.gmatch(ids_blob, '%S+') do ids[#ids + 1] = id end
+if #ids > 0 then redis.call('XACK', ticks_stream, group, unpack(ids)) end
 return fired
 """
 
-_SYMBOL = re.compile(r"[A-Z0-9]{1,32}")
-_PRICE = re.compile(r"\d{1,20}(\.\d{1,18})?")
-_INTEGER = re.compile(r"\d{1,20}")
+_SYMBOL = re.compile(rb"[A-Z0-9]{1,32}")
+# price (positive decimal), trade id, exchange time, received at, entry id
+_TICK_LINE = re.compile(rb"(?=[0-9.]*[1-9])\d{1,20}(?:\.\d{1,18})? \d{1,20} \d{1,20} \d{1,20} \d{1,20}-\d{1,20}\n")
+_FIELDS = (b"price", b"trade_id", b"exchange_time", b"received_at")
+MAX_BATCH = 4_000  # ids are unpacked onto the Lua stack for XACK
 
 
-def tick_line(message: Message) -> str:
-    """The script's line for one tick entry; raises MalformedEvent for anything it could misread."""
-    f = message.fields
+def _as_bytes(raw: RawFields) -> dict[bytes, bytes]:
+    first = next(iter(raw), b"")
+    if isinstance(first, bytes):
+        return raw  # type: ignore[return-value]
+    return {str(k).encode(): str(v).encode() for k, v in raw.items()}
+
+
+def tick_line(message: Message) -> tuple[bytes, bytes, float, bytes]:
+    """(symbol, the script's line, price, price text) of a tick entry; MalformedEvent for anything unreadable."""
+    raw = _as_bytes(message.raw)
     try:
-        symbol, price = f["symbol"].upper(), f["price"]
-        trade_id, exchange_time, received_at = f["trade_id"], f["exchange_time"], f["received_at"]
+        symbol = raw[b"symbol"].upper()
+        price = raw[b"price"]
+        line = b" ".join([price, raw[b"trade_id"], raw[b"exchange_time"], raw[b"received_at"],
+                          message.id.encode()]) + b"\n"
     except KeyError as exc:
         raise MalformedEvent(f"tick {message.id} lacks field {exc}") from exc
-    if not (_SYMBOL.fullmatch(symbol) and _PRICE.fullmatch(price) and _INTEGER.fullmatch(trade_id)
-            and _INTEGER.fullmatch(exchange_time) and _INTEGER.fullmatch(received_at)):
-        raise MalformedEvent(f"tick {message.id} has a malformed field: {f}")
-    if float(price) <= 0:
-        raise MalformedEvent(f"tick {message.id} has a non-positive price {price}")
-    return f"{symbol} {price} {trade_id} {exchange_time} {received_at} {message.id.split('-', 1)[0]}\n"
+    if not (_SYMBOL.fullmatch(symbol) and _TICK_LINE.fullmatch(line)):
+        raise MalformedEvent(f"tick {message.id} has a malformed field: {decode_fields(raw)}")
+    return symbol, line, float(price), price
 
 
 class Matcher:
-    """Runs the evaluation script for a batch of tick entries in one round trip."""
+    """Runs the evaluation script for a batch of tick entries in one round trip; it also acks them."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, group: str = names.GROUP_EVALUATOR) -> None:
         self.redis = redis
+        self.group = group
         self._evaluate: AsyncScript = redis.register_script(EVALUATE_TICKS)
-        self._static_args = [names.EVAL_INDEX_PREFIX, names.EVAL_ALERTS, names.EVAL_DONE, names.TRIGGERS]
+        self._static_args = [names.EVAL_INDEX_PREFIX, names.TRIGGERS]
 
     async def evaluate(self, messages: Sequence[Message]) -> int:
-        """Evaluate tick entries in stream order; returns how many alerts fired."""
+        """Evaluate tick entries in stream order and acknowledge them; returns how many alerts fired."""
         if not messages:
             return 0
-        blob = "".join(tick_line(m) for m in messages)
-        args = [*self._static_args, str(now_ms()), str(maxlen_for(names.TRIGGERS)), blob]
+        if len(messages) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} ticks per batch")
+        lines: dict[bytes, list[bytes]] = {}
+        extremes: dict[bytes, list[tuple[float, bytes]]] = {}
+        for message in messages:
+            symbol, line, value, price = tick_line(message)
+            known = extremes.get(symbol)
+            if known is None:
+                lines[symbol] = [line]
+                extremes[symbol] = [(value, price), (value, price)]
+                continue
+            lines[symbol].append(line)
+            if value > known[0][0]:
+                known[0] = (value, price)
+            elif value < known[1][0]:
+                known[1] = (value, price)
+        summary, chunks, offset = [], [], 1
+        for symbol, symbol_lines in lines.items():
+            chunk = b"".join(symbol_lines)
+            high, low = extremes[symbol]
+            summary.append(b"%s %s %s %d %d\n" % (symbol, high[1], low[1], offset, len(chunk)))
+            chunks.append(chunk)
+            offset += len(chunk)
+        args: list[bytes | str] = [*self._static_args, str(now_ms()), str(maxlen_for(names.TRIGGERS)), str(TOMBSTONE_TTL_S),
+                b"".join(summary), b"".join(chunks), names.TICKS, self.group, " ".join(m.id for m in messages)]
         return int(await self._evaluate(keys=[], args=args))

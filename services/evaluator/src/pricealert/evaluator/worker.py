@@ -52,6 +52,7 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
         max_deliveries=settings.max_deliveries,
         # A new group starts at the stream's end: ticks from before the first start judge no alert.
         group_start_id="$",
+        handler_acks=True,
     )
     return StreamConsumer(redis, options, handle_ticks)
 

@@ -12,7 +12,6 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from pricealert.common.events import now_ms
 from pricealert.ingest.frames import ControlReply, MalformedFrame, ServerShutdown, Trade, parse_frame
 from pricealert.ingest.settings import IngestSettings
 from pricealert.ingest.stats import Stats
@@ -66,6 +65,7 @@ class Link:
     def set_streams(self, streams: set[str]) -> None:
         """Make `streams` the connection's target set; the control loop converges to it."""
         self.wanted = set(streams)
+        self._check_ready()
         self._wake.set()
 
     async def run(self) -> None:
@@ -104,7 +104,7 @@ class Link:
                 if self.stats.frames % YIELD_EVERY_FRAMES == 0:
                     await asyncio.sleep(0)
                 try:
-                    frame = parse_frame(raw, now_ms())
+                    frame = parse_frame(raw, time.time_ns() // 1_000_000)
                 except MalformedFrame as exc:
                     self.stats.malformed += 1
                     if self.stats.malformed % MALFORMED_LOG_EVERY == 1:
@@ -171,7 +171,10 @@ class Link:
                 if method == "SUBSCRIBE" and len(self.sent) == len(streams):
                     # Data is only expected from now on: start the watchdog's clock here.
                     self._last_data = asyncio.get_running_loop().time()
-                await self._ws.send(json.dumps({"method": method, "params": streams, "id": request_id}))
+                try:
+                    await self._ws.send(json.dumps({"method": method, "params": streams, "id": request_id}))
+                except ConnectionClosed:
+                    return
                 self.stats.control_messages += 1
                 self._log.info("ingest.control.sent", method=method, streams=len(streams), id=request_id,
                                total=len(self.sent))

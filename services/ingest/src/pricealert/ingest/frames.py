@@ -91,13 +91,12 @@ def _event(data: dict[str, Any], received_at: int) -> Frame:
 
 def _tick(data: dict[str, Any], trade_id: Any, received_at: int) -> Trade:
     symbol, price_text, trade_time = data.get("s"), data.get("p"), data.get("T")
-    if not isinstance(trade_id, int) or not isinstance(trade_time, int):
-        raise MalformedFrame("trade id or time is not an integer")
-    if not isinstance(symbol, str) or not symbol or not symbol.isprintable() or len(symbol) > 64:
+    # `type(...) is int` also refuses booleans.
+    if type(trade_id) is not int or type(trade_time) is not int or trade_id < 0 or trade_time < 0:
+        raise MalformedFrame("trade id or time is not a non-negative integer")
+    if type(symbol) is not str or not 0 < len(symbol) <= 64 or not symbol.isprintable():
         raise MalformedFrame("trade without a printable symbol")
-    if not _is_int(trade_id) or not _is_int(trade_time):
-        raise MalformedFrame("trade id or time is negative or a boolean")
-    if not isinstance(price_text, str):
+    if type(price_text) is not str:
         raise MalformedFrame("price is not a string")
     try:
         price = Decimal(price_text)
@@ -106,10 +105,6 @@ def _tick(data: dict[str, Any], trade_id: Any, received_at: int) -> Trade:
     if not price.is_finite() or price <= 0:
         raise MalformedFrame(f"price {price_text!r} is not a positive finite decimal")
     return Trade(symbol, price, trade_id, trade_time, received_at)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class RecentTrades:

@@ -82,7 +82,7 @@ class IngestService:
     def gauges(self) -> dict[str, float]:
         """Current levels, for metrics and the periodic stats line."""
         return {"subscribed_streams": len(self.pool.subscribed()), "connections": len(self.pool.shards),
-                "queued_ticks": self.pipeline.queue.qsize()}
+                "queued_ticks": self.pipeline.pending()}
 
 
 async def worker(stop: asyncio.Event) -> None:

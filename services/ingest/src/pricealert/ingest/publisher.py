@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from redis.asyncio import Redis
@@ -56,7 +55,9 @@ class TickPipeline:
         self.stats = stats
         self.batch_size = batch_size
         self.stream = stream
-        self.queue: asyncio.Queue[Trade] = asyncio.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self._buffer: list[Trade] = []
+        self._wakeup = asyncio.Event()
         self.recent = RecentTrades(dedupe_window)
         self._xadd_rows = redis.register_script(_XADD_ROWS)
         self._maxlen = str(maxlen_for(stream))
@@ -66,14 +67,18 @@ class TickPipeline:
         if not self.recent.first_time(tick.symbol, tick.trade_id):
             self.stats.duplicates += 1
             return
-        try:
-            self.queue.put_nowait(tick)
-        except asyncio.QueueFull:
+        if len(self._buffer) >= self.queue_size:
             self.stats.dropped += 1
             if self.stats.dropped % DROPPED_LOG_EVERY == 1:
-                log.error("ingest.tick.dropped", total=self.stats.dropped, queue_size=self.queue.maxsize)
+                log.error("ingest.tick.dropped", total=self.stats.dropped, queue_size=self.queue_size)
             return
+        self._buffer.append(tick)
+        self._wakeup.set()
         self.stats.trades += 1
+
+    def pending(self) -> int:
+        """Trades accepted but not yet handed to Redis."""
+        return len(self._buffer)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish batches until `stop` is set and the queue is empty."""
@@ -90,7 +95,7 @@ class TickPipeline:
                 delay = backoff.next_delay()
                 log.warning("ingest.publish.failed", error=str(exc), batch=len(batch), retry_in_s=round(delay, 2))
                 if stop.is_set() and backoff.attempt > 5:
-                    log.error("ingest.publish.abandoned", ticks=len(batch) + self.queue.qsize())
+                    log.error("ingest.publish.abandoned", ticks=len(batch) + self.pending())
                     return
                 await asyncio.sleep(delay)
                 continue
@@ -103,21 +108,11 @@ class TickPipeline:
         await self._xadd_rows(keys=[self.stream], args=[self._maxlen, SEPARATOR, *map(tick_row, ticks)])
 
     async def _next_batch(self, stop: asyncio.Event) -> list[Trade]:
-        batch: list[Trade] = []
-        if self.queue.empty():
-            getter = asyncio.ensure_future(self.queue.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if getter.done():
-                batch.append(getter.result())
-            else:
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-        while len(batch) < self.batch_size:
-            try:
-                batch.append(self.queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
+        while not self._buffer and not stop.is_set():
+            self._wakeup.clear()
+            waits = {asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())}
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
+        batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
         return batch

@@ -47,7 +47,11 @@ class IngestSettings(ServiceSettings):
     @property
     def ws_stream_url(self) -> str:
         """The combined-stream endpoint every connection opens."""
-        return self.binance_ws_url.rstrip("/") + "/stream"
+        base = self.binance_ws_url.rstrip("/")
+        for suffix in ("/stream", "/ws"):
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        return base + "/stream"
 
 
 @lru_cache

@@ -42,6 +42,7 @@ class Shard:
         self.streams: set[str] = set()
         self.link: Link | None = None
         self.stop = asyncio.Event()
+        self.draining = False  # its streams moved to other shards; closed once they carry them
         self.backoff = Backoff(settings.reconnect_first_delay_s, settings.reconnect_max_delay_s)
         self.watchdog_s = settings.watchdog_s
         self._generation = 0
@@ -179,6 +180,7 @@ class ConnectionPool:
         self._tasks: dict[Shard, asyncio.Task[None]] = {}
         self._running = False
         self._shard_count = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     def stream_of(self, symbol: str) -> str:
         """The stream name for `symbol`."""
@@ -194,14 +196,45 @@ class ConnectionPool:
             touched.add(shard)
         cap = self.settings.max_streams_per_connection
         for stream in sorted(wanted - self._assigned.keys()):
-            shard = next((s for s in self.shards if len(s.streams) < cap), None) or self._new_shard()
+            shard = next((s for s in self.shards if not s.draining and len(s.streams) < cap), None) or self._new_shard()
             shard.streams.add(stream)
             self._assigned[stream] = shard
             touched.add(shard)
         for shard in touched:
             shard.set_streams(shard.streams)
-        for shard in [s for s in self.shards[1:] if not s.streams]:
+        for shard in [s for s in self.shards[1:] if not s.streams and not s.draining]:
             self._retire(shard)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Fold the emptiest shard into the others when they have room for it (with 10 % slack)."""
+        cap = self.settings.max_streams_per_connection
+        live = [s for s in self.shards if not s.draining]
+        while len(live) > 1 and sum(len(s.streams) for s in live) <= cap * (len(live) - 1) - cap // 10:
+            source = min(live[1:], key=lambda s: len(s.streams))
+            live.remove(source)
+            targets: set[Shard] = set()
+            for stream in sorted(source.streams):
+                target = next(t for t in live if len(t.streams) < cap)
+                target.streams.add(stream)
+                self._assigned[stream] = target
+                targets.add(target)
+            for target in targets:
+                target.set_streams(target.streams)
+            # Make-before-break: the source keeps its subscriptions until the targets have theirs.
+            source.draining = True
+            log.info("ingest.shard.compacting", shard=source.index, streams=len(source.streams))
+            task = asyncio.create_task(self._retire_when_carried(source, targets))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _retire_when_carried(self, source: Shard, targets: set[Shard]) -> None:
+        for _ in range(int(MAKE_BEFORE_BREAK_WAIT_S / 0.05)):
+            if all(t.link is not None and t.link.ready.is_set() for t in targets if t in self.shards):
+                break
+            await asyncio.sleep(0.05)
+        if source in self.shards:
+            self._retire(source)
 
     def subscribed(self) -> set[str]:
         """Streams subscribed on the live connections."""
@@ -220,9 +253,11 @@ class ConnectionPool:
             self._start(shard)
         await stop.wait()
         self._running = False
+        for task in self._background:
+            task.cancel()
         for shard in self.shards:
             shard.stop.set()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
 
     def _new_shard(self) -> Shard:
         shard = Shard(self._shard_count, self.settings, self.sink, self.stats, self.limiter)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
@@ -109,8 +110,8 @@ class SymbolSync:
             try:
                 self.apply(await self.registry.symbols())
                 self.synced += 1
-            except TRANSIENT_REDIS_ERRORS as exc:
-                log.warning("ingest.symbols.sync_failed", error=str(exc))
+            except (RedisError, *TRANSIENT_REDIS_ERRORS) as exc:
+                log.warning("ingest.symbols.sync_failed", error=f"{type(exc).__name__}: {exc}")
             waits = {asyncio.ensure_future(self.changed.wait()), asyncio.ensure_future(stop.wait())}
             await asyncio.wait(waits, timeout=self.interval_s, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 import time
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,6 +25,7 @@ class RandomWalk:
         self.volatility = volatility
         self.trades = 0
         self._random = random.Random(seed)
+        self._prices: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -43,14 +43,18 @@ class RandomWalk:
     def step(self) -> None:
         """Play one trade on the next symbol, a small random step away from its last price."""
         symbol = self.symbols[self.trades % len(self.symbols)]
+        price = self._prices.get(symbol)
         spec = self.exchange.symbols.get(symbol)
-        if spec is None:
-            price = Decimal("100")
-        else:
-            moved = spec.price * Decimal(str(1 + self._random.gauss(0, self.volatility)))
-            price = spec.round_price(moved)
-        quantity = Decimal(self._random.randint(1, 100_000)) / Decimal(100_000)
-        self.exchange.trade(symbol, price, quantity, buyer_maker=self._random.random() < 0.5)
+        if price is None:
+            price = float(spec.price) if spec is not None else 100.0
+        # Floats, then 8-decimal text: Decimal arithmetic here would cost more than the send itself.
+        price *= 1 + self._random.gauss(0, self.volatility)
+        if spec is not None:
+            tick = float(spec.tick_size)
+            price = min(max(round(price / tick) * tick, float(spec.min_price)), float(spec.max_price))
+        self._prices[symbol] = price
+        quantity = self._random.randint(1, 100_000) / 100_000
+        self.exchange.trade(symbol, f"{price:.8f}", f"{quantity:.8f}", buyer_maker=self._random.random() < 0.5)
         self.trades += 1
 
     async def _run(self) -> None:
