@@ -13,6 +13,7 @@ import random
 import resource
 import statistics
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -46,8 +47,10 @@ async def load_alerts(redis: Redis, count: int, symbols: int) -> None:
                 condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
                 offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
                 target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
-                event = AlertEvent(type=AlertEventType.CREATED, event_id=f"e{n}", alert_id=f"{n:08d}",
-                                   user_id=f"u{n % 50_000}", email=f"user{n % 50_000}@example.com",
+                # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
+                event = AlertEvent(type=AlertEventType.CREATED, event_id=f"e{n}", alert_id=str(uuid.UUID(int=n)),
+                                   user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
+                                   email=f"trader.{n % 50_000:05d}@example.com",
                                    symbol=symbol(n % symbols), condition=condition, target_price=target,
                                    name=None, expires_at=None, occurred_at=utc_now())
                 await index.apply(event, client=pipe)

@@ -12,7 +12,7 @@ from pricealert.common.settings import ServiceSettings
 class EvaluatorSettings(ServiceSettings):
     """What the evaluator reads from the environment."""
 
-    tick_batch_size: int = Field(default=500, alias="EVALUATOR_TICK_BATCH_SIZE", ge=1, le=4_000)
+    tick_batch_size: int = Field(default=2000, alias="EVALUATOR_TICK_BATCH_SIZE", ge=1, le=4_000)
     reclaim_idle_ms: int = Field(default=10_000, alias="EVALUATOR_RECLAIM_IDLE_MS", ge=100)
     max_deliveries: int = Field(default=5, alias="EVALUATOR_MAX_DELIVERIES", ge=1)
 
