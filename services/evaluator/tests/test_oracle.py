@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,6 +11,7 @@ from decimal import Decimal
 from evaluator_testkit import alert_event, fired_alert_ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
@@ -17,6 +19,8 @@ from pricealert.common.events import AlertEventType, Tick, now_ms
 from pricealert.common.redisconn import connect
 from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.matcher import Matcher
+from pricealert.evaluator.settings import EvaluatorSettings
+from pricealert.evaluator.worker import ticks_consumer
 
 BASE_TIME = now_ms()
 
@@ -61,10 +65,29 @@ operations = st.lists(
 )
 
 
-async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[list[str], list[str]]:
+async def drained(redis: Redis) -> bool:
+    """Every tick on the stream delivered to the group and acknowledged."""
+    newest = await redis.xrevrange(names.TICKS, count=1)
+    if not newest:
+        return True
+    last = newest[0][0]
+    group = next(g for g in await redis.xinfo_groups(names.TICKS) if g["name"] == b"evaluator")
+    return bool(group["last-delivered-id"] == last and group["pending"] == 0)
+
+
+async def run_scenario(  # noqa: C901 - one branch per kind of operation, kept together
+    redis_url: str, ops: list[tuple[object, ...]], replicas: int = 0, batch_size: int = 3
+) -> tuple[list[str], list[str]]:
+    """Apply ops; ticks are judged by the Matcher directly (replicas=0) or by N consumers of one group."""
     redis = connect(redis_url)
     await redis.flushall()
     index, matcher = AlertIndex(redis), Matcher(redis)
+    settings = [EvaluatorSettings(consumer_name=f"replica-{n}", tick_batch_size=batch_size) for n in range(replicas)]
+    consumers = [ticks_consumer(redis, s) for s in settings]
+    for consumer in consumers:  # an idle replica must not hold up the drain with a long blocking read
+        consumer.options = dataclasses.replace(consumer.options, block_ms=5)
+    for consumer in consumers[:1]:
+        await consumer.ensure_group()
     oracle: dict[str, OracleAlert] = {}
     expected: list[str] = []
     batch: list[Message] = []
@@ -73,9 +96,12 @@ async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[l
     clock = 0
 
     async def flush() -> None:
-        if batch:
+        if consumers:
+            while not await drained(redis):
+                await asyncio.gather(*(c.poll_once() for c in consumers))
+        elif batch:
             await matcher.evaluate(batch)
-            batch.clear()
+        batch.clear()
 
     for op in ops:
         if op[0] == "create":
@@ -121,5 +147,14 @@ async def run_scenario(redis_url: str, ops: list[tuple[object, ...]]) -> tuple[l
 @given(ops=operations)
 def test_fired_alerts_equal_the_oracle(redis_url: str, ops: list[tuple[object, ...]]) -> None:
     fired, expected = asyncio.run(run_scenario(redis_url, ops))
+    assert len(fired) == len(set(fired)), "an alert fired twice"
+    assert sorted(fired) == sorted(expected)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations, batch_size=st.integers(min_value=1, max_value=4))
+def test_three_replicas_fire_what_the_oracle_fires(redis_url: str, ops: list[tuple[object, ...]],
+                                                  batch_size: int) -> None:
+    fired, expected = asyncio.run(run_scenario(redis_url, ops, replicas=3, batch_size=batch_size))
     assert len(fired) == len(set(fired)), "an alert fired twice"
     assert sorted(fired) == sorted(expected)

@@ -164,6 +164,8 @@ class Matcher:
             summary.append(b"%s %s %s %d %d\n" % (symbol, high[1], low[1], offset, len(chunk)))
             chunks.append(chunk)
             offset += len(chunk)
-        args: list[bytes | str] = [*self._static_args, str(now_ms()), str(maxlen_for(names.TRIGGERS)), str(TOMBSTONE_TTL_S),
-                b"".join(summary), b"".join(chunks), names.TICKS, self.group, " ".join(m.id for m in messages)]
+        args: list[bytes | str] = [
+            *self._static_args, str(now_ms()), str(maxlen_for(names.TRIGGERS)), str(TOMBSTONE_TTL_S),
+            b"".join(summary), b"".join(chunks), names.TICKS, self.group, " ".join(m.id for m in messages),
+        ]
         return int(await self._evaluate(keys=[], args=args))
