@@ -80,7 +80,7 @@ async def throughput(redis: Redis, symbols: int, ticks: int) -> float:
     return ticks / (time.perf_counter() - started)
 
 
-async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float) -> list[float]:
+async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float) -> tuple[list[float], float]:
     """ms from tick XADD to trigger seen, at `rate` ticks/s, against the evaluator running as its own process."""
     index = AlertIndex(redis)
     evaluator = ServiceProcess("evaluator", {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
@@ -132,8 +132,17 @@ async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds
             sent[f"lat{n}"] = t0
     producing = False
     await reader_task
+    rss_mb = process_rss_mb(evaluator.process.pid) if evaluator.process else 0.0
     evaluator.stop()
-    return [(seen[a] - sent[a]) * 1000 for a in sent if a in seen]
+    return [(seen[a] - sent[a]) * 1000 for a in sent if a in seen], rss_mb
+
+
+def process_rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -162,11 +171,13 @@ async def main() -> None:
         tps = await throughput(redis, args.symbols, args.ticks)
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         await redis.delete(names.TICKS, names.TRIGGERS)
-        lat = await latency(redis, server.url, args.symbols, args.rate, args.seconds)
+        lat, evaluator_rss_mb = await latency(redis, server.url, args.symbols, args.rate, args.seconds)
         result = {
             "alerts": args.alerts, "symbols": args.symbols, "load_seconds": round(load_s, 1),
             "throughput_ticks_per_s": round(tps), "redis_index_mb": round(index_mb, 1),
-            "process_max_rss_mb": round(rss_mb, 1), "process_rss_before_mb": round(rss_before, 1),
+            "bench_process_max_rss_mb": round(rss_mb, 1), "bench_process_rss_before_mb": round(rss_before, 1),
+            "evaluator_process_rss_mb": round(evaluator_rss_mb, 1),
+            "index_memory_mb": round(index_mb + evaluator_rss_mb, 1),
             "latency_ms": {"count": len(lat), "p50": round(statistics.median(lat), 2),
                            "p99": round(percentile(lat, 0.99), 2), "max": round(max(lat), 2)},
         }
