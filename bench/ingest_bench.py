@@ -1,6 +1,6 @@
 """Benchmark (not a test): trades/s from the fake exchange's socket into the ticks stream, one ingest process.
 
-Run: `uv run python services/ingest/bench/ingest_throughput.py --rate 30000 --seconds 5 --repeats 3`.
+Run: `uv run python bench/ingest_bench.py --rate 30000 --seconds 5 --repeats 3`.
 The fake exchange runs as its own process (random walk at --rate trades/s in total over the default
 symbols); ingest runs in this process; Redis is a local server. Prints one JSON line with the median.
 """
