@@ -241,3 +241,29 @@ async def test_fragmented_shards_are_compacted_make_before_break(
     played = [await exchange.play_trade(s, "1") for s in ("BTCUSDT", "BNBUSDT", "XRPUSDT")]
     ticks = await eventually(lambda: _ticks_when(redis, 3))
     assert sorted(t.trade_id for t in ticks) == sorted(played)
+
+
+async def test_server_pings_are_answered_and_the_connection_lives_on(redis: Redis, redis_url: str,
+                                                                    start_ingest: Start) -> None:
+    # The fake pings often and drops a client that does not pong in time: ingest must keep its one connection.
+    async with FakeExchange(ping_interval=0.2, ping_timeout=0.5) as fake:
+        start_ingest(make_settings(fake, redis_url))
+        await emit_alert(redis, AlertEventType.CREATED, "BTCUSDT")
+        await subscribed(fake, "btcusdt@trade")
+        await asyncio.sleep(2.0)  # ten ping rounds
+        trade = await fake.play_trade("BTCUSDT", "1")
+        ticks = await eventually(lambda: read_ticks(redis))
+        assert [t.trade_id for t in ticks] == [trade]
+        assert len(fake.sessions) == 1 and fake.sessions[0].closed_at is None
+
+
+async def test_slow_sends_still_deliver_every_trade_once(redis: Redis, exchange: FakeExchange,
+                                                         start_ingest: Start) -> None:
+    start_ingest()
+    await emit_alert(redis, AlertEventType.CREATED, "BTCUSDT")
+    await subscribed(exchange, "btcusdt@trade")
+    exchange.slow_down(0.05)
+    trades = [await exchange.play_trade("BTCUSDT", str(n + 1)) for n in range(20)]
+    ticks = await eventually(lambda: _ticks_when(redis, 20), within=10.0)
+    assert [t.trade_id for t in ticks] == trades
+    assert len(exchange.sessions) == 1, "a slow but live connection is not replaced"
