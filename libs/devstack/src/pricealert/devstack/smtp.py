@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -41,6 +42,7 @@ class MailboxHandler:
     """Accepts mail, or fails on request: `fail_next(n, "451 ...")` answers the next n DATA with that reply."""
 
     folder: Path | None = None
+    accept_log: Path | None = None  # one line per accepted mail: "<accepted at, ms since epoch> <Message-ID>"
     mails: list[ReceivedMail] = field(default_factory=list)
     _failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -60,6 +62,9 @@ class MailboxHandler:
         with self._lock:
             self.mails.append(mail)
             number = len(self.mails)
+        if self.accept_log is not None:
+            with self.accept_log.open("a") as log:
+                log.write(f"{time.time() * 1000:.3f} {mail.message.get('Message-ID', '')}\n")
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             message_id = (mail.message.get("Message-ID") or "").strip("<>").replace("/", "_")
@@ -70,9 +75,9 @@ class MailboxHandler:
 class MailboxServer:
     """An aiosmtpd controller on a loopback port with a MailboxHandler."""
 
-    def __init__(self, folder: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, folder: Path | None = None, port: int | None = None, accept_log: Path | None = None) -> None:
         self.port = port or free_port()
-        self.handler = MailboxHandler(folder=folder)
+        self.handler = MailboxHandler(folder=folder, accept_log=accept_log)
         self._controller: Any = None
 
     @property
@@ -103,8 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m pricealert.devstack.smtp")
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--accept-log", type=Path, default=None, help="append '<ms> <Message-ID>' per mail")
     args = parser.parse_args()
-    server = MailboxServer(folder=args.folder, port=args.port).start()
+    server = MailboxServer(folder=args.folder, port=args.port, accept_log=args.accept_log).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
