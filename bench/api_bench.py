@@ -1,0 +1,146 @@
+"""REST API benchmark through the gateway: create + list alerts, with wrk, against real Postgres and Redis.
+
+auth, alerts and the gateway run as their own processes. Run: `uv run python bench/api_bench.py
+[--seconds 10] [--connections 32]` (needs `wrk`: `apt-get install wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from pricealert.common import names
+from pricealert.common.events import CatalogSnapshot, CatalogSymbol
+from pricealert.common.logging import configure_logging
+from pricealert.common.publisher import publish
+from pricealert.common.redisconn import connect
+from pricealert.devstack.ports import free_port
+from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.servers import PostgresServer, RedisServer, create_database, temp_dir
+
+WRK_SCRIPT = """
+tokens = {%(tokens)s}
+counter = 0
+request = function()
+  counter = counter + 1
+  local token = tokens[(counter %% #tokens) + 1]
+  local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
+  if counter %% 2 == 0 then
+    return wrk.format("GET", "/alerts?page=1&page_size=20", headers)
+  end
+  local body = '{"symbol":"btcusdt","target_price":"' .. (100000 + counter %% 1000) .. '","condition":"above"}'
+  return wrk.format("POST", "/alerts", headers, body)
+end
+errors = 0
+response = function(status, headers, body)
+  if status >= 400 then errors = errors + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%.3f %%.3f %%.3f %%.3f %%d\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, summary.duration))
+end
+"""
+
+
+async def prepare(base_url: str, users: int) -> list[str]:
+    """Register and log in `users` users; returns their access tokens."""
+    tokens = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for n in range(users):
+            credentials = {"email": f"bench{n}@example.com", "password": "bench-password-1"}
+            await client.post("/auth/register", json=credentials)
+            tokens.append((await client.post("/auth/login", json=credentials)).json()["access_token"])
+        # the first create waits for the catalog cache; do it before the clock starts
+        response = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1", "condition": "above"},
+                                     headers={"Authorization": f"Bearer {tokens[0]}"})
+        response.raise_for_status()
+    return tokens
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="bench/results/api.json")
+    parser.add_argument("--direct", action="store_true", help="bypass the gateway (to measure its cost)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    work = temp_dir("bench-api-")
+    redis_server = RedisServer(work / "redis").start()
+    postgres = PostgresServer(work / "pg").start()
+    database_url = create_database(postgres.url(), "bench")
+    redis = connect(redis_server.url)
+    symbols = [CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
+                             tick_size=Decimal("0.01"))]
+    await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
+    auth_port, alerts_port, port = free_port(), free_port(), free_port()
+    env = {"REDIS_URL": redis_server.url, "DATABASE_URL": database_url, "AUTH_KEY_DIR": str(work / "keys"),
+           "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port), "PORT": str(port),
+           "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
+           "LOG_LEVEL": "WARNING", "ALERTS_MAX_ACTIVE_PER_USER": "100000"}
+    services = [ServiceProcess(name, env, log_path=work / f"{name}.log").start()
+                for name in ("auth", "alerts", "gateway")]
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                try:
+                    if (await client.get(f"{base_url}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.3)
+        tokens = await prepare(base_url, args.users)
+        script = work / "bench.lua"
+        script.write_text(WRK_SCRIPT % {"tokens": ", ".join(f'"{t}"' for t in tokens)})
+        target = f"http://127.0.0.1:{alerts_port}" if args.direct else base_url
+        runs = []
+        for _ in range(args.repeats):
+            output = subprocess.run(
+                ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "5s", "-s", str(script),
+                 target], capture_output=True, text=True, check=True).stdout
+            match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", output)
+            if match is None:
+                raise RuntimeError(f"unexpected wrk output:\n{output}")
+            requests, errors = int(match[1]), int(match[2])
+            duration_s = int(match[7]) / 1e6
+            non_2xx = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+            runs.append({"requests_per_s": round(requests / duration_s), "errors": errors + non_2xx,
+                         "p50_ms": float(match[3]), "p95_ms": float(match[4]), "p99_ms": float(match[5]),
+                         "max_ms": float(match[6])})
+        runs.sort(key=lambda r: r["requests_per_s"])
+        median = runs[len(runs) // 2]
+        result = {"gateway": "pricealert.devstack.gateway", "database": "postgres", "connections": args.connections,
+                  "runs": runs, "median": median}
+        print(json.dumps(result, indent=2))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    finally:
+        for service in services:
+            service.stop()
+        await redis.aclose()
+        redis_server.stop()
+        postgres.stop()
+
+
+if __name__ == "__main__":
+    configure_logging(service="bench", level=os.environ.get("LOG_LEVEL", "WARNING"))
+    asyncio.run(main())
