@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import random
-import resource
 import statistics
 import time
 import uuid
@@ -80,7 +79,8 @@ async def throughput(redis: Redis, symbols: int, ticks: int) -> float:
     return ticks / (time.perf_counter() - started)
 
 
-async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float) -> tuple[list[float], float]:
+async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float,
+                  run: int = 0) -> tuple[list[float], float]:
     """ms from tick XADD to trigger seen, at `rate` ticks/s, against the evaluator running as its own process."""
     index = AlertIndex(redis)
     evaluator = ServiceProcess("evaluator", {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
@@ -90,7 +90,7 @@ async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds
     # Some ticks cross a fresh alert (one per symbol, so each such tick fires exactly one); the rest fire nothing.
     fire_every = max(1, -(-total // symbols))
     for n in range(0, total, fire_every):
-        event = AlertEvent(type=AlertEventType.CREATED, event_id=f"l{n}", alert_id=f"lat{n}", user_id="u",
+        event = AlertEvent(type=AlertEventType.CREATED, event_id=f"l{run}-{n}", alert_id=f"lat{run}-{n}", user_id="u",
                            email="u@example.com", symbol=symbol(n // fire_every), condition=Condition.ABOVE,
                            target_price=BASE_PRICE + Decimal("0.6"), occurred_at=utc_now())
         await index.apply(event)
@@ -129,7 +129,7 @@ async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds
         t0 = time.perf_counter()
         await redis.xadd(names.TICKS, tick(sym, price, 10_000_000 + n))  # type: ignore[arg-type]
         if fires:
-            sent[f"lat{n}"] = t0
+            sent[f"lat{run}-{n}"] = t0
     producing = False
     await reader_task
     rss_mb = process_rss_mb(evaluator.process.pid) if evaluator.process else 0.0
@@ -157,31 +157,41 @@ async def main() -> None:
     parser.add_argument("--ticks", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="bench/results/evaluator.json")
     args = parser.parse_args()
     server = RedisServer(temp_dir("bench-redis-")).start()
     redis = connect(server.url)
     try:
         baseline = int((await redis.info("memory"))["used_memory"])
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
         await load_alerts(redis, args.alerts, args.symbols)
         load_s = time.perf_counter() - t0
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
-        tps = await throughput(redis, args.symbols, args.ticks)
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        await redis.delete(names.TICKS, names.TRIGGERS)
-        lat, evaluator_rss_mb = await latency(redis, server.url, args.symbols, args.rate, args.seconds)
+        rates = []
+        for _ in range(args.repeats):
+            rates.append(await throughput(redis, args.symbols, args.ticks))
+            await redis.delete(names.TICKS)
+        runs = []
+        for run in range(args.repeats):
+            await redis.delete(names.TICKS, names.TRIGGERS)
+            lat, evaluator_rss_mb = await latency(redis, server.url, args.symbols, args.rate, args.seconds, run)
+            runs.append({"count": len(lat), "p50": round(statistics.median(lat), 2),
+                         "p95": round(percentile(lat, 0.95), 2), "p99": round(percentile(lat, 0.99), 2),
+                         "max": round(max(lat), 2),
+                         "evaluator_rss_mb": round(evaluator_rss_mb, 1), "samples": [round(v, 3) for v in lat]})
+        median_run = sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
+        rss = statistics.median(r["evaluator_rss_mb"] for r in runs)
         result = {
             "alerts": args.alerts, "symbols": args.symbols, "load_seconds": round(load_s, 1),
-            "throughput_ticks_per_s": round(tps), "redis_index_mb": round(index_mb, 1),
-            "bench_process_max_rss_mb": round(rss_mb, 1), "bench_process_rss_before_mb": round(rss_before, 1),
-            "evaluator_process_rss_mb": round(evaluator_rss_mb, 1),
-            "index_memory_mb": round(index_mb + evaluator_rss_mb, 1),
-            "latency_ms": {"count": len(lat), "p50": round(statistics.median(lat), 2),
-                           "p99": round(percentile(lat, 0.99), 2), "max": round(max(lat), 2)},
+            "throughput_ticks_per_s": round(statistics.median(rates)), "throughput_runs": [round(r) for r in rates],
+            "redis_index_mb": round(index_mb, 1), "evaluator_process_rss_mb": rss,
+            "index_memory_mb": round(index_mb + rss, 1),
+            "latency_ms": {k: v for k, v in median_run.items() if k != "samples"},
+            "latency_runs_p99": [r["p99"] for r in runs],
+            "latency_samples_ms": median_run["samples"],
         }
-        print(json.dumps(result, indent=2))
+        print(json.dumps({k: v for k, v in result.items() if k != "latency_samples_ms"}, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     finally:

@@ -1,0 +1,120 @@
+"""The floors under every latency: one Redis stream hop, one SMTP accept, one loopback WebSocket frame.
+
+Run: `uv run python bench/floors.py` (prints JSON; `make bench` folds it into the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiosmtplib
+from websockets.asyncio.client import connect as ws_connect
+
+from pricealert.common.redisconn import connect
+from pricealert.devstack.ports import free_port, wait_for_port
+from pricealert.devstack.servers import RedisServer, temp_dir
+
+ECHO_SERVER = """
+import asyncio, sys
+from websockets.asyncio.server import serve
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+async def main():
+    async with serve(echo, "127.0.0.1", int(sys.argv[1]), compression=None):
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {"count": len(ordered), "p50": round(statistics.median(ordered), 3),
+            "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3), "max": round(ordered[-1], 3)}
+
+
+async def redis_hop(count: int) -> dict[str, float]:
+    """XADD on one connection -> the entry returned by a blocked XREADGROUP on another."""
+    server = RedisServer(temp_dir("floor-redis-")).start()
+    writer, reader = connect(server.url), connect(server.url)
+    await writer.xgroup_create("floor", "g", id="$", mkstream=True)
+    samples = []
+    try:
+        for _ in range(count):
+            read = asyncio.create_task(reader.xreadgroup("g", "c", {"floor": ">"}, count=1, block=1000))
+            await asyncio.sleep(0.001)  # let the read block first
+            started = time.perf_counter()
+            await writer.xadd("floor", {"t": "1"})
+            await read
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        await writer.aclose()
+        await reader.aclose()
+        server.stop()
+    return summary(samples)
+
+
+async def smtp_accept(count: int) -> dict[str, float]:
+    """One mail sent over an open connection until the local SMTP server (its own process) accepts it."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(port)],
+                              stdout=subprocess.DEVNULL)
+    wait_for_port(port)
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+    await client.connect()
+    message = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: floor\r\n\r\nfloor\r\n"
+    samples = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            await client.sendmail("a@example.com", ["b@example.com"], message)
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        await client.quit()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+    return summary(samples)
+
+
+async def websocket_frame(count: int) -> dict[str, float]:
+    """Half the round trip of a small frame to an echo server in its own process."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)])
+    wait_for_port(port)
+    samples = []
+    try:
+        async with ws_connect(f"ws://127.0.0.1:{port}", compression=None, proxy=None) as ws:
+            for _ in range(count):
+                started = time.perf_counter()
+                await ws.send('{"e":"trade","p":"100.00000000"}')
+                await ws.recv()
+                samples.append((time.perf_counter() - started) * 1000 / 2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return summary(samples)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--out", default="bench/results/floors.json")
+    args = parser.parse_args()
+    result = {"redis_stream_hop_ms": await redis_hop(args.count),
+              "smtp_accept_ms": await smtp_accept(args.count // 4),
+              "websocket_frame_ms": await websocket_frame(args.count)}
+    print(json.dumps(result, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
