@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: run demo test test-fast lint fmt sync uv
+.PHONY: run demo test lint fmt sync uv bench chaos
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -30,3 +30,8 @@ lint: sync
 
 fmt: sync
 	$(UV) run --locked ruff check --fix .
+
+## every performance row of the SPEC's table, measured here (about 10 minutes): bench/results/bench.md
+bench: sync
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "bench needs wrk"; exit 1; }
+	$(UV) run --locked python bench/run.py

@@ -14,6 +14,7 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from pricealert.common import names
 from pricealert.common.redisconn import connect
@@ -71,6 +72,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="bench/results/ingest.json")
     args = parser.parse_args()
     server = RedisServer(temp_dir("bench-ingest-redis-")).start()
     try:
@@ -81,6 +83,8 @@ async def main() -> None:
               "median_ticks_per_s": statistics.median(r["ticks_per_s"] for r in runs),
               "median_ticks_per_ingest_cpu_s": statistics.median(r["ticks_per_ingest_cpu_s"] for r in runs)}
     sys.stdout.write(json.dumps(result) + "\n")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""The benchmark report: the SPEC's targets beside the measured values, and the end-to-end latency plot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Row = tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _at_most(value: float | None, limit: float, unit: str) -> tuple[str, bool]:
+    return ("not measured", False) if value is None else (f"{value:g} {unit}", value <= limit)
+
+
+def _at_least(value: float | None, limit: float, unit: str) -> tuple[str, bool]:
+    return ("not measured", False) if value is None else (f"{value:g} {unit}", value >= limit)
+
+
+def _api(r: dict[str, Any]) -> tuple[str, bool]:
+    median = _get(r, "api", "median")
+    if not median:
+        return "not measured", False
+    ok = median["requests_per_s"] >= 1000 and median["p99_ms"] <= 50 and median["errors"] == 0
+    return f"{median['requests_per_s']} req/s, p99 {median['p99_ms']} ms, {median['errors']} errors", ok
+
+
+ROWS: list[Row] = [
+    ("tick → trigger event, p99, 2 000 ticks/s, 1 000 000 alerts on 500 symbols", "≤ 10 ms",
+     lambda r: _at_most(_get(r, "evaluator", "latency_ms", "p99"), 10, "ms")),
+    ("trade sent by the fake exchange → email accepted by the SMTP server, p99, same load", "≤ 100 ms",
+     lambda r: _at_most(_get(r, "e2e", "latency_ms", "p99"), 100, "ms")),
+    ("evaluator throughput, one process, 1 000 000 active alerts", "≥ 50 000 ticks/s",
+     lambda r: _at_least(_get(r, "evaluator", "throughput_ticks_per_s"), 50_000, "ticks/s")),
+    ("ingest throughput, one process, fake exchange flooding", "≥ 20 000 trades/s",
+     lambda r: _at_least(_get(r, "ingest", "median_ticks_per_s"), 20_000, "trades/s")),
+    ("notifier throughput, one process, local SMTP server", "≥ 500 emails/s",
+     lambda r: _at_least(_get(r, "notifier", "emails_per_s"), 500, "emails/s")),
+    ("REST API through the gateway, create + list alerts", "≥ 1 000 req/s, p99 ≤ 50 ms, 0 errors", _api),
+    ("evaluator memory for 1 000 000 active alerts (process + its Redis keys)", "≤ 300 MB",
+     lambda r: _at_most(_get(r, "evaluator", "index_memory_mb"), 300, "MB")),
+]
+
+
+def _floor_note(results: dict[str, Any]) -> str:
+    hop = _get(results, "floors", "redis_stream_hop_ms", "p99")
+    e2e = _get(results, "e2e", "latency_ms", "p99")
+    tick = _get(results, "evaluator", "latency_ms", "p99")
+    if not hop:
+        return ""
+    parts = [f"One Redis stream hop (XADD → blocked XREADGROUP) is {hop} ms p99 here."]
+    if tick:
+        parts.append(f"tick → trigger p99 is {tick / hop:.1f} times that floor.")
+    if e2e:
+        parts.append(f"trade → email p99 is {e2e / hop:.1f} times that floor.")
+    smtp = _get(results, "floors", "smtp_accept_ms", "p99")
+    ws = _get(results, "floors", "websocket_frame_ms", "p99")
+    if smtp and ws:
+        parts.append(f"One SMTP accept is {smtp} ms p99, one loopback WebSocket frame {ws} ms p99.")
+    return " ".join(parts)
+
+
+def plot(samples: list[float], path: Path) -> None:
+    """Histogram and CDF of the end-to-end latencies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (histogram, cdf) = plt.subplots(1, 2, figsize=(11, 4))
+    histogram.hist(samples, bins=50, color="#3b7dd8")
+    histogram.set_xlabel("trade → email accepted (ms)")
+    histogram.set_ylabel("emails")
+    ordered = sorted(samples)
+    cdf.plot(ordered, [i / len(ordered) for i in range(1, len(ordered) + 1)], color="#3b7dd8")
+    cdf.axvline(100, color="#d83b3b", linestyle="--", label="target p99 100 ms")
+    cdf.set_xlabel("ms")
+    cdf.set_ylabel("fraction of emails")
+    cdf.legend()
+    figure.suptitle(f"pricealert end to end, {len(samples)} emails")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_report(results: dict[str, Any], folder: Path, *, quick: bool = False) -> None:
+    """bench.json (everything measured) and bench.md (the table), plus the latency plot."""
+    rows = []
+    for what, target, measure in ROWS:
+        measured, ok = measure(results)
+        rows.append({"what": what, "target": target, "measured": measured, "pass": ok})
+    samples = _get(results, "e2e", "latencies_ms") or []
+    if samples:
+        plot(samples, folder / "e2e_latency.png")
+    (folder / "bench.json").write_text(json.dumps({"quick": quick, "rows": rows, "results": results}, indent=2))
+    lines = ["# pricealert benchmark", ""]
+    if quick:
+        lines += ["**Quick run (small loads): a smoke test, not a measurement.**", ""]
+    lines += ["| what | target | measured | |", "|---|---|---|---|"]
+    lines += [f"| {r['what']} | {r['target']} | {r['measured']} | {'pass' if r['pass'] else '**miss**'} |"
+              for r in rows]
+    lines += ["", "The fault-tolerance and hostile-input rows of the SPEC's table are measured by `make chaos`.", ""]
+    note = _floor_note(results)
+    if note:
+        lines += [note, ""]
+    stages = _get(results, "e2e", "stages_ms_p50_p99")
+    if stages:
+        lines += ["End-to-end stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
+                  ""]
+    errors = [f"- {name}: {data['error']}" for name, data in results.items() if "error" in data]
+    if errors:
+        lines += ["Benchmarks that failed to run:", *errors, ""]
+    if samples:
+        lines += ["![end-to-end latency](e2e_latency.png)", ""]
+    (folder / "bench.md").write_text("\n".join(lines))

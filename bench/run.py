@@ -1,0 +1,57 @@
+"""`make bench`: every performance row of the SPEC's table, measured here, written as JSON, Markdown and a plot.
+
+Each benchmark runs as its own command (see the other files in bench/); this runs them in turn with
+the SPEC's loads, then writes bench/results/bench.json, bench/results/bench.md and
+bench/results/e2e_latency.png. `--quick` shrinks every load for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from report import write_report
+
+RESULTS = Path("bench/results")
+
+
+def run(script: str, *args: str) -> dict[str, object]:
+    """Run one benchmark script and return the JSON it wrote."""
+    out = RESULTS / f"{Path(script).stem.removesuffix('_bench')}.json"
+    started = time.monotonic()
+    print(f"== {script} {' '.join(args)}", flush=True)
+    completed = subprocess.run([sys.executable, f"bench/{script}", *args, "--out", str(out)], check=False)
+    if completed.returncode != 0:
+        return {"error": f"{script} exited with {completed.returncode}"}
+    data = json.loads(out.read_text())
+    data["wall_seconds"] = round(time.monotonic() - started, 1)
+    return dict(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small loads: a smoke run, not a measurement")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    alerts = "20000" if args.quick else "1000000"
+    seconds = "3" if args.quick else "10"
+    repeats = "1" if args.quick else "3"
+    results = {
+        "floors": run("floors.py", "--count", "500" if args.quick else "2000"),
+        "evaluator": run("evaluator_bench.py", "--alerts", alerts, "--ticks", "50000" if args.quick else "200000",
+                         "--seconds", seconds, "--repeats", repeats),
+        "e2e": run("e2e_bench.py", "--alerts", alerts, "--seconds", seconds),
+        "ingest": run("ingest_bench.py", "--rate", "40000", "--seconds", seconds, "--repeats", repeats),
+        "notifier": run("notifier_bench.py", "--mails", "1000" if args.quick else "5000"),
+        "api": run("api_bench.py", "--seconds", seconds, "--repeats", repeats),
+    }
+    write_report(results, RESULTS, quick=args.quick)
+    print((RESULTS / "bench.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
