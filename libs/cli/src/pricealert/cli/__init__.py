@@ -1,0 +1,1 @@
+"""The pricealert operator CLI."""

@@ -1,0 +1,289 @@
+"""`pricealert`: the operator CLI (streams, dead letters, resync, admin users, worker health)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import typer
+from redis.asyncio import Redis
+
+from pricealert.cli import deadletters, health, ops, render, streams
+from pricealert.common.logging import configure_logging
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
+from pricealert.common.settings import DEFAULT_REDIS_URL
+
+T = TypeVar("T")
+REDIS_TIMEOUT_S = 5.0
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Operate pricealert: inspect streams, repair dead letters, resync alerts, create admins.")
+dead_letters_app = typer.Typer(no_args_is_help=True, help="List, replay or drop the dead letters of a stream.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts service maintenance.")
+users_app = typer.Typer(no_args_is_help=True, help="Auth service accounts.")
+db_app = typer.Typer(no_args_is_help=True, help="Service databases.")
+keys_app = typer.Typer(no_args_is_help=True, help="The auth service's signing keys.")
+app.add_typer(dead_letters_app, name="dead-letters")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+StreamArg = Annotated[str, typer.Argument(help="The stream: `triggers`, `pricealert:triggers` or its `:dead` name.")]
+IdsOption = Annotated[list[str] | None, typer.Option("--id", help="A dead letter's id (repeatable); default: all.")]
+
+
+@dataclass
+class Options:
+    """Global options, shared by every command."""
+
+    redis_url: str
+    json: bool
+
+
+def _options(ctx: typer.Context, json_flag: bool) -> Options:
+    options: Options = ctx.obj
+    return Options(options.redis_url, options.json or json_flag)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    redis_url: Annotated[str | None, typer.Option("--redis-url", envvar="REDIS_URL",
+                                                  help="Redis to inspect.", show_default=False)] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Operate pricealert. Reads REDIS_URL (and each service's own variables) from the environment."""
+    configure_logging(service="cli", level=os.environ.get("CLI_LOG_LEVEL", "WARNING"))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = Options(redis_url or DEFAULT_REDIS_URL, json_output)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _with_redis(url: str, work: Callable[[Redis], Awaitable[T]]) -> T:
+    """Run `work` with a client of `url`; Redis being away is a clean error, not a traceback."""
+
+    async def run() -> T:
+        redis = connect(url)
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S * 6):
+                return await work(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (*TRANSIENT_REDIS_ERRORS, TimeoutError) as exc:
+        raise _fail(f"Redis at {_safe(url)} is not reachable: {exc}") from exc
+
+
+def _safe(url: str) -> str:
+    return url.split("@")[-1] if "@" in url else url
+
+
+@app.command("streams")
+def streams_command(
+    ctx: typer.Context,
+    consumers: Annotated[bool, typer.Option("--consumers", help="Also list every consumer.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Every stream: length, groups, consumers, pending, lag and dead letters."""
+    options = _options(ctx, json_output)
+    result = _with_redis(options.redis_url, streams.all_streams)
+    if options.json:
+        render.emit_json({"streams": [s.as_dict() for s in result]})
+    else:
+        render.streams_table(result, consumers=consumers)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    ctx: typer.Context,
+    stream: StreamArg,
+    count: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    start: Annotated[str, typer.Option(help="From this dead-letter id on.")] = "-",
+    json_output: JsonFlag = False,
+) -> None:
+    """The dead letters of STREAM, oldest first, with the reason each failed."""
+    options = _options(ctx, json_output)
+    name = streams.resolve_stream(stream)
+    letters = _with_redis(options.redis_url,
+                          lambda redis: deadletters.list_dead_letters(redis, name, count=count, start=start))
+    if options.json:
+        render.emit_json({"stream": name, "dead_letters": [letter.as_dict() for letter in letters]})
+    else:
+        render.dead_letters_table(name, letters)
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(ctx: typer.Context, stream: StreamArg, ids: IdsOption = None,
+                        json_output: JsonFlag = False) -> None:
+    """Put dead letters back on STREAM (original fields, dl_* removed) and delete them from the dead letters."""
+    options = _options(ctx, json_output)
+    name = streams.resolve_stream(stream)
+    outcome = _with_redis(options.redis_url, lambda redis: deadletters.replay(redis, name, ids or ()))
+    _report(options, name, "replayed", outcome)
+
+
+@dead_letters_app.command("drop")
+def dead_letters_drop(
+    ctx: typer.Context,
+    stream: StreamArg,
+    ids: IdsOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Drop all without asking.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Delete dead letters of STREAM for good: the given ids, or all of them."""
+    options = _options(ctx, json_output)
+    name = streams.resolve_stream(stream)
+    if not ids and not yes and not typer.confirm(f"Drop every dead letter of {name}?"):
+        raise typer.Exit(1)
+    outcome = _with_redis(options.redis_url, lambda redis: deadletters.drop(redis, name, ids or ()))
+    _report(options, name, "dropped", outcome)
+
+
+def _report(options: Options, stream: str, verb: str, outcome: deadletters.Outcome) -> None:
+    if options.json:
+        render.emit_json({"stream": stream, "action": verb, **outcome.as_dict()})
+    else:
+        for dead_id, new_id in outcome.done.items():
+            typer.echo(f"{verb} {dead_id}" + (f" as {new_id}" if new_id else ""))
+        typer.echo(f"{len(outcome.done)} dead letter(s) of {stream} {verb}")
+        for missing in outcome.missing:
+            typer.echo(f"not found: {missing}", err=True)
+        for skipped in outcome.skipped:
+            typer.echo(f"skipped (no original fields): {skipped}", err=True)
+    if outcome.missing or outcome.skipped:
+        raise typer.Exit(1)
+
+
+@app.command("health")
+def health_command(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Argument(help="A worker (ingest, evaluator, notifier, alerts).")] = None,
+    consumer: Annotated[str | None, typer.Option(envvar="CONSUMER_NAME", show_default="the host name",
+                                                 help="The replica's consumer name.")] = None,
+    http: Annotated[str | None, typer.Option(help="Check this readiness URL instead (an API).")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Exit 0 when this replica of SERVICE is alive (its heartbeat key exists); without SERVICE, list live workers."""
+    options = _options(ctx, json_output)
+    if http is not None:
+        ok, detail = health.http_ready(http)
+        _health_result(options, {"service": service, "url": http, "healthy": ok, "detail": detail}, ok)
+        return
+    if service is None:
+        beats = _with_redis(options.redis_url, health.live_workers)
+        if options.json:
+            render.emit_json({"workers": [b.as_dict() for b in beats]})
+        else:
+            render.workers_table(beats)
+        return
+    name = consumer or health.default_consumer()
+    beat = _with_redis(options.redis_url, lambda redis: health.heartbeat(redis, service, name))
+    data: dict[str, Any] = {"service": service, "consumer": name, "healthy": beat is not None}
+    if beat is not None:
+        data.update(last_beat_ms=beat.last_beat_ms, age_ms=beat.age_ms, ttl_s=beat.ttl_s)
+    _health_result(options, data, beat is not None)
+
+
+def _health_result(options: Options, data: dict[str, Any], ok: bool) -> None:
+    if options.json:
+        render.emit_json(data)
+    else:
+        subject = data.get("url") or f"{data['service']} ({data['consumer']})"
+        typer.echo(f"{subject}: {'healthy' if ok else 'UNHEALTHY'}"
+                   + (f" — {data['detail']}" if data.get("detail") and not ok else ""))
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _run_op(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    try:
+        return asyncio.run(work())
+    except ops.MissingService as exc:
+        raise _fail(str(exc)) from exc
+
+
+@alerts_app.command("resync")
+def alerts_resync(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Re-publish alert.created for every active alert, so every evaluator and ingest index is rebuilt."""
+    options = _options(ctx, json_output)
+    count = _run_op(lambda: ops.resync_alerts(options.redis_url))
+    if options.json:
+        render.emit_json({"republished": count})
+    else:
+        typer.echo(f"re-published {count} active alert(s)")
+
+
+@users_app.command("create-admin")
+def users_create_admin(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option(help="The admin's email.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="ADMIN_PASSWORD", help="Asked for when not given.")],
+    reset_password: Annotated[bool, typer.Option(help="Also set this password on an existing account.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Create an admin in the auth database (or promote the existing account); idempotent."""
+    options = _options(ctx, json_output)
+    try:
+        result = _run_op(lambda: ops.create_admin(email, password, reset_password=reset_password))
+    except ValueError as exc:  # the settings' rules on the admin email and password
+        raise _fail(f"refused: {exc}") from exc
+    if options.json:
+        render.emit_json({"user_id": result.user_id, "email": result.email, "action": result.action})
+    else:
+        typer.echo(f"{result.email}: {result.action.replace('_', ' ')} (id {result.user_id})")
+
+
+@db_app.command("migrate")
+def db_migrate(
+    ctx: typer.Context,
+    services: Annotated[list[str] | None, typer.Argument(help="auth and/or alerts; default both.")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Bring the databases of auth and alerts to the newest schema (idempotent; run before the APIs start)."""
+    options = _options(ctx, json_output)
+    done: dict[str, str] = {}
+    for service in services or list(ops.MIGRATED_SERVICES):
+        if service not in ops.MIGRATED_SERVICES:
+            raise _fail(f"{service} has no database; choose from {', '.join(ops.MIGRATED_SERVICES)}", 2)
+        done[service] = _run_op(functools.partial(ops.migrate, service))
+        if not options.json:
+            typer.echo(f"{service}: migrated {done[service]}")
+    if options.json:
+        render.emit_json({"migrated": done})
+
+
+@keys_app.command("ensure")
+def keys_ensure(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Generate a signing key in AUTH_KEY_DIR unless one exists (never rotates; see `python -m pricealert.auth`)."""
+    options = _options(ctx, json_output)
+    try:
+        kid, generated = ops.ensure_signing_key()
+    except ops.MissingService as exc:
+        raise _fail(str(exc)) from exc
+    if options.json:
+        render.emit_json({"kid": kid, "generated": generated})
+    else:
+        typer.echo(f"{'generated' if generated else 'kept'} signing key {kid}")
+
+
+def main() -> None:
+    """The `pricealert` console script."""
+    app(prog_name="pricealert")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""`pricealert dead-letters list|replay|drop` on dead letters written by the real consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from cli_testkit import dead_letter_via_consumer, json_of, run_cli, tick_fields, trigger_fields
+from redis.asyncio import Redis
+
+from pricealert.cli.streams import resolve_stream
+from pricealert.common import names
+from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+
+DEAD = names.dead_letter_stream(names.TRIGGERS)
+
+
+async def _entries(redis: Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    raw: Any = await redis.xrange(stream)
+    return [(i.decode(), {k.decode(): v.decode() for k, v in f.items()}) for i, f in raw]
+
+
+async def _three_dead_triggers(redis: Redis) -> list[str]:
+    await dead_letter_via_consumer(redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
+                                   [trigger_fields(i) for i in range(3)], reason="550 mailbox unavailable")
+    return [i for i, _ in await _entries(redis, DEAD)]
+
+
+def test_stream_names_resolve_from_short_full_and_dead_letter_forms() -> None:
+    assert resolve_stream("triggers") == names.TRIGGERS
+    assert resolve_stream(names.TRIGGERS) == names.TRIGGERS
+    assert resolve_stream(DEAD) == names.TRIGGERS
+    assert resolve_stream("notification-results") == names.NOTIFICATION_RESULTS
+
+
+async def test_list_separates_original_fields_from_the_failure(redis: Redis, cli_env: dict[str, str]) -> None:
+    originals = await dead_letter_via_consumer(redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
+                                               [trigger_fields(1), trigger_fields(2)], reason="550 no such user")
+
+    result = await run_cli("dead-letters", "list", "triggers", "--json", env=cli_env)
+
+    assert result.exit_code == 0, result.stderr
+    letters = json_of(result)["dead_letters"]
+    assert [letter["fields"] for letter in letters] == [trigger_fields(1), trigger_fields(2)]
+    first = letters[0]["failure"]
+    assert first["stream"] == names.TRIGGERS and first["entry_id"] == originals[0]
+    assert first["group"] == names.GROUP_NOTIFIER and first["consumer"] == "notifier-a"
+    assert first["reason"] == "PermanentError: 550 no such user" and first["deliveries"] == "1"
+    assert int(first["failed_at"]) > 0
+
+    table = await run_cli("dead-letters", "list", DEAD, "--count", "1", env=cli_env)
+    assert table.exit_code == 0, table.stderr
+    assert "550 no such user" in table.stdout and "trigger_id=trigger-1" in table.stdout
+    assert "trigger-2" not in table.stdout
+
+
+async def test_replay_all_puts_the_original_fields_back_and_a_consumer_handles_them(
+    redis: Redis, cli_env: dict[str, str]
+) -> None:
+    await _three_dead_triggers(redis)
+    before = await redis.xlen(names.TRIGGERS)
+
+    result = await run_cli("dead-letters", "replay", "triggers", "--json", env=cli_env)
+
+    assert result.exit_code == 0, result.stderr
+    assert json_of(result)["count"] == 3
+    assert await redis.xlen(DEAD) == 0
+    replayed = (await _entries(redis, names.TRIGGERS))[before:]
+    assert [fields for _, fields in replayed] == [trigger_fields(i) for i in range(3)]
+    assert list(json_of(result)["done"].values()) == [i for i, _ in replayed]
+
+    # The notifier group sees the replayed entries as new and, now healthy, handles and acks them.
+    handled: list[str] = []
+
+    async def accept(messages: Sequence[Message]) -> None:
+        handled.extend(m.fields["trigger_id"] for m in messages)
+
+    consumer = StreamConsumer(redis, ConsumerOptions(names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-b",
+                                                     service="notifier"), accept)
+    await consumer.poll_once()
+    assert handled == ["trigger-0", "trigger-1", "trigger-2"]
+    pending: Any = await redis.xpending(names.TRIGGERS, names.GROUP_NOTIFIER)
+    assert pending["pending"] == 0
+
+
+async def test_replay_one_id_leaves_the_others_and_reports_unknown_ids(redis: Redis, cli_env: dict[str, str]) -> None:
+    dead_ids = await _three_dead_triggers(redis)
+
+    result = await run_cli("dead-letters", "replay", "triggers", "--id", dead_ids[1], "--id", "1-1", "--json",
+                           env=cli_env)
+
+    assert result.exit_code == 1  # one id was not found
+    outcome = json_of(result)
+    assert list(outcome["done"]) == [dead_ids[1]] and outcome["missing"] == ["1-1"]
+    assert [i for i, _ in await _entries(redis, DEAD)] == [dead_ids[0], dead_ids[2]]
+    assert (await _entries(redis, names.TRIGGERS))[-1][1] == trigger_fields(1)
+
+
+async def test_replay_of_a_dead_tick_goes_back_to_the_ticks_stream(redis: Redis, cli_env: dict[str, str]) -> None:
+    await dead_letter_via_consumer(redis, names.TICKS, names.GROUP_EVALUATOR, "evaluator-a", [tick_fields(5)],
+                                   reason="bad price")
+
+    result = await run_cli("dead-letters", "replay", "ticks", env=cli_env)
+
+    assert result.exit_code == 0, result.stderr
+    assert "1 dead letter(s) of pricealert:ticks replayed" in result.stdout
+    assert (await _entries(redis, names.TICKS))[-1][1] == tick_fields(5)
+
+
+async def test_drop_by_id_and_drop_all(redis: Redis, cli_env: dict[str, str]) -> None:
+    dead_ids = await _three_dead_triggers(redis)
+    length = await redis.xlen(names.TRIGGERS)
+
+    one = await run_cli("dead-letters", "drop", "triggers", "--id", dead_ids[0], env=cli_env)
+    assert one.exit_code == 0, one.stderr
+    assert [i for i, _ in await _entries(redis, DEAD)] == dead_ids[1:]
+
+    refused = await run_cli("dead-letters", "drop", "triggers", env=cli_env, input="n\n")
+    assert refused.exit_code == 1
+    assert await redis.xlen(DEAD) == 2
+
+    everything = await run_cli("dead-letters", "drop", "triggers", "--yes", "--json", env=cli_env)
+    assert everything.exit_code == 0, everything.stderr
+    assert json_of(everything)["count"] == 2
+    assert await redis.xlen(DEAD) == 0
+    assert await redis.xlen(names.TRIGGERS) == length  # dropping never touches the original stream
+
+
+async def test_replay_all_takes_only_what_was_there_when_it_started(redis: Redis, cli_env: dict[str, str]) -> None:
+    """A poison entry that fails again during a replay is not replayed in an endless loop."""
+    await _three_dead_triggers(redis)
+    stop = asyncio.Event()
+
+    async def refuse_again(messages: Sequence[Message]) -> None:
+        from pricealert.common.consumer import PermanentError
+
+        raise PermanentError("still broken")
+
+    consumer = StreamConsumer(redis, ConsumerOptions(names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-c",
+                                                     service="notifier", block_ms=20), refuse_again)
+    running = asyncio.create_task(consumer.run(stop))
+    try:
+        result = await run_cli("dead-letters", "replay", "triggers", "--json", env=cli_env)
+    finally:
+        stop.set()
+        await running
+    assert result.exit_code == 0, result.stderr
+    assert json_of(result)["count"] == 3

