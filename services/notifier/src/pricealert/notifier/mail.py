@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -57,10 +58,17 @@ def _quoted_printable(text: str) -> str:
     return body.replace("\n", "\r\n")
 
 
+@lru_cache(maxsize=8)
+def _sender(mail_from: str) -> tuple[str, str, str]:
+    """The From header, the envelope sender and the Message-ID domain of MAIL_FROM (parsed once)."""
+    display, sender = parseaddr(mail_from)
+    domain = sender.rpartition("@")[2] or "pricealert.localhost"
+    return _header(formataddr((display, sender)) if display.isascii() else sender), sender, domain
+
+
 def message_id(trigger_id: str, mail_from: str) -> str:
     """A Message-ID derived from the trigger, so a duplicate send is recognisable as one."""
-    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "pricealert.localhost"
-    return f"<trigger.{trigger_id}@{domain}>"
+    return f"<trigger.{trigger_id}@{_sender(mail_from)[2]}>"
 
 
 def subject(trigger: Trigger) -> str:
@@ -78,11 +86,11 @@ def render(trigger: Trigger, *, mail_from: str, app_url: str) -> RenderedMail:
         "fired_at": _utc(trigger.fired_at), "name": trigger.name, "alert_id": trigger.alert_id,
         "app_url": app_url.rstrip("/"),
     }
-    display, sender = parseaddr(mail_from)
+    from_header, sender, _ = _sender(mail_from)
     msg_id = message_id(trigger.trigger_id, mail_from)
     boundary = f"=_pricealert_{trigger.trigger_id}"
     headers = [
-        f"From: {_header(formataddr((display, sender)) if display.isascii() else sender)}",
+        f"From: {from_header}",
         f"To: {_header(trigger.email)}",
         f"Subject: {_header(subject(trigger))}",
         f"Date: {formatdate(trigger.fired_at / 1000, usegmt=True)}",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,15 +27,39 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
-def classify(exc: Exception) -> SendFailed:
-    """5xx answers and refused addresses are permanent; 4xx, refusals to connect and timeouts are not."""
+def classify(exc: BaseException) -> SendFailed:
+    """5xx answers and unusable addresses are permanent; 4xx, refusals to connect and timeouts are not."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
         return SendFailed(f"recipient refused: {detail}", permanent=all(c >= 500 for c in codes))
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        return SendFailed(f"recipient refused: {exc.code} {exc.message}", permanent=exc.code >= 500)
     if isinstance(exc, aiosmtplib.SMTPResponseException) and not isinstance(exc, aiosmtplib.SMTPServerDisconnected):
         return SendFailed(f"{exc.code} {exc.message}", permanent=exc.code >= 500)
+    if isinstance(exc, ssl.SSLError):  # before ValueError: a failed certificate check is both
+        return SendFailed(f"TLS: {exc}", permanent=False)
+    if isinstance(exc, ValueError):  # aiosmtplib refuses addresses that cannot go on a command line
+        return SendFailed(f"invalid address: {exc}", permanent=True)
+    if isinstance(exc, TimeoutError):
+        return SendFailed(f"timed out: {exc or 'no answer in time'}", permanent=False)
     return SendFailed(f"{type(exc).__name__}: {exc}", permanent=False)
+
+
+async def _transaction(client: aiosmtplib.SMTP, mail: RenderedMail) -> None:
+    """MAIL, RCPT, DATA for one recipient (sendmail without its repeated address parsing), RSET on refusal.
+
+    No per-command timeouts: the caller's deadline covers the whole transaction, and a timer per
+    command is a measurable share of the CPU time of a mail.
+    """
+    try:
+        await client.mail(mail.sender, timeout=None)
+        await client.rcpt(mail.recipient, timeout=None)
+        await client.data(mail.data, timeout=None)
+    except aiosmtplib.SMTPResponseException:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.rset(timeout=None)
+        raise
 
 
 class SmtpPool:
@@ -49,6 +75,7 @@ class SmtpPool:
         return aiosmtplib.SMTP(
             hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s,
             use_tls=s.smtp_tls is SmtpTls.TLS, start_tls=s.smtp_tls is SmtpTls.STARTTLS,
+            validate_certs=s.smtp_validate_certs, cert_bundle=s.smtp_ca_file,
             username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
         )
 
@@ -62,31 +89,49 @@ class SmtpPool:
             try:
                 await client.noop()
                 return client
-            except aiosmtplib.SMTPException:
+            except (aiosmtplib.SMTPException, OSError):
                 client.close()
         client = self._new_client()
         await client.connect()
         return client
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[aiosmtplib.SMTP]:
-        """A connected client; it returns to the pool unless the caller's block raised."""
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the `size` places for a mail in flight; `deliver` is called inside it."""
         async with self._slots:
-            client = await self._checkout()
-            try:
-                yield client
-            except BaseException:
+            yield
+
+    async def deliver(self, mail: RenderedMail) -> None:
+        """Deliver one mail within NOTIFIER_SEND_TIMEOUT_S or raise SendFailed (call it inside `slot`)."""
+        client: aiosmtplib.SMTP | None = None
+        try:
+            async with asyncio.timeout(self.settings.send_timeout_s):
+                try:
+                    client = await self._checkout()
+                except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
+                    # Refusals while connecting (TLS, a 5xx to AUTH) are about this service's set-up, not
+                    # about the mail: keep the mail and retry while someone fixes it.
+                    raise SendFailed(f"cannot connect: {classify(exc).reason}", permanent=False) from exc
+                await _transaction(client, mail)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
+            if client is not None:
+                # After a refusal the envelope was reset, so the connection is still good.
+                refused = isinstance(exc, aiosmtplib.SMTPResponseException)
+                if refused and client.is_connected and not isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+                    self._idle.append((client, time.monotonic()))
+                else:
+                    client.close()
+            raise classify(exc) from exc
+        except BaseException:
+            if client is not None:
                 client.close()
-                raise
-            self._idle.append((client, time.monotonic()))
+            raise
+        self._idle.append((client, time.monotonic()))
 
     async def send(self, mail: RenderedMail) -> None:
-        """Deliver one mail or raise SendFailed."""
-        try:
-            async with self.connection() as client:
-                await client.sendmail(mail.sender, [mail.recipient], mail.data)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise classify(exc) from exc
+        """Take a slot and deliver one mail, or raise SendFailed."""
+        async with self.slot():
+            await self.deliver(mail)
 
     async def close(self) -> None:
         """Say QUIT on every idle connection."""

@@ -1,11 +1,12 @@
-"""Notifier settings: the SMTP server, the sender, and retry patience."""
+"""Notifier settings: the SMTP server, the sender, concurrency and retry patience."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from pricealert.common.settings import ServiceSettings
 
@@ -26,14 +27,41 @@ class NotifierSettings(ServiceSettings):
     smtp_tls: SmtpTls = Field(default=SmtpTls.NONE, alias="SMTP_TLS")
     smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
     smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
+    # Off only for tests against self-signed certificates; SMTP_CA_FILE trusts a private CA instead.
+    smtp_validate_certs: bool = Field(default=True, alias="SMTP_VALIDATE_CERTS")
+    smtp_ca_file: str | None = Field(default=None, alias="SMTP_CA_FILE")
     smtp_timeout_s: float = Field(default=10.0, alias="SMTP_TIMEOUT_S", gt=0)
+    # The whole SMTP transaction of one mail (connect, MAIL, RCPT, DATA) must finish within this.
+    send_timeout_s: float = Field(default=30.0, alias="NOTIFIER_SEND_TIMEOUT_S", gt=0)
     mail_from: str = Field(default="pricealert <alerts@pricealert.localhost>", alias="MAIL_FROM")
     app_url: str = Field(default="http://localhost:8000", alias="APP_URL")
-    concurrency: int = Field(default=8, alias="NOTIFIER_CONCURRENCY", ge=1, le=256)
-    # Retries happen when the consumer loop reclaims a failed entry; 40 deliveries 20 s apart keep
-    # trying for over 10 minutes before a trigger is given up as failed.
+    concurrency: int = Field(default=16, alias="NOTIFIER_CONCURRENCY", ge=1, le=256)
+    # Transient failures are retried on a jittered exponential schedule for at least retry_for_s.
+    retry_for_s: float = Field(default=900.0, alias="NOTIFIER_RETRY_FOR_S", ge=0)
+    backoff_base_s: float = Field(default=1.0, alias="NOTIFIER_BACKOFF_BASE_S", gt=0)
+    backoff_max_s: float = Field(default=60.0, alias="NOTIFIER_BACKOFF_MAX_S", gt=0)
+    # Entries of a dead replica are taken over after this idle time (triggers stream and retry queue).
     reclaim_idle_ms: int = Field(default=20_000, alias="NOTIFIER_RECLAIM_IDLE_MS", ge=100)
-    max_deliveries: int = Field(default=40, alias="NOTIFIER_MAX_DELIVERIES", ge=1)
+    # Only a safety net for entries that crash the handler: retries go through the retry queue, so
+    # a stream entry is redelivered only after a replica died or while another one holds its lease.
+    max_deliveries: int = Field(default=100, alias="NOTIFIER_MAX_DELIVERIES", ge=1)
+
+    @model_validator(mode="after")
+    def _backoff_is_ordered(self) -> Self:
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("NOTIFIER_BACKOFF_MAX_S must not be below NOTIFIER_BACKOFF_BASE_S")
+        return self
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a send lease lasts: the send deadline plus a margin for recording the outcome."""
+        return int((self.send_timeout_s + min(5.0, self.send_timeout_s)) * 1000)
+
+    def check_production(self) -> None:
+        """Refuse to skip certificate checks in production."""
+        super().check_production()
+        if self.smtp_tls is not SmtpTls.NONE and not self.smtp_validate_certs:
+            raise ValueError("SMTP_VALIDATE_CERTS=false is for tests only, not ENV=production")
 
 
 @lru_cache

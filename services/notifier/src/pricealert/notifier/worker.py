@@ -1,102 +1,129 @@
-"""The notifier process: one email per trigger, a lease against concurrent sends, a result either way."""
+"""The notifier process: triggers from the stream and due retries from the retry queue, one email each."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
-from pricealert.common.events import DeliveryStatus, NotificationResult, Trigger, utc_now
+from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+from pricealert.common.events import MalformedEvent, Trigger, now_ms
 from pricealert.common.publisher import maxlen_for
-from pricealert.notifier.mail import UnsafeHeader, render
-from pricealert.notifier.sender import SendFailed, SmtpPool
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.runner import gather_until_stopped
+from pricealert.notifier.delivery import DEAD_LETTERS, Deliverer, Job
+from pricealert.notifier.retry import RetryQueue
+from pricealert.notifier.sender import SmtpPool
 from pricealert.notifier.settings import NotifierSettings
 
 log = structlog.get_logger()
 SERVICE = "notifier"
-SENT_TTL_S = 30 * 24 * 3600  # longer than any redelivery horizon of the triggers stream
-LEASE_MS = 120_000
-
-
-class LeaseHeld(Exception):
-    """Another replica is sending this trigger right now."""
+IDLE_POLL_S = 0.5  # longest pause of the retry loop when nothing is due (other replicas may add retries)
 
 
 class Notifier:
-    """Sends the email of each trigger at most once per accepted delivery and records the outcome."""
+    """Handles batches of the triggers stream and of due retries with one Deliverer."""
 
     def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool) -> None:
         self.redis = redis
         self.settings = settings
-        self.pool = pool
+        self.queue = RetryQueue(redis, claim_ms=max(settings.reclaim_idle_ms, settings.lease_ms))
+        self.deliverer = Deliverer(redis, settings, pool, self.queue)
+
+    @property
+    def batch_size(self) -> int:
+        """How many triggers one read takes: enough to keep every SMTP connection busy."""
+        return self.settings.concurrency * 8
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
-        """Handle a batch concurrently; raise if any trigger still needs a retry."""
-        results = await asyncio.gather(*(self.handle(m) for m in messages), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        """Deliver a batch of stream entries; each is acknowledged together with its outcome."""
+        jobs: dict[str, Job] = {}
+        malformed: list[tuple[Message, dict[str, str], str]] = []
+        for message in messages:
+            fields = message.fields
+            try:
+                trigger = Trigger.from_fields(fields)
+            except MalformedEvent as exc:
+                malformed.append((message, fields, str(exc)))
+                continue
+            job = jobs.get(trigger.trigger_id)
+            if job is not None:  # the same trigger twice in one read: one send, both entries acknowledged
+                job.ack_ids.append(message.id)
+                continue
+            jobs[trigger.trigger_id] = Job(trigger=trigger, fields=fields, attempt=message.deliveries,
+                                           entry_id=message.id, ack_ids=[message.id])
+        if malformed:
+            await self._dead_letter_malformed(malformed)
+        if jobs:
+            await self.deliverer.deliver(list(jobs.values()))
 
-    async def handle(self, message: Message) -> None:
-        """Send one trigger's email unless it was sent already."""
-        trigger = Trigger.from_fields(message.fields)
-        bound = log.bind(trigger_id=trigger.trigger_id, alert_id=trigger.alert_id)
-        if await self.redis.exists(names.notifier_sent_key(trigger.trigger_id)):
-            bound.info("email.already_sent")
-            return
-        lease = names.notifier_lease_key(trigger.trigger_id)
-        if not await self.redis.set(lease, self.settings.consumer_name, nx=True, px=LEASE_MS):
-            raise LeaseHeld(trigger.trigger_id)
-        try:
-            mail = render(trigger, mail_from=self.settings.mail_from, app_url=self.settings.app_url)
-        except UnsafeHeader as exc:
-            await self.redis.delete(lease)
-            await self._record(trigger, DeliveryStatus.FAILED, message.deliveries, str(exc))
-            raise PermanentError(str(exc)) from exc
-        try:
-            await self.pool.send(mail)
-        except SendFailed as failure:
-            await self.redis.delete(lease)
-            final = failure.permanent or message.deliveries >= self.settings.max_deliveries
-            bound.warning("email.failed", reason=failure.reason, attempts=message.deliveries, final=final)
-            if not final:
-                raise
-            await self._record(trigger, DeliveryStatus.FAILED, message.deliveries, failure.reason)
-            raise PermanentError(failure.reason) from failure
-        await self._record(trigger, DeliveryStatus.SENT, message.deliveries, None)
-        bound.info("email.sent", to=trigger.email, attempts=message.deliveries)
+    async def _dead_letter_malformed(self, malformed: list[tuple[Message, dict[str, str], str]]) -> None:
+        def ops(pipe: Pipeline) -> None:
+            for message, fields, reason in malformed:
+                entry = {**fields, "dl_stream": names.TRIGGERS, "dl_entry_id": message.id,
+                         "dl_group": names.GROUP_NOTIFIER, "dl_consumer": self.settings.consumer_name,
+                         "dl_reason": reason[:2000], "dl_deliveries": str(message.deliveries),
+                         "dl_failed_at": str(now_ms())}
+                pipe.xadd(DEAD_LETTERS, entry, maxlen=maxlen_for(DEAD_LETTERS), approximate=True)  # type: ignore[arg-type]
+                pipe.xack(names.TRIGGERS, names.GROUP_NOTIFIER, message.id)
+        await self.deliverer.commits.commit(ops)
+        for message, _, reason in malformed:
+            log.error("trigger.malformed", id=message.id, reason=reason)
 
-    async def _record(self, trigger: Trigger, status: DeliveryStatus, attempts: int, error: str | None) -> None:
-        result = NotificationResult(trigger_id=trigger.trigger_id, alert_id=trigger.alert_id, status=status,
-                                    attempts=attempts, error=error, occurred_at=utc_now())
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if status is DeliveryStatus.SENT:
-                pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
-            pipe.xadd(names.NOTIFICATION_RESULTS, result.to_fields(),  # type: ignore[arg-type]
-                      maxlen=maxlen_for(names.NOTIFICATION_RESULTS), approximate=True)
-            pipe.delete(names.notifier_lease_key(trigger.trigger_id))
-            await pipe.execute()
+    async def retry_due(self) -> int:
+        """Deliver the retries that are due now; returns how many were taken."""
+        due = await self.queue.claim_due(now_ms(), self.batch_size)
+        jobs: list[Job] = []
+        for item in due:
+            try:
+                trigger = Trigger.from_fields(item.fields)
+            except MalformedEvent:  # only well-formed triggers enter the queue; guard against tampering
+                log.error("retry.malformed", trigger_id=item.trigger_id)
+                continue
+            jobs.append(Job(trigger=trigger, fields=item.fields, attempt=item.attempts + 1, entry_id=item.entry_id,
+                            first_failed_ms=item.first_failed_ms, from_queue=True))
+        if jobs:
+            await self.deliverer.deliver(jobs)
+        return len(due)
 
+    async def run_retries(self, stop: asyncio.Event) -> None:
+        """Take due retries until `stop` is set; a replica that dies holding some only delays them."""
+        while not stop.is_set():
+            pause = 0.0
+            try:
+                if not await self.retry_due():
+                    until_next = await self.queue.seconds_until_next(now_ms())
+                    pause = IDLE_POLL_S if until_next is None else min(IDLE_POLL_S, max(0.01, until_next))
+            except TRANSIENT_REDIS_ERRORS as exc:
+                log.warning("retry.redis_failed", error=str(exc))
+                pause = 1.0
+            except Exception:  # the claimed retries come back after the claim time; keep the loop alive
+                log.exception("retry.failed")
+                pause = 1.0
+            if pause:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
 
-def triggers_consumer(redis: Redis, settings: NotifierSettings, pool: SmtpPool) -> StreamConsumer:
-    """The consumer of the triggers stream in the notifier's group."""
-    notifier = Notifier(redis, settings, pool)
-    options = ConsumerOptions(
-        stream=names.TRIGGERS, group=names.GROUP_NOTIFIER, consumer=settings.consumer_name, service=SERVICE,
-        batch_size=settings.concurrency * 4, reclaim_idle_ms=settings.reclaim_idle_ms,
-        max_deliveries=settings.max_deliveries,
-    )
-    return StreamConsumer(redis, options, notifier.handle_batch)
+    def consumer(self) -> StreamConsumer:
+        """The consumer of the triggers stream in the notifier's group (acks go with each outcome)."""
+        options = ConsumerOptions(
+            stream=names.TRIGGERS, group=names.GROUP_NOTIFIER, consumer=self.settings.consumer_name,
+            service=SERVICE, batch_size=self.batch_size, reclaim_idle_ms=self.settings.reclaim_idle_ms,
+            max_deliveries=self.settings.max_deliveries, handler_acks=True,
+        )
+        return StreamConsumer(self.redis, options, self.handle_batch)
 
 
 async def run(redis: Redis, settings: NotifierSettings, stop: asyncio.Event) -> None:
-    """Send mails until `stop` is set."""
+    """Send mails until `stop` is set, then finish the batches in hand."""
     pool = SmtpPool(settings, size=settings.concurrency)
+    notifier = Notifier(redis, settings, pool)
     try:
-        await triggers_consumer(redis, settings, pool).run(stop)
+        await gather_until_stopped(stop, notifier.consumer().run(stop), notifier.run_retries(stop))
     finally:
         await pool.close()

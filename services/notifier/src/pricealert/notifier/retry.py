@@ -1,0 +1,99 @@
+"""The retry queue: triggers waiting for another delivery attempt, due on a jittered exponential schedule."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from pricealert.common.events import Fields, decode_fields
+from pricealert.notifier.keys import RETRY_QUEUE, retry_key
+
+META_PREFIX = "retry_"
+
+# Take the due ids and push their score forward by the claim time in one step, so that two replicas
+# never take the same id, and a replica that dies holding it only delays it by the claim time.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return due
+"""
+
+
+def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
+    """Delay after failed attempt `attempt` (1-based): between half and all of min(max, base * 2^(attempt-1))."""
+    ceiling = min(max_s, base_s * 2.0 ** min(attempt - 1, 60))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """A trigger taken from the retry queue, with what earlier attempts left behind."""
+
+    trigger_id: str
+    fields: Fields
+    attempts: int
+    first_failed_ms: int
+    entry_id: str
+    last_error: str
+
+
+class RetryQueue:
+    """The sorted set of due times plus one hash per waiting trigger; every change is part of a caller's MULTI."""
+
+    def __init__(self, redis: Redis, claim_ms: int) -> None:
+        self.redis = redis
+        self.claim_ms = claim_ms
+        self._claim = redis.register_script(_CLAIM)
+
+    async def claim_due(self, now_ms: int, limit: int) -> list[Retrying]:
+        """Take up to `limit` triggers whose time has come (they return after claim_ms unless settled)."""
+        ids = await self._claim(keys=[RETRY_QUEUE], args=[now_ms, now_ms + self.claim_ms, limit])
+        if not ids:
+            return []
+        trigger_ids = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for trigger_id in trigger_ids:
+                pipe.hgetall(retry_key(trigger_id))
+            hashes = await pipe.execute()
+        out: list[Retrying] = []
+        orphans: list[str] = []
+        for trigger_id, raw in zip(trigger_ids, hashes, strict=True):
+            if not raw:  # settled between the claim and the read
+                orphans.append(trigger_id)
+                continue
+            fields = decode_fields(raw)
+            meta = {k: fields.pop(k) for k in [k for k in fields if k.startswith(META_PREFIX)]}
+            out.append(Retrying(
+                trigger_id=trigger_id, fields=fields, attempts=int(meta.get("retry_attempts", "0")),
+                first_failed_ms=int(meta.get("retry_first_failed_ms", str(now_ms))),
+                entry_id=meta.get("retry_entry_id", ""), last_error=meta.get("retry_last_error", ""),
+            ))
+        if orphans:
+            await self.redis.zrem(RETRY_QUEUE, *orphans)
+        return out
+
+    async def seconds_until_next(self, now_ms: int) -> float | None:
+        """Seconds until the earliest waiting trigger is due (0 if overdue), None if the queue is empty."""
+        head = await self.redis.zrange(RETRY_QUEUE, 0, 0, withscores=True)
+        if not head:
+            return None
+        return max(0.0, (float(head[0][1]) - now_ms) / 1000)
+
+    @staticmethod
+    def schedule(pipe: Pipeline, item: Retrying, due_ms: int) -> None:
+        """Add to `pipe`: keep `item` (its fields and attempt count) and make it due at `due_ms`."""
+        mapping = {
+            **item.fields, "retry_attempts": str(item.attempts), "retry_first_failed_ms": str(item.first_failed_ms),
+            "retry_entry_id": item.entry_id, "retry_last_error": item.last_error[:2000],
+        }
+        pipe.hset(retry_key(item.trigger_id), mapping=mapping)  # type: ignore[arg-type]
+        pipe.zadd(RETRY_QUEUE, {item.trigger_id: due_ms})
+
+    @staticmethod
+    def forget(pipe: Pipeline, trigger_id: str) -> None:
+        """Add to `pipe`: drop whatever the queue holds for `trigger_id`."""
+        pipe.zrem(RETRY_QUEUE, trigger_id)
+        pipe.delete(retry_key(trigger_id))

@@ -1,0 +1,30 @@
+"""Fixtures of the notifier tests: notifier replicas running as tasks of the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from notifier_testkit import Replica, StartNotifier
+
+from pricealert.notifier.settings import NotifierSettings
+
+
+@pytest.fixture
+async def notifier(redis: Redis) -> AsyncIterator[StartNotifier]:
+    """Start a notifier replica with the given settings; every replica is stopped after the test."""
+    replicas: list[Replica] = []
+
+    def start(settings: NotifierSettings) -> Replica:
+        replicas.append(Replica(redis, settings))
+        return replicas[-1]
+
+    yield start
+    await asyncio.gather(*(replica.stop() for replica in replicas))
