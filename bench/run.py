@@ -46,7 +46,7 @@ def main() -> None:
                          "--seconds", seconds, "--repeats", repeats),
         "e2e": run("e2e_bench.py", "--alerts", alerts, "--seconds", seconds),
         "ingest": run("ingest_bench.py", "--rate", "40000", "--seconds", seconds, "--repeats", repeats),
-        "notifier": run("notifier_bench.py", "--mails", "1000" if args.quick else "5000"),
+        "notifier": run("notifier_bench.py", "--mails", "1000" if args.quick else "5000", "--runs", repeats),
         "api": run("api_bench.py", "--seconds", seconds, "--repeats", repeats),
     }
     write_report(results, RESULTS, quick=args.quick)
