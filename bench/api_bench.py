@@ -1,7 +1,11 @@
 """REST API benchmark through the gateway: create + list alerts, with wrk, against real Postgres and Redis.
 
 auth, alerts and the gateway run as their own processes. Run: `uv run python bench/api_bench.py
-[--seconds 10] [--connections 32]` (needs `wrk`: `apt-get install wrk`).
+[--seconds 10] [--connections 32] [--gateway nginx|dev] [--direct]` (needs `wrk`: `apt-get install wrk`).
+
+The gateway is nginx with deploy/nginx's configuration, as compose runs it (the development gateway then
+serves only /docs, /openapi.json and /readyz, as in compose), or with `--gateway dev` the development
+gateway for everything (a Python proxy, much slower). `--direct` bypasses any gateway.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -25,7 +30,7 @@ from pricealert.common.events import CatalogSnapshot, CatalogSymbol
 from pricealert.common.logging import configure_logging
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
-from pricealert.devstack.ports import free_port
+from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer, create_database, temp_dir
 
@@ -56,6 +61,52 @@ end
 """
 
 
+NGINX_TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "pricealert.conf.template"
+# What the nginx image's own nginx.conf provides around conf.d (one worker per core), in a private prefix.
+NGINX_MAIN = """\
+daemon off;
+worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {prefix}/pricealert.conf;
+}}
+"""
+
+
+def start_nginx(prefix: Path, port: int, upstreams: dict[str, str]) -> subprocess.Popen[bytes]:
+    """nginx running deploy/nginx's template with local upstreams (its access log goes to a file)."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    text = NGINX_TEMPLATE.read_text()
+    for name, value in {"NGINX_LISTEN": f"127.0.0.1:{port}", "NGINX_RESOLVER": "127.0.0.1", **upstreams}.items():
+        text = text.replace("${" + name + "}", value)
+    (prefix / "pricealert.conf").write_text(text)
+    (prefix / "nginx.conf").write_text(NGINX_MAIN.format(prefix=prefix))
+    with (prefix / "access.log").open("ab") as access:
+        process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                                    "-e", str(prefix / "error.log")], stdout=access, stderr=subprocess.STDOUT)
+    wait_for_port(port, timeout=10)
+    return process
+
+
+def stop_nginx(process: subprocess.Popen[bytes]) -> None:
+    """Graceful stop (SIGQUIT), then kill."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGQUIT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 async def prepare(base_url: str, users: int) -> list[str]:
     """Register and log in `users` users; returns their access tokens."""
     tokens = []
@@ -79,9 +130,15 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="bench/results/api.json")
     parser.add_argument("--direct", action="store_true", help="bypass the gateway (to measure its cost)")
+    parser.add_argument("--gateway", choices=["nginx", "dev"], default="nginx",
+                        help="nginx with deploy/nginx's configuration (as compose runs it) or the development gateway")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("ALERTS_WORKERS", "2")),
+                        help="uvicorn worker processes of the alerts service (ALERTS_WORKERS)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    if args.gateway == "nginx" and shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        raise SystemExit("nginx is needed for --gateway nginx: apt-get install nginx (or use --gateway dev)")
     work = temp_dir("bench-api-")
     redis_server = RedisServer(work / "redis").start()
     postgres = PostgresServer(work / "pg").start()
@@ -90,14 +147,20 @@ async def main() -> None:
     symbols = [CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
                              tick_size=Decimal("0.01"))]
     await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
-    auth_port, alerts_port, port = free_port(), free_port(), free_port()
+    auth_port, alerts_port, dev_port, port = free_port(), free_port(), free_port(), free_port()
     env = {"REDIS_URL": redis_server.url, "DATABASE_URL": database_url, "AUTH_KEY_DIR": str(work / "keys"),
-           "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port), "PORT": str(port),
+           "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
+           "PORT": str(dev_port if args.gateway == "nginx" else port),
            "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
-           "LOG_LEVEL": "WARNING", "ALERTS_MAX_ACTIVE_PER_USER": "100000"}
+           "LOG_LEVEL": "WARNING", "ALERTS_MAX_ACTIVE_PER_USER": "100000", "ALERTS_WORKERS": str(args.workers)}
     services = [ServiceProcess(name, env, log_path=work / f"{name}.log").start()
                 for name in ("auth", "alerts", "gateway")]
+    nginx = None
     try:
+        if args.gateway == "nginx":
+            nginx = start_nginx(work / "nginx", port, {"AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
+                                                       "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
+                                                       "DOCS_UPSTREAM": f"127.0.0.1:{dev_port}"})
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
@@ -128,12 +191,16 @@ async def main() -> None:
                          "max_ms": float(match[6])})
         runs.sort(key=lambda r: r["requests_per_s"])
         median = runs[len(runs) // 2]
-        result = {"gateway": "pricealert.devstack.gateway", "database": "postgres", "connections": args.connections,
-                  "runs": runs, "median": median}
+        gateway = "none (--direct)" if args.direct else (
+            "nginx (deploy/nginx)" if args.gateway == "nginx" else "pricealert.devstack.gateway")
+        result = {"gateway": gateway, "database": "postgres", "connections": args.connections,
+                  "alerts_workers": args.workers, "runs": runs, "median": median}
         print(json.dumps(result, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     finally:
+        if nginx is not None:
+            stop_nginx(nginx)
         for service in services:
             service.stop()
         await redis.aclose()

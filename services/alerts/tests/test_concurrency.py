@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from pricealert.alerts.auth import User
-from pricealert.alerts.main import build_state, prepare_database
+from pricealert.alerts.main import build_state, close_state, prepare_database
 from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.schemas import AlertCreate
 from pricealert.alerts.settings import AlertsSettings
@@ -55,5 +55,4 @@ async def test_competing_relays_publish_each_event_once_in_order(
         events = await alert_events(redis)
         assert [e.alert_id for e in events] == [a.id for a in created]
     finally:
-        await state.redis.aclose()
-        await state.engine.dispose()
+        await close_state(state)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert.common.errors import error_body, install_error_handlers
 
@@ -16,6 +19,59 @@ log = structlog.get_logger()
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 MAX_BODY_BYTES = 64 * 1024
+_TOO_LARGE = json.dumps(error_body("payload_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes."),
+                        separators=(",", ":")).encode()
+
+
+class GuardAndLogMiddleware:
+    """Refuse oversized bodies (413), tag each request with an id, log it at debug level.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task group and memory streams per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length: bytes | None = None
+        request_id: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length" and length is None:
+                length = value
+            elif name == b"x-request-id" and request_id is None:
+                request_id = value
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(_TOO_LARGE)).encode())]})
+            await send({"type": "http.response.body", "body": _TOO_LARGE})
+            return
+        rid_bytes = request_id or uuid.uuid4().hex.encode()
+        rid = rid_bytes.decode("latin-1")
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid_bytes))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        # Building the event is not free even when it is filtered out later: check the level first.
+        if log.is_enabled_for(logging.DEBUG):
+            log.debug("request.completed", method=scope["method"], path=scope["path"], status=status,
+                      ms=round((time.perf_counter() - started) * 1000, 2), request_id=rid)
 
 
 def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:
@@ -31,23 +87,4 @@ def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:
         ok = await ready()
         return JSONResponse({"status": "ready" if ok else "not_ready"}, status_code=200 if ok else 503)
 
-    @app.middleware("http")
-    async def _guard_and_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse(
-                error_body("payload_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes."),
-                status_code=413,
-            )
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("request.completed", method=request.method, path=request.url.path,
-                  status=response.status_code, ms=round(elapsed_ms, 2), request_id=request_id)
-        response.headers["x-request-id"] = request_id
-        return response
+    app.add_middleware(GuardAndLogMiddleware)

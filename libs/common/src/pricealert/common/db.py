@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = structlog.get_logger()
@@ -32,8 +34,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, application_name: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL and a busy timeout so several processes can share it."""
+def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10,
+                  liveness: Literal["ping", "socket"] = "ping") -> AsyncEngine:
+    """An async engine; SQLite gets WAL and a busy timeout so several processes can share it.
+
+    Postgres connections are checked at checkout: "ping" runs a round trip (three, with asyncpg) on every
+    checkout; "socket" only refuses connections whose socket the server already closed (restart,
+    terminated backend), which costs nothing on the hot path.
+    """
     full_url = async_url(url)
     if is_sqlite(full_url):
         engine = create_async_engine(full_url, connect_args={"timeout": 30})
@@ -47,10 +55,19 @@ def create_engine(url: str, *, application_name: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(
-        full_url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+    engine = create_async_engine(
+        full_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=liveness == "ping",
         connect_args={"server_settings": {"application_name": application_name}},
     )
+    if liveness == "socket":
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            if dbapi_connection.driver_connection.is_closed():
+                # The pool discards this connection and checks out (or opens) another one.
+                raise DisconnectionError("connection closed by the server")
+
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

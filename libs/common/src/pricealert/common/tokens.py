@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -65,6 +66,10 @@ class KeyRing:
         self._keys = keys
         self._refreshed_at = time.monotonic()
 
+    def knows(self, kid: str) -> bool:
+        """Whether the key `kid` has been read (no refresh)."""
+        return kid in self._keys
+
     async def get(self, kid: str) -> SigningKey | None:
         """The key with `kid`, re-reading the stream at most every refresh interval."""
         key = self._keys.get(kid)
@@ -95,8 +100,44 @@ def decode_token(token: str, key: SigningKey, expected_type: TokenType) -> Token
     )
 
 
-async def verify(token: str, keys: KeyRing, expected_type: TokenType = TokenType.ACCESS) -> TokenClaims:
-    """Find the token's key by kid and verify the token with it."""
+class VerifiedTokens:
+    """Claims of recently verified tokens by their exact text, kept until they expire (a bounded LRU).
+
+    A signature check costs far more than the rest of a small API call; the same access token comes
+    back on every call of its session. A hit still checks expiry, type and that its key is still known.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[TokenClaims, str]] = OrderedDict()
+
+    def get(self, token: str, keys: KeyRing, expected_type: TokenType) -> TokenClaims | None:
+        """The cached claims of `token` if it is still valid as `expected_type`; None means verify it."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        claims, kid = entry
+        if time.time() >= claims.expires_at or not keys.knows(kid):
+            del self._entries[token]
+            return None
+        if claims.token_type is not expected_type:
+            return None
+        self._entries.move_to_end(token)
+        return claims
+
+    def put(self, token: str, claims: TokenClaims, kid: str) -> None:
+        """Remember a token that was just verified with the key `kid`."""
+        self._entries[token] = (claims, kid)
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+async def verify(token: str, keys: KeyRing, expected_type: TokenType = TokenType.ACCESS,
+                 cache: VerifiedTokens | None = None) -> TokenClaims:
+    """Find the token's key by kid and verify the token with it (or take its claims from `cache`)."""
+    if cache is not None and (cached := cache.get(token, keys, expected_type)) is not None:
+        return cached
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -109,4 +150,7 @@ async def verify(token: str, keys: KeyRing, expected_type: TokenType = TokenType
         raise Unauthorized("The token was signed by an unknown key.", code="invalid_token")
     if header.get("alg") != key.algorithm:
         raise Unauthorized("The token's algorithm does not match its key.", code="invalid_token")
-    return decode_token(token, key, expected_type)
+    claims = decode_token(token, key, expected_type)
+    if cache is not None:
+        cache.put(token, claims, kid)
+    return claims

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+from typing import Any
 
 import structlog
 import uvicorn
 
-from pricealert.alerts.main import build_state, create_app, prepare_database
+from pricealert.alerts.main import build_state, close_state, create_app, migrate, prepare_database
 from pricealert.alerts.settings import AlertsSettings, get_settings
+from pricealert.alerts.workers import LEADER_LOCK_ENV, SUPERVISOR_PID_ENV, freeze_heap, leader_lock_path
 from pricealert.common.logging import configure_logging
 
 log = structlog.get_logger()
@@ -26,8 +29,7 @@ async def resync(settings: AlertsSettings) -> int:
         log.info("alerts.resynced", alerts=staged, events_sent=sent)
         return staged
     finally:
-        await state.redis.aclose()
-        await state.engine.dispose()
+        await close_state(state)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,8 +44,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "resync":
         asyncio.run(resync(settings))
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                lifespan="on", timeout_graceful_shutdown=15)
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "lifespan": "on",
+                               "timeout_graceful_shutdown": 15, "loop": "uvloop", "http": "httptools"}
+    if settings.workers == 1:
+        app = create_app(settings)
+        freeze_heap()
+        uvicorn.run(app, **options)
+        return
+    # Migrate once here: workers starting together would race on a fresh database (SQLite has no lock for it).
+    asyncio.run(migrate(settings))
+    # The workers are spawned: they build their app from the environment, which tells them the lock to elect one.
+    os.environ[LEADER_LOCK_ENV] = str(leader_lock_path(settings.host, settings.port))
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
+    uvicorn.run("pricealert.alerts.workers:worker_app", factory=True, workers=settings.workers, **options)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pricealert.common.errors import ServiceUnavailable, Unauthorized
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
-from pricealert.common.tokens import KeyRing, TokenType, verify
+from pricealert.common.tokens import KeyRing, TokenType, VerifiedTokens, verify
 
 
 @dataclass(frozen=True)
@@ -17,13 +17,13 @@ class User:
     email: str
 
 
-async def authenticate(token: str | None, keys: KeyRing) -> User:
+async def authenticate(token: str | None, keys: KeyRing, cache: VerifiedTokens | None = None) -> User:
     """Verify an access token; Unauthorized when missing or bad, 503 when the key ring can't be read."""
     if not token:
         raise Unauthorized("Not authenticated: send an access token as 'Authorization: Bearer <token>'.",
                            code="not_authenticated")
     try:
-        claims = await verify(token, keys, TokenType.ACCESS)
+        claims = await verify(token, keys, TokenType.ACCESS, cache)
     except TRANSIENT_REDIS_ERRORS as exc:
         raise ServiceUnavailable("Token keys cannot be read right now; try again shortly.",
                                  code="keys_unavailable", headers={"Retry-After": "2"}) from exc

@@ -15,9 +15,11 @@ from pricealert.common.db import create_engine, is_sqlite
 _BEGIN_MODE = "pricealert_sqlite_begin"
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     """An async engine for `url`; on SQLite, `write_session` transactions begin IMMEDIATE."""
-    engine = create_engine(url, application_name="pricealert-alerts")
+    # The socket check instead of a ping per checkout: a ping is three round trips with asyncpg.
+    engine = create_engine(url, application_name="pricealert-alerts", pool_size=pool_size,
+                           max_overflow=max_overflow, liveness="socket")
     if is_sqlite(url):
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
         # writer committed in between; taking the lock at BEGIN makes writers queue instead.

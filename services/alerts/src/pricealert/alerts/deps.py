@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pricealert.alerts.auth import User, authenticate
 from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.outbox import OutboxRelay
+from pricealert.alerts.pgstore import PgStore
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
-from pricealert.common.tokens import KeyRing
+from pricealert.common.tokens import KeyRing, VerifiedTokens
 
 
 @dataclass
@@ -30,14 +31,17 @@ class AppState:
     catalog: SymbolCatalog
     relay: OutboxRelay
     service: AlertService
+    store: PgStore | None = None
     tasks: list[object] = field(default_factory=list)
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 
 # Swagger's Authorize button logs in through the auth service behind the same gateway.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are coroutines: FastAPI runs plain functions in a worker thread, a costly hop per request.
+async def get_state(request: Request) -> AppState:
     """The app state built by the lifespan."""
     state: AppState = request.app.state.alerts
     return state
@@ -46,14 +50,18 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_service(state: StateDep) -> AlertService:
+# The two below read the state from the request rather than through StateDep: every dependency FastAPI
+# resolves costs tens of microseconds per request.
+async def get_service(request: Request) -> AlertService:
     """The alert service of this app."""
+    state: AppState = request.app.state.alerts
     return state.service
 
 
-async def get_current_user(state: StateDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+async def get_current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
     """The caller, from a valid access token."""
-    return await authenticate(token, state.keys)
+    state: AppState = request.app.state.alerts
+    return await authenticate(token, state.keys, state.verified_tokens)
 
 
 ServiceDep = Annotated[AlertService, Depends(get_service)]

@@ -65,8 +65,8 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        Index("ix_alerts_user_created", "user_id", "created_at"),
-        Index("ix_alerts_user_status", "user_id", "status"),
+        Index("ix_alerts_user_created_id", "user_id", "created_at", "id"),
+        Index("ix_alerts_user_status_created", "user_id", "status", "created_at", "id"),
         Index("ix_alerts_status_expires", "status", "expires_at"),
     )
 

@@ -14,7 +14,7 @@ from pricealert.alerts.models import Alert, AlertStatus, OutboxEntry
 from pricealert.common.events import utc_now
 
 # Any constant works; it only has to be the same in every replica of this service.
-_RELAY_LOCK_KEY = 0x70A1E27
+RELAY_LOCK_KEY = 0x70A1E27
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -155,7 +155,7 @@ async def take_outbox_batch(session: AsyncSession, limit: int) -> list[OutboxRow
     """Delete and return the oldest outbox rows (undone by rollback); None if another relay holds the lock."""
     if _is_postgres(session):
         # One relay at a time keeps the stream in id order across replicas; the others skip this round.
-        locked = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK_KEY}))
+        locked = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK_KEY}))
         if not locked.scalar_one():
             return None
     oldest = select(OutboxEntry.id).order_by(OutboxEntry.id).limit(limit)

@@ -6,11 +6,11 @@ import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from pricealert.alerts.models import Alert, AlertStatus
+from pricealert.alerts.models import AlertStatus
 from pricealert.common.events import Condition, DeliveryStatus
 
 # Far beyond any real price filter, small enough that no decimal arithmetic or column overflows.
@@ -107,6 +107,35 @@ class AlertCreate(BaseModel):
             raise ValueError("is out of range") from exc
 
 
+class AlertView(Protocol):
+    """What the API shows of an alert: an ORM row or a row read straight from the driver."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def condition(self) -> str: ...
+    @property
+    def target_price(self) -> Decimal: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def triggered_at(self) -> datetime | None: ...
+    @property
+    def triggered_price(self) -> Decimal | None: ...
+    @property
+    def delivery_status(self) -> str | None: ...
+    @property
+    def delivery_error(self) -> str | None: ...
+
+
 class AlertOut(BaseModel):
     """An alert as the API shows it."""
 
@@ -128,7 +157,7 @@ class AlertOut(BaseModel):
                                        examples=["550 mailbox unavailable"])
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertOut:
+    def of(cls, alert: AlertView) -> AlertOut:
         """The API view of an alert row."""
         return cls(
             id=alert.id, symbol=alert.symbol, condition=Condition(alert.condition),

@@ -16,8 +16,10 @@ from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.database import read_session, write_session
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
 from pricealert.alerts.models import Alert, AlertStatus
-from pricealert.alerts.outbox import stage_event
-from pricealert.alerts.schemas import AlertCreate
+from pricealert.alerts.outbox import alert_event, stage_event
+from pricealert.alerts.pgstore import PgStore
+from pricealert.alerts.schemas import AlertCreate, AlertView
+from pricealert.common import names
 from pricealert.common.errors import Conflict, InvalidInput, NotFound
 from pricealert.common.events import AlertEventType, DeliveryStatus, NotificationResult, Trigger, utc_now
 
@@ -28,7 +30,7 @@ log = structlog.get_logger()
 class Page:
     """One page of a listing."""
 
-    items: list[Alert]
+    items: Sequence[AlertView]
     total: int
 
 
@@ -45,11 +47,18 @@ class AlertService:
     """Alert operations; each runs in its own transaction and wakes the relay after commits."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], catalog: SymbolCatalog, *,
-                 max_active_per_user: int, on_commit: Callable[[], None] = lambda: None) -> None:
+                 max_active_per_user: int, on_commit: Callable[[], None] = lambda: None,
+                 store: PgStore | None = None) -> None:
         self.sessions = sessions
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
         self.on_commit = on_commit
+        # On Postgres, create, list and get take one round trip each through asyncpg.
+        self.store = store
+
+    def _limit_reached(self, active: int) -> Conflict:
+        return Conflict(f"You already hold {active} active alerts, the most allowed.",
+                        code="alert_limit_reached", details={"limit": self.max_active_per_user})
 
     async def create(self, user: User, data: AlertCreate) -> Alert:
         """Validate against the catalog and the user's limit, then store the alert and its event."""
@@ -67,28 +76,37 @@ class AlertService:
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput("expires_at must be in the future.", code="expires_at_in_past",
                                details={"expires_at": data.expires_at.isoformat()})
-        async with write_session(self.sessions) as session:
-            await repository.lock_user(session, user.id)
-            active = await repository.count_active(session, user.id)
-            if active >= self.max_active_per_user:
-                raise Conflict(f"You already hold {active} active alerts, the most allowed.",
-                               code="alert_limit_reached", details={"limit": self.max_active_per_user})
-            alert = Alert(
-                id=str(uuid.uuid4()), user_id=user.id, email=user.email, symbol=entry.symbol.upper(),
-                condition=data.condition.value, target_price=price, name=data.name,
-                status=AlertStatus.ACTIVE.value, created_at=now, updated_at=now, expires_at=data.expires_at,
-            )
-            repository.add_alert(session, alert)
-            stage_event(session, alert, AlertEventType.CREATED)
+        alert = Alert(
+            id=str(uuid.uuid4()), user_id=user.id, email=user.email, symbol=entry.symbol.upper(),
+            condition=data.condition.value, target_price=price, name=data.name,
+            status=AlertStatus.ACTIVE.value, created_at=now, updated_at=now, expires_at=data.expires_at,
+        )
+        if self.store is not None:
+            active = await self.store.create(alert, limit=self.max_active_per_user, stream=names.ALERT_EVENTS,
+                                             fields=alert_event(alert, AlertEventType.CREATED).to_fields())
+            if active is not None:
+                raise self._limit_reached(active)
+        else:
+            async with write_session(self.sessions) as session:
+                await repository.lock_user(session, user.id)
+                active = await repository.count_active(session, user.id)
+                if active >= self.max_active_per_user:
+                    raise self._limit_reached(active)
+                repository.add_alert(session, alert)
+                stage_event(session, alert, AlertEventType.CREATED)
         self.on_commit()
         ALERT_CHANGES.labels("created").inc()
         log.info("alert.created", alert_id=alert.id, user_id=user.id, symbol=alert.symbol)
         return alert
 
-    async def get(self, user: User, alert_id: str) -> Alert:
+    async def get(self, user: User, alert_id: str) -> AlertView:
         """One of the user's alerts; another user's alert does not exist for them."""
-        async with read_session(self.sessions) as session:
-            alert = await repository.get_alert(session, alert_id, user.id)
+        alert: AlertView | None
+        if self.store is not None:
+            alert = await self.store.get(alert_id, user.id)
+        else:
+            async with read_session(self.sessions) as session:
+                alert = await repository.get_alert(session, alert_id, user.id)
         if alert is None:
             raise _not_found(alert_id)
         return alert
@@ -96,12 +114,17 @@ class AlertService:
     async def list(self, user: User, *, status: AlertStatus | None, symbol: str | None,
                    page: int, page_size: int) -> Page:
         """The user's alerts, newest first, filtered and paginated."""
-        async with read_session(self.sessions) as session:
-            items, total = await repository.list_alerts(
-                session, user.id, status=None if status is None else status.value,
-                symbol=None if symbol is None else symbol.strip().upper(),
-                offset=(page - 1) * page_size, limit=page_size,
-            )
+        status_value = None if status is None else status.value
+        symbol_value = None if symbol is None else symbol.strip().upper()
+        offset = (page - 1) * page_size
+        items: Sequence[AlertView]
+        if self.store is not None:
+            items, total = await self.store.list(user.id, status=status_value, symbol=symbol_value,
+                                                 offset=offset, limit=page_size)
+        else:
+            async with read_session(self.sessions) as session:
+                items, total = await repository.list_alerts(session, user.id, status=status_value,
+                                                            symbol=symbol_value, offset=offset, limit=page_size)
         return Page(items, total)
 
     async def delete(self, user: User, alert_id: str) -> None:

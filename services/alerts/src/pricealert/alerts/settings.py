@@ -19,6 +19,14 @@ class AlertsSettings(ServiceSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias="ALERTS_HOST")
     port: int = Field(default=8102, ge=1, le=65535, validation_alias="ALERTS_PORT")
+    # uvicorn worker processes of `python -m pricealert.alerts` (one event loop each, one CPU core each).
+    workers: int = Field(default=2, ge=1, le=64, validation_alias="ALERTS_WORKERS")
+    # SQLAlchemy's pool (background tasks, deletes; everything on SQLite); overflow connections are closed
+    # after use, so the pool should cover what one process has in flight.
+    db_pool_size: int = Field(default=10, ge=1, le=200, validation_alias="ALERTS_DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=10, ge=0, le=200, validation_alias="ALERTS_DB_MAX_OVERFLOW")
+    # On Postgres, the asyncpg pool of the request paths (create, list, get).
+    pg_pool_size: int = Field(default=16, ge=1, le=200, validation_alias="ALERTS_PG_POOL_SIZE")
     max_active_per_user: int = Field(
         default=500, ge=1, validation_alias="ALERTS_MAX_ACTIVE_PER_USER"
     )
@@ -31,6 +39,8 @@ class AlertsSettings(ServiceSettings):
         default=True, validation_alias="ALERTS_EXPIRY_ENABLED"
     )
     relay_poll_s: float = Field(default=0.5, gt=0, validation_alias="ALERTS_RELAY_POLL_S")
+    # After a commit wakes the relay it waits this long, so that one round takes the commits of a burst.
+    relay_coalesce_s: float = Field(default=0.01, ge=0, le=1.0, validation_alias="ALERTS_RELAY_COALESCE_S")
     relay_batch_size: int = Field(
         default=500, ge=1, le=10_000, validation_alias="ALERTS_RELAY_BATCH_SIZE"
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import BaseModel
 
 from pricealert.alerts.deps import CurrentUser, ServiceDep
 from pricealert.alerts.models import AlertStatus
@@ -29,13 +30,18 @@ router = APIRouter(prefix="/alerts", tags=["alerts"], responses=_ERRORS)
 AlertId = Annotated[uuid.UUID, Path(description="The alert's id.", examples=[EXAMPLE_ID])]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=_CREATE_ERRORS)
-async def create_alert(body: AlertCreate, user: CurrentUser, service: ServiceDep) -> AlertOut:
+def _json(model: BaseModel, status_code: int = status.HTTP_200_OK) -> Response:
+    """The model as a JSON response: pydantic serialises it once (FastAPI would validate it again first)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_CREATE_ERRORS, response_model=AlertOut)
+async def create_alert(body: AlertCreate, user: CurrentUser, service: ServiceDep) -> Response:
     """Create an alert on a TRADING symbol; it is watched from the moment this answers."""
-    return AlertOut.of(await service.create(user, body))
+    return _json(AlertOut.of(await service.create(user, body)), status.HTTP_201_CREATED)
 
 
-@router.get("")
+@router.get("", response_model=AlertPage)
 async def read_alerts(
     request: Request, user: CurrentUser, service: ServiceDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.", examples=[1])] = 1,
@@ -44,7 +50,7 @@ async def read_alerts(
                                                 examples=["active"])] = None,
     symbol: Annotated[str | None, Query(min_length=1, max_length=40, description="Only alerts on this symbol.",
                                         examples=["BTCUSDT"])] = None,
-) -> AlertPage:
+) -> Response:
     """List your alerts, newest first."""
     result = await service.list(user, status=status, symbol=symbol, page=page, page_size=page_size)
 
@@ -57,17 +63,17 @@ async def read_alerts(
         return f"{request.url.path}?{urlencode(query)}"
 
     last_page = max(1, -(-result.total // page_size))
-    return AlertPage(
+    return _json(AlertPage(
         items=[AlertOut.of(a) for a in result.items], total=result.total, page=page, page_size=page_size,
         next=link(page + 1) if page * page_size < result.total else None,
         previous=link(min(page - 1, last_page)) if page > 1 else None,
-    )
+    ))
 
 
-@router.get("/{alert_id}", responses=_NOT_FOUND)
-async def read_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep) -> AlertOut:
+@router.get("/{alert_id}", responses=_NOT_FOUND, response_model=AlertOut)
+async def read_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep) -> Response:
     """One of your alerts, with its trigger and delivery state."""
-    return AlertOut.of(await service.get(user, str(alert_id)))
+    return _json(AlertOut.of(await service.get(user, str(alert_id))))
 
 
 @router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
@@ -80,7 +86,8 @@ async def delete_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep
 # Paths of the replaced projects, kept so their clients keep working.
 for _path in ("/create", "/create/"):
     router.add_api_route(_path, create_alert, methods=["POST"], status_code=status.HTTP_201_CREATED,
-                         responses=_CREATE_ERRORS, deprecated=True, summary="Create Alert (deprecated alias)",
+                         responses=_CREATE_ERRORS, response_model=AlertOut, deprecated=True,
+                         summary="Create Alert (deprecated alias)",
                          operation_id=f"create_alert_alias{'_slash' if _path.endswith('/') else ''}")
 for _path in ("/delete/{alert_id}", "/delete/{alert_id}/"):
     router.add_api_route(_path, delete_alert, methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT,
