@@ -1,0 +1,5 @@
+"""`uv run python -m chaos`."""
+
+from chaos.run import main
+
+main()

@@ -1,0 +1,209 @@
+"""What the system did (triggers, mails, index, statuses, backlogs) and the verdict against the workload's oracle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from email import message_from_bytes, policy
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from chaos.stack import ChaosStack
+from chaos.workload import SYMBOLS, Created, User, fires_at
+from pricealert.common import names
+from pricealert.devstack.smtp import MailboxServer
+from pricealert.notifier.keys import RETRY_QUEUE
+
+GROUPS = ((names.TICKS, names.GROUP_EVALUATOR), (names.ALERT_EVENTS, names.GROUP_EVALUATOR),
+          (names.ALERT_EVENTS, names.GROUP_INGEST), (names.TRIGGERS, names.GROUP_NOTIFIER),
+          (names.TRIGGERS, names.GROUP_ALERTS), (names.TRIGGERS, names.GROUP_INGEST),
+          (names.NOTIFICATION_RESULTS, names.GROUP_ALERTS))
+
+
+def trigger_id_of(message_id: str) -> str:
+    """The trigger id inside a Message-ID '<trigger.<id>@domain>'."""
+    return message_id.strip().strip("<>").split("@", 1)[0].removeprefix("trigger.")
+
+
+def accepted_ids(smtp: MailboxServer) -> list[str]:
+    """Trigger ids of every mail the SMTP server accepted so far, in order (duplicates kept)."""
+    ids = []
+    for mail in list(smtp.mails):
+        parsed = message_from_bytes(mail.raw, policy=policy.default)
+        ids.append(trigger_id_of(str(parsed.get("Message-ID", ""))))
+    return ids
+
+
+def accept_times(stack: ChaosStack) -> list[tuple[float, str]]:
+    """(epoch ms, trigger id) of every accepted mail, from the SMTP server's accept log."""
+    if not stack.accept_log.exists():
+        return []
+    rows = []
+    for line in stack.accept_log.read_text().splitlines():
+        at, _, message_id = line.partition(" ")
+        rows.append((float(at), trigger_id_of(message_id)))
+    return rows
+
+
+async def read_triggers(redis: Redis) -> list[dict[str, str]]:
+    """Every entry of the triggers stream as text, with its entry id under 'entry_id'."""
+    rows = []
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(names.TRIGGERS)  # type: ignore[assignment]
+    for entry_id, fields in entries:
+        row = {k.decode(): v.decode() for k, v in fields.items()}
+        row["entry_id"] = entry_id.decode()
+        rows.append(row)
+    return rows
+
+
+async def index_ids(redis: Redis) -> set[str]:
+    """Ids of the alerts the evaluator's index holds now."""
+    ids: set[str] = set()
+    for symbol in SYMBOLS:
+        for key in (names.eval_above_key(symbol), names.eval_below_key(symbol), names.eval_cross_key(symbol)):
+            members: list[bytes] = await redis.zrange(key, 0, -1)  # type: ignore[assignment]
+            ids.update(member.split(b"\t", 1)[0].decode() for member in members)
+    return ids
+
+
+async def backlog(redis: Redis) -> dict[str, int]:
+    """Pending entries per stream/group, the notifier's retry queue, and every dead-letter stream's length."""
+    out: dict[str, int] = {}
+    for stream, group in GROUPS:
+        try:
+            info = await redis.xpending(stream, group)
+            out[f"pending {stream}/{group}"] = int(info["pending"])
+        except Exception:  # a group not created yet has nothing pending
+            out[f"pending {stream}/{group}"] = 0
+    out["notifier retry queue"] = int(await redis.zcard(RETRY_QUEUE))
+    async for key in redis.scan_iter(match=f"{names.PREFIX}:*:dead"):
+        out[f"dead {key.decode()}"] = int(await redis.xlen(key))
+    return out
+
+
+async def statuses(client: httpx.AsyncClient, users: list[User],
+                   errors: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """alert id -> (status, delivery_status) as the API shows them (a 5xx is retried a few times, and noted)."""
+    shown: dict[str, tuple[str, str]] = {}
+    for user in users:
+        page = 1
+        while page < 20:
+            for _ in range(5):
+                response = await client.get("/alerts", params={"page": page, "page_size": 100},
+                                            headers=user.headers)
+                if response.status_code < 500:
+                    break
+                if errors is not None:
+                    errors.append(f"{time.strftime('%H:%M:%S')} {response.status_code} {response.text[:160]}")
+                await asyncio.sleep(0.5)
+            response.raise_for_status()
+            items = response.json()["items"]
+            for item in items:
+                shown[str(item["id"])] = (str(item["status"]), str(item.get("delivery_status")))
+            if len(items) < 100:
+                break
+            page += 1
+    return shown
+
+
+@dataclass
+class Observation:
+    """Everything read from the system at the end of a scenario."""
+
+    triggers: list[dict[str, str]]
+    mails: list[tuple[float, str]]
+    indexed: set[str]
+    backlog: dict[str, int]
+    shown: dict[str, tuple[str, str]]
+    crashed: dict[str, int | None] = field(default_factory=dict)
+    status_error: str = ""
+
+
+async def observe(stack: ChaosStack, client: httpx.AsyncClient, users: list[User]) -> Observation:
+    """Read the final state of a scenario's stack."""
+    crashed: dict[str, int | None] = {name: code for name, code in stack.exit_codes().items() if code is not None}
+    try:
+        shown, status_error = await statuses(client, users, stack.api_errors), ""
+    except httpx.HTTPError as exc:  # judged as every status wrong; the other counts still stand
+        shown, status_error = {}, f"{type(exc).__name__}: {exc}"[:300]
+    return Observation(await read_triggers(stack.redis), accept_times(stack), await index_ids(stack.redis),
+                       await backlog(stack.redis), shown, crashed, status_error)
+
+
+def _correct(created: Created, trigger: dict[str, str]) -> bool:
+    try:
+        price = Decimal(trigger["price"])
+    except (KeyError, InvalidOperation):
+        return False
+    same_alert = created.alert_id is None or trigger.get("alert_id") == created.alert_id
+    return same_alert and created.alert.must_fire and fires_at(created.alert, price)
+
+
+def judge(created: list[Created], obs: Observation, *, mail_window: int,
+          fault_end_ms: float | None) -> dict[str, Any]:
+    """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict."""
+    by_name = {c.alert.name: c for c in created}
+    fired = Counter(t.get("name", "") for t in obs.triggers)
+    acknowledged = [c for c in created if c.acknowledged]
+    lost_triggers = sorted(c.alert.name for c in acknowledged if c.alert.must_fire and not fired[c.alert.name])
+    unexpected = sorted(t.get("name", "?") for t in obs.triggers
+                        if t.get("name") not in by_name or not _correct(by_name[t["name"]], t))
+    recovered = sorted(n for n in fired if n in by_name and not by_name[n].acknowledged)
+    trigger_ids = {t["trigger_id"] for t in obs.triggers}
+    mailed = Counter(tid for _, tid in obs.mails)
+    fired_alert_ids = {t["alert_id"] for t in obs.triggers}
+    alerts_lost = sorted(c.alert.name for c in acknowledged
+                         if c.alert_id not in obs.indexed and c.alert_id not in fired_alert_ids)
+    wrong_status = []
+    for c in acknowledged:
+        want = ("triggered", "sent") if c.alert_id in fired_alert_ids else ("active", "None")
+        got = obs.shown.get(c.alert_id or "")
+        if got is None or got[0] != want[0] or (want[0] == "triggered" and got[1] != want[1]):
+            wrong_status.append(f"{c.alert.name}: {got} (expected {want})")
+    result: dict[str, Any] = {
+        "alerts_attempted": len(created), "alerts_acknowledged": len(acknowledged),
+        "alerts_unanswered": sorted(f"{c.alert.name}: {c.status} {c.error[:120]}" for c in created
+                                    if not c.acknowledged),
+        "alerts_lost": alerts_lost,
+        "triggers_expected": sum(1 for c in acknowledged if c.alert.must_fire), "triggers_seen": len(obs.triggers),
+        "triggers_lost": lost_triggers, "triggers_duplicated": sum(n - 1 for n in fired.values() if n > 1),
+        "triggers_unexpected": unexpected, "triggers_recovered": recovered,
+        "emails_expected": len(trigger_ids), "emails_accepted": len(obs.mails),
+        "emails_lost": sorted(t for t in trigger_ids if not mailed[t]),
+        "emails_duplicated": sum(n - 1 for n in mailed.values() if n > 1),
+        "emails_unexpected": sorted(t for t in mailed if t not in trigger_ids),
+        "mail_crash_window": mail_window, "status_wrong": wrong_status[:20], "status_wrong_count": len(wrong_status),
+        "status_error": obs.status_error,
+        "backlog": obs.backlog, "crashed_processes": obs.crashed,
+        "dead_letters": sum(v for k, v in obs.backlog.items() if k.startswith("dead ")),
+    }
+    result.update(recovery(obs, fault_end_ms))
+    result["pass"] = passed(result)
+    return result
+
+
+def recovery(obs: Observation, fault_end_ms: float | None) -> dict[str, float | None]:
+    """Fault end -> the next trigger, the next email, and the last email (settled)."""
+    if fault_end_ms is None:
+        return {"recovery_s": None, "next_trigger_s": None, "next_email_s": None, "settled_s": None}
+    trigger_ms = sorted(int(t["entry_id"].split("-")[0]) for t in obs.triggers)
+    after_t = [ms for ms in trigger_ms if ms >= fault_end_ms]
+    after_m = sorted(ms for ms, _ in obs.mails if ms >= fault_end_ms)
+    next_t = round((after_t[0] - fault_end_ms) / 1000, 2) if after_t else None
+    next_m = round((after_m[0] - fault_end_ms) / 1000, 2) if after_m else None
+    both = [v for v in (next_t, next_m) if v is not None]
+    return {"recovery_s": max(both) if both else None, "next_trigger_s": next_t,
+            "next_email_s": next_m, "settled_s": round((after_m[-1] - fault_end_ms) / 1000, 2) if after_m else None}
+
+
+def passed(result: dict[str, Any]) -> bool:
+    """0 lost, 0 unexpected, trigger duplicates 0, email duplicates within the crash window, statuses right."""
+    return (not result["triggers_lost"] and not result["triggers_unexpected"] and not result["alerts_lost"]
+            and result["triggers_duplicated"] == 0 and not result["emails_lost"] and not result["emails_unexpected"]
+            and result["emails_duplicated"] <= result["mail_crash_window"] and result["status_wrong_count"] == 0
+            and not result["crashed_processes"])

@@ -1,0 +1,75 @@
+"""`make chaos`: every fault scenario on its own stack, then the hostile-input run; writes chaos/results/.
+
+Run from the repository root: `uv run python -m chaos [--only a,b] [--no-hostile] [--no-faults]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python chaos/run.py`: make the package importable from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chaos.hostile import run_hostile
+from chaos.report import row, write_report
+from chaos.runner import run_scenario
+from chaos.scenarios import SCENARIOS
+from pricealert.common.logging import configure_logging
+from pricealert.devstack.servers import temp_dir
+
+RESULTS = Path("chaos/results")
+
+
+def say(text: str) -> None:
+    """Progress on stdout."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+async def run(only: set[str] | None, faults: bool, hostile: bool, keep: bool) -> None:
+    """Run the chosen scenarios one after the other, then the hostile run, and write the report."""
+    began = time.monotonic()
+    root = temp_dir("chaos-")
+    say(f"chaos: working directory {root}")
+    results: list[dict[str, Any]] = []
+    for scenario in SCENARIOS if faults else []:
+        if only and scenario.name not in only:
+            continue
+        say(f"== {scenario.name}: {scenario.what}")
+        result = await run_scenario(scenario, root)
+        results.append(result)
+        say(row(result) + f"  ({result['wall_s']} s)")
+    hostile_result: dict[str, Any] = {}
+    if hostile:
+        say("== hostile input: schemathesis and hand-written requests against the gateway")
+        hostile_result = await run_hostile(root / "hostile")
+        say(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "findings"} if isinstance(v, dict) else v
+                        for k, v in hostile_result.items()}))
+    write_report(results, hostile_result, RESULTS, time.monotonic() - began)
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    say((RESULTS / "chaos.md").read_text())
+
+
+def main() -> None:
+    """Parse the command line and run."""
+    parser = argparse.ArgumentParser(prog="python -m chaos")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-input run")
+    parser.add_argument("--no-faults", action="store_true", help="only the hostile-input run")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (service logs)")
+    args = parser.parse_args()
+    configure_logging(service="chaos", level="WARNING")
+    only = {n.strip() for n in args.only.split(",") if n.strip()} or None
+    asyncio.run(run(only, not args.no_faults, not args.no_hostile, args.keep))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""One scenario from start to verdict: fresh stack, users and alerts, the market under the fault, the oracle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
+from chaos.scenarios import FaultContext, Scenario, run_fault
+from chaos.stack import ChaosStack
+from chaos.workload import LEVELS, Created, Market, User, create_alerts, plan_alerts, register_users, wait_until
+
+USERS = 12
+HOLD_S = 35.0  # longest wait for the market's targets to fire after a ramp (covers restarts and reclaims)
+SETTLE_S = 45.0  # longest wait, after the fault ended, for every trigger to be mailed and every backlog drained
+QUIET_S = 2.0  # then this long with nothing pending, so late duplicates would still be seen
+
+
+def fired_all(stack: ChaosStack, created: list[Created], phase: str) -> Any:
+    """A check: every acknowledged alert of `phase` has a trigger."""
+    wanted = {c.alert.name for c in created if c.acknowledged and c.alert.phase == phase}
+
+    async def check() -> bool:
+        return wanted <= {t.get("name") for t in await read_triggers(stack.redis)}
+    return check
+
+
+def indexed_all(stack: ChaosStack, created: list[Created]) -> Any:
+    """A check: the evaluator's index holds every acknowledged alert, and ingest subscribed to every symbol."""
+    wanted = {c.alert_id for c in created if c.acknowledged}
+    symbols = {c.alert.symbol.lower() for c in created if c.acknowledged}
+
+    async def check() -> bool:
+        subscribed = {s.split("@")[0] for s in stack.exchange.subscriptions()}
+        return wanted <= await index_ids(stack.redis) and symbols <= subscribed
+    return check
+
+
+def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], created: list[Created]) -> Any:
+    """A check: every trigger mailed, nothing pending or waiting for a retry, every status final."""
+    async def check() -> bool:
+        triggers = await read_triggers(stack.redis)
+        mailed = set(accepted_ids(stack.smtp))
+        if not {t["trigger_id"] for t in triggers} <= mailed:
+            return False
+        if any(v for k, v in (await backlog(stack.redis)).items() if not k.startswith("dead ")):
+            return False
+        fired = {t["alert_id"] for t in triggers}
+        shown = await statuses(client, users, stack.api_errors)
+        return all(shown.get(c.alert_id or "", ("", ""))[0] == "triggered" and shown[c.alert_id or ""][1] == "sent"
+                   for c in created if c.acknowledged and c.alert_id in fired)
+    return check
+
+
+async def create_under_fault(client: httpx.AsyncClient, users: list[User], scenario: Scenario,
+                             ctx: FaultContext) -> list[Created]:
+    """Half the alerts before the fault; the other half at a steady pace while the API is killed and restarted."""
+    plan = plan_alerts(USERS)
+    half = len(plan) // 2
+    created = await create_alerts(client, users, plan[:half], retry_catalog_s=30)
+    fault = asyncio.create_task(run_fault(scenario, ctx, delay=2.0))
+    # 20 s of creations: the kill lands 2 s in, and the restarted API (~8 s to boot here) answers well before the end.
+    created += await create_alerts(client, users, plan[half:], concurrency=4, per_second=6)
+    await fault
+    return created
+
+
+async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
+    """Run one scenario on its own stack; returns its measured result."""
+    began = time.monotonic()
+    stack = ChaosStack(root / scenario.name, evaluators=scenario.evaluators, notifiers=scenario.notifiers)
+    stack.directory.mkdir(parents=True, exist_ok=True)
+    ctx = FaultContext(stack)
+    result: dict[str, Any] = {"scenario": scenario.name, "what": scenario.what}
+    market: Market | None = None
+    phases: dict[str, float] = {}
+    result["phases_s"] = phases
+
+    def mark(phase: str) -> None:
+        phases[phase] = round(time.monotonic() - began, 1)
+
+    try:
+        await stack.start()
+        mark("ready")
+        async with httpx.AsyncClient(base_url=stack.url, timeout=15) as client:
+            users = await register_users(client, USERS)
+            market = Market(stack.exchange)
+            market.start()
+            if scenario.during == "create":
+                created = await create_under_fault(client, users, scenario, ctx)
+            else:
+                created = await create_alerts(client, users, plan_alerts(USERS), retry_catalog_s=30)
+            mark("created")
+            result["indexed_before_ramp"] = await wait_until(indexed_all(stack, created), within=30)
+            mark("indexed")
+            await asyncio.sleep(0.5)  # the steady trades fix every cross alert's side
+            await market.ramp(range(1, 9), 0.2)
+            market.set_level(24)  # a burst: ten alerts per symbol fire at once, and the fault hits right then
+            fault_task = asyncio.create_task(run_fault(scenario, ctx, delay=0.03)) if (
+                scenario.during == "ramp") else None
+            await market.ramp(range(25, LEVELS + 1), 0.2)
+            result["up_fired"] = await wait_until(fired_all(stack, created, "up"), within=HOLD_S)
+            mark("up")
+            if fault_task is not None and scenario.hold_down_phase:
+                await fault_task
+            await market.ramp(range(LEVELS - 1, -LEVELS - 1, -1), 0.05)
+            result["down_fired"] = await wait_until(fired_all(stack, created, "down"), within=HOLD_S)
+            mark("down")
+            await market.stop()
+            if fault_task is not None:
+                await fault_task
+            result["settled"] = await wait_until(settled(stack, client, users, created), within=SETTLE_S, every=0.5)
+            mark("settled")
+            await asyncio.sleep(QUIET_S)
+            obs = await observe(stack, client, users)
+        result.update(judge(created, obs, mail_window=ctx.mail_window, fault_end_ms=ctx.ended_ms))
+        if scenario.during == "create":
+            result.update(api_recovery(created, ctx))
+        result["trades_played"] = market.played
+    except Exception as exc:  # a scenario that could not run is a failed scenario, not a failed chaos run
+        result.update({"pass": False, "error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        if market is not None:
+            await market.stop()
+        result["fault_notes"] = ctx.notes
+        result["fault_started_ms"], result["fault_ended_ms"] = ctx.started_ms, ctx.ended_ms
+        result["fault_duration_s"] = round((ctx.ended_ms - ctx.started_ms) / 1000, 2) if (
+            ctx.ended_ms and ctx.started_ms) else None
+        try:
+            result["exit_codes"] = await stack.stop()
+        except Exception as exc:
+            result["stop_error"] = f"{type(exc).__name__}: {exc}"
+    result["api_5xx_seen"] = len(stack.api_errors)
+    result["api_5xx_samples"] = stack.api_errors[:5]
+    if not result.get("pass"):
+        result["log_excerpt"] = stack.log_lines("error", "Error", "exception", "Traceback", limit=25)
+    mark("stopped")
+    result["wall_s"] = round(time.monotonic() - began, 1)
+    return result
+
+
+def api_recovery(created: list[Created], ctx: FaultContext) -> dict[str, Any]:
+    """For the API kill: the fault's end -> the next alert answered 201."""
+    answered = [c.answered_ms for c in created if c.acknowledged and c.answered_ms and ctx.ended_ms
+                and c.answered_ms >= ctx.ended_ms]
+    next_201 = round((min(answered) - (ctx.ended_ms or 0)) / 1000, 2) if answered else None
+    return {"next_201_s": next_201, "recovery_s": next_201}

@@ -1,0 +1,174 @@
+"""One fresh stack per scenario: Redis (AOF), SMTP, the fake exchange and every service as its own process."""
+
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
+from pricealert.devstack.fakeexchange import FakeExchange, default_symbols
+from pricealert.devstack.ports import free_port
+from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.servers import RedisServer
+from pricealert.devstack.smtp import MailboxServer
+
+WORKERS = ("ingest", "evaluator", "notifier")
+
+# Small idle times and timeouts so that recovery after a fault takes seconds, not the production minutes.
+CHAOS_ENV = {
+    "EVALUATOR_RECLAIM_IDLE_MS": "2000", "NOTIFIER_RECLAIM_IDLE_MS": "2000", "ALERTS_RECLAIM_IDLE_MS": "2000",
+    "INGEST_WATCHDOG_S": "3", "INGEST_WATCHDOG_MAX_S": "6", "INGEST_RECONNECT_MAX_DELAY_S": "2",
+    "NOTIFIER_SEND_TIMEOUT_S": "5", "SMTP_TIMEOUT_S": "5", "NOTIFIER_BACKOFF_MAX_S": "5",
+    "NOTIFIER_CONCURRENCY": "8", "AUTH_BCRYPT_ROUNDS": "4", "LOG_LEVEL": "INFO", "ENV": "test",
+}
+
+
+def stack_environment(directory: Path, *, redis_url: str, smtp_port: int, exchange: FakeExchange) -> dict[str, str]:
+    """Environment that points every service at this scenario's servers (SQLite files in `directory`)."""
+    auth_port, alerts_port = free_port(), free_port()
+    return {
+        **CHAOS_ENV, "REDIS_URL": redis_url,
+        # Seven interpreters importing FastAPI/SQLAlchemy from source cost ~5 s of CPU each on every start.
+        "PYTHONDONTWRITEBYTECODE": "",
+        "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
+        "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}", "AUTH_KEY_DIR": str(directory / "keys"),
+        "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
+        "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
+        "PORT": str(free_port()), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",
+        "BINANCE_WS_URL": exchange.ws_url, "BINANCE_REST_URL": exchange.rest_url,
+    }
+
+
+@dataclass
+class ChaosStack:
+    """The servers and service processes of one scenario, with the handles the faults need."""
+
+    directory: Path
+    evaluators: int = 1
+    notifiers: int = 1
+    extra_env: dict[str, str] = field(default_factory=dict)
+    api_errors: list[str] = field(default_factory=list)  # 5xx answers the oracle's reads got
+    redis_server: RedisServer = field(init=False)
+    smtp: MailboxServer = field(init=False)
+    exchange: FakeExchange = field(init=False)
+    env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    redis: Redis = field(init=False)
+
+    @property
+    def url(self) -> str:
+        """The gateway's base URL."""
+        return f"http://127.0.0.1:{self.env['PORT']}"
+
+    @property
+    def accept_log(self) -> Path:
+        """One line per mail the SMTP server accepted: '<epoch ms> <Message-ID>'."""
+        return self.directory / "accepted.log"
+
+    def replicas(self) -> dict[str, tuple[str, str]]:
+        """Process name -> (service, consumer name)."""
+        names_: dict[str, tuple[str, str]] = {"auth": ("auth", "auth-1"), "alerts": ("alerts", "alerts-1"),
+                                              "ingest": ("ingest", "ingest-1")}
+        for n in range(1, self.evaluators + 1):
+            names_[f"evaluator-{n}"] = ("evaluator", f"evaluator-{n}")
+        for n in range(1, self.notifiers + 1):
+            names_[f"notifier-{n}"] = ("notifier", f"notifier-{n}")
+        names_["gateway"] = ("gateway", "gateway-1")
+        return names_
+
+    async def start(self) -> None:
+        """Start the servers and every process, then wait until the APIs and workers report ready."""
+        self.redis_server = RedisServer(self.directory / "redis", appendonly=True).start()
+        self.smtp = MailboxServer(accept_log=self.accept_log).start()
+        self.exchange = await FakeExchange(default_symbols()).start()
+        self.env = stack_environment(self.directory, redis_url=self.redis_server.url, smtp_port=self.smtp.port,
+                                     exchange=self.exchange) | self.extra_env
+        self.redis = connect(self.redis_server.url)
+        for name in self.replicas():
+            self.start_process(name)
+        await self.wait_ready()
+
+    def start_process(self, name: str) -> ServiceProcess:
+        """Start (or restart, with the same consumer name) one process of the stack."""
+        service, consumer = self.replicas()[name]
+        process = ServiceProcess(service, {**self.env, "CONSUMER_NAME": consumer},
+                                 log_path=self.directory / f"{name}.log").start()
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process."""
+        self.processes[name].kill()
+
+    def pause(self, name: str, paused: bool) -> None:
+        """SIGSTOP or SIGCONT one process."""
+        process = self.processes[name].process
+        assert process is not None
+        process.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
+    async def wait_ready(self, within: float = 90.0) -> None:
+        """Gateway /readyz answers 200 and every worker replica has its health key."""
+        deadline = time.monotonic() + within
+        health = [names.health_key(s, c) for s, c in self.replicas().values() if s in WORKERS]
+        async with httpx.AsyncClient(timeout=5) as client:
+            while time.monotonic() < deadline:
+                try:
+                    ready = (await client.get(f"{self.url}/readyz")).status_code == 200
+                    if ready and await self.redis.exists(*health) == len(health):
+                        return
+                except (httpx.TransportError, *TRANSIENT_REDIS_ERRORS):
+                    pass
+                await asyncio.sleep(0.3)
+        raise TimeoutError(f"stack in {self.directory} not ready within {within}s: {self.exit_codes()}")
+
+    async def wait_worker(self, name: str, since_ms: int, within: float = 60.0) -> bool:
+        """Wait until a (re)started worker wrote its health key after `since_ms`."""
+        service, consumer = self.replicas()[name]
+        key = names.health_key(service, consumer)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                value = await self.redis.get(key)
+                if value is not None and int(value) > since_ms:
+                    return True
+            except TRANSIENT_REDIS_ERRORS:
+                pass
+            await asyncio.sleep(0.1)
+        return False
+
+    def exit_codes(self) -> dict[str, int | None]:
+        """Exit codes of processes that ended (None: still running)."""
+        return {name: p.process.poll() if p.process else None for name, p in self.processes.items()}
+
+    async def stop(self) -> dict[str, int | None]:
+        """Stop everything; returns the exit codes of the service processes."""
+        for process in self.processes.values():
+            if process.process is not None and process.process.poll() is None:
+                process.process.send_signal(signal.SIGCONT)  # a paused process could not handle SIGTERM
+        stopped = await asyncio.gather(*(asyncio.to_thread(p.stop) for p in self.processes.values()))
+        codes = dict(zip(self.processes, stopped, strict=True))
+        await self.exchange.stop()
+        self.smtp.stop()
+        await self.redis.aclose()
+        self.redis_server.stop()
+        return codes
+
+    def log_lines(self, *needles: str, limit: int = 12) -> list[str]:
+        """Log lines of every process that contain any of `needles` (for the report of a failure)."""
+        found: list[str] = []
+        for name in self.processes:
+            path = self.directory / f"{name}.log"
+            if not path.exists():
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                if any(n in line for n in needles):
+                    found.append(f"{name}: {line.strip()[:300]}")
+        return found[:limit]
