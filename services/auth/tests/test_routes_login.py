@@ -107,6 +107,11 @@ async def test_login_invalid_json_is_422(client: httpx.AsyncClient) -> None:
     assert_error(response, 422, "validation_error")
 
 
+async def test_login_deeply_nested_json_is_422_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.post("/auth/login", content=b'{"a":' * 5000, headers={"content-type": "application/json"})
+    assert_error(response, 422, "validation_error")
+
+
 async def test_login_non_utf8_body_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post("/auth/login", content=b"\xff\xfe\x00", headers={"content-type": "application/json"})
     assert_error(response, 422, "validation_error")

@@ -53,12 +53,18 @@ def create_app(settings: GatewaySettings) -> Starlette:
 
     async def proxy(request: Request) -> Response:
         service = "auth" if request.url.path.startswith("/auth") else "alerts"
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        # Raw bytes, as the client sent them: re-encoding decoded paths or headers can fail on odd input.
+        headers = [(k, v) for k, v in request.headers.raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
         client_ip = request.client.host if request.client else ""
-        headers.append(("x-forwarded-for", client_ip))
-        url = upstreams[service] + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        headers.append((b"x-forwarded-for", client_ip.encode()))
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string") or b""
+        url = httpx.URL(upstreams[service]).copy_with(raw_path=raw_path + (b"?" + query if query else b""))
         try:
             upstream = await client.request(request.method, url, headers=headers, content=await request.body())
+        except httpx.InvalidURL as exc:
+            return JSONResponse(error_body("bad_request", "The request path is not a valid URL.", str(exc)),
+                                status_code=400)
         except httpx.TransportError as exc:
             return JSONResponse(error_body("upstream_unavailable", f"The {service} service is not reachable.",
                                            str(exc)), status_code=503)

@@ -85,7 +85,7 @@ async def _read_credentials(request: Request) -> tuple[str, str]:
         raise AppError("Send JSON or an OAuth2 password form.", code="unsupported_media_type", status_code=415)
     try:
         data = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "The body is not valid JSON."}]
         ) from exc
