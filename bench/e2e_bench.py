@@ -74,7 +74,7 @@ async def main() -> None:
         load_s = time.perf_counter() - t0
         rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
         for r in range(rounds):  # round r's alerts are crossed by round r's trades only
-            target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 10
+            target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
             await publish_many(redis, names.ALERT_EVENTS,
                                [alert(f"lat-{r}-{n}", symbol(n), target) for n in range(args.symbols)])
         await asyncio.sleep(3)  # the evaluator indexes them
@@ -89,7 +89,7 @@ async def main() -> None:
             if n % fire_every == 0 and fired < rounds * args.symbols:
                 r, s = divmod(fired, args.symbols)
                 sent[f"lat-{r}-{s}"] = time.time() * 1000
-                exchange.trade(symbol(s), BASE_PRICE + Decimal("0.7") + Decimal(r) / 10)
+                exchange.trade(symbol(s), BASE_PRICE + Decimal("0.7") + Decimal(r) / 5)
                 fired += 1
             else:
                 exchange.trade(symbol(n % args.symbols), BASE_PRICE + Decimal("0.5"))
