@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from pricealert.common.db import UtcDateTime
 
 
 class AlertStatus(StrEnum):
@@ -20,27 +22,6 @@ class AlertStatus(StrEnum):
     TRIGGERED = "triggered"
     EXPIRED = "expired"
     DELETED = "deleted"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both Postgres and SQLite (which drops the offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        # SQLite compares datetimes as text, so every stored value must share one format.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -78,12 +59,12 @@ class Alert(Base):
     target_price: Mapped[Decimal] = mapped_column(DecimalText())
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.ACTIVE.value)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    triggered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     triggered_price: Mapped[Decimal | None] = mapped_column(DecimalText())
-    triggered_exchange_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    triggered_exchange_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
     trigger_id: Mapped[str | None] = mapped_column(String(64))
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
@@ -99,4 +80,4 @@ class OutboxEntry(Base):
                                     autoincrement=True)
     stream: Mapped[str] = mapped_column(String(200))
     fields: Mapped[str] = mapped_column(Text)  # JSON object of the event's flat string fields
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
