@@ -19,8 +19,8 @@ log = structlog.get_logger()
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 MAX_BODY_BYTES = 64 * 1024
-_TOO_LARGE = json.dumps(error_body("payload_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes."),
-                        separators=(",", ":")).encode()
+TOO_LARGE_BODY = error_body("payload_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")
+_TOO_LARGE = json.dumps(TOO_LARGE_BODY, separators=(",", ":")).encode()
 
 
 class GuardAndLogMiddleware:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings
@@ -45,6 +46,21 @@ def merge_openapi(documents: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+async def read_capped_body(request: Request) -> bytes | None:
+    """The request body, or None if it is larger than the services accept (as nginx's client_max_body_size)."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(settings: GatewaySettings) -> Starlette:
     """The gateway application."""
     upstreams = {"auth": settings.auth_url.rstrip("/"), "alerts": settings.alerts_url.rstrip("/")}
@@ -60,8 +76,12 @@ def create_app(settings: GatewaySettings) -> Starlette:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string") or b""
         url = httpx.URL(upstreams[service]).copy_with(raw_path=raw_path + (b"?" + query if query else b""))
+        # Refused here, not upstream: a service answering 413 mid-upload resets the connection under the proxy.
+        body = await read_capped_body(request)
+        if body is None:
+            return JSONResponse(TOO_LARGE_BODY, status_code=413)
         try:
-            upstream = await client.request(request.method, url, headers=headers, content=await request.body())
+            upstream = await client.request(request.method, url, headers=headers, content=body)
         except httpx.InvalidURL as exc:
             return JSONResponse(error_body("bad_request", "The request path is not a valid URL.", str(exc)),
                                 status_code=400)
