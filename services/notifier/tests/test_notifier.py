@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from notifier_testkit import (
     SelectiveHandler,
     StartNotifier,
@@ -260,3 +262,51 @@ async def test_malformed_trigger_is_dead_lettered_without_blocking_the_rest(
     await eventually(settled)
     assert message_ids(smtp_server) == {message_id(1): 1}
     assert await pending(redis) == 0
+
+
+class SlowMailbox(SelectiveHandler):
+    """Holds the DATA of mails to slow@example.com until released; the others go through at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()  # set from the test's loop, waited on in the server's thread
+        self.accepted_while_held: list[str] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Hold the slow mailbox's mail; note the others accepted meanwhile."""
+        if "slow@example.com" in envelope.rcpt_tos:
+            await asyncio.to_thread(self.release.wait, 30)
+        elif not self.release.is_set():
+            self.accepted_while_held.append(envelope.rcpt_tos[0])
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_slow_mail_does_not_hold_up_the_triggers_read_after_it(
+        redis: Redis, notifier: StartNotifier) -> None:
+    handler = SlowMailbox()
+    server = selective_server(handler).start()
+    try:
+        notifier(settings_for(server.port, concurrency=4, send_timeout_s=20.0))
+        await publish_triggers(redis, [0], email="slow@example.com")
+
+        async def slow_one_in_data() -> bool:
+            return await redis.exists(names.notifier_lease_key("t0")) == 1
+
+        await eventually(slow_one_in_data)
+        await asyncio.sleep(0.2)  # a notifier reading batch by batch is now inside the slow one's batch
+        await publish_triggers(redis, range(1, 6))
+
+        async def others_sent_while_it_is_held() -> bool:
+            return len(handler.accepted_while_held) == 5
+
+        await eventually(others_sent_while_it_is_held)
+        handler.release.set()
+
+        async def all_sent() -> bool:
+            return len([r for r in await results(redis) if r.status == "sent"]) == 6
+
+        await eventually(all_sent)
+        assert message_ids(server) == {message_id(n): 1 for n in range(6)}
+    finally:
+        handler.release.set()
+        server.stop()

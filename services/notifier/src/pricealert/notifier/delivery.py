@@ -1,11 +1,9 @@
-"""Delivering a batch of triggers: lease, send, and record each outcome atomically with its bookkeeping."""
+"""Delivering triggers: lease, send, and record each outcome atomically with its bookkeeping."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -19,9 +17,11 @@ from redis.asyncio.client import Pipeline
 from pricealert.common import names
 from pricealert.common.events import DeliveryStatus, Fields, NotificationResult, Trigger, now_ms, utc_now
 from pricealert.common.publisher import maxlen_for
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.notifier.commit import GroupCommit, Ops
-from pricealert.notifier.keys import retry_key
+from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.mail import render
+from pricealert.notifier.metrics import EMAILS, IN_FLIGHT, RECORD_RETRIES, SMTP_SECONDS, TRIGGER_TO_ACCEPT_SECONDS
 from pricealert.notifier.retry import Retrying, RetryQueue, backoff_s
 from pricealert.notifier.sender import SendFailed, SmtpPool
 from pricealert.notifier.settings import NotifierSettings
@@ -30,38 +30,6 @@ log = structlog.get_logger()
 _stdlib_log = logging.getLogger(__name__)
 SENT_TTL_S = 30 * 24 * 3600  # longer than any redelivery horizon of the triggers stream
 DEAD_LETTERS = names.dead_letter_stream(names.TRIGGERS)
-
-# Per trigger (keys sent, lease, retry): 1 if sent already, 2 if a stream copy of a trigger that waits
-# in the retry queue (that copy stands for it), else take the lease: 0 if taken, 3 if someone holds it.
-_PRECHECK = """
-local n = #KEYS / 3
-local out = {}
-for i = 1, n do
-  if redis.call('EXISTS', KEYS[3 * i - 2]) == 1 then
-    out[i] = 1
-  elseif ARGV[1 + n + i] == '0' and redis.call('EXISTS', KEYS[3 * i]) == 1 then
-    out[i] = 2
-  elseif redis.call('SET', KEYS[3 * i - 1], ARGV[1 + i], 'NX', 'PX', ARGV[1]) then
-    out[i] = 0
-  else
-    out[i] = 3
-  end
-end
-return out
-"""
-_LEASED, _HELD = 0, 3
-
-# Extend our lease, or take it again if it lapsed and nobody else took it; never once the mail is sent.
-_RENEW = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] or not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
 
 class Outcome(StrEnum):
     """What became of one trigger in a batch."""
@@ -86,7 +54,6 @@ class Job:
     from_queue: bool = False
     lease_token: str = ""
     leased_at: float = 0.0
-    error: str | None = None  # why this attempt failed, if it did
 
 
 def dead_letter_fields(job: Job, reason: str, consumer: str) -> dict[str, str]:
@@ -99,60 +66,83 @@ def dead_letter_fields(job: Job, reason: str, consumer: str) -> dict[str, str]:
 
 
 class Deliverer:
-    """Sends the email of each trigger once, retries transient failures later, and reports every outcome."""
+    """Sends the email of each trigger once, retries transient failures later, and reports every outcome.
 
-    def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool, queue: RetryQueue) -> None:
+    Triggers are handed over with `submit`, which returns as soon as they are leased and under way: the
+    caller reads the next entries while these are being sent, so a mail never waits for a slower one.
+    """
+
+    def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool, queue: RetryQueue,
+                 max_in_flight: int) -> None:
         self.redis = redis
         self.settings = settings
         self.pool = pool
         self.queue = queue
         self.commits = GroupCommit(redis, names.TRIGGERS, names.GROUP_NOTIFIER)
-        self._precheck = redis.register_script(_PRECHECK)
-        self._renew = redis.register_script(_RENEW)
-        self._tokens = itertools.count()
-        self._token_prefix = f"{settings.consumer_name}:{os.getpid()}:{time.monotonic_ns() % 1_000_000}"
+        self.leases = Leases(redis, settings.consumer_name, settings.lease_ms)
+        self._room = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[asyncio.Task[Outcome]] = set()
         # Renew a lease before sending unless at least a full send plus this much of it is left.
         self._renew_after_s = min(5.0, settings.send_timeout_s) / 2
 
+    async def submit(self, jobs: Sequence[Job]) -> list[asyncio.Task[Outcome]]:
+        """Lease `jobs` and start sending them, waiting only for room among the mails in flight."""
+        tasks: list[asyncio.Task[Outcome]] = []
+        for job in await self._lease(jobs):
+            await self._room.acquire()
+            task = asyncio.create_task(self._attempt(job))
+            self._in_flight.add(task)
+            IN_FLIGHT.inc()
+            task.add_done_callback(self._finished)
+            tasks.append(task)
+        return tasks
+
     async def deliver(self, jobs: Sequence[Job]) -> Counter[Outcome]:
-        """Deliver `jobs` concurrently (bounded by the SMTP pool); raises only if Redis failed."""
-        outcomes: Counter[Outcome] = Counter()
-        ready = await self._lease(jobs, outcomes)
-        results = await asyncio.gather(*(self._attempt(job) for job in ready), return_exceptions=True)
+        """Deliver `jobs` and wait for every outcome; raises the first Redis failure, if any."""
+        results = await asyncio.gather(*await self.submit(jobs), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
-        outcomes.update(r for r in results if isinstance(r, Outcome))
-        self._log_batch(outcomes, errors, next((job.error for job in ready if job.error), None))
         if errors:
             raise errors[0]
-        return outcomes
+        return Counter(r for r in results if isinstance(r, Outcome))
 
-    async def _lease(self, jobs: Sequence[Job], outcomes: Counter[Outcome]) -> list[Job]:
+    async def drain(self) -> None:
+        """Wait until every mail in flight is settled (on shutdown)."""
+        if self._in_flight:
+            log.info("email.draining", in_flight=len(self._in_flight))
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[Outcome]) -> None:
+        self._in_flight.discard(task)
+        self._room.release()
+        IN_FLIGHT.dec()
+        if not task.cancelled() and task.exception() is not None:
+            # Its entry stays pending (or its retry stays claimed) and comes back after the reclaim time.
+            log.warning("email.unsettled", error=f"{type(task.exception()).__name__}: {task.exception()}")
+
+    async def _lease(self, jobs: Sequence[Job]) -> list[Job]:
         """One script call for the whole batch: sent already? waiting for a retry? else take the lease."""
-        keys: list[str] = []
-        tokens: list[str] = []
-        queued: list[str] = []
         for job in jobs:
-            trigger_id = job.trigger.trigger_id
-            job.lease_token = f"{self._token_prefix}:{next(self._tokens)}"
-            keys += [names.notifier_sent_key(trigger_id), names.notifier_lease_key(trigger_id), retry_key(trigger_id)]
-            tokens.append(job.lease_token)
-            queued.append("1" if job.from_queue else "0")
-        states = await self._precheck(keys=keys, args=[self.settings.lease_ms, *tokens, *queued])
+            job.lease_token = self.leases.new_token()
+        states = await self.leases.take([job.trigger.trigger_id for job in jobs], [job.lease_token for job in jobs],
+                                        [job.from_queue for job in jobs])
         leased_at = time.monotonic()
         ready: list[Job] = []
         settled: list[Job] = []
         for job, state in zip(jobs, states, strict=True):
-            if state == _LEASED:
+            if state is LeaseState.LEASED:
                 job.leased_at = leased_at
                 ready.append(job)
-            elif state == _HELD:
-                outcomes[Outcome.HELD] += 1
+            elif state is LeaseState.HELD:  # left pending: it comes back after the reclaim time
+                EMAILS.labels(Outcome.HELD).inc()
+                _debug("email.held", job)
             else:
                 settled.append(job)
         if settled:
             await self.commits.commit(lambda p: self._settle_duplicates(p, settled),
                                       ack=[i for job in settled for i in job.ack_ids])
-            outcomes[Outcome.DUPLICATE] += len(settled)
+            EMAILS.labels(Outcome.DUPLICATE).inc(len(settled))
+            for job in settled:
+                _debug("email.duplicate", job)
         return ready
 
     @staticmethod
@@ -162,52 +152,74 @@ class Deliverer:
                 RetryQueue.forget(pipe, job.trigger.trigger_id)
 
     async def _attempt(self, job: Job) -> Outcome:
-        # The slot is held until the outcome is recorded, so at most `concurrency` accepted mails are
-        # ever unrecorded: that bounds the duplicates a crash can cause.
-        async with self.pool.slot():
-            if time.monotonic() - job.leased_at > self._renew_after_s:
-                trigger_id = job.trigger.trigger_id
-                renewed = await self._renew(
-                    keys=[names.notifier_lease_key(trigger_id), names.notifier_sent_key(trigger_id)],
-                    args=[job.lease_token, self.settings.lease_ms])
-                if renewed != 1:
+        trigger = job.trigger
+        with structlog.contextvars.bound_contextvars(alert_id=trigger.alert_id, trigger_id=trigger.trigger_id):
+            # The slot is held until the outcome is recorded, so at most `concurrency` accepted mails are
+            # ever unrecorded: that bounds the duplicates a crash can cause.
+            async with self.pool.slot():
+                renew = time.monotonic() - job.leased_at > self._renew_after_s
+                if renew and not await self.leases.renew(trigger.trigger_id, job.lease_token):
+                    EMAILS.labels(Outcome.HELD).inc()
+                    _debug("email.held", job)
                     return Outcome.HELD  # someone else took over; whoever holds it settles the trigger
-            failure: SendFailed | None = None
+                failure = await self._send(job)
+                outcome, ops = self._decide(job, failure)
+                await self._record(job, ops)
+            EMAILS.labels(outcome).inc()
+            return outcome
+
+    async def _send(self, job: Job) -> SendFailed | None:
+        try:
+            mail = render(job.trigger, mail_from=self.settings.mail_from, app_url=self.settings.app_url)
+        except Exception as exc:  # a trigger that cannot be rendered never will be
+            return SendFailed(f"cannot render the email: {exc}", permanent=True)
+        started = time.perf_counter()
+        try:
+            await self.pool.deliver(mail)
+        except SendFailed as exc:
+            return exc
+        finally:
+            SMTP_SECONDS.observe(time.perf_counter() - started)
+        TRIGGER_TO_ACCEPT_SECONDS.observe(max(0.0, (now_ms() - job.trigger.fired_at) / 1000))
+        return None
+
+    async def _record(self, job: Job, ops: Ops) -> None:
+        """Record the outcome; if Redis fails, keep trying while the lease holds rather than send again."""
+        deadline = time.monotonic() + self.settings.lease_ms / 1000
+        pause = 0.05
+        while True:
             try:
-                mail = render(job.trigger, mail_from=self.settings.mail_from, app_url=self.settings.app_url)
-            except Exception as exc:  # a trigger that cannot be rendered never will be
-                failure = SendFailed(f"cannot render the email: {exc}", permanent=True)
-            else:
-                try:
-                    await self.pool.deliver(mail)
-                except SendFailed as exc:
-                    failure = exc
-            job.error = failure.reason if failure else None
-            outcome, ops = self._decide(job, failure)
-            await self.commits.commit(ops, delete=[names.notifier_lease_key(job.trigger.trigger_id)], ack=job.ack_ids)
-        return outcome
+                await self.commits.commit(ops, delete=[names.notifier_lease_key(job.trigger.trigger_id)],
+                                          ack=job.ack_ids)
+                return
+            except TRANSIENT_REDIS_ERRORS as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                RECORD_RETRIES.inc()
+                log.warning("email.record.retrying", error=f"{type(exc).__name__}: {exc}", retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(1.0, pause * 2)
 
     def _decide(self, job: Job, failure: SendFailed | None) -> tuple[Outcome, Ops]:
         trigger = job.trigger
         if failure is None:
-            if _stdlib_log.isEnabledFor(logging.DEBUG):
-                log.debug("email.sent", trigger_id=trigger.trigger_id, to=trigger.email, attempts=job.attempt)
-            return Outcome.SENT, lambda pipe: self._record(pipe, job, DeliveryStatus.SENT, None)
+            log.info("email.sent", to=trigger.email, attempts=job.attempt)
+            return Outcome.SENT, lambda pipe: self._result(pipe, job, DeliveryStatus.SENT, None)
         now = now_ms()
         first_failed = job.first_failed_ms if job.first_failed_ms is not None else now
         waited_s = (now - first_failed) / 1000
         if not failure.permanent and waited_s < self.settings.retry_for_s:
             delay = backoff_s(job.attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)
+            log.info("email.retry.scheduled", attempts=job.attempt, retry_in_s=round(delay, 2), reason=failure.reason)
             item = Retrying(trigger_id=trigger.trigger_id, fields=job.fields, attempts=job.attempt,
                             first_failed_ms=first_failed, entry_id=job.entry_id, last_error=failure.reason)
             return Outcome.RETRY, lambda pipe: RetryQueue.schedule(pipe, item, now + int(delay * 1000))
         reason = failure.reason if failure.permanent else (
             f"gave up after {job.attempt} attempts in {waited_s:.0f} s; last error: {failure.reason}")
-        log.warning("email.failed", trigger_id=trigger.trigger_id, alert_id=trigger.alert_id, reason=reason,
-                    attempts=job.attempt, permanent=failure.permanent)
-        return Outcome.FAILED, lambda pipe: self._record(pipe, job, DeliveryStatus.FAILED, reason)
+        log.warning("email.failed", reason=reason, attempts=job.attempt, permanent=failure.permanent)
+        return Outcome.FAILED, lambda pipe: self._result(pipe, job, DeliveryStatus.FAILED, reason)
 
-    def _record(self, pipe: Pipeline, job: Job, status: DeliveryStatus, error: str | None) -> None:
+    def _result(self, pipe: Pipeline, job: Job, status: DeliveryStatus, error: str | None) -> None:
         trigger = job.trigger
         result = NotificationResult(trigger_id=trigger.trigger_id, alert_id=trigger.alert_id, status=status,
                                     attempts=job.attempt, error=error, occurred_at=utc_now())
@@ -221,12 +233,7 @@ class Deliverer:
         if job.from_queue:  # a stream copy never gets here while the trigger waits in the queue
             RetryQueue.forget(pipe, trigger.trigger_id)
 
-    @staticmethod
-    def _log_batch(outcomes: Counter[Outcome], errors: list[BaseException], failure: str | None) -> None:
-        counts = {str(k): v for k, v in outcomes.items()}
-        if errors or set(outcomes) - {Outcome.SENT, Outcome.DUPLICATE}:
-            log.info("email.batch", **counts, failure=failure, redis_errors=len(errors),
-                     redis_error=str(errors[0]) if errors else None)
-        elif _stdlib_log.isEnabledFor(logging.DEBUG):
-            log.debug("email.batch", **counts)
 
+def _debug(event: str, job: Job) -> None:
+    if _stdlib_log.isEnabledFor(logging.DEBUG):
+        log.debug(event, alert_id=job.trigger.alert_id, trigger_id=job.trigger.trigger_id)

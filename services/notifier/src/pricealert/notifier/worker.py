@@ -27,21 +27,21 @@ IDLE_POLL_S = 0.5  # longest pause of the retry loop when nothing is due (other 
 
 
 class Notifier:
-    """Handles batches of the triggers stream and of due retries with one Deliverer."""
+    """Hands the triggers stream's entries and the due retries to one Deliverer."""
 
     def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool) -> None:
         self.redis = redis
         self.settings = settings
         self.queue = RetryQueue(redis, claim_ms=max(settings.reclaim_idle_ms, settings.lease_ms))
-        self.deliverer = Deliverer(redis, settings, pool, self.queue)
+        self.deliverer = Deliverer(redis, settings, pool, self.queue, max_in_flight=self.batch_size)
 
     @property
     def batch_size(self) -> int:
-        """How many triggers one read takes: enough to keep every SMTP connection busy."""
+        """How many triggers one read takes and how many may be in flight: enough to keep the SMTP pool busy."""
         return self.settings.concurrency * 8
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
-        """Deliver a batch of stream entries; each is acknowledged together with its outcome."""
+        """Start delivering a batch of stream entries; each is acknowledged later, together with its outcome."""
         jobs: dict[str, Job] = {}
         malformed: list[tuple[Message, dict[str, str], str]] = []
         for message in messages:
@@ -60,7 +60,7 @@ class Notifier:
         if malformed:
             await self._dead_letter_malformed(malformed)
         if jobs:
-            await self.deliverer.deliver(list(jobs.values()))
+            await self.deliverer.submit(list(jobs.values()))
 
     async def _dead_letter_malformed(self, malformed: list[tuple[Message, dict[str, str], str]]) -> None:
         def ops(pipe: Pipeline) -> None:
@@ -120,10 +120,11 @@ class Notifier:
 
 
 async def run(redis: Redis, settings: NotifierSettings, stop: asyncio.Event) -> None:
-    """Send mails until `stop` is set, then finish the batches in hand."""
+    """Send mails until `stop` is set, then finish the mails in flight."""
     pool = SmtpPool(settings, size=settings.concurrency)
     notifier = Notifier(redis, settings, pool)
     try:
         await gather_until_stopped(stop, notifier.consumer().run(stop), notifier.run_retries(stop))
     finally:
+        await notifier.deliverer.drain()
         await pool.close()

@@ -1,0 +1,82 @@
+"""Send leases: one script per batch says which triggers are already settled and takes the rest."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Sequence
+from enum import IntEnum
+
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.notifier.keys import retry_key
+
+# Per trigger (keys sent, lease, retry): 1 if sent already, 2 if a stream copy of a trigger that waits
+# in the retry queue (that copy stands for it), else take the lease: 0 if taken, 3 if someone holds it.
+_PRECHECK = """
+local n = #KEYS / 3
+local out = {}
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[3 * i - 2]) == 1 then
+    out[i] = 1
+  elseif ARGV[1 + n + i] == '0' and redis.call('EXISTS', KEYS[3 * i]) == 1 then
+    out[i] = 2
+  elseif redis.call('SET', KEYS[3 * i - 1], ARGV[1 + i], 'NX', 'PX', ARGV[1]) then
+    out[i] = 0
+  else
+    out[i] = 3
+  end
+end
+return out
+"""
+
+# Extend our lease, or take it again if it lapsed and nobody else took it; never once the mail is sent.
+_RENEW = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class LeaseState(IntEnum):
+    """What the precheck found for one trigger."""
+
+    LEASED = 0  # ours now: send it
+    SENT = 1  # sent already
+    QUEUED = 2  # waits in the retry queue, which stands for this stream copy
+    HELD = 3  # another sender holds it
+
+
+class Leases:
+    """Takes and renews the per-trigger leases that keep two senders off one mail."""
+
+    def __init__(self, redis: Redis, consumer_name: str, lease_ms: int) -> None:
+        self.lease_ms = lease_ms
+        self._precheck = redis.register_script(_PRECHECK)
+        self._renew = redis.register_script(_RENEW)
+        self._tokens = itertools.count()
+        self._prefix = f"{consumer_name}:{os.getpid()}:{time.monotonic_ns() % 1_000_000}"
+
+    def new_token(self) -> str:
+        """A token no other lease of any replica carries."""
+        return f"{self._prefix}:{next(self._tokens)}"
+
+    async def take(self, trigger_ids: Sequence[str], tokens: Sequence[str], queued: Sequence[bool]) -> list[LeaseState]:
+        """One round trip for the whole batch; `queued` marks the copies taken from the retry queue."""
+        keys: list[str] = []
+        for trigger_id in trigger_ids:
+            keys += [names.notifier_sent_key(trigger_id), names.notifier_lease_key(trigger_id), retry_key(trigger_id)]
+        states = await self._precheck(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued)])
+        return [LeaseState(int(s)) for s in states]
+
+    async def renew(self, trigger_id: str, token: str) -> bool:
+        """Keep our lease (or take it back if it lapsed unclaimed); False if it is no longer ours to send."""
+        renewed = await self._renew(keys=[names.notifier_lease_key(trigger_id), names.notifier_sent_key(trigger_id)],
+                                    args=[token, self.lease_ms])
+        return bool(renewed == 1)
