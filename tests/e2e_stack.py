@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -83,3 +84,15 @@ async def eventually_value(fetch, within: float = 20.0, what: str = "condition")
             return value
         await asyncio.sleep(0.05)
     raise TimeoutError(f"{what} not reached within {within}s")
+
+
+async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """POST /alerts, waiting out the moment before ingest has published the symbol catalog."""
+    async def attempt() -> dict[str, Any] | None:
+        response = await client.post("/alerts", json=body, headers=headers)
+        if response.status_code == 503:
+            return None
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return dict(await eventually_value(attempt, what="symbol catalog"))

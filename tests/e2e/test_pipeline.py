@@ -3,54 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from e2e_stack import Stack, eventually_value, stack_environment
+from e2e_stack import Stack, create_alert, eventually_value
 
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-async def exchange() -> AsyncIterator[FakeExchange]:
-    async with FakeExchange() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, redis_url: str, database_url: str, smtp_server: MailboxServer,
-                exchange: FakeExchange) -> AsyncIterator[Stack]:
-    env = stack_environment(tmp_path, redis_url=redis_url, database_url=database_url, smtp_port=smtp_server.port,
-                            exchange_ws_url=exchange.ws_url, exchange_rest_url=exchange.rest_url)
-    running = Stack(tmp_path, env)
-    running.start()
-    try:
-        await running.wait_ready()
-        yield running
-    finally:
-        codes = running.stop()
-        print(running.logs())  # noqa: T201 - pytest shows captured output only when the test fails
-        # uvicorn re-raises SIGTERM after its clean shutdown, so the APIs end "killed by SIGTERM".
-        assert all(code in (0, -signal.SIGTERM) for code in codes.values()), f"unclean exits: {codes}"
-
-
-async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-    """POST /alerts, waiting out the moment before ingest has published the symbol catalog."""
-    async def attempt() -> dict[str, Any] | None:
-        response = await client.post("/alerts", json=body, headers=headers)
-        if response.status_code == 503:
-            return None
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    return dict(await eventually_value(attempt, what="symbol catalog"))
 
 
 async def test_trade_across_the_target_sends_exactly_one_email(

@@ -36,6 +36,7 @@ async def test_process_ingests_and_stops_on_sigterm(redis: Redis, redis_url: str
             metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         assert "pricealert_ingest_published_total 1.0" in metrics
         assert "pricealert_ingest_subscribed_streams 1.0" in metrics
+        assert 'pricealert_stream_entries_handled_total{group="ingest",stream="pricealert:alert-events"} 1.0' in metrics
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(process.communicate, timeout=10)
         assert process.returncode == 0, output.decode()[-2000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from redis.exceptions import ResponseError
 
 from pricealert.common import names
 from pricealert.common.events import Fields, MalformedEvent, RawFields, decode_fields, now_ms
+from pricealert.common.metrics import ConsumerMetrics
 from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, wait_for_redis
 
@@ -59,6 +61,8 @@ class ConsumerOptions:
     max_deliveries: int = 5
     group_start_id: str = "0"
     health_ttl_s: int = 30
+    # Lag and pending gauges cost one XINFO GROUPS: read at most this often, never per batch.
+    levels_every_s: float = 5.0
     # The handler acknowledges its entries itself, atomically with its effect (the loop then does not).
     handler_acks: bool = False
 
@@ -74,6 +78,8 @@ class StreamConsumer:
         self._claim_cursor = "0-0"
         self._next_reclaim = 0.0
         self._next_heartbeat = 0.0
+        self._next_levels = 0.0
+        self.metrics = ConsumerMetrics(options.stream, options.group)
         self._log = log.bind(stream=options.stream, group=options.group, consumer=options.consumer)
 
     async def ensure_group(self) -> None:
@@ -116,7 +122,28 @@ class StreamConsumer:
             handled += await self._reclaim_idle()
         handled += await self._read_new()
         await self._heartbeat()
+        if now >= self._next_levels:
+            self._next_levels = now + self.options.levels_every_s
+            await self.report_levels()
         return handled
+
+    async def report_levels(self) -> None:
+        """Set the group's lag and pending gauges from XINFO GROUPS (one round trip, two on Redis < 7)."""
+        try:
+            groups = await self.redis.xinfo_groups(self.options.stream)
+        except ResponseError:  # the stream vanished; the next read recreates it
+            return
+        group = next((g for g in groups if _text(g["name"]) == self.options.group), None)
+        if group is None:
+            return
+        self.metrics.pending.set(int(group["pending"]))
+        lag = group.get("lag")
+        if lag is None:
+            # Redis 6 has no lag (Redis 7 neither after some deletions): only "caught up" is certain.
+            last = await self.redis.xrevrange(self.options.stream, count=1)
+            caught_up = not last or _id_key(last[0][0]) <= _id_key(group["last-delivered-id"])
+            lag = 0 if caught_up else math.nan
+        self.metrics.lag.set(lag)
 
     async def _drain_own_pending(self, stop: asyncio.Event) -> None:
         last_id = "0"
@@ -156,6 +183,7 @@ class StreamConsumer:
         if not claimed:
             return 0
         self._log.info("stream.message.claimed", count=len(claimed))
+        self.metrics.reclaimed.inc(len(claimed))
         await self._process(await self._with_delivery_counts(claimed))
         return len(claimed)
 
@@ -193,19 +221,23 @@ class StreamConsumer:
                     await self._failed(message, single_exc)
                 else:
                     await self._ack_handled([message])
+                    self.metrics.handled.inc()
             return
         await self._ack_handled(live)
+        self.metrics.handled.inc(len(live))
 
     async def _ack_handled(self, messages: Sequence[Message]) -> None:
         if not self.options.handler_acks:
             await self._ack(messages)
 
     async def _failed(self, message: Message, exc: Exception) -> None:
+        self.metrics.failures.inc()
         permanent = isinstance(exc, PERMANENT_ERRORS)
-        self._log.warning(
-            "stream.message.failed", id=message.id, deliveries=message.deliveries,
-            permanent=permanent, error=f"{type(exc).__name__}: {exc}", exc_info=not permanent,
-        )
+        with structlog.contextvars.bound_contextvars(**_ids_of(message)):
+            self._log.warning(
+                "stream.message.failed", id=message.id, deliveries=message.deliveries,
+                permanent=permanent, error=f"{type(exc).__name__}: {exc}", exc_info=not permanent,
+            )
         if permanent or message.deliveries >= self.options.max_deliveries:
             await self._dead_letter(message, f"{type(exc).__name__}: {exc}")
 
@@ -225,8 +257,10 @@ class StreamConsumer:
                       approximate=True)
             pipe.xack(self.options.stream, self.options.group, message.id)
             await pipe.execute()
-        self._log.error("stream.message.dead_lettered", id=message.id, reason=reason,
-                        dead_letter_stream=self.dead_letter_stream)
+        self.metrics.dead_lettered.inc()
+        with structlog.contextvars.bound_contextvars(**_ids_of(message)):
+            self._log.error("stream.message.dead_lettered", id=message.id, reason=reason,
+                            dead_letter_stream=self.dead_letter_stream)
 
     async def _ack(self, messages: Sequence[Message]) -> None:
         await self.redis.xack(self.options.stream, self.options.group, *[m.id for m in messages])
@@ -242,6 +276,19 @@ class StreamConsumer:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_key(entry_id: Any) -> tuple[int, ...]:
+    return tuple(int(part) for part in _text(entry_id).split("-"))
+
+
+def _ids_of(message: Message) -> dict[str, str]:
+    """The alert and trigger ids an entry carries, to bind on the lines about it."""
+    try:
+        fields = message.fields
+    except UnicodeDecodeError:
+        return {}
+    return {key: fields[key] for key in ("alert_id", "trigger_id") if key in fields}
 
 
 def _entries_of(reply: Any) -> list[tuple[str, RawFields]]:

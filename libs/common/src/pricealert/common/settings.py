@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     log_json: bool = False
     redis_url: str = DEFAULT_REDIS_URL
     consumer_name: str = Field(default_factory=socket.gethostname)
+    # The workers' Prometheus endpoint (the APIs serve /metrics on their own port). 0 is off: several
+    # workers on one host (`make run`, the tests) would otherwise fight over one port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @model_validator(mode="after")
     def _refuse_development_defaults(self) -> Self:

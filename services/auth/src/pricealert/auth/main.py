@@ -22,6 +22,7 @@ from pricealert.auth.settings import AuthSettings, get_settings
 from pricealert.auth.state import AuthState
 from pricealert.common.api import install_common
 from pricealert.common.db import create_engine, session_factory
+from pricealert.common.metrics import install_metrics
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
 from pricealert.common.settings import Environment
 
@@ -93,6 +94,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         return await is_ready(app.state.auth)
 
     install_common(app, ready=ready)
+    install_metrics(app, service="auth")
 
     app.include_router(auth.router)
     app.include_router(users.router)

@@ -10,7 +10,9 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from structlog.contextvars import bound_contextvars
 
+from pricealert.auth import metrics
 from pricealert.auth.keys import DiskKeyRing
 from pricealert.auth.models import RefreshToken, User
 from pricealert.auth.ratelimit import LoginLimiter
@@ -77,44 +79,48 @@ class AuthService:
 
     async def login(self, email: str, password: str, *, address: str) -> TokenPair:
         """Check credentials (rate-limited per account and address) and open a new login session."""
-        email = normalize_email(email)
-        await self.limiter.check(email, address)
-        user = await self.users.get_by_email(email)
-        matches = await self.hasher.verify(password, user.password_hash if user is not None else None)
-        if user is None or not matches:
-            await self.limiter.record_failure(email, address)
-            log.info("auth.login.failed", address=address)
-            raise _invalid_credentials()
-        if not user.is_active:
-            raise _account_disabled()
-        await self.limiter.reset_account(email)
-        if self.hasher.needs_rehash(user.password_hash):
-            user.password_hash = await self.hasher.hash(password)
-        pair = await self._issue_pair(user, family_id=uuid.uuid4().hex)
-        log.info("auth.login.succeeded", user_id=str(user.id))
-        return pair
+        with metrics.outcome_of(metrics.LOGINS):
+            email = normalize_email(email)
+            await self.limiter.check(email, address)
+            user = await self.users.get_by_email(email)
+            matches = await self.hasher.verify(password, user.password_hash if user is not None else None)
+            if user is None or not matches:
+                await self.limiter.record_failure(email, address)
+                log.info("auth.login.failed", address=address)
+                raise _invalid_credentials()
+            with bound_contextvars(user_id=str(user.id)):
+                if not user.is_active:
+                    raise _account_disabled()
+                await self.limiter.reset_account(email)
+                if self.hasher.needs_rehash(user.password_hash):
+                    user.password_hash = await self.hasher.hash(password)
+                pair = await self._issue_pair(user, family_id=uuid.uuid4().hex)
+                log.info("auth.login.succeeded")
+                return pair
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token; reusing a revoked one ends its whole login session."""
-        claims = await verify(refresh_token, self.keyring, TokenType.REFRESH)
-        row = await self.tokens.get(claims.token_id)
-        if row is None or str(row.user_id) != claims.subject:
-            raise Unauthorized("The refresh token is unknown.", code="invalid_token")
-        new_family_member = uuid.uuid4().hex
-        if row.revoked_at is not None or not await self.tokens.revoke_if_active(
-            row.jti, now=utc_now(), replaced_by=new_family_member,
-        ):
-            await self._revoke_family_after_reuse(row)
-        user = await self.users.get(row.user_id)
-        if user is None or not user.is_active:
-            raise _account_disabled()
-        return await self._issue_pair(user, family_id=row.family_id, refresh_jti=new_family_member)
+        with metrics.outcome_of(metrics.REFRESHES):
+            claims = await verify(refresh_token, self.keyring, TokenType.REFRESH)
+            row = await self.tokens.get(claims.token_id)
+            if row is None or str(row.user_id) != claims.subject:
+                raise Unauthorized("The refresh token is unknown.", code="invalid_token")
+            with bound_contextvars(user_id=str(row.user_id)):
+                new_family_member = uuid.uuid4().hex
+                if row.revoked_at is not None or not await self.tokens.revoke_if_active(
+                    row.jti, now=utc_now(), replaced_by=new_family_member,
+                ):
+                    await self._revoke_family_after_reuse(row)
+                user = await self.users.get(row.user_id)
+                if user is None or not user.is_active:
+                    raise _account_disabled()
+                return await self._issue_pair(user, family_id=row.family_id, refresh_jti=new_family_member)
 
     async def _revoke_family_after_reuse(self, row: RefreshToken) -> None:
         revoked = await self.tokens.revoke_family(row.family_id, now=utc_now())
         # Commit before raising: the request's session rolls back on errors, the revocation must stay.
         await self.session.commit()
-        log.warning("auth.refresh.reused", user_id=str(row.user_id), family_id=row.family_id, revoked=revoked)
+        log.warning("auth.refresh.reused", family_id=row.family_id, revoked=revoked)
         raise Unauthorized("The refresh token was already used; the session is closed.", code="token_revoked")
 
     async def logout(self, refresh_token: str) -> None:
@@ -127,8 +133,9 @@ class AuthService:
             raise
         row = await self.tokens.get(claims.token_id)
         if row is not None:
-            await self.tokens.revoke_family(row.family_id, now=utc_now())
-            log.info("auth.logout", user_id=str(row.user_id), family_id=row.family_id)
+            with bound_contextvars(user_id=str(row.user_id)):
+                await self.tokens.revoke_family(row.family_id, now=utc_now())
+                log.info("auth.logout", family_id=row.family_id)
 
     async def authenticate(self, access_token: str) -> User:
         """The active user an access token belongs to."""

@@ -87,8 +87,8 @@ class AlertIndex:
         self._index: AsyncScript = redis.register_script(INDEX_ALERT)
         self._unindex: AsyncScript = redis.register_script(UNINDEX_ALERT)
 
-    async def apply(self, event: AlertEvent, client: Redis | Pipeline | None = None) -> None:
-        """Add a created alert; remove a deleted or expired one (queued on `client` when it is a pipeline)."""
+    async def apply(self, event: AlertEvent, client: Redis | Pipeline | None = None) -> bool:
+        """Add a created alert, remove a deleted or expired one; True if the index changed (False on a pipeline)."""
         symbol, target = event.symbol.upper(), format(event.target_price, "f")
         if "\t" in event.alert_id or not event.alert_id:
             raise ValueError(f"unusable alert id {event.alert_id!r}")
@@ -96,8 +96,9 @@ class AlertIndex:
             alert = IndexedAlert.from_event(event)
             args = [names.EVAL_INDEX_PREFIX, alert.alert_id, target, alert.member_rest(), symbol,
                     alert.condition.value]
-            await self._index(keys=[], args=args, client=client)
+            reply = await self._index(keys=[], args=args, client=client)
         else:
             reason = "deleted" if event.type is AlertEventType.DELETED else "expired"
             args = [names.EVAL_INDEX_PREFIX, event.alert_id, target, symbol, reason, str(TOMBSTONE_TTL_S)]
-            await self._unindex(keys=[], args=args, client=client)
+            reply = await self._unindex(keys=[], args=args, client=client)
+        return not isinstance(client, Pipeline) and bool(reply)

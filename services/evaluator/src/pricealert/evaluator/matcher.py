@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -20,7 +21,7 @@ from pricealert.evaluator.index import TOMBSTONE_TTL_S
 EVALUATE_TICKS = """
 local prefix, triggers, now, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local summary, ticks_blob, ticks_stream, group, ids_blob = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local fired = 0
+local fired = {}
 
 -- member: id, indexed_at, user_id, email, condition, target, expires_at, name (the rest)
 local function parse(member)
@@ -48,7 +49,9 @@ local function evaluate_symbol(sym, chunk)
       'condition', a.condition, 'target_price', a.target, 'name', a.name, 'price', tick.price,
       'trade_id', tick.trade_id, 'exchange_time', tick.exchange_time, 'tick_received_at', tick.received_at,
       'fired_at', now)
-    fired = fired + 1
+    fired[#fired + 1] = a.id
+    fired[#fired + 1] = sym
+    fired[#fired + 1] = tick.price
   end
 
   -- The first tick after indexing fixes a cross alert's side; exactly at the target it fires.
@@ -136,6 +139,18 @@ def validated_lines(messages: Sequence[Message]) -> list[bytes]:
     raise MalformedEvent("a tick line broke the batch")  # unreachable: some line failed above
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Fired(NamedTuple):
+    """One alert a batch fired: its id (its trigger's too), its symbol and the price of the tick that reached it."""
+
+    alert_id: str
+    symbol: str
+    price: str
+
+
 class Matcher:
     """Runs the evaluation script for a batch of tick entries in one round trip; it also acks them."""
 
@@ -147,8 +162,12 @@ class Matcher:
 
     async def evaluate(self, messages: Sequence[Message]) -> int:
         """Evaluate tick entries in stream order and acknowledge them; returns how many alerts fired."""
+        return len(await self.fire(messages))
+
+    async def fire(self, messages: Sequence[Message]) -> list[Fired]:
+        """Evaluate tick entries in stream order and acknowledge them; returns the alerts that fired."""
         if not messages:
-            return 0
+            return []
         if len(messages) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} ticks per batch")
         lines: dict[bytes, list[bytes]] = {}
@@ -178,4 +197,5 @@ class Matcher:
             *self._static_args, str(now_ms()), str(maxlen_for(names.TRIGGERS)), str(TOMBSTONE_TTL_S),
             b"".join(summary), b"".join(chunks), names.TICKS, self.group, " ".join(m.id for m in messages),
         ]
-        return int(await self._evaluate(keys=[], args=args))
+        reply = [_text(value) for value in await self._evaluate(keys=[], args=args)]
+        return [Fired(reply[i], reply[i + 1], reply[i + 2]) for i in range(0, len(reply), 3)]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from pricealert.common.logging import configure_logging
-from pricealert.common.runner import run_until_signalled
-from pricealert.ingest.main import worker
+from pricealert.common.runner import run_worker_process
+from pricealert.ingest.main import SERVICE, run
 from pricealert.ingest.settings import get_settings
 
 
 def main() -> None:
-    """Configure logging from the settings and run until SIGTERM/SIGINT."""
-    settings = get_settings()
-    configure_logging(service="ingest", level=settings.log_level, json=settings.log_json)
-    asyncio.run(run_until_signalled(worker))
+    """Logging, metrics and the worker, until SIGTERM/SIGINT."""
+    run_worker_process(SERVICE, get_settings(), run)
 
 
 if __name__ == "__main__":

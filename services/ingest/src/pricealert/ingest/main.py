@@ -12,7 +12,7 @@ from pricealert.common.consumer import ConsumerOptions, StreamConsumer
 from pricealert.common.redisconn import connect, wait_for_redis
 from pricealert.common.runner import gather_until_stopped
 from pricealert.ingest.catalog import CatalogPublisher
-from pricealert.ingest.metrics import serve_metrics
+from pricealert.ingest.metrics import register_metrics
 from pricealert.ingest.publisher import TickPipeline
 from pricealert.ingest.settings import IngestSettings, get_settings
 from pricealert.ingest.shards import ConnectionPool
@@ -85,10 +85,8 @@ class IngestService:
                 "queued_ticks": self.pipeline.pending()}
 
 
-async def worker(stop: asyncio.Event) -> None:
-    """The process's worker, built from the environment."""
-    settings = get_settings()
-    service = IngestService(settings)
-    if settings.metrics_port:
-        serve_metrics(settings.metrics_host, settings.metrics_port, service.stats, service.gauges)
+async def run(redis: Redis, settings: IngestSettings, stop: asyncio.Event) -> None:
+    """The process's worker (run_worker_process serves its metrics when METRICS_PORT is set)."""
+    service = IngestService(settings, redis)
+    register_metrics(service.stats, service.gauges)
     await service.run(stop)

@@ -1,10 +1,9 @@
-"""Prometheus metrics of the ingest worker (names prefixed pricealert_ingest_), served on their own port."""
+"""Prometheus metrics of the ingest worker (names prefixed pricealert_ingest_), read from its Stats."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -43,7 +42,6 @@ class IngestCollector(Collector):
             yield GaugeMetricFamily(f"pricealert_ingest_{name}", name.replace("_", " "), value=value)
 
 
-def serve_metrics(host: str, port: int, stats: Stats, gauges: Callable[[], dict[str, float]]) -> None:
-    """Register the collector and serve /metrics on host:port (a background thread)."""
+def register_metrics(stats: Stats, gauges: Callable[[], dict[str, float]]) -> None:
+    """Add the collector to the registry the worker's /metrics endpoint serves."""
     REGISTRY.register(IngestCollector(stats, gauges))
-    start_http_server(port, addr=host)

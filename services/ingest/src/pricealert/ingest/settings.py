@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from pricealert.common.settings import ServiceSettings
 
@@ -40,8 +40,10 @@ class IngestSettings(ServiceSettings):
     catalog_retry_max_s: float = Field(default=300.0, gt=0, validation_alias="INGEST_CATALOG_RETRY_MAX_S")
     catalog_enabled: bool = Field(default=True, validation_alias="INGEST_CATALOG_ENABLED")
     gone_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, validation_alias="INGEST_GONE_TTL_S")
-    metrics_host: str = Field(default="127.0.0.1", validation_alias="INGEST_METRICS_HOST")
-    metrics_port: int = Field(default=0, ge=0, le=65535, validation_alias="INGEST_METRICS_PORT")  # 0: off
+    # METRICS_HOST/METRICS_PORT, as for every worker; the older INGEST_ names still work and win.
+    metrics_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("INGEST_METRICS_HOST", "METRICS_HOST"))
+    metrics_port: int = Field(default=0, ge=0, le=65535,
+                              validation_alias=AliasChoices("INGEST_METRICS_PORT", "METRICS_PORT"))
     stats_interval_s: float = Field(default=60.0, gt=0, validation_alias="INGEST_STATS_INTERVAL_S")
 
     @property

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
@@ -19,18 +21,18 @@ log = structlog.get_logger()
 
 # KEYS: symbol's alert set, the symbols set, the alert's tombstone. ARGV: alert id, symbol.
 # An alert already gone (deleted, expired or fired, perhaps seen first on the triggers stream) stays gone.
+# Both scripts answer 1 when the symbol joined or left the symbol set, else 0.
 _ADD = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-return 1
+return redis.call('SADD', KEYS[2], ARGV[2])
 """
 # ARGV: alert id, symbol, tombstone TTL in seconds.
 _REMOVE = """
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 redis.call('SREM', KEYS[1], ARGV[1])
-if redis.call('SCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
-return 1
+if redis.call('SCARD', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[2]) end
+return 0
 """
 
 
@@ -54,10 +56,10 @@ class SymbolRegistry:
         members = await self.redis.smembers(names.INGEST_SYMBOLS)
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
-    async def apply(self, changes: Sequence[tuple[bool, str, str]]) -> None:
-        """Apply (active?, alert id, symbol) changes in one pipelined round trip."""
+    async def apply(self, changes: Sequence[tuple[bool, str, str]]) -> list[bool]:
+        """Apply (active?, alert id, symbol) changes in one round trip; for each, whether the symbol set changed."""
         if not changes:
-            return
+            return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for active, alert_id, raw_symbol in changes:
                 symbol = normalize(raw_symbol)
@@ -66,27 +68,34 @@ class SymbolRegistry:
                     await self._add(keys=keys, args=[alert_id, symbol], client=pipe)
                 else:
                     await self._remove(keys=keys, args=[alert_id, symbol, self.gone_ttl_s], client=pipe)
-            await pipe.execute()
+            replies = await pipe.execute()
         if self.on_change is not None:
             self.on_change()
+        return [bool(reply) for reply in replies]
 
     async def handle_alert_events(self, messages: Sequence[Message]) -> None:
         """Consumer handler for the alert-events stream."""
-        changes = []
-        for message in messages:
-            event = AlertEvent.from_fields(message.fields)
-            changes.append((event.type is AlertEventType.CREATED, event.alert_id, event.symbol))
-            log.debug("ingest.alert_event.applied", type=event.type.value, alert_id=event.alert_id,
-                      symbol=event.symbol)
-        await self.apply(changes)
+        events = [AlertEvent.from_fields(message.fields) for message in messages]
+        changed = await self.apply([(e.type is AlertEventType.CREATED, e.alert_id, e.symbol) for e in events])
+        debug = log.is_enabled_for(logging.DEBUG)
+        for event, symbol_changed in zip(events, changed, strict=True):
+            if not (symbol_changed or debug):
+                continue  # a resync replays every alert: bind and log only what someone will read
+            with bound_contextvars(alert_id=event.alert_id):
+                log.debug("ingest.alert_event.applied", type=event.type.value, symbol=event.symbol)
+                if symbol_changed:
+                    subscribed = event.type is AlertEventType.CREATED
+                    log.info("ingest.symbol.subscribed" if subscribed else "ingest.symbol.unsubscribed",
+                             symbol=normalize(event.symbol), reason=event.type.value)
 
     async def handle_triggers(self, messages: Sequence[Message]) -> None:
         """Consumer handler for the triggers stream: a fired alert is no longer active."""
-        changes = []
-        for message in messages:
-            trigger = Trigger.from_fields(message.fields)
-            changes.append((False, trigger.alert_id, trigger.symbol))
-        await self.apply(changes)
+        triggers = [Trigger.from_fields(message.fields) for message in messages]
+        changed = await self.apply([(False, t.alert_id, t.symbol) for t in triggers])
+        for trigger, symbol_changed in zip(triggers, changed, strict=True):
+            if symbol_changed:
+                with bound_contextvars(alert_id=trigger.alert_id, trigger_id=trigger.trigger_id):
+                    log.info("ingest.symbol.unsubscribed", symbol=normalize(trigger.symbol), reason="triggered")
 
 
 class SymbolSync:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from pricealert.auth.deps import CurrentUser, ServiceDep
+from pricealert.auth.metrics import REGISTRATIONS, outcome_of
 from pricealert.auth.schemas import (
     LoginForm,
     LoginRequest,
@@ -41,7 +42,8 @@ _LOGIN_BODY: dict[str, Any] = {
              responses=error_responses(409, 422))
 async def register(body: RegisterRequest, service: ServiceDep) -> UserPublic:
     """Create an account; answers the new user (log in to get tokens)."""
-    user = await service.create_user(email=body.email, password=body.password, username=body.username)
+    with outcome_of(REGISTRATIONS):
+        user = await service.create_user(email=body.email, password=body.password, username=body.username)
     return UserPublic.model_validate(user)
 
 

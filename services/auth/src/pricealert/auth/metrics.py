@@ -1,0 +1,30 @@
+"""Prometheus metrics of the auth service (names prefixed pricealert_auth_); request latency is common's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import Counter
+
+from pricealert.common.errors import AppError
+
+LOGINS = Counter("pricealert_auth_logins_total",
+                 'Login attempts by outcome: "ok" or the error code answered (invalid_credentials, '
+                 "too_many_login_attempts, account_disabled, ...).", ["outcome"])
+REGISTRATIONS = Counter("pricealert_auth_registrations_total",
+                        'Self-service registrations by outcome: "ok", email_taken, username_taken.', ["outcome"])
+REFRESHES = Counter("pricealert_auth_refreshes_total",
+                    'Token refreshes by outcome: "ok" or the error code; token_revoked is a detected reuse '
+                    "of a refresh token, which ends its whole login session.", ["outcome"])
+
+
+@contextmanager
+def outcome_of(counter: Counter) -> Iterator[None]:
+    """Count the block's outcome: "ok", or the code of the AppError it raised."""
+    try:
+        yield
+    except AppError as exc:
+        counter.labels(exc.code).inc()
+        raise
+    counter.labels("ok").inc()

@@ -1,0 +1,86 @@
+"""A running evaluator process: /metrics counts ticks, triggers and index changes; its log names the alert."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from evaluator_testkit import alert_event, fired_alert_ids
+from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import AlertEventType, Tick, now_ms
+from pricealert.common.publisher import publish_many
+from pricealert.devstack.ports import free_port
+from pricealert.devstack.processes import ServiceProcess
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a scrape, keyed by name and labels."""
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+async def wait_until(check, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(60)
+async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "evaluator.log"
+    process = ServiceProcess("evaluator", {"REDIS_URL": redis_url, "CONSUMER_NAME": "ev-metrics", "LOG_LEVEL": "INFO",
+                                           "METRICS_PORT": str(port)}, log_path=log_path).start()
+    try:
+        async def ticks_group_exists() -> bool:
+            return bool(await redis.exists(names.TICKS)) and any(
+                g["name"] == b"evaluator" for g in await redis.xinfo_groups(names.TICKS))
+
+        await wait_until(ticks_group_exists)
+        await publish_many(redis, names.ALERT_EVENTS, [
+            alert_event("m-above", "above", "100"), alert_event("m-gone", "above", "500"),
+            alert_event("m-gone", "above", "500", kind=AlertEventType.DELETED),
+        ])
+
+        async def indexed() -> bool:
+            return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
+
+        await wait_until(indexed)
+        ticks = [Tick(symbol="BTCUSDT", price=Decimal(p), trade_id=n, exchange_time=now_ms(), received_at=now_ms())
+                 for n, p in enumerate(["99", "99.5", "101", "102", "98"])]
+        await publish_many(redis, names.TICKS, ticks)
+
+        async def fired() -> bool:
+            return bool(await fired_alert_ids(redis) == ["m-above"])
+
+        await wait_until(fired)
+        async with httpx.AsyncClient() as client:
+            async def counted() -> bool:
+                scrape = samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
+                return scrape.get(("pricealert_evaluator_ticks_total", frozenset()), 0) >= len(ticks)
+
+            await wait_until(counted)
+            scrape = samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
+    finally:
+        assert process.stop() == 0
+    assert scrape[("pricealert_evaluator_ticks_total", frozenset())] == len(ticks)
+    assert scrape[("pricealert_evaluator_triggers_total", frozenset())] == 1
+    assert scrape[("pricealert_evaluator_index_changes_total", frozenset({("kind", "created")}))] == 2
+    assert scrape[("pricealert_evaluator_index_changes_total", frozenset({("kind", "deleted")}))] == 1
+    assert scrape[("pricealert_evaluator_batch_duration_seconds_count", frozenset())] >= 1
+    ticks_group = frozenset({("stream", names.TICKS), ("group", "evaluator")})
+    events_group = frozenset({("stream", names.ALERT_EVENTS), ("group", "evaluator")})
+    assert scrape[("pricealert_stream_entries_handled_total", ticks_group)] == len(ticks)
+    assert scrape[("pricealert_stream_entries_handled_total", events_group)] == 3
+    assert ("pricealert_stream_group_pending", ticks_group) in scrape
+    log = log_path.read_text()
+    [fired_line] = [line for line in log.splitlines() if "trigger.fired" in line]
+    assert "alert_id=m-above" in fired_line and "trigger_id=m-above" in fired_line and "price=101" in fired_line
+    assert "metrics.server.started" in log
