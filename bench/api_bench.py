@@ -39,7 +39,8 @@ tokens = {%(tokens)s}
 counter = 0
 request = function()
   counter = counter + 1
-  local token = tokens[(counter %% #tokens) + 1]
+  -- Each user creates an alert, then lists their own alerts: every list answers a full page.
+  local token = tokens[(math.floor((counter - 1) / 2) %% #tokens) + 1]
   local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
   if counter %% 2 == 0 then
     return wrk.format("GET", "/alerts?page=1&page_size=20", headers)

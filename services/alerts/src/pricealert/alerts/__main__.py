@@ -12,6 +12,7 @@ import structlog
 import uvicorn
 
 from pricealert.alerts.main import build_state, close_state, create_app, migrate, prepare_database
+from pricealert.alerts.metrics import shared_by_workers
 from pricealert.alerts.settings import AlertsSettings, get_settings
 from pricealert.alerts.workers import LEADER_LOCK_ENV, SUPERVISOR_PID_ENV, freeze_heap, leader_lock_path
 from pricealert.common.logging import configure_logging
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     # The workers are spawned: they build their app from the environment, which tells them the lock to elect one.
     os.environ[LEADER_LOCK_ENV] = str(leader_lock_path(settings.host, settings.port))
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
-    uvicorn.run("pricealert.alerts.workers:worker_app", factory=True, workers=settings.workers, **options)
+    with shared_by_workers():
+        uvicorn.run("pricealert.alerts.workers:worker_app", factory=True, workers=settings.workers, **options)
 
 
 if __name__ == "__main__":

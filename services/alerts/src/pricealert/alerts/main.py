@@ -15,13 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pricealert.alerts.api.fastpath import FastRoutes
 from pricealert.alerts.api.routes import alerts
 from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.consumers import build_consumers
 from pricealert.alerts.database import make_engine
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.expiry import ExpirySweeper
-from pricealert.alerts.metrics import install_metrics
+from pricealert.alerts.metrics import install_metrics, worker_exiting
 from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.pgstore import PgStore
 from pricealert.alerts.service import AlertService
@@ -154,10 +155,13 @@ def create_app(settings: AlertsSettings | None = None, *, leader_lock: Path | No
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await close_state(state)
+            worker_exiting()
             log.info("alerts.stopped")
 
     app = FastAPI(
         title="pricealert alerts", version="0.1.0", lifespan=lifespan,
+        # Only opentelemetry-api is installed: FastAPI's telemetry could never report, yet it checks per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         description="Create, list, inspect and delete price alerts. Every call needs an access token "
                     "from the auth service (`Authorization: Bearer <token>`).",
     )
@@ -176,6 +180,8 @@ def create_app(settings: AlertsSettings | None = None, *, leader_lock: Path | No
             return False
         return True
 
+    # Added first, so innermost: the request id, the body cap and the metrics wrap the fast path too.
+    app.add_middleware(FastRoutes, api=app)
     install_common(app, ready=ready)
     install_metrics(app)
 

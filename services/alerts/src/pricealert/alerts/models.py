@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -81,3 +82,24 @@ class OutboxEntry(Base):
     stream: Mapped[str] = mapped_column(String(200))
     fields: Mapped[str] = mapped_column(Text)  # JSON object of the event's flat string fields
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+@dataclass(slots=True)
+class NewAlert:
+    """A just-created alert as plain attributes: the asyncpg path stores it without the ORM's bookkeeping."""
+
+    id: str
+    user_id: str
+    email: str
+    symbol: str
+    condition: str
+    target_price: Decimal
+    name: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    triggered_at: datetime | None = None
+    triggered_price: Decimal | None = None
+    delivery_status: str | None = None
+    delivery_error: str | None = None

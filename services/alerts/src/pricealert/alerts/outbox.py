@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert.alerts import repository
 from pricealert.alerts.database import read_session, write_session
 from pricealert.alerts.metrics import OUTBOX_FAILURES, OUTBOX_RELAYED
-from pricealert.alerts.models import Alert
+from pricealert.alerts.models import Alert, NewAlert
 from pricealert.alerts.pgstore import PgOutboxBatch, PgStore
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, utc_now
@@ -28,7 +28,7 @@ PUBLISH_TIMEOUT_S = 5.0
 CONTENDED_RETRY_S = 0.005
 
 
-def alert_event(alert: Alert, event_type: AlertEventType) -> AlertEvent:
+def alert_event(alert: Alert | NewAlert, event_type: AlertEventType) -> AlertEvent:
     """The alert-events entry describing `alert` after `event_type`."""
     return AlertEvent(
         type=event_type, event_id=str(uuid.uuid4()), alert_id=alert.id, user_id=alert.user_id,
@@ -37,7 +37,7 @@ def alert_event(alert: Alert, event_type: AlertEventType) -> AlertEvent:
     )
 
 
-def stage_event(session: AsyncSession, alert: Alert, event_type: AlertEventType) -> None:
+def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType) -> None:
     """Put the event in the outbox, in the same transaction as the change it reports."""
     repository.add_outbox(session, names.ALERT_EVENTS, alert_event(alert, event_type).to_fields())
 

@@ -14,9 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
-from pricealert.alerts.models import Alert
+from pricealert.alerts.models import NewAlert
+from pricealert.alerts.pgconns import Connections
 from pricealert.alerts.repository import RELAY_LOCK_KEY, OutboxRow
 
 # Columns of a listed alert, in AlertRow's field order.
@@ -24,7 +23,8 @@ _COLUMNS = ("id, symbol, condition, target_price, name, status, created_at, expi
             "triggered_price, delivery_status, delivery_error")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs several times more, and a page builds twenty of them.
+@dataclass(slots=True)
 class AlertRow:
     """The fields of an alert the API shows, read without the ORM."""
 
@@ -57,39 +57,35 @@ def _pg_dsn(url: str) -> str:
     return f"{scheme.split('+', 1)[0]}{sep}{rest}"
 
 
-async def _no_reset(_: asyncpg.Connection) -> None:
-    """Nothing to reset: these paths leave no session state (transactions are rolled back by the pool)."""
-
-
 class PgStore:
-    """A small asyncpg pool and the statements of the request paths."""
+    """A few asyncpg connections and the statements of the request paths."""
 
     def __init__(self, url: str, *, max_size: int = 16) -> None:
         self.dsn = _pg_dsn(url)
         self.max_size = max_size
-        self._pool: asyncpg.Pool | None = None
+        self._connections: Connections | None = None
 
     async def start(self) -> None:
-        """Open the pool (after migrations: the functions it calls come from them)."""
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self.max_size, reset=_no_reset,
-            server_settings={"application_name": "pricealert-alerts"},
-        )
+        """Open the first connection (after migrations: the functions the statements call come from them)."""
+        connections = Connections(self.dsn, max_size=self.max_size,
+                                  server_settings={"application_name": "pricealert-alerts"})
+        await connections.start()
+        self._connections = connections
 
     async def close(self) -> None:
-        """Close the pool."""
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        """Close the connections."""
+        if self._connections is not None:
+            await self._connections.close()
+            self._connections = None
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        """The open pool."""
-        if self._pool is None:
+    def pool(self) -> Connections:
+        """The open connections."""
+        if self._connections is None:
             raise RuntimeError("PgStore.start() was not awaited")
-        return self._pool
+        return self._connections
 
-    async def create(self, alert: Alert, *, limit: int, stream: str, fields: dict[str, str]) -> int | None:
+    async def create(self, alert: NewAlert, *, limit: int, stream: str, fields: dict[str, str]) -> int | None:
         """Insert the alert and its event unless the user holds `limit` active ones; returns their count then."""
         active: int | None = await self.pool.fetchval(
             "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -112,10 +108,12 @@ class PgStore:
         if status is not None:
             args.append(status)
             where += f" AND status = ${len(args)}"
+        # The status counts answer unless a symbol narrows the listing (then the rows are counted).
+        count = f"SELECT coalesce(sum(n), 0) FROM alerts_status_counts WHERE {where}"
         if symbol is not None:
             args.append(symbol)
             where += f" AND symbol = ${len(args)}"
-        count = f"SELECT count(*) FROM alerts WHERE {where}"
+            count = f"SELECT count(*) FROM alerts WHERE {where}"
         records = await self.pool.fetch(
             f"SELECT {_COLUMNS}, ({count}) AS total FROM alerts WHERE {where} "
             f"ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
@@ -158,10 +156,12 @@ class PgOutboxBatch:
         await self._finish(commit=exc_type is None)
 
     async def _finish(self, *, commit: bool) -> None:
+        connections, connection, tx = self.store.pool, self._conn, self._tx
+        self._conn = self._tx = None
         try:
-            if self._tx is not None:
-                await (self._tx.commit() if commit else self._tx.rollback())
-        finally:
-            await self.store.pool.release(self._conn)
-            self._conn = self._tx = None
-
+            if tx is not None:
+                await (tx.commit() if commit else tx.rollback())
+        except BaseException:
+            connections.discard(connection)
+            raise
+        connections.release(connection)

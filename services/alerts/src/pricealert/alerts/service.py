@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -15,7 +16,7 @@ from pricealert.alerts.auth import User
 from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.database import read_session, write_session
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
-from pricealert.alerts.models import Alert, AlertStatus
+from pricealert.alerts.models import Alert, AlertStatus, NewAlert
 from pricealert.alerts.outbox import alert_event, stage_event
 from pricealert.alerts.pgstore import PgStore
 from pricealert.alerts.schemas import AlertCreate, AlertView
@@ -60,7 +61,7 @@ class AlertService:
         return Conflict(f"You already hold {active} active alerts, the most allowed.",
                         code="alert_limit_reached", details={"limit": self.max_active_per_user})
 
-    async def create(self, user: User, data: AlertCreate) -> Alert:
+    async def create(self, user: User, data: AlertCreate) -> NewAlert:
         """Validate against the catalog and the user's limit, then store the alert and its event."""
         entry = await self.catalog.lookup(data.symbol)
         price = data.target_price
@@ -76,7 +77,7 @@ class AlertService:
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput("expires_at must be in the future.", code="expires_at_in_past",
                                details={"expires_at": data.expires_at.isoformat()})
-        alert = Alert(
+        alert = NewAlert(
             id=str(uuid.uuid4()), user_id=user.id, email=user.email, symbol=entry.symbol.upper(),
             condition=data.condition.value, target_price=price, name=data.name,
             status=AlertStatus.ACTIVE.value, created_at=now, updated_at=now, expires_at=data.expires_at,
@@ -92,11 +93,13 @@ class AlertService:
                 active = await repository.count_active(session, user.id)
                 if active >= self.max_active_per_user:
                     raise self._limit_reached(active)
-                repository.add_alert(session, alert)
+                repository.add_alert(session, Alert(**asdict(alert)))
                 stage_event(session, alert, AlertEventType.CREATED)
         self.on_commit()
         ALERT_CHANGES.labels("created").inc()
-        log.info("alert.created", alert_id=alert.id, user_id=user.id, symbol=alert.symbol)
+        # structlog builds the whole event before the stdlib logger drops it: ask first on this hot path.
+        if log.is_enabled_for(logging.INFO):
+            log.info("alert.created", alert_id=alert.id, user_id=user.id, symbol=alert.symbol)
         return alert
 
     async def get(self, user: User, alert_id: str) -> AlertView:
@@ -156,7 +159,8 @@ class AlertService:
     async def record_triggers(self, triggers: Sequence[Trigger]) -> None:
         """Mark each fired alert triggered (idempotent; deleted or expired alerts keep their status)."""
         async with write_session(self.sessions) as session:
-            for trigger in triggers:
+            # In user order: each change locks its user's status counts, and two batches must not lock crosswise.
+            for trigger in sorted(triggers, key=lambda t: (t.user_id, t.alert_id)):
                 record = repository.TriggerRecord(
                     alert_id=trigger.alert_id, trigger_id=trigger.trigger_id,
                     fired_at=ms_to_datetime(trigger.fired_at), price=trigger.price,

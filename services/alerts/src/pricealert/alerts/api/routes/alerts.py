@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel
 
+from pricealert.alerts.api.render import alert_json, page_json
 from pricealert.alerts.deps import CurrentUser, ServiceDep
 from pricealert.alerts.models import AlertStatus
 from pricealert.alerts.schemas import EXAMPLE_ID, AlertCreate, AlertOut, AlertPage, ErrorBody
 
 MAX_PAGE = 1_000_000
+MAX_PAGE_SIZE = 100
+MAX_SYMBOL = 40
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing, invalid or expired access token."},
@@ -30,50 +31,37 @@ router = APIRouter(prefix="/alerts", tags=["alerts"], responses=_ERRORS)
 AlertId = Annotated[uuid.UUID, Path(description="The alert's id.", examples=[EXAMPLE_ID])]
 
 
-def _json(model: BaseModel, status_code: int = status.HTTP_200_OK) -> Response:
-    """The model as a JSON response: pydantic serialises it once (FastAPI would validate it again first)."""
-    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+def _json(body: bytes, status_code: int = status.HTTP_200_OK) -> Response:
+    """Serialised bytes as a JSON response (FastAPI would validate a returned model again first)."""
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=_CREATE_ERRORS, response_model=AlertOut)
 async def create_alert(body: AlertCreate, user: CurrentUser, service: ServiceDep) -> Response:
     """Create an alert on a TRADING symbol; it is watched from the moment this answers."""
-    return _json(AlertOut.of(await service.create(user, body)), status.HTTP_201_CREATED)
+    return _json(alert_json(await service.create(user, body)), status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=AlertPage)
 async def read_alerts(
     request: Request, user: CurrentUser, service: ServiceDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.", examples=[1])] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Alerts per page.", examples=[20])] = 20,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Alerts per page.", examples=[20])] = 20,
     status: Annotated[AlertStatus | None, Query(description="Only alerts with this status.",
                                                 examples=["active"])] = None,
-    symbol: Annotated[str | None, Query(min_length=1, max_length=40, description="Only alerts on this symbol.",
-                                        examples=["BTCUSDT"])] = None,
+    symbol: Annotated[str | None, Query(min_length=1, max_length=MAX_SYMBOL,
+                                        description="Only alerts on this symbol.", examples=["BTCUSDT"])] = None,
 ) -> Response:
     """List your alerts, newest first."""
     result = await service.list(user, status=status, symbol=symbol, page=page, page_size=page_size)
-
-    def link(to_page: int) -> str:
-        query: dict[str, str | int] = {"page": to_page, "page_size": page_size}
-        if status is not None:
-            query["status"] = status.value
-        if symbol is not None:
-            query["symbol"] = symbol
-        return f"{request.url.path}?{urlencode(query)}"
-
-    last_page = max(1, -(-result.total // page_size))
-    return _json(AlertPage(
-        items=[AlertOut.of(a) for a in result.items], total=result.total, page=page, page_size=page_size,
-        next=link(page + 1) if page * page_size < result.total else None,
-        previous=link(min(page - 1, last_page)) if page > 1 else None,
-    ))
+    return _json(page_json(result.items, total=result.total, page=page, page_size=page_size,
+                           path=request.url.path, status=None if status is None else status.value, symbol=symbol))
 
 
 @router.get("/{alert_id}", responses=_NOT_FOUND, response_model=AlertOut)
 async def read_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep) -> Response:
     """One of your alerts, with its trigger and delivery state."""
-    return _json(AlertOut.of(await service.get(user, str(alert_id))))
+    return _json(alert_json(await service.get(user, str(alert_id))))
 
 
 @router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)

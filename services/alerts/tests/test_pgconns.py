@@ -1,0 +1,94 @@
+"""The request paths' connections: bounded, reused, handed to waiters in turn, dropped when in doubt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from pricealert.alerts.pgconns import Connections
+
+
+@pytest.fixture
+async def connections(postgres_url: str) -> AsyncIterator[Connections]:
+    """Two connections at most to a fresh database."""
+    opened = Connections(postgres_url, max_size=2)
+    await opened.start()
+    yield opened
+    await opened.close()
+
+
+async def backend(connection: asyncpg.Connection) -> int:
+    return int(await connection.fetchval("SELECT pg_backend_pid()"))
+
+
+async def test_connections_are_reused_and_bounded(connections: Connections) -> None:
+    assert connections.size == 1
+    first = await connections.run(backend)
+    assert await connections.run(backend) == first
+    held = [await connections.acquire(), await connections.acquire()]
+    assert connections.size == 2
+    third = asyncio.create_task(connections.acquire())
+    await asyncio.sleep(0.05)
+    assert not third.done()
+    connections.release(held[0])
+    assert await third is held[0]
+    for connection in (held[1], held[0]):
+        connections.release(connection)
+    assert connections.size == 2
+
+
+async def test_waiters_are_served_in_turn_and_a_cancelled_one_passes_its_turn(connections: Connections) -> None:
+    held = [await connections.acquire(), await connections.acquire()]
+    first, second = (asyncio.create_task(connections.acquire()) for _ in range(2))
+    await asyncio.sleep(0.05)
+    connections.release(held[0])
+    first.cancel()  # cancelled after the connection was handed to it: the second waiter gets it
+    assert await second is held[0]
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    connections.release(held[0])
+    connections.release(held[1])
+    assert connections.size == 2
+
+
+async def test_a_connection_in_doubt_is_dropped_and_replaced(connections: Connections) -> None:
+    held = [await connections.acquire(), await connections.acquire()]
+    pids = [await backend(c) for c in held]
+    waiting = asyncio.create_task(connections.run(backend))
+    await asyncio.sleep(0.05)
+    await held[0].execute("BEGIN")
+    connections.release(held[0])  # still inside a transaction: closed, and the waiter opens a new one
+    assert held[0].is_closed()
+    assert await waiting not in pids
+    connections.release(held[1])
+    assert connections.size == 2
+
+
+async def test_a_statement_cancelled_midway_drops_its_connection(connections: Connections) -> None:
+    used = await connections.run(backend)
+    slow = asyncio.create_task(connections.fetchval("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.2)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert connections.size == 0
+    assert await connections.run(backend) != used
+
+
+async def test_errors_of_a_statement_keep_the_connection(connections: Connections) -> None:
+    used = await connections.run(backend)
+    with pytest.raises(asyncpg.PostgresError):
+        await connections.fetchval("SELECT 1 / 0")
+    assert await connections.run(backend) == used
+
+
+async def test_closed_connections_refuse_and_close_what_comes_back(connections: Connections) -> None:
+    held = await connections.acquire()
+    await connections.close()
+    with pytest.raises(asyncpg.InterfaceError):
+        await connections.acquire()
+    connections.release(held)
+    assert held.is_closed() and connections.size == 0
