@@ -96,3 +96,23 @@ async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body:
         return dict(response.json())
 
     return dict(await eventually_value(attempt, what="symbol catalog"))
+
+
+async def fire_one_alert(url: str, exchange: Any, *, email: str, symbol: str, target: str,
+                         trade_price: str) -> dict[str, Any]:
+    """Register, create an `above` alert, play a trade across it and wait for its mail: the alert as shown then."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        password = "s3cret-pass"
+        assert (await client.post("/auth/register", json={"email": email, "password": password})).status_code == 201
+        login = await client.post("/auth/login", json={"email": email, "password": password})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        alert = await create_alert(client, headers, {"symbol": symbol, "target_price": target, "condition": "above"})
+        stream = f"{symbol.lower()}@trade"
+        await exchange.wait_for(lambda: stream in exchange.subscriptions(), within=10, what=f"ingest on {stream}")
+        await exchange.play_trade(symbol, trade_price)
+
+        async def sent() -> dict[str, Any] | None:
+            body = dict((await client.get(f"/alerts/{alert['id']}", headers=headers)).json())
+            return body if body["delivery_status"] == "sent" else None
+
+        return dict(await eventually_value(sent, what="alert triggered and its mail sent"))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from e2e_stack import Stack, create_alert, eventually_value
+from e2e_stack import Stack, fire_one_alert
 
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
@@ -29,22 +28,8 @@ def lines_naming(stack: Stack, service: str, alert_id: str) -> list[str]:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the logs do not depend on the database
 async def test_alert_id_is_in_every_services_log(stack: Stack, exchange: FakeExchange,
                                                  smtp_server: MailboxServer) -> None:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
-        assert (await client.post("/auth/register", json={"email": "eve@example.com", "password": "s3cret-pass"}))\
-            .status_code == 201
-        login = await client.post("/auth/login", json={"email": "eve@example.com", "password": "s3cret-pass"})
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        alert = await create_alert(client, headers, {"symbol": "ETHUSDT", "target_price": "3000",
-                                                     "condition": "above"})
-        await exchange.wait_for(lambda: "ethusdt@trade" in exchange.subscriptions(), within=10,
-                                what="ingest subscribed to ethusdt@trade")
-        await exchange.play_trade("ETHUSDT", "3001")
-
-        async def sent() -> bool:
-            body = (await client.get(f"/alerts/{alert['id']}", headers=headers)).json()
-            return bool(body["delivery_status"] == "sent")
-
-        await eventually_value(sent, what="alert triggered and its mail sent")
+    alert = await fire_one_alert(stack.url, exchange, email="eve@example.com", symbol="ETHUSDT", target="3000",
+                                 trade_price="3001")
     assert len(smtp_server.mails) == 1
 
     missing = {service: event for service, event in EXPECTED.items()

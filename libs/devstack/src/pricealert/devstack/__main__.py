@@ -22,6 +22,16 @@ from pricealert.devstack.smtp import MailboxServer
 
 log = structlog.get_logger()
 SERVICES = ["auth", "alerts", "ingest", "evaluator", "notifier", "gateway"]
+# Each worker's /metrics on a port of its own: three processes on one host cannot share METRICS_PORT.
+WORKER_METRICS_PORTS = {"ingest": 9101, "evaluator": 9102, "notifier": 9103}
+
+
+def service_environment(name: str, env: dict[str, str]) -> dict[str, str]:
+    """`env`, plus the worker's own metrics port unless the operator chose METRICS_PORT."""
+    port = WORKER_METRICS_PORTS.get(name)
+    if port is None or "METRICS_PORT" in os.environ:
+        return env
+    return {**env, "METRICS_PORT": str(port)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     processes: list[ServiceProcess] = []
     try:
         env = embedded_environment(var, args.demo, stack)
-        processes = [ServiceProcess(name, env).start() for name in SERVICES]
+        processes = [ServiceProcess(name, service_environment(name, env)).start() for name in SERVICES]
         port = os.environ.get("PORT", "8000")
         log.info("devstack.started", api=f"http://127.0.0.1:{port}", docs=f"http://127.0.0.1:{port}/docs",
                  mailbox=str(var / "mailbox") if "SMTP_PORT" in env else "SMTP_HOST", demo=args.demo,
