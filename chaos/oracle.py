@@ -17,7 +17,6 @@ from chaos.stack import ChaosStack
 from chaos.workload import SYMBOLS, Created, User, fires_at
 from pricealert.common import names
 from pricealert.devstack.smtp import MailboxServer
-from pricealert.notifier.keys import RETRY_QUEUE
 
 GROUPS = ((names.TICKS, names.GROUP_EVALUATOR), (names.ALERT_EVENTS, names.GROUP_EVALUATOR),
           (names.ALERT_EVENTS, names.GROUP_INGEST), (names.TRIGGERS, names.GROUP_NOTIFIER),
@@ -80,7 +79,7 @@ async def backlog(redis: Redis) -> dict[str, int]:
             out[f"pending {stream}/{group}"] = int(info["pending"])
         except Exception:  # a group not created yet has nothing pending
             out[f"pending {stream}/{group}"] = 0
-    out["notifier retry queue"] = int(await redis.zcard(RETRY_QUEUE))
+    out["notifier retry queue"] = int(await redis.zcard(names.NOTIFIER_RETRY_QUEUE))
     async for key in redis.scan_iter(match=f"{names.PREFIX}:*:dead"):
         out[f"dead {key.decode()}"] = int(await redis.xlen(key))
     return out

@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.smtp import MailboxServer
-from pricealert.notifier.keys import RETRY_QUEUE, retry_key
 
 DEAD = names.dead_letter_stream(names.TRIGGERS)
 
@@ -89,7 +88,7 @@ async def test_transient_failures_then_success_send_exactly_one_mail(
     assert message_ids(smtp_server) == {message_id(1): 1}
     [result] = await results(redis)
     assert (result.status, result.attempts) == ("sent", 3)
-    assert await redis.zcard(RETRY_QUEUE) == 0 and not await redis.exists(retry_key("t1"))
+    assert await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 0 and not await redis.exists(names.notifier_retry_key("t1"))
     assert await pending(redis) == 0 and await redis.xlen(DEAD) == 0
 
 
@@ -130,8 +129,8 @@ async def test_a_mailbox_that_keeps_refusing_does_not_hold_up_the_others(
 
         await eventually(retried_on_its_own_schedule)
         assert "t0" not in {r.trigger_id for r in await results(redis)}
-        assert await redis.zscore(RETRY_QUEUE, "t0") is not None
-        assert int(await redis.hget(retry_key("t0"), "retry_attempts") or 0) >= 1
+        assert await redis.zscore(names.NOTIFIER_RETRY_QUEUE, "t0") is not None
+        assert int(await redis.hget(names.notifier_retry_key("t0"), "retry_attempts") or 0) >= 1
         assert await pending(redis) == 0  # it waits in the retry queue, not in the stream
         handler.busy.clear()
 
@@ -163,7 +162,8 @@ async def test_transient_failures_are_given_up_after_the_retry_period(
         assert result.error is not None and "gave up" in result.error and "451" in result.error
         [(_, fields)] = await redis.xrange(DEAD)
         assert b"gave up" in fields[b"dl_reason"] and fields[b"trigger_id"] == b"t1"
-        assert await redis.zcard(RETRY_QUEUE) == 0 and not await redis.exists(retry_key("t1"))
+        assert await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 0
+        assert not await redis.exists(names.notifier_retry_key("t1"))
         assert server.mails == []
     finally:
         server.stop()
@@ -176,7 +176,7 @@ async def test_a_scheduled_retry_survives_a_restart_of_the_notifier(
     await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
     async def scheduled() -> bool:
-        return await redis.zscore(RETRY_QUEUE, "t1") is not None
+        return await redis.zscore(names.NOTIFIER_RETRY_QUEUE, "t1") is not None
 
     await eventually(scheduled)
     await first.stop()
@@ -207,7 +207,7 @@ async def test_mails_wait_while_the_smtp_server_is_down_and_go_out_when_it_retur
         await publish_triggers(redis, range(5, 25))
 
         async def all_waiting() -> bool:
-            return await redis.zcard(RETRY_QUEUE) == 20
+            return await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 20
 
         await eventually(all_waiting)
         await asyncio.sleep(1.0)  # several retries meet the closed port
@@ -245,7 +245,7 @@ async def test_three_replicas_mail_each_trigger_exactly_once(redis: Redis, notif
         assert sorted(r.trigger_id for r in outcomes) == sorted(f"t{n}" for n in range(300))
         assert {r.status for r in outcomes} == {"sent"}
         assert sum(r.attempts > 1 for r in outcomes) >= 1
-        assert await redis.zcard(RETRY_QUEUE) == 0 and await redis.xlen(DEAD) == 0
+        assert await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 0 and await redis.xlen(DEAD) == 0
     finally:
         server.stop()
 

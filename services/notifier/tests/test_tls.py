@@ -19,9 +19,9 @@ from cryptography.x509.oid import NameOID
 from notifier_testkit import StartNotifier, eventually, message_id, publish_triggers, results, settings_for
 from redis.asyncio import Redis
 
+from pricealert.common import names
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.smtp import MailboxHandler
-from pricealert.notifier.keys import retry_key
 from pricealert.notifier.settings import SmtpTls
 
 USER, PASSWORD = "alerts", "s3cret"
@@ -114,7 +114,7 @@ async def test_an_untrusted_certificate_or_a_wrong_password_keeps_mails_for_late
 
     def last_error_says(text: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
-            errors = [await redis.hget(retry_key(f"t{n}"), "retry_last_error") or b"" for n in range(2)]
+            errors = [await redis.hget(names.notifier_retry_key(f"t{n}"), "retry_last_error") or b"" for n in range(2)]
             return all(text.encode() in e for e in errors)
         return check
 

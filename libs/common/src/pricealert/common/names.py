@@ -47,8 +47,6 @@ def eval_cross_key(symbol: str) -> str:
     return f"{EVAL_INDEX_PREFIX}cross:{symbol}"
 
 
-
-
 def eval_done_key(alert_id: str) -> str:
     """Tombstone of an alert that left the index (fired, deleted, expired): a late create cannot revive it."""
     return f"{EVAL_INDEX_PREFIX}done:{alert_id}"
@@ -62,6 +60,11 @@ def ingest_symbol_key(symbol: str) -> str:
 INGEST_SYMBOLS = f"{PREFIX}:ingest:symbols"  # set of symbols with at least one active alert
 
 
+def ingest_gone_key(alert_id: str) -> str:
+    """Tombstone of an alert that is no longer active, so a late alert.created can't revive it."""
+    return f"{PREFIX}:ingest:gone:{alert_id}"
+
+
 def notifier_sent_key(trigger_id: str) -> str:
     """Marks a trigger whose email the SMTP server accepted."""
     return f"{PREFIX}:notifier:sent:{trigger_id}"
@@ -70,6 +73,16 @@ def notifier_sent_key(trigger_id: str) -> str:
 def notifier_lease_key(trigger_id: str) -> str:
     """Short lease held by the notifier replica that is sending this trigger's email."""
     return f"{PREFIX}:notifier:lease:{trigger_id}"
+
+
+# Sorted set of trigger ids waiting for another delivery attempt, scored by when it is due (epoch ms).
+# A replica that takes an id pushes its score forward by the claim time, so a crash only delays it.
+NOTIFIER_RETRY_QUEUE = f"{PREFIX}:notifier:retry-queue"
+
+
+def notifier_retry_key(trigger_id: str) -> str:
+    """Hash with a retrying trigger's fields plus retry_attempts, retry_first_failed_ms, retry_last_error."""
+    return f"{PREFIX}:notifier:retry:{trigger_id}"
 
 
 def login_failures_key(scope: str, value: str) -> str:

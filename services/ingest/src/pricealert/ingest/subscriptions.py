@@ -15,7 +15,6 @@ from pricealert.common import names
 from pricealert.common.consumer import Message
 from pricealert.common.events import AlertEvent, AlertEventType, Trigger
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
-from pricealert.ingest.keys import ingest_gone_key
 
 log = structlog.get_logger()
 
@@ -63,7 +62,7 @@ class SymbolRegistry:
         async with self.redis.pipeline(transaction=False) as pipe:
             for active, alert_id, raw_symbol in changes:
                 symbol = normalize(raw_symbol)
-                keys = [names.ingest_symbol_key(symbol), names.INGEST_SYMBOLS, ingest_gone_key(alert_id)]
+                keys = [names.ingest_symbol_key(symbol), names.INGEST_SYMBOLS, names.ingest_gone_key(alert_id)]
                 if active:
                     await self._add(keys=keys, args=[alert_id, symbol], client=pipe)
                 else:

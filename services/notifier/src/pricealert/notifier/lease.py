@@ -11,7 +11,6 @@ from enum import IntEnum
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.notifier.keys import retry_key
 
 # Per trigger (keys sent, lease, retry): 1 if sent already, 2 if a stream copy of a trigger that waits
 # in the retry queue (that copy stands for it), else take the lease: 0 if taken, 3 if someone holds it.
@@ -71,7 +70,8 @@ class Leases:
         """One round trip for the whole batch; `queued` marks the copies taken from the retry queue."""
         keys: list[str] = []
         for trigger_id in trigger_ids:
-            keys += [names.notifier_sent_key(trigger_id), names.notifier_lease_key(trigger_id), retry_key(trigger_id)]
+            keys += [names.notifier_sent_key(trigger_id), names.notifier_lease_key(trigger_id),
+                     names.notifier_retry_key(trigger_id)]
         states = await self._precheck(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued)])
         return [LeaseState(int(s)) for s in states]
 

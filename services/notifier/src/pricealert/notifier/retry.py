@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from pricealert.common import names
 from pricealert.common.events import Fields, decode_fields
-from pricealert.notifier.keys import RETRY_QUEUE, retry_key
 
 META_PREFIX = "retry_"
 
@@ -50,13 +50,13 @@ class RetryQueue:
 
     async def claim_due(self, now_ms: int, limit: int) -> list[Retrying]:
         """Take up to `limit` triggers whose time has come (they return after claim_ms unless settled)."""
-        ids = await self._claim(keys=[RETRY_QUEUE], args=[now_ms, now_ms + self.claim_ms, limit])
+        ids = await self._claim(keys=[names.NOTIFIER_RETRY_QUEUE], args=[now_ms, now_ms + self.claim_ms, limit])
         if not ids:
             return []
         trigger_ids = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
         async with self.redis.pipeline(transaction=False) as pipe:
             for trigger_id in trigger_ids:
-                pipe.hgetall(retry_key(trigger_id))
+                pipe.hgetall(names.notifier_retry_key(trigger_id))
             hashes = await pipe.execute()
         out: list[Retrying] = []
         orphans: list[str] = []
@@ -72,12 +72,12 @@ class RetryQueue:
                 entry_id=meta.get("retry_entry_id", ""), last_error=meta.get("retry_last_error", ""),
             ))
         if orphans:
-            await self.redis.zrem(RETRY_QUEUE, *orphans)
+            await self.redis.zrem(names.NOTIFIER_RETRY_QUEUE, *orphans)
         return out
 
     async def seconds_until_next(self, now_ms: int) -> float | None:
         """Seconds until the earliest waiting trigger is due (0 if overdue), None if the queue is empty."""
-        head = await self.redis.zrange(RETRY_QUEUE, 0, 0, withscores=True)
+        head = await self.redis.zrange(names.NOTIFIER_RETRY_QUEUE, 0, 0, withscores=True)
         if not head:
             return None
         return max(0.0, (float(head[0][1]) - now_ms) / 1000)
@@ -89,11 +89,11 @@ class RetryQueue:
             **item.fields, "retry_attempts": str(item.attempts), "retry_first_failed_ms": str(item.first_failed_ms),
             "retry_entry_id": item.entry_id, "retry_last_error": item.last_error[:2000],
         }
-        pipe.hset(retry_key(item.trigger_id), mapping=mapping)  # type: ignore[arg-type]
-        pipe.zadd(RETRY_QUEUE, {item.trigger_id: due_ms})
+        pipe.hset(names.notifier_retry_key(item.trigger_id), mapping=mapping)  # type: ignore[arg-type]
+        pipe.zadd(names.NOTIFIER_RETRY_QUEUE, {item.trigger_id: due_ms})
 
     @staticmethod
     def forget(pipe: Pipeline, trigger_id: str) -> None:
         """Add to `pipe`: drop whatever the queue holds for `trigger_id`."""
-        pipe.zrem(RETRY_QUEUE, trigger_id)
-        pipe.delete(retry_key(trigger_id))
+        pipe.zrem(names.NOTIFIER_RETRY_QUEUE, trigger_id)
+        pipe.delete(names.notifier_retry_key(trigger_id))
