@@ -18,6 +18,13 @@ REFRESHES = Counter("pricealert_auth_refreshes_total",
                     'Token refreshes by outcome: "ok" or the error code; token_revoked is a detected reuse '
                     "of a refresh token, which ends its whole login session.", ["outcome"])
 
+# Known outcomes start at 0, so a rate over them is 0 from the first scrape rather than absent.
+for _counter, _outcomes in ((LOGINS, ("ok", "invalid_credentials", "too_many_login_attempts", "account_disabled")),
+                            (REGISTRATIONS, ("ok", "email_taken", "username_taken")),
+                            (REFRESHES, ("ok", "token_revoked"))):
+    for _outcome in _outcomes:
+        _counter.labels(_outcome)
+
 
 @contextmanager
 def outcome_of(counter: Counter) -> Iterator[None]:

@@ -31,6 +31,7 @@ _stdlib_log = logging.getLogger(__name__)
 SENT_TTL_S = 30 * 24 * 3600  # longer than any redelivery horizon of the triggers stream
 DEAD_LETTERS = names.dead_letter_stream(names.TRIGGERS)
 
+
 class Outcome(StrEnum):
     """What became of one trigger in a batch."""
 
@@ -39,6 +40,10 @@ class Outcome(StrEnum):
     FAILED = "failed"  # permanent failure or retries exhausted: failed result and dead letter
     DUPLICATE = "duplicate"  # sent already, or already waiting in the retry queue: only acknowledged
     HELD = "held"  # another sender holds the lease: left where it is, it comes back later
+
+
+for _outcome in Outcome:  # every outcome from 0 on the first scrape: a rate over it is 0, not absent
+    EMAILS.labels(_outcome)
 
 
 @dataclass
