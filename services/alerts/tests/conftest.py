@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -109,16 +110,48 @@ def settings(database_url: str, redis_url: str) -> AlertsSettings:
     )
 
 
+@asynccontextmanager
+async def running(settings: AlertsSettings) -> AsyncIterator[FastAPI]:
+    """The alerts app on `settings` with its lifespan running."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def client_of(app: FastAPI) -> httpx.AsyncClient:
+    """An HTTP client talking to `app` in-process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts")
+
+
 @pytest.fixture
 async def app(settings: AlertsSettings) -> AsyncIterator[FastAPI]:
     """The alerts app with its lifespan running."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running(settings) as application:
         yield application
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts") as c:
+    async with client_of(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def pg_app(postgres_url: str, redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+    """The app on a fresh Postgres database, its consumers and expiry off, at most 3 active alerts per user.
+
+    Parametrize it indirectly with a dict to change other settings.
+    """
+    settings = AlertsSettings(database_url=postgres_url, redis_url=redis_url, consumer_name="alerts-test",
+                              relay_poll_s=0.1, catalog_min_refresh_s=0, consumers_enabled=False,
+                              expiry_enabled=False, max_active_per_user=3, **getattr(request, "param", {}))
+    async with running(settings) as application:
+        yield application
+
+
+@pytest.fixture
+async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on a fresh Postgres database."""
+    async with client_of(pg_app) as c:
         yield c

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from pricealert.alerts.pgconns import Connections
+from pricealert.common.errors import ServiceUnavailable
 
 
 @pytest.fixture
@@ -92,3 +93,64 @@ async def test_closed_connections_refuse_and_close_what_comes_back(connections: 
         await connections.acquire()
     connections.release(held)
     assert held.is_closed() and connections.size == 0
+
+
+async def terminate_backends(url: str, pids: list[int]) -> None:
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM unnest($1::int[]) AS pid", pids)
+    finally:
+        await admin.close()
+
+
+async def test_idle_connections_the_server_closed_are_dropped_not_handed_out(
+    connections: Connections, postgres_url: str
+) -> None:
+    held = [await connections.acquire(), await connections.acquire()]
+    pids = [await backend(c) for c in held]
+    for connection in held:
+        connections.release(connection)
+    await terminate_backends(postgres_url, pids)
+    for _ in range(100):  # the loop notices the closed sockets as soon as it runs
+        if all(c.is_closed() for c in held):
+            break
+        await asyncio.sleep(0.02)
+    assert await connections.run(backend) not in pids
+    assert connections.size == 1
+
+
+async def test_a_connection_lost_mid_statement_is_database_unavailable(
+    connections: Connections, postgres_url: str
+) -> None:
+    pid = await connections.run(backend)
+    slow = asyncio.create_task(connections.fetchval("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.2)
+    await terminate_backends(postgres_url, [pid])
+    with pytest.raises(ServiceUnavailable) as lost:
+        await slow
+    assert lost.value.code == "database_unavailable"
+    assert connections.size == 0
+    assert await connections.run(backend) != pid
+
+
+async def test_a_database_that_refuses_connections_is_database_unavailable(unused_tcp_port: int) -> None:
+    unreachable = Connections(f"postgresql://postgres@127.0.0.1:{unused_tcp_port}/postgres", max_size=1)
+    with pytest.raises(ServiceUnavailable) as refused:
+        await unreachable.start()
+    assert refused.value.code == "database_unavailable"
+    assert unreachable.size == 0
+
+
+async def test_a_waiter_cancelled_as_the_connections_close_is_cancelled(connections: Connections) -> None:
+    held = [await connections.acquire(), await connections.acquire()]
+    waiting = asyncio.create_task(connections.acquire())
+    await asyncio.sleep(0.05)
+    closing = asyncio.create_task(connections.close())
+    await asyncio.sleep(0)  # close() failed the waiter; it is cancelled before it wakes
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await closing
+    for connection in held:
+        connections.release(connection)
+    assert connections.size == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -11,10 +10,8 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
-from fastapi import FastAPI
 
-from pricealert.alerts.main import MIGRATIONS, VERSION_TABLE, create_app
-from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.main import MIGRATIONS, VERSION_TABLE
 from pricealert.common.db import async_url, upgrade_database
 
 from .conftest import Tokens
@@ -31,19 +28,6 @@ async def rows(url: str, query: str) -> set[tuple[str, str, int]]:
         return {tuple(r) for r in await connection.fetch(query)}  # type: ignore[misc]
     finally:
         await connection.close()
-
-
-@pytest.fixture
-async def pg_client(postgres_url: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app on a fresh Postgres database."""
-    settings = AlertsSettings(database_url=postgres_url, redis_url=redis_url, consumer_name="alerts-test",
-                              relay_poll_s=0.1, catalog_min_refresh_s=0, consumers_enabled=False,
-                              max_active_per_user=3)
-    app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://alerts"
-    ) as client:
-        yield client
 
 
 async def test_counts_follow_creates_deletes_and_status_changes(
@@ -72,6 +56,14 @@ async def test_counts_follow_creates_deletes_and_status_changes(
                          ("?page=5&page_size=1", 3)):
         assert (await pg_client.get(f"/alerts{query}", headers=headers)).json()["total"] == total, query
     assert (await create("u1")).status_code == 201
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.execute("DELETE FROM alerts WHERE user_id = 'u2'")
+        assert ("u2", "active", 1) not in await rows(postgres_url, KEPT)
+        await connection.execute("TRUNCATE alerts")
+    finally:
+        await connection.close()
+    assert await rows(postgres_url, KEPT) == set()
 
 
 async def test_concurrent_creates_keep_the_count_and_the_limit(

@@ -81,6 +81,9 @@ async def test_metrics_add_up_across_workers(postgres_url: str, redis_url: str, 
                 text = (await client.get("/metrics")).text
             assert sample(text, CREATED) == created
             assert sample(text, POSTED) == created
+            # One figure per stream and group, whichever worker measured it (no pid label).
+            lag = re.findall(r"^pricealert_stream_group_pending\{(.*)\} ", text, re.MULTILINE)
+            assert lag and all("pid=" not in labels for labels in lag) and len(lag) == len(set(lag)), lag
         process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(process.wait, 30) == 0
         assert metrics_directories(tmp_path) == []

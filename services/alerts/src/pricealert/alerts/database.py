@@ -1,18 +1,29 @@
-"""The alerts service's engine: SQLite write transactions take the write lock up front."""
+"""The alerts service's engine: SQLite write transactions take the write lock up front; aborted ones run again."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pricealert.alerts.metrics import TRANSACTION_RETRIES
 from pricealert.common.db import create_engine, is_sqlite
 
+log = structlog.get_logger()
+T = TypeVar("T")
+
 _BEGIN_MODE = "pricealert_sqlite_begin"
+# serialization_failure, deadlock_detected: Postgres aborted the transaction, and running it again is safe.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+WRITE_ATTEMPTS = 3
+for _sqlstate in sorted(RETRYABLE_SQLSTATES):
+    TRANSACTION_RETRIES.labels(_sqlstate)  # 0 from the first scrape, not absent
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
@@ -53,3 +64,19 @@ async def read_session(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """A session for reads only."""
     async with factory() as session:
         yield session
+
+
+async def run_write(factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]],
+                    *, attempts: int = WRITE_ATTEMPTS) -> T:
+    """`work` in a write transaction, run again when Postgres aborts it as a deadlock or serialization victim."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with write_session(factory) as session:
+                return await work(session)
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in RETRYABLE_SQLSTATES or attempt == attempts:
+                raise
+            TRANSACTION_RETRIES.labels(sqlstate).inc()
+            log.warning("alerts.transaction.retried", sqlstate=sqlstate, attempt=attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")

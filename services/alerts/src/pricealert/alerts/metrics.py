@@ -32,6 +32,9 @@ REQUEST_SECONDS = Histogram(
 ALERT_CHANGES = Counter("pricealert_alerts_changes_total", "Alert lifecycle changes.", ["change"])
 DELIVERIES = Counter("pricealert_alerts_deliveries_recorded_total", "Notification results stored.", ["status"])
 OUTBOX_RELAYED = Counter("pricealert_alerts_outbox_relayed_total", "Outbox events published to their stream.")
+TRANSACTION_RETRIES = Counter("pricealert_alerts_transaction_retries_total",
+                              "Write transactions Postgres aborted (deadlock, serialization) and run again.",
+                              ["sqlstate"])
 OUTBOX_FAILURES = Counter("pricealert_alerts_outbox_relay_failures_total", "Relay rounds that failed.")
 
 

@@ -3,7 +3,8 @@
 asyncpg's Pool costs about 0.1 ms of CPU per acquire and release (a proxy object, a shielded task, a reset
 hook): as much as the one statement each request path runs. This keeps only what those paths need: open
 connections on demand up to a bound, queue callers beyond it, and drop a connection that a failure or a
-cancellation may have left in doubt.
+cancellation may have left in doubt. A connection the server closed (a restart, pg_terminate_backend) is
+dropped, never handed out; losing one mid-statement, or failing to open one, is `database_unavailable` (503).
 """
 
 from __future__ import annotations
@@ -15,8 +16,20 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from pricealert.common.errors import ServiceUnavailable
+
 T = TypeVar("T")
 CLOSE_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0
+# The server is gone or refuses connections (starting, shutting down, terminated this backend): not a bug here.
+CONNECTION_LOST = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+                   asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError)
+
+
+def database_unavailable() -> ServiceUnavailable:
+    """The error a request answers with when the database cannot be reached."""
+    return ServiceUnavailable("The database is not reachable; try again shortly.", code="database_unavailable",
+                              headers={"Retry-After": "1"})
 
 
 class Connections:
@@ -57,21 +70,28 @@ class Connections:
             if self._closed:
                 raise asyncpg.InterfaceError("the connections are closed")
             if self._idle:
-                return self._idle.pop()
+                connection = self._idle.pop()
+                if not connection.is_closed():
+                    return connection
+                self._open -= 1  # closed by the server while idle
+                continue
             if self._open < self.max_size:
                 self._open += 1
                 try:
-                    return await asyncpg.connect(self.dsn, server_settings=self.server_settings)
-                except BaseException:
+                    return await asyncpg.connect(self.dsn, server_settings=self.server_settings,
+                                                 timeout=CONNECT_TIMEOUT_S)
+                except BaseException as exc:
                     self._open -= 1
                     self._hand_over(None)
+                    if isinstance(exc, CONNECTION_LOST):
+                        raise database_unavailable() from exc
                     raise
             waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
                 connection = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     # Handed over just as this caller was cancelled: pass it on.
                     handed = waiter.result()
                     if handed is None:
@@ -110,7 +130,10 @@ class Connections:
         connection = await self.acquire()
         try:
             result = await statement(connection)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, CONNECTION_LOST) or connection.is_closed():
+                self.discard(connection)
+                raise database_unavailable() from exc
             self.release(connection)
             raise
         except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,15 @@ async def lock_user(session: AsyncSession, user_id: str) -> None:
     """Serialise this user's concurrent writers until commit (SQLite's write lock already does)."""
     if _is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": f"alerts:{user_id}"})
+
+
+async def lock_alerts(session: AsyncSession, alert_ids: Sequence[str]) -> None:
+    """Lock these alerts' rows in id order before changing them, as every multi-alert writer does."""
+    # Taken all at once and in one order, two batches cannot each hold a row the other waits for, and no
+    # batch holds a count row (taken by the change itself) while it waits for an alert another writer holds.
+    if _is_postgres(session) and alert_ids:
+        await session.execute(select(Alert.id).where(Alert.id.in_(sorted(alert_ids))).order_by(Alert.id)
+                              .with_for_update())
 
 
 async def count_active(session: AsyncSession, user_id: str) -> int:
@@ -83,6 +93,10 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int) -> list[A
     """Mark up to `limit` active alerts whose expiry passed as expired; returns those this call changed."""
     due = (select(Alert.id).where(Alert.status == AlertStatus.ACTIVE.value, Alert.expires_at <= now)
            .order_by(Alert.expires_at).limit(limit))
+    if _is_postgres(session):
+        # Skip alerts another writer holds (a trigger batch): the sweep never waits on a row, so it cannot
+        # deadlock with one; a skipped alert that is still active is expired by the next sweep.
+        due = due.with_for_update(skip_locked=True)
     # The status re-check makes concurrent sweepers safe: a row already expired by another is skipped.
     stmt = (update(Alert).where(Alert.id.in_(due.scalar_subquery()), Alert.status == AlertStatus.ACTIVE.value)
             .values(status=AlertStatus.EXPIRED.value, updated_at=now).returning(Alert))

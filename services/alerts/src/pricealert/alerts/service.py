@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert.alerts import repository
 from pricealert.alerts.auth import User
 from pricealert.alerts.catalog import SymbolCatalog
-from pricealert.alerts.database import read_session, write_session
+from pricealert.alerts.database import read_session, run_write, write_session
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
 from pricealert.alerts.models import Alert, AlertStatus, NewAlert
 from pricealert.alerts.outbox import alert_event, stage_event
@@ -132,23 +132,30 @@ class AlertService:
 
     async def delete(self, user: User, alert_id: str) -> None:
         """Soft-delete one of the user's alerts; deleting it again changes nothing."""
-        async with write_session(self.sessions) as session:
+
+        async def work(session: AsyncSession) -> Alert | None:
             alert = await repository.mark_deleted(session, alert_id, user.id)
             if alert is not None:
                 stage_event(session, alert, AlertEventType.DELETED)
             elif await repository.get_alert(session, alert_id, user.id) is None:
                 raise _not_found(alert_id)
-        if alert is not None:
+            return alert
+
+        if await run_write(self.sessions, work) is not None:
             self.on_commit()
             ALERT_CHANGES.labels("deleted").inc()
             log.info("alert.deleted", alert_id=alert_id, user_id=user.id)
 
     async def expire_due(self, *, limit: int = 500) -> int:
         """Expire active alerts whose time passed and stage alert.expired for each; returns how many."""
-        async with write_session(self.sessions) as session:
+
+        async def work(session: AsyncSession) -> list[Alert]:
             expired = await repository.expire_due(session, utc_now(), limit)
             for alert in expired:
                 stage_event(session, alert, AlertEventType.EXPIRED)
+            return expired
+
+        expired = await run_write(self.sessions, work)
         if expired:
             self.on_commit()
             ALERT_CHANGES.labels("expired").inc(len(expired))
@@ -158,32 +165,36 @@ class AlertService:
 
     async def record_triggers(self, triggers: Sequence[Trigger]) -> None:
         """Mark each fired alert triggered (idempotent; deleted or expired alerts keep their status)."""
-        async with write_session(self.sessions) as session:
-            # In user order: each change locks its user's status counts, and two batches must not lock crosswise.
-            for trigger in sorted(triggers, key=lambda t: (t.user_id, t.alert_id)):
-                record = repository.TriggerRecord(
-                    alert_id=trigger.alert_id, trigger_id=trigger.trigger_id,
-                    fired_at=ms_to_datetime(trigger.fired_at), price=trigger.price,
-                    exchange_time=ms_to_datetime(trigger.exchange_time),
-                )
-                changed = await repository.record_trigger(session, record)
-                if changed:
-                    ALERT_CHANGES.labels("triggered").inc()
-                log.info("alert.triggered" if changed else "alert.trigger.ignored", alert_id=trigger.alert_id,
-                         trigger_id=trigger.trigger_id)
+        # In user order: each status change locks its user's count rows, which every writer takes in that order.
+        ordered = sorted(triggers, key=lambda t: (t.user_id, t.alert_id))
+
+        async def work(session: AsyncSession) -> list[bool]:
+            await repository.lock_alerts(session, [t.alert_id for t in ordered])
+            return [await repository.record_trigger(session, repository.TriggerRecord(
+                alert_id=t.alert_id, trigger_id=t.trigger_id, fired_at=ms_to_datetime(t.fired_at), price=t.price,
+                exchange_time=ms_to_datetime(t.exchange_time))) for t in ordered]
+
+        for trigger, changed in zip(ordered, await run_write(self.sessions, work), strict=True):
+            if changed:
+                ALERT_CHANGES.labels("triggered").inc()
+            log.info("alert.triggered" if changed else "alert.trigger.ignored", alert_id=trigger.alert_id,
+                     trigger_id=trigger.trigger_id)
 
     async def record_results(self, results: Sequence[NotificationResult]) -> None:
         """Store each email's outcome on its alert (idempotent; a success is never undone)."""
-        async with write_session(self.sessions) as session:
-            for result in results:
-                error = None if result.status is DeliveryStatus.SENT else (result.error or "unknown error")[:2000]
-                changed = await repository.record_delivery(
-                    session, result.alert_id, result.status.value, error, result.attempts
-                )
-                if changed:
-                    DELIVERIES.labels(result.status.value).inc()
-                log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value,
-                         changed=changed)
+        ordered = sorted(results, key=lambda r: r.alert_id)  # rows locked in id order, like every batch
+
+        async def work(session: AsyncSession) -> list[bool]:
+            return [await repository.record_delivery(
+                session, r.alert_id, r.status.value,
+                None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000], r.attempts,
+            ) for r in ordered]
+
+        for result, changed in zip(ordered, await run_write(self.sessions, work), strict=True):
+            if changed:
+                DELIVERIES.labels(result.status.value).inc()
+            log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value,
+                     changed=changed)
 
     async def resync(self, *, batch_size: int = 1000) -> int:
         """Stage alert.created again for every active alert (rebuilds downstream indexes)."""
