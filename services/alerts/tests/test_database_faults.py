@@ -1,12 +1,17 @@
-"""The API on Postgres after the server dropped its connections: a fresh connection serves the next request."""
+"""The API on Postgres when the server drops its connections or goes away: 503 meanwhile, served again after."""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 import httpx
 import pytest
 
-from .conftest import Tokens
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.devstack.servers import PostgresServer
+
+from .conftest import Tokens, client_of, running
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -37,3 +42,29 @@ async def test_requests_after_the_connections_were_terminated_are_served(
     again = await pg_client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "2"}, headers=headers)
     assert again.status_code == 201
     assert (await pg_client.delete(f"/alerts/{created.json()['id']}", headers=headers)).status_code == 204
+
+
+async def test_while_postgres_is_down_every_route_answers_503_then_serves_again(
+    redis_url: str, tokens: Tokens, postgres_server: PostgresServer
+) -> None:
+    database_url = await asyncio.to_thread(postgres_server.create_database, "alerts")
+    settings = AlertsSettings(database_url=database_url, redis_url=redis_url, consumer_name="alerts-test",
+                              catalog_min_refresh_s=0, consumers_enabled=False, expiry_enabled=False)
+    headers = tokens.headers("u1")
+    async with running(settings) as app, client_of(app) as client:
+        alert = (await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"},
+                                   headers=headers)).json()
+        await asyncio.to_thread(postgres_server.stop, mode="fast")
+        answers = [
+            await client.get("/alerts", headers=headers),
+            await client.get(f"/alerts/{alert['id']}", headers=headers),
+            await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "2"}, headers=headers),
+            await client.delete(f"/alerts/{alert['id']}", headers=headers),
+        ]
+        for answer in answers:
+            assert (answer.status_code, answer.json()["error"]["code"]) == (503, "database_unavailable"), \
+                answer.request.url
+            assert answer.headers["retry-after"] == "1"
+        await asyncio.to_thread(postgres_server.start)
+        assert (await client.get("/alerts", headers=headers)).json()["total"] == 1
+        assert (await client.delete(f"/alerts/{alert['id']}", headers=headers)).status_code == 204

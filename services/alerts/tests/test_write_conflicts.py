@@ -108,6 +108,31 @@ async def test_a_delete_during_a_trigger_batch_of_the_same_user_waits_its_turn(
     assert await counts(observer, KEPT) == await counts(observer, COUNTED)
 
 
+async def test_a_sweep_meeting_users_in_another_order_than_a_trigger_batch_waits_its_turn(
+    pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, holder: asyncpg.Connection,
+    observer: asyncpg.Connection
+) -> None:
+    fired_1, due_1 = await create_alerts(pg_client, tokens, "u1", 2)
+    fired_2, due_2 = await create_alerts(pg_client, tokens, "u2", 2)
+    now = datetime.now(UTC)
+    # The sweep goes by expiry time: it meets u2's alert first, the batch goes by user and takes u1's counts first.
+    await observer.execute("UPDATE alerts SET expires_at = $1 WHERE id = $2", now - timedelta(seconds=20), due_2["id"])
+    await observer.execute("UPDATE alerts SET expires_at = $1 WHERE id = $2", now - timedelta(seconds=10), due_1["id"])
+    service, before = service_of(pg_app), retries()
+    held = holder.transaction()
+    await held.start()
+    await holder.execute("SELECT n FROM alerts_status_counts WHERE user_id = 'u1' AND status = 'active' FOR UPDATE")
+    batch = asyncio.create_task(service.record_triggers([trigger_of(fired_1), trigger_of(fired_2)]))
+    await lock_waiters(observer, 1)
+    sweep = asyncio.create_task(service.expire_due())
+    await lock_waiters(observer, 2)
+    await held.commit()
+    assert (await asyncio.gather(batch, sweep))[1] == 2
+    assert retries() == before, "a transaction was aborted (deadlock) and run again"
+    assert await counts(observer, KEPT) == await counts(observer, COUNTED) == {
+        ("u1", "triggered", 1), ("u1", "expired", 1), ("u2", "triggered", 1), ("u2", "expired", 1)}
+
+
 async def test_the_expiry_sweep_skips_alerts_another_writer_holds(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, holder: asyncpg.Connection,
     observer: asyncpg.Connection

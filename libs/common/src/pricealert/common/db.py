@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import asyncpg
 import structlog
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, make_url
@@ -15,6 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 log = structlog.get_logger()
+
+# Connecting failed because the server is away or refuses clients for now (not a bug in the request).
+UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
+               asyncpg.exceptions.TooManyConnectionsError)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -79,6 +84,16 @@ def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_o
         full_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=liveness == "ping",
         connect_args={"server_settings": {"application_name": application_name}},
     )
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # asyncpg's own errors on connect (refused, starting up, too many clients) reach SQLAlchemy unwrapped,
+        # and would answer 500: raised as the driver's OperationalError they are "database away" like any other.
+        try:
+            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except UNREACHABLE as exc:
+            raise dialect.loaded_dbapi.OperationalError(f"{type(exc).__name__}: {exc}") from exc
+
     if liveness == "socket":
 
         @event.listens_for(engine.sync_engine, "checkout")

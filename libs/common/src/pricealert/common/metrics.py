@@ -27,13 +27,13 @@ DEAD_LETTERED = Counter("pricealert_stream_entries_dead_lettered_total",
 RECLAIMED = Counter("pricealert_stream_entries_reclaimed_total",
                     "Entries taken over from an idle consumer (XAUTOCLAIM).", STREAM_LABELS)
 # A group's lag and pending count are one figure however many processes read it: under prometheus_client's
-# multiprocess mode (the alerts API's workers) report the largest of the live processes', with no pid label.
+# multiprocess mode (the alerts API's workers) report the newest reading of the live processes, with no pid label.
 GROUP_LAG = Gauge("pricealert_stream_group_lag",
                   "Entries not yet handed to the group (NaN when Redis cannot tell, e.g. Redis 6).", STREAM_LABELS,
-                  multiprocess_mode="livemax")
+                  multiprocess_mode="livemostrecent")
 GROUP_PENDING = Gauge("pricealert_stream_group_pending",
                       "Entries delivered to the group but not yet acknowledged.", STREAM_LABELS,
-                      multiprocess_mode="livemax")
+                      multiprocess_mode="livemostrecent")
 
 
 def request_histogram(service: str) -> Histogram:

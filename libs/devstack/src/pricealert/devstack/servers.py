@@ -132,9 +132,9 @@ class PostgresServer:
         """Create an empty database and return its URL."""
         return create_database(self.url(), name)
 
-    def stop(self) -> None:
-        """Stop the server quickly."""
-        self._run(_postgres_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
+    def stop(self, *, mode: str = "immediate") -> None:
+        """Stop the server: at once by default; "fast" first writes out what was committed (for a restart)."""
+        self._run(_postgres_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", mode, "-w", "stop")
 
 
 def create_database(admin_url: str, name: str) -> str:

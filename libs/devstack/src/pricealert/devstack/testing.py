@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,19 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = connect(redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A Postgres server of this test's own, started, for tests that stop and restart it (removed after)."""
+    directory = temp_dir("pricealert-pg-own-")  # not under tmp_path: the postgres account must read it
+    server = PostgresServer(directory).start()
+    try:
+        yield server
+    finally:
+        with suppress(subprocess.CalledProcessError):  # the test may have left it stopped
+            server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricealert.alerts.api.fastpath import FastRoutes
@@ -30,7 +28,6 @@ from pricealert.alerts.settings import AlertsSettings, get_settings
 from pricealert.alerts.workers import Leader, Loop
 from pricealert.common.api import install_common
 from pricealert.common.db import is_sqlite, session_factory, upgrade_database, wait_for_database
-from pricealert.common.errors import error_body
 from pricealert.common.redisconn import connect
 from pricealert.common.tokens import KeyRing
 
@@ -184,13 +181,6 @@ def create_app(settings: AlertsSettings | None = None, *, leader_lock: Path | No
     app.add_middleware(FastRoutes, api=app)
     install_common(app, ready=ready)
     install_metrics(app)
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("request.database_unavailable", path=request.url.path, error=str(exc)[:500])
-        return JSONResponse(error_body("database_unavailable", "The database is not reachable; try again shortly."),
-                            status_code=503, headers={"Retry-After": "2"})
 
     app.include_router(alerts.router)
     return app

@@ -23,7 +23,8 @@ CLOSE_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 5.0
 # The server is gone or refuses connections (starting, shutting down, terminated this backend): not a bug here.
 CONNECTION_LOST = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
-                   asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError)
+                   asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError,
+                   asyncpg.exceptions.TooManyConnectionsError)
 
 
 def database_unavailable() -> ServiceUnavailable:
@@ -73,7 +74,8 @@ class Connections:
                 connection = self._idle.pop()
                 if not connection.is_closed():
                     return connection
-                self._open -= 1  # closed by the server while idle
+                connection.terminate()  # closed by the server while idle
+                self._open -= 1
                 continue
             if self._open < self.max_size:
                 self._open += 1

@@ -33,8 +33,8 @@ async def lock_alerts(session: AsyncSession, alert_ids: Sequence[str]) -> None:
     # Taken all at once and in one order, two batches cannot each hold a row the other waits for, and no
     # batch holds a count row (taken by the change itself) while it waits for an alert another writer holds.
     if _is_postgres(session) and alert_ids:
-        await session.execute(select(Alert.id).where(Alert.id.in_(sorted(alert_ids))).order_by(Alert.id)
-                              .with_for_update())
+        await session.execute(select(Alert.id).where(Alert.id.in_(sorted(alert_ids)))
+                              .order_by(Alert.id.collate("C")).with_for_update())
 
 
 async def count_active(session: AsyncSession, user_id: str) -> int:

@@ -4,7 +4,8 @@ Row by row, a statement over many users' alerts (the expiry sweep) locked their 
 the alerts, while a trigger batch locked them in user order: the two could deadlock. Applied at the statement's end
 and sorted, every writer takes count rows in one order, after the alert rows it changes. Inserts keep 0003's row
 trigger: each insert is one alert (a create), whose count row is the only one it locks. A TRUNCATE of alerts
-empties the counts too.
+empties the counts too. The order is the C collation's (code points), the order Python's sorted() gives the
+trigger batches: under a language collation the two could differ.
 
 Revision ID: 0004_alerts_counts_per_statement
 Revises: 0003_alerts_status_counts
@@ -30,13 +31,14 @@ BEGIN
             UNION ALL
             SELECT user_id, status, 1 AS d FROM new_rows
         ) AS changes
-        GROUP BY user_id, status HAVING sum(d) <> 0 ORDER BY user_id, status
+        GROUP BY user_id, status HAVING sum(d) <> 0 ORDER BY user_id COLLATE "C", status COLLATE "C"
         ON CONFLICT (user_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
     ELSIF TG_OP = 'TRUNCATE' THEN
         DELETE FROM alerts_status_counts;
     ELSE
         INSERT INTO alerts_status_counts AS c (user_id, status, n)
-        SELECT user_id, status, -count(*)::integer FROM old_rows GROUP BY user_id, status ORDER BY user_id, status
+        SELECT user_id, status, -count(*)::integer FROM old_rows GROUP BY user_id, status
+        ORDER BY user_id COLLATE "C", status COLLATE "C"
         ON CONFLICT (user_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
     END IF;
     RETURN NULL;
