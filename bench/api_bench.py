@@ -1,7 +1,10 @@
-"""REST API benchmark through the gateway: create + list alerts, with wrk, against real Postgres and Redis.
+"""REST API benchmark through the gateway: create + list alerts, against real Postgres and Redis.
 
-auth, alerts and the gateway run as their own processes. Run: `uv run python bench/api_bench.py
-[--seconds 10] [--connections 32] [--gateway nginx|dev] [--direct]` (needs `wrk`: `apt-get install wrk`).
+Two measurements, each repeated: the capacity, with wrk sending as fast as the system answers (32 connections:
+its latencies are those of a saturated system), and the latency at the SPEC's load, with an open-loop client
+sending 1 000 requests a second on a fixed schedule (paced_load.py). auth, alerts and the gateway run as their
+own processes. Run: `uv run python bench/api_bench.py [--seconds 10] [--connections 32] [--rate 1000]
+[--gateway nginx|dev] [--direct]` (needs `wrk`: `apt-get install wrk`).
 
 The gateway is nginx with deploy/nginx's configuration, as compose runs it (the development gateway then
 serves only /docs, /openapi.json and /readyz, as in compose), or with `--gateway dev` the development
@@ -19,11 +22,13 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from paced_load import paced, summary
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol
@@ -123,10 +128,26 @@ async def prepare(base_url: str, users: int) -> list[str]:
     return tokens
 
 
+def paced_request(tokens: list[str], host: str) -> Callable[[int], bytes]:
+    """The i-th request of the paced run: the same mix as the wrk script (a user creates, then lists)."""
+
+    def request(i: int) -> bytes:
+        token = tokens[(i // 2) % len(tokens)]
+        if i % 2:
+            return (f"GET /alerts?page=1&page_size=20 HTTP/1.1\r\nHost: {host}\r\n"
+                    f"Authorization: Bearer {token}\r\n\r\n").encode()
+        body = f'{{"symbol":"btcusdt","target_price":"{100000 + i % 1000}","condition":"above"}}'
+        return (f"POST /alerts HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    return request
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=1000, help="requests/s of the paced (open-loop) runs")
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="bench/results/api.json")
@@ -192,10 +213,19 @@ async def main() -> None:
                          "max_ms": float(match[6])})
         runs.sort(key=lambda r: r["requests_per_s"])
         median = runs[len(runs) // 2]
+        target_port = alerts_port if args.direct else port
+        paced_runs = []
+        for _ in range(args.repeats):
+            outcome = await paced("127.0.0.1", target_port, paced_request(tokens, f"127.0.0.1:{target_port}"),
+                                  rate=args.rate, seconds=args.seconds)
+            paced_runs.append(summary(outcome, args.rate, args.seconds))
+        paced_runs.sort(key=lambda r: r["p99_ms"])
+        paced_median = paced_runs[len(paced_runs) // 2]
         gateway = "none (--direct)" if args.direct else (
             "nginx (deploy/nginx)" if args.gateway == "nginx" else "pricealert.devstack.gateway")
         result = {"gateway": gateway, "database": "postgres", "connections": args.connections,
-                  "alerts_workers": args.workers, "runs": runs, "median": median}
+                  "alerts_workers": args.workers, "runs": runs, "median": median,
+                  "paced": {"rate": args.rate, "runs": paced_runs, "median": paced_median}}
         print(json.dumps(result, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))

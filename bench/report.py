@@ -27,11 +27,17 @@ def _at_least(value: float | None, limit: float, unit: str) -> tuple[str, bool]:
 
 
 def _api(r: dict[str, Any]) -> tuple[str, bool]:
-    median = _get(r, "api", "median")
-    if not median:
+    # Throughput is the capacity under wrk (as fast as the system answers); p99 is read at the target load
+    # (1 000 req/s on a fixed schedule): a saturated system's p99 is its queue, whatever the load asked for.
+    median, paced = _get(r, "api", "median"), _get(r, "api", "paced", "median")
+    if not median or not paced:
         return "not measured", False
-    ok = median["requests_per_s"] >= 1000 and median["p99_ms"] <= 50 and median["errors"] == 0
-    return f"{median['requests_per_s']} req/s, p99 {median['p99_ms']} ms, {median['errors']} errors", ok
+    errors = median["errors"] + paced["errors"]
+    ok = (median["requests_per_s"] >= 1000 and paced["offered_per_s"] >= 1000 and paced["p99_ms"] <= 50
+          and errors == 0)
+    return (f"capacity {median['requests_per_s']} req/s (wrk, {r['api']['connections']} connections; p99 there "
+            f"{median['p99_ms']} ms); at {paced['offered_per_s']:g} req/s paced: p99 {paced['p99_ms']} ms "
+            f"(p50 {paced['p50_ms']}, max {paced['max_ms']}); {errors} errors", ok)
 
 
 ROWS: list[Row] = [
