@@ -76,7 +76,9 @@ async def throughput(redis: Redis, symbols: int, ticks: int) -> float:
     handled = 0
     while handled < ticks:
         handled += await consumer.poll_once()
-    return ticks / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    await consumer.close()
+    return ticks / elapsed
 
 
 async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float,

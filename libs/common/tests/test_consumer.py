@@ -212,3 +212,39 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
         await asyncio.to_thread(restarted.wait, 20)
     # Each entry handled exactly once: the clean stop released nothing half-done.
     assert int(await redis.get(f"{STREAM}:handled-count") or 0) == total
+
+
+async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_loses_nothing(redis: Redis) -> None:
+    for n in range(50):
+        await redis.xadd(STREAM, {"n": str(n)})
+    handled: list[str] = []
+    pending_during: list[int] = []
+    stop = asyncio.Event()
+
+    async def records(messages: Sequence[Message]) -> None:
+        await asyncio.sleep(0.05)  # the next read lands meanwhile
+        pending_during.append(await pending_count(redis))
+        handled.extend(m.fields["n"] for m in messages)
+        await redis.xack(STREAM, "g", *[m.id for m in messages])
+        if len(handled) == 20:
+            stop.set()
+
+    first = StreamConsumer(redis, options("a", batch_size=10, prefetch=True, handler_acks=True), records)
+    await first.ensure_group()
+    await first.run(stop)
+    # While a batch was handled, the next one was already delivered: both pending.
+    assert pending_during[0] == 20
+    assert handled == [str(n) for n in range(20)]
+    assert await pending_count(redis) == 10  # the batch read ahead when the stop came: still this consumer's
+
+    second = StreamConsumer(redis, options("a", batch_size=10, prefetch=True, handler_acks=True), records)
+    stop = asyncio.Event()
+    task = asyncio.create_task(second.run(stop))
+
+    async def all_handled() -> bool:
+        return len(handled) == 50 and await pending_count(redis) == 0
+
+    await wait_until(all_handled)
+    stop.set()
+    await task
+    assert handled == [str(n) for n in range(50)]

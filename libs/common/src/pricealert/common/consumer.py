@@ -65,6 +65,10 @@ class ConsumerOptions:
     levels_every_s: float = 5.0
     # The handler acknowledges its entries itself, atomically with its effect (the loop then does not).
     handler_acks: bool = False
+    # Read the next batch while the handler runs, so that the client parses it while Redis works on this one.
+    # The prefetched entries wait in this consumer's pending list meanwhile: only for handlers that are quick
+    # next to reclaim_idle_ms and idempotent (the evaluator's script).
+    prefetch: bool = False
 
 
 class StreamConsumer:
@@ -79,6 +83,7 @@ class StreamConsumer:
         self._next_reclaim = 0.0
         self._next_heartbeat = 0.0
         self._next_levels = 0.0
+        self._prefetched: asyncio.Task[Any] | None = None
         self.metrics = ConsumerMetrics(options.stream, options.group)
         self._log = log.bind(stream=options.stream, group=options.group, consumer=options.consumer)
 
@@ -103,15 +108,25 @@ class StreamConsumer:
                 while not stop.is_set():
                     await self.poll_once()
             except ResponseError as exc:
+                await self.close()
                 if "NOGROUP" not in str(exc):
                     raise
                 # The stream or group vanished (a Redis restart without persistence): recreate it.
                 self._log.warning("stream.group.missing")
             except TRANSIENT_REDIS_ERRORS as exc:
+                await self.close()
                 self._log.warning("stream.read.failed", error=str(exc))
                 await asyncio.sleep(0.2)
                 await wait_for_redis(self.redis, stop=stop)
+        await self.close()
         self._log.info("stream.consumer.stopped")
+
+    async def close(self) -> None:
+        """Drop a prefetched read; entries it took stay pending here, read again by the next start's drain."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            prefetched.cancel()
+            await asyncio.gather(prefetched, return_exceptions=True)
 
     async def poll_once(self) -> int:
         """One round: reclaim idle entries when due, then read new ones; returns how many were handled."""
@@ -160,15 +175,22 @@ class StreamConsumer:
             await self._process(await self._with_delivery_counts(entries))
 
     async def _read_new(self) -> int:
-        block = min(self.options.block_ms, MAX_BLOCK_MS)
-        reply = await self.redis.xreadgroup(
-            self.options.group, self.options.consumer, {self.options.stream: ">"},
-            count=self.options.batch_size, block=block,
-        )
+        prefetched, self._prefetched = self._prefetched, None
+        reply = await (prefetched if prefetched is not None else self._xreadgroup_new())
         entries = _entries_of(reply)
         if entries:
+            if self.options.prefetch:
+                self._prefetched = asyncio.ensure_future(self._xreadgroup_new())
+                # A read whose consumer is dropped unawaited (poll_once's callers) must not log "never retrieved".
+                self._prefetched.add_done_callback(_retrieve)
             await self._process([Message(i, f) for i, f in entries])
         return len(entries)
+
+    async def _xreadgroup_new(self) -> Any:
+        return await self.redis.xreadgroup(
+            self.options.group, self.options.consumer, {self.options.stream: ">"},
+            count=self.options.batch_size, block=min(self.options.block_ms, MAX_BLOCK_MS),
+        )
 
     async def _reclaim_idle(self) -> int:
         reply = await self.redis.xautoclaim(
@@ -272,6 +294,11 @@ class StreamConsumer:
         self._next_heartbeat = now + min(5.0, self.options.health_ttl_s / 3)
         key = names.health_key(self.options.service, self.options.consumer)
         await self.redis.set(key, str(now_ms()), ex=self.options.health_ttl_s)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # still raised to whoever awaits the task
 
 
 def _text(value: Any) -> str:

@@ -67,6 +67,8 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
         # A new group starts at the stream's end: ticks from before the first start judge no alert.
         group_start_id="$",
         handler_acks=True,
+        # Redis runs one batch's script while this process parses the next batch: the two cores work at once.
+        prefetch=True,
     )
     return StreamConsumer(redis, options, handle_ticks)
 
