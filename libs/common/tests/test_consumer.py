@@ -214,7 +214,9 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
     assert int(await redis.get(f"{STREAM}:handled-count") or 0) == total
 
 
-async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_loses_nothing(redis: Redis) -> None:
+async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_leaves_nothing_pending(
+    redis: Redis
+) -> None:
     for n in range(50):
         await redis.xadd(STREAM, {"n": str(n)})
     handled: list[str] = []
@@ -229,17 +231,18 @@ async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_loses
         if len(handled) == 20:
             stop.set()
 
-    first = StreamConsumer(redis, options("a", batch_size=10, prefetch=True, handler_acks=True), records)
+    prefetching = {"batch_size": 10, "prefetch": True, "handler_acks": True, "reclaim_idle_ms": 5000}
+    first = StreamConsumer(redis, options("a", **prefetching), records)
     await first.ensure_group()
     await first.run(stop)
     # While a batch was handled, the next one was already delivered: both pending.
     assert pending_during[0] == 20
-    assert handled == [str(n) for n in range(20)]
-    assert await pending_count(redis) == 10  # the batch read ahead when the stop came: still this consumer's
+    # The stop came with a batch read ahead: handled before returning, so another consumer goes on in order.
+    assert handled == [str(n) for n in range(30)]
+    assert await pending_count(redis) == 0
 
-    second = StreamConsumer(redis, options("a", batch_size=10, prefetch=True, handler_acks=True), records)
     stop = asyncio.Event()
-    task = asyncio.create_task(second.run(stop))
+    task = asyncio.create_task(StreamConsumer(redis, options("b", **prefetching), records).run(stop))
 
     async def all_handled() -> bool:
         return len(handled) == 50 and await pending_count(redis) == 0
@@ -248,3 +251,29 @@ async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_loses
     stop.set()
     await task
     assert handled == [str(n) for n in range(50)]
+
+
+async def test_a_batch_read_ahead_of_a_slow_one_is_not_handled_twice_after_a_reclaim(redis: Redis) -> None:
+    for n in range(30):
+        await redis.xadd(STREAM, {"n": str(n)})
+    handled: list[str] = []
+
+    async def slow_first(messages: Sequence[Message]) -> None:
+        if not handled:
+            await asyncio.sleep(0.6)  # past reclaim_idle_ms: the batch read ahead is reclaimable meanwhile
+        handled.extend(m.fields["n"] for m in messages)
+        await redis.xack(STREAM, "g", *[m.id for m in messages])
+
+    stop = asyncio.Event()
+    consumer = StreamConsumer(redis, options("a", batch_size=10, prefetch=True, handler_acks=True,
+                                             reclaim_idle_ms=400, reclaim_every_s=0.05), slow_first)
+    await consumer.ensure_group()
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def all_handled() -> bool:
+        return len(handled) >= 30 and await pending_count(redis) == 0
+
+    await wait_until(all_handled)
+    stop.set()
+    await task
+    assert sorted(handled, key=int) == [str(n) for n in range(30)], handled

@@ -84,6 +84,7 @@ class StreamConsumer:
         self._next_heartbeat = 0.0
         self._next_levels = 0.0
         self._prefetched: asyncio.Task[Any] | None = None
+        self._prefetched_at = 0.0
         self.metrics = ConsumerMetrics(options.stream, options.group)
         self._log = log.bind(stream=options.stream, group=options.group, consumer=options.consumer)
 
@@ -118,15 +119,28 @@ class StreamConsumer:
                 self._log.warning("stream.read.failed", error=str(exc))
                 await asyncio.sleep(0.2)
                 await wait_for_redis(self.redis, stop=stop)
-        await self.close()
+        await self._finish_prefetched()
         self._log.info("stream.consumer.stopped")
 
     async def close(self) -> None:
-        """Drop a prefetched read; entries it took stay pending here, read again by the next start's drain."""
+        """Drop a prefetched read; entries it took stay pending here, read again by the next drain or a reclaim."""
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
             prefetched.cancel()
             await asyncio.gather(prefetched, return_exceptions=True)
+
+    async def _finish_prefetched(self) -> None:
+        """On a clean stop, handle the batch read ahead too (it comes within block_ms): none is left pending."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None:
+            return
+        try:
+            entries = _entries_of(await prefetched)
+            if entries:
+                await self._process([Message(i, f) for i, f in entries])
+        except (ResponseError, *TRANSIENT_REDIS_ERRORS) as exc:
+            # Still pending here: the next start's drain, or another replica's reclaim, handles it.
+            self._log.warning("stream.prefetch.unfinished", error=str(exc))
 
     async def poll_once(self) -> int:
         """One round: reclaim idle entries when due, then read new ones; returns how many were handled."""
@@ -160,8 +174,8 @@ class StreamConsumer:
             lag = 0 if caught_up else math.nan
         self.metrics.lag.set(lag)
 
-    async def _drain_own_pending(self, stop: asyncio.Event) -> None:
-        last_id = "0"
+    async def _drain_own_pending(self, stop: asyncio.Event) -> int:
+        last_id, handled = "0", 0
         while not stop.is_set():
             reply = await self.redis.xreadgroup(
                 self.options.group, self.options.consumer, {self.options.stream: last_id},
@@ -169,17 +183,26 @@ class StreamConsumer:
             )
             entries = _entries_of(reply)
             if not entries:
-                return
+                break
             last_id = entries[-1][0]
             self._log.info("stream.pending.resumed", count=len(entries))
             await self._process(await self._with_delivery_counts(entries))
+            handled += len(entries)
+        return handled
 
     async def _read_new(self) -> int:
-        prefetched, self._prefetched = self._prefetched, None
+        prefetched = self._prefetched
+        if prefetched is not None and time.monotonic() - self._prefetched_at > self.options.reclaim_idle_ms / 2000:
+            # Read ahead before a slow batch: a reclaim may have taken (and handled) its entries since. Handle
+            # what is still this consumer's instead, with its delivery counts.
+            await self.close()
+            return await self._drain_own_pending(asyncio.Event())
+        self._prefetched = None
         reply = await (prefetched if prefetched is not None else self._xreadgroup_new())
         entries = _entries_of(reply)
         if entries:
             if self.options.prefetch:
+                self._prefetched_at = time.monotonic()
                 self._prefetched = asyncio.ensure_future(self._xreadgroup_new())
                 # A read whose consumer is dropped unawaited (poll_once's callers) must not log "never retrieved".
                 self._prefetched.add_done_callback(_retrieve)
