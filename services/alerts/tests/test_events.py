@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from pricealert.alerts.metrics import ALERT_CHANGES
 from pricealert.common import names
 from pricealert.common.events import (
     AlertEventType,
@@ -137,6 +138,25 @@ async def test_trigger_for_a_deleted_alert_keeps_it_deleted(
     # Entries are handled in order, so once the later one is applied the earlier one was too.
     await eventually(control_triggered)
     assert (await get_alert(client, tokens, deleted["id"]))["status"] == "deleted"
+
+
+async def test_the_first_firing_is_kept_and_counted_once(client: httpx.AsyncClient, tokens: Tokens,
+                                                         app: FastAPI) -> None:
+    service = app.state.alerts.service
+    active, deleted = await create(client, tokens), await create(client, tokens)
+    await client.delete(f"/alerts/{deleted['id']}", headers=tokens.headers("u1"))
+    first = trigger_for(active, price="100001.5")
+    before = ALERT_CHANGES.labels("triggered")._value.get()
+    await service.record_triggers([first, trigger_for(deleted)])
+    assert ALERT_CHANGES.labels("triggered")._value.get() == before + 2  # the deleted one's firing is stored too
+    await service.record_triggers([first, trigger_for(active, price="99.5")])  # a redelivery, a second firing
+    assert ALERT_CHANGES.labels("triggered")._value.get() == before + 2
+    shown = await get_alert(client, tokens, active["id"])
+    assert (shown["status"], shown["triggered_price"], shown["delivery_status"]) == ("triggered", "100001.5", "pending")
+    fired = datetime.fromisoformat(shown["triggered_at"].replace("Z", "+00:00"))
+    assert abs(fired.timestamp() * 1000 - first.fired_at) < 1
+    gone = await get_alert(client, tokens, deleted["id"])
+    assert (gone["status"], gone["triggered_price"]) == ("deleted", "100001.5")
 
 
 async def test_malformed_trigger_is_dead_lettered(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:

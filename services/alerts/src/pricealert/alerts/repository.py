@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import case, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.alerts.models import Alert, AlertStatus, OutboxEntry
@@ -114,21 +115,31 @@ class TriggerRecord:
     exchange_time: datetime
 
 
+def _unless_fired(column: Any, value: object) -> Any:
+    """`value` where the alert holds no firing yet (bound with the column's type), else the column unchanged."""
+    return case((Alert.triggered_at.is_(None), literal(value, column.type)), else_=column)
+
+
 async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
-    """Store the firing on the alert (once); an active alert becomes triggered. True if it changed."""
-    now = utc_now()
-    fired = (update(Alert).where(Alert.id == record.alert_id, Alert.triggered_at.is_(None))
-             .values(triggered_at=record.fired_at, triggered_price=record.price,
-                     triggered_exchange_time=record.exchange_time, trigger_id=record.trigger_id,
-                     delivery_status=func.coalesce(Alert.delivery_status, "pending"), updated_at=now))
-    result = await session.execute(fired, execution_options={"synchronize_session": False})
-    # A deleted or expired alert keeps its status; only an active one becomes triggered.
-    await session.execute(
-        update(Alert).where(Alert.id == record.alert_id, Alert.status == AlertStatus.ACTIVE.value)
-        .values(status=AlertStatus.TRIGGERED.value, updated_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    return bool(getattr(result, "rowcount", 0))
+    """Store the firing on the alert (once); an active alert becomes triggered. True if it stored this firing."""
+    # One statement (each UPDATE of alerts costs a count trigger): the firing is stored only where none is, the
+    # status changes only from active; a deleted or expired alert keeps its status. CASE reads the old row.
+    stmt = (update(Alert)
+            .where(Alert.id == record.alert_id,
+                   Alert.triggered_at.is_(None) | (Alert.status == AlertStatus.ACTIVE.value))
+            .values(triggered_at=_unless_fired(Alert.triggered_at, record.fired_at),
+                    triggered_price=_unless_fired(Alert.triggered_price, record.price),
+                    triggered_exchange_time=_unless_fired(Alert.triggered_exchange_time, record.exchange_time),
+                    trigger_id=_unless_fired(Alert.trigger_id, record.trigger_id),
+                    delivery_status=case(
+                        (Alert.triggered_at.is_(None), func.coalesce(Alert.delivery_status, "pending")),
+                        else_=Alert.delivery_status),
+                    status=case((Alert.status == AlertStatus.ACTIVE.value, AlertStatus.TRIGGERED.value),
+                                else_=Alert.status),
+                    updated_at=utc_now())
+            .returning(Alert.trigger_id))
+    stored = (await session.execute(stmt, execution_options={"synchronize_session": False})).scalar_one_or_none()
+    return stored == record.trigger_id
 
 
 async def record_delivery(
