@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from evaluator_bench import percentile
+
 Request = Callable[[int], bytes]
 
 
@@ -115,18 +117,10 @@ async def paced(host: str, port: int, request: Request, *, rate: float, seconds:
     return outcome
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by nearest rank; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def summary(outcome: Outcome, rate: float, seconds: float) -> dict[str, float | int]:
     """The figures of a run, as api_bench reports them."""
-    latencies = outcome.latencies_ms
-    return {"offered_per_s": rate, "answered_per_s": round(len(latencies) / seconds), "sent": outcome.sent,
-            "errors": outcome.errors,
-            **{f"p{q}_ms": round(percentile(latencies, q), 2) for q in (50, 95, 99)},
-            "max_ms": round(max(latencies, default=0.0), 2)}
+    latencies = outcome.latencies_ms or [0.0]  # nothing answered: every request counts as an error
+    return {"offered_per_s": rate, "answered_per_s": round(len(outcome.latencies_ms) / seconds),
+            "sent": outcome.sent, "errors": outcome.errors,
+            **{f"p{q}_ms": round(percentile(latencies, q / 100), 2) for q in (50, 95, 99)},
+            "max_ms": round(max(latencies), 2)}

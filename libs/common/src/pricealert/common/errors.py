@@ -87,6 +87,12 @@ class ServiceUnavailable(AppError):
     code = "service_unavailable"
 
 
+def database_unavailable() -> ServiceUnavailable:
+    """What a request answers while its database cannot be reached (refused, restarting, connection lost)."""
+    return ServiceUnavailable("The database is not reachable; try again shortly.", code="database_unavailable",
+                              headers={"Retry-After": "1"})
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The stable error shape."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -124,8 +130,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SQLAlchemyInterfaceError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database.unavailable", path=request.url.path, error=str(exc).splitlines()[0])
-        return JSONResponse(error_body("database_unavailable", "The database is not reachable; try again shortly."),
-                            status_code=503, headers={"Retry-After": "1"})
+        return await _app_error(request, database_unavailable())
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -16,21 +16,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from pricealert.common.errors import ServiceUnavailable
+from pricealert.common.db import UNREACHABLE
+from pricealert.common.errors import database_unavailable
 
 T = TypeVar("T")
 CLOSE_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 5.0
-# The server is gone or refuses connections (starting, shutting down, terminated this backend): not a bug here.
-CONNECTION_LOST = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
-                   asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError,
-                   asyncpg.exceptions.TooManyConnectionsError)
-
-
-def database_unavailable() -> ServiceUnavailable:
-    """The error a request answers with when the database cannot be reached."""
-    return ServiceUnavailable("The database is not reachable; try again shortly.", code="database_unavailable",
-                              headers={"Retry-After": "1"})
+# Unreachable, or the server ended this backend (shut down, crashed, pg_terminate_backend): not a bug here.
+CONNECTION_LOST = (*UNREACHABLE, asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError)
 
 
 class Connections:
