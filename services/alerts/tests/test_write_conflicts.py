@@ -22,11 +22,9 @@ from pricealert.alerts.service import AlertService
 from pricealert.common.events import Condition, Trigger
 
 from .conftest import Tokens
+from .test_status_counts import COUNTED, KEPT
 
 pytestmark = pytest.mark.usefixtures("catalog")
-
-COUNTED = "SELECT user_id, status, count(*)::int FROM alerts GROUP BY user_id, status"
-KEPT = "SELECT user_id, status, n FROM alerts_status_counts WHERE n <> 0"
 
 
 @pytest.fixture
