@@ -134,11 +134,11 @@ def exceptions_logged(stack: ChaosStack) -> list[str]:
     return [f"{count} x {key}" for key, count in sorted(found.items())]
 
 
-async def run_hostile(directory: Path) -> dict[str, Any]:
-    """Start a stack, throw hostile input at its gateway, and count server errors and crashes."""
+async def run_hostile(directory: Path, database: str = "sqlite") -> dict[str, Any]:
+    """Start a stack on `database`, throw hostile input at its gateway, and count server errors and crashes."""
     directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
-    stack = ChaosStack(directory, extra_env=ADMIN)
-    result: dict[str, Any] = {}
+    stack = ChaosStack(directory, extra_env=ADMIN, database=database)
+    result: dict[str, Any] = {"database": database}
     try:
         await stack.start()
         async with httpx.AsyncClient(base_url=stack.url, timeout=20) as client:

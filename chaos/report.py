@@ -54,30 +54,33 @@ def details(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def hostile_section(h: dict[str, Any]) -> list[str]:
-    """The hostile-input run's summary."""
-    if not h:
+def hostile_section(runs: list[dict[str, Any]]) -> list[str]:
+    """The hostile-input runs' summary, one pair of rows per database."""
+    if not runs:
         return []
-    lines = ["", "## Hostile input", "", "| run | requests | server errors (5xx) | transport errors | crashes | pass |",
-             "|---|---|---|---|---|---|"]
-    for name in ("schemathesis", "handwritten"):
-        part = h.get(name, {})
-        verdict = "pass" if part.get("pass") else "**FAIL**"
-        lines.append(f"| {name} | {_n(part.get('requests'))} | {_n(part.get('server_errors'))} "
-                     f"| {_n(part.get('transport_errors'))} | {_n(part.get('crashes'))} | {verdict} |")
-    for name in ("schemathesis", "handwritten"):
-        for finding in h.get(name, {}).get("findings", [])[:15]:
-            lines.append(f"- {name}: {finding}")
-    for line in h.get("log_tracebacks", [])[:12]:
-        lines.append(f"- logged: {line}")
-    if h.get("error"):
-        lines.append(f"- the run failed: {h['error']}")
-    if h.get("note"):
-        lines.append(f"\n{h['note']}")
+    lines = ["", "## Hostile input", "",
+             "| database | run | requests | server errors (5xx) | transport errors | crashes | pass |",
+             "|---|---|---|---|---|---|---|"]
+    for h in runs:
+        for name in ("schemathesis", "handwritten"):
+            part = h.get(name, {})
+            verdict = "pass" if part.get("pass") else "**FAIL**"
+            lines.append(f"| {h.get('database', '—')} | {name} | {_n(part.get('requests'))} "
+                         f"| {_n(part.get('server_errors'))} | {_n(part.get('transport_errors'))} "
+                         f"| {_n(part.get('crashes'))} | {verdict} |")
+    for h in runs:
+        where = h.get("database", "—")
+        for name in ("schemathesis", "handwritten"):
+            for finding in h.get(name, {}).get("findings", [])[:15]:
+                lines.append(f"- {where} {name}: {finding}")
+        for line in h.get("log_tracebacks", [])[:12]:
+            lines.append(f"- {where} logged: {line}")
+        if h.get("error"):
+            lines.append(f"- {where}: the run failed: {h['error']}")
     return lines
 
 
-def write_report(results: list[dict[str, Any]], hostile: dict[str, Any], out: Path, wall_s: float) -> None:
+def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], out: Path, wall_s: float) -> None:
     """Write chaos.json and chaos.md into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     data = {"scenarios": results, "hostile": hostile, "settings": CHAOS_ENV, "wall_seconds": round(wall_s, 1)}

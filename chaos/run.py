@@ -1,6 +1,7 @@
 """`make chaos`: every fault scenario on its own stack, then the hostile-input run; writes chaos/results/.
 
-Run from the repository root: `uv run python -m chaos [--only a,b] [--no-hostile] [--no-faults]`.
+Run from the repository root: `uv run python -m chaos [--only a,b] [--no-hostile] [--no-faults]
+[--hostile-databases sqlite,postgres]`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-async def run(only: set[str] | None, faults: bool, hostile: bool, keep: bool) -> None:
+async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: bool) -> None:
     """Run the chosen scenarios one after the other, then the hostile run, and write the report."""
     began = time.monotonic()
     root = temp_dir("chaos-")
@@ -46,13 +47,14 @@ async def run(only: set[str] | None, faults: bool, hostile: bool, keep: bool) ->
         result = await run_scenario(scenario, root)
         results.append(result)
         say(row(result) + f"  ({result['wall_s']} s)")
-    hostile_result: dict[str, Any] = {}
-    if hostile:
-        say("== hostile input: schemathesis and hand-written requests against the gateway")
-        hostile_result = await run_hostile(root / "hostile")
+    hostile_results: list[dict[str, Any]] = []
+    for database in hostile:
+        say(f"== hostile input on {database}: schemathesis and hand-written requests against the gateway")
+        hostile_result = await run_hostile(root / f"hostile-{database}", database)
+        hostile_results.append(hostile_result)
         say(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "findings"} if isinstance(v, dict) else v
                         for k, v in hostile_result.items()}))
-    write_report(results, hostile_result, RESULTS, time.monotonic() - began)
+    write_report(results, hostile_results, RESULTS, time.monotonic() - began)
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
     say((RESULTS / "chaos.md").read_text())
@@ -62,13 +64,16 @@ def main() -> None:
     """Parse the command line and run."""
     parser = argparse.ArgumentParser(prog="python -m chaos")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
-    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-input run")
+    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-input runs")
+    parser.add_argument("--hostile-databases", default="sqlite,postgres",
+                        help="the databases the hostile-input run is repeated on (comma-separated)")
     parser.add_argument("--no-faults", action="store_true", help="only the hostile-input run")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (service logs)")
     args = parser.parse_args()
     configure_logging(service="chaos", level="WARNING")
     only = {n.strip() for n in args.only.split(",") if n.strip()} or None
-    asyncio.run(run(only, not args.no_faults, not args.no_hostile, args.keep))
+    databases = [] if args.no_hostile else [d.strip() for d in args.hostile_databases.split(",") if d.strip()]
+    asyncio.run(run(only, not args.no_faults, databases, args.keep))
 
 
 if __name__ == "__main__":

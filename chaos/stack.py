@@ -17,7 +17,7 @@ from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
 from pricealert.devstack.fakeexchange import FakeExchange, default_symbols
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
-from pricealert.devstack.servers import RedisServer
+from pricealert.devstack.servers import PostgresServer, RedisServer
 from pricealert.devstack.smtp import MailboxServer
 
 WORKERS = ("ingest", "evaluator", "notifier")
@@ -55,6 +55,8 @@ class ChaosStack:
     evaluators: int = 1
     notifiers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # "sqlite" (files in the directory) or "postgres" (a server of the stack's own, one database per service)
+    database: str = "sqlite"
     api_errors: list[str] = field(default_factory=list)  # 5xx answers the oracle's reads got
     redis_server: RedisServer = field(init=False)
     smtp: MailboxServer = field(init=False)
@@ -62,6 +64,7 @@ class ChaosStack:
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     redis: Redis = field(init=False)
+    postgres: PostgresServer | None = None
 
     @property
     def url(self) -> str:
@@ -89,12 +92,23 @@ class ChaosStack:
         self.redis_server = RedisServer(self.directory / "redis", appendonly=True).start()
         self.smtp = MailboxServer(accept_log=self.accept_log).start()
         self.exchange = await FakeExchange(default_symbols()).start()
+        database_env = await asyncio.to_thread(self._database_env)
         self.env = stack_environment(self.directory, redis_url=self.redis_server.url, smtp_port=self.smtp.port,
-                                     exchange=self.exchange) | self.extra_env
+                                     exchange=self.exchange) | database_env | self.extra_env
         self.redis = connect(self.redis_server.url)
         for name in self.replicas():
             self.start_process(name)
         await self.wait_ready()
+
+    def _database_env(self) -> dict[str, str]:
+        """The database URLs of auth and alerts when the stack runs on Postgres (SQLite needs none extra)."""
+        if self.database == "sqlite":
+            return {}
+        if self.database != "postgres":
+            raise ValueError(f"unknown database {self.database!r}: sqlite or postgres")
+        self.postgres = PostgresServer(self.directory / "postgres").start()
+        return {"AUTH_DATABASE_URL": self.postgres.create_database("auth"),
+                "ALERTS_DATABASE_URL": self.postgres.create_database("alerts")}
 
     def start_process(self, name: str) -> ServiceProcess:
         """Start (or restart, with the same consumer name) one process of the stack."""
@@ -159,6 +173,8 @@ class ChaosStack:
         self.smtp.stop()
         await self.redis.aclose()
         self.redis_server.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
         return codes
 
     def log_lines(self, *needles: str, limit: int = 12) -> list[str]:
