@@ -61,8 +61,8 @@ async def test_create_admin_creates_then_is_idempotent(database_url: str, auth_e
     assert await PasswordHasher(4).verify(PASSWORD, user.password_hash)  # an existing password is kept
 
 
-async def test_create_admin_promotes_and_resets_password_on_request(database_url: str,
-                                                                    auth_env: dict[str, str]) -> None:
+async def test_create_admin_refuses_an_account_it_did_not_create(database_url: str,
+                                                                 auth_env: dict[str, str]) -> None:
     engine = create_engine(database_url, application_name="cli-test")
     await run_cli("db", "migrate", "auth", env=auth_env)
     async with session_factory(engine)() as session:
@@ -74,11 +74,25 @@ async def test_create_admin_promotes_and_resets_password_on_request(database_url
     result = await run_cli("users", "create-admin", "--email", "ada@example.com", "--password", PASSWORD,
                            "--reset-password", env=auth_env)
 
-    assert result.exit_code == 0, result.output
-    assert "ada@example.com: password reset" in result.stdout
+    assert result.exit_code == 1
+    assert "refused" in result.stderr and "left alone" in result.stderr and "Traceback" not in result.output
     user = await _user(database_url, "ada@example.com")
-    assert user is not None and user.is_admin and user.is_active
-    assert await PasswordHasher(4).verify(PASSWORD, user.password_hash)
+    assert user is not None and not user.is_admin and not user.is_active
+    assert await PasswordHasher(4).verify("old-password-1", user.password_hash)
+
+
+async def test_create_admin_resets_the_password_of_the_admin_it_created(database_url: str,
+                                                                         auth_env: dict[str, str]) -> None:
+    await run_cli("users", "create-admin", "--email", "root@example.com", "--password", PASSWORD, env=auth_env)
+
+    result = await run_cli("users", "create-admin", "--email", "root@example.com", "--password",
+                           "another-passphrase", "--reset-password", env=auth_env)
+
+    assert result.exit_code == 0, result.output
+    assert "root@example.com: password reset" in result.stdout
+    user = await _user(database_url, "root@example.com")
+    assert user is not None and user.is_admin and user.created_by_bootstrap
+    assert await PasswordHasher(4).verify("another-passphrase", user.password_hash)
 
 
 async def test_create_admin_prompts_for_the_password(sqlite_url: str, tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 @pytest.fixture
 async def client(sqlite_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an auth app that allows two failed logins per account (one database is enough here)."""
-    settings = make_settings(sqlite_url, redis_url, tmp_path, login_max_failures_account=2)
+    """A client of an auth app that allows two failed logins per account and address (one database is enough)."""
+    settings = make_settings(sqlite_url, redis_url, tmp_path, login_max_failures_account_address=2)
     async with running_app(settings) as app, client_for(app) as http:
         yield http
 

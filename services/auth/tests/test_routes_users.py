@@ -1,4 +1,4 @@
-"""Admin-only user management and the admin bootstrapped from the environment."""
+"""Admin-only user management (the admin bootstrapped from the environment: test_admin_bootstrap)."""
 
 from __future__ import annotations
 
@@ -25,19 +25,6 @@ async def test_admin_from_the_environment_can_log_in(admin_client: Any) -> None:
     http, headers = admin_client
     me = (await http.get("/auth/me", headers=headers)).json()
     assert me["email"] == ADMIN and me["is_admin"] is True
-
-
-async def test_admin_bootstrap_is_idempotent_and_promotes(app_factory: AppFactory) -> None:
-    async with app_factory() as app, client_for(app) as http:
-        await register(http, "boss@example.com", password="boss password 1")
-    for _ in range(2):
-        async with app_factory(admin_email="Boss@Example.com", admin_password="ignored password") as app, \
-                client_for(app) as http:
-            tokens = await login(http, "boss@example.com", "boss password 1")  # the password is not overwritten
-            me = (await http.get("/auth/me", headers=bearer(tokens["access_token"]))).json()
-            assert me["is_admin"] is True
-            listing = (await http.get("/auth/users", headers=bearer(tokens["access_token"]))).json()
-            assert listing["total"] == 1
 
 
 async def test_listing_users_is_paginated(admin_client: Any) -> None:

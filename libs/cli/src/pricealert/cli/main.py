@@ -232,10 +232,11 @@ def users_create_admin(
     email: Annotated[str, typer.Option(help="The admin's email.")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           envvar="ADMIN_PASSWORD", help="Asked for when not given.")],
-    reset_password: Annotated[bool, typer.Option(help="Also set this password on an existing account.")] = False,
+    reset_password: Annotated[bool, typer.Option(
+        help="Also set this password on the admin create-admin (or ADMIN_EMAIL) created before.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Create an admin in the auth database (or promote the existing account); idempotent."""
+    """Create an admin in the auth database; never promotes an existing account; idempotent."""
     options = _options(ctx, json_output)
     try:
         result = _run_op(lambda: ops.create_admin(email, password, reset_password=reset_password))

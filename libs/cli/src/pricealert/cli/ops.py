@@ -77,50 +77,38 @@ class AdminResult:
 
     user_id: str
     email: str
-    action: str  # created | promoted | password_reset | unchanged
+    action: str  # created | password_reset | unchanged | adopted
 
 
 async def create_admin(email: str, password: str, *, reset_password: bool = False) -> AdminResult:
-    """Create an active admin, or promote (and optionally re-password) the account with this email."""
+    """Create an active admin, or re-password the one create-admin / ADMIN_EMAIL created; never another account."""
     try:
+        from pricealert.auth.admins import AdminOutcome, ensure_admin
         from pricealert.auth.bootstrap import MIGRATIONS, VERSION_TABLE
-        from pricealert.auth.models import User
-        from pricealert.auth.repository import UserRepository
         from pricealert.auth.security import PasswordHasher
-        from pricealert.auth.service import normalize_email
         from pricealert.auth.settings import AuthSettings
     except ImportError as exc:
         raise MissingService(f"pricealert-auth is not installed here: {exc}") from exc
-    from email_validator import validate_email
     from pydantic import SecretStr
 
     from pricealert.common.db import create_engine, session_factory, upgrade_database
 
     # The same rules as the admin the auth service bootstraps from ADMIN_EMAIL / ADMIN_PASSWORD.
     settings = AuthSettings(admin_email=email, admin_password=SecretStr(password))
-    address = normalize_email(validate_email(email, check_deliverability=False).normalized)
     await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS, VERSION_TABLE)
-    hasher = PasswordHasher(settings.bcrypt_rounds)
     engine = create_engine(settings.database_url, application_name="pricealert-cli")
     try:
         async with session_factory(engine)() as session:
-            users = UserRepository(session)
-            user = await users.get_by_email(address)
-            if user is None:
-                user = await users.add(User(email=address, password_hash=await hasher.hash(password),
-                                            is_admin=True, is_active=True))
-                action = "created"
-            else:
-                action = "unchanged"
-                if not (user.is_admin and user.is_active):
-                    user.is_admin, user.is_active, action = True, True, "promoted"
-                if reset_password:
-                    user.password_hash = await hasher.hash(password)
-                    action = "password_reset"
-            await session.commit()
-            return AdminResult(str(user.id), address, action)
+            result = await ensure_admin(session, PasswordHasher(settings.bcrypt_rounds), email, password,
+                                        set_password=reset_password)
     finally:
         await engine.dispose()
+    if result.outcome is AdminOutcome.REFUSED:
+        raise ValueError(f"{result.email} is an account that create-admin did not create (anyone may have "
+                         "registered it); it is left alone. Create an admin with another email, and promote "
+                         "this account from there once you know whose it is.")
+    action = "password_reset" if result.outcome is AdminOutcome.PASSWORD_SET else result.outcome.value
+    return AdminResult(result.user_id, result.email, action)
 
 
 async def resync_alerts(redis_url: str | None) -> int:

@@ -90,6 +90,16 @@ def login_failures_key(scope: str, value: str) -> str:
     return f"{PREFIX}:auth:login-failures:{scope}:{value}"
 
 
+def login_pair_failures_key(email: str, address: str) -> str:
+    """Counter of failed logins for one account from one client address."""
+    return login_failures_key("account-address", f"{address}:{email}")
+
+
+def login_known_addresses_key(email: str) -> str:
+    """Sorted set of the client addresses an account logged in from, scored by the last success (epoch ms)."""
+    return f"{PREFIX}:auth:login-known-addresses:{email}"
+
+
 # Approximate MAXLEN per stream: far above any backlog a healthy consumer builds, so that trimming
 # never removes entries still pending (Redis < 8.2 trims pending entries too).
 STREAM_MAXLEN: dict[str, int] = {

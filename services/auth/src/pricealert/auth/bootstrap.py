@@ -6,13 +6,11 @@ import asyncio
 from pathlib import Path
 
 import structlog
-from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.exc import IntegrityError
 
+from pricealert.auth import admins
+from pricealert.auth.admins import AdminOutcome
 from pricealert.auth.keys import publish_public_keys
-from pricealert.auth.models import User
-from pricealert.auth.repository import RefreshTokenRepository, UserRepository
-from pricealert.auth.service import normalize_email
+from pricealert.auth.repository import RefreshTokenRepository
 from pricealert.auth.state import AuthState
 from pricealert.common.db import upgrade_database, wait_for_database
 from pricealert.common.events import utc_now
@@ -44,31 +42,18 @@ async def prepare_database(state: AuthState) -> None:
 
 
 async def ensure_admin(state: AuthState) -> None:
-    """Create (or promote) the admin named by ADMIN_EMAIL / ADMIN_PASSWORD; idempotent."""
+    """Create the admin named by ADMIN_EMAIL / ADMIN_PASSWORD, or set its password (rules: admins.py)."""
     settings = state.settings
     if settings.admin_email is None or settings.admin_password is None:
         return
-    try:
-        email = normalize_email(validate_email(settings.admin_email, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise ValueError(f"ADMIN_EMAIL is not a valid email: {exc}") from exc
     async with state.sessions() as session:
-        users = UserRepository(session)
-        user = await users.get_by_email(email)
-        if user is None:
-            password_hash = await state.hasher.hash(settings.admin_password.get_secret_value())
-            try:
-                await users.add(User(email=email, password_hash=password_hash, is_admin=True, is_active=True))
-                await session.commit()
-            except IntegrityError:  # another replica created it first
-                await session.rollback()
-                return
-            log.info("auth.admin.created", email=email)
-        elif not (user.is_admin and user.is_active):
-            user.is_admin = True
-            user.is_active = True
-            await session.commit()
-            log.info("auth.admin.promoted", email=email)
+        result = await admins.ensure_admin(session, state.hasher, settings.admin_email,
+                                           settings.admin_password.get_secret_value(), set_password=True)
+    if result.outcome is AdminOutcome.REFUSED:
+        log.error("auth.admin.bootstrap_refused", email=result.email, user_id=result.user_id,
+                  reason="ADMIN_EMAIL names an account the bootstrap did not create; it is left alone")
+    elif result.outcome is not AdminOutcome.UNCHANGED:
+        log.info(f"auth.admin.{result.outcome.value}", email=result.email, user_id=result.user_id)
 
 
 async def maintain_keys(state: AuthState) -> None:

@@ -41,8 +41,11 @@ async def build_state(settings: AuthSettings) -> AuthState:
     await asyncio.to_thread(keyring.load)
     hasher = await asyncio.to_thread(PasswordHasher, settings.bcrypt_rounds)
     engine = create_engine(settings.database_url, application_name="pricealert-auth")
-    limits = LoginLimits(window_s=settings.login_window_s, per_account=settings.login_max_failures_account,
-                         per_address=settings.login_max_failures_address)
+    limits = LoginLimits(window_s=settings.login_window_s,
+                         per_account_address=settings.login_max_failures_account_address,
+                         per_address=settings.login_max_failures_address,
+                         per_account=settings.login_max_failures_account,
+                         known_address_ttl_s=settings.login_known_address_ttl_s)
     policy = TokenPolicy(access_ttl=timedelta(seconds=settings.access_token_ttl_s),
                          refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s))
     return AuthState(settings=settings, engine=engine, sessions=session_factory(engine), redis=redis,

@@ -78,20 +78,19 @@ class AuthService:
         return user
 
     async def login(self, email: str, password: str, *, address: str) -> TokenPair:
-        """Check credentials (rate-limited per account and address) and open a new login session."""
+        """Check credentials (attempts limited per account and address, see ratelimit) and open a login session."""
         with metrics.outcome_of(metrics.LOGINS):
             email = normalize_email(email)
-            await self.limiter.check(email, address)
+            await self.limiter.attempt(email, address)  # counted before the slow password check
             user = await self.users.get_by_email(email)
             matches = await self.hasher.verify(password, user.password_hash if user is not None else None)
             if user is None or not matches:
-                await self.limiter.record_failure(email, address)
                 log.info("auth.login.failed", address=address)
                 raise _invalid_credentials()
             with bound_contextvars(user_id=str(user.id)):
+                await self.limiter.succeeded(email, address, remember=user.is_active)
                 if not user.is_active:
                     raise _account_disabled()
-                await self.limiter.reset_account(email)
                 if self.hasher.needs_rehash(user.password_hash):
                     user.password_hash = await self.hasher.hash(password)
                 pair = await self._issue_pair(user, family_id=uuid.uuid4().hex)

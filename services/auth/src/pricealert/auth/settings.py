@@ -31,8 +31,12 @@ class AuthSettings(ServiceSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, alias="AUTH_REFRESH_TOKEN_TTL_S", ge=60)
     bcrypt_rounds: int = Field(default=12, alias="AUTH_BCRYPT_ROUNDS", ge=4, le=31)
     login_window_s: int = Field(default=900, alias="AUTH_LOGIN_WINDOW_S", ge=1)
-    login_max_failures_account: int = Field(default=5, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
+    login_max_failures_account_address: int = Field(
+        default=5, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT_ADDRESS", ge=1,
+    )
     login_max_failures_address: int = Field(default=100, alias="AUTH_LOGIN_MAX_FAILURES_ADDRESS", ge=1)
+    login_max_failures_account: int = Field(default=20, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
+    login_known_address_ttl_s: int = Field(default=30 * 24 * 3600, alias="AUTH_LOGIN_KNOWN_ADDRESS_TTL_S", ge=1)
     key_publish_interval_s: float = Field(default=30.0, alias="AUTH_KEY_PUBLISH_INTERVAL_S", gt=0)
     admin_email: str | None = Field(default=None, alias="ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(default=None, alias="ADMIN_PASSWORD")
