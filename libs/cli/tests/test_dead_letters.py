@@ -9,9 +9,10 @@ from typing import Any
 from cli_testkit import dead_letter_via_consumer, json_of, run_cli, tick_fields, trigger_fields
 from redis.asyncio import Redis
 
+from pricealert.cli.deadletters import list_dead_letters
 from pricealert.cli.streams import resolve_stream
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
 
 DEAD = names.dead_letter_stream(names.TRIGGERS)
 
@@ -147,3 +148,37 @@ async def test_replay_all_takes_only_what_was_there_when_it_started(redis: Redis
         await running
     assert result.exit_code == 0, result.stderr
     assert json_of(result)["count"] == 3
+
+
+async def test_hostile_entries_are_listed_readably_replayed_byte_for_byte_or_refused_when_cut(
+    redis: Redis, cli_env: dict[str, str]
+) -> None:
+    binary = {b"trigger_id": b"t-\xff", b"\x80name": b"v", b"dl_reason": b"forged", b"note": b"\x1b[31mred"}
+    cut = {b"trigger_id": b"t-big", b"name": b"x" * (1 << 20)}
+    stream = names.TRIGGERS
+    ids = [(await redis.xadd(stream, entry)).decode() for entry in (binary, cut)]  # type: ignore[arg-type]
+
+    async def refuse(messages: Sequence[Message]) -> None:
+        raise PermanentError("no")
+
+    consumer = StreamConsumer(redis, ConsumerOptions(stream, names.GROUP_NOTIFIER, "n", service="notifier"), refuse)
+    await consumer.ensure_group()
+    await consumer.poll_once()
+    listed = await run_cli("dead-letters", "list", "triggers", "--json", env=cli_env)
+    assert listed.exit_code == 0, listed.stderr
+    first, second = json_of(listed)["dead_letters"]
+    assert first["fields"]["trigger_id"].startswith("b64:") and first["fields"]["note"] == "\x1b[31mred"
+    assert first["failure"]["reason"] == "PermanentError: no" and first["failure"]["entry_id"] == ids[0]
+    assert "1048576 bytes" in second["failure"]["truncated"]
+    table = await run_cli("dead-letters", "list", "triggers", env=cli_env)
+    assert table.exit_code == 0 and "\x1b" not in table.stdout and "\\x1b[31mred" in table.stdout
+
+    replayed = await run_cli("dead-letters", "replay", "triggers", "--json", env=cli_env)
+
+    assert replayed.exit_code == 1  # one was refused
+    outcome = json_of(replayed)
+    assert list(outcome["done"]) == [first["id"]] and list(outcome["refused"]) == [second["id"]]
+    assert "truncated" in outcome["refused"][second["id"]]
+    raw: Any = await redis.xrange(stream, outcome["done"][first["id"]], outcome["done"][first["id"]])
+    assert raw[0][1] == binary  # the very bytes that failed, not their encoded text
+    assert [letter.id for letter in await list_dead_letters(redis, stream)] == [second["id"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 import subprocess
 import sys
@@ -148,6 +149,59 @@ async def test_permanent_error_dead_letters_at_once_and_the_batch_goes_on(redis:
     await task
     [(_, fields)] = await redis.xrange(names.dead_letter_stream(STREAM))
     assert fields[b"n"] == b"bad" and fields[b"dl_deliveries"] == b"1"
+
+
+async def test_entry_that_is_not_utf8_is_dead_lettered_at_once_and_the_loop_goes_on(redis: Redis) -> None:
+    handled: list[str] = []
+
+    async def records(messages: Sequence[Message]) -> None:
+        handled.extend(m.fields["n"] for m in messages)
+
+    stop = asyncio.Event()
+    consumer = StreamConsumer(redis, options("a"), records)
+    await consumer.ensure_group()
+    poison = (await redis.xadd(STREAM, {b"n": b"\xff\xfe", b"\x80": b"x"})).decode()
+    task = asyncio.create_task(consumer.run(stop))
+    await redis.xadd(STREAM, {"n": "after"})
+
+    async def done() -> bool:
+        return (handled == ["after"] and await pending_count(redis) == 0) or task.done()
+
+    await wait_until(done)
+    assert not task.done(), task.exception()
+    stop.set()
+    await task
+    [(_, fields)] = await redis.xrange(names.dead_letter_stream(STREAM))
+    assert fields[b"dl_entry_id"].decode() == poison and fields[b"dl_deliveries"] == b"1"
+    assert b"MalformedEvent" in fields[b"dl_reason"] and b"not UTF-8" in fields[b"dl_reason"]
+    assert fields[b"n"] == b"b64:" + base64.b64encode(b"\xff\xfe")
+
+
+async def test_dead_lettering_cannot_fail_on_what_the_entry_holds(redis: Redis) -> None:
+    """A handler that fails on every delivery without looking: the dead letter is built from raw bytes."""
+    deliveries: list[int] = []
+
+    async def always_fails(messages: Sequence[Message]) -> None:
+        deliveries.append(messages[0].deliveries)
+        raise RuntimeError("down")
+
+    stop = asyncio.Event()
+    consumer = StreamConsumer(redis, options("a"), always_fails)
+    await consumer.ensure_group()
+    await redis.xadd(STREAM, {b"\xff": b"\x00" * 2_000_000})
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def dead_lettered() -> bool:
+        return bool(await redis.xlen(names.dead_letter_stream(STREAM))) or task.done()
+
+    await wait_until(dead_lettered)
+    assert not task.done(), task.exception()
+    stop.set()
+    await task
+    assert deliveries == [1, 2, 3] and await pending_count(redis) == 0
+    [(_, fields)] = await redis.xrange(names.dead_letter_stream(STREAM))
+    assert b"RuntimeError: down" in fields[b"dl_reason"] and b"2000000 bytes" in fields[b"dl_truncated"]
+    assert sum(len(v) for v in fields.values()) < 100_000
 
 
 async def test_consumer_recreates_its_group_when_redis_lost_it(redis: Redis) -> None:

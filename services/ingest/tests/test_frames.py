@@ -8,13 +8,16 @@ from decimal import Decimal
 
 import pytest
 
-from pricealert.common.events import Tick
+from pricealert.common.events import CatalogSymbol, Tick
 from pricealert.ingest.backoff import AttemptLimiter, Backoff, retry_after_s
 from pricealert.ingest.frames import (
+    REJECT_REASONS,
     ControlReply,
     MalformedFrame,
     OtherEvent,
+    PriceFilters,
     RecentTrades,
+    RejectedTrade,
     ServerShutdown,
     Trade,
     parse_frame,
@@ -66,6 +69,43 @@ def test_control_replies_and_shutdown_are_recognised() -> None:
 def test_malformed_frames_raise(raw: str | bytes) -> None:
     with pytest.raises(MalformedFrame):
         parse_frame(raw, 1)
+
+
+@pytest.mark.parametrize(("price", "reason"), [
+    ("1e7000000", "not_decimal"), ("1E+2", "not_decimal"), ("+5", "not_decimal"), (" 5", "not_decimal"),
+    ("5.", "not_decimal"), (".5", "not_decimal"), ("0x10", "not_decimal"), ("١٢٣", "not_decimal"),
+    (78530.4, "not_decimal"), (None, "not_decimal"), ("9" * 41, "too_long"), ("9" * 21, "too_long"),
+    ("1." + "0" * 18 + "1", "too_long"), ("0", "not_positive"), ("0.00000000", "not_positive"),
+])
+def test_prices_that_are_not_plain_positive_decimals_of_sane_size_are_rejected(price: object, reason: str) -> None:
+    with pytest.raises(RejectedTrade) as caught:
+        parse_frame(json.dumps({**TRADE, "p": price}), 1)
+    assert caught.value.reason == reason and caught.value.reason in REJECT_REASONS
+    assert len(str(caught.value)) < 200  # a megabyte price is not repeated in full anywhere
+
+
+def test_prices_at_the_limits_are_accepted() -> None:
+    for price in ("9" * 20 + "." + "9" * 18, "0.000000000000000001", "78530.40000000", "1"):
+        trade = parse_frame(json.dumps({**TRADE, "p": price}), 1)
+        assert isinstance(trade, Trade) and format(trade.price, "f") == price
+
+
+def test_prices_outside_the_symbols_price_filter_are_rejected_once_the_catalog_is_known() -> None:
+    filters = PriceFilters()
+    assert isinstance(parse_frame(json.dumps({**TRADE, "p": "5000000"}), 1, filters), Trade)  # no catalog yet
+    filters.update([CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
+                                  tick_size=Decimal("0.01")),
+                    CatalogSymbol(symbol="OPENUSDT", min_price=Decimal("0"), max_price=Decimal("0"),
+                                  tick_size=Decimal("0"))])
+    for price, reason in (("5000000", "above_max_price"), ("0.001", "below_min_price")):
+        with pytest.raises(RejectedTrade) as caught:
+            parse_frame(json.dumps({**TRADE, "p": price}), 1, filters)
+        assert caught.value.reason == reason
+    for price in ("1000000", "0.01", "70000.5"):  # the bounds themselves are inside
+        assert isinstance(parse_frame(json.dumps({**TRADE, "p": price}), 1, filters), Trade)
+    # A bound of 0 is no bound (Binance); a symbol the catalog does not list is not judged.
+    assert isinstance(parse_frame(json.dumps({**TRADE, "s": "OPENUSDT", "p": "99999999"}), 1, filters), Trade)
+    assert isinstance(parse_frame(json.dumps({**TRADE, "s": "NEWUSDT", "p": "99999999"}), 1, filters), Trade)
 
 
 def test_recent_trades_window_is_bounded() -> None:

@@ -10,9 +10,10 @@ from redis.asyncio import Redis
 
 from pricealert.cli.streams import text
 from pricealert.common import names
+from pricealert.common.deadletter import DL_PREFIX, TRUNCATED, restore_fields
 from pricealert.common.publisher import maxlen_for
 
-DL_PREFIX = "dl_"
+UNREADABLE = "unreadable"  # a failure fact the CLI adds itself, to a dead letter that is not text
 PAGE = 500
 
 
@@ -36,17 +37,44 @@ class Outcome:
     done: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # dead letters without original fields: nothing to replay
+    refused: dict[str, str] = field(default_factory=dict)  # dead letters whose original cannot be restored: why
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"done": self.done, "count": len(self.done), "missing": self.missing, "skipped": self.skipped}
+        return {"done": self.done, "count": len(self.done), "missing": self.missing, "skipped": self.skipped,
+                "refused": self.refused}
 
 
 def _dead_letter(entry_id: Any, raw: dict[Any, Any]) -> DeadLetter:
-    fields = {text(k): text(v) for k, v in raw.items()}
+    fields: dict[str, str] = {}
+    readable = True
+    for raw_name, raw_value in raw.items():
+        (name, name_ok), (value, value_ok) = _decoded(raw_name), _decoded(raw_value)
+        readable = readable and name_ok and value_ok
+        fields[name] = value
     original = {k: v for k, v in fields.items() if not k.startswith(DL_PREFIX)}
     failure = {k[len(DL_PREFIX):]: v for k, v in fields.items() if k.startswith(DL_PREFIX)}
+    if not readable:
+        failure[UNREADABLE] = "not written as text by a consumer: its original entry cannot be told"
     return DeadLetter(text(entry_id), original, failure)
+
+
+def _decoded(value: Any) -> tuple[str, bool]:
+    """`value` as text, and whether it was text (a dead letter written by hand may hold any bytes)."""
+    if not isinstance(value, bytes):
+        return str(value), True
+    try:
+        return value.decode(), True
+    except UnicodeDecodeError:
+        return value.decode(errors="backslashreplace"), False
+
+
+def original_entry(letter: DeadLetter) -> dict[bytes, bytes]:
+    """The entry as it was before it failed, byte for byte; ValueError when the dead letter cannot give it back."""
+    for fact in (TRUNCATED, UNREADABLE):
+        if fact in letter.failure:
+            raise ValueError(f"{fact}: {letter.failure[fact]}")
+    return restore_fields(letter.fields)
 
 
 async def list_dead_letters(redis: Redis, stream: str, *, count: int = 100, start: str = "-") -> list[DeadLetter]:
@@ -96,8 +124,13 @@ async def replay(redis: Redis, stream: str, ids: Sequence[str] = ()) -> Outcome:
         if not letter.fields:
             outcome.skipped.append(letter.id)
             continue
+        try:
+            entry = original_entry(letter)
+        except ValueError as exc:
+            outcome.refused[letter.id] = str(exc)
+            continue
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(stream, letter.fields, maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(stream, entry, maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]
             pipe.xdel(dead, letter.id)
             new_id, _ = await pipe.execute()
         outcome.done[letter.id] = text(new_id)

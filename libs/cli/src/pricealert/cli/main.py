@@ -163,7 +163,9 @@ def _report(options: Options, stream: str, verb: str, outcome: deadletters.Outco
             typer.echo(f"not found: {missing}", err=True)
         for skipped in outcome.skipped:
             typer.echo(f"skipped (no original fields): {skipped}", err=True)
-    if outcome.missing or outcome.skipped:
+        for refused, why in outcome.refused.items():
+            typer.echo(f"refused (the original entry cannot be restored: {why}): {refused}", err=True)
+    if outcome.missing or outcome.skipped or outcome.refused:
         raise typer.Exit(1)
 
 

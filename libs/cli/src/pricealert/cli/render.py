@@ -75,8 +75,19 @@ def dead_letters_table(stream: str, letters: Sequence[DeadLetter]) -> None:
         out.print(f"{letter.id}  entry {failure.get('entry_id', '?')} · group {failure.get('group', '?')} · "
                   f"consumer {failure.get('consumer', '?')} · {failure.get('deliveries', '?')} deliveries · "
                   f"failed {failed_at}", style="bold", markup=False)
-        out.print(f"  reason: {failure.get('reason', '')}", markup=False)
-        out.print("  " + " ".join(f"{k}={v}" for k, v in letter.fields.items()), markup=False)
+        out.print(f"  reason: {_shown(failure.get('reason', ''))}", markup=False)
+        for fact in ("truncated", "unreadable"):
+            if fact in failure:
+                out.print(f"  {fact}: {_shown(failure[fact])}", markup=False)
+        out.print("  " + " ".join(f"{_shown(k)}={_shown(v)}" for k, v in letter.fields.items()), markup=False)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """`text` safe for a terminal: control characters escaped (no escape sequence reaches it), long text cut."""
+    cut = text[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in cut)
+    return cut + (f"...({len(text)} characters)" if len(text) > limit else "")
 
 
 def _iso(epoch_ms: str) -> str:

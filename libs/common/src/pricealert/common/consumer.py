@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from pricealert.common import names
+from pricealert.common.deadletter import MAX_REASON_CHARS, add_dead_letter, dead_letter_fields, encode_text, safe_text
 from pricealert.common.events import Fields, MalformedEvent, RawFields, decode_fields, now_ms
 from pricealert.common.metrics import ConsumerMetrics
-from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, wait_for_redis
 
 log = structlog.get_logger()
@@ -278,33 +278,27 @@ class StreamConsumer:
     async def _failed(self, message: Message, exc: Exception) -> None:
         self.metrics.failures.inc()
         permanent = isinstance(exc, PERMANENT_ERRORS)
+        error = safe_text(f"{type(exc).__name__}: {exc}", MAX_REASON_CHARS)
         with structlog.contextvars.bound_contextvars(**_ids_of(message)):
             self._log.warning(
                 "stream.message.failed", id=message.id, deliveries=message.deliveries,
-                permanent=permanent, error=f"{type(exc).__name__}: {exc}", exc_info=not permanent,
+                permanent=permanent, error=error, exc_info=not permanent,
             )
         if permanent or message.deliveries >= self.options.max_deliveries:
-            await self._dead_letter(message, f"{type(exc).__name__}: {exc}")
+            await self._dead_letter(message, error)
 
     async def _dead_letter(self, message: Message, reason: str) -> None:
-        fields: dict[str, str] = {
-            **message.fields,
-            "dl_stream": self.options.stream,
-            "dl_entry_id": message.id,
-            "dl_group": self.options.group,
-            "dl_consumer": self.options.consumer,
-            "dl_reason": reason[:2000],
-            "dl_deliveries": str(message.deliveries),
-            "dl_failed_at": str(now_ms()),
-        }
+        # Built from the raw entry, never from its decoded form: whatever the entry holds, this cannot fail.
+        fields = dead_letter_fields(message.raw, stream=self.options.stream, entry_id=message.id,
+                                    group=self.options.group, consumer=self.options.consumer, reason=reason,
+                                    deliveries=message.deliveries)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead_letter_stream, fields, maxlen=maxlen_for(self.dead_letter_stream),  # type: ignore[arg-type]
-                      approximate=True)
+            add_dead_letter(pipe, self.options.stream, fields)
             pipe.xack(self.options.stream, self.options.group, message.id)
             await pipe.execute()
         self.metrics.dead_lettered.inc()
         with structlog.contextvars.bound_contextvars(**_ids_of(message)):
-            self._log.error("stream.message.dead_lettered", id=message.id, reason=reason,
+            self._log.error("stream.message.dead_lettered", id=message.id, reason=fields["dl_reason"],
                             dead_letter_stream=self.dead_letter_stream)
 
     async def _ack(self, messages: Sequence[Message]) -> None:
@@ -334,11 +328,13 @@ def _id_key(entry_id: Any) -> tuple[int, ...]:
 
 def _ids_of(message: Message) -> dict[str, str]:
     """The alert and trigger ids an entry carries, to bind on the lines about it."""
-    try:
-        fields = message.fields
-    except UnicodeDecodeError:
-        return {}
-    return {key: fields[key] for key in ("alert_id", "trigger_id") if key in fields}
+    raw: dict[Any, Any] = message.raw
+    ids = {}
+    for key in ("alert_id", "trigger_id"):
+        value = raw.get(key.encode(), raw.get(key))
+        if value is not None:
+            ids[key] = encode_text(value[:100] if isinstance(value, bytes | str) else value)
+    return ids
 
 
 def _entries_of(reply: Any) -> list[tuple[str, RawFields]]:

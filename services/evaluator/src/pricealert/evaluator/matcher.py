@@ -11,7 +11,8 @@ from redis.commands.core import AsyncScript
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
-from pricealert.common.events import MalformedEvent, RawFields, decode_fields, now_ms
+from pricealert.common.deadletter import describe
+from pricealert.common.events import MalformedEvent, RawFields, now_ms
 from pricealert.common.publisher import maxlen_for
 from pricealert.evaluator.index import TOMBSTONE_TTL_S
 
@@ -135,7 +136,7 @@ def validated_lines(messages: Sequence[Message]) -> list[bytes]:
         return lines
     for message, line in zip(messages, lines, strict=True):
         if not _ONE.fullmatch(line):
-            raise MalformedEvent(f"tick {message.id} has a malformed field: {decode_fields(message.raw)}")
+            raise MalformedEvent(f"tick {message.id} has a malformed field: {describe(message.raw)}")
     raise MalformedEvent("a tick line broke the batch")  # unreachable: some line failed above
 
 

@@ -12,7 +12,7 @@ from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
-from pricealert.common.events import AlertEvent
+from pricealert.common.events import AlertEvent, Tick, decode_entry
 from pricealert.common.runner import gather_until_stopped
 from pricealert.evaluator import metrics
 from pricealert.evaluator.index import AlertIndex
@@ -21,6 +21,7 @@ from pricealert.evaluator.settings import EvaluatorSettings
 
 log = structlog.get_logger()
 SERVICE = "evaluator"
+TICK_FIELDS = len(Tick.model_fields)
 
 
 def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
@@ -49,6 +50,10 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
 
     async def handle_ticks(messages: Sequence[Message]) -> None:
         started = time.perf_counter()
+        for message in messages:
+            if len(message.raw) != TICK_FIELDS:
+                # The matcher reads only a tick's own fields: any other must still be readable and of sane size.
+                decode_entry(message.raw)
         fired = await matcher.fire(messages)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.TICKS.inc(len(messages))

@@ -15,6 +15,7 @@ from pricealert.common.events import CatalogSnapshot, CatalogSymbol, utc_now
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.ingest.backoff import Backoff, retry_after_s
+from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.settings import IngestSettings
 
 log = structlog.get_logger()
@@ -55,10 +56,12 @@ def parse_exchange_info(body: Any) -> list[CatalogSymbol]:
 class CatalogPublisher:
     """Fetches exchangeInfo at start and every `catalog_refresh_s`, publishing a snapshot each time."""
 
-    def __init__(self, settings: IngestSettings, redis: Redis, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: IngestSettings, redis: Redis, client: httpx.AsyncClient | None = None, *,
+                 filters: PriceFilters | None = None) -> None:
         self.settings = settings
         self.redis = redis
         self.client = client
+        self.filters = filters
         self.published = 0
 
     async def fetch(self, client: httpx.AsyncClient) -> list[CatalogSymbol]:
@@ -84,6 +87,8 @@ class CatalogPublisher:
     async def refresh(self, client: httpx.AsyncClient) -> CatalogSnapshot:
         """Fetch once and publish the snapshot."""
         symbols = await self.fetch(client)
+        if self.filters is not None:  # the frame parser checks every trade's price against these from now on
+            self.filters.update(symbols)
         snapshot = CatalogSnapshot.build(symbols, utc_now())
         await publish(self.redis, names.SYMBOL_CATALOG, snapshot)
         self.published += 1

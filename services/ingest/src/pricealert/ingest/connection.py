@@ -12,7 +12,15 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from pricealert.ingest.frames import ControlReply, MalformedFrame, ServerShutdown, Trade, parse_frame
+from pricealert.ingest.frames import (
+    ControlReply,
+    MalformedFrame,
+    PriceFilters,
+    RejectedTrade,
+    ServerShutdown,
+    Trade,
+    parse_frame,
+)
 from pricealert.ingest.settings import IngestSettings
 from pricealert.ingest.stats import Stats
 
@@ -20,6 +28,7 @@ log = structlog.get_logger()
 
 TickSink = Callable[[Trade], None]
 MALFORMED_LOG_EVERY = 1000
+REJECTED_LOG_EVERY_S = 10.0
 # websockets hands over buffered frames without suspending: yield now and then so the publisher runs.
 YIELD_EVERY_FRAMES = 256
 
@@ -28,11 +37,12 @@ class Link:
     """A single connection: subscribes what it is told to, hands trades to `sink`, notices stalls."""
 
     def __init__(self, name: str, settings: IngestSettings, sink: TickSink, stats: Stats,
-                 *, watchdog_s: float) -> None:
+                 *, watchdog_s: float, filters: PriceFilters | None = None) -> None:
         self.name = name
         self.settings = settings
         self.sink = sink
         self.stats = stats
+        self.filters = filters
         self.watchdog_s = watchdog_s
         self.wanted: set[str] = set()
         self.sent: dict[str, None] = {}  # streams subscribed on the wire, in order
@@ -104,7 +114,10 @@ class Link:
                 if self.stats.frames % YIELD_EVERY_FRAMES == 0:
                     await asyncio.sleep(0)
                 try:
-                    frame = parse_frame(raw, time.time_ns() // 1_000_000)
+                    frame = parse_frame(raw, time.time_ns() // 1_000_000, self.filters)
+                except RejectedTrade as exc:
+                    self._rejected(exc)
+                    continue
                 except MalformedFrame as exc:
                     self.stats.malformed += 1
                     if self.stats.malformed % MALFORMED_LOG_EVERY == 1:
@@ -122,6 +135,15 @@ class Link:
                     self.shutdown_announced.set()
                 else:
                     self._last_data = loop.time()
+
+    def _rejected(self, exc: RejectedTrade) -> None:
+        total = self.stats.rejected[exc.reason] = self.stats.rejected.get(exc.reason, 0) + 1
+        # A flood of bad prices must not flood the log: one line per reason per interval, with the count.
+        now = time.monotonic()
+        if now >= self.stats.rejected_log_due.get(exc.reason, 0.0):
+            self.stats.rejected_log_due[exc.reason] = now + REJECTED_LOG_EVERY_S
+            self._log.warning("ingest.trade.rejected", reason=exc.reason, symbol=exc.symbol[:64], price=exc.price,
+                              total=total)
 
     def _on_reply(self, reply: ControlReply) -> None:
         request = self._pending.pop(reply.id, None) if isinstance(reply.id, int) else None

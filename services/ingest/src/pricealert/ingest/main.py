@@ -12,6 +12,7 @@ from pricealert.common.consumer import ConsumerOptions, StreamConsumer
 from pricealert.common.redisconn import connect, wait_for_redis
 from pricealert.common.runner import gather_until_stopped
 from pricealert.ingest.catalog import CatalogPublisher
+from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.metrics import register_metrics
 from pricealert.ingest.publisher import TickPipeline
 from pricealert.ingest.settings import IngestSettings, get_settings
@@ -35,11 +36,12 @@ class IngestService:
         s = self.settings
         self.pipeline = TickPipeline(self.redis, self.stats, queue_size=s.queue_size,
                                      batch_size=s.publish_batch_size, dedupe_window=s.dedupe_window)
-        self.pool = ConnectionPool(s, self.pipeline.accept, self.stats)
+        self.filters = PriceFilters()
+        self.pool = ConnectionPool(s, self.pipeline.accept, self.stats, filters=self.filters)
         self.registry = SymbolRegistry(self.redis, gone_ttl_s=s.gone_ttl_s)
         self.sync = SymbolSync(self.registry, self.pool.set_symbols, s.resync_s)
         self.registry.on_change = self.sync.notify
-        self.catalog = CatalogPublisher(s, self.redis)
+        self.catalog = CatalogPublisher(s, self.redis, filters=self.filters)
         self.alert_events = StreamConsumer(self.redis, self._options(names.ALERT_EVENTS),
                                            self.registry.handle_alert_events)
         self.triggers = StreamConsumer(self.redis, self._options(names.TRIGGERS), self.registry.handle_triggers)

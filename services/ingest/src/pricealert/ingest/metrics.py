@@ -38,6 +38,12 @@ class IngestCollector(Collector):
         snapshot = self.stats.snapshot()
         for name, help_text in COUNTERS.items():
             yield CounterMetricFamily(f"pricealert_ingest_{name}", help_text, value=snapshot[name])
+        rejected = CounterMetricFamily("pricealert_ingest_trades_rejected",
+                                       "Trades refused for their price, never published, by reason.",
+                                       labels=["reason"])
+        for reason, count in self.stats.rejected.items():
+            rejected.add_metric([reason], count)
+        yield rejected
         for name, value in self.gauges().items():
             yield GaugeMetricFamily(f"pricealert_ingest_{name}", name.replace("_", " "), value=value)
 

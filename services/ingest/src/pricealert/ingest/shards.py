@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from pricealert.ingest.backoff import AttemptLimiter, Backoff, retry_after_s
 from pricealert.ingest.connection import Link, TickSink
+from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.settings import IngestSettings
 from pricealert.ingest.stats import Stats
 
@@ -33,11 +34,12 @@ class Shard:
     """One slot of streams served by one live connection at a time (two briefly during a rotation)."""
 
     def __init__(self, index: int, settings: IngestSettings, sink: TickSink, stats: Stats,
-                 limiter: AttemptLimiter) -> None:
+                 limiter: AttemptLimiter, *, filters: PriceFilters | None = None) -> None:
         self.index = index
         self.settings = settings
         self.sink = sink
         self.stats = stats
+        self.filters = filters
         self.limiter = limiter
         self.streams: set[str] = set()
         self.link: Link | None = None
@@ -78,7 +80,7 @@ class Shard:
             await self.limiter.acquire()
             self._generation += 1
             link = Link(f"{self.index}.{self._generation}", self.settings, self.sink, self.stats,
-                        watchdog_s=self.watchdog_s)
+                        watchdog_s=self.watchdog_s, filters=self.filters)
             try:
                 await link.open()
             except InvalidStatus as exc:
@@ -170,10 +172,12 @@ class Shard:
 class ConnectionPool:
     """Maps the desired symbols to `<symbol>@trade` streams and spreads them over shards."""
 
-    def __init__(self, settings: IngestSettings, sink: TickSink, stats: Stats) -> None:
+    def __init__(self, settings: IngestSettings, sink: TickSink, stats: Stats, *,
+                 filters: PriceFilters | None = None) -> None:
         self.settings = settings
         self.sink = sink
         self.stats = stats
+        self.filters = filters
         self.limiter = AttemptLimiter(settings.connect_attempts_per_5min)
         self.shards: list[Shard] = []
         self._assigned: dict[str, Shard] = {}
@@ -260,7 +264,7 @@ class ConnectionPool:
         await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
 
     def _new_shard(self) -> Shard:
-        shard = Shard(self._shard_count, self.settings, self.sink, self.stats, self.limiter)
+        shard = Shard(self._shard_count, self.settings, self.sink, self.stats, self.limiter, filters=self.filters)
         self._shard_count += 1
         self.shards.append(shard)
         if self._running:

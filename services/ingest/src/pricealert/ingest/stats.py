@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+from pricealert.ingest.frames import REJECT_REASONS
 
 
 @dataclass
@@ -22,7 +24,12 @@ class Stats:
     rotations: int = 0
     control_messages: int = 0
     control_errors: int = 0
+    # Trades refused for their price, by reason (every reason from 0: a rate over it is 0, not absent).
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
+    rejected_log_due: dict[str, float] = field(default_factory=dict, repr=False)
 
     def snapshot(self) -> dict[str, int]:
-        """The counters as a plain dict."""
-        return asdict(self)
+        """The counters as a plain dict (rejected trades summed; `rejected` has them by reason)."""
+        counts = {k: v for k, v in asdict(self).items() if isinstance(v, int)}
+        counts["rejected"] = sum(self.rejected.values())
+        return counts

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
+from pricealert.common.deadletter import add_dead_letter, dead_letter_fields
 from pricealert.common.events import DeliveryStatus, Fields, NotificationResult, Trigger, now_ms, utc_now
 from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
@@ -29,7 +30,6 @@ from pricealert.notifier.settings import NotifierSettings
 log = structlog.get_logger()
 _stdlib_log = logging.getLogger(__name__)
 SENT_TTL_S = 30 * 24 * 3600  # longer than any redelivery horizon of the triggers stream
-DEAD_LETTERS = names.dead_letter_stream(names.TRIGGERS)
 
 
 class Outcome(StrEnum):
@@ -59,15 +59,6 @@ class Job:
     from_queue: bool = False
     lease_token: str = ""
     leased_at: float = 0.0
-
-
-def dead_letter_fields(job: Job, reason: str, consumer: str) -> dict[str, str]:
-    """The dead-letter entry of a trigger, shaped like the shared consumer loop's dead letters."""
-    return {
-        **job.fields, "dl_stream": names.TRIGGERS, "dl_entry_id": job.entry_id, "dl_group": names.GROUP_NOTIFIER,
-        "dl_consumer": consumer, "dl_reason": reason[:2000], "dl_deliveries": str(job.attempt),
-        "dl_failed_at": str(now_ms()),
-    }
 
 
 class Deliverer:
@@ -231,8 +222,9 @@ class Deliverer:
         if status is DeliveryStatus.SENT:
             pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
         else:
-            pipe.xadd(DEAD_LETTERS, dead_letter_fields(job, error or "failed", self.settings.consumer_name),  # type: ignore[arg-type]
-                      maxlen=maxlen_for(DEAD_LETTERS), approximate=True)
+            add_dead_letter(pipe, names.TRIGGERS, dead_letter_fields(
+                job.fields, stream=names.TRIGGERS, entry_id=job.entry_id, group=names.GROUP_NOTIFIER,
+                consumer=self.settings.consumer_name, reason=error or "failed", deliveries=job.attempt))
         pipe.xadd(names.NOTIFICATION_RESULTS, result.to_fields(),  # type: ignore[arg-type]
                   maxlen=maxlen_for(names.NOTIFICATION_RESULTS), approximate=True)
         if job.from_queue:  # a stream copy never gets here while the trigger waits in the queue

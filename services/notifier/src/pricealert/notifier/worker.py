@@ -12,11 +12,11 @@ from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+from pricealert.common.deadletter import add_dead_letter, dead_letter_fields
 from pricealert.common.events import MalformedEvent, Trigger, now_ms
-from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.common.runner import gather_until_stopped
-from pricealert.notifier.delivery import DEAD_LETTERS, Deliverer, Job
+from pricealert.notifier.delivery import Deliverer, Job
 from pricealert.notifier.retry import RetryQueue
 from pricealert.notifier.sender import SmtpPool
 from pricealert.notifier.settings import NotifierSettings
@@ -43,13 +43,13 @@ class Notifier:
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         """Start delivering a batch of stream entries; each is acknowledged later, together with its outcome."""
         jobs: dict[str, Job] = {}
-        malformed: list[tuple[Message, dict[str, str], str]] = []
+        malformed: list[tuple[Message, str]] = []
         for message in messages:
-            fields = message.fields
             try:
+                fields = message.fields
                 trigger = Trigger.from_fields(fields)
             except MalformedEvent as exc:
-                malformed.append((message, fields, str(exc)))
+                malformed.append((message, f"{type(exc).__name__}: {exc}"))
                 continue
             job = jobs.get(trigger.trigger_id)
             if job is not None:  # the same trigger twice in one read: one send, both entries acknowledged
@@ -62,18 +62,19 @@ class Notifier:
         if jobs:
             await self.deliverer.submit(list(jobs.values()))
 
-    async def _dead_letter_malformed(self, malformed: list[tuple[Message, dict[str, str], str]]) -> None:
+    async def _dead_letter_malformed(self, malformed: list[tuple[Message, str]]) -> None:
+        letters = [(message, dead_letter_fields(
+            message.raw, stream=names.TRIGGERS, entry_id=message.id, group=names.GROUP_NOTIFIER,
+            consumer=self.settings.consumer_name, reason=reason, deliveries=message.deliveries))
+            for message, reason in malformed]
+
         def ops(pipe: Pipeline) -> None:
-            for message, fields, reason in malformed:
-                entry = {**fields, "dl_stream": names.TRIGGERS, "dl_entry_id": message.id,
-                         "dl_group": names.GROUP_NOTIFIER, "dl_consumer": self.settings.consumer_name,
-                         "dl_reason": reason[:2000], "dl_deliveries": str(message.deliveries),
-                         "dl_failed_at": str(now_ms())}
-                pipe.xadd(DEAD_LETTERS, entry, maxlen=maxlen_for(DEAD_LETTERS), approximate=True)  # type: ignore[arg-type]
+            for message, letter in letters:
+                add_dead_letter(pipe, names.TRIGGERS, letter)
                 pipe.xack(names.TRIGGERS, names.GROUP_NOTIFIER, message.id)
         await self.deliverer.commits.commit(ops)
-        for message, _, reason in malformed:
-            log.error("trigger.malformed", id=message.id, reason=reason)
+        for message, letter in letters:
+            log.error("trigger.malformed", id=message.id, reason=letter["dl_reason"])
 
     async def retry_due(self) -> int:
         """Deliver the retries that are due now; returns how many were taken."""

@@ -1,0 +1,78 @@
+"""Hostile entries on the evaluator's streams: each ends in the dead letters, and the evaluator goes on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+
+import pytest
+from evaluator_testkit import alert_event, fired_alert_ids
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import Tick, now_ms
+from pricealert.common.publisher import publish
+from pricealert.devstack.poison import send_hostile, wait_dead_lettered
+from pricealert.evaluator.settings import EvaluatorSettings
+from pricealert.evaluator.worker import run
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], task: asyncio.Task[None], within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert not task.done(), f"the evaluator stopped: {task.exception()!r}"
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[None]]:
+    """Both consumers of the evaluator as production wires them, in this loop; quick reclaims."""
+    settings = EvaluatorSettings(redis_url=redis_url, consumer_name="ev-poison", EVALUATOR_RECLAIM_IDLE_MS=300,
+                                 EVALUATOR_TICK_BATCH_SIZE=50)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(redis, settings, stop))
+
+    async def ticks_group() -> bool:
+        return bool(await redis.exists(names.TICKS)) and any(
+            g["name"] == names.GROUP_EVALUATOR.encode() for g in await redis.xinfo_groups(names.TICKS))
+
+    await eventually(ticks_group, task)
+    yield task
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
+
+
+@pytest.mark.timeout(90)
+async def test_hostile_alert_events_are_dead_lettered_and_the_index_goes_on(
+        redis: Redis, evaluator: asyncio.Task[None]) -> None:
+    sent = await send_hostile(redis, names.ALERT_EVENTS, alert_event("good", "above", "100").to_fields())
+    await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
+    await publish(redis, names.ALERT_EVENTS, alert_event("after", "above", "200"))
+
+    async def indexed() -> bool:
+        return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
+
+    await eventually(indexed, evaluator)
+
+
+@pytest.mark.timeout(90)
+async def test_hostile_ticks_are_dead_lettered_and_good_ticks_still_fire(
+        redis: Redis, evaluator: asyncio.Task[None]) -> None:
+    await publish(redis, names.ALERT_EVENTS, alert_event("a1", "above", "100"))
+
+    async def indexed() -> bool:
+        return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
+
+    await eventually(indexed, evaluator)
+    good = Tick(symbol="BTCUSDT", price=Decimal("50"), trade_id=1, exchange_time=now_ms(), received_at=now_ms())
+    sent = await send_hostile(redis, names.TICKS, good.to_fields())
+    await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
+    await publish(redis, names.TICKS, Tick(symbol="BTCUSDT", price=Decimal("101"), trade_id=2,
+                                           exchange_time=now_ms(), received_at=now_ms()))
+
+    async def fired() -> bool:
+        return await fired_alert_ids(redis) == ["a1"]
+
+    await eventually(fired, evaluator)
