@@ -21,6 +21,7 @@ from deploy_testkit import Nginx, nginx_binary, require_tool
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol, utc_now
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
 from pricealert.devstack.ports import free_port
@@ -92,6 +93,7 @@ def stack(nginx_path: str, redis_server_url: str) -> Iterator[Stack]:
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
         "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}",
         "AUTH_KEY_DIR": str(directory / "keys"), "AUTH_BCRYPT_ROUNDS": "4",
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
         # As in compose: auth believes any peer's X-Forwarded-For, so only nginx overwriting it stops a forgery.
         "AUTH_FORWARDED_ALLOW_IPS": "*",
         "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
