@@ -114,6 +114,18 @@ async def test_a_retired_key_stops_verifying_everywhere_within_its_validity(
     assert (settings.key_dir / "retired" / f"{old_kid}.pem").is_file()
 
 
+async def test_a_key_auth_keeps_publishing_never_lapses_even_with_a_short_validity(
+    app_factory: AppFactory, settings: AuthSettings, redis: Redis,
+) -> None:
+    async with app_factory(key_validity_s=2) as app, client_for(app) as http:
+        tokens = await register_and_login(http, "steady@example.com")
+        ring = _ring(redis, settings, clock_skew_s=0)  # the default 5 s refresh interval
+        end = asyncio.get_running_loop().time() + 4  # two validities: it must have been re-read
+        while asyncio.get_running_loop().time() < end:
+            assert (await verify(tokens["access_token"], ring)).email == "steady@example.com"
+            await asyncio.sleep(0.1)
+
+
 def test_the_newest_key_and_unknown_kids_cannot_be_retired(tmp_path: Path) -> None:
     old = generate_key(tmp_path, now=datetime.now(UTC) - timedelta(minutes=1))
     new = generate_key(tmp_path)

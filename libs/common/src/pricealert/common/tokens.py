@@ -27,6 +27,7 @@ AUDIENCE = "pricealert"
 ALGORITHMS = ("EdDSA", "RS256")
 # What reading the signing-keys stream can raise (a down Redis, or a key of the wrong type): 503, not 500.
 KEY_READ_ERRORS = (RedisError, OSError)
+_MIN_REFRESH_S = 0.1  # however short a statement's validity, the stream is not read more often than this
 
 
 class TokenType(StrEnum):
@@ -62,8 +63,8 @@ class KeySource(Protocol):
 class KeyRing:
     """Keys from root-signed statements on the signing-keys stream, each trusted until its `valid_until`.
 
-    The stream is read when a token names an unknown kid or its key is past half its validity, at most
-    once per refresh interval; a request whose key is still valid never waits for another's refresh.
+    The stream is read when a token names an unknown kid (at most once per refresh interval) or its key is
+    past half its validity; a request whose key is still valid never waits for another's refresh.
     The first key material accepted for a kid is pinned: a later statement with other material is refused.
     """
 
@@ -87,23 +88,26 @@ class KeyRing:
 
     async def get(self, kid: str) -> TrustedKey | None:
         """The key `kid` while a statement for it is valid, re-reading the stream when it is due."""
-        key = self._keys.get(kid)
-        if self._refresh_due(key):
+        if self._refresh_due(kid):
             valid = self.trusts(kid)
             if not (valid and self._lock.locked()):
-                await self._refresh_once(keep_going=valid)
-                key = self._keys.get(kid)
-        return key if self.trusts(kid) else None
+                await self._refresh_once(kid, keep_going=valid)
+        return self._keys.get(kid) if self.trusts(kid) else None
 
-    def _refresh_due(self, key: TrustedKey | None) -> bool:
-        if time.monotonic() - self._refreshed_at < self.refresh_interval_s:
-            return False
+    def _refresh_due(self, kid: str) -> bool:
+        since = time.monotonic() - self._refreshed_at
+        key = self._keys.get(kid)
+        if key is None:
+            return since >= self.refresh_interval_s
         # Auth re-publishes well before a statement lapses: half its validity left means a newer one exists.
-        return key is None or key.valid_until - time.time() < (key.valid_until - key.issued_at) / 2
+        # Short validities are re-read more often than the interval, so that a valid key never lapses here.
+        lifetime = key.valid_until - key.issued_at
+        return (since >= min(self.refresh_interval_s, max(lifetime / 4, _MIN_REFRESH_S))
+                and key.valid_until - time.time() < lifetime / 2)
 
-    async def _refresh_once(self, *, keep_going: bool) -> None:
+    async def _refresh_once(self, kid: str, *, keep_going: bool) -> None:
         async with self._lock:
-            if time.monotonic() - self._refreshed_at < self.refresh_interval_s:
+            if not self._refresh_due(kid):
                 return  # another request refreshed while this one waited
             try:
                 await self.refresh()
