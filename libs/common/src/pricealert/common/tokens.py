@@ -121,7 +121,8 @@ class KeyRing:
     async def refresh(self) -> None:
         """Re-read the stream: per kid, the latest-valid statement the root signed for the kid's pinned key."""
         root = self._root_key()
-        keys: dict[str, TrustedKey] = {}
+        # Statements already accepted stay good until they lapse, even if the stream lost them (a flushed Redis).
+        keys = {kid: key for kid, key in self._keys.items() if self.trusts(kid)}
         if root is not None:
             checked: dict[Any, TrustedKey | None] = {}
             for entry_id, fields in await self.redis.xrange(names.SIGNING_KEYS) or []:
