@@ -32,6 +32,7 @@ from paced_load import paced, summary
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.logging import configure_logging
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
@@ -171,6 +172,7 @@ async def main() -> None:
     await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
     auth_port, alerts_port, dev_port, port = free_port(), free_port(), free_port(), free_port()
     env = {"REDIS_URL": redis_server.url, "DATABASE_URL": database_url, "AUTH_KEY_DIR": str(work / "keys"),
+           "TOKEN_ROOT_PUBLIC_KEY_FILE": str(work / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
            "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
            "PORT": str(dev_port if args.gateway == "nginx" else port),
            "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",

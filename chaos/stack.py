@@ -13,6 +13,7 @@ import httpx
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
 from pricealert.devstack.fakeexchange import FakeExchange, default_symbols
 from pricealert.devstack.ports import free_port
@@ -40,6 +41,7 @@ def stack_environment(directory: Path, *, redis_url: str, smtp_port: int, exchan
         "PYTHONDONTWRITEBYTECODE": "",
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
         "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}", "AUTH_KEY_DIR": str(directory / "keys"),
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
         "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
         "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
         "PORT": str(free_port()), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 
@@ -68,6 +69,7 @@ def stack_environment(directory: Path, *, redis_url: str, database_url: str, smt
     return {
         "ENV": "test", "LOG_LEVEL": "INFO", "REDIS_URL": redis_url,
         "AUTH_DATABASE_URL": auth_db, "ALERTS_DATABASE_URL": alerts_db, "AUTH_KEY_DIR": str(directory / "keys"),
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
         "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
         "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
         "PORT": str(free_port()), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",

@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings
 
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.auth.keys import generate_key
+from pricealert.auth.rootkey import ensure_root_key, write_public_key
 from pricealert.auth.settings import AuthSettings
 from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.gateway import GatewaySettings
@@ -94,8 +95,15 @@ def test_the_environment_makes_valid_production_settings(name: str, tmp_path: Pa
     environment = {k: v for k, v in _environment(name).items() if v is not None}
     assert environment["ENV"] == "production"
     if name == "auth":
-        generate_key(tmp_path / "keys")  # what `pricealert keys ensure` leaves in the auth-keys volume
+        # What `pricealert keys ensure` leaves in the auth-keys volume: a signing key and the root.
+        generate_key(tmp_path / "keys")
+        ensure_root_key(tmp_path / "keys", allow_generate=True)
         environment["AUTH_KEY_DIR"] = str(tmp_path / "keys")
+    if name == "alerts":
+        # What it exports into the token-root volume.
+        root, _ = ensure_root_key(tmp_path / "keys", allow_generate=True)
+        write_public_key(root, tmp_path / "token-root" / "public.pem")
+        environment["TOKEN_ROOT_PUBLIC_KEY_FILE"] = str(tmp_path / "token-root" / "public.pem")
     for variable in env_names(SETTINGS[name]) | set(environment):
         monkeypatch.delenv(variable, raising=False)
     for variable, value in environment.items():
@@ -162,6 +170,22 @@ def test_apis_start_after_the_migrations(name: str) -> None:
     assert set(migrate["build"]["args"]["EXTRA_PACKAGES"].split()) == {"pricealert-auth", "pricealert-alerts"}
     variable = f"{name.upper()}_DATABASE_URL"
     assert _environment("migrate")[variable] == _environment(name)[variable]
+
+
+def test_alerts_trusts_the_root_migrate_exports_and_never_mounts_private_keys() -> None:
+    migrate, alerts = SERVICES["migrate"], SERVICES["alerts"]
+    command = migrate["command"][-1].split()
+    exported = Path(command[command.index("--export-root") + 1])
+    assert command[:3] == ["pricealert", "keys", "ensure"]
+    assert Path(_environment("alerts")["TOKEN_ROOT_PUBLIC_KEY_FILE"] or "") == exported
+    assert f"token-root:{exported.parent}" in migrate["volumes"]
+    assert alerts["volumes"] == [f"token-root:{exported.parent}:ro"]
+    assert _environment("migrate")["AUTH_KEY_DIR"] == _environment("auth")["AUTH_KEY_DIR"]
+    assert "token-root" in COMPOSE["volumes"]
+    # Only auth and the one-shot migrate hold the private keys.
+    holders = {name for name, service in SERVICES.items()
+               if any(str(volume).startswith("auth-keys:") for volume in service.get("volumes", []))}
+    assert holders == {"auth", "migrate"}
 
 
 def test_workers_scale_no_fixed_names_or_host_ports() -> None:

@@ -97,4 +97,4 @@ def test_normalized_model_has_the_promised_shape(compose: list[str]) -> None:
     for name in ("ingest", "evaluator", "notifier"):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["gateway"]["depends_on"].keys() == {"auth", "alerts", "docs"}
-    assert set(config["volumes"]) == {"redis-data", "postgres-data", "auth-keys"}
+    assert set(config["volumes"]) == {"redis-data", "postgres-data", "auth-keys", "token-root"}

@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from deploy_testkit import Nginx, nginx_binary, require_tool
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol, utc_now
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
+from pricealert.common.tokens import AUDIENCE, ISSUER
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import temp_dir
@@ -92,6 +95,7 @@ def stack(nginx_path: str, redis_server_url: str) -> Iterator[Stack]:
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
         "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}",
         "AUTH_KEY_DIR": str(directory / "keys"), "AUTH_BCRYPT_ROUNDS": "4",
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
         # As in compose: auth believes any peer's X-Forwarded-For, so only nginx overwriting it stops a forgery.
         "AUTH_FORWARDED_ALLOW_IPS": "*",
         "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
@@ -153,6 +157,20 @@ async def test_register_login_and_create_an_alert_through_nginx(stack: Stack, cl
     assert listed.status_code == 200 and [a["id"] for a in listed.json()["items"]] == [alert["id"]]
     logged = [line for line in stack.nginx.access_log() if line["request_id"] == "trace-me-42"]
     assert logged and logged[0]["client"] == CLIENT_ADDRESS and logged[0]["status"] == 201
+
+
+async def test_the_jwks_verifies_a_token_through_nginx_and_is_in_the_merged_openapi(
+    stack: Stack, client: httpx.AsyncClient,
+) -> None:
+    token = await _register_and_login(client, "jwks@example.com")
+    jwks = await client.get("/auth/.well-known/jwks.json")
+    openapi = await client.get("/openapi.json")
+
+    assert jwks.status_code == 200, jwks.text
+    key = jwt.PyJWKSet.from_dict(jwks.json())[jwt.get_unverified_header(token)["kid"]]
+    assert jwt.decode(token, key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)["email"] == \
+        "jwks@example.com"
+    assert "/auth/.well-known/jwks.json" in openapi.json()["paths"]
 
 
 async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: Stack,

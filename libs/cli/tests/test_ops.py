@@ -1,7 +1,8 @@
-"""`pricealert db migrate`, `keys ensure` and `users create-admin` on real databases (SQLite and Postgres)."""
+"""`pricealert db migrate`, `keys ...` and `users create-admin` on real databases (SQLite and Postgres)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,13 @@ from cli_testkit import json_of, run_cli
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pricealert.auth.keys import generate_key
 from pricealert.auth.models import User
 from pricealert.auth.repository import UserRepository
+from pricealert.auth.rootkey import load_root_key
 from pricealert.auth.security import PasswordHasher
 from pricealert.common.db import create_engine, session_factory
+from pricealert.common.keytrust import load_root_public_key
 
 PASSWORD = "a-long-admin-passphrase"
 
@@ -149,6 +153,41 @@ async def test_keys_ensure_generates_once_even_in_production(tmp_path: Path) -> 
     second = await run_cli("keys", "ensure", "--json", env=env)
 
     assert first.exit_code == 0, first.output
-    assert json_of(first)["generated"] is True
-    assert json_of(second) == {"kid": json_of(first)["kid"], "generated": False}
+    assert json_of(first)["generated"] is True and json_of(first)["root_generated"] is True
+    root_public = str(tmp_path / "keys" / "root" / "public.pem")
+    assert json_of(second) == {"kid": json_of(first)["kid"], "generated": False, "root_generated": False,
+                               "root_public_key": root_public}
     assert [p.name for p in (tmp_path / "keys").glob("*.pem")] == [f"{json_of(first)['kid']}.pem"]
+    assert (tmp_path / "keys" / "root" / "private.pem").stat().st_mode & 0o077 == 0
+
+
+async def test_keys_ensure_gives_a_v1_key_dir_a_root_and_exports_its_public_half(tmp_path: Path) -> None:
+    v1 = generate_key(tmp_path / "keys")  # v1 left a signing key and no root
+    env = {"AUTH_KEY_DIR": str(tmp_path / "keys")}
+
+    result = await run_cli("keys", "ensure", "--export-root", str(tmp_path / "trust" / "root.pem"), "--json", env=env)
+
+    assert result.exit_code == 0, result.output
+    assert json_of(result) == {"kid": v1.kid, "generated": False, "root_generated": True,
+                               "root_public_key": str(tmp_path / "trust" / "root.pem")}
+    exported = load_root_public_key(tmp_path / "trust" / "root.pem")
+    assert exported.public_bytes_raw() == load_root_key(tmp_path / "keys").public_key().public_bytes_raw()
+
+
+async def test_keys_rotate_list_and_retire(tmp_path: Path) -> None:
+    env = {"AUTH_KEY_DIR": str(tmp_path / "keys")}
+    old = generate_key(tmp_path / "keys", now=datetime.now(UTC) - timedelta(minutes=1)).kid
+
+    rotated = await run_cli("keys", "rotate", "--json", env=env)
+    new = json_of(rotated)["kid"]
+    listed = await run_cli("keys", "list", "--json", env=env)
+    newest = await run_cli("keys", "retire", new, env=env)
+    retired = await run_cli("keys", "retire", old, "--json", env=env)
+    unknown = await run_cli("keys", "retire", "no-such-kid", env=env)
+    after = await run_cli("keys", "list", "--json", env=env)
+
+    assert [(k["kid"], k["state"]) for k in json_of(listed)] == [(old, "published"), (new, "signing")]
+    assert newest.exit_code == 1 and "rotate" in newest.stderr
+    assert retired.exit_code == 0 and json_of(retired)["moved_to"] == str(tmp_path / "keys" / "retired" / f"{old}.pem")
+    assert unknown.exit_code == 1 and "no signing key" in unknown.stderr and "Traceback" not in unknown.output
+    assert [(k["kid"], k["state"]) for k in json_of(after)] == [(new, "signing"), (old, "retired")]

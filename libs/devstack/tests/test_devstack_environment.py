@@ -1,10 +1,12 @@
-"""`make run` gives each worker its own metrics port, unless the operator chose one."""
+"""`make run` gives each worker its own metrics port unless the operator chose one, and alerts the root key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pricealert.devstack.__main__ import SERVICES, WORKER_METRICS_PORTS, service_environment
+from pricealert.devstack.__main__ import SERVICES, WORKER_METRICS_PORTS, embedded_environment, service_environment
 
 
 def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,3 +20,13 @@ def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPa
 def test_an_operators_metrics_port_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICS_PORT", "9200")
     assert service_environment("evaluator", {"REDIS_URL": "redis://x"}) == {"REDIS_URL": "redis://x"}
+
+
+def test_alerts_is_pointed_at_the_root_key_auth_writes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for variable in ("REDIS_URL", "SMTP_HOST", "DATABASE_URL", "AUTH_KEY_DIR", "TOKEN_ROOT_PUBLIC_KEY_FILE"):
+        monkeypatch.setenv(variable, "x" if variable in {"REDIS_URL", "SMTP_HOST", "DATABASE_URL"} else "")
+    env = embedded_environment(tmp_path, demo=False, stack=[])
+    assert env["TOKEN_ROOT_PUBLIC_KEY_FILE"] == str(tmp_path / "keys" / "root" / "public.pem")
+    monkeypatch.setenv("AUTH_KEY_DIR", str(tmp_path / "elsewhere"))
+    env = embedded_environment(tmp_path, demo=False, stack=[])
+    assert env["TOKEN_ROOT_PUBLIC_KEY_FILE"] == str(tmp_path / "elsewhere" / "root" / "public.pem")

@@ -52,6 +52,13 @@ async def test_control_characters_and_non_ascii_headers_are_forwarded_not_crashe
         assert odd_header.status_code == 200
 
 
+async def test_the_jwks_path_reaches_auth(upstream: str) -> None:
+    app = create_app(GatewaySettings(auth_url=upstream, alerts_url="http://127.0.0.1:9"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway") as client:
+        jwks = await client.get("/auth/.well-known/jwks.json")
+    assert jwks.status_code == 200 and jwks.text.startswith("/auth/.well-known/jwks.json|")
+
+
 async def test_bodies_over_the_cap_are_refused_at_the_gateway_and_never_forwarded(upstream: str) -> None:
     POSTED.clear()
     app = create_app(GatewaySettings(auth_url=upstream, alerts_url=upstream))

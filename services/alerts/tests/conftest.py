@@ -1,4 +1,4 @@
-"""Fixtures of the alerts tests: tokens signed by a test key, a catalog, the app and a client."""
+"""Fixtures of the alerts tests: tokens signed by a test key the test root vouches for, a catalog, the app."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,8 @@ from redis.asyncio import Redis
 from pricealert.alerts.main import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol, SigningKey
+from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol
+from pricealert.common.keytrust import sign_statement
 from pricealert.common.publisher import publish
 from pricealert.common.tokens import AUDIENCE, ISSUER
 
@@ -54,6 +56,37 @@ async def alert_events(redis: Redis) -> list[AlertEvent]:
     return [AlertEvent.from_fields(fields) for _, fields in entries]
 
 
+def public_pem(key: Ed25519PrivateKey) -> str:
+    """The PEM of `key`'s public half."""
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@dataclass
+class TokenRoot:
+    """The test's root key (auth's role): the app trusts its public file, and it vouches for signing keys."""
+
+    key: Ed25519PrivateKey
+    public_key_file: Path
+
+    async def vouch(self, redis: Redis, kid: str, public_key: str, *, algorithm: str = "EdDSA",
+                    validity_s: float = 3600) -> None:
+        """Publish a statement for `kid` signed by this root, as auth does."""
+        now = datetime.now(UTC)
+        await publish(redis, names.SIGNING_KEYS, sign_statement(
+            self.key, kid=kid, algorithm=algorithm, public_pem=public_key, issued_at=now,
+            valid_until=now + timedelta(seconds=validity_s)))
+
+
+@pytest.fixture
+def token_root(tmp_path: Path) -> TokenRoot:
+    """A fresh root key whose public half is in a file (TOKEN_ROOT_PUBLIC_KEY_FILE)."""
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "token-root.pem"
+    path.write_text(public_pem(key))
+    return TokenRoot(key, path)
+
+
 @dataclass
 class Tokens:
     """Signs access tokens the way the auth service does."""
@@ -77,14 +110,11 @@ class Tokens:
 
 
 @pytest.fixture
-async def tokens(redis: Redis) -> Tokens:
-    """A fresh Ed25519 key whose public half is published on the signing-keys stream."""
+async def tokens(redis: Redis, token_root: TokenRoot) -> Tokens:
+    """A fresh Ed25519 key, vouched for by the test root on the signing-keys stream."""
     key = Ed25519PrivateKey.generate()
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     kid = uuid.uuid4().hex[:16]
-    await publish(redis, names.SIGNING_KEYS,
-                  SigningKey(kid=kid, algorithm="EdDSA", public_key=pem, created_at=datetime.now(UTC)))
+    await token_root.vouch(redis, kid, public_pem(key))
     return Tokens(key, kid)
 
 
@@ -101,10 +131,11 @@ async def catalog(redis: Redis) -> list[CatalogSymbol]:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str) -> AlertsSettings:
-    """Settings pointing at the test servers, with fast timers."""
+def settings(database_url: str, redis_url: str, token_root: TokenRoot) -> AlertsSettings:
+    """Settings pointing at the test servers and the test root key, with fast timers."""
     return AlertsSettings(
         database_url=database_url, redis_url=redis_url, consumer_name="alerts-test",
+        token_root_public_key_file=token_root.public_key_file,
         relay_poll_s=0.1, expiry_sweep_s=0.2, catalog_min_refresh_s=0, consumer_reclaim_idle_ms=1000,
         consumer_block_ms=100,
     )
@@ -138,14 +169,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def pg_app(postgres_url: str, redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+async def pg_app(postgres_url: str, redis_url: str, token_root: TokenRoot,
+                 request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
     """The app on a fresh Postgres database, its consumers and expiry off, at most 3 active alerts per user.
 
     Parametrize it indirectly with a dict to change other settings.
     """
     settings = AlertsSettings(database_url=postgres_url, redis_url=redis_url, consumer_name="alerts-test",
-                              relay_poll_s=0.1, catalog_min_refresh_s=0, consumers_enabled=False,
-                              expiry_enabled=False, max_active_per_user=3, **getattr(request, "param", {}))
+                              token_root_public_key_file=token_root.public_key_file, relay_poll_s=0.1,
+                              catalog_min_refresh_s=0, consumers_enabled=False, expiry_enabled=False,
+                              max_active_per_user=3, **getattr(request, "param", {}))
     async with running(settings) as application:
         yield application
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ import pytest
 from pricealert.alerts.main import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.ports import free_port
+
+from .conftest import TokenRoot
 
 
 async def test_every_schema_field_and_parameter_has_an_example(client: httpx.AsyncClient) -> None:
@@ -57,14 +60,26 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert AlertsSettings().database_url == "postgresql://db/alerts"
 
 
-def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch, token_root: TokenRoot,
+                                                 tmp_path: Path) -> None:
     monkeypatch.setenv("ENV", "production")
     monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("ALERTS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("TOKEN_ROOT_PUBLIC_KEY_FILE", raising=False)
     with pytest.raises(ValueError, match="DATABASE_URL"):
         AlertsSettings()
     monkeypatch.setenv("DATABASE_URL", "postgresql://db/alerts")
+    with pytest.raises(ValueError, match="TOKEN_ROOT_PUBLIC_KEY_FILE must be set"):
+        AlertsSettings()
+    monkeypatch.setenv("TOKEN_ROOT_PUBLIC_KEY_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ValueError, match="TOKEN_ROOT_PUBLIC_KEY_FILE is not a readable"):
+        AlertsSettings()
+    (tmp_path / "garbage.pem").write_text("not a key")
+    monkeypatch.setenv("TOKEN_ROOT_PUBLIC_KEY_FILE", str(tmp_path / "garbage.pem"))
+    with pytest.raises(ValueError, match="TOKEN_ROOT_PUBLIC_KEY_FILE is not a readable"):
+        AlertsSettings()
+    monkeypatch.setenv("TOKEN_ROOT_PUBLIC_KEY_FILE", str(token_root.public_key_file))
     assert AlertsSettings().env == "production"
 
 

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.usefixtures("catalog")
 
 def service_env(settings: AlertsSettings, **extra: str) -> dict[str, str]:
     return {**os.environ, "ALERTS_DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+            "TOKEN_ROOT_PUBLIC_KEY_FILE": str(settings.token_root_public_key_file),
             "ENV": "test", "LOG_LEVEL": "WARNING", **extra}
 
 

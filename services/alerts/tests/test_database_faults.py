@@ -11,7 +11,7 @@ import pytest
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.servers import PostgresServer
 
-from .conftest import Tokens, client_of, running
+from .conftest import TokenRoot, Tokens, client_of, running
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -45,10 +45,11 @@ async def test_requests_after_the_connections_were_terminated_are_served(
 
 
 async def test_while_postgres_is_down_every_route_answers_503_then_serves_again(
-    redis_url: str, tokens: Tokens, postgres_server: PostgresServer
+    redis_url: str, tokens: Tokens, token_root: TokenRoot, postgres_server: PostgresServer
 ) -> None:
     database_url = await asyncio.to_thread(postgres_server.create_database, "alerts")
     settings = AlertsSettings(database_url=database_url, redis_url=redis_url, consumer_name="alerts-test",
+                              token_root_public_key_file=token_root.public_key_file,
                               catalog_min_refresh_s=0, consumers_enabled=False, expiry_enabled=False)
     headers = tokens.headers("u1")
     async with running(settings) as app, client_of(app) as client:

@@ -12,13 +12,15 @@ from redis.asyncio import Redis
 from pricealert.common.errors import Unauthorized
 from pricealert.common.tokens import KeyRing, TokenType, VerifiedTokens, verify
 
-from .conftest import Tokens
+from .conftest import TokenRoot, Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
 
-async def test_a_verified_token_is_cached_until_it_expires(tokens: Tokens, redis: Redis) -> None:
-    keys, cache = KeyRing(redis), VerifiedTokens()
+async def test_a_verified_token_is_cached_until_it_expires(
+    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+) -> None:
+    keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens()
     token = tokens.make("u1")
     claims = await verify(token, keys, TokenType.ACCESS, cache)
     assert await verify(token, keys, TokenType.ACCESS, cache) == claims
@@ -29,8 +31,10 @@ async def test_a_verified_token_is_cached_until_it_expires(tokens: Tokens, redis
     assert cache.get(token, keys, TokenType.ACCESS) is None
 
 
-async def test_a_cached_access_token_is_still_no_refresh_token(tokens: Tokens, redis: Redis) -> None:
-    keys, cache = KeyRing(redis), VerifiedTokens()
+async def test_a_cached_access_token_is_still_no_refresh_token(
+    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+) -> None:
+    keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens()
     token = tokens.make("u1")
     await verify(token, keys, TokenType.ACCESS, cache)
     with pytest.raises(Unauthorized) as raised:
@@ -38,16 +42,20 @@ async def test_a_cached_access_token_is_still_no_refresh_token(tokens: Tokens, r
     assert raised.value.code == "invalid_token"
 
 
-async def test_a_cached_token_of_a_forgotten_key_is_verified_again(tokens: Tokens, redis: Redis) -> None:
-    keys, cache = KeyRing(redis), VerifiedTokens()
+async def test_a_cached_token_of_a_forgotten_key_is_verified_again(
+    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+) -> None:
+    keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens()
     token = tokens.make("u1")
     await verify(token, keys, TokenType.ACCESS, cache)
     keys._keys.clear()
     assert cache.get(token, keys, TokenType.ACCESS) is None
 
 
-async def test_the_cache_is_bounded(tokens: Tokens, redis: Redis) -> None:
-    keys, cache = KeyRing(redis), VerifiedTokens(max_entries=2)
+async def test_the_cache_is_bounded(
+    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+) -> None:
+    keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens(max_entries=2)
     first, second, third = (tokens.make(f"u{i}") for i in range(3))
     for token in (first, second, third):
         await verify(token, keys, TokenType.ACCESS, cache)

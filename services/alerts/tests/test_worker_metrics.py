@@ -17,7 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from pricealert.devstack.ports import free_port, wait_for_port
 
-from .conftest import Tokens
+from .conftest import TokenRoot, Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -47,11 +47,12 @@ def sample(text: str, series: str) -> float:
 
 
 async def test_metrics_add_up_across_workers(postgres_url: str, redis_url: str, tokens: Tokens,
-                                             tmp_path: Path) -> None:
+                                             token_root: TokenRoot, tmp_path: Path) -> None:
     port = free_port()
     # The supervisor makes its metrics directory under TMPDIR: here, where the test can look into it.
     env = {**os.environ, "ALERTS_DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "ENV": "test",
-           "LOG_LEVEL": "WARNING", "ALERTS_PORT": str(port), "ALERTS_WORKERS": "2", "TMPDIR": str(tmp_path)}
+           "LOG_LEVEL": "WARNING", "ALERTS_PORT": str(port), "ALERTS_WORKERS": "2", "TMPDIR": str(tmp_path),
+           "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen([sys.executable, "-m", "pricealert.alerts"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

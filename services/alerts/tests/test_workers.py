@@ -21,7 +21,7 @@ from pricealert.common.events import AlertEventType
 from pricealert.common.publisher import publish
 from pricealert.devstack.ports import free_port, wait_for_port
 
-from .conftest import Tokens, alert_events, eventually
+from .conftest import TokenRoot, Tokens, alert_events, eventually
 from .test_events import trigger_for
 
 pytestmark = pytest.mark.usefixtures("catalog")
@@ -34,12 +34,13 @@ def port_open(port: int) -> bool:
 
 
 async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
-    postgres_url: str, redis_url: str, tokens: Tokens, redis: Redis
+    postgres_url: str, redis_url: str, tokens: Tokens, token_root: TokenRoot, redis: Redis
 ) -> None:
     port = free_port()
     env = {**os.environ, "ALERTS_DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "ENV": "test",
            "LOG_LEVEL": "WARNING", "ALERTS_PORT": str(port), "ALERTS_WORKERS": "2",
-           "ALERTS_CONSUMER_BLOCK_MS": "100", "ALERTS_RELAY_POLL_S": "0.1"}
+           "ALERTS_CONSUMER_BLOCK_MS": "100", "ALERTS_RELAY_POLL_S": "0.1",
+           "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file)}
     process = subprocess.Popen([sys.executable, "-m", "pricealert.alerts"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

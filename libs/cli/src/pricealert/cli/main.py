@@ -14,6 +14,7 @@ import typer
 from redis.asyncio import Redis
 
 from pricealert.cli import deadletters, health, ops, render, streams
+from pricealert.cli.keycmds import keys_app
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
 from pricealert.common.settings import DEFAULT_REDIS_URL
@@ -27,7 +28,6 @@ dead_letters_app = typer.Typer(no_args_is_help=True, help="List, replay or drop 
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts service maintenance.")
 users_app = typer.Typer(no_args_is_help=True, help="Auth service accounts.")
 db_app = typer.Typer(no_args_is_help=True, help="Service databases.")
-keys_app = typer.Typer(no_args_is_help=True, help="The auth service's signing keys.")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
@@ -267,20 +267,6 @@ def db_migrate(
             typer.echo(f"{service}: migrated {done[service]}")
     if options.json:
         render.emit_json({"migrated": done})
-
-
-@keys_app.command("ensure")
-def keys_ensure(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Generate a signing key in AUTH_KEY_DIR unless one exists (never rotates; see `python -m pricealert.auth`)."""
-    options = _options(ctx, json_output)
-    try:
-        kid, generated = ops.ensure_signing_key()
-    except ops.MissingService as exc:
-        raise _fail(str(exc)) from exc
-    if options.json:
-        render.emit_json({"kid": kid, "generated": generated})
-    else:
-        typer.echo(f"{'generated' if generated else 'kept'} signing key {kid}")
 
 
 def main() -> None:

@@ -55,20 +55,92 @@ def _redacted(url: str) -> str:
     return f"{scheme}{sep}{user}:***@{host}"
 
 
-def ensure_signing_key() -> tuple[str, bool]:
-    """Make sure AUTH_KEY_DIR holds a signing key, generating one only if it holds none; (kid, generated)."""
+@dataclass(frozen=True)
+class KeysEnsured:
+    """What `keys ensure` found or made in AUTH_KEY_DIR."""
+
+    kid: str
+    generated: bool
+    root_generated: bool
+    root_public_key: str  # the file to give verifiers (TOKEN_ROOT_PUBLIC_KEY_FILE)
+
+
+def _key_dir() -> Path:
     try:
-        from pricealert.auth.keys import ensure_keys, load_keys
         from pricealert.auth.settings import AuthSettings
     except ImportError as exc:
         raise MissingService(f"pricealert-auth is not installed here: {exc}") from exc
     from pricealert.common.settings import Environment
 
-    # ENV=production refuses an empty key directory, which is exactly what this fills.
-    key_dir = AuthSettings(env=Environment.DEVELOPMENT).key_dir
+    # ENV=production refuses an empty key directory, which is exactly what `keys ensure` fills.
+    return AuthSettings(env=Environment.DEVELOPMENT).key_dir
+
+
+def ensure_signing_keys(export_root: Path | None = None) -> KeysEnsured:
+    """Make sure AUTH_KEY_DIR holds a signing key and the root key, generating each only if absent.
+
+    With `export_root`, the root's public key is also written there (a volume the verifiers mount).
+    """
+    key_dir = _key_dir()
+    from pricealert.auth.keys import ensure_keys, load_keys
+    from pricealert.auth.rootkey import ensure_root_key, root_public_path, write_public_key
+
     existed = bool(load_keys(key_dir))
     pairs = ensure_keys(key_dir, allow_generate=True)
-    return pairs[-1].kid, not existed
+    root, root_generated = ensure_root_key(key_dir, allow_generate=True)
+    public = root_public_path(key_dir)
+    if export_root is not None:
+        write_public_key(root, export_root)
+        public = export_root
+    return KeysEnsured(kid=pairs[-1].kid, generated=not existed, root_generated=root_generated,
+                       root_public_key=str(public))
+
+
+def rotate_signing_key() -> str:
+    """Add a new signing key to AUTH_KEY_DIR (it signs new tokens once auth re-reads the folder); its kid."""
+    key_dir = _key_dir()
+    from pricealert.auth.keys import generate_key
+
+    return generate_key(key_dir).kid
+
+
+def retire_signing_key(kid: str) -> str:
+    """Move the key `kid` to AUTH_KEY_DIR/retired; ValueError for an unknown kid or the newest key."""
+    key_dir = _key_dir()
+    from pricealert.auth.keys import retire_key
+
+    return str(retire_key(key_dir, kid))
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One signing key on disk and what it is used for."""
+
+    kid: str
+    algorithm: str
+    created_at: str
+    state: str  # signing | published | verifying-refresh | expired | retired
+
+
+def list_signing_keys() -> list[KeyInfo]:
+    """The keys of AUTH_KEY_DIR, oldest first, the retired ones last."""
+    from datetime import UTC, datetime, timedelta
+
+    from pricealert.auth.keys import RETIRED_DIR, live_keys, load_keys
+    from pricealert.auth.settings import AuthSettings
+    from pricealert.common.settings import Environment
+
+    settings = AuthSettings(env=Environment.DEVELOPMENT)
+    pairs, now = load_keys(settings.key_dir), datetime.now(UTC)
+    published = {p.kid for p in live_keys(pairs, max_token_ttl=timedelta(seconds=settings.access_token_ttl_s), now=now)}
+    ttl = timedelta(seconds=max(settings.access_token_ttl_s, settings.refresh_token_ttl_s))
+    verifying = {p.kid for p in live_keys(pairs, max_token_ttl=ttl, now=now)}
+    keys = [KeyInfo(kid=p.kid, algorithm=p.algorithm, created_at=p.created_at.isoformat(),
+                    state="signing" if p is pairs[-1] else "published" if p.kid in published
+                    else "verifying-refresh" if p.kid in verifying else "expired") for p in pairs]
+    retired = load_keys(settings.key_dir / RETIRED_DIR)
+    return keys + [KeyInfo(kid=p.kid, algorithm=p.algorithm, created_at=p.created_at.isoformat(), state="retired")
+                   for p in retired]
 
 
 @dataclass(frozen=True)

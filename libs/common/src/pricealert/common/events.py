@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
 Fields = dict[str, str]
 RawFields = dict[bytes, bytes] | dict[str, str] | dict[Any, Any]
@@ -249,9 +249,15 @@ class CatalogSnapshot(Event):
 
 
 class SigningKey(Event):
-    """A public key the auth service signs tokens with; verifiers learn keys from here."""
+    """A public key the auth service signs tokens with, vouched for by the root key until `valid_until`.
+
+    Verifiers accept it only with a valid `signature` (see pricealert.common.keytrust); auth re-publishes
+    each of its keys every few seconds with a new `valid_until`, so a key it drops soon stops verifying.
+    """
 
     kid: str
     algorithm: str
     public_key: str  # PEM
-    created_at: datetime
+    issued_at: AwareDatetime
+    valid_until: AwareDatetime
+    signature: str  # base64url Ed25519 signature of the root key over keytrust.statement_bytes

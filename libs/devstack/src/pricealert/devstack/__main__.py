@@ -15,6 +15,7 @@ from pathlib import Path
 
 import structlog
 
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.logging import configure_logging
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer
@@ -64,6 +65,10 @@ def embedded_environment(var: Path, demo: bool, stack: list[object]) -> dict[str
         env["ALERTS_DATABASE_URL"] = f"sqlite:///{var / 'alerts.db'}"
     if _unset("AUTH_KEY_DIR"):
         env["AUTH_KEY_DIR"] = str(var / "keys")
+    if _unset("TOKEN_ROOT_PUBLIC_KEY_FILE"):
+        # Auth writes the root's public half into its key folder on first start; alerts reads it from there.
+        key_dir = Path(env.get("AUTH_KEY_DIR") or os.environ["AUTH_KEY_DIR"])
+        env["TOKEN_ROOT_PUBLIC_KEY_FILE"] = str(key_dir / ROOT_PUBLIC_KEY_IN_KEY_DIR)
     if demo:
         port = os.environ.get("DEV_EXCHANGE_PORT", "9443")
         exchange = ServiceProcess("fakeexchange", env, args=["--port", port, "--random-walk"]).start()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pricealert.common.errors import ServiceUnavailable, Unauthorized
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
-from pricealert.common.tokens import KeyRing, TokenType, VerifiedTokens, verify
+from pricealert.common.tokens import KEY_READ_ERRORS, KeySource, TokenType, VerifiedTokens, verify
 
 
 @dataclass(frozen=True)
@@ -17,14 +16,14 @@ class User:
     email: str
 
 
-async def authenticate(token: str | None, keys: KeyRing, cache: VerifiedTokens | None = None) -> User:
+async def authenticate(token: str | None, keys: KeySource, cache: VerifiedTokens | None = None) -> User:
     """Verify an access token; Unauthorized when missing or bad, 503 when the key ring can't be read."""
     if not token:
         raise Unauthorized("Not authenticated: send an access token as 'Authorization: Bearer <token>'.",
                            code="not_authenticated")
     try:
         claims = await verify(token, keys, TokenType.ACCESS, cache)
-    except TRANSIENT_REDIS_ERRORS as exc:
+    except KEY_READ_ERRORS as exc:
         raise ServiceUnavailable("Token keys cannot be read right now; try again shortly.",
                                  code="keys_unavailable", headers={"Retry-After": "2"}) from exc
     if not claims.subject or len(claims.subject) > 64:

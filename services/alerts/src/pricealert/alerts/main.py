@@ -67,7 +67,8 @@ def build_state(settings: AlertsSettings) -> AppState:
                         coalesce_s=settings.relay_coalesce_s, store=store)
     service = AlertService(sessions, catalog, max_active_per_user=settings.max_active_per_user,
                            on_commit=relay.notify if settings.relay_enabled else lambda: None, store=store)
-    return AppState(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=KeyRing(redis),
+    return AppState(settings=settings, engine=engine, sessions=sessions, redis=redis,
+                    keys=KeyRing(redis, settings.token_root_public_key_file),
                     catalog=catalog, relay=relay, service=service, store=store)
 
 

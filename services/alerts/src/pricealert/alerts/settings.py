@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 
+from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR, load_root_public_key
 from pricealert.common.settings import ServiceSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
+# Where auth writes the root's public half under its default AUTH_KEY_DIR (development on one machine).
+DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE = Path("var/keys") / ROOT_PUBLIC_KEY_IN_KEY_DIR
 
 
 class AlertsSettings(ServiceSettings):
@@ -19,6 +23,9 @@ class AlertsSettings(ServiceSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias="ALERTS_HOST")
     port: int = Field(default=8102, ge=1, le=65535, validation_alias="ALERTS_PORT")
+    # The one key this service trusts by configuration: signing keys count only with its signature.
+    token_root_public_key_file: Path = Field(default=DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE,
+                                             validation_alias="TOKEN_ROOT_PUBLIC_KEY_FILE")
     # uvicorn worker processes of `python -m pricealert.alerts` (one event loop each, one CPU core each).
     workers: int = Field(default=2, ge=1, le=64, validation_alias="ALERTS_WORKERS")
     # SQLAlchemy's pool (background tasks, deletes; everything on SQLite); overflow connections are closed
@@ -59,10 +66,16 @@ class AlertsSettings(ServiceSettings):
     )
 
     def check_production(self) -> None:
-        """Refuse the SQLite development default in production."""
+        """Refuse the SQLite development default and a missing token root key in production."""
         super().check_production()
         if self.database_url == DEFAULT_DATABASE_URL:
             raise ValueError("ALERTS_DATABASE_URL or DATABASE_URL must be set explicitly when ENV=production")
+        if self.token_root_public_key_file == DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE:
+            raise ValueError("TOKEN_ROOT_PUBLIC_KEY_FILE must be set explicitly when ENV=production")
+        try:
+            load_root_public_key(self.token_root_public_key_file)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"TOKEN_ROOT_PUBLIC_KEY_FILE is not a readable Ed25519 public key: {exc}") from exc
 
 
 @lru_cache

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
+from redis.exceptions import RedisError
 
 from pricealert.auth import admins
 from pricealert.auth.admins import AdminOutcome
@@ -57,18 +59,28 @@ async def ensure_admin(state: AuthState) -> None:
 
 
 async def maintain_keys(state: AuthState) -> None:
-    """Publish the public keys once Redis answers, then re-read the key directory and re-publish periodically."""
+    """Publish the public keys once Redis answers, then re-read the key directory and re-publish periodically.
+
+    Each publication vouches for a key for AUTH_KEY_VALIDITY_S only, so a key retired from the directory
+    (or past its successor plus an access token's lifetime) stops verifying anywhere soon after.
+    """
     await wait_for_redis(state.redis, stop=state.stopping)
     next_purge = 0.0
     loop = asyncio.get_running_loop()
+    validity = timedelta(seconds=state.settings.key_validity_s)
+    published: list[str] = []
     # The loop also watches `stopping`, not only cancellation: a client library that turns a
     # cancellation into its own timeout error must not keep this task alive at shutdown.
     while not state.stopping.is_set():
         try:
             await state.keyring.refresh()
-            await publish_public_keys(state.redis, state.keyring.pairs)
+            kids = await publish_public_keys(state.redis, state.keyring.published, state.keyring.root,
+                                             validity=validity)
+            if kids != published:
+                log.info("auth.key.published", kids=kids, withdrawn=sorted(set(published) - set(kids)))
+                published = kids
             state.keys_published.set()
-        except TRANSIENT_REDIS_ERRORS as exc:
+        except (*TRANSIENT_REDIS_ERRORS, RedisError) as exc:
             log.warning("auth.key.publish_failed", error=str(exc))
         if state.database_ready.is_set() and loop.time() >= next_purge:
             await purge_expired_tokens(state)

@@ -1,8 +1,13 @@
-"""Signing keys on disk (one PEM file per kid), rotation, and publishing the public halves."""
+"""Signing keys on disk (one PEM file per kid), rotation, retirement, and publishing root-signed public halves.
+
+AUTH_KEY_DIR holds `<kid>.pem` (the keys in use, the newest signs), `retired/<kid>.pem` (keys an operator
+retired: never loaded, never published) and `root/` (see pricealert.auth.rootkey).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import secrets
@@ -18,20 +23,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from redis.asyncio import Redis
 
+from pricealert.auth.rootkey import MissingRootKey, ensure_root_key
 from pricealert.common import names
-from pricealert.common.events import SigningKey, decode_fields
-from pricealert.common.publisher import publish
-from pricealert.common.tokens import KeyRing
+from pricealert.common.events import SigningKey
+from pricealert.common.keytrust import TrustedKey, sign_statement
+from pricealert.common.publisher import publish_many
 
 log = structlog.get_logger()
 
 _KID_TIME = "%Y%m%dT%H%M%SZ"
 _KID_PATTERN = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]+$")
 _SAFE_KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+RETIRED_DIR = "retired"
 
 
 class MissingSigningKey(RuntimeError):
     """No usable signing key exists and none may be generated (production)."""
+
+
+class KeyNotRetirable(ValueError):
+    """The kid names no key in use, or the key that signs new tokens."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +55,17 @@ class KeyPair:
     public_pem: str
     created_at: datetime
 
-    def public(self) -> SigningKey:
-        """The publishable half, as the signing-keys stream carries it."""
-        return SigningKey(kid=self.kid, algorithm=self.algorithm, public_key=self.public_pem,
-                          created_at=self.created_at)
+    def statement(self, root: Ed25519PrivateKey, *, now: datetime, validity: timedelta) -> SigningKey:
+        """The publishable half, vouched for by `root` until `now + validity`."""
+        return sign_statement(root, kid=self.kid, algorithm=self.algorithm, public_pem=self.public_pem,
+                              issued_at=now, valid_until=now + validity)
+
+    def trusted(self) -> TrustedKey:
+        """The public half as the verifier takes it; auth trusts its own files for as long as they are there."""
+        public = self.private_key.public_key()
+        material = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return TrustedKey(kid=self.kid, algorithm=self.algorithm, key=public, material=material,
+                          issued_at=self.created_at.timestamp(), valid_until=math.inf)
 
 
 def new_kid(now: datetime) -> str:
@@ -125,37 +143,69 @@ def ensure_keys(key_dir: Path, *, allow_generate: bool) -> list[KeyPair]:
     if pairs:
         return pairs
     if not allow_generate:
-        raise MissingSigningKey(f"no signing key in {key_dir}; run `python -m pricealert.auth generate-key`")
+        raise MissingSigningKey(f"no signing key in {key_dir}; run `pricealert keys ensure`")
     generate_key(key_dir)
     return load_keys(key_dir)
 
 
-class DiskKeyRing(KeyRing):
-    """The auth service's own keys, read from disk; unknown kids trigger a re-read (another replica rotated)."""
+def retire_key(key_dir: Path, kid: str) -> Path:
+    """Move the key `kid` to `retired/`; KeyNotRetirable for an unknown kid or the newest key (rotate first)."""
+    pairs = load_keys(key_dir)
+    if not _SAFE_KID.match(kid) or kid not in {pair.kid for pair in pairs}:
+        raise KeyNotRetirable(f"no signing key {kid!r} in {key_dir}")
+    if pairs[-1].kid == kid:
+        raise KeyNotRetirable(f"{kid} signs new tokens; run `pricealert keys rotate` first, then retire it")
+    retired = key_dir / RETIRED_DIR
+    retired.mkdir(mode=0o700, exist_ok=True)
+    target = retired / f"{kid}.pem"
+    (key_dir / f"{kid}.pem").rename(target)
+    log.info("auth.key.retired", kid=kid, path=str(target))
+    return target
 
-    def __init__(self, redis: Redis, key_dir: Path, *, max_token_ttl: timedelta, allow_generate: bool,
-                 refresh_interval_s: float = 1.0) -> None:
-        super().__init__(redis, refresh_interval_s=refresh_interval_s)
+
+class DiskKeyRing:
+    """Auth's own keys and root, read from disk; unknown kids trigger a re-read (another replica rotated)."""
+
+    def __init__(self, key_dir: Path, *, max_token_ttl: timedelta, access_token_ttl: timedelta,
+                 allow_generate: bool, refresh_interval_s: float = 1.0) -> None:
         self.key_dir = key_dir
         self.max_token_ttl = max_token_ttl
+        self.access_token_ttl = access_token_ttl
         self.allow_generate = allow_generate
+        self.refresh_interval_s = refresh_interval_s
         self.pairs: list[KeyPair] = []
+        self._root: Ed25519PrivateKey | None = None
+        self._keys: dict[str, TrustedKey] = {}
+        self._refreshed_at = float("-inf")
 
     def load(self) -> None:
-        """Read the key directory (blocking); raises MissingSigningKey when it is empty and may not grow."""
+        """Read the key directory (blocking); raises MissingSigningKey / MissingRootKey when absent and not allowed."""
         pairs = ensure_keys(self.key_dir, allow_generate=self.allow_generate)
+        self._root, _ = ensure_root_key(self.key_dir, allow_generate=self.allow_generate)
         self.pairs = live_keys(pairs, max_token_ttl=self.max_token_ttl, now=datetime.now(UTC))
-        self._keys = {pair.kid: pair.public() for pair in self.pairs}
+        self._keys = {pair.kid: pair.trusted() for pair in self.pairs}
 
     async def refresh(self) -> None:
         """Re-read the key directory."""
         try:
             await asyncio.to_thread(self.load)
-        except (MissingSigningKey, OSError) as exc:
+        except (MissingSigningKey, MissingRootKey, OSError) as exc:
             # Keep verifying with the keys already known rather than failing every request.
             log.warning("auth.key.reload_failed", error=str(exc))
         finally:
             self._refreshed_at = time.monotonic()
+
+    def trusts(self, kid: str) -> bool:
+        """Whether `kid` is one of the keys on disk (no re-read)."""
+        return kid in self._keys
+
+    async def get(self, kid: str) -> TrustedKey | None:
+        """The key `kid`, re-reading the directory for an unknown kid at most every refresh interval."""
+        key = self._keys.get(kid)
+        if key is None and time.monotonic() - self._refreshed_at >= self.refresh_interval_s:
+            await self.refresh()
+            key = self._keys.get(kid)
+        return key
 
     @property
     def signing_key(self) -> KeyPair:
@@ -164,15 +214,25 @@ class DiskKeyRing(KeyRing):
             raise MissingSigningKey("signing keys have not been loaded")
         return self.pairs[-1]
 
+    @property
+    def root(self) -> Ed25519PrivateKey:
+        """The root key that vouches for the published keys."""
+        if self._root is None:
+            raise MissingRootKey("the root key has not been loaded")
+        return self._root
 
-async def publish_public_keys(redis: Redis, pairs: Sequence[KeyPair]) -> list[str]:
-    """Append each key's public half to the signing-keys stream unless its kid is already there."""
-    entries = await redis.xrange(names.SIGNING_KEYS)
-    known = {decode_fields(fields or {}).get("kid") for _, fields in entries or []}
-    published: list[str] = []
-    for pair in pairs:
-        if pair.kid not in known:
-            await publish(redis, names.SIGNING_KEYS, pair.public())
-            published.append(pair.kid)
-            log.info("auth.key.published", kid=pair.kid, algorithm=pair.algorithm)
-    return published
+    @property
+    def published(self) -> list[KeyPair]:
+        """The keys other services verify access tokens with: the newest, and those an access token may still name."""
+        return live_keys(self.pairs, max_token_ttl=self.access_token_ttl, now=datetime.now(UTC))
+
+
+async def publish_public_keys(redis: Redis, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *,
+                              validity: timedelta) -> list[str]:
+    """Append a root-signed statement for each key, valid for `validity` from now (one round trip).
+
+    Verifiers drop a key that stops being re-published once its last statement lapses.
+    """
+    now = datetime.now(UTC)
+    await publish_many(redis, names.SIGNING_KEYS, [pair.statement(root, now=now, validity=validity) for pair in pairs])
+    return [pair.kid for pair in pairs]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from pricealert.auth.api.routes import auth, users
+from pricealert.auth.api.routes import auth, users, wellknown
 from pricealert.auth.bootstrap import maintain_keys, prepare_database
 from pricealert.auth.keys import DiskKeyRing
 from pricealert.auth.ratelimit import LoginLimiter, LoginLimits
@@ -36,7 +36,8 @@ async def build_state(settings: AuthSettings) -> AuthState:
     """Engine, Redis client, keys (generated in development; required in production), hasher, limiter."""
     redis = connect(settings.redis_url)
     max_ttl = timedelta(seconds=max(settings.access_token_ttl_s, settings.refresh_token_ttl_s))
-    keyring = DiskKeyRing(redis, settings.key_dir, max_token_ttl=max_ttl,
+    keyring = DiskKeyRing(settings.key_dir, max_token_ttl=max_ttl,
+                          access_token_ttl=timedelta(seconds=settings.access_token_ttl_s),
                           allow_generate=settings.env is not Environment.PRODUCTION)
     await asyncio.to_thread(keyring.load)
     hasher = await asyncio.to_thread(PasswordHasher, settings.bcrypt_rounds)
@@ -101,4 +102,5 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(wellknown.router)
     return app

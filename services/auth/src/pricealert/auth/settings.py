@@ -9,6 +9,7 @@ from typing import Self
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from pricealert.auth.rootkey import root_private_path
 from pricealert.common.settings import ServiceSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/auth.db"
@@ -37,9 +38,19 @@ class AuthSettings(ServiceSettings):
     login_max_failures_address: int = Field(default=100, alias="AUTH_LOGIN_MAX_FAILURES_ADDRESS", ge=1)
     login_max_failures_account: int = Field(default=20, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
     login_known_address_ttl_s: int = Field(default=30 * 24 * 3600, alias="AUTH_LOGIN_KNOWN_ADDRESS_TTL_S", ge=1)
-    key_publish_interval_s: float = Field(default=30.0, alias="AUTH_KEY_PUBLISH_INTERVAL_S", gt=0)
+    key_publish_interval_s: float = Field(default=15.0, alias="AUTH_KEY_PUBLISH_INTERVAL_S", gt=0)
+    # How long a published key statement vouches for its key: a retired key stops verifying elsewhere
+    # at most this long (plus the verifiers' clock-skew allowance) after auth last re-published it.
+    key_validity_s: float = Field(default=45.0, alias="AUTH_KEY_VALIDITY_S", ge=1, le=3600)
     admin_email: str | None = Field(default=None, alias="ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(default=None, alias="ADMIN_PASSWORD")
+
+    @model_validator(mode="after")
+    def _keys_outlive_a_missed_publish(self) -> Self:
+        if self.key_validity_s < 2 * self.key_publish_interval_s:
+            raise ValueError("AUTH_KEY_VALIDITY_S must be at least twice AUTH_KEY_PUBLISH_INTERVAL_S, so that "
+                             "one missed publication does not make every token fail")
+        return self
 
     @model_validator(mode="after")
     def _admin_pair(self) -> Self:
@@ -62,7 +73,12 @@ class AuthSettings(ServiceSettings):
         if not any(self.key_dir.glob("*.pem")):
             raise ValueError(
                 f"AUTH_KEY_DIR ({self.key_dir}) holds no signing key; create one with "
-                "`python -m pricealert.auth generate-key` when ENV=production"
+                "`pricealert keys ensure` when ENV=production"
+            )
+        if not root_private_path(self.key_dir).is_file():
+            raise ValueError(
+                f"AUTH_KEY_DIR ({self.key_dir}) holds no root key; create it with "
+                "`pricealert keys ensure` when ENV=production"
             )
         if self.bcrypt_rounds < 10:
             raise ValueError("AUTH_BCRYPT_ROUNDS must be at least 10 when ENV=production")
