@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pricealert.auth.keys import publish_public_keys
 from pricealert.auth.models import User
-from pricealert.auth.repository import RefreshTokenRepository, UserRepository
+from pricealert.auth.repository import RefreshTokenRepository, UserRepository, VerificationTokenRepository
 from pricealert.auth.service import normalize_email
 from pricealert.auth.state import AuthState
 from pricealert.common.db import upgrade_database, wait_for_database
@@ -24,6 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_auth"
 _MAX_DELAY_S = 5.0
 _PURGE_EVERY_S = 3600.0
+_LINK_GRACE = timedelta(days=7)
 
 
 async def prepare_database(state: AuthState) -> None:
@@ -92,10 +94,12 @@ async def maintain_keys(state: AuthState) -> None:
 
 
 async def purge_expired_tokens(state: AuthState) -> None:
-    """Delete refresh tokens that expired (they can no longer be used or reused)."""
+    """Delete refresh and verification tokens that expired (they can no longer be used or reused)."""
     try:
         async with state.sessions() as session:
             deleted = await RefreshTokenRepository(session).delete_expired(before=utc_now())
+            # Expired links are kept a week, so that following one answers "expired", not "unknown".
+            deleted += await VerificationTokenRepository(session).delete_expired(before=utc_now() - _LINK_GRACE)
             await session.commit()
     except Exception as exc:  # housekeeping must never stop key publishing
         log.warning("auth.tokens.purge_failed", error=f"{type(exc).__name__}: {exc}")
