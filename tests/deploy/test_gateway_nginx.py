@@ -20,7 +20,7 @@ import pytest
 from deploy_testkit import Nginx, nginx_binary, require_tool
 
 from pricealert.common import names
-from pricealert.common.events import CatalogSnapshot, CatalogSymbol, utc_now
+from pricealert.common.events import AccountEvent, CatalogSnapshot, CatalogSymbol, utc_now
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
 from pricealert.devstack.ports import free_port
@@ -127,7 +127,7 @@ async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _register_and_login(client: httpx.AsyncClient, email: str) -> str:
     registered = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201, registered.text
+    assert registered.status_code == 202, registered.text
     login = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     token: str = login.json()["access_token"]
@@ -153,6 +153,20 @@ async def test_register_login_and_create_an_alert_through_nginx(stack: Stack, cl
     assert listed.status_code == 200 and [a["id"] for a in listed.json()["items"]] == [alert["id"]]
     logged = [line for line in stack.nginx.access_log() if line["request_id"] == "trace-me-42"]
     assert logged and logged[0]["client"] == CLIENT_ADDRESS and logged[0]["status"] == 201
+
+
+async def test_the_verification_link_and_the_registration_limit_go_through_nginx(
+        stack: Stack, client: httpx.AsyncClient) -> None:
+    await _register_and_login(client, "linked@example.com")
+    redis = connect(stack.env["REDIS_URL"])
+    try:
+        events = [AccountEvent.from_fields(f) for _, f in await redis.xrange(names.ACCOUNT_EVENTS)]
+        assert await redis.exists(names.signup_counter_key("address", CLIENT_ADDRESS)) == 1
+    finally:
+        await redis.aclose()
+    [token] = [e.token for e in events if e.email == "linked@example.com"]
+    verified = await client.get("/auth/verify", params={"token": token})
+    assert verified.status_code == 200 and verified.json()["status"] == "verified", verified.text
 
 
 async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: Stack,

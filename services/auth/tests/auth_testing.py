@@ -10,12 +10,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from pricealert.auth.main import create_app
 from pricealert.auth.repository import UserRepository
 from pricealert.auth.schemas import UserPublic
 from pricealert.auth.settings import AuthSettings
 from pricealert.auth.state import AuthState
+from pricealert.common import names
+from pricealert.common.events import AccountEvent
 
 PASSWORD = "correct horse battery"
 AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
@@ -87,6 +90,11 @@ async def register_and_login(client: httpx.AsyncClient, email: str) -> dict[str,
     """A new user's token pair."""
     await register(client, email)
     return await login(client, email)
+
+
+async def account_events(redis: Redis) -> list[AccountEvent]:
+    """Every account event appended so far."""
+    return [AccountEvent.from_fields(fields) for _, fields in await redis.xrange(names.ACCOUNT_EVENTS)]
 
 
 def bearer(token: str) -> dict[str, str]:
