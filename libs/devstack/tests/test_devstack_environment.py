@@ -1,10 +1,12 @@
-"""`make run` gives each worker its own metrics port, unless the operator chose one."""
+"""`make run` gives each worker its own metrics port, unless the operator chose one; mail links point at its gateway."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pricealert.devstack.__main__ import SERVICES, WORKER_METRICS_PORTS, service_environment
+from pricealert.devstack.__main__ import SERVICES, WORKER_METRICS_PORTS, embedded_environment, service_environment
 
 
 def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,3 +20,19 @@ def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPa
 def test_an_operators_metrics_port_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICS_PORT", "9200")
     assert service_environment("evaluator", {"REDIS_URL": "redis://x"}) == {"REDIS_URL": "redis://x"}
+
+
+@pytest.mark.parametrize(("port", "app_url", "expected"), [
+    (None, None, "http://localhost:8000"), ("8123", None, "http://localhost:8123"),
+    ("8123", "https://alerts.example.com", None),
+])
+def test_the_links_in_the_mails_point_at_the_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     port: str | None, app_url: str | None,
+                                                     expected: str | None) -> None:
+    for name, value in {"REDIS_URL": "redis://x", "SMTP_HOST": "mail", "DATABASE_URL": "sqlite:///x.db",
+                        "AUTH_KEY_DIR": "keys", "PORT": port, "APP_URL": app_url}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert embedded_environment(tmp_path, demo=False, stack=[]).get("APP_URL") == expected

@@ -64,6 +64,8 @@ def embedded_environment(var: Path, demo: bool, stack: list[object]) -> dict[str
         env["ALERTS_DATABASE_URL"] = f"sqlite:///{var / 'alerts.db'}"
     if _unset("AUTH_KEY_DIR"):
         env["AUTH_KEY_DIR"] = str(var / "keys")
+    if _unset("APP_URL"):  # the links in the mails (verify the address, manage alerts) point at this gateway
+        env["APP_URL"] = f"http://localhost:{os.environ.get('PORT') or '8000'}"
     if demo:
         port = os.environ.get("DEV_EXCHANGE_PORT", "9443")
         exchange = ServiceProcess("fakeexchange", env, args=["--port", port, "--random-walk"]).start()
