@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 from auth_testing import AppFactory, account_events, assert_error, client_for, login, register, stored_user
@@ -10,6 +11,7 @@ from redis.asyncio import Redis
 
 from pricealert.auth.state import AuthState
 from pricealert.common.events import AccountEventType
+from pricealert.devstack.servers import RedisServer
 
 
 async def test_registrations_are_limited_per_address_before_the_hash(app_factory: AppFactory, redis: Redis) -> None:
@@ -77,3 +79,17 @@ async def test_a_taken_username_gets_the_same_answer_and_the_new_address_a_notic
     assert await stored_user(client, "asker@example.com") is None
     [notice] = [e for e in await account_events(redis) if e.type is AccountEventType.REGISTRATION_REFUSED]
     assert (notice.email, notice.username, notice.user_id, notice.token) == ("asker@example.com", "NEO", None, None)
+
+
+async def test_registration_while_redis_is_away_is_503_and_creates_nothing(
+        app_factory: AppFactory, tmp_path: Path) -> None:
+    own = RedisServer(tmp_path / "redis").start()  # a Redis of this test's own, to stop
+    try:
+        async with app_factory(redis_url=own.url) as app, client_for(app) as client:
+            await register(client, "before@example.com")
+            own.stop()
+            refused = await client.post("/auth/register", json={"email": "away@example.com", "password": "a fine pass"})
+            assert_error(refused, 503)
+            assert await stored_user(client, "away@example.com") is None
+    finally:
+        own.stop()
