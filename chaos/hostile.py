@@ -142,7 +142,7 @@ async def run_hostile(directory: Path, database: str = "sqlite") -> dict[str, An
     try:
         await stack.start()
         async with httpx.AsyncClient(base_url=stack.url, timeout=20) as client:
-            [user] = await register_users(client, 1)
+            [user] = await register_users(client, 1, stack.smtp)
             me = (await client.get("/auth/me", headers=user.headers)).json()
             alert = PlannedAlert("hostile-anchor", 0, "BTCUSDT", "above", SYMBOLS["BTCUSDT"] * 2, "never")
             created = await create_alert(client, user, alert, retry_catalog_s=30)

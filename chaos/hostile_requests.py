@@ -70,7 +70,7 @@ def bodies() -> list[Probe]:
     """Huge, broken and oddly typed bodies on every POST route."""
     out: list[Probe] = []
     for path in ("/alerts", "/alerts/create", "/auth/register", "/auth/login", "/auth/refresh", "/auth/logout",
-                 "/auth/users"):
+                 "/auth/users", "/auth/verify", "/auth/verify/resend"):
         out.append(Probe(f"{path} 2 MB body", "POST", path, content=b'{"a":"' + b"x" * 2_000_000 + b'"}',
                          headers={"content-type": "application/json"}))
         out.append(Probe(f"{path} 70 KB body", "POST", path, content=b'{"name":"' + b"y" * 70_000 + b'"}',
@@ -105,6 +105,13 @@ def fields(user_id: str) -> list[Probe]:
             out.append(Probe(f"/auth/login {field_name}={str(value)[:30]!r}", "POST", "/auth/login", body,
                              auth=False))
     for value in [*WRONG, *INJECTIONS]:
+        out.append(Probe(f"/auth/verify token={str(value)[:30]!r}", "POST", "/auth/verify", {"token": value},
+                         auth=False))
+        out.append(Probe(f"/auth/verify/resend email={str(value)[:30]!r}", "POST", "/auth/verify/resend",
+                         {"email": value}, auth=False))
+        if isinstance(value, str):
+            out.append(Probe(f"GET /auth/verify?token={value[:30]!r}", "GET", "/auth/verify", params={"token": value},
+                             auth=False))
         out.append(Probe(f"/auth/refresh token={str(value)[:30]!r}", "POST", "/auth/refresh", {"refresh_token": value}))
         out.append(Probe(f"/auth/logout token={str(value)[:30]!r}", "POST", "/auth/logout", {"refresh_token": value}))
     out.append(Probe("/auth/login form injection", "POST", "/auth/login", content=b"username='--&password[]=x&x=%00",

@@ -29,23 +29,30 @@ def trigger_id_of(message_id: str) -> str:
     return message_id.strip().strip("<>").split("@", 1)[0].removeprefix("trigger.")
 
 
+def is_alert_mail(message_id: str) -> bool:
+    """Whether a Message-ID is an alert mail's (the verification mails of the workload's users are not)."""
+    return message_id.strip().startswith("<trigger.")
+
+
 def accepted_ids(smtp: MailboxServer) -> list[str]:
-    """Trigger ids of every mail the SMTP server accepted so far, in order (duplicates kept)."""
+    """Trigger ids of every alert mail the SMTP server accepted so far, in order (duplicates kept)."""
     ids = []
     for mail in list(smtp.mails):
-        parsed = message_from_bytes(mail.raw, policy=policy.default)
-        ids.append(trigger_id_of(str(parsed.get("Message-ID", ""))))
+        message_id = str(message_from_bytes(mail.raw, policy=policy.default).get("Message-ID", ""))
+        if is_alert_mail(message_id):
+            ids.append(trigger_id_of(message_id))
     return ids
 
 
 def accept_times(stack: ChaosStack) -> list[tuple[float, str]]:
-    """(epoch ms, trigger id) of every accepted mail, from the SMTP server's accept log."""
+    """(epoch ms, trigger id) of every accepted alert mail, from the SMTP server's accept log."""
     if not stack.accept_log.exists():
         return []
     rows = []
     for line in stack.accept_log.read_text().splitlines():
         at, _, message_id = line.partition(" ")
-        rows.append((float(at), trigger_id_of(message_id)))
+        if is_alert_mail(message_id):
+            rows.append((float(at), trigger_id_of(message_id)))
     return rows
 
 

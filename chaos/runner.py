@@ -87,7 +87,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         await stack.start()
         mark("ready")
         async with httpx.AsyncClient(base_url=stack.url, timeout=15) as client:
-            users = await register_users(client, USERS)
+            users = await register_users(client, USERS, stack.smtp)
             market = Market(stack.exchange)
             market.start()
             if scenario.during == "create":

@@ -29,6 +29,8 @@ CHAOS_ENV = {
     "INGEST_WATCHDOG_S": "3", "INGEST_WATCHDOG_MAX_S": "6", "INGEST_RECONNECT_MAX_DELAY_S": "2",
     "NOTIFIER_SEND_TIMEOUT_S": "5", "SMTP_TIMEOUT_S": "5", "NOTIFIER_BACKOFF_MAX_S": "5",
     "NOTIFIER_CONCURRENCY": "8", "AUTH_BCRYPT_ROUNDS": "4", "LOG_LEVEL": "INFO", "ENV": "test",
+    # Every workload user registers from 127.0.0.1 (and verifies through the mailbox, as users would).
+    "AUTH_REGISTER_MAX_PER_ADDRESS": "1000",
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.devstack.smtp import MailboxServer
 
 SYMBOLS = {"BTCUSDT": Decimal("65000"), "ETHUSDT": Decimal("3200"), "BNBUSDT": Decimal("580"),
            "SOLUSDT": Decimal("150")}
@@ -97,13 +98,29 @@ class User:
     headers: dict[str, str]
 
 
-async def register_users(client: httpx.AsyncClient, count: int) -> list[User]:
-    """Register and log in `count` users."""
+async def verification_token(mailbox: MailboxServer, email: str, within: float = 30.0) -> str:
+    """The token of the verification mail to `email`, once the notifier has sent it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for mail in list(mailbox.mails):
+            token = mail.message["X-Pricealert-Verify-Token"]
+            if mail.recipients == [email] and token:
+                return str(token)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"no verification mail to {email} within {within} s")
+
+
+async def register_users(client: httpx.AsyncClient, count: int, mailbox: MailboxServer) -> list[User]:
+    """Register `count` users, verify their addresses with the token from the mailbox, and log them in."""
     async def one(n: int) -> User:
         email, password = f"chaos{n}@example.com", f"chaos-password-{n}"
         registered = await client.post("/auth/register", json={"email": email, "password": password})
-        if registered.status_code != 201:
+        if registered.status_code != 202:
             raise RuntimeError(f"register {email}: {registered.status_code} {registered.text}")
+        token = await verification_token(mailbox, email)
+        verified = await client.post("/auth/verify", json={"token": token})
+        if verified.status_code != 200:
+            raise RuntimeError(f"verify {email}: {verified.status_code} {verified.text}")
         login = await client.post("/auth/login", json={"email": email, "password": password})
         if login.status_code != 200:
             raise RuntimeError(f"login {email}: {login.status_code} {login.text}")

@@ -13,6 +13,7 @@ import httpx
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.smtp import MailboxServer, ReceivedMail
 
 SERVICES = ("auth", "alerts", "ingest", "evaluator", "notifier", "gateway")
 
@@ -65,14 +66,15 @@ def stack_environment(directory: Path, *, redis_url: str, database_url: str, smt
         auth_db, alerts_db = f"sqlite:///{directory / 'auth.db'}", f"sqlite:///{directory / 'alerts.db'}"
     else:
         auth_db = alerts_db = database_url
-    auth_port, alerts_port = free_port(), free_port()
+    auth_port, alerts_port, gateway_port = free_port(), free_port(), free_port()
     return {
         "ENV": "test", "LOG_LEVEL": "INFO", "REDIS_URL": redis_url,
         "AUTH_DATABASE_URL": auth_db, "ALERTS_DATABASE_URL": alerts_db, "AUTH_KEY_DIR": str(directory / "keys"),
         "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
         "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
         "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
-        "PORT": str(free_port()), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",
+        "PORT": str(gateway_port), "APP_URL": f"http://127.0.0.1:{gateway_port}",
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",
         "BINANCE_WS_URL": exchange_ws_url, "BINANCE_REST_URL": exchange_rest_url,
     }
 
@@ -88,6 +90,30 @@ async def eventually_value(fetch, within: float = 20.0, what: str = "condition")
     raise TimeoutError(f"{what} not reached within {within}s")
 
 
+def alert_mails(mailbox: MailboxServer) -> list[ReceivedMail]:
+    """The alert mails among everything the SMTP server accepted (not the verification mails and notices)."""
+    return [m for m in list(mailbox.mails) if str(m.message["Message-ID"]).startswith("<trigger.")]
+
+
+async def verification_link(mailbox: MailboxServer, email: str, within: float = 20.0) -> str:
+    """The link of the newest verification mail to `email`, once it has arrived."""
+    async def newest() -> str | None:
+        links = [m for m in list(mailbox.mails) if m.recipients == [email] and m.message["X-Pricealert-Verify-Token"]]
+        if not links:
+            return None
+        return next(line.strip() for line in links[-1].text().splitlines() if "/auth/verify?token=" in line)
+
+    return str(await eventually_value(newest, within=within, what=f"the verification mail to {email}"))
+
+
+async def register_verified(client: httpx.AsyncClient, mailbox: MailboxServer, email: str, password: str) -> None:
+    """Register, then follow the link of the verification mail, as a user would."""
+    registered = await client.post("/auth/register", json={"email": email, "password": password})
+    assert registered.status_code == 202, registered.text
+    verified = await client.get(await verification_link(mailbox, email.lower()))
+    assert verified.status_code == 200 and verified.json()["status"] == "verified", verified.text
+
+
 async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
     """POST /alerts, waiting out the moment before ingest has published the symbol catalog."""
     async def attempt() -> dict[str, Any] | None:
@@ -100,12 +126,12 @@ async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body:
     return dict(await eventually_value(attempt, what="symbol catalog"))
 
 
-async def fire_one_alert(url: str, exchange: Any, *, email: str, symbol: str, target: str,
+async def fire_one_alert(url: str, exchange: Any, mailbox: MailboxServer, *, email: str, symbol: str, target: str,
                          trade_price: str) -> dict[str, Any]:
-    """Register, create an `above` alert, play a trade across it and wait for its mail: the alert as shown then."""
+    """Register and verify, create an `above` alert, play a trade across it and wait for its mail: the alert then."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         password = "s3cret-pass"
-        assert (await client.post("/auth/register", json={"email": email, "password": password})).status_code == 201
+        await register_verified(client, mailbox, email, password)
         login = await client.post("/auth/login", json={"email": email, "password": password})
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         alert = await create_alert(client, headers, {"symbol": symbol, "target_price": target, "condition": "above"})

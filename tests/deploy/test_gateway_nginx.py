@@ -21,7 +21,7 @@ import pytest
 from deploy_testkit import Nginx, nginx_binary, require_tool
 
 from pricealert.common import names
-from pricealert.common.events import CatalogSnapshot, CatalogSymbol, utc_now
+from pricealert.common.events import AccountEvent, CatalogSnapshot, CatalogSymbol, utc_now
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
@@ -131,7 +131,7 @@ async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _register_and_login(client: httpx.AsyncClient, email: str) -> str:
     registered = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201, registered.text
+    assert registered.status_code == 202, registered.text
     login = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     token: str = login.json()["access_token"]
@@ -171,6 +171,20 @@ async def test_the_jwks_verifies_a_token_through_nginx_and_is_in_the_merged_open
     assert jwt.decode(token, key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)["email"] == \
         "jwks@example.com"
     assert "/auth/.well-known/jwks.json" in openapi.json()["paths"]
+
+
+async def test_the_verification_link_and_the_registration_limit_go_through_nginx(
+        stack: Stack, client: httpx.AsyncClient) -> None:
+    await _register_and_login(client, "linked@example.com")
+    redis = connect(stack.env["REDIS_URL"])
+    try:
+        events = [AccountEvent.from_fields(f) for _, f in await redis.xrange(names.ACCOUNT_EVENTS)]
+        assert await redis.exists(names.signup_counter_key("address", CLIENT_ADDRESS)) == 1
+    finally:
+        await redis.aclose()
+    [token] = [e.token for e in events if e.email == "linked@example.com"]
+    verified = await client.get("/auth/verify", params={"token": token})
+    assert verified.status_code == 200 and verified.json()["status"] == "verified", verified.text
 
 
 async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: Stack,

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_stack import Stack, create_alert, eventually_value
+from e2e_stack import Stack, alert_mails, create_alert, eventually_value, register_verified
 
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
@@ -18,8 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 async def test_trade_across_the_target_sends_exactly_one_email(
         stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer) -> None:
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
-        registered = await client.post("/auth/register", json={"email": "Ada@Example.com", "password": "s3cret-pass"})
-        assert registered.status_code == 201, registered.text
+        await register_verified(client, smtp_server, "Ada@Example.com", "s3cret-pass")
         login = await client.post("/auth/login", json={"email": "ada@example.com", "password": "s3cret-pass"})
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -36,7 +35,7 @@ async def test_trade_across_the_target_sends_exactly_one_email(
         await exchange.play_trade("BTCUSDT", "100012.5")
 
         async def one_mail() -> bool:
-            return len(smtp_server.mails) >= 1
+            return len(alert_mails(smtp_server)) >= 1
 
         await eventually_value(one_mail, what="the email")
 
@@ -50,7 +49,7 @@ async def test_trade_across_the_target_sends_exactly_one_email(
         await exchange.play_trade("BTCUSDT", "100100")  # the alert fired once; later trades change nothing
         await asyncio.sleep(1.0)
 
-    [mail] = smtp_server.mails
+    [mail] = alert_mails(smtp_server)
     assert mail.recipients == ["ada@example.com"]
     assert "BTCUSDT" in mail.message["Subject"] and "100000" in mail.message["Subject"]
     text = mail.text()

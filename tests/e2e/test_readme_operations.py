@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.fakeexchange.server import FakeExchange
+from pricealert.devstack.smtp import MailboxServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -74,8 +75,9 @@ def run(command: str, env: dict[str, str], stdin: str = "") -> str:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_every_operations_command_runs(stack: Stack, exchange: FakeExchange, redis_url: str) -> None:
-    await fire_one_alert(stack.url, exchange, email="ops@example.com", symbol="BTCUSDT", target="100",
+async def test_every_operations_command_runs(stack: Stack, exchange: FakeExchange, redis_url: str,
+                                             smtp_server: MailboxServer) -> None:
+    await fire_one_alert(stack.url, exchange, smtp_server, email="ops@example.com", symbol="BTCUSDT", target="100",
                          trade_price="101")
     redis = Redis.from_url(redis_url, decode_responses=True)
     dead = names.dead_letter_stream(names.TRIGGERS)

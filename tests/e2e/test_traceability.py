@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from e2e_stack import Stack, fire_one_alert
+from e2e_stack import Stack, alert_mails, fire_one_alert
 
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
@@ -28,9 +28,9 @@ def lines_naming(stack: Stack, service: str, alert_id: str) -> list[str]:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the logs do not depend on the database
 async def test_alert_id_is_in_every_services_log(stack: Stack, exchange: FakeExchange,
                                                  smtp_server: MailboxServer) -> None:
-    alert = await fire_one_alert(stack.url, exchange, email="eve@example.com", symbol="ETHUSDT", target="3000",
-                                 trade_price="3001")
-    assert len(smtp_server.mails) == 1
+    alert = await fire_one_alert(stack.url, exchange, smtp_server, email="eve@example.com", symbol="ETHUSDT",
+                                 target="3000", trade_price="3001")
+    assert len(alert_mails(smtp_server)) == 1
 
     missing = {service: event for service, event in EXPECTED.items()
                if not any(event in line for line in lines_naming(stack, service, alert["id"]))}

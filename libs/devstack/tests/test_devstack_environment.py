@@ -1,4 +1,5 @@
-"""`make run` gives each worker its own metrics port unless the operator chose one, and alerts the root key."""
+"""`make run` gives each worker its own metrics port unless the operator chose one, points alerts at the root key
+and the links in the mails at its gateway."""
 
 from __future__ import annotations
 
@@ -30,3 +31,19 @@ def test_alerts_is_pointed_at_the_root_key_auth_writes(monkeypatch: pytest.Monke
     monkeypatch.setenv("AUTH_KEY_DIR", str(tmp_path / "elsewhere"))
     env = embedded_environment(tmp_path, demo=False, stack=[])
     assert env["TOKEN_ROOT_PUBLIC_KEY_FILE"] == str(tmp_path / "elsewhere" / "root" / "public.pem")
+
+
+@pytest.mark.parametrize(("port", "app_url", "expected"), [
+    (None, None, "http://localhost:8000"), ("8123", None, "http://localhost:8123"),
+    ("8123", "https://alerts.example.com", None),
+])
+def test_the_links_in_the_mails_point_at_the_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     port: str | None, app_url: str | None,
+                                                     expected: str | None) -> None:
+    for name, value in {"REDIS_URL": "redis://x", "SMTP_HOST": "mail", "DATABASE_URL": "sqlite:///x.db",
+                        "AUTH_KEY_DIR": "keys", "PORT": port, "APP_URL": app_url}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert embedded_environment(tmp_path, demo=False, stack=[]).get("APP_URL") == expected

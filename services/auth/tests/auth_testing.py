@@ -10,10 +10,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from pricealert.auth.main import create_app
+from pricealert.auth.repository import UserRepository
+from pricealert.auth.schemas import UserPublic
 from pricealert.auth.settings import AuthSettings
 from pricealert.auth.state import AuthState
+from pricealert.common import names
+from pricealert.common.events import AccountEvent
 
 PASSWORD = "correct horse battery"
 AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
@@ -40,18 +45,37 @@ async def running_app(settings: AuthSettings) -> AsyncIterator[FastAPI]:
         yield app
 
 
-def client_for(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
+class AppClient(httpx.AsyncClient):
+    """An HTTP client of one in-process app, which it keeps (tests look into its database)."""
+
+    def __init__(self, app: FastAPI, address: str) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+                         base_url="http://testserver")
+        self.app = app
+
+
+def client_for(app: FastAPI, address: str = "127.0.0.1") -> AppClient:
     """An HTTP client calling `app` in-process as if from `address`."""
-    transport = httpx.ASGITransport(app=app, client=(address, 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return AppClient(app, address)
+
+
+async def stored_user(client: httpx.AsyncClient, email: str) -> dict[str, Any] | None:
+    """The user with `email` as the API would show it, read from the app's database; None if there is none."""
+    assert isinstance(client, AppClient)
+    state: AuthState = client.app.state.auth
+    async with state.sessions() as session:
+        user = await UserRepository(session).get_by_email(email.strip().lower())
+        return UserPublic.model_validate(user).model_dump(mode="json") if user is not None else None
 
 
 async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
-    """Register a user and return the created user body."""
+    """Register a user (202, the answer that reveals nothing) and return the user as the API shows it."""
     response = await client.post("/auth/register", json={"email": email, "password": password, **extra})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    assert response.status_code == 202, response.text
+    assert set(response.json()) == {"status", "message"}
+    user = await stored_user(client, email)
+    assert user is not None, f"{email} was not created"
+    return user
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -66,6 +90,11 @@ async def register_and_login(client: httpx.AsyncClient, email: str) -> dict[str,
     """A new user's token pair."""
     await register(client, email)
     return await login(client, email)
+
+
+async def account_events(redis: Redis) -> list[AccountEvent]:
+    """Every account event appended so far."""
+    return [AccountEvent.from_fields(fields) for _, fields in await redis.xrange(names.ACCOUNT_EVENTS)]
 
 
 def bearer(token: str) -> dict[str, str]:

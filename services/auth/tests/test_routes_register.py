@@ -1,4 +1,4 @@
-"""POST /auth/register: creating accounts and refusing bad input with a clear 4xx."""
+"""POST /auth/register: creating accounts, one answer whatever is taken, and refusing bad input with a clear 4xx."""
 
 from __future__ import annotations
 
@@ -6,15 +6,22 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_testing import PASSWORD, assert_error, register
+from auth_testing import PASSWORD, assert_error, register, stored_user
 
 
-async def test_register_answers_the_user_without_tokens(client: httpx.AsyncClient) -> None:
-    body = await register(client, "alice@example.com", username="alice")
-    assert set(body) == {"id", "email", "username", "is_admin", "is_active", "created_at"}
+async def test_register_answers_202_without_user_or_tokens_and_stores_an_unverified_user(
+        client: httpx.AsyncClient) -> None:
+    response = await client.post("/auth/register",
+                                 json={"email": "alice@example.com", "password": PASSWORD, "username": "alice"})
+    assert response.status_code == 202, response.text
+    assert set(response.json()) == {"status", "message"}
+    assert response.json()["status"] == "verification_sent"
+    body = await stored_user(client, "alice@example.com")
+    assert body is not None
+    assert set(body) == {"id", "email", "username", "is_admin", "is_active", "email_verified", "created_at"}
     assert body["email"] == "alice@example.com"
     assert body["username"] == "alice"
-    assert body["is_admin"] is False and body["is_active"] is True
+    assert body["is_admin"] is False and body["is_active"] is True and body["email_verified"] is False
 
 
 async def test_register_stores_email_lower_cased(client: httpx.AsyncClient) -> None:
@@ -22,17 +29,19 @@ async def test_register_stores_email_lower_cased(client: httpx.AsyncClient) -> N
     assert body["email"] == "bob.smith@example.com"
 
 
-async def test_duplicate_email_is_409_case_insensitively(client: httpx.AsyncClient) -> None:
-    await register(client, "carol@example.com")
-    response = await client.post("/auth/register", json={"email": "CAROL@example.com", "password": PASSWORD})
-    assert_error(response, 409, "email_taken")
+async def test_duplicate_email_creates_nothing_case_insensitively(client: httpx.AsyncClient) -> None:
+    first = await register(client, "carol@example.com")
+    response = await client.post("/auth/register", json={"email": "CAROL@example.com", "password": "other pass 1"})
+    assert response.status_code == 202, response.text
+    assert await stored_user(client, "carol@example.com") == first
 
 
-async def test_duplicate_username_is_409_case_insensitively(client: httpx.AsyncClient) -> None:
+async def test_duplicate_username_creates_nothing_case_insensitively(client: httpx.AsyncClient) -> None:
     await register(client, "d1@example.com", username="Dave")
     response = await client.post("/auth/register",
                                  json={"email": "d2@example.com", "password": PASSWORD, "username": "dave"})
-    assert_error(response, 409, "username_taken")
+    assert response.status_code == 202, response.text
+    assert await stored_user(client, "d2@example.com") is None
 
 
 async def test_unicode_email_is_accepted(client: httpx.AsyncClient) -> None:
@@ -85,5 +94,5 @@ async def test_sql_injection_in_a_valid_email_is_just_data(client: httpx.AsyncCl
     email = "o'reilly--1=1@example.com"
     body = await register(client, email)
     assert body["email"] == email
-    listing = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert_error(listing, 409, "email_taken")
+    again = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    assert again.status_code == 202, again.text

@@ -11,7 +11,7 @@ from pricealert.common import names
 
 KNOWN_STREAMS = (
     names.TICKS, names.ALERT_EVENTS, names.TRIGGERS, names.NOTIFICATION_RESULTS,
-    names.SYMBOL_CATALOG, names.SIGNING_KEYS,
+    names.SYMBOL_CATALOG, names.SIGNING_KEYS, names.ACCOUNT_EVENTS,
 )
 DEAD_SUFFIX = names.dead_letter_stream("")
 # Redis < 7 reports no lag: it is counted with XRANGE, but never further than this.

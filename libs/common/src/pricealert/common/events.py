@@ -261,3 +261,26 @@ class SigningKey(Event):
     issued_at: AwareDatetime
     valid_until: AwareDatetime
     signature: str  # base64url Ed25519 signature of the root key over keytrust.statement_bytes
+
+
+class AccountEventType(StrEnum):
+    """What happened to an account (or to an attempt to create one)."""
+
+    REGISTERED = "account.registered"  # a new, unverified account: mail the verification link
+    VERIFICATION_RESENT = "account.verification_resent"  # the owner asked for a new link: mail it
+    REGISTRATION_REPEATED = "account.registration_repeated"  # someone registered a taken address: tell its owner
+    REGISTRATION_REFUSED = "account.registration_refused"  # a new address asked for a taken username: tell it
+    VERIFIED = "account.verified"  # the address is verified (no mail)
+
+
+class AccountEvent(Event):
+    """An account's event, with everything the notifier needs to write the mail it calls for."""
+
+    type: AccountEventType
+    event_id: str
+    user_id: str | None = None  # none for a refused registration: no account exists
+    email: str
+    username: str | None = None  # the username a refused registration asked for
+    token: str | None = None  # the verification token (registered, verification_resent)
+    expires_at: datetime | None = None  # when the token expires
+    occurred_at: datetime

@@ -9,6 +9,7 @@ TRIGGERS = f"{PREFIX}:triggers"  # evaluator
 NOTIFICATION_RESULTS = f"{PREFIX}:notification-results"  # notifier
 SYMBOL_CATALOG = f"{PREFIX}:symbol-catalog"  # ingest
 SIGNING_KEYS = f"{PREFIX}:signing-keys"  # auth: public keys only
+ACCOUNT_EVENTS = f"{PREFIX}:account-events"  # auth: registrations, verification mails, verifications
 
 # Consumer groups, one per reading service.
 GROUP_EVALUATOR = "evaluator"
@@ -100,6 +101,31 @@ def login_known_addresses_key(email: str) -> str:
     return f"{PREFIX}:auth:login-known-addresses:{email}"
 
 
+# Set of the user ids whose email address is not verified yet: auth adds a user when it registers
+# and removes it when the address is verified; the notifier sends no alert mail to its members.
+ACCOUNTS_UNVERIFIED = f"{PREFIX}:accounts:unverified"
+
+
+def signup_counter_key(scope: str, value: str) -> str:
+    """Counter of registrations and verification mails per client address, or of resends per account."""
+    return f"{PREFIX}:auth:signup:{scope}:{value}"
+
+
+def signup_notice_key(value: str) -> str:
+    """Set while a registration notice was mailed to this account or address within the window."""
+    return f"{PREFIX}:auth:signup-notice:{value}"
+
+
+def notifier_account_mail_sent_key(event_id: str) -> str:
+    """Marks an account event whose mail the SMTP server accepted."""
+    return f"{PREFIX}:notifier:account-mail-sent:{event_id}"
+
+
+def notifier_account_mail_lease_key(event_id: str) -> str:
+    """Short lease held by the notifier replica that is sending this account event's mail."""
+    return f"{PREFIX}:notifier:account-mail-lease:{event_id}"
+
+
 # Approximate MAXLEN per stream: far above any backlog a healthy consumer builds, so that trimming
 # never removes entries still pending (Redis < 8.2 trims pending entries too).
 STREAM_MAXLEN: dict[str, int] = {
@@ -109,5 +135,6 @@ STREAM_MAXLEN: dict[str, int] = {
     NOTIFICATION_RESULTS: 1_000_000,
     SYMBOL_CATALOG: 10,
     SIGNING_KEYS: 100,
+    ACCOUNT_EVENTS: 100_000,
 }
 DEAD_LETTER_MAXLEN = 100_000

@@ -69,6 +69,8 @@ def embedded_environment(var: Path, demo: bool, stack: list[object]) -> dict[str
         # Auth writes the root's public half into its key folder on first start; alerts reads it from there.
         key_dir = Path(env.get("AUTH_KEY_DIR") or os.environ["AUTH_KEY_DIR"])
         env["TOKEN_ROOT_PUBLIC_KEY_FILE"] = str(key_dir / ROOT_PUBLIC_KEY_IN_KEY_DIR)
+    if _unset("APP_URL"):  # the links in the mails (verify the address, manage alerts) point at this gateway
+        env["APP_URL"] = f"http://localhost:{os.environ.get('PORT') or '8000'}"
     if demo:
         port = os.environ.get("DEV_EXCHANGE_PORT", "9443")
         exchange = ServiceProcess("fakeexchange", env, args=["--port", port, "--random-walk"]).start()

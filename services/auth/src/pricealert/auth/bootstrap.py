@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from pricealert.auth import admins
 from pricealert.auth.admins import AdminOutcome
 from pricealert.auth.keys import publish_public_keys
-from pricealert.auth.repository import RefreshTokenRepository
+from pricealert.auth.repository import RefreshTokenRepository, VerificationTokenRepository
 from pricealert.auth.state import AuthState
 from pricealert.common.db import upgrade_database, wait_for_database
 from pricealert.common.events import utc_now
@@ -24,6 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_auth"
 _MAX_DELAY_S = 5.0
 _PURGE_EVERY_S = 3600.0
+_LINK_GRACE = timedelta(days=7)
 
 
 async def prepare_database(state: AuthState) -> None:
@@ -89,10 +90,12 @@ async def maintain_keys(state: AuthState) -> None:
 
 
 async def purge_expired_tokens(state: AuthState) -> None:
-    """Delete refresh tokens that expired (they can no longer be used or reused)."""
+    """Delete refresh and verification tokens that expired (they can no longer be used or reused)."""
     try:
         async with state.sessions() as session:
             deleted = await RefreshTokenRepository(session).delete_expired(before=utc_now())
+            # Expired links are kept a week, so that following one answers "expired", not "unknown".
+            deleted += await VerificationTokenRepository(session).delete_expired(before=utc_now() - _LINK_GRACE)
             await session.commit()
     except Exception as exc:  # housekeeping must never stop key publishing
         log.warning("auth.tokens.purge_failed", error=f"{type(exc).__name__}: {exc}")

@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.auth.models import User
+from pricealert.auth.registration import Registration
 from pricealert.auth.service import AuthService
 from pricealert.auth.state import AuthState
 from pricealert.common.errors import Forbidden, ServiceUnavailable, Unauthorized
@@ -55,6 +56,15 @@ def get_service(state: StateDep, session: SessionDep) -> AuthService:
 
 
 ServiceDep = Annotated[AuthService, Depends(get_service, scope="function")]
+
+
+def get_registration(state: StateDep, session: SessionDep) -> Registration:
+    """Sign-up (registration, verification) bound to this request's session."""
+    return Registration(session, hasher=state.hasher, limiter=state.signup_limiter, events=state.account_events,
+                        policy=state.signup_policy)
+
+
+RegistrationDep = Annotated[Registration, Depends(get_registration, scope="function")]
 
 
 async def get_current_user(service: ServiceDep,

@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from pricealert.auth.api.routes import auth, users, wellknown
+from pricealert.auth.account_events import AccountEvents
+from pricealert.auth.api.routes import auth, users, verification, wellknown
 from pricealert.auth.bootstrap import maintain_keys, prepare_database
 from pricealert.auth.keys import DiskKeyRing
 from pricealert.auth.ratelimit import LoginLimiter, LoginLimits
+from pricealert.auth.registration import SignupPolicy
 from pricealert.auth.security import PasswordHasher
 from pricealert.auth.service import TokenPolicy
 from pricealert.auth.settings import AuthSettings, get_settings
+from pricealert.auth.signup_limits import SignupLimiter, SignupLimits
 from pricealert.auth.state import AuthState
 from pricealert.common.api import install_common
 from pricealert.common.db import create_engine, session_factory
@@ -49,8 +52,15 @@ async def build_state(settings: AuthSettings) -> AuthState:
                          known_address_ttl_s=settings.login_known_address_ttl_s)
     policy = TokenPolicy(access_ttl=timedelta(seconds=settings.access_token_ttl_s),
                          refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s))
+    signup_limits = SignupLimits(window_s=settings.register_window_s, per_address=settings.register_max_per_address,
+                                 resends_per_account=settings.verify_resend_max_per_account)
+    signup_policy = SignupPolicy(require_verified_email=settings.require_verified_email,
+                                 token_ttl=timedelta(seconds=settings.verify_token_ttl_s),
+                                 notice_window_s=settings.register_window_s)
     return AuthState(settings=settings, engine=engine, sessions=session_factory(engine), redis=redis,
-                     keyring=keyring, hasher=hasher, limiter=LoginLimiter(redis, limits), policy=policy)
+                     keyring=keyring, hasher=hasher, limiter=LoginLimiter(redis, limits), policy=policy,
+                     signup_limiter=SignupLimiter(redis, signup_limits), account_events=AccountEvents(redis),
+                     signup_policy=signup_policy)
 
 
 async def is_ready(state: AuthState) -> bool:
@@ -101,6 +111,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     install_metrics(app, service="auth")
 
     app.include_router(auth.router)
+    app.include_router(verification.router)
     app.include_router(users.router)
     app.include_router(wellknown.router)
     return app

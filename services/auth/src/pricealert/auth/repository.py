@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.auth.models import RefreshToken, User
+from pricealert.auth.models import EmailVerificationToken, RefreshToken, User
 
 
 class UserRepository:
@@ -99,6 +99,51 @@ class RefreshTokenRepository:
         """Delete tokens that expired before `before`."""
         result = await self.session.execute(
             delete(RefreshToken).where(RefreshToken.expires_at < before).execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+
+class VerificationTokenRepository:
+    """Reads and writes email verification tokens (stored as hashes)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token: EmailVerificationToken) -> None:
+        """Record an issued token."""
+        self.session.add(token)
+        await self.session.flush()
+
+    async def get(self, token_hash: str) -> EmailVerificationToken | None:
+        """The token with this hash, if it was ever issued."""
+        return await self.session.get(EmailVerificationToken, token_hash)
+
+    async def use(self, token_hash: str, *, now: datetime) -> bool:
+        """Mark one unused, unexpired token used; False if it is not (anymore): single use, even in parallel."""
+        result = await self.session.execute(
+            update(EmailVerificationToken)
+            .where(EmailVerificationToken.token_hash == token_hash, EmailVerificationToken.used_at.is_(None),
+                   EmailVerificationToken.expires_at > now)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def retire_user(self, user_id: uuid.UUID, *, now: datetime) -> int:
+        """Mark every other unused token of a user used (the address is verified; they are moot)."""
+        result = await self.session.execute(
+            update(EmailVerificationToken)
+            .where(EmailVerificationToken.user_id == user_id, EmailVerificationToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+    async def delete_expired(self, *, before: datetime) -> int:
+        """Delete tokens that expired before `before`."""
+        result = await self.session.execute(
+            delete(EmailVerificationToken).where(EmailVerificationToken.expires_at < before)
+            .execution_options(synchronize_session=False)
         )
         return _rowcount(result)
 

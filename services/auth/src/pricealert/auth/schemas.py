@@ -14,6 +14,7 @@ NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MA
                                    description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")]
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
 MAX_TOKEN_LENGTH = 4096
+MAX_VERIFY_TOKEN_LENGTH = 256
 
 
 class _Body(BaseModel):
@@ -35,6 +36,32 @@ class _NewUser(_Body):
 
 class RegisterRequest(_NewUser):
     """A new account: email, password and an optional username."""
+
+
+class SignupAccepted(BaseModel):
+    """The answer to a registration or a request for a new link: the same whether or not the address is known."""
+
+    status: Literal["verification_sent", "registered"]
+    message: str
+
+
+class VerifyRequest(_Body):
+    """The token from the verification mail."""
+
+    token: str = Field(min_length=1, max_length=MAX_VERIFY_TOKEN_LENGTH)
+
+
+class VerifyResult(BaseModel):
+    """The outcome of a verification."""
+
+    status: Literal["verified", "already_verified"]
+    message: str
+
+
+class ResendRequest(_Body):
+    """The address of an account that waits for verification."""
+
+    email: EmailStr
 
 
 class AdminUserCreate(_NewUser):
@@ -94,6 +121,8 @@ class UserPublic(BaseModel):
     username: str | None
     is_admin: bool
     is_active: bool
+    email_verified: bool = Field(description="Whether the owner verified the address (alert emails go only to "
+                                             "verified addresses); accounts made by an admin are verified.")
     created_at: datetime
 
 

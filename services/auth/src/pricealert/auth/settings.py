@@ -42,6 +42,12 @@ class AuthSettings(ServiceSettings):
     # How long a published key statement vouches for its key: a retired key stops verifying elsewhere
     # at most this long (plus the verifiers' clock-skew allowance) after auth last re-published it.
     key_validity_s: float = Field(default=45.0, alias="AUTH_KEY_VALIDITY_S", ge=1, le=3600)
+    # Self-service registration: an address must be verified before alert mail goes to it.
+    require_verified_email: bool = Field(default=True, alias="AUTH_REQUIRE_VERIFIED_EMAIL")
+    verify_token_ttl_s: int = Field(default=24 * 3600, alias="AUTH_VERIFY_TOKEN_TTL_S", ge=60)
+    register_window_s: int = Field(default=3600, alias="AUTH_REGISTER_WINDOW_S", ge=1)
+    register_max_per_address: int = Field(default=10, alias="AUTH_REGISTER_MAX_PER_ADDRESS", ge=1)
+    verify_resend_max_per_account: int = Field(default=3, alias="AUTH_VERIFY_RESEND_MAX_PER_ACCOUNT", ge=1)
     admin_email: str | None = Field(default=None, alias="ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(default=None, alias="ADMIN_PASSWORD")
 

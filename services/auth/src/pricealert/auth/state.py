@@ -1,4 +1,4 @@
-"""What the auth app holds while it runs: engine, Redis, keys, hasher, limiter, readiness."""
+"""What the auth app holds while it runs: engine, Redis, keys, hasher, limiters, account events, readiness."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pricealert.auth.account_events import AccountEvents
 from pricealert.auth.keys import DiskKeyRing
 from pricealert.auth.ratelimit import LoginLimiter
+from pricealert.auth.registration import SignupPolicy
 from pricealert.auth.security import PasswordHasher
 from pricealert.auth.service import TokenPolicy
 from pricealert.auth.settings import AuthSettings
+from pricealert.auth.signup_limits import SignupLimiter
 
 
 @dataclass
@@ -28,6 +31,9 @@ class AuthState:
     hasher: PasswordHasher
     limiter: LoginLimiter
     policy: TokenPolicy
+    signup_limiter: SignupLimiter
+    account_events: AccountEvents
+    signup_policy: SignupPolicy
     database_ready: asyncio.Event = field(default_factory=asyncio.Event)
     keys_published: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

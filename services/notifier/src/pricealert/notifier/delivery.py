@@ -30,6 +30,8 @@ from pricealert.notifier.settings import NotifierSettings
 log = structlog.get_logger()
 _stdlib_log = logging.getLogger(__name__)
 SENT_TTL_S = 30 * 24 * 3600  # longer than any redelivery horizon of the triggers stream
+NOT_VERIFIED = ("email_not_verified: the account's address is not verified; verify it (the link in the "
+                "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail")
 
 
 class Outcome(StrEnum):
@@ -40,6 +42,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # permanent failure or retries exhausted: failed result and dead letter
     DUPLICATE = "duplicate"  # sent already, or already waiting in the retry queue: only acknowledged
     HELD = "held"  # another sender holds the lease: left where it is, it comes back later
+    UNVERIFIED = "unverified"  # the user's address is not verified: no mail, a failed result saying so
 
 
 for _outcome in Outcome:  # every outcome from 0 on the first scrape: a rate over it is 0, not absent
@@ -120,10 +123,11 @@ class Deliverer:
         for job in jobs:
             job.lease_token = self.leases.new_token()
         states = await self.leases.take([job.trigger.trigger_id for job in jobs], [job.lease_token for job in jobs],
-                                        [job.from_queue for job in jobs])
+                                        [job.from_queue for job in jobs], [job.trigger.user_id for job in jobs])
         leased_at = time.monotonic()
         ready: list[Job] = []
         settled: list[Job] = []
+        unverified: list[Job] = []
         for job, state in zip(jobs, states, strict=True):
             if state is LeaseState.LEASED:
                 job.leased_at = leased_at
@@ -131,8 +135,12 @@ class Deliverer:
             elif state is LeaseState.HELD:  # left pending: it comes back after the reclaim time
                 EMAILS.labels(Outcome.HELD).inc()
                 _debug("email.held", job)
+            elif state is LeaseState.UNVERIFIED:
+                unverified.append(job)
             else:
                 settled.append(job)
+        if unverified:
+            await self._refuse_unverified(unverified)
         if settled:
             await self.commits.commit(lambda p: self._settle_duplicates(p, settled),
                                       ack=[i for job in settled for i in job.ack_ids])
@@ -140,6 +148,17 @@ class Deliverer:
             for job in settled:
                 _debug("email.duplicate", job)
         return ready
+
+    async def _refuse_unverified(self, jobs: list[Job]) -> None:
+        """Record "failed, address not verified" for each, without a retry or a dead letter: it is no fault."""
+        def ops(pipe: Pipeline) -> None:
+            for job in jobs:
+                self._result(pipe, job, DeliveryStatus.FAILED, NOT_VERIFIED, attempts=0, dead_letter=False)
+        await self.commits.commit(ops, ack=[i for job in jobs for i in job.ack_ids])
+        EMAILS.labels(Outcome.UNVERIFIED).inc(len(jobs))
+        for job in jobs:
+            log.info("email.refused.unverified", alert_id=job.trigger.alert_id, trigger_id=job.trigger.trigger_id,
+                     user_id=job.trigger.user_id)
 
     @staticmethod
     def _settle_duplicates(pipe: Pipeline, settled: list[Job]) -> None:
@@ -215,13 +234,15 @@ class Deliverer:
         log.warning("email.failed", reason=reason, attempts=job.attempt, permanent=failure.permanent)
         return Outcome.FAILED, lambda pipe: self._result(pipe, job, DeliveryStatus.FAILED, reason)
 
-    def _result(self, pipe: Pipeline, job: Job, status: DeliveryStatus, error: str | None) -> None:
+    def _result(self, pipe: Pipeline, job: Job, status: DeliveryStatus, error: str | None, *,
+                attempts: int | None = None, dead_letter: bool = True) -> None:
         trigger = job.trigger
         result = NotificationResult(trigger_id=trigger.trigger_id, alert_id=trigger.alert_id, status=status,
-                                    attempts=job.attempt, error=error, occurred_at=utc_now())
+                                    attempts=job.attempt if attempts is None else attempts, error=error,
+                                    occurred_at=utc_now())
         if status is DeliveryStatus.SENT:
             pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
-        else:
+        elif dead_letter:
             add_dead_letter(pipe, names.TRIGGERS, dead_letter_fields(
                 job.fields, stream=names.TRIGGERS, entry_id=job.entry_id, group=names.GROUP_NOTIFIER,
                 consumer=self.settings.consumer_name, reason=error or "failed", deliveries=job.attempt))

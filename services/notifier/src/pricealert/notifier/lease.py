@@ -1,4 +1,4 @@
-"""Send leases: one script per batch says which triggers are already settled and takes the rest."""
+"""Send leases: one script per batch says which triggers are settled or go to no verified address, takes the rest."""
 
 from __future__ import annotations
 
@@ -12,17 +12,21 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 
-# Per trigger (keys sent, lease, retry): 1 if sent already, 2 if a stream copy of a trigger that waits
-# in the retry queue (that copy stands for it), else take the lease: 0 if taken, 3 if someone holds it.
+# KEYS[1] is the set of unverified accounts, then per trigger (keys sent, lease, retry): 1 if sent already,
+# 4 if its user's address is not verified, 2 if a stream copy of a trigger that waits in the retry queue
+# (that copy stands for it), else take the lease: 0 if taken, 3 if someone holds it.
 _PRECHECK = """
-local n = #KEYS / 3
+local n = (#KEYS - 1) / 3
 local out = {}
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[3 * i - 2]) == 1 then
+  local sent, lease, retry = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+  if redis.call('EXISTS', sent) == 1 then
     out[i] = 1
-  elseif ARGV[1 + n + i] == '0' and redis.call('EXISTS', KEYS[3 * i]) == 1 then
+  elseif redis.call('SISMEMBER', KEYS[1], ARGV[1 + 2 * n + i]) == 1 then
+    out[i] = 4
+  elseif ARGV[1 + n + i] == '0' and redis.call('EXISTS', retry) == 1 then
     out[i] = 2
-  elseif redis.call('SET', KEYS[3 * i - 1], ARGV[1 + i], 'NX', 'PX', ARGV[1]) then
+  elseif redis.call('SET', lease, ARGV[1 + i], 'NX', 'PX', ARGV[1]) then
     out[i] = 0
   else
     out[i] = 3
@@ -50,6 +54,7 @@ class LeaseState(IntEnum):
     SENT = 1  # sent already
     QUEUED = 2  # waits in the retry queue, which stands for this stream copy
     HELD = 3  # another sender holds it
+    UNVERIFIED = 4  # its user's address is not verified: no mail goes to it
 
 
 class Leases:
@@ -66,13 +71,15 @@ class Leases:
         """A token no other lease of any replica carries."""
         return f"{self._prefix}:{next(self._tokens)}"
 
-    async def take(self, trigger_ids: Sequence[str], tokens: Sequence[str], queued: Sequence[bool]) -> list[LeaseState]:
+    async def take(self, trigger_ids: Sequence[str], tokens: Sequence[str], queued: Sequence[bool],
+                   user_ids: Sequence[str]) -> list[LeaseState]:
         """One round trip for the whole batch; `queued` marks the copies taken from the retry queue."""
-        keys: list[str] = []
+        keys: list[str] = [names.ACCOUNTS_UNVERIFIED]
         for trigger_id in trigger_ids:
             keys += [names.notifier_sent_key(trigger_id), names.notifier_lease_key(trigger_id),
                      names.notifier_retry_key(trigger_id)]
-        states = await self._precheck(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued)])
+        states = await self._precheck(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued),
+                                                       *user_ids])
         return [LeaseState(int(s)) for s in states]
 
     async def renew(self, trigger_id: str, token: str) -> bool:

@@ -1,4 +1,4 @@
-"""Rendering a trigger into a MIME email (plain text and HTML alternatives), ready to hand to SMTP."""
+"""Rendering a trigger or an account event into a MIME email (plain text and HTML alternatives), ready for SMTP."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pricealert.common.events import Condition, Trigger
+from pricealert.common.events import AccountEvent, AccountEventType, Condition, Trigger
 
 _templates = Environment(
     loader=PackageLoader("pricealert.notifier", "templates"),
@@ -20,6 +21,14 @@ _templates = Environment(
 )
 _TEXT = _templates.get_template("alert.txt.j2")
 _HTML = _templates.get_template("alert.html.j2")
+# Each account event that calls for a mail: its subject and its template pair.
+_ACCOUNT_MAILS = {
+    AccountEventType.REGISTERED: ("Verify your email address for pricealert", "verify"),
+    AccountEventType.VERIFICATION_RESENT: ("Verify your email address for pricealert", "verify"),
+    AccountEventType.REGISTRATION_REPEATED: ("Someone tried to register your address at pricealert", "repeated"),
+    AccountEventType.REGISTRATION_REFUSED: ("Your pricealert registration: the username is taken", "refused"),
+}
+VERIFY_TOKEN_HEADER = "X-Pricealert-Verify-Token"
 
 CONDITION_TEXT = {Condition.ABOVE: "rose to", Condition.BELOW: "fell to", Condition.CROSS: "crossed"}
 
@@ -96,14 +105,49 @@ def render(trigger: Trigger, *, mail_from: str, app_url: str) -> RenderedMail:
         f"Date: {formatdate(trigger.fired_at / 1000, usegmt=True)}",
         f"Message-ID: {_header(msg_id)}",
         f"X-Pricealert-Alert-Id: {_header(trigger.alert_id)}",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
-    parts = []
-    for subtype, template in (("plain", _TEXT), ("html", _HTML)):
-        parts.append(
-            f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
-            f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_quoted_printable(template.render(context))}\r\n"
-        )
-    data = "\r\n".join(headers) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
-    return RenderedMail(sender=sender, recipient=trigger.email, message_id=msg_id, data=data.encode("ascii"))
+    data = _multipart(headers, boundary, _TEXT.render(context), _HTML.render(context))
+    return RenderedMail(sender=sender, recipient=trigger.email, message_id=msg_id, data=data)
+
+
+def needs_mail(event: AccountEvent) -> bool:
+    """Whether an account event calls for a mail (a verification link or a notice)."""
+    return event.type in _ACCOUNT_MAILS
+
+
+def render_account(event: AccountEvent, *, mail_from: str, app_url: str) -> RenderedMail:
+    """The mail an account event calls for; the verification link points at the gateway's GET /auth/verify."""
+    subject_text, template = _ACCOUNT_MAILS[event.type]
+    base = app_url.rstrip("/")
+    context = {
+        "email": event.email, "username": event.username, "token": event.token, "app_url": base,
+        "verify_url": f"{base}/auth/verify?{urlencode({'token': event.token})}" if event.token else None,
+        "expires_at": event.expires_at.strftime("%Y-%m-%d %H:%M UTC") if event.expires_at else None,
+    }
+    from_header, sender, domain = _sender(mail_from)
+    msg_id = f"<account.{event.event_id}@{domain}>"
+    headers = [
+        f"From: {from_header}",
+        f"To: {_header(event.email)}",
+        f"Subject: {subject_text}",
+        f"Date: {formatdate(event.occurred_at.timestamp(), usegmt=True)}",
+        f"Message-ID: {_header(msg_id)}",
+    ]
+    if event.token:  # for scripts and the README's curl session: the token without decoding the body
+        headers.append(f"{VERIFY_TOKEN_HEADER}: {_header(event.token)}")
+    text = _templates.get_template(f"{template}.txt.j2").render(context)
+    html = _templates.get_template(f"{template}.html.j2").render(context)
+    data = _multipart(headers, f"=_pricealert_{event.event_id}", text, html)
+    return RenderedMail(sender=sender, recipient=event.email, message_id=msg_id, data=data)
+
+
+def _multipart(headers: list[str], boundary: str, text: str, html: str) -> bytes:
+    """A multipart/alternative mail of `headers`, the plain text and the HTML, quoted-printable."""
+    head = [*headers, "MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
+    parts = [
+        f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_quoted_printable(body)}\r\n"
+        for subtype, body in (("plain", text), ("html", html))
+    ]
+    data = "\r\n".join(head) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
+    return data.encode("ascii")

@@ -5,7 +5,11 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 EMAILS = Counter("pricealert_notifier_emails_total",
-                 "Triggers settled, by outcome: sent, retry, failed, duplicate, held.", ["outcome"])
+                 "Triggers settled, by outcome: sent, retry, failed, duplicate, held, unverified (no mail: the "
+                 "user's address is not verified).", ["outcome"])
+ACCOUNT_EMAILS = Counter("pricealert_notifier_account_emails_total",
+                         "Account mails (verification links, registration notices) by event type and outcome: "
+                         "sent, retry, failed, duplicate, held.", ["type", "outcome"])
 SMTP_SECONDS = Histogram(
     "pricealert_notifier_smtp_seconds", "One SMTP transaction (connect if needed, MAIL, RCPT, DATA).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),

@@ -1,4 +1,8 @@
-"""The notifier process: triggers from the stream and due retries from the retry queue, one email each."""
+"""The notifier process: triggers from the stream and due retries from the retry queue, one email each.
+
+Streams in: pricealert:triggers and pricealert:account-events (group notifier). Streams out:
+pricealert:notification-results, pricealert:triggers:dead (and the loop's <stream>:dead).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pricealert.common.deadletter import add_dead_letter, dead_letter_fields
 from pricealert.common.events import MalformedEvent, Trigger, now_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.common.runner import gather_until_stopped
+from pricealert.notifier.accounts import AccountMailer
 from pricealert.notifier.delivery import Deliverer, Job
 from pricealert.notifier.retry import RetryQueue
 from pricealert.notifier.sender import SmtpPool
@@ -124,8 +129,10 @@ async def run(redis: Redis, settings: NotifierSettings, stop: asyncio.Event) -> 
     """Send mails until `stop` is set, then finish the mails in flight."""
     pool = SmtpPool(settings, size=settings.concurrency)
     notifier = Notifier(redis, settings, pool)
+    accounts = AccountMailer(redis, settings, pool, SERVICE)
     try:
-        await gather_until_stopped(stop, notifier.consumer().run(stop), notifier.run_retries(stop))
+        await gather_until_stopped(stop, notifier.consumer().run(stop), notifier.run_retries(stop),
+                                   accounts.consumer().run(stop))
     finally:
         await notifier.deliverer.drain()
         await pool.close()

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from pricealert.auth.deps import CurrentUser, ServiceDep
-from pricealert.auth.metrics import REGISTRATIONS, outcome_of
+from pricealert.auth.deps import CurrentUser, RegistrationDep, ServiceDep
 from pricealert.auth.schemas import (
     LoginForm,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
+    SignupAccepted,
     TokenPair,
     UserPublic,
     error_responses,
@@ -38,13 +38,16 @@ _LOGIN_BODY: dict[str, Any] = {
 }
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic,
-             responses=error_responses(409, 422))
-async def register(body: RegisterRequest, service: ServiceDep) -> UserPublic:
-    """Create an account; answers the new user (log in to get tokens)."""
-    with outcome_of(REGISTRATIONS):
-        user = await service.create_user(email=body.email, password=body.password, username=body.username)
-    return UserPublic.model_validate(user)
+@router.post("/register", status_code=status.HTTP_202_ACCEPTED, response_model=SignupAccepted,
+             responses=error_responses(422, 429, 503))
+async def register(request: Request, body: RegisterRequest, registration: RegistrationDep) -> SignupAccepted:
+    """Create an account and mail a link to verify its address; log in to get tokens.
+
+    The answer is the same whether or not the address or username is taken: a taken address gets a
+    notice by mail instead, so this route tells nobody which addresses have an account.
+    """
+    return await registration.register(email=body.email, password=body.password, username=body.username,
+                                       address=client_address(request))
 
 
 @router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY,
@@ -74,6 +77,11 @@ async def logout(body: RefreshRequest, service: ServiceDep) -> Response:
 async def read_me(user: CurrentUser) -> UserPublic:
     """The user the access token belongs to."""
     return UserPublic.model_validate(user)
+
+
+def client_address(request: Request) -> str:
+    """The client's address, as the trusted proxy reported it (uvicorn's proxy headers)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 async def _read_credentials(request: Request) -> tuple[str, str]:

@@ -1,0 +1,69 @@
+"""Account events on their stream, each with the change to the unverified-accounts set it stands for."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from pricealert.auth.signup_limits import unavailable
+from pricealert.common import names
+from pricealert.common.events import AccountEvent, AccountEventType, utc_now
+from pricealert.common.publisher import maxlen_for
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+
+# A notice at most once per key and window: mark and append in one step, so a failure leaves neither.
+_NOTICE_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+  return 1
+end
+return 0
+"""
+
+
+def account_event(kind: AccountEventType, email: str, *, user_id: uuid.UUID | None = None,
+                  username: str | None = None, token: str | None = None,
+                  expires_at: datetime | None = None) -> AccountEvent:
+    """A new account event with its own id."""
+    return AccountEvent(type=kind, event_id=uuid.uuid4().hex, user_id=str(user_id) if user_id else None,
+                        email=email, username=username, token=token, expires_at=expires_at, occurred_at=utc_now())
+
+
+class AccountEvents:
+    """Appends account events; Redis being away is a 503, and the caller's transaction then rolls back."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._notice_once = redis.register_script(_NOTICE_ONCE)
+
+    async def unverified(self, event: AccountEvent) -> None:
+        """Append a registration or resent-link event and mark its account unverified, atomically."""
+        await self._transaction(event, lambda pipe: pipe.sadd(names.ACCOUNTS_UNVERIFIED, str(event.user_id)))
+
+    async def verified(self, event: AccountEvent) -> None:
+        """Append `account.verified` and clear the account's unverified mark, atomically."""
+        await self._transaction(event, lambda pipe: pipe.srem(names.ACCOUNTS_UNVERIFIED, str(event.user_id)))
+
+    async def notice_once(self, key: str, window_s: int, event: AccountEvent) -> bool:
+        """Append a notice unless one went out under `key` within the window; True if this one did."""
+        fields = [part for pair in event.to_fields().items() for part in pair]
+        try:
+            sent = await self._notice_once(keys=[key, names.ACCOUNT_EVENTS],
+                                           args=[window_s, maxlen_for(names.ACCOUNT_EVENTS), *fields])
+        except TRANSIENT_REDIS_ERRORS as exc:
+            raise unavailable() from exc
+        return bool(sent)
+
+    async def _transaction(self, event: AccountEvent, mark: Callable[[Pipeline], object]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(names.ACCOUNT_EVENTS, event.to_fields(),  # type: ignore[arg-type]
+                          maxlen=maxlen_for(names.ACCOUNT_EVENTS), approximate=True)
+                mark(pipe)
+                await pipe.execute()
+        except TRANSIENT_REDIS_ERRORS as exc:
+            raise unavailable() from exc
