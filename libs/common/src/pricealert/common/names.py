@@ -90,6 +90,14 @@ def login_failures_key(scope: str, value: str) -> str:
     return f"{PREFIX}:auth:login-failures:{scope}:{value}"
 
 
+# Key families: every key a service keeps for itself starts with its family's prefix, so that its Redis
+# ACL user (acl.py) is given the family and nothing else; a new key of a service belongs in its family.
+# The evaluator's family is EVAL_INDEX_PREFIX; every worker's heartbeat is health_key(service, ...).
+AUTH_KEYS = f"{PREFIX}:auth:"
+INGEST_KEYS = f"{PREFIX}:ingest:"
+NOTIFIER_KEYS = f"{PREFIX}:notifier:"
+
+
 # Approximate MAXLEN per stream: far above any backlog a healthy consumer builds, so that trimming
 # never removes entries still pending (Redis < 8.2 trims pending entries too).
 STREAM_MAXLEN: dict[str, int] = {
