@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from pricealert.common import acl
 from pricealert.devstack.ports import wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 # Values for the secrets compose demands (${VAR:?}); nothing here is a real secret.
 DUMMY_SECRETS = {"REDIS_PASSWORD": "test-redis-secret", "POSTGRES_PASSWORD": "test-postgres-secret",
-                 "AUTH_DB_PASSWORD": "test-auth-secret", "ALERTS_DB_PASSWORD": "test-alerts-secret"}
+                 "AUTH_DB_PASSWORD": "test-auth-secret", "ALERTS_DB_PASSWORD": "test-alerts-secret",
+                 **{role.password_variable: f"test-redis-{role.name}-secret" for role in acl.ROLES}}
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
 
