@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
-from fnmatch import fnmatchcase
 
 import pytest
+from names_testkit import sample_keys
 
 from pricealert.common import acl, names
 
@@ -15,19 +14,6 @@ REDIS_7 = acl.ServerAcl((7, 4))
 # Keyless commands that reach every key, or the server itself: no service's user may have them.
 FORBIDDEN = ("+@all", "+@admin", "+@dangerous", "+@keyspace", "+@scripting", "+@stream", "+@pubsub", "+keys",
              "+flushall", "+flushdb", "+sort", "+config", "+acl", "+script|flush", "+function", "+scan", "+migrate")
-
-
-def sample_keys() -> dict[str, str]:
-    """One key of every name names.py defines (constants, key families, key functions) by where it comes from."""
-    keys: dict[str, str] = {}
-    for name, value in vars(names).items():
-        if name.isupper() and isinstance(value, str) and value.startswith(f"{names.PREFIX}:"):
-            keys[name] = f"{value}sample" if value.endswith(":") else value
-        elif inspect.isfunction(value) and value.__module__ == names.__name__ and name not in {
-                "dead_letter_stream", "health_key"}:
-            keys[name] = value(*["sample"] * len(inspect.signature(value).parameters))
-    keys.update({f"STREAM_MAXLEN[{stream}]": stream for stream in names.STREAM_MAXLEN})
-    return keys
 
 
 def writers(key: str) -> list[str]:
@@ -64,8 +50,7 @@ def test_the_signing_keys_are_written_by_auth_alone_and_read_by_alerts() -> None
     assert writers(names.SIGNING_KEYS) == ["auth"]
     assert not acl.CLI.may_write(names.SIGNING_KEYS)
     assert names.SIGNING_KEYS in acl.ALERTS.reads
-    reaching = [r.name for r in acl.ROLES
-                if any(fnmatchcase(names.SIGNING_KEYS, p) for p in (*r.own_keys, *r.consumes, *r.reads))]
+    reaching = [r.name for r in acl.ROLES if r.reaches(names.SIGNING_KEYS)]
     assert reaching == ["auth", "alerts", "cli"]
 
 

@@ -68,6 +68,10 @@ class Role:
         """Whether `key` matches one of the patterns this user writes on every Redis version."""
         return any(fnmatchcase(key, pattern) for pattern in self.own_keys)
 
+    def reaches(self, key: str) -> bool:
+        """Whether `key` matches any pattern of this user: written, consumed or read."""
+        return any(fnmatchcase(key, pattern) for pattern in (*self.own_keys, *self.consumes, *self.reads))
+
 
 def family(prefix: str) -> str:
     """The pattern of every key that starts with `prefix`."""
