@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,6 +201,17 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def run_migrate_acl_step(port: int, cwd: Path, secrets: Mapping[str, str] = DUMMY_SECRETS,
+                         ) -> subprocess.CompletedProcess[str]:
+    """The migrate step's `pricealert redis acl apply ...`, with the migrate container's environment."""
+    migrate = load_compose()["services"]["migrate"]
+    step = next(part.split() for part in migrate["command"][-1].split("&&") if "redis acl" in part)
+    assert step[0] == "pricealert"
+    env = {k: on_loopback(v, port) for k, v in service_environment(migrate, secrets).items() if v is not None}
+    return subprocess.run([sys.executable, "-m", "pricealert.cli", *step[1:]], env={**os.environ, **env},
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def on_loopback(compose_url: str, port: int) -> str:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_testkit import DUMMY_SECRETS, ComposeRedis, load_compose, on_loopback, service_environment
+from deploy_testkit import (
+    DUMMY_SECRETS,
+    ComposeRedis,
+    load_compose,
+    on_loopback,
+    run_migrate_acl_step,
+    service_environment,
+)
 from redis.exceptions import AuthenticationError
 
 from pricealert.common import acl
@@ -28,17 +35,6 @@ def compose_redis(tmp_path: Path) -> Iterator[ComposeRedis]:
 def compose_url(name: str, port: int) -> str:
     """The REDIS_URL compose gives service `name`, on the test's port."""
     return on_loopback(str(service_environment(SERVICES[name], DUMMY_SECRETS)["REDIS_URL"]), port)
-
-
-def run_migrate_acl_step(port: int, cwd: Path, secrets: Mapping[str, str] = DUMMY_SECRETS,
-                         ) -> subprocess.CompletedProcess[str]:
-    """The migrate step's `pricealert redis acl apply ...`, with the migrate container's environment."""
-    step = next(part.split() for part in SERVICES["migrate"]["command"][-1].split("&&") if "redis acl" in part)
-    assert step[0] == "pricealert"
-    env = {k: on_loopback(v, port) for k, v in service_environment(SERVICES["migrate"], secrets).items()
-           if v is not None}
-    return subprocess.run([sys.executable, "-m", "pricealert.cli", *step[1:]], env={**os.environ, **env},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 async def whoami(url: str) -> str:

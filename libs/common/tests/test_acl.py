@@ -71,7 +71,6 @@ def test_redis_6_rules_have_no_selectors_and_give_consumed_streams_as_keys() -> 
     assert not any(rule.startswith(("%", "(")) for rule in rules)
     assert f"~{names.ALERT_EVENTS}" in rules and f"~{names.TRIGGERS}" in rules
     assert all(command in rules for command in acl.CONSUME)
-    assert "+client|setinfo" not in rules
 
 
 @pytest.mark.parametrize("server", [REDIS_6, REDIS_7], ids=["redis6", "redis7"])
@@ -110,5 +109,6 @@ def test_roles_by_name_users_and_password_variables() -> None:
 
 def test_server_versions() -> None:
     assert acl.ServerAcl.parse("6.2.14") == REDIS_6
-    assert acl.ServerAcl.parse("7.0.15").selectors and not acl.ServerAcl.parse("7.0.15").client_setinfo
-    assert acl.ServerAcl.parse("7.4.1").client_setinfo
+    assert acl.ServerAcl.parse("7.0.15").selectors and acl.ServerAcl.parse("7.0.15").handshake() == ()
+    assert acl.ServerAcl.parse("7.4.1").handshake() == ("+client|setinfo",)
+    assert "+client|maint_notifications" in REDIS_6.handshake()

@@ -131,10 +131,16 @@ class ServerAcl:
         """`%R~` read-only patterns and (selectors): Redis 7.0 on."""
         return self.version >= (7, 0)
 
-    @property
-    def client_setinfo(self) -> bool:
-        """CLIENT SETINFO, which redis-py sends on connect (refused quietly where not allowed): Redis 7.2 on."""
-        return self.version >= (7, 2)
+    def handshake(self) -> tuple[str, ...]:
+        """The CLIENT subcommands redis-py sends on connect that this server would refuse into its ACL LOG.
+
+        Redis 6 checks a rule's subcommand before the command itself, and accepts any name in a rule: allow
+        both, the server then answers "unknown subcommand". Redis 7 answers that before any ACL check, and
+        refuses rules with unknown names: allow CLIENT SETINFO from 7.2 on, which has it.
+        """
+        if self.version < (7, 0):
+            return ("+client|setinfo", "+client|maint_notifications")
+        return ("+client|setinfo",) if self.version >= (7, 2) else ()
 
 
 def password_hash(password: str) -> str:
@@ -153,8 +159,7 @@ def rules(role: Role, password_hashes: Sequence[str], server: ServerAcl) -> list
         if not server.selectors:
             out += [f"~{stream}" for stream in role.consumes]
             commands += CONSUME
-    if server.client_setinfo:
-        commands.append("+client|setinfo")
+    commands += server.handshake()
     # SORT, the only data-type command that is @dangerous, reaches keys by pattern past the key patterns.
     out += [f"+{category}" for category in role.data_types] + ["-@dangerous"] + _unique(commands)
     if role.consumes and server.selectors:
