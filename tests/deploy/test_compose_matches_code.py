@@ -25,11 +25,12 @@ from deploy_testkit import (
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from pricealert.alerts import consumers as alerts_consumers
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.auth.keys import generate_key
 from pricealert.auth.settings import AuthSettings
 from pricealert.cli.redisacl import RedisAclSettings
-from pricealert.common import acl
+from pricealert.common import acl, names
 from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.gateway import GatewaySettings
 from pricealert.evaluator import worker as evaluator_worker
@@ -157,6 +158,11 @@ def test_the_migrate_step_sets_every_redis_user_as_the_admin_after_the_migration
     settings = RedisAclSettings()  # production: every password set, long enough and different
 
     assert settings.passwords() == {role.name: DUMMY_SECRETS[role.password_variable] for role in acl.ROLES}
+
+
+def test_each_consumers_heartbeat_key_is_in_its_own_redis_users_keys() -> None:
+    for service in (*WORKERS.values(), alerts_consumers.SERVICE):
+        assert acl.role(service).may_write(names.health_key(service, "host-1"))
 
 
 @pytest.mark.parametrize("name", sorted(WORKERS))
