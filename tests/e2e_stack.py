@@ -25,6 +25,8 @@ class Stack:
     directory: Path
     env: dict[str, str]
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    # What one service gets on top of `env` (e.g. its own REDIS_URL), by service name.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -34,7 +36,8 @@ class Stack:
     def start(self, *names: str) -> None:
         """Start the named services (all when none are named)."""
         for name in names or SERVICES:
-            self.processes[name] = ServiceProcess(name, self.env, log_path=self.directory / f"{name}.log").start()
+            env = {**self.env, **self.service_env.get(name, {})}
+            self.processes[name] = ServiceProcess(name, env, log_path=self.directory / f"{name}.log").start()
 
     def stop(self) -> dict[str, int | None]:
         """Stop every service with SIGTERM; returns their exit codes."""

@@ -9,15 +9,18 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from pricealert.devstack.ports import wait_for_port
+from pricealert.common import acl
+from pricealert.devstack.ports import free_port, wait_for_port
+from pricealert.devstack.servers import redis_server_binary
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -27,7 +30,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 # Values for the secrets compose demands (${VAR:?}); nothing here is a real secret.
 DUMMY_SECRETS = {"REDIS_PASSWORD": "test-redis-secret", "POSTGRES_PASSWORD": "test-postgres-secret",
-                 "AUTH_DB_PASSWORD": "test-auth-secret", "ALERTS_DB_PASSWORD": "test-alerts-secret"}
+                 "AUTH_DB_PASSWORD": "test-auth-secret", "ALERTS_DB_PASSWORD": "test-alerts-secret",
+                 **{role.password_variable: f"test-redis-{role.name}-secret" for role in acl.ROLES}}
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
 
@@ -197,3 +201,68 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def run_migrate_acl_step(port: int, cwd: Path, secrets: Mapping[str, str] = DUMMY_SECRETS,
+                         ) -> subprocess.CompletedProcess[str]:
+    """The migrate step's `pricealert redis acl apply ...`, with the migrate container's environment."""
+    migrate = load_compose()["services"]["migrate"]
+    step = next(part.split() for part in migrate["command"][-1].split("&&") if "redis acl" in part)
+    assert step[0] == "pricealert"
+    env = {k: on_loopback(v, port) for k, v in service_environment(migrate, secrets).items() if v is not None}
+    return subprocess.run([sys.executable, "-m", "pricealert.cli", *step[1:]], env={**os.environ, **env},
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def on_loopback(compose_url: str, port: int) -> str:
+    """A compose REDIS_URL (host `redis`) pointed at a local port instead."""
+    return compose_url.replace("@redis:6379/", f"@127.0.0.1:{port}/")
+
+
+@dataclass
+class ComposeRedis:
+    """The compose file's Redis service run from its own command, on the local redis-server and a loopback port."""
+
+    directory: Path
+    secrets: Mapping[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def service(self) -> dict[str, Any]:
+        """The redis service of the compose file."""
+        service: dict[str, Any] = load_compose()["services"]["redis"]
+        return service
+
+    def environment(self) -> dict[str, str]:
+        """The container's environment, its ACL file moved into `directory`, the local redis-server on PATH."""
+        env = {k: v for k, v in service_environment(self.service, self.secrets).items() if v is not None}
+        env["REDIS_ACL_FILE"] = str(self.directory / Path(env["REDIS_ACL_FILE"]).name)
+        return {**env, "PATH": f"{Path(redis_server_binary()).parent}:{os.environ['PATH']}"}
+
+    def start(self) -> ComposeRedis:
+        """`sh -c <the compose script>`, with the port and data directory appended to redis-server's arguments."""
+        shell, flag, script, name = self.service["command"]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [shell, flag, interpolate(script, self.secrets), name, "--port", str(self.port),
+                 "--bind", "127.0.0.1", "--dir", str(self.directory)],
+                env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, timeout=15)
+        return self
+
+    def healthcheck(self) -> subprocess.CompletedProcess[str]:
+        """The compose health check's shell command, against this port."""
+        kind, command = self.service["healthcheck"]["test"]
+        assert kind == "CMD-SHELL"
+        command = interpolate(command, self.secrets).replace("redis-cli ", f"redis-cli -p {self.port} ", 1)
+        return subprocess.run(["sh", "-c", command], env=self.environment(), capture_output=True, text=True,
+                              timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM (Redis saves and exits) and wait."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ from deploy_testkit import (
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from pricealert.alerts import consumers as alerts_consumers
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.auth.keys import generate_key
 from pricealert.auth.rootkey import ensure_root_key, write_public_key
 from pricealert.auth.settings import AuthSettings
+from pricealert.cli.redisacl import RedisAclSettings
+from pricealert.common import acl, names
 from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.gateway import GatewaySettings
 from pricealert.evaluator import worker as evaluator_worker
@@ -72,6 +76,11 @@ def _environment(name: str) -> dict[str, str | None]:
     return service_environment(SERVICES[name], DUMMY_SECRETS)
 
 
+def redis_url_of(role: acl.Role) -> str:
+    """The REDIS_URL that logs in as `role`'s own Redis user."""
+    return f"redis://{role.user}:{DUMMY_SECRETS[role.password_variable]}@redis:6379/0"
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_command_runs_the_services_module(name: str) -> None:
     command = SERVICES[name]["command"]
@@ -111,12 +120,73 @@ def test_the_environment_makes_valid_production_settings(name: str, tmp_path: Pa
 
     settings: Any = SETTINGS[name]()
 
-    assert settings.redis_url == f"redis://:{DUMMY_SECRETS['REDIS_PASSWORD']}@redis:6379/0"
+    assert settings.redis_url == ("" if name == "docs" else redis_url_of(acl.role(name)))
     assert settings.log_json is True
     if name in {"auth", "alerts"}:
         url = urlsplit(settings.database_url)
         assert (url.scheme, url.hostname, url.path) == ("postgresql", "postgres", f"/{name}")
         assert url.username == name  # each service has its own role and database
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS.keys() - {"docs"}))
+def test_each_service_connects_to_redis_as_its_own_user(name: str) -> None:
+    environment = _environment(name)
+
+    assert environment["REDIS_URL"] == redis_url_of(acl.role(name))
+    assert "REDIS_PASSWORD" not in environment and "REDIS_ADMIN_URL" not in environment
+    for other in acl.ROLES:
+        assert (DUMMY_SECRETS[other.password_variable] in str(environment)) == (other.name == name)
+
+
+def test_the_docs_gateway_has_no_redis_credential() -> None:
+    environment = _environment("docs")
+
+    assert environment["REDIS_URL"] == ""
+    assert not any(DUMMY_SECRETS[variable] in str(environment) for variable in DUMMY_SECRETS
+                   if variable.startswith("REDIS_PASSWORD"))
+
+
+def test_only_redis_and_the_migrate_step_know_the_admin_password() -> None:
+    admin = DUMMY_SECRETS["REDIS_PASSWORD"]
+    knowing = {name for name, service in SERVICES.items() if admin in str(service_environment(service, DUMMY_SECRETS))}
+    assert knowing == {"redis", "migrate"}
+
+
+def test_the_migrate_step_sets_every_redis_user_as_the_admin_after_the_migrations(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    environment = _environment("migrate")
+    command = SERVICES["migrate"]["command"][-1]
+    assert command.index("pricealert db migrate") < command.index("pricealert redis acl apply --disable-default")
+    assert environment["REDIS_URL"] == redis_url_of(acl.CLI)  # the operator CLI's own user
+    assert environment["REDIS_ADMIN_URL"] == f"redis://{acl.ADMIN_USER}:{DUMMY_SECRETS['REDIS_PASSWORD']}@redis:6379/0"
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, str(value))
+
+    settings = RedisAclSettings()  # production: every password set, long enough and different
+
+    assert settings.passwords() == {role.name: DUMMY_SECRETS[role.password_variable] for role in acl.ROLES}
+
+
+def test_each_consumers_heartbeat_key_is_in_its_own_redis_users_keys() -> None:
+    for service in (*WORKERS.values(), alerts_consumers.SERVICE):
+        assert acl.role(service).may_write(names.health_key(service, "host-1"))
+
+
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_workers_start_once_the_migrate_step_made_their_redis_user(name: str) -> None:
+    assert SERVICES[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_redis_makes_the_admin_and_switches_default_off_at_every_start() -> None:
+    redis = SERVICES["redis"]
+    environment = _environment("redis")
+    script = redis["command"][2]
+    assert environment["REDIS_ADMIN_USER"] == acl.ADMIN_USER
+    assert environment["REDIS_ACL_FILE"].startswith("/data/")  # on the redis-data volume: users survive restarts
+    assert "--aclfile" in script and "--requirepass" not in script  # Redis ignores requirepass with an ACL file
+    assert "user default off" in script
+    assert '--user "$$REDIS_ADMIN_USER"' in redis["healthcheck"]["test"][1]
 
 
 @pytest.mark.parametrize("name", sorted(APIS))
@@ -232,7 +302,7 @@ def test_postgres_has_a_database_per_service_from_the_init_script() -> None:
 
 def test_no_secret_has_a_default() -> None:
     for variable in DUMMY_SECRETS:
-        for match in compose_text().split("${" + variable)[1:]:
+        for match in re.split(r"\$\{" + variable + r"\b", compose_text())[1:]:
             assert match.startswith(":?"), f"{variable} must be required (${{{variable}:?...}}), never defaulted"
     for optional_secret in ("ADMIN_PASSWORD", "SMTP_PASSWORD"):
         assert "${" + optional_secret not in compose_text()  # passed through, never defaulted

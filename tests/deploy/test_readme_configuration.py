@@ -14,9 +14,10 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 from test_compose_matches_code import SETTINGS
 
+from pricealert.cli.redisacl import RedisAclSettings
 from pricealert.common.settings import ServiceSettings
 
-CLASSES: list[type[BaseSettings]] = [ServiceSettings, *SETTINGS.values()]
+CLASSES: list[type[BaseSettings]] = [ServiceSettings, *SETTINGS.values(), RedisAclSettings]
 # Defaults the table states in words because the code computes them (the host name).
 # DATABASE_URL is the fallback both AUTH_DATABASE_URL and ALERTS_DATABASE_URL read when they are unset.
 STATED_IN_WORDS = {"CONSUMER_NAME", "DATABASE_URL"}

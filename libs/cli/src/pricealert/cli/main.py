@@ -12,8 +12,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
-from pricealert.cli import deadletters, health, ops, render, streams
+from pricealert.cli import deadletters, health, ops, redisacl, render, streams
 from pricealert.cli.keycmds import keys_app
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
@@ -28,11 +29,15 @@ dead_letters_app = typer.Typer(no_args_is_help=True, help="List, replay or drop 
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts service maintenance.")
 users_app = typer.Typer(no_args_is_help=True, help="Auth service accounts.")
 db_app = typer.Typer(no_args_is_help=True, help="Service databases.")
+redis_app = typer.Typer(no_args_is_help=True, help="Redis itself.")
+acl_app = typer.Typer(no_args_is_help=True, help="One Redis ACL user per service (rules: pricealert.common.acl).")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(redis_app, name="redis")
+redis_app.add_typer(acl_app, name="acl")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 StreamArg = Annotated[str, typer.Argument(help="The stream: `triggers`, `pricealert:triggers` or its `:dead` name.")]
@@ -267,6 +272,33 @@ def db_migrate(
             typer.echo(f"{service}: migrated {done[service]}")
     if options.json:
         render.emit_json({"migrated": done})
+
+
+@acl_app.command("apply")
+def redis_acl_apply(
+    ctx: typer.Context,
+    disable_default: Annotated[bool, typer.Option(
+        "--disable-default", help="Also switch the `default` user off (refused when connected as `default`).")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Set each service's Redis user (password from REDIS_PASSWORD_<SERVICE>) as an admin (REDIS_ADMIN_URL)."""
+    options = _options(ctx, json_output)
+    try:
+        settings = redisacl.RedisAclSettings()
+        passwords = settings.passwords()
+    except (ValueError, redisacl.AclRefused) as exc:  # pydantic's ValidationError is a ValueError
+        raise _fail(f"refused: {exc}") from exc
+    url = settings.redis_admin_url or options.redis_url
+    try:
+        report = _with_redis(url, lambda redis: redisacl.apply(redis, passwords, disable_default=disable_default))
+    except redisacl.AclRefused as exc:
+        raise _fail(f"refused: {exc}") from exc
+    except ResponseError as exc:
+        raise _fail(f"Redis at {_safe(url)} refused: {exc} (REDIS_ADMIN_URL must name an admin user)") from exc
+    if options.json:
+        render.emit_json(report.as_dict())
+    else:
+        render.acl_report(report)
 
 
 def main() -> None:

@@ -14,8 +14,9 @@ from rich.table import Table
 
 from pricealert.cli.deadletters import DeadLetter
 from pricealert.cli.health import Heartbeat
+from pricealert.cli.redisacl import AclReport
 from pricealert.cli.streams import StreamInfo
-from pricealert.common import names
+from pricealert.common import acl, names
 
 
 def console() -> Console:
@@ -105,3 +106,16 @@ def workers_table(beats: Sequence[Heartbeat]) -> None:
     for beat in beats:
         table.add_row(beat.service, beat.consumer, "-" if beat.age_ms is None else str(beat.age_ms), str(beat.ttl_s))
     console().print(table)
+
+
+def acl_report(report: AclReport) -> None:
+    """What `redis acl apply` set, user by user."""
+    keys = "read-only and consume-only key patterns" if report.selectors else "no key selectors before Redis 7"
+    lines = [f"Redis {report.redis_version}: set {len(report.users)} users ({keys})"]
+    lines += [f"  {role.user}: writes {', '.join(role.own_keys)}" for role in acl.ROLES]
+    lines += [f"  deleted {user} (no longer a role)" for user in report.deleted]
+    if report.default_disabled:
+        lines.append("  default: switched off")
+    lines.append("saved to the ACL file" if report.saved
+                 else "NOT saved (this Redis has no ACL file): run this again after every Redis restart")
+    sys.stdout.write("\n".join(lines) + "\n")

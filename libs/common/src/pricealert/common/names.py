@@ -91,6 +91,14 @@ def login_failures_key(scope: str, value: str) -> str:
     return f"{PREFIX}:auth:login-failures:{scope}:{value}"
 
 
+# Key families: every key a service keeps for itself starts with its family's prefix, so that its Redis
+# ACL user (acl.py) is given the family and nothing else; a new key of a service belongs in its family.
+# The evaluator's family is EVAL_INDEX_PREFIX; every worker's heartbeat is health_key(service, ...).
+AUTH_KEYS = f"{PREFIX}:auth:"
+INGEST_KEYS = f"{PREFIX}:ingest:"
+NOTIFIER_KEYS = f"{PREFIX}:notifier:"
+
+
 def login_pair_failures_key(email: str, address: str) -> str:
     """Counter of failed logins for one account from one client address."""
     return login_failures_key("account-address", f"{address}:{email}")
@@ -103,7 +111,7 @@ def login_known_addresses_key(email: str) -> str:
 
 # Set of the user ids whose email address is not verified yet: auth adds a user when it registers
 # and removes it when the address is verified; the notifier sends no alert mail to its members.
-ACCOUNTS_UNVERIFIED = f"{PREFIX}:accounts:unverified"
+ACCOUNTS_UNVERIFIED = f"{AUTH_KEYS}unverified-accounts"
 
 
 def signup_counter_key(scope: str, value: str) -> str:

@@ -1,0 +1,185 @@
+"""Each Redis user does its service's real Redis work, and nothing of any other service's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+from cli_testkit import dead_letter_via_consumer, json_of, run_cli, tick_fields, trigger_fields
+from names_testkit import sample_keys
+from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError, ResponseError
+from redisacl_testkit import PASSWORDS, AclRedis, user_url
+
+from pricealert.common import acl, names
+from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.common.events import SigningKey
+from pricealert.common.publisher import publish, publish_many
+from pricealert.common.tokens import KeyRing
+
+CONSUMERS = [(role, stream) for role in acl.SERVICES for stream in role.consumes]
+WRITTEN_STREAMS = [(role, stream) for role in acl.SERVICES for stream in role.writes if stream in names.STREAM_MAXLEN]
+SIGNING_KEY = SigningKey(kid="k1", algorithm="EdDSA", public_key="-----BEGIN PUBLIC KEY-----\n",
+                         created_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("role", "stream"), CONSUMERS, ids=[f"{r.name}-{s}" for r, s in CONSUMERS])
+async def test_a_consumer_runs_the_consumer_loop_on_its_stream_as_its_own_user(
+        acl_redis: AclRedis, admin: Redis, role: acl.Role, stream: str) -> None:
+    await admin.xadd(stream, {"n": "1"})
+    await admin.xadd(stream, {"n": "poison"})
+
+    async def handle(messages: Sequence[Message]) -> None:
+        if any(m.fields["n"] == "poison" for m in messages):
+            raise PermanentError("refused")
+
+    async with acl_redis.client(role) as redis:
+        options = ConsumerOptions(stream, f"group-{role.name}", "host-1", service=role.name, batch_size=1,
+                                  reclaim_idle_ms=0, reclaim_every_s=0)
+        loop = StreamConsumer(redis, options, handle)
+        await loop.ensure_group()
+        await loop.ensure_group()  # BUSYGROUP, tolerated
+        await redis.xreadgroup(options.group, "host-1", {stream: ">"}, count=1)  # left pending: reclaimed next
+        while await loop.poll_once():  # reclaim (XAUTOCLAIM, XPENDING), read, dead letter (MULTI), heartbeat
+            pass
+        await loop.report_levels()
+
+    assert await admin.xlen(names.dead_letter_stream(stream)) == 1
+    assert (await admin.xpending(stream, options.group))["pending"] == 0
+    assert await admin.exists(names.health_key(role.name, "host-1"))
+    health = await run_cli("health", role.name, "--consumer", "host-1", env={"REDIS_URL": acl_redis.url_of(role)})
+    assert health.exit_code == 0, health.output  # the worker container's own health check
+
+
+@pytest.mark.parametrize(("role", "stream"), WRITTEN_STREAMS, ids=[f"{r.name}-{s}" for r, s in WRITTEN_STREAMS])
+async def test_a_writer_appends_to_its_stream(acl_redis: AclRedis, admin: Redis, role: acl.Role, stream: str) -> None:
+    async with acl_redis.client(role) as redis:
+        await publish(redis, stream, {"n": "1"})
+        await publish_many(redis, stream, [{"n": "2"}, {"n": "3"}])
+
+    assert await admin.xlen(stream) == 3
+
+
+async def test_alerts_reads_the_signing_keys_and_the_catalog_but_cannot_write_them(
+        acl_redis: AclRedis, admin: Redis) -> None:
+    await publish(admin, names.SIGNING_KEYS, SIGNING_KEY)
+    await admin.xadd(names.SYMBOL_CATALOG, {"symbols": "BTCUSDT"})
+    async with acl_redis.client(acl.ALERTS) as redis:
+        keys = KeyRing(redis)
+        await keys.refresh()
+        assert keys.knows("k1")
+        assert await redis.xrevrange(names.SYMBOL_CATALOG, count=1)
+        acl_redis.require_selectors()
+        with pytest.raises(NoPermissionError):
+            await publish(redis, names.SIGNING_KEYS, SIGNING_KEY)
+        with pytest.raises(NoPermissionError):
+            await redis.xadd(names.SYMBOL_CATALOG, {"symbols": "EVIL"})
+
+
+@pytest.mark.parametrize("role", [acl.INGEST, acl.EVALUATOR, acl.NOTIFIER], ids=lambda r: r.name)
+async def test_no_worker_reads_or_writes_the_signing_keys(acl_redis: AclRedis, admin: Redis, role: acl.Role) -> None:
+    async with acl_redis.client(role) as redis:
+        with pytest.raises(NoPermissionError):
+            await publish(redis, names.SIGNING_KEYS, SIGNING_KEY)
+        with pytest.raises(NoPermissionError):
+            await redis.xrange(names.SIGNING_KEYS)
+    assert await admin.xlen(names.SIGNING_KEYS) == 0
+
+
+@pytest.mark.parametrize("role", [acl.ALERTS, acl.INGEST, acl.EVALUATOR, acl.NOTIFIER, acl.CLI], ids=lambda r: r.name)
+async def test_only_auth_touches_the_auth_keys(acl_redis: AclRedis, admin: Redis, role: acl.Role) -> None:
+    key = names.login_failures_key("account", "ada@example.com")
+    async with acl_redis.client(role) as redis:
+        if role is not acl.CLI:  # the operator reads everything of pricealert, and writes none of it
+            with pytest.raises(NoPermissionError):
+                await redis.get(key)
+        for write in (redis.set(key, "0"), redis.delete(key), redis.incr(key)):
+            with pytest.raises(NoPermissionError):
+                await write
+    async with acl_redis.client(acl.AUTH) as auth:
+        assert await auth.incr(key) == 1
+
+
+async def test_a_script_is_checked_key_by_key_even_for_keys_it_names_itself(acl_redis: AclRedis) -> None:
+    auth_key = names.login_failures_key("account", "ada@example.com")
+    async with acl_redis.client(acl.EVALUATOR) as redis:
+        # The evaluation script derives its index keys from a prefix argument, as this one does.
+        assert await redis.eval("return redis.call('EXISTS', ARGV[1] .. 'done:a')", 0, names.EVAL_INDEX_PREFIX) == 0
+        with pytest.raises(ResponseError, match=r"can't (access|run)"):
+            await redis.eval("return redis.call('DEL', ARGV[1])", 0, auth_key)
+        with pytest.raises(ResponseError, match=r"can't (access|run)"):
+            await redis.eval("return redis.call('SADD', ARGV[1], 'BTCUSDT')", 0, names.INGEST_SYMBOLS)
+
+
+@pytest.mark.parametrize("role", [acl.INGEST, acl.NOTIFIER, acl.ALERTS], ids=lambda r: r.name)
+async def test_a_consumer_cannot_append_to_the_streams_it_only_consumes(
+        acl_redis: AclRedis, admin: Redis, role: acl.Role) -> None:
+    acl_redis.require_selectors()
+    async with acl_redis.client(role) as redis:
+        for stream in role.consumes:
+            with pytest.raises(NoPermissionError):  # e.g. ingest forging a trigger, which the notifier would mail
+                await redis.xadd(stream, trigger_fields(1))
+            for destructive in (redis.xtrim(stream, 0), redis.delete(stream), redis.set(stream, "x")):
+                with pytest.raises(NoPermissionError):
+                    await destructive
+    assert await admin.xlen(names.TRIGGERS) == 0
+
+
+@pytest.mark.parametrize("role", acl.SERVICES, ids=lambda r: r.name)
+async def test_no_service_flushes_lists_keys_or_reconfigures(acl_redis: AclRedis, role: acl.Role) -> None:
+    async with acl_redis.client(role) as redis:
+        for command in (("FLUSHALL",), ("KEYS", "*"), ("SCAN", "0"), ("CONFIG", "GET", "*"), ("ACL", "LIST"),
+                        ("SCRIPT", "FLUSH"), ("SORT", names.TICKS), ("SHUTDOWN",),
+                        ("MONITOR",), ("CLIENT", "LIST"), ("INFO",)):
+            with pytest.raises(NoPermissionError):
+                await redis.execute_command(*command)  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize("role", acl.ROLES, ids=lambda r: r.name)
+async def test_every_key_outside_a_users_patterns_is_refused(acl_redis: AclRedis, role: acl.Role) -> None:
+    async with acl_redis.client(role) as redis:
+        for origin, key in sample_keys().items():
+            if role.reaches(key):
+                continue
+            with pytest.raises(NoPermissionError):
+                await redis.exists(key)
+                pytest.fail(f"{role.user} reached {key} ({origin})")
+
+
+async def test_the_cli_user_inspects_and_repairs_dead_letters(acl_redis: AclRedis, admin: Redis) -> None:
+    await dead_letter_via_consumer(admin, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
+                                   [trigger_fields(i) for i in range(3)], reason="550 mailbox unavailable")
+    await admin.xadd(names.TICKS, tick_fields(1))
+    await publish(admin, names.SIGNING_KEYS, SIGNING_KEY)
+    env = {"REDIS_URL": acl_redis.url_of(acl.CLI)}
+
+    report = await run_cli("streams", "--consumers", "--json", env=env)
+    assert report.exit_code == 0, report.output
+    by_name = {s["name"]: s for s in json_of(report)["streams"]}
+    assert by_name[names.TRIGGERS]["dead_letters"] == 3 and by_name[names.SIGNING_KEYS]["length"] == 1
+    listed = await run_cli("dead-letters", "list", "triggers", "--json", env=env)
+    [first, second, _] = [letter["id"] for letter in json_of(listed)["dead_letters"]]
+    replayed = await run_cli("dead-letters", "replay", "triggers", "--id", first, env=env)
+    dropped = await run_cli("dead-letters", "drop", "triggers", "--id", second, env=env)
+    assert replayed.exit_code == 0 and dropped.exit_code == 0, replayed.output + dropped.output
+    assert await admin.xlen(names.TRIGGERS) == 4 and await admin.xlen(names.dead_letter_stream(names.TRIGGERS)) == 1
+    assert (await run_cli("health", env=env)).exit_code == 0
+
+    async with acl_redis.client(acl.CLI) as redis:
+        acl_redis.require_selectors()
+        with pytest.raises(NoPermissionError):  # the operator cannot mint signing keys either
+            await publish(redis, names.SIGNING_KEYS, SIGNING_KEY)
+
+
+async def test_a_wrong_password_or_an_unknown_user_is_refused(acl_redis: AclRedis) -> None:
+    from redis.exceptions import AuthenticationError
+
+    from pricealert.common.redisconn import connect
+
+    for url in (user_url(acl_redis.url, acl.AUTH.user, PASSWORDS["alerts"]),
+                user_url(acl_redis.url, "pricealert-docs", "anything")):
+        client = connect(url)
+        with pytest.raises(AuthenticationError):
+            await client.ping()
+        await client.aclose()

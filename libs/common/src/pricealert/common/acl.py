@@ -1,0 +1,181 @@
+"""Each service's Redis ACL user, defined once from names.py: the keys it writes, consumes and reads, and its commands.
+
+A user writes its own keys (its key family, the streams it appends to, its dead letters and heartbeats),
+consumes the streams it reads in its group, and only reads a few more. Redis 7 keeps the three apart:
+`%R~` patterns are read-only, and a selector allows only the consumer-group commands on consumed
+streams. Redis 6.2 has neither, so there a user may also write what it consumes or reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from pricealert.common import names
+
+USER_PREFIX = f"{names.PREFIX}-"
+# Made by the Redis container at start-up (deploy/compose.yaml); the only user that may change users.
+ADMIN_USER = f"{USER_PREFIX}admin"
+
+# What a client sends by itself: redis-py's connection health check, a client name when one is set.
+CONNECTION = ("+ping", "+client|setname")
+SCRIPTS = ("+eval", "+evalsha", "+script|load", "+script|exists")
+TRANSACTIONS = ("+multi", "+exec", "+discard")
+KEY_LIFETIME = ("+exists", "+del", "+unlink", "+expire", "+pexpire", "+ttl", "+pttl")
+APPEND = ("+xadd",)
+READ_STREAMS = ("+xrange", "+xrevrange", "+xlen")
+# The consumer loop (consumer.py) and the handlers that acknowledge their own entries; never XTRIM,
+# XDEL, XSETID or XGROUP DESTROY on another service's stream.
+CONSUME = ("+xgroup|create", "+xreadgroup", "+xack", "+xautoclaim", "+xpending", "+xinfo|groups", "+xrevrange")
+# Written by the consumer loop; read by `pricealert health <service>`, the worker's compose health check.
+HEARTBEAT = ("+set", "+get", "+ttl")
+# `pricealert streams`, `health` and `dead-letters` (list, replay, drop).
+INSPECT = ("+scan", "+get", "+ttl", "+exists", "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers", "+xdel")
+
+
+@dataclass(frozen=True)
+class Role:
+    """One Redis user: what its service writes, consumes in its consumer group, and only reads."""
+
+    name: str
+    writes: tuple[str, ...] = ()  # key patterns, read and written
+    consumes: tuple[str, ...] = ()  # streams read in the service's consumer group
+    reads: tuple[str, ...] = ()  # key patterns only read
+    data_types: tuple[str, ...] = ()  # command categories of the keys it writes: "@string", "@set", ...
+    commands: tuple[str, ...] = ()
+
+    @property
+    def user(self) -> str:
+        """The ACL user name, e.g. pricealert-ingest."""
+        return f"{USER_PREFIX}{self.name}"
+
+    @property
+    def password_variable(self) -> str:
+        """The environment variable that holds this user's password, e.g. REDIS_PASSWORD_INGEST."""
+        return f"REDIS_PASSWORD_{self.name.upper()}"
+
+    @property
+    def own_keys(self) -> tuple[str, ...]:
+        """Every pattern it writes: `writes`, plus the dead letters and heartbeats of a consumer."""
+        if not self.consumes:
+            return self.writes
+        dead = tuple(names.dead_letter_stream(stream) for stream in self.consumes)
+        return (*self.writes, *dead, names.health_key(self.name, "*"))
+
+    def may_write(self, key: str) -> bool:
+        """Whether `key` matches one of the patterns this user writes on every Redis version."""
+        return any(fnmatchcase(key, pattern) for pattern in self.own_keys)
+
+    def reaches(self, key: str) -> bool:
+        """Whether `key` matches any pattern of this user: written, consumed or read."""
+        return any(fnmatchcase(key, pattern) for pattern in (*self.own_keys, *self.consumes, *self.reads))
+
+
+def family(prefix: str) -> str:
+    """The pattern of every key that starts with `prefix`."""
+    return f"{prefix}*"
+
+
+# Auth's family holds its login and registration counters, the known addresses of each account and the
+# set of unverified accounts (which the notifier reads); login scripts read the server's clock.
+AUTH = Role("auth", writes=(family(names.AUTH_KEYS), names.SIGNING_KEYS, names.ACCOUNT_EVENTS),
+            data_types=("@string", "@set", "@sortedset"),
+            commands=(*KEY_LIFETIME, *SCRIPTS, *TRANSACTIONS, *APPEND, *READ_STREAMS, "+time"))
+ALERTS = Role("alerts", writes=(names.ALERT_EVENTS,), consumes=(names.TRIGGERS, names.NOTIFICATION_RESULTS),
+              reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG), commands=(*APPEND, *READ_STREAMS))
+INGEST = Role("ingest", writes=(names.TICKS, names.SYMBOL_CATALOG, family(names.INGEST_KEYS)),
+              consumes=(names.ALERT_EVENTS, names.TRIGGERS), data_types=("@set", "@string"),
+              commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND))
+EVALUATOR = Role("evaluator", writes=(family(names.EVAL_INDEX_PREFIX), names.TRIGGERS),
+                 consumes=(names.ALERT_EVENTS, names.TICKS), data_types=("@sortedset", "@string"),
+                 commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"))
+# The notifier's lease script asks auth's set of unverified accounts whether a trigger's user may get mail.
+NOTIFIER = Role("notifier", writes=(family(names.NOTIFIER_KEYS), names.NOTIFICATION_RESULTS),
+                consumes=(names.TRIGGERS, names.ACCOUNT_EVENTS), reads=(names.ACCOUNTS_UNVERIFIED,),
+                data_types=("@string", "@hash", "@sortedset"),
+                commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+sismember"))
+SERVICES: tuple[Role, ...] = (AUTH, ALERTS, INGEST, EVALUATOR, NOTIFIER)
+
+
+def consumed_streams() -> tuple[str, ...]:
+    """Every stream some service reads in a consumer group: the ones that collect dead letters."""
+    return tuple(sorted({stream for role in SERVICES for stream in role.consumes}))
+
+
+# The operator CLI reads everything of pricealert; it writes only where dead letters are replayed
+# (and `alerts resync` re-publishes alert events), and deletes dead letters.
+CLI = Role("cli", writes=(*consumed_streams(), *map(names.dead_letter_stream, consumed_streams())),
+           reads=(family(f"{names.PREFIX}:"),), commands=(*INSPECT, *APPEND, *READ_STREAMS, *TRANSACTIONS))
+ROLES: tuple[Role, ...] = (*SERVICES, CLI)
+
+
+def role(name: str) -> Role:
+    """The role called `name` (a service or cli)."""
+    for candidate in ROLES:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no Redis user for {name!r}; choose from {', '.join(r.name for r in ROLES)}")
+
+
+@dataclass(frozen=True)
+class ServerAcl:
+    """What the ACL of a Redis version understands."""
+
+    version: tuple[int, int]
+
+    @classmethod
+    def parse(cls, version: str) -> ServerAcl:
+        """From INFO's redis_version, e.g. "7.4.1"."""
+        major, minor = (int(part) for part in version.split(".")[:2])
+        return cls((major, minor))
+
+    @property
+    def selectors(self) -> bool:
+        """`%R~` read-only patterns and (selectors): Redis 7.0 on."""
+        return self.version >= (7, 0)
+
+    def handshake(self) -> tuple[str, ...]:
+        """The CLIENT subcommands redis-py sends on connect that this server would refuse into its ACL LOG.
+
+        Redis 6 checks a rule's subcommand before the command itself, and accepts any name in a rule: allow
+        both, the server then answers "unknown subcommand". Redis 7 answers that before any ACL check, and
+        refuses rules with unknown names: allow CLIENT SETINFO from 7.2 on, which has it.
+        """
+        if self.version < (7, 0):
+            return ("+client|setinfo", "+client|maint_notifications")
+        return ("+client|setinfo",) if self.version >= (7, 2) else ()
+
+
+def password_hash(password: str) -> str:
+    """The SHA-256 form Redis stores (rule `#<hash>`): the password itself never travels to Redis."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def rules(role: Role, password_hashes: Sequence[str], server: ServerAcl) -> list[str]:
+    """The ACL SETUSER rules of `role`, from scratch (`reset`): nothing it had before survives."""
+    out = ["reset", "resetchannels", "on", *(f"#{h}" for h in password_hashes)]
+    out += [f"~{pattern}" for pattern in role.own_keys]
+    out += [("%R~" if server.selectors else "~") + pattern for pattern in role.reads]
+    commands = [*CONNECTION, *role.commands]
+    if role.consumes:
+        commands += [*HEARTBEAT, *APPEND, *TRANSACTIONS]  # the dead letter and its XACK are one MULTI
+        if not server.selectors:
+            out += [f"~{stream}" for stream in role.consumes]
+            commands += CONSUME
+    commands += server.handshake()
+    # SORT, the only data-type command that is @dangerous, reaches keys by pattern past the key patterns.
+    out += [f"+{category}" for category in role.data_types] + ["-@dangerous"] + _unique(commands)
+    if role.consumes and server.selectors:
+        out.append("(" + " ".join([*(f"~{stream}" for stream in role.consumes), *CONSUME]) + ")")
+    return out
+
+
+def disabled_default_rules() -> list[str]:
+    """The `default` user switched off: no password, no key, no command (unauthenticated clients get nothing)."""
+    return ["reset", "resetchannels", "off"]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
