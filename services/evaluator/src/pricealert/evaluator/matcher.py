@@ -31,12 +31,27 @@ local function parse(member)
           target = target, expires_at = expires, name = name}
 end
 
+-- Orders two plain decimals ("65000.5", "0.00001") exactly: -1, 0 or 1. Scores are doubles, which cannot tell
+-- 65000 from 65000.00000000000001: they only find the candidates, this decides.
+local function compare(x, y)
+  local xi, xf = string.match(x, '^0*(%d*)%.?(%d*)$')
+  local yi, yf = string.match(y, '^0*(%d*)%.?(%d*)$')
+  if #xi ~= #yi then return #xi < #yi and -1 or 1 end
+  x = xi .. xf .. string.rep('0', #yf - #xf)
+  y = yi .. yf .. string.rep('0', #xf - #yf)
+  -- Equal lengths now. Lua's < on strings follows the locale: compare 15-digit pieces as (exact) numbers.
+  for k = 1, #x, 15 do
+    local a, b = tonumber(string.sub(x, k, k + 14)), tonumber(string.sub(y, k, k + 14))
+    if a ~= b then return a < b and -1 or 1 end
+  end
+  return 0
+end
+
 local function evaluate_symbol(sym, chunk)
   local cross, above, below = prefix .. 'cross:' .. sym, prefix .. 'above:' .. sym, prefix .. 'below:' .. sym
 
-  -- Fires (or expires) the alert in `member` of `key`; a tick older than its indexing does not judge it.
-  local function fire(key, member, tick)
-    local a = parse(member)
+  -- Fires (or expires) the alert `a` in `member` of `key`; a tick older than its indexing does not judge it.
+  local function fire(key, member, a, tick)
     if tick.stream_ms < a.indexed_at then return end
     redis.call('ZREM', key, member)
     if a.expires_at ~= '' and tonumber(tick.exchange_time) > tonumber(a.expires_at) then
@@ -58,12 +73,14 @@ local function evaluate_symbol(sym, chunk)
   local function fix_cross_sides(tick)
     local members = redis.call('ZRANGE', cross, 0, -1, 'WITHSCORES')
     for j = 1, #members, 2 do
-      local member, target = members[j], tonumber(members[j + 1])
-      if tick.value == target then
-        fire(cross, member, tick)
-      elseif tick.stream_ms >= parse(member).indexed_at then
+      local member = members[j]
+      local a = parse(member)
+      local order = compare(tick.price, a.target)
+      if order == 0 then
+        fire(cross, member, a, tick)
+      elseif tick.stream_ms >= a.indexed_at then
         redis.call('ZREM', cross, member)
-        redis.call('ZADD', tick.value < target and above or below, members[j + 1], member)
+        redis.call('ZADD', order < 0 and above or below, members[j + 1], member)
       end
     end
   end
@@ -71,11 +88,17 @@ local function evaluate_symbol(sym, chunk)
   local has_cross = redis.call('EXISTS', cross) == 1
   for price, trade_id, etime, received, stream_ms in
       string.gmatch(chunk, '(%S+) (%S+) (%S+) (%S+) (%d+)%-%d+\\n') do
-    local tick = {price = price, value = tonumber(price), trade_id = trade_id, exchange_time = etime,
+    local tick = {price = price, trade_id = trade_id, exchange_time = etime,
                   received_at = received, stream_ms = tonumber(stream_ms)}
     if has_cross and redis.call('EXISTS', cross) == 1 then fix_cross_sides(tick) end
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', above, '-inf', price)) do fire(above, member, tick) end
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', below, price, '+inf')) do fire(below, member, tick) end
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', above, '-inf', price)) do
+      local a = parse(member)
+      if compare(price, a.target) >= 0 then fire(above, member, a, tick) end
+    end
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', below, price, '+inf')) do
+      local a = parse(member)
+      if compare(price, a.target) <= 0 then fire(below, member, a, tick) end
+    end
   end
 end
 
