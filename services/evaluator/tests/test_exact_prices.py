@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from evaluator_testkit import alert_event, fired_alert_ids, ticks_on_stream
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.evaluator.index import AlertIndex
+from pricealert.common.events import AlertEventType
+from pricealert.evaluator.index import AlertIndex, member_alert_id
 from pricealert.evaluator.matcher import Matcher
 
 # 65000 and 65000 ± 1e-14 are the same double (a double's step at 65000 is about 7e-12).
@@ -102,3 +105,60 @@ async def test_exact_at_the_ends_of_the_accepted_range(redis: Redis, index: Aler
     await index.apply(alert_event("a", "above", target))
     assert await matcher.evaluate(await ticks_on_stream(redis, [below_it])) == 0
     assert await matcher.evaluate(await ticks_on_stream(redis, [at_it])) == 1
+
+
+async def members(redis: Redis, key: str) -> list[str]:
+    return [m.decode() for m in await redis.zrange(key, 0, -1)]
+
+
+async def test_unreached_neighbours_are_parked_in_exact_order_and_fire_when_reached(
+        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    targets = {f"a{n}": f"65000.0000000000000{n % 3 + 1}" for n in range(20)}  # 20 > one walk's page of 8
+    for alert_id, target in targets.items():
+        await index.apply(alert_event(alert_id, "above", target))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["65000", "65000.00000000"])) == 0
+    parked = await members(redis, names.eval_above_key("BTCUSDT"))
+    assert all(m.startswith("~") for m in parked)
+    assert [m.split("\t")[0] for m in parked] == sorted(f"~E{t}" for t in targets.values())
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["65000.00000000000002"])) == 14
+    assert {fired for fired in await fired_alert_ids(redis)} == {a for a, t in targets.items() if t[-1] in "12"}
+    await index.apply(alert_event("fresh", "above", "65000"))  # unparked, it sorts before the parked ones
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["65000"])) == 1
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["65000.00000000000003"])) == 6
+
+
+async def test_unreached_below_neighbours_are_parked_and_fire_when_reached(redis: Redis, index: AlertIndex,
+                                                                          matcher: Matcher) -> None:
+    targets = {f"b{n}": f"64999.9999999999999{n % 3 + 7}" for n in range(20)}
+    for alert_id, target in targets.items():
+        await index.apply(alert_event(alert_id, "below", target))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["65000", "65000"])) == 0
+    assert all(m.startswith("!") for m in await members(redis, names.eval_below_key("BTCUSDT")))
+    await index.apply(alert_event("fresh", "below", "65000"))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["64999.99999999999998"])) == 14
+    assert set(await fired_alert_ids(redis)) == {"fresh"} | {a for a, t in targets.items() if t[-1] in "89"}
+
+
+async def test_a_parked_alert_is_deleted_and_never_indexed_twice(redis: Redis, index: AlertIndex,
+                                                                  matcher: Matcher) -> None:
+    await index.apply(alert_event("p", "above", JUST_ABOVE))
+    await index.apply(alert_event("q", "below", JUST_BELOW))
+    await matcher.evaluate(await ticks_on_stream(redis, ["65000"]))
+    assert await index.apply(alert_event("p", "above", JUST_ABOVE)) is False  # a redelivered create
+    assert await index.apply(alert_event("q", "below", JUST_BELOW)) is False
+    assert await redis.zcard(names.eval_above_key("BTCUSDT")) == 1
+    assert member_alert_id((await redis.zrange(names.eval_above_key("BTCUSDT"), 0, 0))[0]) == "p"
+    assert await index.apply(alert_event("p", "above", JUST_ABOVE, kind=AlertEventType.DELETED)) is True
+    assert await index.apply(alert_event("q", "below", JUST_BELOW, kind=AlertEventType.DELETED)) is True
+    assert await matcher.evaluate(await ticks_on_stream(redis, [JUST_ABOVE, JUST_BELOW])) == 0
+
+
+async def test_reached_alerts_too_new_for_a_tick_do_not_hide_older_ones(redis: Redis, index: AlertIndex,
+                                                                        matcher: Matcher) -> None:
+    await index.apply(alert_event("old", "above", "100"))
+    ticks = await ticks_on_stream(redis, ["100"])
+    await asyncio.sleep(0.005)  # indexing times are in ms: the next ones must be later than the tick
+    for n in range(20):  # nearer the price than "old", but indexed after the tick: it does not judge them
+        await index.apply(alert_event(f"new{n}", "above", "99.5"))
+    assert await matcher.evaluate(ticks) == 1
+    assert await fired_alert_ids(redis) == ["old"]

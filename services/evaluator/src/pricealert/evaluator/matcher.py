@@ -13,18 +13,19 @@ from pricealert.common import names
 from pricealert.common.consumer import Message
 from pricealert.common.events import MalformedEvent, RawFields, decode_fields, now_ms
 from pricealert.common.publisher import maxlen_for
-from pricealert.evaluator.index import TOMBSTONE_TTL_S
+from pricealert.evaluator.index import TOMBSTONE_TTL_S, UNPARKED_LUA
 
 # Taking an alert out of the index and appending its trigger happen in one script, so a replica that
 # dies at any instruction did both or neither: redelivered ticks can never fire an alert twice.
 # Index keys are derived inside the script from the tick's symbol (standalone Redis, not Cluster).
-EVALUATE_TICKS = """
+EVALUATE_TICKS = UNPARKED_LUA + """
 local prefix, triggers, now, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local summary, ticks_blob, ticks_stream, group, ids_blob = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local fired = {}
 
 -- member: id, indexed_at, user_id, email, condition, target, expires_at, name (the rest)
 local function parse(member)
+  member = unparked(member)
   local id, indexed_at, user_id, email, condition, target, expires, name =
     string.match(member, '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
   return {id = id, indexed_at = tonumber(indexed_at), user_id = user_id, email = email, condition = condition,
@@ -47,12 +48,22 @@ local function compare(x, y)
   return 0
 end
 
+-- Within one score (one double) members sort by their bytes. A member a tick at that double did not reach is
+-- "parked": rewritten as mark .. order key .. tab .. member, the order key sorting as its exact target does. Parked
+-- above members ('~') sort after unparked ones, parked below members ('!') before; a tick walks a set nearest target
+-- first and stops at the first parked member it does not reach, so unreached neighbours cost nothing per tick.
+local function park(key, member, mark, target)
+  local score = redis.call('ZSCORE', key, member)
+  redis.call('ZREM', key, member)
+  redis.call('ZADD', key, score, mark .. string.char(64 + #string.match(target, '^%d*')) .. target .. '\\t' .. member)
+end
+
 local function evaluate_symbol(sym, chunk)
   local cross, above, below = prefix .. 'cross:' .. sym, prefix .. 'above:' .. sym, prefix .. 'below:' .. sym
 
-  -- Fires (or expires) the alert `a` in `member` of `key`; a tick older than its indexing does not judge it.
+  -- Fires (or expires) the alert `a` in `member` of `key`; a tick older than its indexing does not judge it (false).
   local function fire(key, member, a, tick)
-    if tick.stream_ms < a.indexed_at then return end
+    if tick.stream_ms < a.indexed_at then return false end
     redis.call('ZREM', key, member)
     if a.expires_at ~= '' and tonumber(tick.exchange_time) > tonumber(a.expires_at) then
       redis.call('SET', prefix .. 'done:' .. a.id, 'expired', 'EX', ttl, 'NX')
@@ -67,6 +78,26 @@ local function evaluate_symbol(sym, chunk)
     fired[#fired + 1] = a.id
     fired[#fired + 1] = sym
     fired[#fired + 1] = tick.price
+    return true
+  end
+
+  -- Walks `key` nearest target first (`walk`: a range query down to `bound`) and judges each member exactly: fires
+  -- it if the price reached it (`side` 1: at or above, -1: at or below), else parks it; stops at a parked miss.
+  local function judge(key, walk, bound, side, mark, tick)
+    local offset = 0  -- reached members too new to judge stay in front
+    repeat
+      local members = redis.call(walk, key, bound, tick.price, 'LIMIT', offset, 8)
+      for _, member in ipairs(members) do
+        local a = parse(member)
+        if compare(tick.price, a.target) * side >= 0 then
+          if not fire(key, member, a, tick) then offset = offset + 1 end
+        elseif string.byte(member) == string.byte(mark) then
+          return
+        else
+          park(key, member, mark, a.target)
+        end
+      end
+    until #members < 8
   end
 
   -- The first tick after indexing fixes a cross alert's side; exactly at the target it fires.
@@ -91,14 +122,8 @@ local function evaluate_symbol(sym, chunk)
     local tick = {price = price, trade_id = trade_id, exchange_time = etime,
                   received_at = received, stream_ms = tonumber(stream_ms)}
     if has_cross and redis.call('EXISTS', cross) == 1 then fix_cross_sides(tick) end
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', above, '-inf', price)) do
-      local a = parse(member)
-      if compare(price, a.target) >= 0 then fire(above, member, a, tick) end
-    end
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', below, price, '+inf')) do
-      local a = parse(member)
-      if compare(price, a.target) <= 0 then fire(below, member, a, tick) end
-    end
+    judge(above, 'ZRANGEBYSCORE', '-inf', 1, '~', tick)
+    judge(below, 'ZREVRANGEBYSCORE', '+inf', -1, '!', tick)
   end
 end
 
