@@ -35,6 +35,8 @@ end
 -- Orders two plain decimals ("65000.5", "0.00001") exactly: -1, 0 or 1. Scores are doubles, which cannot tell
 -- 65000 from 65000.00000000000001: they only find the candidates, this decides.
 local function compare(x, y)
+  local dx, dy = tonumber(x), tonumber(y)
+  if dx ~= dy then return dx < dy and -1 or 1 end  -- rounding to doubles keeps the order: only ties need digits
   local xi, xf = string.match(x, '^0*(%d*)%.?(%d*)$')
   local yi, yf = string.match(y, '^0*(%d*)%.?(%d*)$')
   if #xi ~= #yi then return #xi < #yi and -1 or 1 end
