@@ -17,6 +17,7 @@ from chaos.stack import ChaosStack
 from chaos.workload import SYMBOLS, Created, User, fires_at
 from pricealert.common import names
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.evaluator.index import member_alert_id
 
 GROUPS = ((names.TICKS, names.GROUP_EVALUATOR), (names.ALERT_EVENTS, names.GROUP_EVALUATOR),
           (names.ALERT_EVENTS, names.GROUP_INGEST), (names.TRIGGERS, names.GROUP_NOTIFIER),
@@ -73,7 +74,7 @@ async def index_ids(redis: Redis) -> set[str]:
     for symbol in SYMBOLS:
         for key in (names.eval_above_key(symbol), names.eval_below_key(symbol), names.eval_cross_key(symbol)):
             members: list[bytes] = await redis.zrange(key, 0, -1)  # type: ignore[assignment]
-            ids.update(member.split(b"\t", 1)[0].decode() for member in members)
+            ids.update(member_alert_id(member) for member in members)
     return ids
 
 

@@ -146,3 +146,36 @@ async def test_metrics_name_the_route_on_the_fast_path(client: httpx.AsyncClient
     for method, status in (("POST", 201), ("GET", 200), ("POST", 401)):
         assert (f'pricealert_alerts_http_request_duration_seconds_count{{method="{method}",route="/alerts",'
                 f'status="{status}"}}') in text
+
+
+NINETEEN_PLACES = "65000." + "0" * 18 + "1"
+
+
+@pytest.mark.parametrize("target", [f'"{NINETEEN_PLACES}"', NINETEEN_PLACES, "1.0000000000000000001",
+                                    "1.00000000000000000001e1"])
+async def test_more_than_18_decimal_places_are_refused_on_both_paths(client: httpx.AsyncClient, tokens: Tokens,
+                                                                     target: str) -> None:
+    body = '{"symbol": "BTCUSDT", "target_price": ' + target + "}"  # a JSON number is not rounded to a float
+    headers = tokens.headers("u1")
+    fast, slow = await post(client, body, FAST, headers), await post(client, body, SLOW, headers)
+    assert fast.status_code == 422, fast.text
+    same_answer(fast, slow)
+
+
+@pytest.mark.parametrize(("target", "kept"), [
+    ("65000.00000000000001", "65000.00000000000001"), ("65000.000000000000000001", "65000.000000000000000001"),
+    ("0.1000000000000000010", "0.100000000000000001"), ("6.500000000000000000001e4", "65000.00000000000000001"),
+])
+async def test_a_number_target_is_kept_to_the_last_digit_on_both_paths(app: FastAPI, client: httpx.AsyncClient,
+                                                                       tokens: Tokens, target: str,
+                                                                       kept: str) -> None:
+    async def fell_through(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError(f"{scope['method']} {scope['path']} reached FastAPI")
+
+    body = '{"symbol": "BTCUSDT", "target_price": ' + target + "}"
+    transport = httpx.ASGITransport(app=FastRoutes(fell_through, api=app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://alerts") as fast_client:
+        fast = await post(fast_client, body, FAST, tokens.headers("u1"))
+    slow = await post(client, body, SLOW, tokens.headers("u1"))
+    assert (fast.status_code, slow.status_code) == (201, 201), (fast.text, slow.text)
+    assert fast.json()["target_price"] == slow.json()["target_price"] == kept

@@ -36,6 +36,8 @@ HOSTILE_BODIES = ['{"symbol": "BTCUSDT", "target_price": NaN}',
                                  '{"symbol": "BTCUSDT", "target_price": Infinity}',
                                  '{"symbol": "BTCUSDT", "target_price": -Infinity}',
                                  '{"symbol": "BTCUSDT", "target_price": 1e999}',
+                                 '{"symbol": "BTCUSDT", "target_price": 1e999999999}',  # read as a Decimal
+                                 '{"symbol": "BTCUSDT", "target_price": 1.' + "5" * 5000 + "}",
                                  '{"symbol": "BTCUSDT", "target_price": ' + "9" * 5000 + "}",
                                  '{"symbol": "BTCUSDT", "target_price": "1"', "[]", "null", "", "\xff"]
 

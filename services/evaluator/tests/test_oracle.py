@@ -53,16 +53,28 @@ def oracle_fires(alert: OracleAlert, price: Decimal, exchange_time: int) -> bool
 
 
 prices = st.integers(min_value=95, max_value=105).map(lambda n: Decimal(n) / 1)
-operations = st.lists(
-    st.one_of(
-        st.tuples(st.just("create"), st.sampled_from(["above", "below", "cross"]), prices,
-                  st.one_of(st.none(), st.integers(min_value=0, max_value=40))),
-        st.tuples(st.just("delete"), st.integers(min_value=0, max_value=30)),
-        st.tuples(st.just("tick"), prices),
-        st.tuples(st.just("flush"),),
-    ),
-    min_size=1, max_size=60,
-)
+# Prices a few steps of 1e-18 .. 1 away from one boundary per example: doubles cannot tell many of them apart.
+boundary = st.shared(st.sampled_from([1, 65_000, 2**53 + 1]), key="boundary")
+near_boundary = st.builds(lambda base, k, step: Decimal(f"{max(1, base * 10**18 + k * step)}E-18"),
+                          boundary, st.integers(min_value=-3, max_value=3),
+                          st.sampled_from([1, 10**3, 10**6, 10**7, 10**18]))
+
+
+def operations_over(prices: st.SearchStrategy[Decimal]) -> st.SearchStrategy[list[tuple[object, ...]]]:
+    """Random creates, deletes, ticks and flushes, with targets and trade prices drawn from `prices`."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("create"), st.sampled_from(["above", "below", "cross"]), prices,
+                      st.one_of(st.none(), st.integers(min_value=0, max_value=40))),
+            st.tuples(st.just("delete"), st.integers(min_value=0, max_value=30)),
+            st.tuples(st.just("tick"), prices),
+            st.tuples(st.just("flush"),),
+        ),
+        min_size=1, max_size=60,
+    )
+
+
+operations = operations_over(prices)
 
 
 async def drained(redis: Redis) -> bool:
@@ -156,5 +168,13 @@ def test_fired_alerts_equal_the_oracle(redis_url: str, ops: list[tuple[object, .
 def test_three_replicas_fire_what_the_oracle_fires(redis_url: str, ops: list[tuple[object, ...]],
                                                   batch_size: int) -> None:
     fired, expected = asyncio.run(run_scenario(redis_url, ops, replicas=3, batch_size=batch_size))
+    assert len(fired) == len(set(fired)), "an alert fired twice"
+    assert sorted(fired) == sorted(expected)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations_over(near_boundary))
+def test_prices_near_a_boundary_fire_as_exact_decimals_compare(redis_url: str, ops: list[tuple[object, ...]]) -> None:
+    fired, expected = asyncio.run(run_scenario(redis_url, ops))
     assert len(fired) == len(set(fired)), "an alert fired twice"
     assert sorted(fired) == sorted(expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -32,8 +33,8 @@ def _as_text(value: Any) -> str:
         return repr(value)
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, Decimal):
-        return format(value, "f") if value.is_finite() else "NaN"
+    if isinstance(value, Decimal):  # str, not format "f": 1E+999999999 must not become a billion digits
+        return str(value) if value.is_finite() else "NaN"
     if not isinstance(value, str):
         raise ValueError("must be a decimal string or a number")
     return value
@@ -66,6 +67,11 @@ def _to_decimal(value: Any) -> Decimal:
 
 
 Price = Annotated[Decimal, BeforeValidator(_to_decimal)]
+
+
+def load_json(body: bytes | str) -> Any:
+    """A request body's JSON, its fractional numbers as Decimal: a float would turn 65000.00000000000001 into 65000."""
+    return json.loads(body, parse_float=Decimal)
 
 
 class AlertCreate(BaseModel):

@@ -1,7 +1,8 @@
 """The index of active alerts in Redis: sorted sets per symbol and direction, scored by target price.
 
 Each member carries the whole alert ("id, indexed_at, user_id, email, condition, target, expires_at,
-name", tab-separated, name last), so firing needs no second lookup and no per-alert hash entry.
+name", tab-separated, name last), so firing needs no second lookup and no per-alert hash entry. A member
+the evaluation script parked (see matcher.py) has a mark, an order key and a tab in front of that.
 """
 
 from __future__ import annotations
@@ -16,14 +17,25 @@ from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600  # longer than any redelivery or resync of an alert event
+# Marks of parked members: they sort after (above) or before (below) every alert id among equal scores.
+PARKED_MARKS = (b"~", b"!")
+
+# The member as indexed, whether parked or not (Lua; shared by the index's and the evaluation's scripts).
+UNPARKED_LUA = """
+local function unparked(member)
+  local first = string.byte(member)
+  if first == 126 or first == 33 then return string.sub(member, string.find(member, '\\t', 1, true) + 1) end
+  return member
+end
+"""
 
 # Adds an alert unless it left the index already (a late create) or is indexed already (a redelivery).
-INDEX_ALERT = """
+INDEX_ALERT = UNPARKED_LUA + """
 local prefix, id, target, rest, symbol = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', prefix .. 'done:' .. id) == 1 then return 0 end
 for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', prefix .. direction .. symbol, target, target)) do
-    if string.sub(member, 1, #id + 1) == id .. '\\t' then return 0 end
+    if string.sub(unparked(member), 1, #id + 1) == id .. '\\t' then return 0 end
   end
 end
 local now = redis.call('TIME')
@@ -33,18 +45,27 @@ return 1
 """
 
 # Takes an alert out of the index for good and leaves a tombstone saying why.
-UNINDEX_ALERT = """
+UNINDEX_ALERT = UNPARKED_LUA + """
 local prefix, id, target, symbol, reason, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local removed = 0
 for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
   local key = prefix .. direction .. symbol
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, target, target)) do
-    if string.sub(member, 1, #id + 1) == id .. '\\t' then removed = removed + redis.call('ZREM', key, member) end
+    if string.sub(unparked(member), 1, #id + 1) == id .. '\\t' then
+      removed = removed + redis.call('ZREM', key, member)
+    end
   end
 end
 redis.call('SET', prefix .. 'done:' .. id, reason, 'EX', ttl, 'NX')
 return removed
 """
+
+
+def member_alert_id(member: bytes) -> str:
+    """The alert id of an index member, parked or not."""
+    if member[:1] in PARKED_MARKS:
+        member = member.split(b"\t", 1)[1]
+    return member.split(b"\t", 1)[0].decode()
 
 
 def _clean(value: str) -> str:
@@ -90,7 +111,7 @@ class AlertIndex:
     async def apply(self, event: AlertEvent, client: Redis | Pipeline | None = None) -> bool:
         """Add a created alert, remove a deleted or expired one; True if the index changed (False on a pipeline)."""
         symbol, target = event.symbol.upper(), format(event.target_price, "f")
-        if "\t" in event.alert_id or not event.alert_id:
+        if "\t" in event.alert_id or not event.alert_id or event.alert_id[:1].encode() in PARKED_MARKS:
             raise ValueError(f"unusable alert id {event.alert_id!r}")
         if event.type is AlertEventType.CREATED:
             alert = IndexedAlert.from_event(event)

@@ -14,31 +14,59 @@ from pricealert.common.consumer import Message
 from pricealert.common.deadletter import describe
 from pricealert.common.events import MalformedEvent, RawFields, now_ms
 from pricealert.common.publisher import maxlen_for
-from pricealert.evaluator.index import TOMBSTONE_TTL_S
+from pricealert.evaluator.index import TOMBSTONE_TTL_S, UNPARKED_LUA
 
 # Taking an alert out of the index and appending its trigger happen in one script, so a replica that
 # dies at any instruction did both or neither: redelivered ticks can never fire an alert twice.
 # Index keys are derived inside the script from the tick's symbol (standalone Redis, not Cluster).
-EVALUATE_TICKS = """
+EVALUATE_TICKS = UNPARKED_LUA + """
 local prefix, triggers, now, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local summary, ticks_blob, ticks_stream, group, ids_blob = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local fired = {}
 
 -- member: id, indexed_at, user_id, email, condition, target, expires_at, name (the rest)
 local function parse(member)
+  member = unparked(member)
   local id, indexed_at, user_id, email, condition, target, expires, name =
     string.match(member, '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
   return {id = id, indexed_at = tonumber(indexed_at), user_id = user_id, email = email, condition = condition,
           target = target, expires_at = expires, name = name}
 end
 
+-- Orders two plain decimals ("65000.5", "0.00001") exactly: -1, 0 or 1. Scores are doubles, which cannot tell
+-- 65000 from 65000.00000000000001: they only find the candidates, this decides.
+local function compare(x, y)
+  local dx, dy = tonumber(x), tonumber(y)
+  if dx ~= dy then return dx < dy and -1 or 1 end  -- rounding to doubles keeps the order: only ties need digits
+  local xi, xf = string.match(x, '^0*(%d*)%.?(%d*)$')
+  local yi, yf = string.match(y, '^0*(%d*)%.?(%d*)$')
+  if #xi ~= #yi then return #xi < #yi and -1 or 1 end
+  x = xi .. xf .. string.rep('0', #yf - #xf)
+  y = yi .. yf .. string.rep('0', #xf - #yf)
+  -- Equal lengths now. Lua's < on strings follows the locale: compare 15-digit pieces as (exact) numbers.
+  for k = 1, #x, 15 do
+    local a, b = tonumber(string.sub(x, k, k + 14)), tonumber(string.sub(y, k, k + 14))
+    if a ~= b then return a < b and -1 or 1 end
+  end
+  return 0
+end
+
+-- Within one score (one double) members sort by their bytes. A member a tick at that double did not reach is
+-- "parked": rewritten as mark .. order key .. tab .. member, the order key sorting as its exact target does. Parked
+-- above members ('~') sort after unparked ones, parked below members ('!') before; a tick walks a set nearest target
+-- first and stops at the first parked member it does not reach, so unreached neighbours cost nothing per tick.
+local function park(key, member, mark, target)
+  local score = redis.call('ZSCORE', key, member)
+  redis.call('ZREM', key, member)
+  redis.call('ZADD', key, score, mark .. string.char(64 + #string.match(target, '^%d*')) .. target .. '\\t' .. member)
+end
+
 local function evaluate_symbol(sym, chunk)
   local cross, above, below = prefix .. 'cross:' .. sym, prefix .. 'above:' .. sym, prefix .. 'below:' .. sym
 
-  -- Fires (or expires) the alert in `member` of `key`; a tick older than its indexing does not judge it.
-  local function fire(key, member, tick)
-    local a = parse(member)
-    if tick.stream_ms < a.indexed_at then return end
+  -- Fires (or expires) the alert `a` in `member` of `key`; a tick older than its indexing does not judge it (false).
+  local function fire(key, member, a, tick)
+    if tick.stream_ms < a.indexed_at then return false end
     redis.call('ZREM', key, member)
     if a.expires_at ~= '' and tonumber(tick.exchange_time) > tonumber(a.expires_at) then
       redis.call('SET', prefix .. 'done:' .. a.id, 'expired', 'EX', ttl, 'NX')
@@ -53,18 +81,40 @@ local function evaluate_symbol(sym, chunk)
     fired[#fired + 1] = a.id
     fired[#fired + 1] = sym
     fired[#fired + 1] = tick.price
+    return true
+  end
+
+  -- Walks `key` nearest target first (`walk`: a range query down to `bound`) and judges each member exactly: fires
+  -- it if the price reached it (`side` 1: at or above, -1: at or below), else parks it; stops at a parked miss.
+  local function judge(key, walk, bound, side, mark, tick)
+    local offset = 0  -- reached members too new to judge stay in front
+    repeat
+      local members = redis.call(walk, key, bound, tick.price, 'LIMIT', offset, 8)
+      for _, member in ipairs(members) do
+        local a = parse(member)
+        if compare(tick.price, a.target) * side >= 0 then
+          if not fire(key, member, a, tick) then offset = offset + 1 end
+        elseif string.byte(member) == string.byte(mark) then
+          return
+        else
+          park(key, member, mark, a.target)
+        end
+      end
+    until #members < 8
   end
 
   -- The first tick after indexing fixes a cross alert's side; exactly at the target it fires.
   local function fix_cross_sides(tick)
     local members = redis.call('ZRANGE', cross, 0, -1, 'WITHSCORES')
     for j = 1, #members, 2 do
-      local member, target = members[j], tonumber(members[j + 1])
-      if tick.value == target then
-        fire(cross, member, tick)
-      elseif tick.stream_ms >= parse(member).indexed_at then
+      local member = members[j]
+      local a = parse(member)
+      local order = compare(tick.price, a.target)
+      if order == 0 then
+        fire(cross, member, a, tick)
+      elseif tick.stream_ms >= a.indexed_at then
         redis.call('ZREM', cross, member)
-        redis.call('ZADD', tick.value < target and above or below, members[j + 1], member)
+        redis.call('ZADD', order < 0 and above or below, members[j + 1], member)
       end
     end
   end
@@ -72,11 +122,11 @@ local function evaluate_symbol(sym, chunk)
   local has_cross = redis.call('EXISTS', cross) == 1
   for price, trade_id, etime, received, stream_ms in
       string.gmatch(chunk, '(%S+) (%S+) (%S+) (%S+) (%d+)%-%d+\\n') do
-    local tick = {price = price, value = tonumber(price), trade_id = trade_id, exchange_time = etime,
+    local tick = {price = price, trade_id = trade_id, exchange_time = etime,
                   received_at = received, stream_ms = tonumber(stream_ms)}
     if has_cross and redis.call('EXISTS', cross) == 1 then fix_cross_sides(tick) end
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', above, '-inf', price)) do fire(above, member, tick) end
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', below, price, '+inf')) do fire(below, member, tick) end
+    judge(above, 'ZRANGEBYSCORE', '-inf', 1, '~', tick)
+    judge(below, 'ZREVRANGEBYSCORE', '+inf', -1, '!', tick)
   end
 end
 

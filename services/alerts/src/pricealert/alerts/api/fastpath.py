@@ -9,7 +9,6 @@ always did (their validation errors included); errors raised here go to the app'
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from pricealert.alerts.api.routes import alerts as routes
 from pricealert.alerts.auth import User, authenticate
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.models import AlertStatus
-from pricealert.alerts.schemas import AlertCreate
+from pricealert.alerts.schemas import AlertCreate, load_json
 
 PATH = "/alerts"
 # A create body is a few hundred bytes; a longer one is left to FastAPI.
@@ -175,7 +174,7 @@ class FastRoutes:
         data: Any = None
         if body is not None and content_type == _JSON:
             try:
-                data = json.loads(body)
+                data = load_json(body)
             except Exception:  # FastAPI's route tells the client what is wrong with it
                 data = None
         if not isinstance(data, dict):

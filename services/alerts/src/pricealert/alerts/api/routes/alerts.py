@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from pricealert.alerts.api.exactjson import ExactJSONRoute
 from pricealert.alerts.api.render import alert_json, page_json
 from pricealert.alerts.deps import CurrentUser, ServiceDep
 from pricealert.alerts.models import AlertStatus
@@ -26,7 +27,7 @@ _CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "catalog_unavailable: the symbol catalog is not loaded yet."},
 }
 
-router = APIRouter(prefix="/alerts", tags=["alerts"], responses=_ERRORS)
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=_ERRORS, route_class=ExactJSONRoute)
 
 AlertId = Annotated[uuid.UUID, Path(description="The alert's id.", examples=[EXAMPLE_ID])]
 
