@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cli_testkit import dead_letter_via_consumer, json_of, run_cli, tick_fields, trigger_fields
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from names_testkit import sample_keys
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, ResponseError
@@ -14,14 +17,17 @@ from redisacl_testkit import PASSWORDS, AclRedis, user_url
 
 from pricealert.common import acl, names
 from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
-from pricealert.common.events import SigningKey
+from pricealert.common.keytrust import sign_statement
 from pricealert.common.publisher import publish, publish_many
 from pricealert.common.tokens import KeyRing
 
 CONSUMERS = [(role, stream) for role in acl.SERVICES for stream in role.consumes]
 WRITTEN_STREAMS = [(role, stream) for role in acl.SERVICES for stream in role.writes if stream in names.STREAM_MAXLEN]
-SIGNING_KEY = SigningKey(kid="k1", algorithm="EdDSA", public_key="-----BEGIN PUBLIC KEY-----\n",
-                         created_at=datetime(2026, 1, 1, tzinfo=UTC))
+ROOT = Ed25519PrivateKey.generate()
+SIGNING_KEY = sign_statement(
+    ROOT, kid="k1", algorithm="EdDSA", issued_at=datetime.now(UTC), valid_until=datetime.now(UTC) + timedelta(hours=1),
+    public_pem=Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
 
 
 @pytest.mark.parametrize(("role", "stream"), CONSUMERS, ids=[f"{r.name}-{s}" for r, s in CONSUMERS])
@@ -62,13 +68,16 @@ async def test_a_writer_appends_to_its_stream(acl_redis: AclRedis, admin: Redis,
 
 
 async def test_alerts_reads_the_signing_keys_and_the_catalog_but_cannot_write_them(
-        acl_redis: AclRedis, admin: Redis) -> None:
+        acl_redis: AclRedis, admin: Redis, tmp_path: Path) -> None:
+    root_file = tmp_path / "root.pem"
+    root_file.write_bytes(ROOT.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
     await publish(admin, names.SIGNING_KEYS, SIGNING_KEY)
     await admin.xadd(names.SYMBOL_CATALOG, {"symbols": "BTCUSDT"})
     async with acl_redis.client(acl.ALERTS) as redis:
-        keys = KeyRing(redis)
+        keys = KeyRing(redis, root_file)
         await keys.refresh()
-        assert keys.knows("k1")
+        assert keys.trusts("k1")
         assert await redis.xrevrange(names.SYMBOL_CATALOG, count=1)
         acl_redis.require_selectors()
         with pytest.raises(NoPermissionError):
