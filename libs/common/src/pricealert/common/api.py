@@ -76,6 +76,9 @@ class GuardAndLogMiddleware:
 
 def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:
     """Error handlers, /healthz, /readyz, a body-size cap and request logging for one app."""
+    # A trailing slash is an unknown route (404), not a redirect: the redirect's absolute Location is built
+    # from the Host the service saw, which behind a gateway is the service's own internal address.
+    app.router.redirect_slashes = False
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
