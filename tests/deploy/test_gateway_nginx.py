@@ -104,7 +104,8 @@ def stack(nginx_path: str, redis_server_url: str) -> Iterator[Stack]:
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
         "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}",
         "AUTH_KEY_DIR": str(directory / "keys"), "AUTH_BCRYPT_ROUNDS": "4",
-        # As in compose: auth believes any peer's X-Forwarded-For, so only nginx overwriting it stops a forgery.
+        # auth believes any peer's X-Forwarded-For (compose believes only the gateway's address): only the
+        # gateway replacing the header stops a forgery.
         "AUTH_FORWARDED_ALLOW_IPS": "*",
         "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
         "HOST": "127.0.0.1", "PORT": str(docs_port),
