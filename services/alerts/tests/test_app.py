@@ -79,6 +79,9 @@ def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch
         AlertsSettings()
     monkeypatch.setenv("DATABASE_URL", "postgresql://db/alerts")
     assert AlertsSettings().env == "production"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/alerts.db")  # not the default, still one file on one host
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        AlertsSettings()
 
 
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:

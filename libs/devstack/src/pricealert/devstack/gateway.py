@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
               "proxy-authorization", "proxy-authenticate", "content-length"}
@@ -196,7 +196,7 @@ def server_config(settings: GatewaySettings) -> uvicorn.Config:
 
 def main() -> None:
     """Serve the gateway on HOST:PORT."""
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     configure_logging(service="gateway", level=settings.log_level, json=settings.log_json)
     uvicorn.Server(server_config(settings)).run()
 

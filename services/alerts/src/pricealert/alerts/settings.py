@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic import AliasChoices, Field
 
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings, refuse_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
 
@@ -59,13 +59,12 @@ class AlertsSettings(ServiceSettings):
     )
 
     def check_production(self) -> None:
-        """Refuse the SQLite development default in production."""
+        """Refuse SQLite (the development default or any other file) in production."""
         super().check_production()
-        if self.database_url == DEFAULT_DATABASE_URL:
-            raise ValueError("ALERTS_DATABASE_URL or DATABASE_URL must be set explicitly when ENV=production")
+        refuse_sqlite(self.database_url, "ALERTS_DATABASE_URL (or DATABASE_URL)")
 
 
 @lru_cache
 def get_settings() -> AlertsSettings:
     """The process-wide settings, built on first use."""
-    return AlertsSettings()
+    return load_settings(AlertsSettings)
