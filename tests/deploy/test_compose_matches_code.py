@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -206,6 +207,14 @@ def test_api_listens_where_the_healthcheck_and_gateway_look(name: str) -> None:
     assert upstream == f"{name}:{port} resolve"
     if name != "docs":
         assert SERVICES["docs"]["environment"][f"{name.upper()}_URL"] == f"http://{name}:{port}"
+
+
+def test_auth_believes_the_client_address_from_the_gateway_only() -> None:
+    gateway = interpolate(SERVICES["gateway"]["networks"]["default"]["ipv4_address"], {})
+    subnet = interpolate(COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"], {})
+
+    assert _environment("auth")["AUTH_FORWARDED_ALLOW_IPS"] == gateway
+    assert ipaddress.ip_address(gateway) in ipaddress.ip_network(subnet)
 
 
 def test_api_ports_are_the_code_defaults() -> None:

@@ -1,5 +1,8 @@
 """The gateway's nginx configuration, run for real: Debian's nginx on the same template as compose, in
-front of locally started auth, alerts and docs processes, driven from register to a created alert."""
+front of locally started auth, alerts and docs processes, driven from register to a created alert.
+
+The trust probes (forged client addresses, dot segments, redirects) run against nginx and against the
+development gateway (the docs process of the same stack), which must answer them alike."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from pricealert.common.redisconn import connect
 from pricealert.common.tokens import AUDIENCE, ISSUER
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.rawhttp import RawResponse, raw_request
 from pricealert.devstack.servers import temp_dir
 
 PASSWORD = "correct-horse-battery"
@@ -42,6 +46,14 @@ class Stack:
     nginx: Nginx
     processes: dict[str, ServiceProcess]
     directory: Path
+
+    def front(self, name: str) -> tuple[str, int]:
+        """Host and port of a gateway: nginx, or the development gateway (the docs process)."""
+        return "127.0.0.1", self.nginx.port if name == "nginx" else int(self.env["PORT"])
+
+    def internal_addresses(self) -> list[str]:
+        """The services' own host:port, which no answer through a gateway may name."""
+        return [self.env["AUTH_URL"].removeprefix("http://"), self.env["ALERTS_URL"].removeprefix("http://")]
 
     def logs(self) -> str:
         """Every log, for a failure's message."""
@@ -64,7 +76,7 @@ async def _publish_catalog(redis_url: str) -> None:
         await redis.aclose()
 
 
-def _wait_ready(stack: Stack, within: float = 45.0) -> None:
+def _wait_ready(stack: Stack, within: float = 120.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
@@ -96,7 +108,8 @@ def stack(nginx_path: str, redis_server_url: str) -> Iterator[Stack]:
         "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}",
         "AUTH_KEY_DIR": str(directory / "keys"), "AUTH_BCRYPT_ROUNDS": "4",
         "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
-        # As in compose: auth believes any peer's X-Forwarded-For, so only nginx overwriting it stops a forgery.
+        # auth believes any peer's X-Forwarded-For (compose believes only the gateway's address): only the
+        # gateway replacing the header stops a forgery.
         "AUTH_FORWARDED_ALLOW_IPS": "*",
         "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
         "HOST": "127.0.0.1", "PORT": str(docs_port),
@@ -187,18 +200,102 @@ async def test_the_verification_link_and_the_registration_limit_go_through_nginx
     assert verified.status_code == 200 and verified.json()["status"] == "verified", verified.text
 
 
-async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: Stack,
-                                                                         client: httpx.AsyncClient) -> None:
-    wrong = await client.post("/auth/login", headers={"x-forwarded-for": "203.0.113.9", "x-real-ip": "203.0.113.9"},
-                              json={"email": "nobody@example.com", "password": "wrong-password"})
+FRONTS = ["nginx", "dev-gateway"]
 
-    assert wrong.status_code == 401
+
+@pytest.mark.parametrize("front", FRONTS)
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.3"])
+async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: Stack, front: str,
+                                                                         address: str) -> None:
+    """Every header a client could name its address with is replaced (from loopback too, which is trusted)."""
+    forged = f"203.0.113.{FRONTS.index(front) * 10 + int(address.rsplit('.', 1)[1])}"
+    host, port = stack.front(front)
     redis = connect(stack.env["REDIS_URL"])
     try:
-        assert await redis.exists(names.login_failures_key("address", CLIENT_ADDRESS)) == 1
-        assert await redis.exists(names.login_failures_key("address", "203.0.113.9")) == 0
+        await redis.delete(names.login_failures_key("address", address))
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", transport=transport, timeout=10) as http:
+            wrong = await http.post("/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"},
+                                    headers={"x-forwarded-for": forged, "x-real-ip": forged,
+                                             "forwarded": f"for={forged}", "x-forwarded-proto": "gopher"})
+        assert wrong.status_code == 401, wrong.text
+        assert await redis.exists(names.login_failures_key("address", address)) == 1
+        assert await redis.exists(names.login_failures_key("address", forged)) == 0
     finally:
         await redis.aclose()
+
+
+# Paths that name an internal route once their dot segments are resolved (by the client, the gateway, a
+# library on the way, or a service): /metrics, a service's own /readyz or /openapi.json.
+DOT_SEGMENT_PROBES = [
+    b"/auth/../metrics", b"/alerts/../readyz", b"/auth/../openapi.json", b"/alerts/../openapi.json",
+    b"/auth/./../metrics", b"/auth//../metrics", b"/auth/../../metrics", b"/alerts/x/../../readyz",
+    b"/auth/%2e%2e/metrics", b"/auth/%2E%2E/metrics", b"/auth/.%2e/metrics", b"/alerts/%2e%2e/readyz",
+    b"/auth/..%2fmetrics", b"/auth/..%2Fmetrics", b"/alerts/..%2f..%2freadyz", b"/auth/%2e%2e%2fopenapi.json",
+    b"/auth/..\\metrics", b"/auth/..%5cmetrics", b"/auth/..%5Cmetrics", b"//metrics", b"/auth/..;/metrics",
+    b"/alerts/../metrics?x=1", b"/auth/%252e%252e/metrics", b"/_gateway/bad_request",
+]
+
+
+def internal_answer(response: RawResponse) -> str | None:
+    """Why `response` is an internal route's answer, or None."""
+    if "# HELP" in response.text or "# TYPE" in response.text:
+        return "metrics"
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("info", {}).get("title") in {"pricealert auth", "pricealert alerts"}:
+        return "a service's own OpenAPI document"
+    if body == {"status": "ready"} or body == {"status": "not_ready"}:
+        return "a service's own /readyz"
+    return None
+
+
+def refusal_problem(response: RawResponse) -> str | None:
+    """None for a public answer (200) or a refusal in the error shape (400, 404); else what is wrong."""
+    if response.status == 200:
+        return None
+    if response.status not in {400, 404}:
+        return f"status {response.status}"
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return "a refusal not in the error shape"
+    return None if set(error) == {"code", "message", "details"} else "a refusal not in the error shape"
+
+
+def names_an_internal_address(stack: Stack, response: RawResponse) -> bool:
+    """Whether a header or the body of `response` names a service's own address."""
+    text = response.text + "".join(f"{k}: {v}" for k, v in response.headers)
+    return any(address in text for address in stack.internal_addresses())
+
+
+@pytest.mark.parametrize("front", FRONTS)
+async def test_dot_segments_never_reach_an_internal_route(stack: Stack, front: str) -> None:
+    host, port = stack.front(front)
+    wrong = {}
+    for target in DOT_SEGMENT_PROBES:
+        response = await raw_request(host, port, "GET", target)
+        why = internal_answer(response) or refusal_problem(response)
+        if why is not None or names_an_internal_address(stack, response):
+            wrong[target.decode()] = f"{response.status} {why}: {response.text[:120]!r}"
+    assert wrong == {}, "\n".join(f"{k} -> {v}" for k, v in wrong.items())
+
+
+@pytest.mark.parametrize("front", FRONTS)
+async def test_no_answer_names_an_internal_address(stack: Stack, front: str, client: httpx.AsyncClient) -> None:
+    """Trailing slashes are not redirected to the service's own address (they are simply not routes)."""
+    token = await _register_and_login(client, f"slash-{front}@example.com")
+    host, port = stack.front(front)
+    wrong = {}
+    for method, target in [("GET", b"/alerts/"), ("POST", b"/alerts/"), ("GET", b"/auth/me/"),
+                           ("POST", b"/auth/login/"), ("GET", b"/alerts/?page=1")]:
+        response = await raw_request(host, port, method, target, headers=[("authorization", f"Bearer {token}")])
+        if response.status != 404 or response.json()["error"]["code"] != "not_found" \
+                or names_an_internal_address(stack, response):
+            wrong[f"{method} {target.decode()}"] = f"{response.status} {response.headers} {response.text[:120]!r}"
+    assert wrong == {}, "\n".join(f"{k} -> {v}" for k, v in wrong.items())
 
 
 async def test_body_cap_health_docs_and_unknown_routes(client: httpx.AsyncClient) -> None:

@@ -13,7 +13,7 @@ from pricealert.alerts.main import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.ports import free_port
 
-from .conftest import TokenRoot
+from .conftest import TokenRoot, Tokens
 
 
 async def test_every_schema_field_and_parameter_has_an_example(client: httpx.AsyncClient) -> None:
@@ -46,6 +46,17 @@ async def test_ready_when_database_and_redis_answer(client: httpx.AsyncClient) -
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_address(client: httpx.AsyncClient,
+                                                                                   tokens: Tokens) -> None:
+    """A redirect's Location would name the Host the service saw: behind a gateway, its internal address."""
+    headers = tokens.headers("u1")
+    answers = [await client.get("/alerts/", headers=headers), await client.post("/alerts/", headers=headers, json={}),
+               await client.get("/alerts/?page=1", headers=headers)]
+
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "not_found")] * 3
+    assert [a.headers.get("location") for a in answers] == [None] * 3
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +92,9 @@ def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch
         AlertsSettings()
     monkeypatch.setenv("TOKEN_ROOT_PUBLIC_KEY_FILE", str(token_root.public_key_file))
     assert AlertsSettings().env == "production"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/alerts.db")  # not the default, still one file on one host
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        AlertsSettings()
 
 
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:

@@ -20,6 +20,16 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ready"}
 
 
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_address(
+        client: httpx.AsyncClient) -> None:
+    """A redirect's Location would name the Host the service saw: behind a gateway, its internal address."""
+    answers = [await client.get("/auth/me/"), await client.post("/auth/login/", json={}),
+               await client.get("/auth/users/")]
+
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "not_found")] * 3
+    assert [a.headers.get("location") for a in answers] == [None] * 3
+
+
 async def test_not_ready_while_redis_is_unreachable(settings: AuthSettings) -> None:
     from auth_testing import client_for
 

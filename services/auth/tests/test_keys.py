@@ -32,6 +32,8 @@ from pricealert.common.events import SigningKey
 from pricealert.common.keytrust import load_root_public_key, verify_statement
 from pricealert.common.tokens import KeyRing, TokenType, VerifiedTokens, verify
 
+PRODUCTION_DB = "postgresql://auth@postgres/auth"  # production refuses SQLite; settings never connect
+
 
 async def _published(redis: Redis) -> list[SigningKey]:
     return [SigningKey.from_fields(fields or {}) for _, fields in await redis.xrange(names.SIGNING_KEYS) or []]
@@ -210,12 +212,12 @@ def test_production_refuses_to_generate_a_key_or_a_root(tmp_path: Path, redis_ur
     with pytest.raises(MissingSigningKey):
         _ring_on(tmp_path / "empty").load()
     with pytest.raises(ValidationError, match="holds no signing key"):
-        make_settings("sqlite:///x.db", redis_url, tmp_path, env="production", key_dir=tmp_path / "empty")
+        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", key_dir=tmp_path / "empty")
     generate_key(tmp_path / "v1")  # a v1 key dir: a signing key, no root
     with pytest.raises(MissingRootKey):
         _ring_on(tmp_path / "v1").load()
     with pytest.raises(ValidationError, match="no root key"):
-        make_settings("sqlite:///x.db", redis_url, tmp_path, env="production", key_dir=tmp_path / "v1")
+        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", key_dir=tmp_path / "v1")
 
 
 def _production_keys(key_dir: Path) -> None:
@@ -227,7 +229,7 @@ def _production_keys(key_dir: Path) -> None:
 
 def test_production_accepts_existing_keys(tmp_path: Path, redis_url: str) -> None:
     _production_keys(tmp_path / "keys")
-    settings = make_settings("sqlite:///x.db", redis_url, tmp_path, env="production", bcrypt_rounds=12)
+    settings = make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=12)
     assert settings.key_dir == tmp_path / "keys"
 
 
@@ -239,10 +241,20 @@ def test_a_validity_shorter_than_two_publications_is_refused(tmp_path: Path, red
 def test_production_refuses_weak_settings(tmp_path: Path, redis_url: str) -> None:
     _production_keys(tmp_path / "keys")
     with pytest.raises(ValidationError, match="AUTH_BCRYPT_ROUNDS"):
-        make_settings("sqlite:///x.db", redis_url, tmp_path, env="production", bcrypt_rounds=4)
+        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=4)
     with pytest.raises(ValidationError, match="ADMIN_PASSWORD"):
-        make_settings("sqlite:///x.db", redis_url, tmp_path, env="production", bcrypt_rounds=12,
+        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=12,
                       admin_email="a@example.com", admin_password="changeme")
+
+
+def test_production_refuses_sqlite_and_a_forwarded_for_believed_from_anyone(tmp_path: Path, redis_url: str) -> None:
+    generate_key(tmp_path / "keys")
+    with pytest.raises(ValidationError, match="AUTH_DATABASE_URL"):
+        make_settings("sqlite:///var/auth.db", redis_url, tmp_path, env="production", bcrypt_rounds=12)
+    with pytest.raises(ValidationError, match="AUTH_FORWARDED_ALLOW_IPS"):
+        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=12,
+                      forwarded_allow_ips="*")
+    assert make_settings("sqlite:///var/auth.db", redis_url, tmp_path, forwarded_allow_ips="*").env == "test"
 
 
 def test_admin_settings_come_in_pairs(tmp_path: Path, redis_url: str) -> None:

@@ -36,6 +36,17 @@ def test_production_refuses_unchecked_certificates() -> None:
     NotifierSettings(env="production", redis_url="redis://redis:6379/0", smtp_tls="starttls")  # type: ignore[call-arg]
 
 
+def test_production_refuses_smtp_credentials_over_a_plain_connection() -> None:
+    production = {"env": "production", "redis_url": "redis://redis:6379/0"}
+    for credentials in ({"smtp_username": "mailer", "smtp_password": "secret"}, {"smtp_password": "secret"},
+                        {"smtp_username": "mailer"}):
+        with pytest.raises(ValidationError, match="SMTP_TLS=none"):
+            NotifierSettings(**production, smtp_tls="none", **credentials)  # type: ignore[arg-type]
+        NotifierSettings(**production, smtp_tls="starttls", **credentials)  # type: ignore[arg-type]
+        NotifierSettings(smtp_tls="none", **credentials)  # type: ignore[arg-type]  # development: a local relay
+    NotifierSettings(**production, smtp_tls="none")  # type: ignore[arg-type]  # no credentials: nothing to leak
+
+
 def test_smtp_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {"SMTP_TLS": "starttls", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_PORT": "587",
                         "SMTP_VALIDATE_CERTS": "false", "NOTIFIER_RETRY_FOR_S": "1200"}.items():

@@ -1,8 +1,7 @@
-"""What every HTTP API shares: error shape, health endpoints, request logging, body size cap."""
+"""What every HTTP API shares: error shape, health endpoints, request logging, body size cap, NUL refusal."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -13,18 +12,25 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pricealert.common.errors import error_body, install_error_handlers
+from pricealert.common.errors import install_error_handlers
+from pricealert.common.requestguard import (
+    MAX_BODY_BYTES,
+    TOO_LARGE_BODY,
+    first_headers,
+    nul_location,
+    nul_refusal,
+    send_json,
+    take_body,
+)
 
 log = structlog.get_logger()
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
-MAX_BODY_BYTES = 64 * 1024
-TOO_LARGE_BODY = error_body("payload_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")
-_TOO_LARGE = json.dumps(TOO_LARGE_BODY, separators=(",", ":")).encode()
+__all__ = ["MAX_BODY_BYTES", "TOO_LARGE_BODY", "GuardAndLogMiddleware", "install_common"]
 
 
 class GuardAndLogMiddleware:
-    """Refuse oversized bodies (413), tag each request with an id, log it at debug level.
+    """Refuse oversized bodies (413) and NUL characters (422), tag each request with an id, log it at debug level.
 
     A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task group and memory streams per request.
     """
@@ -36,20 +42,12 @@ class GuardAndLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length: bytes | None = None
-        request_id: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-length" and length is None:
-                length = value
-            elif name == b"x-request-id" and request_id is None:
-                request_id = value
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await send({"type": "http.response.start", "status": 413,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(_TOO_LARGE)).encode())]})
-            await send({"type": "http.response.body", "body": _TOO_LARGE})
+        heads = first_headers(scope)
+        taken = await take_body(heads, receive, send)
+        if taken is None:
             return
-        rid_bytes = request_id or uuid.uuid4().hex.encode()
+        body, receive = taken
+        rid_bytes = heads[1] or uuid.uuid4().hex.encode()
         rid = rid_bytes.decode("latin-1")
         status = 500
 
@@ -65,7 +63,11 @@ class GuardAndLogMiddleware:
         structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_id)
+            nul = nul_location(scope, body, heads[2])
+            if nul is None:
+                await self.app(scope, receive, send_with_id)
+            else:
+                await send_json(send_with_id, 422, nul_refusal(nul))
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         # Building the event is not free even when it is filtered out later: check the level first.
@@ -75,7 +77,10 @@ class GuardAndLogMiddleware:
 
 
 def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:
-    """Error handlers, /healthz, /readyz, a body-size cap and request logging for one app."""
+    """Error handlers, /healthz, /readyz, a body-size cap, the NUL refusal and request logging for one app."""
+    # A trailing slash is an unknown route (404), not a redirect: the redirect's absolute Location is built
+    # from the Host the service saw, which behind a gateway is the service's own internal address.
+    app.router.redirect_slashes = False
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

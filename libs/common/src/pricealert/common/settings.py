@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import socket
 from enum import StrEnum
-from typing import Self
+from typing import Self, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def refuse_sqlite(url: str, variables: str) -> None:
+    """Raise ValueError if `url` names SQLite: one file on one host, for development and tests only."""
+    if url.partition(":")[0].partition("+")[0].strip().lower() == "sqlite":
+        raise ValueError(f"{variables} names a SQLite database; ENV=production needs a Postgres URL "
+                         "(postgresql://user:password@host:5432/database)")
 
 
 class Environment(StrEnum):
@@ -45,3 +52,22 @@ class ServiceSettings(BaseSettings):
         """Raise ValueError for settings that are unsafe in production; services extend this."""
         if self.redis_url == DEFAULT_REDIS_URL:
             raise ValueError("REDIS_URL must be set explicitly when ENV=production")
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(settings_class: type[S]) -> S:
+    """The settings from the environment; a refused setting ends the process with one clear line per problem.
+
+    pydantic's own message would quote every input value, secrets included, into the start-up log.
+    """
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) + ': ' if error['loc'] else ''}"
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise SystemExit(f"{settings_class.__name__}: refusing to start: {problems}") from None

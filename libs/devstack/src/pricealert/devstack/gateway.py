@@ -1,4 +1,9 @@
-"""The development gateway: one port in front of auth and alerts, one merged OpenAPI document and /docs."""
+"""The development gateway: one port in front of auth and alerts, one merged OpenAPI document and /docs.
+
+It is the edge, as nginx is in production: the client address the services see is the peer's, never a
+header the client sent, and a path with dot segments is refused before routing, so no path resolves to
+a service's internal routes (/metrics, its own /readyz or /openapi.json) on the way.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,28 @@ import uvicorn
 from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import Field
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
               "proxy-authorization", "proxy-authenticate", "content-length"}
+# What a client could name its address, scheme or host with: dropped, then set from the connection.
+FORWARDING = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix",
+              "x-forwarded-scheme", "x-real-ip", "x-client-ip", "forwarded"}
+# The gateway's own answers carry these; the upstream's copies would double them.
+OWN_RESPONSE_HEADERS = {"date", "server"}
+# Encoded slashes and backslashes would turn into separators (or dot segments) somewhere downstream.
+_SMUGGLED_SEPARATORS = (b"%2f", b"%5c", b"\\")
+BAD_PATH = error_body("bad_request", "The path may not contain dot segments, empty segments, encoded slashes "
+                                     "or backslashes.")
 
 
 class GatewaySettings(ServiceSettings):
@@ -44,6 +60,48 @@ def merge_openapi(documents: list[dict[str, Any]]) -> dict[str, Any]:
         for section in ("schemas", "securitySchemes"):
             merged["components"][section].update(document.get("components", {}).get(section, {}))
     return merged
+
+
+def path_is_plain(raw_path: bytes, path: str) -> bool:
+    """Whether a path has no dot segment, empty segment, encoded slash or backslash (raw or decoded)."""
+    lowered = raw_path.lower()
+    if any(separator in lowered for separator in _SMUGGLED_SEPARATORS) or not path.startswith("/"):
+        return False
+    segments = path.split("/")[1:]
+    # A trailing slash leaves one empty last segment: that is a plain (if unknown) path.
+    return not any(s in {".", ".."} or (not s and i < len(segments) - 1) for i, s in enumerate(segments))
+
+
+class PlainPaths:
+    """Refuses (400) a path that a client, a library or a service could resolve to another route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+            if not path_is_plain(raw_path.partition(b"?")[0], scope["path"]):
+                await JSONResponse(BAD_PATH, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own 404 and 405 in the APIs' error shape, as nginx answers unknown routes."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = "No such route." if exc.status_code == 404 else exc.detail
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+def forwarding_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    """The client's headers without hop-by-hop or forwarding ones, then the gateway's own forwarding headers."""
+    peer = (request.client.host if request.client else "").encode()
+    headers = [(k, v) for k, v in request.headers.raw
+               if (name := k.lower().decode("latin-1")) not in HOP_BY_HOP and name not in FORWARDING]
+    return [*headers, (b"x-forwarded-for", peer), (b"x-real-ip", peer),
+            (b"x-forwarded-proto", request.url.scheme.encode())]
 
 
 async def read_capped_body(request: Request) -> bytes | None:
@@ -70,9 +128,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
     async def proxy(request: Request) -> Response:
         service = "auth" if request.url.path.startswith("/auth") else "alerts"
         # Raw bytes, as the client sent them: re-encoding decoded paths or headers can fail on odd input.
-        headers = [(k, v) for k, v in request.headers.raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
-        client_ip = request.client.host if request.client else ""
-        headers.append((b"x-forwarded-for", client_ip.encode()))
+        headers = forwarding_headers(request)
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string") or b""
         url = httpx.URL(upstreams[service]).copy_with(raw_path=raw_path + (b"?" + query if query else b""))
@@ -89,7 +145,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             return JSONResponse(error_body("upstream_unavailable", f"The {service} service is not reachable.",
                                            str(exc)), status_code=503)
         response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
-                            and k.lower() != "content-encoding"}
+                            and k.lower() not in OWN_RESPONSE_HEADERS and k.lower() != "content-encoding"}
         return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
 
     async def openapi(_: Request) -> JSONResponse:
@@ -122,18 +178,27 @@ def create_app(settings: GatewaySettings) -> Starlette:
         await client.aclose()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/openapi.json", openapi), Route("/docs", docs),
-        Route("/auth{rest:path}", proxy, methods=methods), Route("/alerts{rest:path}", proxy, methods=methods),
-    ], lifespan=lifespan)
+        Route("/auth/{rest:path}", proxy, methods=methods), Route("/alerts", proxy, methods=methods),
+        Route("/alerts/{rest:path}", proxy, methods=methods),
+    ], exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app.router.redirect_slashes = False  # as the APIs: a redirect would name the Host the client sent
+    app.add_middleware(PlainPaths)
+    return app
+
+
+def server_config(settings: GatewaySettings) -> uvicorn.Config:
+    """How uvicorn serves the gateway: the edge, so it believes no client's X-Forwarded-For."""
+    return uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                          access_log=False, lifespan="on", proxy_headers=False)
 
 
 def main() -> None:
     """Serve the gateway on HOST:PORT."""
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     configure_logging(service="gateway", level=settings.log_level, json=settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, lifespan="on")
+    uvicorn.Server(server_config(settings)).run()
 
 
 if __name__ == "__main__":

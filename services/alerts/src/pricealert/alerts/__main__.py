@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "resync":
         asyncio.run(resync(settings))
         return
+    # No proxy headers: alerts needs no client address, so no X-Forwarded-For is believed (only auth's is).
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "lifespan": "on",
-                               "timeout_graceful_shutdown": 15, "loop": "uvloop", "http": "httptools"}
+                               "timeout_graceful_shutdown": 15, "loop": "uvloop", "http": "httptools",
+                               "proxy_headers": False}
     if settings.workers == 1:
         app = create_app(settings)
         freeze_heap()

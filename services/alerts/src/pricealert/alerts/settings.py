@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR, load_root_public_key
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings, refuse_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
 # Where auth writes the root's public half under its default AUTH_KEY_DIR (development on one machine).
@@ -66,10 +66,9 @@ class AlertsSettings(ServiceSettings):
     )
 
     def check_production(self) -> None:
-        """Refuse the SQLite development default and a missing token root key in production."""
+        """Refuse SQLite (the development default or any other file) and a missing token root key in production."""
         super().check_production()
-        if self.database_url == DEFAULT_DATABASE_URL:
-            raise ValueError("ALERTS_DATABASE_URL or DATABASE_URL must be set explicitly when ENV=production")
+        refuse_sqlite(self.database_url, "ALERTS_DATABASE_URL (or DATABASE_URL)")
         if self.token_root_public_key_file == DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE:
             raise ValueError("TOKEN_ROOT_PUBLIC_KEY_FILE must be set explicitly when ENV=production")
         try:
@@ -81,4 +80,4 @@ class AlertsSettings(ServiceSettings):
 @lru_cache
 def get_settings() -> AlertsSettings:
     """The process-wide settings, built on first use."""
-    return AlertsSettings()
+    return load_settings(AlertsSettings)

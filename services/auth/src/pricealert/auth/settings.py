@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from pricealert.auth.rootkey import root_private_path
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings, refuse_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///var/auth.db"
 _WEAK_ADMIN_PASSWORDS = {"admin", "administrator", "changeme", "change-me", "password", "secret"}
@@ -74,8 +74,13 @@ class AuthSettings(ServiceSettings):
         return self
 
     def check_production(self) -> None:
-        """Refuse generated keys, weak admin passwords and the development Redis in production."""
+        """Refuse SQLite, generated keys, weak admin passwords, a forgeable client address and the development
+        Redis in production."""
         super().check_production()
+        refuse_sqlite(self.database_url, "AUTH_DATABASE_URL (or DATABASE_URL)")
+        if self.forwarded_allow_ips.strip() == "*":
+            raise ValueError("AUTH_FORWARDED_ALLOW_IPS=* believes any peer's X-Forwarded-For (a forged client "
+                             "address escapes the login limits); name the gateway's address when ENV=production")
         if not any(self.key_dir.glob("*.pem")):
             raise ValueError(
                 f"AUTH_KEY_DIR ({self.key_dir}) holds no signing key; create one with "
@@ -97,4 +102,4 @@ class AuthSettings(ServiceSettings):
 @lru_cache
 def get_settings() -> AuthSettings:
     """The process's settings, read once."""
-    return AuthSettings()
+    return load_settings(AuthSettings)

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings
 
 
 class EvaluatorSettings(ServiceSettings):
@@ -20,4 +20,4 @@ class EvaluatorSettings(ServiceSettings):
 @lru_cache
 def get_settings() -> EvaluatorSettings:
     """The process's settings, read once."""
-    return EvaluatorSettings()
+    return load_settings(EvaluatorSettings)

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic import AliasChoices, Field
 
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings
 
 
 class IngestSettings(ServiceSettings):
@@ -46,6 +46,15 @@ class IngestSettings(ServiceSettings):
                               validation_alias=AliasChoices("INGEST_METRICS_PORT", "METRICS_PORT"))
     stats_interval_s: float = Field(default=60.0, gt=0, validation_alias="INGEST_STATS_INTERVAL_S")
 
+    def check_production(self) -> None:
+        """Refuse the exchange over plain connections in production: altered prices would fire alerts."""
+        super().check_production()
+        for variable, url, secure in (("BINANCE_WS_URL", self.binance_ws_url, "wss://"),
+                                      ("BINANCE_REST_URL", self.binance_rest_url, "https://")):
+            if not url.strip().lower().startswith(secure):
+                raise ValueError(f"{variable} must be a {secure} URL when ENV=production (a plain connection "
+                                 "lets anyone on the path change the prices)")
+
     @property
     def ws_stream_url(self) -> str:
         """The combined-stream endpoint every connection opens."""
@@ -59,4 +68,4 @@ class IngestSettings(ServiceSettings):
 @lru_cache
 def get_settings() -> IngestSettings:
     """The process-wide settings, built on first use."""
-    return IngestSettings()
+    return load_settings(IngestSettings)

@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from pricealert.common.settings import ServiceSettings
+from pricealert.common.settings import ServiceSettings, load_settings
 
 
 class SmtpTls(StrEnum):
@@ -58,8 +58,11 @@ class NotifierSettings(ServiceSettings):
         return int((self.send_timeout_s + min(5.0, self.send_timeout_s)) * 1000)
 
     def check_production(self) -> None:
-        """Refuse to skip certificate checks in production."""
+        """Refuse SMTP credentials over a plain connection and skipped certificate checks in production."""
         super().check_production()
+        if self.smtp_tls is SmtpTls.NONE and (self.smtp_username or self.smtp_password):
+            raise ValueError("SMTP_USERNAME/SMTP_PASSWORD would cross the network in clear with SMTP_TLS=none; "
+                             "set SMTP_TLS=starttls or tls when ENV=production")
         if self.smtp_tls is not SmtpTls.NONE and not self.smtp_validate_certs:
             raise ValueError("SMTP_VALIDATE_CERTS=false is for tests only, not ENV=production")
 
@@ -67,4 +70,4 @@ class NotifierSettings(ServiceSettings):
 @lru_cache
 def get_settings() -> NotifierSettings:
     """The process's settings, read once."""
-    return NotifierSettings()
+    return load_settings(NotifierSettings)
