@@ -130,11 +130,16 @@ async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body:
 
 
 async def fire_one_alert(url: str, exchange: Any, mailbox: MailboxServer, *, email: str, symbol: str, target: str,
-                         trade_price: str) -> dict[str, Any]:
-    """Register and verify, create an `above` alert, play a trade across it and wait for its mail: the alert then."""
+                         trade_price: str, failed_attempts: int = 0) -> dict[str, Any]:
+    """Register and verify, create an `above` alert, play a trade across it and wait for its mail: the alert then.
+
+    `failed_attempts`: the SMTP server refuses the alert mail's first attempts (4xx), not the verification mail.
+    """
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         password = "s3cret-pass"
         await register_verified(client, mailbox, email, password)
+        if failed_attempts:
+            mailbox.handler.fail_next(failed_attempts)
         login = await client.post("/auth/login", json={"email": email, "password": password})
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         alert = await create_alert(client, headers, {"symbol": symbol, "target_price": target, "condition": "above"})

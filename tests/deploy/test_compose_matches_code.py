@@ -129,6 +129,28 @@ def test_the_environment_makes_valid_production_settings(name: str, tmp_path: Pa
         assert url.username == name  # each service has its own role and database
 
 
+@pytest.mark.parametrize("settings_class", [AuthSettings, AlertsSettings], ids=["auth", "alerts"])
+def test_the_migrate_step_builds_valid_production_settings(settings_class: type[BaseSettings], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`db migrate auth alerts` and `alerts resync` run in migrate's container with both services' settings."""
+    monkeypatch.chdir(tmp_path)
+    environment = {k: v for k, v in service_environment(SERVICES["migrate"], DUMMY_SECRETS).items() if v is not None}
+    assert environment["ENV"] == "production"
+    # What `keys ensure --export-root` has just left, at the paths migrate's environment names.
+    keys, exported = tmp_path / "keys", tmp_path / "token-root" / "public.pem"
+    generate_key(keys)
+    root, _ = ensure_root_key(keys, allow_generate=True)
+    write_public_key(root, exported)
+    assert environment["TOKEN_ROOT_PUBLIC_KEY_FILE"] == "/app/var/token-root/public.pem"
+    environment |= {"AUTH_KEY_DIR": str(keys), "TOKEN_ROOT_PUBLIC_KEY_FILE": str(exported)}
+    for variable in env_names(settings_class) | set(environment):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+
+    assert settings_class().env == "production"  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("name", sorted(SETTINGS.keys() - {"docs"}))
 def test_each_service_connects_to_redis_as_its_own_user(name: str) -> None:
     environment = _environment(name)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings
 
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.auth.keys import generate_key
+from pricealert.auth.rootkey import ensure_root_key, root_public_path
 from pricealert.auth.settings import AuthSettings
 from pricealert.ingest.settings import IngestSettings
 from pricealert.notifier.settings import NotifierSettings
@@ -57,10 +58,13 @@ SETTING_NAMES = set().union(*(_names(c) for c in (AuthSettings, AlertsSettings, 
 
 
 def _settings_environment(tmp_path: Path, values: dict[str, str]) -> dict[str, str]:
-    """ENV=production, a Redis URL with a password, a signing key, and `values`."""
-    if not (tmp_path / "keys").exists():
-        generate_key(tmp_path / "keys")
-    return {**BASE, "AUTH_KEY_DIR": str(tmp_path / "keys"), **values}
+    """ENV=production, a Redis URL with a password, what `pricealert keys ensure` leaves (a signing key and the
+    root key, whose public half alerts reads), and `values`."""
+    keys = tmp_path / "keys"
+    if not keys.exists():
+        generate_key(keys)
+        ensure_root_key(keys, allow_generate=True)
+    return {**BASE, "AUTH_KEY_DIR": str(keys), "TOKEN_ROOT_PUBLIC_KEY_FILE": str(root_public_path(keys)), **values}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

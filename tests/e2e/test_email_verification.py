@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 from e2e_stack import Stack, alert_mails, create_alert, eventually_value, verification_link
+from redis.asyncio import Redis
 
+from pricealert.common import names
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
 
@@ -17,10 +19,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 EMAIL, PASSWORD = "grace@example.com", "s3cret-pass"
 
 
-async def fire(client: httpx.AsyncClient, exchange: FakeExchange, headers: dict[str, str],
+async def fire(client: httpx.AsyncClient, exchange: FakeExchange, redis: Redis, headers: dict[str, str],
                target: str, price: str) -> dict[str, Any]:
     """Create an `above` alert on ETHUSDT, trade across it, and return the alert once its delivery is settled."""
     alert = await create_alert(client, headers, {"symbol": "ETHUSDT", "target_price": target, "condition": "above"})
+    # The symbol may still be subscribed for the alert before: wait for the evaluator too, or the trade can
+    # reach it before the alert does (a trade before the alert is in the index fires nothing, by design).
+    await eventually_value(lambda: _indexed(redis, alert["id"]), what="the alert in the evaluator's index")
     await exchange.wait_for(lambda: "ethusdt@trade" in exchange.subscriptions(), within=10, what="ingest on ethusdt")
     await exchange.play_trade("ETHUSDT", price)
 
@@ -31,9 +36,15 @@ async def fire(client: httpx.AsyncClient, exchange: FakeExchange, headers: dict[
     return dict(await eventually_value(settled, what="the alert triggered and its delivery settled"))
 
 
+async def _indexed(redis: Redis, alert_id: str) -> bool:
+    members = await redis.zrange(names.eval_above_key("ETHUSDT"), 0, -1)
+    return any(alert_id in member for member in members)
+
+
 async def test_no_alert_mail_until_the_address_is_verified_then_exactly_one(
         stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer) -> None:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
+    redis = Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client, redis:
         registered = await client.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})
         assert registered.status_code == 202 and registered.json()["status"] == "verification_sent", registered.text
         link = await verification_link(smtp_server, EMAIL)
@@ -43,7 +54,7 @@ async def test_no_alert_mail_until_the_address_is_verified_then_exactly_one(
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         assert (await client.get("/auth/me", headers=headers)).json()["email_verified"] is False
 
-        unverified = await fire(client, exchange, headers, target="3000", price="3001")
+        unverified = await fire(client, exchange, redis, headers, target="3000", price="3001")
         assert unverified["delivery_status"] == "failed"
         assert unverified["delivery_error"].startswith("email_not_verified:")
         assert alert_mails(smtp_server) == []
@@ -53,7 +64,7 @@ async def test_no_alert_mail_until_the_address_is_verified_then_exactly_one(
         assert (await client.get("/auth/me", headers=headers)).json()["email_verified"] is True
         assert (await client.get(link)).json()["status"] == "already_verified"
 
-        after = await fire(client, exchange, headers, target="3100", price="3101")
+        after = await fire(client, exchange, redis, headers, target="3100", price="3101")
         assert after["delivery_status"] == "sent"
         before = (await client.get(f"/alerts/{unverified['id']}", headers=headers)).json()
         assert before["delivery_status"] == "failed"  # the mail the first alert did not get is not sent later

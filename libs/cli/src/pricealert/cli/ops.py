@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pricealert.common.settings import load_settings
+
 MIGRATED_SERVICES = ("auth", "alerts")
 
 
@@ -25,13 +27,13 @@ def _migrations_of(service: str) -> tuple[Any, Path, str]:
             from pricealert.auth.bootstrap import MIGRATIONS, VERSION_TABLE
             from pricealert.auth.settings import AuthSettings
 
-            return AuthSettings(), MIGRATIONS, VERSION_TABLE
+            return load_settings(AuthSettings), MIGRATIONS, VERSION_TABLE
         if service == "alerts":
             from pricealert.alerts.main import MIGRATIONS as ALERTS_MIGRATIONS
             from pricealert.alerts.main import VERSION_TABLE as ALERTS_VERSION_TABLE
             from pricealert.alerts.settings import AlertsSettings
 
-            return AlertsSettings(), ALERTS_MIGRATIONS, ALERTS_VERSION_TABLE
+            return load_settings(AlertsSettings), ALERTS_MIGRATIONS, ALERTS_VERSION_TABLE
     except ImportError as exc:
         raise MissingService(f"pricealert-{service} is not installed here: {exc}") from exc
     raise ValueError(f"{service} has no database; choose from {', '.join(MIGRATED_SERVICES)}")
@@ -190,5 +192,5 @@ async def resync_alerts(redis_url: str | None) -> int:
         from pricealert.alerts.settings import AlertsSettings
     except ImportError as exc:
         raise MissingService(f"pricealert-alerts is not installed here: {exc}") from exc
-    settings = AlertsSettings() if redis_url is None else AlertsSettings(redis_url=redis_url)
+    settings = load_settings(AlertsSettings) if redis_url is None else AlertsSettings(redis_url=redis_url)
     return await resync(settings)

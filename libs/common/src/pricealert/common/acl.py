@@ -43,6 +43,10 @@ class Role:
     writes: tuple[str, ...] = ()  # key patterns, read and written
     consumes: tuple[str, ...] = ()  # streams read in the service's consumer group
     reads: tuple[str, ...] = ()  # key patterns only read
+    # Keys only read, but declared to a script: Redis 7 checks a script's declared keys as read and written,
+    # so a read-only `%R~` pattern would refuse the script. They get a plain `~` pattern; what keeps them
+    # read-only is that the user has no command that writes their type (e.g. SISMEMBER, no SADD/SREM).
+    script_reads: tuple[str, ...] = ()
     data_types: tuple[str, ...] = ()  # command categories of the keys it writes: "@string", "@set", ...
     commands: tuple[str, ...] = ()
 
@@ -70,7 +74,8 @@ class Role:
 
     def reaches(self, key: str) -> bool:
         """Whether `key` matches any pattern of this user: written, consumed or read."""
-        return any(fnmatchcase(key, pattern) for pattern in (*self.own_keys, *self.consumes, *self.reads))
+        return any(fnmatchcase(key, pattern)
+                   for pattern in (*self.own_keys, *self.consumes, *self.reads, *self.script_reads))
 
 
 def family(prefix: str) -> str:
@@ -93,7 +98,7 @@ EVALUATOR = Role("evaluator", writes=(family(names.EVAL_INDEX_PREFIX), names.TRI
                  commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"))
 # The notifier's lease script asks auth's set of unverified accounts whether a trigger's user may get mail.
 NOTIFIER = Role("notifier", writes=(family(names.NOTIFIER_KEYS), names.NOTIFICATION_RESULTS),
-                consumes=(names.TRIGGERS, names.ACCOUNT_EVENTS), reads=(names.ACCOUNTS_UNVERIFIED,),
+                consumes=(names.TRIGGERS, names.ACCOUNT_EVENTS), script_reads=(names.ACCOUNTS_UNVERIFIED,),
                 data_types=("@string", "@hash", "@sortedset"),
                 commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+sismember"))
 SERVICES: tuple[Role, ...] = (AUTH, ALERTS, INGEST, EVALUATOR, NOTIFIER)
@@ -158,6 +163,7 @@ def rules(role: Role, password_hashes: Sequence[str], server: ServerAcl) -> list
     out = ["reset", "resetchannels", "on", *(f"#{h}" for h in password_hashes)]
     out += [f"~{pattern}" for pattern in role.own_keys]
     out += [("%R~" if server.selectors else "~") + pattern for pattern in role.reads]
+    out += [f"~{pattern}" for pattern in role.script_reads]
     commands = [*CONNECTION, *role.commands]
     if role.consumes:
         commands += [*HEARTBEAT, *APPEND, *TRANSACTIONS]  # the dead letter and its XACK are one MULTI
