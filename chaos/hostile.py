@@ -31,7 +31,7 @@ async def send(client: httpx.AsyncClient, probe: Probe, token_headers: dict[str,
     try:
         response = await client.request(probe.method, probe.path, json=probe.json_body if probe.content is None
                                         else None, content=probe.content, headers=headers, params=probe.params)
-    except (httpx.LocalProtocolError, UnicodeError) as exc:  # the client itself refuses to send it
+    except (httpx.LocalProtocolError, httpx.InvalidURL, UnicodeError) as exc:  # the client itself refuses to send it
         return -1, f"{type(exc).__name__}: {exc}"[:200]
     except Exception as exc:  # the server hung up or never answered
         return None, f"{type(exc).__name__}: {exc}"[:200]

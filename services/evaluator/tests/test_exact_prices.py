@@ -18,16 +18,6 @@ JUST_ABOVE, JUST_BELOW = "65000.00000000000001", "64999.99999999999999"
 assert float(JUST_ABOVE) == float("65000") == float(JUST_BELOW)
 
 
-@pytest.fixture
-def index(redis: Redis) -> AlertIndex:
-    return AlertIndex(redis)
-
-
-@pytest.fixture
-def matcher(redis: Redis) -> Matcher:
-    return Matcher(redis)
-
-
 async def trigger_prices(redis: Redis) -> dict[str, str]:
     """Each fired alert's id and the price that fired it."""
     return {fields[b"alert_id"].decode(): fields[b"price"].decode() for _, fields in await redis.xrange(names.TRIGGERS)}

@@ -14,16 +14,6 @@ from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.matcher import Matcher
 
 
-@pytest.fixture
-def index(redis: Redis) -> AlertIndex:
-    return AlertIndex(redis)
-
-
-@pytest.fixture
-def matcher(redis: Redis) -> Matcher:
-    return Matcher(redis)
-
-
 async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex,
                                                             matcher: Matcher) -> None:
     await index.apply(alert_event("a1", "above", "100"))
