@@ -79,6 +79,12 @@ class TooManyRequests(AppError):
     status_code = 429
     code = "too_many_requests"
 
+    @classmethod
+    def retry_after(cls, message: str, *, code: str, seconds: int) -> TooManyRequests:
+        """The 429 of a limit that frees up in `seconds` (at least 1), in the details and in Retry-After."""
+        seconds = max(int(seconds), 1)
+        return cls(message, code=code, details={"retry_after_s": seconds}, headers={"Retry-After": str(seconds)})
+
 
 class ServiceUnavailable(AppError):
     """A dependency the request needs is not reachable right now."""

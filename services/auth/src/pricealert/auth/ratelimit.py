@@ -106,10 +106,8 @@ class LoginLimiter:
         except TRANSIENT_REDIS_ERRORS as exc:
             raise _unavailable() from exc
         if int(wait) > 0:
-            raise TooManyRequests(
-                "Too many failed logins; try again later.", code="too_many_login_attempts",
-                details={"retry_after_s": int(wait)}, headers={"Retry-After": str(int(wait))},
-            )
+            raise TooManyRequests.retry_after("Too many failed logins; try again later.",
+                                              code="too_many_login_attempts", seconds=int(wait))
 
     async def succeeded(self, email: str, address: str, *, remember: bool) -> None:
         """Give back a right password's attempt, forget this pair's failures and (if `remember`) know the address."""

@@ -67,6 +67,4 @@ class SignupLimiter:
         for index, (_, limit) in enumerate(scopes):
             count, ttl = int(replies[2 * index]), int(replies[2 * index + 1])
             if count > limit:
-                retry_after = max(ttl, 1)
-                raise TooManyRequests(message, code=code, details={"retry_after_s": retry_after},
-                                      headers={"Retry-After": str(retry_after)})
+                raise TooManyRequests.retry_after(message, code=code, seconds=ttl)

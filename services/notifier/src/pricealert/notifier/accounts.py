@@ -56,7 +56,7 @@ class AccountMailer:
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         """Mail every event of the batch at once; raise the first failure (the loop retries entries one by one)."""
-        events = [AccountEvent.from_fields(m.fields) for m in messages]  # MalformedEvent: dead letter at once
+        events = [AccountEvent.from_fields(m.raw) for m in messages]  # MalformedEvent: dead letter at once
         outcomes = await asyncio.gather(*(self.mail(e) for e in events if needs_mail(e)), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
