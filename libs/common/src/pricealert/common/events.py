@@ -142,6 +142,12 @@ class Event(BaseModel):
             raise MalformedEvent(f"{cls.__name__}: {exc.errors(include_url=False)}") from exc
 
 
+# The digits a price may have anywhere in the system (an alert's target, a trade's price): far beyond any real price
+# filter, small enough that no decimal arithmetic or column overflows; the evaluator compares them exactly.
+MAX_PRICE_INTEGER_DIGITS = 20
+MAX_PRICE_FRACTION_DIGITS = 18
+
+
 class Tick(Event):
     """One trade on the exchange, as published by ingest."""
 

@@ -12,11 +12,10 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from pricealert.alerts.models import AlertStatus
-from pricealert.common.events import Condition, DeliveryStatus
+from pricealert.common.events import MAX_PRICE_FRACTION_DIGITS, MAX_PRICE_INTEGER_DIGITS, Condition, DeliveryStatus
 
-# Far beyond any real price filter, small enough that no decimal arithmetic or column overflows.
-MAX_INTEGER_DIGITS = 20
-MAX_FRACTION_DIGITS = 18
+MAX_INTEGER_DIGITS = MAX_PRICE_INTEGER_DIGITS
+MAX_FRACTION_DIGITS = MAX_PRICE_FRACTION_DIGITS
 MAX_PRICE_TEXT = 64
 # Plain ASCII decimals only: Decimal() alone also takes "1_000", "NaN" and non-ASCII digits.
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)

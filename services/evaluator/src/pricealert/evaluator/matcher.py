@@ -12,7 +12,13 @@ from redis.commands.core import AsyncScript
 from pricealert.common import names
 from pricealert.common.consumer import Message
 from pricealert.common.deadletter import describe
-from pricealert.common.events import MalformedEvent, RawFields, now_ms
+from pricealert.common.events import (
+    MAX_PRICE_FRACTION_DIGITS,
+    MAX_PRICE_INTEGER_DIGITS,
+    MalformedEvent,
+    RawFields,
+    now_ms,
+)
 from pricealert.common.publisher import maxlen_for
 from pricealert.evaluator.index import TOMBSTONE_TTL_S, UNPARKED_LUA
 
@@ -155,7 +161,8 @@ return fired
 
 _SYMBOL = rb"[A-Z0-9]{1,32}"
 # price (positive decimal), trade id, exchange time, received at, entry id
-_LINE = rb"(?=[0-9.]*[1-9])\d{1,20}(?:\.\d{1,18})? \d{1,20} \d{1,20} \d{1,20} \d{1,20}-\d{1,20}\n"
+_PRICE = rb"(?=[0-9.]*[1-9])\d{1,%d}(?:\.\d{1,%d})?" % (MAX_PRICE_INTEGER_DIGITS, MAX_PRICE_FRACTION_DIGITS)
+_LINE = _PRICE + rb" \d{1,20} \d{1,20} \d{1,20} \d{1,20}-\d{1,20}\n"
 _ONE = re.compile(_SYMBOL + b" " + _LINE)
 # One regex over the whole batch is far cheaper than one per tick; per-tick checks run only to name a culprit.
 _ALL = re.compile(b"(?:" + _SYMBOL + b" " + _LINE + b")*")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from pricealert.common.events import CatalogSymbol, Tick
+from pricealert.common.events import MAX_PRICE_FRACTION_DIGITS, MAX_PRICE_INTEGER_DIGITS, CatalogSymbol, Tick
 
 # A price as the exchange writes it: plain digits, at most 20 before the point and 18 after (what the
 # evaluator accepts in a tick). No sign, no exponent: "1e7000000" would be a 7 MB tick once written out.
 MAX_PRICE_CHARS = 40
-MAX_INTEGER_DIGITS = 20
-MAX_FRACTION_DIGITS = 18
+MAX_INTEGER_DIGITS = MAX_PRICE_INTEGER_DIGITS
+MAX_FRACTION_DIGITS = MAX_PRICE_FRACTION_DIGITS
 _PLAIN_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 # Why a trade was rejected: the label values of the rejected-trades counter.
 REJECT_REASONS = ("not_decimal", "too_long", "not_positive", "below_min_price", "above_max_price")
