@@ -97,8 +97,11 @@ def start_nginx(prefix: Path, port: int, upstreams: dict[str, str]) -> subproces
     (prefix / "pricealert.conf").write_text(text)
     (prefix / "nginx.conf").write_text(NGINX_MAIN.format(prefix=prefix))
     with (prefix / "access.log").open("ab") as access:
-        process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                                    "-e", str(prefix / "error.log")], stdout=access, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
+            stdout=access,
+            stderr=subprocess.STDOUT,
+        )
     wait_for_port(port, timeout=10)
     return process
 
@@ -123,8 +126,11 @@ async def prepare(base_url: str, users: int) -> list[str]:
             (await client.post("/auth/register", json=credentials)).raise_for_status()
             tokens.append((await client.post("/auth/login", json=credentials)).json()["access_token"])
         # the first create waits for the catalog cache; do it before the clock starts
-        response = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1", "condition": "above"},
-                                     headers={"Authorization": f"Bearer {tokens[0]}"})
+        response = await client.post(
+            "/alerts",
+            json={"symbol": "BTCUSDT", "target_price": "1", "condition": "above"},
+            headers={"Authorization": f"Bearer {tokens[0]}"},
+        )
         response.raise_for_status()
     return tokens
 
@@ -135,11 +141,14 @@ def paced_request(tokens: list[str], host: str) -> Callable[[int], bytes]:
     def request(i: int) -> bytes:
         token = tokens[(i // 2) % len(tokens)]
         if i % 2:
-            return (f"GET /alerts?page=1&page_size=20 HTTP/1.1\r\nHost: {host}\r\n"
-                    f"Authorization: Bearer {token}\r\n\r\n").encode()
+            return (
+                f"GET /alerts?page=1&page_size=20 HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+            ).encode()
         body = f'{{"symbol":"btcusdt","target_price":"{100000 + i % 1000}","condition":"above"}}'
-        return (f"POST /alerts HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+        return (
+            f"POST /alerts HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
 
     return request
 
@@ -153,10 +162,18 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="bench/results/api.json")
     parser.add_argument("--direct", action="store_true", help="bypass the gateway (to measure its cost)")
-    parser.add_argument("--gateway", choices=["nginx", "dev"], default="nginx",
-                        help="nginx with deploy/nginx's configuration (as compose runs it) or the development gateway")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("ALERTS_WORKERS", "2")),
-                        help="uvicorn worker processes of the alerts service (ALERTS_WORKERS)")
+    parser.add_argument(
+        "--gateway",
+        choices=["nginx", "dev"],
+        default="nginx",
+        help="nginx with deploy/nginx's configuration (as compose runs it) or the development gateway",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("ALERTS_WORKERS", "2")),
+        help="uvicorn worker processes of the alerts service (ALERTS_WORKERS)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -167,27 +184,46 @@ async def main() -> None:
     postgres = PostgresServer(work / "pg").start()
     database_url = create_database(postgres.url(), "bench")
     redis = connect(redis_server.url)
-    symbols = [CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
-                             tick_size=Decimal("0.01"))]
+    symbols = [
+        CatalogSymbol(
+            symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")
+        )
+    ]
     await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
     auth_port, alerts_port, dev_port, port = free_port(), free_port(), free_port(), free_port()
-    env = {"REDIS_URL": redis_server.url, "DATABASE_URL": database_url, "AUTH_KEY_DIR": str(work / "keys"),
-           "TOKEN_ROOT_PUBLIC_KEY_FILE": str(work / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
-           "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
-           "PORT": str(dev_port if args.gateway == "nginx" else port),
-           "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
-           "LOG_LEVEL": "WARNING", "ALERTS_MAX_ACTIVE_PER_USER": "100000", "ALERTS_WORKERS": str(args.workers),
-           # Every bench user registers from 127.0.0.1. They stay unverified: this bench sends no mail, and
-           # an unverified account creates and lists alerts like any other.
-           "AUTH_REGISTER_MAX_PER_ADDRESS": "100000"}
-    services = [ServiceProcess(name, env, log_path=work / f"{name}.log").start()
-                for name in ("auth", "alerts", "gateway")]
+    env = {
+        "REDIS_URL": redis_server.url,
+        "DATABASE_URL": database_url,
+        "AUTH_KEY_DIR": str(work / "keys"),
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(work / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
+        "AUTH_BCRYPT_ROUNDS": "4",
+        "AUTH_PORT": str(auth_port),
+        "ALERTS_PORT": str(alerts_port),
+        "PORT": str(dev_port if args.gateway == "nginx" else port),
+        "AUTH_URL": f"http://127.0.0.1:{auth_port}",
+        "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
+        "LOG_LEVEL": "WARNING",
+        "ALERTS_MAX_ACTIVE_PER_USER": "100000",
+        "ALERTS_WORKERS": str(args.workers),
+        # Every bench user registers from 127.0.0.1. They stay unverified: this bench sends no mail, and
+        # an unverified account creates and lists alerts like any other.
+        "AUTH_REGISTER_MAX_PER_ADDRESS": "100000",
+    }
+    services = [
+        ServiceProcess(name, env, log_path=work / f"{name}.log").start() for name in ("auth", "alerts", "gateway")
+    ]
     nginx = None
     try:
         if args.gateway == "nginx":
-            nginx = start_nginx(work / "nginx", port, {"AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
-                                                       "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
-                                                       "DOCS_UPSTREAM": f"127.0.0.1:{dev_port}"})
+            nginx = start_nginx(
+                work / "nginx",
+                port,
+                {
+                    "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
+                    "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
+                    "DOCS_UPSTREAM": f"127.0.0.1:{dev_port}",
+                },
+            )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
@@ -205,32 +241,66 @@ async def main() -> None:
         runs = []
         for _ in range(args.repeats):
             output = subprocess.run(
-                ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "5s", "-s", str(script),
-                 target], capture_output=True, text=True, check=True).stdout
+                [
+                    "wrk",
+                    "-t2",
+                    f"-c{args.connections}",
+                    f"-d{args.seconds}s",
+                    "--timeout",
+                    "5s",
+                    "-s",
+                    str(script),
+                    target,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", output)
             if match is None:
                 raise RuntimeError(f"unexpected wrk output:\n{output}")
             requests, errors = int(match[1]), int(match[2])
             duration_s = int(match[7]) / 1e6
             non_2xx = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
-            runs.append({"requests_per_s": round(requests / duration_s), "errors": errors + non_2xx,
-                         "p50_ms": float(match[3]), "p95_ms": float(match[4]), "p99_ms": float(match[5]),
-                         "max_ms": float(match[6])})
+            runs.append(
+                {
+                    "requests_per_s": round(requests / duration_s),
+                    "errors": errors + non_2xx,
+                    "p50_ms": float(match[3]),
+                    "p95_ms": float(match[4]),
+                    "p99_ms": float(match[5]),
+                    "max_ms": float(match[6]),
+                }
+            )
         runs.sort(key=lambda r: r["requests_per_s"])
         median = runs[len(runs) // 2]
         target_port = alerts_port if args.direct else port
         paced_runs = []
         for _ in range(args.repeats):
-            outcome = await paced("127.0.0.1", target_port, paced_request(tokens, f"127.0.0.1:{target_port}"),
-                                  rate=args.rate, seconds=args.seconds)
+            outcome = await paced(
+                "127.0.0.1",
+                target_port,
+                paced_request(tokens, f"127.0.0.1:{target_port}"),
+                rate=args.rate,
+                seconds=args.seconds,
+            )
             paced_runs.append(summary(outcome, args.rate, args.seconds))
         paced_runs.sort(key=lambda r: r["p99_ms"])
         paced_median = paced_runs[len(paced_runs) // 2]
-        gateway = "none (--direct)" if args.direct else (
-            "nginx (deploy/nginx)" if args.gateway == "nginx" else "pricealert.devstack.gateway")
-        result = {"gateway": gateway, "database": "postgres", "connections": args.connections,
-                  "alerts_workers": args.workers, "runs": runs, "median": median,
-                  "paced": {"rate": args.rate, "runs": paced_runs, "median": paced_median}}
+        gateway = (
+            "none (--direct)"
+            if args.direct
+            else ("nginx (deploy/nginx)" if args.gateway == "nginx" else "pricealert.devstack.gateway")
+        )
+        result = {
+            "gateway": gateway,
+            "database": "postgres",
+            "connections": args.connections,
+            "alerts_workers": args.workers,
+            "runs": runs,
+            "median": median,
+            "paced": {"rate": args.rate, "runs": paced_runs, "median": paced_median},
+        }
         print(json.dumps(result, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))

@@ -36,9 +36,17 @@ from pricealert.devstack.servers import RedisServer, temp_dir
 
 
 def alert(alert_id: str, sym: str, target: Decimal) -> AlertEvent:
-    return AlertEvent(type=AlertEventType.CREATED, event_id=str(uuid.uuid4()), alert_id=alert_id,
-                      user_id=str(uuid.uuid4()), email=f"{alert_id}@example.com", symbol=sym,
-                      condition=Condition.ABOVE, target_price=target, occurred_at=utc_now())
+    return AlertEvent(
+        type=AlertEventType.CREATED,
+        event_id=str(uuid.uuid4()),
+        alert_id=alert_id,
+        user_id=str(uuid.uuid4()),
+        email=f"{alert_id}@example.com",
+        symbol=sym,
+        condition=Condition.ABOVE,
+        target_price=target,
+        occurred_at=utc_now(),
+    )
 
 
 async def main() -> None:
@@ -53,15 +61,25 @@ async def main() -> None:
     server = RedisServer(work / "redis").start()
     redis = connect(server.url)
     smtp_port, accept_log = free_port(), work / "accepted.log"
-    smtp = subprocess.Popen([sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(smtp_port),
-                             "--accept-log", str(accept_log)], stdout=subprocess.PIPE)
+    smtp = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(smtp_port), "--accept-log", str(accept_log)],
+        stdout=subprocess.PIPE,
+    )
     wait_for_port(smtp_port)
     exchange = FakeExchange(default_symbols() + synthetic_symbols(args.symbols), ping_interval=None)
     await exchange.start()
-    env = {"REDIS_URL": server.url, "LOG_LEVEL": "WARNING", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port),
-           "BINANCE_WS_URL": exchange.ws_url, "BINANCE_REST_URL": exchange.rest_url, "CONSUMER_NAME": "bench"}
-    services = [ServiceProcess(name, env, log_path=work / f"{name}.log").start()
-                for name in ("ingest", "evaluator", "notifier")]
+    env = {
+        "REDIS_URL": server.url,
+        "LOG_LEVEL": "WARNING",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "BINANCE_WS_URL": exchange.ws_url,
+        "BINANCE_REST_URL": exchange.rest_url,
+        "CONSUMER_NAME": "bench",
+    }
+    services = [
+        ServiceProcess(name, env, log_path=work / f"{name}.log").start() for name in ("ingest", "evaluator", "notifier")
+    ]
     try:
         # One far-away alert per symbol makes ingest subscribe to all of them.
         anchors = [alert(f"anchor-{n}", symbol(n), BASE_PRICE * 100) for n in range(args.symbols)]
@@ -75,8 +93,9 @@ async def main() -> None:
         rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
         for r in range(rounds):  # round r's alerts are crossed by round r's trades only
             target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
-            await publish_many(redis, names.ALERT_EVENTS,
-                               [alert(f"lat-{r}-{n}", symbol(n), target) for n in range(args.symbols)])
+            await publish_many(
+                redis, names.ALERT_EVENTS, [alert(f"lat-{r}-{n}", symbol(n), target) for n in range(args.symbols)]
+            )
         await asyncio.sleep(3)  # the evaluator indexes them
         sent: dict[str, float] = {}
         total, fire_every = int(args.rate * args.seconds), 20
@@ -113,14 +132,24 @@ async def main() -> None:
                 stages["ingest_to_trigger"].append(fired_at - received)
                 stages["trigger_to_smtp"].append(accepted[alert_id] - fired_at)
         result = {
-            "alerts": args.alerts, "symbols": args.symbols, "offered_rate": args.rate,
-            "achieved_rate": round(achieved_rate), "load_seconds": round(load_s, 1), "emails_expected": len(sent),
-            "emails_accepted": len(latencies), "lost": len(sent) - len(latencies),
+            "alerts": args.alerts,
+            "symbols": args.symbols,
+            "offered_rate": args.rate,
+            "achieved_rate": round(achieved_rate),
+            "load_seconds": round(load_s, 1),
+            "emails_expected": len(sent),
+            "emails_accepted": len(latencies),
+            "lost": len(sent) - len(latencies),
             "unexpected": len(set(accepted) - set(sent)),
-            "latency_ms": {"p50": round(statistics.median(latencies), 2), "p95": round(percentile(latencies, 0.95), 2),
-                           "p99": round(percentile(latencies, 0.99), 2), "max": round(max(latencies), 2)},
-            "stages_ms_p50_p99": {k: [round(statistics.median(v), 1), round(percentile(v, 0.99), 1)]
-                                  for k, v in stages.items() if v},
+            "latency_ms": {
+                "p50": round(statistics.median(latencies), 2),
+                "p95": round(percentile(latencies, 0.95), 2),
+                "p99": round(percentile(latencies, 0.99), 2),
+                "max": round(max(latencies), 2),
+            },
+            "stages_ms_p50_p99": {
+                k: [round(statistics.median(v), 1), round(percentile(v, 0.99), 1)] for k, v in stages.items() if v
+            },
             "latencies_ms": [round(v, 2) for v in latencies],
         }
         print(json.dumps({k: v for k, v in result.items() if k != "latencies_ms"}, indent=2))

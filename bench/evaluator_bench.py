@@ -47,11 +47,19 @@ async def load_alerts(redis: Redis, count: int, symbols: int) -> None:
                 offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
                 target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
-                event = AlertEvent(type=AlertEventType.CREATED, event_id=f"e{n}", alert_id=str(uuid.UUID(int=n)),
-                                   user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
-                                   email=f"trader.{n % 50_000:05d}@example.com",
-                                   symbol=symbol(n % symbols), condition=condition, target_price=target,
-                                   name=None, expires_at=None, occurred_at=utc_now())
+                event = AlertEvent(
+                    type=AlertEventType.CREATED,
+                    event_id=f"e{n}",
+                    alert_id=str(uuid.UUID(int=n)),
+                    user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
+                    email=f"trader.{n % 50_000:05d}@example.com",
+                    symbol=symbol(n % symbols),
+                    condition=condition,
+                    target_price=target,
+                    name=None,
+                    expires_at=None,
+                    occurred_at=utc_now(),
+                )
                 await index.apply(event, client=pipe)
             await pipe.execute()
 
@@ -81,20 +89,30 @@ async def throughput(redis: Redis, symbols: int, ticks: int) -> float:
     return ticks / elapsed
 
 
-async def latency(redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float,
-                  run: int = 0) -> tuple[list[float], float]:
+async def latency(
+    redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float, run: int = 0
+) -> tuple[list[float], float]:
     """ms from tick XADD to trigger seen, at `rate` ticks/s, against the evaluator running as its own process."""
     index = AlertIndex(redis)
-    evaluator = ServiceProcess("evaluator", {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
-                                             "CONSUMER_NAME": "bench-latency"}).start()
+    evaluator = ServiceProcess(
+        "evaluator", {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "CONSUMER_NAME": "bench-latency"}
+    ).start()
     await asyncio.sleep(2.0)  # let it create its groups and drain
     total = int(rate * seconds)
     # Some ticks cross a fresh alert (one per symbol, so each such tick fires exactly one); the rest fire nothing.
     fire_every = max(1, -(-total // symbols))
     for n in range(0, total, fire_every):
-        event = AlertEvent(type=AlertEventType.CREATED, event_id=f"l{run}-{n}", alert_id=f"lat{run}-{n}", user_id="u",
-                           email="u@example.com", symbol=symbol(n // fire_every), condition=Condition.ABOVE,
-                           target_price=BASE_PRICE + Decimal("0.6"), occurred_at=utc_now())
+        event = AlertEvent(
+            type=AlertEventType.CREATED,
+            event_id=f"l{run}-{n}",
+            alert_id=f"lat{run}-{n}",
+            user_id="u",
+            email="u@example.com",
+            symbol=symbol(n // fire_every),
+            condition=Condition.ABOVE,
+            target_price=BASE_PRICE + Decimal("0.6"),
+            occurred_at=utc_now(),
+        )
         await index.apply(event)
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
@@ -178,16 +196,27 @@ async def main() -> None:
         for run in range(args.repeats):
             await redis.delete(names.TICKS, names.TRIGGERS)
             lat, evaluator_rss_mb = await latency(redis, server.url, args.symbols, args.rate, args.seconds, run)
-            runs.append({"count": len(lat), "p50": round(statistics.median(lat), 2),
-                         "p95": round(percentile(lat, 0.95), 2), "p99": round(percentile(lat, 0.99), 2),
-                         "max": round(max(lat), 2),
-                         "evaluator_rss_mb": round(evaluator_rss_mb, 1), "samples": [round(v, 3) for v in lat]})
+            runs.append(
+                {
+                    "count": len(lat),
+                    "p50": round(statistics.median(lat), 2),
+                    "p95": round(percentile(lat, 0.95), 2),
+                    "p99": round(percentile(lat, 0.99), 2),
+                    "max": round(max(lat), 2),
+                    "evaluator_rss_mb": round(evaluator_rss_mb, 1),
+                    "samples": [round(v, 3) for v in lat],
+                }
+            )
         median_run = sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
         rss = statistics.median(r["evaluator_rss_mb"] for r in runs)
         result = {
-            "alerts": args.alerts, "symbols": args.symbols, "load_seconds": round(load_s, 1),
-            "throughput_ticks_per_s": round(statistics.median(rates)), "throughput_runs": [round(r) for r in rates],
-            "redis_index_mb": round(index_mb, 1), "evaluator_process_rss_mb": rss,
+            "alerts": args.alerts,
+            "symbols": args.symbols,
+            "load_seconds": round(load_s, 1),
+            "throughput_ticks_per_s": round(statistics.median(rates)),
+            "throughput_runs": [round(r) for r in rates],
+            "redis_index_mb": round(index_mb, 1),
+            "evaluator_process_rss_mb": rss,
             "index_memory_mb": round(index_mb + rss, 1),
             "latency_ms": {k: v for k, v in median_run.items() if k != "samples"},
             "latency_runs_p99": [r["p99"] for r in runs],

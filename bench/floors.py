@@ -37,8 +37,12 @@ asyncio.run(main())
 
 def summary(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
-    return {"count": len(ordered), "p50": round(statistics.median(ordered), 3),
-            "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3), "max": round(ordered[-1], 3)}
+    return {
+        "count": len(ordered),
+        "p50": round(statistics.median(ordered), 3),
+        "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
 async def redis_hop(count: int) -> dict[str, float]:
@@ -65,8 +69,9 @@ async def redis_hop(count: int) -> dict[str, float]:
 async def smtp_accept(count: int) -> dict[str, float]:
     """One mail sent over an open connection until the local SMTP server (its own process) accepts it."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(port)],
-                              stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(port)], stdout=subprocess.DEVNULL
+    )
     wait_for_port(port)
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
     await client.connect()
@@ -108,9 +113,11 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--out", default="bench/results/floors.json")
     args = parser.parse_args()
-    result = {"redis_stream_hop_ms": await redis_hop(args.count),
-              "smtp_accept_ms": await smtp_accept(args.count // 4),
-              "websocket_frame_ms": await websocket_frame(args.count)}
+    result = {
+        "redis_stream_hop_ms": await redis_hop(args.count),
+        "smtp_accept_ms": await smtp_accept(args.count // 4),
+        "websocket_frame_ms": await websocket_frame(args.count),
+    }
     print(json.dumps(result, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -29,8 +29,16 @@ async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]
     """Start a fake exchange and ingest, measure the ticks stream's growth over `seconds`."""
     port = free_port()
     fake = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pricealert.devstack.fakeexchange", "--port", str(port), "--random-walk",
-        "--rate", str(rate), "--log-level", "WARNING",
+        sys.executable,
+        "-m",
+        "pricealert.devstack.fakeexchange",
+        "--port",
+        str(port),
+        "--random-walk",
+        "--rate",
+        str(rate),
+        "--log-level",
+        "WARNING",
     )
     redis = connect(redis_url)
     try:
@@ -39,8 +47,13 @@ async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]
         for i, spec in enumerate(s for s in default_symbols() if s.trading):
             await redis.sadd(names.ingest_symbol_key(spec.symbol), f"bench-{i}")
             await redis.sadd(names.INGEST_SYMBOLS, spec.symbol)
-        settings = IngestSettings(binance_ws_url=f"ws://127.0.0.1:{port}", binance_rest_url=f"http://127.0.0.1:{port}",
-                                  redis_url=redis_url, stats_interval_s=3600, log_level="WARNING")
+        settings = IngestSettings(
+            binance_ws_url=f"ws://127.0.0.1:{port}",
+            binance_rest_url=f"http://127.0.0.1:{port}",
+            redis_url=redis_url,
+            stats_interval_s=3600,
+            log_level="WARNING",
+        )
         service = IngestService(settings, redis)
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
@@ -52,9 +65,13 @@ async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]
         await task
         ticks, cpu = end_len - start_len, cpu1 - cpu0
         # Ticks per CPU-second of the ingest process: its capacity when the fake, not ingest, is the bottleneck.
-        return {"ticks_per_s": ticks / (end - start), "ingest_cpu_cores": cpu / (end - start),
-                "ticks_per_ingest_cpu_s": ticks / cpu if cpu else 0.0,
-                "duplicates": service.stats.duplicates, "dropped": service.stats.dropped}
+        return {
+            "ticks_per_s": ticks / (end - start),
+            "ingest_cpu_cores": cpu / (end - start),
+            "ticks_per_ingest_cpu_s": ticks / cpu if cpu else 0.0,
+            "duplicates": service.stats.duplicates,
+            "dropped": service.stats.dropped,
+        }
     finally:
         fake.terminate()
         await fake.wait()
@@ -79,9 +96,13 @@ async def main() -> None:
         runs = [await one_run(server.url, args.rate, args.seconds) for _ in range(args.repeats)]
     finally:
         server.stop()
-    result = {"benchmark": "ingest_throughput", "offered_rate": args.rate, "runs": runs,
-              "median_ticks_per_s": statistics.median(r["ticks_per_s"] for r in runs),
-              "median_ticks_per_ingest_cpu_s": statistics.median(r["ticks_per_ingest_cpu_s"] for r in runs)}
+    result = {
+        "benchmark": "ingest_throughput",
+        "offered_rate": args.rate,
+        "runs": runs,
+        "median_ticks_per_s": statistics.median(r["ticks_per_s"] for r in runs),
+        "median_ticks_per_ingest_cpu_s": statistics.median(r["ticks_per_ingest_cpu_s"] for r in runs),
+    }
     sys.stdout.write(json.dumps(result) + "\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

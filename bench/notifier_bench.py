@@ -35,10 +35,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def trigger(n: int) -> dict[str, str]:
-    return Trigger(trigger_id=f"t{n}", alert_id=f"t{n}", user_id="u", email=f"user{n}@example.com",
-                   symbol="BTCUSDT", condition=Condition.ABOVE, target_price=Decimal("100000"), name="bench",
-                   price=Decimal("100001"), trade_id=n, exchange_time=now_ms(), tick_received_at=now_ms(),
-                   fired_at=now_ms()).to_fields()
+    return Trigger(
+        trigger_id=f"t{n}",
+        alert_id=f"t{n}",
+        user_id="u",
+        email=f"user{n}@example.com",
+        symbol="BTCUSDT",
+        condition=Condition.ABOVE,
+        target_price=Decimal("100000"),
+        name="bench",
+        price=Decimal("100001"),
+        trade_id=n,
+        exchange_time=now_ms(),
+        tick_received_at=now_ms(),
+        fired_at=now_ms(),
+    ).to_fields()
 
 
 async def one_run(mails: int, concurrency: int) -> dict[str, object]:
@@ -46,8 +57,9 @@ async def one_run(mails: int, concurrency: int) -> dict[str, object]:
     server = RedisServer(temp_dir("bench-redis-")).start()
     smtp_port = free_port()
     # The SMTP server runs in its own process, so it competes with the notifier as a real one would.
-    smtp = subprocess.Popen([sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(smtp_port)],
-                            stdout=subprocess.PIPE)
+    smtp = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.devstack.smtp", "--port", str(smtp_port)], stdout=subprocess.PIPE
+    )
     wait_for_port(smtp_port)
     redis = connect(server.url)
     notifier = None
@@ -57,9 +69,17 @@ async def one_run(mails: int, concurrency: int) -> dict[str, object]:
                 pipe.xadd(names.TRIGGERS, trigger(n))  # type: ignore[arg-type]
             await pipe.execute()
         started = time.perf_counter()
-        notifier = ServiceProcess("notifier", {
-            "REDIS_URL": server.url, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "LOG_LEVEL": "WARNING",
-            "CONSUMER_NAME": "bench", "NOTIFIER_CONCURRENCY": str(concurrency)}).start()
+        notifier = ServiceProcess(
+            "notifier",
+            {
+                "REDIS_URL": server.url,
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(smtp_port),
+                "LOG_LEVEL": "WARNING",
+                "CONSUMER_NAME": "bench",
+                "NOTIFIER_CONCURRENCY": str(concurrency),
+            },
+        ).start()
         assert notifier.process is not None
         steady: tuple[int, float] | None = None  # (results so far, notifier CPU seconds) once mails flow
         while (done := await redis.xlen(names.NOTIFICATION_RESULTS)) < mails:
@@ -69,18 +89,27 @@ async def one_run(mails: int, concurrency: int) -> dict[str, object]:
         elapsed = time.perf_counter() - started
         cpu = {"notifier": cpu_seconds(notifier.process.pid), "smtp_server": cpu_seconds(smtp.pid)}
         # Rate after start-up: from the first to the last result event (entry ids are ms timestamps).
-        first, last = (await redis.xrange(names.NOTIFICATION_RESULTS, count=1),
-                       await redis.xrevrange(names.NOTIFICATION_RESULTS, count=1))
+        first, last = (
+            await redis.xrange(names.NOTIFICATION_RESULTS, count=1),
+            await redis.xrevrange(names.NOTIFICATION_RESULTS, count=1),
+        )
         span_ms = int(last[0][0].split(b"-")[0]) - int(first[0][0].split(b"-")[0])
         notifier.stop()
         smtp.send_signal(signal.SIGTERM)
         counts = json.loads(smtp.communicate(timeout=180)[0])
-        return {"seconds_including_start": round(elapsed, 2), "emails_per_s": round(mails / elapsed),
-                "emails_per_s_after_start": round((mails - 1) / max(span_ms / 1000, 1e-3)),
-                "notifier_cpu_ms_per_email_after_start": round(
-                    (cpu["notifier"] - steady[1]) * 1000 / (mails - steady[0]), 3) if steady else None,
-                "cpu_s": {k: round(v, 2) for k, v in cpu.items()}, "smtp": counts,
-                "load_average_1m": round(os.getloadavg()[0], 2)}
+        return {
+            "seconds_including_start": round(elapsed, 2),
+            "emails_per_s": round(mails / elapsed),
+            "emails_per_s_after_start": round((mails - 1) / max(span_ms / 1000, 1e-3)),
+            "notifier_cpu_ms_per_email_after_start": round(
+                (cpu["notifier"] - steady[1]) * 1000 / (mails - steady[0]), 3
+            )
+            if steady
+            else None,
+            "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+            "smtp": counts,
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        }
     finally:
         if notifier is not None:
             notifier.stop()
@@ -100,13 +129,17 @@ async def main() -> None:
     runs = [await one_run(args.mails, args.concurrency) for _ in range(args.runs)]
     lost = [r["smtp"] for r in runs if r["smtp"] != {"accepted": args.mails, "distinct_message_ids": args.mails}]
     result = {
-        "mails": args.mails, "concurrency": args.concurrency, "runs": len(runs),
+        "mails": args.mails,
+        "concurrency": args.concurrency,
+        "runs": len(runs),
         # Median over runs; "including start" counts the notifier process's start-up (imports, connections).
         "emails_per_s": statistics.median(int(str(r["emails_per_s"])) for r in runs),
         "emails_per_s_after_start": statistics.median(int(str(r["emails_per_s_after_start"])) for r in runs),
         "notifier_cpu_ms_per_email": statistics.median(
-            float(str(r["notifier_cpu_ms_per_email_after_start"])) for r in runs),
-        "every_mail_accepted_once": not lost, "each_run": runs,
+            float(str(r["notifier_cpu_ms_per_email_after_start"])) for r in runs
+        ),
+        "every_mail_accepted_once": not lost,
+        "each_run": runs,
     }
     print(json.dumps(result, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,16 @@ class Connections:
             self.idle.get_nowait()[1].close()
 
 
-async def paced(host: str, port: int, request: Request, *, rate: float, seconds: float,
-                max_connections: int = 64, timeout_s: float = 5.0) -> Outcome:
+async def paced(
+    host: str,
+    port: int,
+    request: Request,
+    *,
+    rate: float,
+    seconds: float,
+    max_connections: int = 64,
+    timeout_s: float = 5.0,
+) -> Outcome:
     """Send `rate` requests a second for `seconds` (request(i) gives the bytes of the i-th); wait for every answer."""
     outcome, connections = Outcome(), Connections(host, port, max_connections)
     loop = asyncio.get_running_loop()
@@ -120,7 +128,11 @@ async def paced(host: str, port: int, request: Request, *, rate: float, seconds:
 def summary(outcome: Outcome, rate: float, seconds: float) -> dict[str, float | int]:
     """The figures of a run, as api_bench reports them."""
     latencies = outcome.latencies_ms or [0.0]  # nothing answered: every request counts as an error
-    return {"offered_per_s": rate, "answered_per_s": round(len(outcome.latencies_ms) / seconds),
-            "sent": outcome.sent, "errors": outcome.errors,
-            **{f"p{q}_ms": round(percentile(latencies, q / 100), 2) for q in (50, 95, 99)},
-            "max_ms": round(max(latencies), 2)}
+    return {
+        "offered_per_s": rate,
+        "answered_per_s": round(len(outcome.latencies_ms) / seconds),
+        "sent": outcome.sent,
+        "errors": outcome.errors,
+        **{f"p{q}_ms": round(percentile(latencies, q / 100), 2) for q in (50, 95, 99)},
+        "max_ms": round(max(latencies), 2),
+    }

@@ -33,27 +33,47 @@ def _api(r: dict[str, Any]) -> tuple[str, bool]:
     if not median or not paced:
         return "not measured", False
     errors = median["errors"] + paced["errors"]
-    ok = (median["requests_per_s"] >= 1000 and paced["offered_per_s"] >= 1000 and paced["p99_ms"] <= 50
-          and errors == 0)
-    return (f"capacity {median['requests_per_s']} req/s (wrk, {r['api']['connections']} connections; p99 there "
-            f"{median['p99_ms']} ms); at {paced['offered_per_s']:g} req/s paced: p99 {paced['p99_ms']} ms "
-            f"(p50 {paced['p50_ms']}, max {paced['max_ms']}); {errors} errors", ok)
+    ok = median["requests_per_s"] >= 1000 and paced["offered_per_s"] >= 1000 and paced["p99_ms"] <= 50 and errors == 0
+    return (
+        f"capacity {median['requests_per_s']} req/s (wrk, {r['api']['connections']} connections; p99 there "
+        f"{median['p99_ms']} ms); at {paced['offered_per_s']:g} req/s paced: p99 {paced['p99_ms']} ms "
+        f"(p50 {paced['p50_ms']}, max {paced['max_ms']}); {errors} errors",
+        ok,
+    )
 
 
 ROWS: list[Row] = [
-    ("tick → trigger event, p99, 2 000 ticks/s, 1 000 000 alerts on 500 symbols", "≤ 10 ms",
-     lambda r: _at_most(_get(r, "evaluator", "latency_ms", "p99"), 10, "ms")),
-    ("trade sent by the fake exchange → email accepted by the SMTP server, p99, same load", "≤ 100 ms",
-     lambda r: _at_most(_get(r, "e2e", "latency_ms", "p99"), 100, "ms")),
-    ("evaluator throughput, one process, 1 000 000 active alerts", "≥ 50 000 ticks/s",
-     lambda r: _at_least(_get(r, "evaluator", "throughput_ticks_per_s"), 50_000, "ticks/s")),
-    ("ingest throughput, one process, fake exchange flooding", "≥ 20 000 trades/s",
-     lambda r: _at_least(_get(r, "ingest", "median_ticks_per_s"), 20_000, "trades/s")),
-    ("notifier throughput, one process, local SMTP server (once started)", "≥ 500 emails/s",
-     lambda r: _at_least(_get(r, "notifier", "emails_per_s_after_start"), 500, "emails/s")),
+    (
+        "tick → trigger event, p99, 2 000 ticks/s, 1 000 000 alerts on 500 symbols",
+        "≤ 10 ms",
+        lambda r: _at_most(_get(r, "evaluator", "latency_ms", "p99"), 10, "ms"),
+    ),
+    (
+        "trade sent by the fake exchange → email accepted by the SMTP server, p99, same load",
+        "≤ 100 ms",
+        lambda r: _at_most(_get(r, "e2e", "latency_ms", "p99"), 100, "ms"),
+    ),
+    (
+        "evaluator throughput, one process, 1 000 000 active alerts",
+        "≥ 50 000 ticks/s",
+        lambda r: _at_least(_get(r, "evaluator", "throughput_ticks_per_s"), 50_000, "ticks/s"),
+    ),
+    (
+        "ingest throughput, one process, fake exchange flooding",
+        "≥ 20 000 trades/s",
+        lambda r: _at_least(_get(r, "ingest", "median_ticks_per_s"), 20_000, "trades/s"),
+    ),
+    (
+        "notifier throughput, one process, local SMTP server (once started)",
+        "≥ 500 emails/s",
+        lambda r: _at_least(_get(r, "notifier", "emails_per_s_after_start"), 500, "emails/s"),
+    ),
     ("REST API through the gateway, create + list alerts", "≥ 1 000 req/s, p99 ≤ 50 ms, 0 errors", _api),
-    ("evaluator memory for 1 000 000 active alerts (process + its Redis keys)", "≤ 300 MB",
-     lambda r: _at_most(_get(r, "evaluator", "index_memory_mb"), 300, "MB")),
+    (
+        "evaluator memory for 1 000 000 active alerts (process + its Redis keys)",
+        "≤ 300 MB",
+        lambda r: _at_most(_get(r, "evaluator", "index_memory_mb"), 300, "MB"),
+    ),
 ]
 
 
@@ -112,16 +132,19 @@ def write_report(results: dict[str, Any], folder: Path, *, quick: bool = False) 
     if quick:
         lines += ["**Quick run (small loads): a smoke test, not a measurement.**", ""]
     lines += ["| what | target | measured | |", "|---|---|---|---|"]
-    lines += [f"| {r['what']} | {r['target']} | {r['measured']} | {'pass' if r['pass'] else '**miss**'} |"
-              for r in rows]
+    lines += [
+        f"| {r['what']} | {r['target']} | {r['measured']} | {'pass' if r['pass'] else '**miss**'} |" for r in rows
+    ]
     lines += ["", "The fault-tolerance and hostile-input rows of the SPEC's table are measured by `make chaos`.", ""]
     note = _floor_note(results)
     if note:
         lines += [note, ""]
     stages = _get(results, "e2e", "stages_ms_p50_p99")
     if stages:
-        lines += ["End-to-end stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
-                  ""]
+        lines += [
+            "End-to-end stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
+            "",
+        ]
     errors = [f"- {name}: {data['error']}" for name, data in results.items() if "error" in data]
     if errors:
         lines += ["Benchmarks that failed to run:", *errors, ""]

@@ -42,8 +42,17 @@ def main() -> None:
     repeats = "1" if args.quick else "3"
     results = {
         "floors": run("floors.py", "--count", "500" if args.quick else "2000"),
-        "evaluator": run("evaluator_bench.py", "--alerts", alerts, "--ticks", "50000" if args.quick else "200000",
-                         "--seconds", seconds, "--repeats", repeats),
+        "evaluator": run(
+            "evaluator_bench.py",
+            "--alerts",
+            alerts,
+            "--ticks",
+            "50000" if args.quick else "200000",
+            "--seconds",
+            seconds,
+            "--repeats",
+            repeats,
+        ),
         "e2e": run("e2e_bench.py", "--alerts", alerts, "--seconds", seconds),
         "ingest": run("ingest_bench.py", "--rate", "40000", "--seconds", seconds, "--repeats", repeats),
         "notifier": run("notifier_bench.py", "--mails", "1000" if args.quick else "5000", "--runs", repeats),

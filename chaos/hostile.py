@@ -1,6 +1,5 @@
 """The hostile-input run: schemathesis against the gateway's merged OpenAPI, then the hand-written list."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +28,14 @@ async def send(client: httpx.AsyncClient, probe: Probe, token_headers: dict[str,
     # Bytes, so that non-ASCII header values go out as UTF-8 instead of failing in the client.
     headers = {k.encode(): v.encode() for k, v in {**(token_headers if probe.auth else {}), **probe.headers}.items()}
     try:
-        response = await client.request(probe.method, probe.path, json=probe.json_body if probe.content is None
-                                        else None, content=probe.content, headers=headers, params=probe.params)
+        response = await client.request(
+            probe.method,
+            probe.path,
+            json=probe.json_body if probe.content is None else None,
+            content=probe.content,
+            headers=headers,
+            params=probe.params,
+        )
     except (httpx.LocalProtocolError, httpx.InvalidURL, UnicodeError) as exc:  # the client itself refuses to send it
         return -1, f"{type(exc).__name__}: {exc}"[:200]
     except Exception as exc:  # the server hung up or never answered
@@ -50,11 +55,13 @@ def raw_status(port: int, payload: bytes) -> str:
     return answer.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"
 
 
-async def handwritten(stack: ChaosStack, client: httpx.AsyncClient, headers: dict[str, str], alert_id: str,
-                      user_id: str) -> dict[str, Any]:
+async def handwritten(
+    stack: ChaosStack, client: httpx.AsyncClient, headers: dict[str, str], alert_id: str, user_id: str
+) -> dict[str, Any]:
     """Send every hand-written probe and raw request; count 5xx and transport errors."""
     keys: list[tuple[bytes, dict[bytes, bytes]]] = await stack.redis.xrevrange(  # type: ignore[assignment]
-        names.SIGNING_KEYS, count=1)
+        names.SIGNING_KEYS, count=1
+    )
     pem = keys[0][1][b"public_key"].decode() if keys else None
     kid = keys[0][1][b"kid"].decode() if keys else None
     findings: list[str] = []
@@ -79,8 +86,11 @@ async def handwritten(stack: ChaosStack, client: httpx.AsyncClient, headers: dic
 
     listed = probes(alert_id, user_id, pem, kid)
     await asyncio.gather(*(one(p) for p in listed))
-    ports = {"gateway": int(stack.env["PORT"]), "auth": int(stack.env["AUTH_PORT"]),
-             "alerts": int(stack.env["ALERTS_PORT"])}
+    ports = {
+        "gateway": int(stack.env["PORT"]),
+        "auth": int(stack.env["AUTH_PORT"]),
+        "alerts": int(stack.env["ALERTS_PORT"]),
+    }
     raw_count = 0
     for name, port in ports.items():
         for payload in RAW_REQUESTS:
@@ -90,24 +100,51 @@ async def handwritten(stack: ChaosStack, client: httpx.AsyncClient, headers: dic
             if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) >= 500:
                 server_errors += 1
                 findings.append(f"raw to {name}: {payload[:40]!r} -> {line}")
-    return {"requests": len(listed) + raw_count, "server_errors": server_errors, "transport_errors": transport,
-            "by_class": statuses, "findings": findings}
+    return {
+        "requests": len(listed) + raw_count,
+        "server_errors": server_errors,
+        "transport_errors": transport,
+        "by_class": statuses,
+        "findings": findings,
+    }
 
 
 def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str, Any]:
     """Run the schemathesis CLI against the gateway; count requests and 5xx from its HAR log."""
     har = directory / "schemathesis.har"
-    command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json",
-               "--checks", "not_a_server_error", "--max-examples", "25", "--workers", "2", "--seed", "20261125",
-               "--phases", "examples,coverage,fuzzing", "--request-timeout", "15", "--no-color",
-               "--report", "har", "--report-har-path", str(har), "--suppress-health-check", "all",
-               "--generation-database", "none"]
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "25",
+        "--workers",
+        "2",
+        "--seed",
+        "20261125",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--request-timeout",
+        "15",
+        "--no-color",
+        "--report",
+        "har",
+        "--report-har-path",
+        str(har),
+        "--suppress-health-check",
+        "all",
+        "--generation-database",
+        "none",
+    ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     try:
         # Run in the scratch directory: schemathesis keeps a .schemathesis/ cache in its working directory.
-        done = subprocess.run(command, capture_output=True, text=True, timeout=SCHEMATHESIS_TIMEOUT_S, check=False,
-                              cwd=directory)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=SCHEMATHESIS_TIMEOUT_S, check=False, cwd=directory
+        )
         output, code = done.stdout + done.stderr, done.returncode
     except subprocess.TimeoutExpired as exc:
         output, code = f"timed out after {SCHEMATHESIS_TIMEOUT_S}s: {exc.stdout!r}"[-3000:], None
@@ -115,11 +152,18 @@ def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str
     entries = json.loads(har.read_text())["log"]["entries"] if har.exists() else []
     server_errors = [e for e in entries if int(e["response"]["status"]) >= 500]
     transport = [e for e in entries if int(e["response"]["status"]) == 0]
-    findings = sorted({f"{e['response']['status']}: {e['request']['method']} {e['request']['url'][:120]}"
-                       for e in server_errors})
+    findings = sorted(
+        {f"{e['response']['status']}: {e['request']['method']} {e['request']['url'][:120]}" for e in server_errors}
+    )
     tail = [line for line in output.splitlines() if line.strip()][-6:]
-    return {"requests": len(entries), "server_errors": len(server_errors), "transport_errors": len(transport),
-            "exit_code": code, "summary": tail, "findings": findings}
+    return {
+        "requests": len(entries),
+        "server_errors": len(server_errors),
+        "transport_errors": len(transport),
+        "exit_code": code,
+        "summary": tail,
+        "findings": findings,
+    }
 
 
 def exceptions_logged(stack: ChaosStack) -> list[str]:
@@ -146,15 +190,18 @@ async def run_hostile(directory: Path, database: str = "sqlite") -> dict[str, An
             me = (await client.get("/auth/me", headers=user.headers)).json()
             alert = PlannedAlert("hostile-anchor", 0, "BTCUSDT", "above", SYMBOLS["BTCUSDT"] * 2, "never")
             created = await create_alert(client, user, alert, retry_catalog_s=30)
-            login = await client.post("/auth/login", json={"email": ADMIN["ADMIN_EMAIL"],
-                                                           "password": ADMIN["ADMIN_PASSWORD"]})
+            login = await client.post(
+                "/auth/login", json={"email": ADMIN["ADMIN_EMAIL"], "password": ADMIN["ADMIN_PASSWORD"]}
+            )
             admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
             result["schemathesis"] = await asyncio.to_thread(schemathesis, stack.url, admin, directory)
         # A fresh connection per probe: a connection the server closes after one probe must not fail the next.
-        async with httpx.AsyncClient(base_url=stack.url, timeout=20,
-                                     limits=httpx.Limits(max_keepalive_connections=0)) as fresh:
-            result["handwritten"] = await handwritten(stack, fresh, user.headers, created.alert_id or "x",
-                                                      str(me.get("id", "")))
+        async with httpx.AsyncClient(
+            base_url=stack.url, timeout=20, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as fresh:
+            result["handwritten"] = await handwritten(
+                stack, fresh, user.headers, created.alert_id or "x", str(me.get("id", ""))
+            )
         async with httpx.AsyncClient(base_url=stack.url, timeout=20) as client:
             ready = (await client.get("/readyz")).status_code == 200
         crashed = {n: c for n, c in stack.exit_codes().items() if c is not None}

@@ -9,12 +9,52 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-INJECTIONS = ["' OR '1'='1", "BTCUSDT'; DROP TABLE alerts;--", "<script>alert(1)</script>", "{{7*7}}", "${jndi:ldap://x/a}",
-              "../../../../etc/passwd", "%00", "\u0000", "\\u0000", "$(reboot)", "`id`", "*", "?",
-              "%s%s%s%n", "\u202egnp.exe", "\uff22\uff34\uff23\uff35\uff33\uff24\uff34", "btc\u200busdt",
-              "🚀" * 50, "a" * 10_000, "İstanbul", "\ud7ff\ue000"]
-NUMBERS: list[Any] = ["1e999999", "9" * 5000, 1e308, -1, 0, "-0", "NaN", "Infinity", "-Infinity", "0x10", "1_000",
-                      "1e-999999", "0.000000000000000000000000001", 10**400, "1,5", " 100 ", "", True, None, [], {}]
+INJECTIONS = [
+    "' OR '1'='1",
+    "BTCUSDT'; DROP TABLE alerts;--",
+    "<script>alert(1)</script>",
+    "{{7*7}}",
+    "${jndi:ldap://x/a}",
+    "../../../../etc/passwd",
+    "%00",
+    "\u0000",
+    "\\u0000",
+    "$(reboot)",
+    "`id`",
+    "*",
+    "?",
+    "%s%s%s%n",
+    "\u202egnp.exe",
+    "\uff22\uff34\uff23\uff35\uff33\uff24\uff34",
+    "btc\u200busdt",
+    "🚀" * 50,
+    "a" * 10_000,
+    "İstanbul",
+    "\ud7ff\ue000",
+]
+NUMBERS: list[Any] = [
+    "1e999999",
+    "9" * 5000,
+    1e308,
+    -1,
+    0,
+    "-0",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "0x10",
+    "1_000",
+    "1e-999999",
+    "0.000000000000000000000000001",
+    10**400,
+    "1,5",
+    " 100 ",
+    "",
+    True,
+    None,
+    [],
+    {},
+]
 WRONG: list[Any] = [None, True, 123, 1.5, [], {}, ["BTCUSDT"], {"$gt": ""}, "x" * 100_000]
 
 
@@ -39,16 +79,28 @@ def b64(data: bytes) -> str:
 
 def forged_tokens(public_pem: str | None, kid: str | None) -> dict[str, str]:
     """Tokens an attacker could try: alg none, HS256 keyed with the public key, odd kids, garbage."""
-    claims = {"sub": "00000000-0000-0000-0000-000000000000", "email": "x@example.com", "iss": "pricealert-auth",
-              "aud": "pricealert", "exp": 4_102_444_800, "iat": 1_700_000_000, "jti": "x", "type": "access"}
+    claims = {
+        "sub": "00000000-0000-0000-0000-000000000000",
+        "email": "x@example.com",
+        "iss": "pricealert-auth",
+        "aud": "pricealert",
+        "exp": 4_102_444_800,
+        "iat": 1_700_000_000,
+        "jti": "x",
+        "type": "access",
+    }
     body = b64(json.dumps(claims).encode())
     out = {
         "none-alg": f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT', 'kid': kid or 'k'}).encode())}.{body}.",
         "kid-traversal": f"{b64(json.dumps({'alg': 'EdDSA', 'kid': '../../../../etc/passwd'}).encode())}.{body}.AAAA",
         "kid-injection": f"{b64(json.dumps({'alg': 'EdDSA', 'kid': chr(39) + ' OR 1=1--'}).encode())}.{body}.AAAA",
         "kid-huge": f"{b64(json.dumps({'alg': 'EdDSA', 'kid': 'k' * 20_000}).encode())}.{body}.AAAA",
-        "three-dots": "a.b.c", "empty-parts": "..", "not-base64": "@@@.###.$$$", "huge": "a" * 60_000,
-        "unicode": "токен.токен.токен", "header-not-json": f"{b64(b'not json')}.{body}.AAAA",
+        "three-dots": "a.b.c",
+        "empty-parts": "..",
+        "not-base64": "@@@.###.$$$",
+        "huge": "a" * 60_000,
+        "unicode": "токен.токен.токен",
+        "header-not-json": f"{b64(b'not json')}.{body}.AAAA",
         "header-array": f"{b64(b'[1,2]')}.{body}.AAAA",
     }
     if public_pem and kid:
@@ -69,20 +121,75 @@ def probes(alert_id: str, user_id: str, public_pem: str | None, kid: str | None)
 def bodies() -> list[Probe]:
     """Huge, broken and oddly typed bodies on every POST route."""
     out: list[Probe] = []
-    for path in ("/alerts", "/alerts/create", "/auth/register", "/auth/login", "/auth/refresh", "/auth/logout",
-                 "/auth/users", "/auth/verify", "/auth/verify/resend"):
-        out.append(Probe(f"{path} 2 MB body", "POST", path, content=b'{"a":"' + b"x" * 2_000_000 + b'"}',
-                         headers={"content-type": "application/json"}))
-        out.append(Probe(f"{path} 70 KB body", "POST", path, content=b'{"name":"' + b"y" * 70_000 + b'"}',
-                         headers={"content-type": "application/json"}))
-        for raw in (b'{"symbol": ', b"\xff\xfe\x00", b"null", b"[]", b'"s"', b"{}", b"1e999999", b'{"a":' * 5000,
-                    b"[" * 10_000, b'{"symbol":"BTCUSDT","symbol":"ETHUSDT"}', b"\x00" * 100):
-            out.append(Probe(f"{path} bad JSON {raw[:20]!r}", "POST", path, content=raw,
-                             headers={"content-type": "application/json"}))
-        out.append(Probe(f"{path} wrong content type", "POST", path, content=b"symbol=BTCUSDT&target_price=1",
-                         headers={"content-type": "text/plain; charset=utf-16"}))
-        out.append(Probe(f"{path} multipart junk", "POST", path, content=b"--x\r\n\r\n--x--",
-                         headers={"content-type": "multipart/form-data; boundary=x"}))
+    for path in (
+        "/alerts",
+        "/alerts/create",
+        "/auth/register",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/auth/users",
+        "/auth/verify",
+        "/auth/verify/resend",
+    ):
+        out.append(
+            Probe(
+                f"{path} 2 MB body",
+                "POST",
+                path,
+                content=b'{"a":"' + b"x" * 2_000_000 + b'"}',
+                headers={"content-type": "application/json"},
+            )
+        )
+        out.append(
+            Probe(
+                f"{path} 70 KB body",
+                "POST",
+                path,
+                content=b'{"name":"' + b"y" * 70_000 + b'"}',
+                headers={"content-type": "application/json"},
+            )
+        )
+        for raw in (
+            b'{"symbol": ',
+            b"\xff\xfe\x00",
+            b"null",
+            b"[]",
+            b'"s"',
+            b"{}",
+            b"1e999999",
+            b'{"a":' * 5000,
+            b"[" * 10_000,
+            b'{"symbol":"BTCUSDT","symbol":"ETHUSDT"}',
+            b"\x00" * 100,
+        ):
+            out.append(
+                Probe(
+                    f"{path} bad JSON {raw[:20]!r}",
+                    "POST",
+                    path,
+                    content=raw,
+                    headers={"content-type": "application/json"},
+                )
+            )
+        out.append(
+            Probe(
+                f"{path} wrong content type",
+                "POST",
+                path,
+                content=b"symbol=BTCUSDT&target_price=1",
+                headers={"content-type": "text/plain; charset=utf-16"},
+            )
+        )
+        out.append(
+            Probe(
+                f"{path} multipart junk",
+                "POST",
+                path,
+                content=b"--x\r\n\r\n--x--",
+                headers={"content-type": "multipart/form-data; boundary=x"},
+            )
+        )
     return out
 
 
@@ -93,47 +200,103 @@ def fields(user_id: str) -> list[Probe]:
     for name in ("symbol", "target_price", "condition", "name", "expires_at"):
         for value in [*WRONG, *INJECTIONS, *(NUMBERS if name == "target_price" else [])]:
             out.append(Probe(f"/alerts {name}={str(value)[:30]!r}", "POST", "/alerts", {**good, name: value}))
-    for value in ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2030-02-30T00:00:00Z", "2030-01-01T00:00:00+25:00",
-                  "yesterday", 1e20, -1, "2030-01-01T00:00:00.9999999999999Z"]:
+    for value in [
+        "9999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+        "2030-02-30T00:00:00Z",
+        "2030-01-01T00:00:00+25:00",
+        "yesterday",
+        1e20,
+        -1,
+        "2030-01-01T00:00:00.9999999999999Z",
+    ]:
         out.append(Probe(f"/alerts expires_at={value!r}", "POST", "/alerts", {**good, "expires_at": value}))
     out.append(Probe("/alerts extra field", "POST", "/alerts", {**good, "user_id": user_id, "status": "triggered"}))
     for field_name in ("email", "password", "username"):
         for value in [*WRONG, *INJECTIONS]:
             body = {"email": "hostile@example.com", "password": "hostile-password", field_name: value}
-            out.append(Probe(f"/auth/register {field_name}={str(value)[:30]!r}", "POST", "/auth/register", body,
-                             auth=False))
-            out.append(Probe(f"/auth/login {field_name}={str(value)[:30]!r}", "POST", "/auth/login", body,
-                             auth=False))
+            out.append(
+                Probe(f"/auth/register {field_name}={str(value)[:30]!r}", "POST", "/auth/register", body, auth=False)
+            )
+            out.append(Probe(f"/auth/login {field_name}={str(value)[:30]!r}", "POST", "/auth/login", body, auth=False))
     for value in [*WRONG, *INJECTIONS]:
-        out.append(Probe(f"/auth/verify token={str(value)[:30]!r}", "POST", "/auth/verify", {"token": value},
-                         auth=False))
-        out.append(Probe(f"/auth/verify/resend email={str(value)[:30]!r}", "POST", "/auth/verify/resend",
-                         {"email": value}, auth=False))
+        out.append(
+            Probe(f"/auth/verify token={str(value)[:30]!r}", "POST", "/auth/verify", {"token": value}, auth=False)
+        )
+        out.append(
+            Probe(
+                f"/auth/verify/resend email={str(value)[:30]!r}",
+                "POST",
+                "/auth/verify/resend",
+                {"email": value},
+                auth=False,
+            )
+        )
         if isinstance(value, str):
-            out.append(Probe(f"GET /auth/verify?token={value[:30]!r}", "GET", "/auth/verify", params={"token": value},
-                             auth=False))
+            out.append(
+                Probe(
+                    f"GET /auth/verify?token={value[:30]!r}", "GET", "/auth/verify", params={"token": value}, auth=False
+                )
+            )
         out.append(Probe(f"/auth/refresh token={str(value)[:30]!r}", "POST", "/auth/refresh", {"refresh_token": value}))
         out.append(Probe(f"/auth/logout token={str(value)[:30]!r}", "POST", "/auth/logout", {"refresh_token": value}))
-    out.append(Probe("/auth/login form injection", "POST", "/auth/login", content=b"username='--&password[]=x&x=%00",
-                     headers={"content-type": "application/x-www-form-urlencoded"}, auth=False))
+    out.append(
+        Probe(
+            "/auth/login form injection",
+            "POST",
+            "/auth/login",
+            content=b"username='--&password[]=x&x=%00",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            auth=False,
+        )
+    )
     return out
 
 
 def identifiers(alert_id: str) -> list[Probe]:
     """Path traversal, injections and junk in ids and query parameters."""
     out: list[Probe] = []
-    ids = ["../../etc/passwd", "..%2f..%2fetc%2fpasswd", "%2e%2e%2f%2e%2e%2f", "' OR 1=1--", "%00", "0", "-1",
-           "99999999999999999999999999", "a" * 5000, "%F0%9F%9A%80", "%ff%fe", "null",
-           "00000000-0000-0000-0000-000000000000", alert_id.upper(), alert_id + "x", "{id}", "..;/", "%252e%252e%252f"]
+    ids = [
+        "../../etc/passwd",
+        "..%2f..%2fetc%2fpasswd",
+        "%2e%2e%2f%2e%2e%2f",
+        "' OR 1=1--",
+        "%00",
+        "0",
+        "-1",
+        "99999999999999999999999999",
+        "a" * 5000,
+        "%F0%9F%9A%80",
+        "%ff%fe",
+        "null",
+        "00000000-0000-0000-0000-000000000000",
+        alert_id.upper(),
+        alert_id + "x",
+        "{id}",
+        "..;/",
+        "%252e%252e%252f",
+    ]
     for ident in ids:
         for method in ("GET", "DELETE"):
             out.append(Probe(f"{method} /alerts/{ident[:30]}", method, f"/alerts/{ident}"))
             out.append(Probe(f"{method} /alerts/delete/{ident[:30]}", "DELETE", f"/alerts/delete/{ident}"))
         out.append(Probe(f"GET /auth/users/{ident[:30]}", "GET", f"/auth/users/{ident}"))
         out.append(Probe(f"PATCH /auth/users/{ident[:30]}", "PATCH", f"/auth/users/{ident}", {"is_active": False}))
-    for params in ({"page": "-1"}, {"page": "0"}, {"page": "1e10"}, {"page": "9" * 400}, {"page_size": "100000"},
-                   {"page_size": "-5"}, {"status": "' OR 1=1--"}, {"status": "triggered'"}, {"symbol": "%00"},
-                   {"symbol": "a" * 5000}, {"page": "NaN"}, {"page_size": "1.5"}, {"status": ["active", "x"]}):
+    for params in (
+        {"page": "-1"},
+        {"page": "0"},
+        {"page": "1e10"},
+        {"page": "9" * 400},
+        {"page_size": "100000"},
+        {"page_size": "-5"},
+        {"status": "' OR 1=1--"},
+        {"status": "triggered'"},
+        {"symbol": "%00"},
+        {"symbol": "a" * 5000},
+        {"page": "NaN"},
+        {"page_size": "1.5"},
+        {"status": ["active", "x"]},
+    ):
         out.append(Probe(f"GET /alerts {params}", "GET", "/alerts", params=params))  # type: ignore[arg-type]
         out.append(Probe(f"GET /auth/users {params}", "GET", "/auth/users", params=params))  # type: ignore[arg-type]
     return out
@@ -145,17 +308,48 @@ def tokens(public_pem: str | None, kid: str | None) -> list[Probe]:
     good = GOOD
     for label, token in forged_tokens(public_pem, kid).items():
         for method, path in (("GET", "/auth/me"), ("GET", "/alerts"), ("POST", "/alerts")):
-            out.append(Probe(f"{method} {path} token {label}", method, path, good if method == "POST" else None,
-                             headers={"authorization": f"Bearer {token}"}, auth=False))
-    for header in ("Bearer", "Bearer ", "bearer  x", "Basic YWRtaW46YWRtaW4=", "Bearer a b c", "Token x", "Bearer \t",
-                   "Bearer " + "x" * 7000):
-        out.append(Probe(f"GET /auth/me authorization={header[:30]!r}", "GET", "/auth/me",
-                         headers={"authorization": header}, auth=False))
+            out.append(
+                Probe(
+                    f"{method} {path} token {label}",
+                    method,
+                    path,
+                    good if method == "POST" else None,
+                    headers={"authorization": f"Bearer {token}"},
+                    auth=False,
+                )
+            )
+    for header in (
+        "Bearer",
+        "Bearer ",
+        "bearer  x",
+        "Basic YWRtaW46YWRtaW4=",
+        "Bearer a b c",
+        "Token x",
+        "Bearer \t",
+        "Bearer " + "x" * 7000,
+    ):
+        out.append(
+            Probe(
+                f"GET /auth/me authorization={header[:30]!r}",
+                "GET",
+                "/auth/me",
+                headers={"authorization": header},
+                auth=False,
+            )
+        )
     for method in ("PUT", "PATCH", "OPTIONS", "HEAD", "TRACE"):
         out.append(Probe(f"{method} /alerts", method, "/alerts"))
         out.append(Probe(f"{method} /auth/login", method, "/auth/login"))
-    out.append(Probe("X-Forwarded-For spoof flood", "POST", "/auth/login", {"email": "a@b.co", "password": "x"},
-                     headers={"x-forwarded-for": ", ".join(["1.2.3.4"] * 500)}, auth=False))
+    out.append(
+        Probe(
+            "X-Forwarded-For spoof flood",
+            "POST",
+            "/auth/login",
+            {"email": "a@b.co", "password": "x"},
+            headers={"x-forwarded-for": ", ".join(["1.2.3.4"] * 500)},
+            auth=False,
+        )
+    )
     return out
 
 
@@ -169,5 +363,5 @@ RAW_REQUESTS: list[bytes] = [
     b"GET / HTTP/9.9\r\n\r\n",
     b"GARBAGE\r\n\r\n",
     b"GET /alerts?" + b"a=1&" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"a\":",
+    b'POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"a":',
 ]

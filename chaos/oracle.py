@@ -19,10 +19,15 @@ from pricealert.common import names
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.evaluator.index import member_alert_id
 
-GROUPS = ((names.TICKS, names.GROUP_EVALUATOR), (names.ALERT_EVENTS, names.GROUP_EVALUATOR),
-          (names.ALERT_EVENTS, names.GROUP_INGEST), (names.TRIGGERS, names.GROUP_NOTIFIER),
-          (names.TRIGGERS, names.GROUP_ALERTS), (names.TRIGGERS, names.GROUP_INGEST),
-          (names.NOTIFICATION_RESULTS, names.GROUP_ALERTS))
+GROUPS = (
+    (names.TICKS, names.GROUP_EVALUATOR),
+    (names.ALERT_EVENTS, names.GROUP_EVALUATOR),
+    (names.ALERT_EVENTS, names.GROUP_INGEST),
+    (names.TRIGGERS, names.GROUP_NOTIFIER),
+    (names.TRIGGERS, names.GROUP_ALERTS),
+    (names.TRIGGERS, names.GROUP_INGEST),
+    (names.NOTIFICATION_RESULTS, names.GROUP_ALERTS),
+)
 
 
 def trigger_id_of(message_id: str) -> str:
@@ -93,16 +98,16 @@ async def backlog(redis: Redis) -> dict[str, int]:
     return out
 
 
-async def statuses(client: httpx.AsyncClient, users: list[User],
-                   errors: list[str] | None = None) -> dict[str, tuple[str, str]]:
+async def statuses(
+    client: httpx.AsyncClient, users: list[User], errors: list[str] | None = None
+) -> dict[str, tuple[str, str]]:
     """alert id -> (status, delivery_status) as the API shows them (a 5xx is retried a few times, and noted)."""
     shown: dict[str, tuple[str, str]] = {}
     for user in users:
         page = 1
         while page < 20:
             for _ in range(5):
-                response = await client.get("/alerts", params={"page": page, "page_size": 100},
-                                            headers=user.headers)
+                response = await client.get("/alerts", params={"page": page, "page_size": 100}, headers=user.headers)
                 if response.status_code < 500:
                     break
                 if errors is not None:
@@ -138,8 +143,15 @@ async def observe(stack: ChaosStack, client: httpx.AsyncClient, users: list[User
         shown, status_error = await statuses(client, users, stack.api_errors), ""
     except httpx.HTTPError as exc:  # judged as every status wrong; the other counts still stand
         shown, status_error = {}, f"{type(exc).__name__}: {exc}"[:300]
-    return Observation(await read_triggers(stack.redis), accept_times(stack), await index_ids(stack.redis),
-                       await backlog(stack.redis), shown, crashed, status_error)
+    return Observation(
+        await read_triggers(stack.redis),
+        accept_times(stack),
+        await index_ids(stack.redis),
+        await backlog(stack.redis),
+        shown,
+        crashed,
+        status_error,
+    )
 
 
 def _correct(created: Created, trigger: dict[str, str]) -> bool:
@@ -151,21 +163,22 @@ def _correct(created: Created, trigger: dict[str, str]) -> bool:
     return same_alert and created.alert.must_fire and fires_at(created.alert, price)
 
 
-def judge(created: list[Created], obs: Observation, *, mail_window: int,
-          fault_end_ms: float | None) -> dict[str, Any]:
+def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_end_ms: float | None) -> dict[str, Any]:
     """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict."""
     by_name = {c.alert.name: c for c in created}
     fired = Counter(t.get("name", "") for t in obs.triggers)
     acknowledged = [c for c in created if c.acknowledged]
     lost_triggers = sorted(c.alert.name for c in acknowledged if c.alert.must_fire and not fired[c.alert.name])
-    unexpected = sorted(t.get("name", "?") for t in obs.triggers
-                        if t.get("name") not in by_name or not _correct(by_name[t["name"]], t))
+    unexpected = sorted(
+        t.get("name", "?") for t in obs.triggers if t.get("name") not in by_name or not _correct(by_name[t["name"]], t)
+    )
     recovered = sorted(n for n in fired if n in by_name and not by_name[n].acknowledged)
     trigger_ids = {t["trigger_id"] for t in obs.triggers}
     mailed = Counter(tid for _, tid in obs.mails)
     fired_alert_ids = {t["alert_id"] for t in obs.triggers}
-    alerts_lost = sorted(c.alert.name for c in acknowledged
-                         if c.alert_id not in obs.indexed and c.alert_id not in fired_alert_ids)
+    alerts_lost = sorted(
+        c.alert.name for c in acknowledged if c.alert_id not in obs.indexed and c.alert_id not in fired_alert_ids
+    )
     wrong_status = []
     for c in acknowledged:
         want = ("triggered", "sent") if c.alert_id in fired_alert_ids else ("active", "None")
@@ -173,20 +186,29 @@ def judge(created: list[Created], obs: Observation, *, mail_window: int,
         if got is None or got[0] != want[0] or (want[0] == "triggered" and got[1] != want[1]):
             wrong_status.append(f"{c.alert.name}: {got} (expected {want})")
     result: dict[str, Any] = {
-        "alerts_attempted": len(created), "alerts_acknowledged": len(acknowledged),
-        "alerts_unanswered": sorted(f"{c.alert.name}: {c.status} {c.error[:120]}" for c in created
-                                    if not c.acknowledged),
+        "alerts_attempted": len(created),
+        "alerts_acknowledged": len(acknowledged),
+        "alerts_unanswered": sorted(
+            f"{c.alert.name}: {c.status} {c.error[:120]}" for c in created if not c.acknowledged
+        ),
         "alerts_lost": alerts_lost,
-        "triggers_expected": sum(1 for c in acknowledged if c.alert.must_fire), "triggers_seen": len(obs.triggers),
-        "triggers_lost": lost_triggers, "triggers_duplicated": sum(n - 1 for n in fired.values() if n > 1),
-        "triggers_unexpected": unexpected, "triggers_recovered": recovered,
-        "emails_expected": len(trigger_ids), "emails_accepted": len(obs.mails),
+        "triggers_expected": sum(1 for c in acknowledged if c.alert.must_fire),
+        "triggers_seen": len(obs.triggers),
+        "triggers_lost": lost_triggers,
+        "triggers_duplicated": sum(n - 1 for n in fired.values() if n > 1),
+        "triggers_unexpected": unexpected,
+        "triggers_recovered": recovered,
+        "emails_expected": len(trigger_ids),
+        "emails_accepted": len(obs.mails),
         "emails_lost": sorted(t for t in trigger_ids if not mailed[t]),
         "emails_duplicated": sum(n - 1 for n in mailed.values() if n > 1),
         "emails_unexpected": sorted(t for t in mailed if t not in trigger_ids),
-        "mail_crash_window": mail_window, "status_wrong": wrong_status[:20], "status_wrong_count": len(wrong_status),
+        "mail_crash_window": mail_window,
+        "status_wrong": wrong_status[:20],
+        "status_wrong_count": len(wrong_status),
         "status_error": obs.status_error,
-        "backlog": obs.backlog, "crashed_processes": obs.crashed,
+        "backlog": obs.backlog,
+        "crashed_processes": obs.crashed,
         "dead_letters": sum(v for k, v in obs.backlog.items() if k.startswith("dead ")),
     }
     result.update(recovery(obs, fault_end_ms))
@@ -204,13 +226,24 @@ def recovery(obs: Observation, fault_end_ms: float | None) -> dict[str, float | 
     next_t = round((after_t[0] - fault_end_ms) / 1000, 2) if after_t else None
     next_m = round((after_m[0] - fault_end_ms) / 1000, 2) if after_m else None
     both = [v for v in (next_t, next_m) if v is not None]
-    return {"recovery_s": max(both) if both else None, "next_trigger_s": next_t,
-            "next_email_s": next_m, "settled_s": round((after_m[-1] - fault_end_ms) / 1000, 2) if after_m else None}
+    return {
+        "recovery_s": max(both) if both else None,
+        "next_trigger_s": next_t,
+        "next_email_s": next_m,
+        "settled_s": round((after_m[-1] - fault_end_ms) / 1000, 2) if after_m else None,
+    }
 
 
 def passed(result: dict[str, Any]) -> bool:
     """0 lost, 0 unexpected, trigger duplicates 0, email duplicates within the crash window, statuses right."""
-    return (not result["triggers_lost"] and not result["triggers_unexpected"] and not result["alerts_lost"]
-            and result["triggers_duplicated"] == 0 and not result["emails_lost"] and not result["emails_unexpected"]
-            and result["emails_duplicated"] <= result["mail_crash_window"] and result["status_wrong_count"] == 0
-            and not result["crashed_processes"])
+    return (
+        not result["triggers_lost"]
+        and not result["triggers_unexpected"]
+        and not result["alerts_lost"]
+        and result["triggers_duplicated"] == 0
+        and not result["emails_lost"]
+        and not result["emails_unexpected"]
+        and result["emails_duplicated"] <= result["mail_crash_window"]
+        and result["status_wrong_count"] == 0
+        and not result["crashed_processes"]
+    )

@@ -8,8 +8,10 @@ from typing import Any
 
 from chaos.stack import CHAOS_ENV
 
-HEADER = ("| scenario | triggers lost | dup | unexpected | emails lost | dup (window) | alerts lost | dead letters "
-          "| recovery s | settled s | pass |\n|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| scenario | triggers lost | dup | unexpected | emails lost | dup (window) | alerts lost | dead letters "
+    "| recovery s | settled s | pass |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def _n(value: Any) -> str:
@@ -23,28 +25,43 @@ def row(r: dict[str, Any]) -> str:
     if "error" in r and "triggers_lost" not in r:
         return f"| {r['scenario']} | error: {r['error'][:80]} | | | | | | | | | **FAIL** |"
     verdict = "pass" if r.get("pass") else "**FAIL**"
-    return (f"| {r['scenario']} | {_n(r['triggers_lost'])} | {r['triggers_duplicated']} "
-            f"| {_n(r['triggers_unexpected'])} | {_n(r['emails_lost'])} "
-            f"| {r['emails_duplicated']} ({r['mail_crash_window']}) | {_n(r['alerts_lost'])} | {r['dead_letters']} "
-            f"| {_n(r.get('recovery_s'))} | {_n(r.get('settled_s'))} | {verdict} |")
+    return (
+        f"| {r['scenario']} | {_n(r['triggers_lost'])} | {r['triggers_duplicated']} "
+        f"| {_n(r['triggers_unexpected'])} | {_n(r['emails_lost'])} "
+        f"| {r['emails_duplicated']} ({r['mail_crash_window']}) | {_n(r['alerts_lost'])} | {r['dead_letters']} "
+        f"| {_n(r.get('recovery_s'))} | {_n(r.get('settled_s'))} | {verdict} |"
+    )
 
 
 def details(r: dict[str, Any]) -> list[str]:
     """What a reader needs beyond the row: the fault, counts, and for a failure the evidence."""
     lines = [f"- **{r['scenario']}**: {r['what']}. " + "; ".join(r.get("fault_notes", []))]
     if "triggers_expected" in r:
-        lines.append(f"  alerts {r['alerts_acknowledged']}/{r['alerts_attempted']} answered 201; triggers "
-                     f"{r['triggers_seen']} seen / {r['triggers_expected']} expected "
-                     f"(+{len(r['triggers_recovered'])} from alerts whose creation got no 201); emails "
-                     f"{r['emails_accepted']} accepted / {r['emails_expected']} expected; next trigger "
-                     f"{_n(r.get('next_trigger_s'))} s, next email {_n(r.get('next_email_s'))} s after the fault "
-                     f"ended; {r.get('trades_played', 0)} trades played; {r['wall_s']} s wall.")
+        lines.append(
+            f"  alerts {r['alerts_acknowledged']}/{r['alerts_attempted']} answered 201; triggers "
+            f"{r['triggers_seen']} seen / {r['triggers_expected']} expected "
+            f"(+{len(r['triggers_recovered'])} from alerts whose creation got no 201); emails "
+            f"{r['emails_accepted']} accepted / {r['emails_expected']} expected; next trigger "
+            f"{_n(r.get('next_trigger_s'))} s, next email {_n(r.get('next_email_s'))} s after the fault "
+            f"ended; {r.get('trades_played', 0)} trades played; {r['wall_s']} s wall."
+        )
     if r.get("api_5xx_seen"):
-        lines.append(f"  the API answered 5xx {r['api_5xx_seen']} times to the oracle's status reads: "
-                     f"{json.dumps(r.get('api_5xx_samples', []))[:400]}")
+        lines.append(
+            f"  the API answered 5xx {r['api_5xx_seen']} times to the oracle's status reads: "
+            f"{json.dumps(r.get('api_5xx_samples', []))[:400]}"
+        )
     if not r.get("pass"):
-        for key in ("error", "triggers_lost", "triggers_unexpected", "emails_lost", "emails_unexpected",
-                    "alerts_lost", "status_error", "status_wrong", "crashed_processes"):
+        for key in (
+            "error",
+            "triggers_lost",
+            "triggers_unexpected",
+            "emails_lost",
+            "emails_unexpected",
+            "alerts_lost",
+            "status_error",
+            "status_wrong",
+            "crashed_processes",
+        ):
             if r.get(key):
                 lines.append(f"  {key}: {json.dumps(r[key])[:600]}")
         busy = {k: v for k, v in r.get("backlog", {}).items() if v}
@@ -58,16 +75,22 @@ def hostile_section(runs: list[dict[str, Any]]) -> list[str]:
     """The hostile-input runs' summary, one pair of rows per database."""
     if not runs:
         return []
-    lines = ["", "## Hostile input", "",
-             "| database | run | requests | server errors (5xx) | transport errors | crashes | pass |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Hostile input",
+        "",
+        "| database | run | requests | server errors (5xx) | transport errors | crashes | pass |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for h in runs:
         for name in ("schemathesis", "handwritten"):
             part = h.get(name, {})
             verdict = "pass" if part.get("pass") else "**FAIL**"
-            lines.append(f"| {h.get('database', '—')} | {name} | {_n(part.get('requests'))} "
-                         f"| {_n(part.get('server_errors'))} | {_n(part.get('transport_errors'))} "
-                         f"| {_n(part.get('crashes'))} | {verdict} |")
+            lines.append(
+                f"| {h.get('database', '—')} | {name} | {_n(part.get('requests'))} "
+                f"| {_n(part.get('server_errors'))} | {_n(part.get('transport_errors'))} "
+                f"| {_n(part.get('crashes'))} | {verdict} |"
+            )
     for h in runs:
         where = h.get("database", "—")
         for name in ("schemathesis", "handwritten"):
@@ -87,24 +110,37 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
     (out / "chaos.json").write_text(json.dumps(data, indent=2, default=str))
     passed = sum(1 for r in results if r.get("pass"))
     md = [
-        "# make chaos", "",
+        "# make chaos",
+        "",
         f"{passed}/{len(results)} fault scenarios pass; whole run {wall_s:.0f} s. Each scenario runs on a fresh "
         "stack (Redis with AOF everysec, SQLite, an aiosmtpd SMTP server, the fake exchange, every service as its own "
         "process): 12 users create 240 alerts on 4 symbols (200 that the scripted market crosses: above, below and "
         "cross both ways; 40 it never reaches), then the market ramps up (with a burst that fires 40 alerts at once, "
-        "the moment the fault is injected), holds, ramps down and holds, with 200 trades/s of steady load.", "",
+        "the moment the fault is injected), holds, ramps down and holds, with 200 trades/s of steady load.",
+        "",
         "Pass: 0 triggers lost, 0 unexpected, 0 duplicated (the evaluator's Lua script makes a duplicate trigger "
         "impossible: its window is 0); 0 emails lost or unexpected and duplicates ≤ the crash window; 0 alerts "
         "answered 201 and never evaluated; every alert's status and delivery status right; no process crashed. "
         "The crash window is the number of mails in flight when the fault hit: triggers leased by a notifier or "
         "accepted by the SMTP server but not yet recorded as sent. Recovery: fault end → both the next trigger "
         "and the next email after it (when the market had nothing left to fire, the next email alone; "
-        "kill-alerts-api: → the next 201). Settled: fault end → the last email.", "",
-        HEADER, *(row(r) for r in results), "", "## Details", "",
+        "kill-alerts-api: → the next 201). Settled: fault end → the last email.",
+        "",
+        HEADER,
+        *(row(r) for r in results),
+        "",
+        "## Details",
+        "",
     ]
     for r in results:
         md.extend(details(r))
     md.extend(hostile_section(hostile))
-    md.extend(["", "Settings that differ from production defaults, so that recovery takes seconds: "
-               + ", ".join(f"`{k}={v}`" for k, v in CHAOS_ENV.items() if k not in ("LOG_LEVEL", "ENV")) + "."])
+    md.extend(
+        [
+            "",
+            "Settings that differ from production defaults, so that recovery takes seconds: "
+            + ", ".join(f"`{k}={v}`" for k, v in CHAOS_ENV.items() if k not in ("LOG_LEVEL", "ENV"))
+            + ".",
+        ]
+    )
     (out / "chaos.md").write_text("\n".join(md) + "\n")

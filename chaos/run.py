@@ -52,8 +52,14 @@ async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: boo
         say(f"== hostile input on {database}: schemathesis and hand-written requests against the gateway")
         hostile_result = await run_hostile(root / f"hostile-{database}", database)
         hostile_results.append(hostile_result)
-        say(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "findings"} if isinstance(v, dict) else v
-                        for k, v in hostile_result.items()}))
+        say(
+            json.dumps(
+                {
+                    k: {kk: vv for kk, vv in v.items() if kk != "findings"} if isinstance(v, dict) else v
+                    for k, v in hostile_result.items()
+                }
+            )
+        )
     write_report(results, hostile_results, RESULTS, time.monotonic() - began)
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
@@ -65,8 +71,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m chaos")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-input runs")
-    parser.add_argument("--hostile-databases", default="sqlite,postgres",
-                        help="the databases the hostile-input run is repeated on (comma-separated)")
+    parser.add_argument(
+        "--hostile-databases",
+        default="sqlite,postgres",
+        help="the databases the hostile-input run is repeated on (comma-separated)",
+    )
     parser.add_argument("--no-faults", action="store_true", help="only the hostile-input run")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (service logs)")
     args = parser.parse_args()

@@ -26,6 +26,7 @@ def fired_all(stack: ChaosStack, created: list[Created], phase: str) -> Any:
 
     async def check() -> bool:
         return wanted <= {t.get("name") for t in await read_triggers(stack.redis)}
+
     return check
 
 
@@ -37,11 +38,13 @@ def indexed_all(stack: ChaosStack, created: list[Created]) -> Any:
     async def check() -> bool:
         subscribed = {s.split("@")[0] for s in stack.exchange.subscriptions()}
         return wanted <= await index_ids(stack.redis) and symbols <= subscribed
+
     return check
 
 
 def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], created: list[Created]) -> Any:
     """A check: every trigger mailed, nothing pending or waiting for a retry, every status final."""
+
     async def check() -> bool:
         triggers = await read_triggers(stack.redis)
         mailed = set(accepted_ids(stack.smtp))
@@ -51,13 +54,18 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
             return False
         fired = {t["alert_id"] for t in triggers}
         shown = await statuses(client, users, stack.api_errors)
-        return all(shown.get(c.alert_id or "", ("", ""))[0] == "triggered" and shown[c.alert_id or ""][1] == "sent"
-                   for c in created if c.acknowledged and c.alert_id in fired)
+        return all(
+            shown.get(c.alert_id or "", ("", ""))[0] == "triggered" and shown[c.alert_id or ""][1] == "sent"
+            for c in created
+            if c.acknowledged and c.alert_id in fired
+        )
+
     return check
 
 
-async def create_under_fault(client: httpx.AsyncClient, users: list[User], scenario: Scenario,
-                             ctx: FaultContext) -> list[Created]:
+async def create_under_fault(
+    client: httpx.AsyncClient, users: list[User], scenario: Scenario, ctx: FaultContext
+) -> list[Created]:
     """Half the alerts before the fault; the other half at a steady pace while the API is killed and restarted."""
     plan = plan_alerts(USERS)
     half = len(plan) // 2
@@ -100,8 +108,9 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             await asyncio.sleep(0.5)  # the steady trades fix every cross alert's side
             await market.ramp(range(1, 9), 0.2)
             market.set_level(24)  # a burst: ten alerts per symbol fire at once, and the fault hits right then
-            fault_task = asyncio.create_task(run_fault(scenario, ctx, delay=0.03)) if (
-                scenario.during == "ramp") else None
+            fault_task = (
+                asyncio.create_task(run_fault(scenario, ctx, delay=0.03)) if (scenario.during == "ramp") else None
+            )
             await market.ramp(range(25, LEVELS + 1), 0.2)
             result["up_fired"] = await wait_until(fired_all(stack, created, "up"), within=HOLD_S)
             mark("up")
@@ -128,8 +137,9 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             await market.stop()
         result["fault_notes"] = ctx.notes
         result["fault_started_ms"], result["fault_ended_ms"] = ctx.started_ms, ctx.ended_ms
-        result["fault_duration_s"] = round((ctx.ended_ms - ctx.started_ms) / 1000, 2) if (
-            ctx.ended_ms and ctx.started_ms) else None
+        result["fault_duration_s"] = (
+            round((ctx.ended_ms - ctx.started_ms) / 1000, 2) if (ctx.ended_ms and ctx.started_ms) else None
+        )
         try:
             result["exit_codes"] = await stack.stop()
         except Exception as exc:
@@ -145,7 +155,10 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
 
 def api_recovery(created: list[Created], ctx: FaultContext) -> dict[str, Any]:
     """For the API kill: the fault's end -> the next alert answered 201."""
-    answered = [c.answered_ms for c in created if c.acknowledged and c.answered_ms and ctx.ended_ms
-                and c.answered_ms >= ctx.ended_ms]
+    answered = [
+        c.answered_ms
+        for c in created
+        if c.acknowledged and c.answered_ms and ctx.ended_ms and c.answered_ms >= ctx.ended_ms
+    ]
     next_201 = round((min(answered) - (ctx.ended_ms or 0)) / 1000, 2) if answered else None
     return {"next_201_s": next_201, "recovery_s": next_201}

@@ -68,6 +68,7 @@ async def noop(ctx: FaultContext) -> None:
 
 def kill(process: str, *, mails: bool = False) -> Step:
     """SIGKILL `process`; with `mails`, count the mails it had in flight."""
+
     async def inject(ctx: FaultContext) -> None:
         ctx.started_ms = wall_ms()
         ctx.stack.kill(process)
@@ -75,17 +76,23 @@ def kill(process: str, *, mails: bool = False) -> Step:
             await asyncio.sleep(0.2)  # the SMTP server finishes any DATA that arrived before the kill
             ctx.mail_window = len((await in_flight(ctx.stack))[0])
         ctx.notes.append(f"SIGKILL {process}")
+
     return inject
 
 
 def restart(process: str) -> Step:
     """Start `process` again with the same consumer name."""
+
     async def recover(ctx: FaultContext) -> None:
         ctx.stack.start_process(process)
         ctx.ended_ms = wall_ms()
-        ready = await ctx.stack.wait_worker(process, int(ctx.ended_ms), within=30) if process not in (
-            "alerts", "auth", "gateway") else True
+        ready = (
+            await ctx.stack.wait_worker(process, int(ctx.ended_ms), within=30)
+            if process not in ("alerts", "auth", "gateway")
+            else True
+        )
         ctx.notes.append(f"restarted {process}" + ("" if ready else " (no heartbeat within 30 s)"))
+
     return recover
 
 
@@ -122,20 +129,24 @@ async def smtp_up(ctx: FaultContext) -> None:
 
 def pause(process: str, *, mails: bool = False) -> Step:
     """SIGSTOP `process` (its pending entries go idle past the reclaim time)."""
+
     async def inject(ctx: FaultContext) -> None:
         ctx.started_ms = wall_ms()
         ctx.stack.pause(process, True)
         if mails:
             ctx.mail_window = len((await in_flight(ctx.stack))[0])
         ctx.notes.append(f"SIGSTOP {process}")
+
     return inject
 
 
 def resume(process: str) -> Step:
     """SIGCONT `process`."""
+
     async def recover(ctx: FaultContext) -> None:
         ctx.stack.pause(process, False)
         ctx.ended_ms = wall_ms()
+
     return recover
 
 
@@ -181,23 +192,51 @@ async def stop_garbage(ctx: FaultContext) -> None:
 SCENARIOS: list[Scenario] = [
     Scenario("baseline", "no fault: the oracle's control run", noop, noop),
     Scenario("kill-ingest", "SIGKILL ingest, restart after 2 s", kill("ingest"), restart("ingest"), 2.0),
-    Scenario("kill-evaluator", "SIGKILL the evaluator, restart after 2 s", kill("evaluator-1"),
-             restart("evaluator-1"), 2.0),
-    Scenario("kill-notifier", "SIGKILL the notifier during a burst of mails, restart after 2 s",
-             kill("notifier-1", mails=True), restart("notifier-1"), 2.0),
-    Scenario("kill-alerts-api", "SIGKILL the alerts API while alerts are being created, restart after 2 s",
-             kill("alerts"), restart("alerts"), 2.0, during="create"),
-    Scenario("redis-restart", "kill -9 redis-server (AOF everysec), restart on the same port/dir after 2 s",
-             redis_kill, redis_start, 2.0),
+    Scenario(
+        "kill-evaluator", "SIGKILL the evaluator, restart after 2 s", kill("evaluator-1"), restart("evaluator-1"), 2.0
+    ),
+    Scenario(
+        "kill-notifier",
+        "SIGKILL the notifier during a burst of mails, restart after 2 s",
+        kill("notifier-1", mails=True),
+        restart("notifier-1"),
+        2.0,
+    ),
+    Scenario(
+        "kill-alerts-api",
+        "SIGKILL the alerts API while alerts are being created, restart after 2 s",
+        kill("alerts"),
+        restart("alerts"),
+        2.0,
+        during="create",
+    ),
+    Scenario(
+        "redis-restart",
+        "kill -9 redis-server (AOF everysec), restart on the same port/dir after 2 s",
+        redis_kill,
+        redis_start,
+        2.0,
+    ),
     Scenario("exchange-silent", "the exchange goes silent (connections open) for 6 s", silent, talkative, 6.0),
     Scenario("exchange-drop", "the exchange aborts every connection", drop, noop),
     Scenario("exchange-garbage", "the exchange sends malformed frames for 3 s", garbage, stop_garbage, 3.0),
-    Scenario("sigstop-evaluator", "SIGSTOP one of 2 evaluator replicas for 6 s (reclaim idle 2 s)",
-             pause("evaluator-1"), resume("evaluator-1"), 6.0, evaluators=2),
-    Scenario("sigstop-notifier", "SIGSTOP one of 2 notifier replicas for 12 s (reclaim idle 2 s, lease 10 s)",
-             pause("notifier-1", mails=True), resume("notifier-1"), 12.0, notifiers=2),
-    Scenario("smtp-down-60s", "the SMTP server is down for 60 s", smtp_down, smtp_up, 60.0,
-             hold_down_phase=False),
+    Scenario(
+        "sigstop-evaluator",
+        "SIGSTOP one of 2 evaluator replicas for 6 s (reclaim idle 2 s)",
+        pause("evaluator-1"),
+        resume("evaluator-1"),
+        6.0,
+        evaluators=2,
+    ),
+    Scenario(
+        "sigstop-notifier",
+        "SIGSTOP one of 2 notifier replicas for 12 s (reclaim idle 2 s, lease 10 s)",
+        pause("notifier-1", mails=True),
+        resume("notifier-1"),
+        12.0,
+        notifiers=2,
+    ),
+    Scenario("smtp-down-60s", "the SMTP server is down for 60 s", smtp_down, smtp_up, 60.0, hold_down_phase=False),
 ]
 
 

@@ -1,6 +1,5 @@
 """One fresh stack per scenario: Redis (AOF), SMTP, the fake exchange and every service as its own process."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -25,10 +24,19 @@ WORKERS = ("ingest", "evaluator", "notifier")
 
 # Small idle times and timeouts so that recovery after a fault takes seconds, not the production minutes.
 CHAOS_ENV = {
-    "EVALUATOR_RECLAIM_IDLE_MS": "2000", "NOTIFIER_RECLAIM_IDLE_MS": "2000", "ALERTS_RECLAIM_IDLE_MS": "2000",
-    "INGEST_WATCHDOG_S": "3", "INGEST_WATCHDOG_MAX_S": "6", "INGEST_RECONNECT_MAX_DELAY_S": "2",
-    "NOTIFIER_SEND_TIMEOUT_S": "5", "SMTP_TIMEOUT_S": "5", "NOTIFIER_BACKOFF_MAX_S": "5",
-    "NOTIFIER_CONCURRENCY": "8", "AUTH_BCRYPT_ROUNDS": "4", "LOG_LEVEL": "INFO", "ENV": "test",
+    "EVALUATOR_RECLAIM_IDLE_MS": "2000",
+    "NOTIFIER_RECLAIM_IDLE_MS": "2000",
+    "ALERTS_RECLAIM_IDLE_MS": "2000",
+    "INGEST_WATCHDOG_S": "3",
+    "INGEST_WATCHDOG_MAX_S": "6",
+    "INGEST_RECONNECT_MAX_DELAY_S": "2",
+    "NOTIFIER_SEND_TIMEOUT_S": "5",
+    "SMTP_TIMEOUT_S": "5",
+    "NOTIFIER_BACKOFF_MAX_S": "5",
+    "NOTIFIER_CONCURRENCY": "8",
+    "AUTH_BCRYPT_ROUNDS": "4",
+    "LOG_LEVEL": "INFO",
+    "ENV": "test",
     # Every workload user registers from 127.0.0.1 (and verifies through the mailbox, as users would).
     "AUTH_REGISTER_MAX_PER_ADDRESS": "1000",
 }
@@ -38,16 +46,24 @@ def stack_environment(directory: Path, *, redis_url: str, smtp_port: int, exchan
     """Environment that points every service at this scenario's servers (SQLite files in `directory`)."""
     auth_port, alerts_port = free_port(), free_port()
     return {
-        **CHAOS_ENV, "REDIS_URL": redis_url,
+        **CHAOS_ENV,
+        "REDIS_URL": redis_url,
         # Seven interpreters importing FastAPI/SQLAlchemy from source cost ~5 s of CPU each on every start.
         "PYTHONDONTWRITEBYTECODE": "",
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
-        "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}", "AUTH_KEY_DIR": str(directory / "keys"),
+        "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}",
+        "AUTH_KEY_DIR": str(directory / "keys"),
         "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
-        "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
-        "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
-        "PORT": str(free_port()), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",
-        "BINANCE_WS_URL": exchange.ws_url, "BINANCE_REST_URL": exchange.rest_url,
+        "AUTH_PORT": str(auth_port),
+        "ALERTS_PORT": str(alerts_port),
+        "AUTH_URL": f"http://127.0.0.1:{auth_port}",
+        "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
+        "PORT": str(free_port()),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_TLS": "none",
+        "BINANCE_WS_URL": exchange.ws_url,
+        "BINANCE_REST_URL": exchange.rest_url,
     }
 
 
@@ -82,8 +98,11 @@ class ChaosStack:
 
     def replicas(self) -> dict[str, tuple[str, str]]:
         """Process name -> (service, consumer name)."""
-        names_: dict[str, tuple[str, str]] = {"auth": ("auth", "auth-1"), "alerts": ("alerts", "alerts-1"),
-                                              "ingest": ("ingest", "ingest-1")}
+        names_: dict[str, tuple[str, str]] = {
+            "auth": ("auth", "auth-1"),
+            "alerts": ("alerts", "alerts-1"),
+            "ingest": ("ingest", "ingest-1"),
+        }
         for n in range(1, self.evaluators + 1):
             names_[f"evaluator-{n}"] = ("evaluator", f"evaluator-{n}")
         for n in range(1, self.notifiers + 1):
@@ -97,8 +116,13 @@ class ChaosStack:
         self.smtp = MailboxServer(accept_log=self.accept_log).start()
         self.exchange = await FakeExchange(default_symbols()).start()
         database_env = await asyncio.to_thread(self._database_env)
-        self.env = stack_environment(self.directory, redis_url=self.redis_server.url, smtp_port=self.smtp.port,
-                                     exchange=self.exchange) | database_env | self.extra_env
+        self.env = (
+            stack_environment(
+                self.directory, redis_url=self.redis_server.url, smtp_port=self.smtp.port, exchange=self.exchange
+            )
+            | database_env
+            | self.extra_env
+        )
         self.redis = connect(self.redis_server.url)
         for name in self.replicas():
             self.start_process(name)
@@ -111,14 +135,17 @@ class ChaosStack:
         if self.database != "postgres":
             raise ValueError(f"unknown database {self.database!r}: sqlite or postgres")
         self.postgres = PostgresServer(self.directory / "postgres").start()
-        return {"AUTH_DATABASE_URL": self.postgres.create_database("auth"),
-                "ALERTS_DATABASE_URL": self.postgres.create_database("alerts")}
+        return {
+            "AUTH_DATABASE_URL": self.postgres.create_database("auth"),
+            "ALERTS_DATABASE_URL": self.postgres.create_database("alerts"),
+        }
 
     def start_process(self, name: str) -> ServiceProcess:
         """Start (or restart, with the same consumer name) one process of the stack."""
         service, consumer = self.replicas()[name]
-        process = ServiceProcess(service, {**self.env, "CONSUMER_NAME": consumer},
-                                 log_path=self.directory / f"{name}.log").start()
+        process = ServiceProcess(
+            service, {**self.env, "CONSUMER_NAME": consumer}, log_path=self.directory / f"{name}.log"
+        ).start()
         self.processes[name] = process
         return process
 

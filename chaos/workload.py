@@ -1,6 +1,5 @@
 """The workload and its oracle: users, alerts that must (or must not) fire, and the scripted market."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +15,12 @@ import httpx
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
 
-SYMBOLS = {"BTCUSDT": Decimal("65000"), "ETHUSDT": Decimal("3200"), "BNBUSDT": Decimal("580"),
-           "SOLUSDT": Decimal("150")}
+SYMBOLS = {
+    "BTCUSDT": Decimal("65000"),
+    "ETHUSDT": Decimal("3200"),
+    "BNBUSDT": Decimal("580"),
+    "SOLUSDT": Decimal("150"),
+}
 STEP = Decimal("0.001")  # alert targets lie 0.1 % apart; the market moves half a step per level
 LEVELS = 44  # the ramp's last level (P * 1.022) is past every "up" target; -LEVELS is past every "down" one
 CROSS_KS = (2, 6, 10, 14, 18)
@@ -42,8 +45,7 @@ class PlannedAlert:
 
     def body(self) -> dict[str, str]:
         """The POST /alerts body."""
-        return {"symbol": self.symbol, "target_price": str(self.target), "condition": self.condition,
-                "name": self.name}
+        return {"symbol": self.symbol, "target_price": str(self.target), "condition": self.condition, "name": self.name}
 
 
 def plan_alerts(users: int) -> list[PlannedAlert]:
@@ -55,16 +57,31 @@ def plan_alerts(users: int) -> list[PlannedAlert]:
             rows.append((f"{symbol}-down-below-{k}", symbol, "below", base * (1 - k * STEP), "down"))
         for k in CROSS_KS:
             rows.append((f"{symbol}-up-cross-{k}", symbol, "cross", base * (1 + (k + Decimal("0.5")) * STEP), "up"))
-            rows.append((f"{symbol}-down-cross-{k}", symbol, "cross", base * (1 - (k + Decimal("0.5")) * STEP),
-                         "down"))
+            rows.append((f"{symbol}-down-cross-{k}", symbol, "cross", base * (1 - (k + Decimal("0.5")) * STEP), "down"))
         for k in range(5):
-            rows.append((f"{symbol}-never-up-{k}", symbol, "above" if k % 2 else "cross",
-                         base * (Decimal("1.2") + k * CENT), "never"))
-            rows.append((f"{symbol}-never-down-{k}", symbol, "below" if k % 2 else "cross",
-                         base * (Decimal("0.8") - k * CENT), "never"))
+            rows.append(
+                (
+                    f"{symbol}-never-up-{k}",
+                    symbol,
+                    "above" if k % 2 else "cross",
+                    base * (Decimal("1.2") + k * CENT),
+                    "never",
+                )
+            )
+            rows.append(
+                (
+                    f"{symbol}-never-down-{k}",
+                    symbol,
+                    "below" if k % 2 else "cross",
+                    base * (Decimal("0.8") - k * CENT),
+                    "never",
+                )
+            )
     random.Random(20261125).shuffle(rows)  # every symbol and kind in any slice of the plan
-    return [PlannedAlert(name, i % users, symbol, condition, target.quantize(CENT), phase)
-            for i, (name, symbol, condition, target, phase) in enumerate(rows)]
+    return [
+        PlannedAlert(name, i % users, symbol, condition, target.quantize(CENT), phase)
+        for i, (name, symbol, condition, target, phase) in enumerate(rows)
+    ]
 
 
 def fires_at(alert: PlannedAlert, price: Decimal) -> bool:
@@ -112,6 +129,7 @@ async def verification_token(mailbox: MailboxServer, email: str, within: float =
 
 async def register_users(client: httpx.AsyncClient, count: int, mailbox: MailboxServer) -> list[User]:
     """Register `count` users, verify their addresses with the token from the mailbox, and log them in."""
+
     async def one(n: int) -> User:
         email, password = f"chaos{n}@example.com", f"chaos-password-{n}"
         registered = await client.post("/auth/register", json={"email": email, "password": password})
@@ -129,8 +147,9 @@ async def register_users(client: httpx.AsyncClient, count: int, mailbox: Mailbox
     return list(await asyncio.gather(*(one(n) for n in range(count))))
 
 
-async def create_alert(client: httpx.AsyncClient, user: User, alert: PlannedAlert, *,
-                       retry_catalog_s: float = 0.0) -> Created:
+async def create_alert(
+    client: httpx.AsyncClient, user: User, alert: PlannedAlert, *, retry_catalog_s: float = 0.0
+) -> Created:
     """POST /alerts once (retrying only 'catalog not published yet' for up to `retry_catalog_s`)."""
     deadline = time.monotonic() + retry_catalog_s
     while True:
@@ -146,9 +165,15 @@ async def create_alert(client: httpx.AsyncClient, user: User, alert: PlannedAler
         return Created(alert, response.status_code, error=response.text[:300])
 
 
-async def create_alerts(client: httpx.AsyncClient, users: list[User], alerts: list[PlannedAlert], *,
-                        concurrency: int = 8, per_second: float | None = None,
-                        retry_catalog_s: float = 0.0) -> list[Created]:
+async def create_alerts(
+    client: httpx.AsyncClient,
+    users: list[User],
+    alerts: list[PlannedAlert],
+    *,
+    concurrency: int = 8,
+    per_second: float | None = None,
+    retry_catalog_s: float = 0.0,
+) -> list[Created]:
     """Create `alerts` with `concurrency` requests in flight, at most `per_second` started per second."""
     gate = asyncio.Semaphore(concurrency)
     started = time.monotonic()

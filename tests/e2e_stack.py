@@ -45,8 +45,11 @@ class Stack:
 
     def logs(self) -> str:
         """Every service's log, for a failing test's report."""
-        return "\n".join(f"===== {p.name}\n{p.log_path.read_text(errors='replace')[-6000:]}"
-                         for p in self.processes.values() if p.log_path and p.log_path.exists())
+        return "\n".join(
+            f"===== {p.name}\n{p.log_path.read_text(errors='replace')[-6000:]}"
+            for p in self.processes.values()
+            if p.log_path and p.log_path.exists()
+        )
 
     async def wait_ready(self, within: float = 60.0) -> None:
         """Wait until the gateway reports every API ready."""
@@ -62,8 +65,9 @@ class Stack:
         raise TimeoutError("the stack did not become ready:\n" + self.logs())
 
 
-def stack_environment(directory: Path, *, redis_url: str, database_url: str, smtp_port: int,
-                      exchange_ws_url: str, exchange_rest_url: str) -> dict[str, str]:
+def stack_environment(
+    directory: Path, *, redis_url: str, database_url: str, smtp_port: int, exchange_ws_url: str, exchange_rest_url: str
+) -> dict[str, str]:
     """Environment variables that point every service at the test's servers."""
     if database_url.startswith("sqlite"):
         auth_db, alerts_db = f"sqlite:///{directory / 'auth.db'}", f"sqlite:///{directory / 'alerts.db'}"
@@ -71,14 +75,25 @@ def stack_environment(directory: Path, *, redis_url: str, database_url: str, smt
         auth_db = alerts_db = database_url
     auth_port, alerts_port, gateway_port = free_port(), free_port(), free_port()
     return {
-        "ENV": "test", "LOG_LEVEL": "INFO", "REDIS_URL": redis_url,
-        "AUTH_DATABASE_URL": auth_db, "ALERTS_DATABASE_URL": alerts_db, "AUTH_KEY_DIR": str(directory / "keys"),
+        "ENV": "test",
+        "LOG_LEVEL": "INFO",
+        "REDIS_URL": redis_url,
+        "AUTH_DATABASE_URL": auth_db,
+        "ALERTS_DATABASE_URL": alerts_db,
+        "AUTH_KEY_DIR": str(directory / "keys"),
         "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
-        "AUTH_BCRYPT_ROUNDS": "4", "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
-        "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
-        "PORT": str(gateway_port), "APP_URL": f"http://127.0.0.1:{gateway_port}",
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",
-        "BINANCE_WS_URL": exchange_ws_url, "BINANCE_REST_URL": exchange_rest_url,
+        "AUTH_BCRYPT_ROUNDS": "4",
+        "AUTH_PORT": str(auth_port),
+        "ALERTS_PORT": str(alerts_port),
+        "AUTH_URL": f"http://127.0.0.1:{auth_port}",
+        "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
+        "PORT": str(gateway_port),
+        "APP_URL": f"http://127.0.0.1:{gateway_port}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_TLS": "none",
+        "BINANCE_WS_URL": exchange_ws_url,
+        "BINANCE_REST_URL": exchange_rest_url,
     }
 
 
@@ -100,6 +115,7 @@ def alert_mails(mailbox: MailboxServer) -> list[ReceivedMail]:
 
 async def verification_link(mailbox: MailboxServer, email: str, within: float = 20.0) -> str:
     """The link of the newest verification mail to `email`, once it has arrived."""
+
     async def newest() -> str | None:
         links = [m for m in list(mailbox.mails) if m.recipients == [email] and m.message["X-Pricealert-Verify-Token"]]
         if not links:
@@ -119,6 +135,7 @@ async def register_verified(client: httpx.AsyncClient, mailbox: MailboxServer, e
 
 async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
     """POST /alerts, waiting out the moment before ingest has published the symbol catalog."""
+
     async def attempt() -> dict[str, Any] | None:
         response = await client.post("/alerts", json=body, headers=headers)
         if response.status_code == 503:
@@ -129,8 +146,17 @@ async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body:
     return dict(await eventually_value(attempt, what="symbol catalog"))
 
 
-async def fire_one_alert(url: str, exchange: Any, mailbox: MailboxServer, *, email: str, symbol: str, target: str,
-                         trade_price: str, failed_attempts: int = 0) -> dict[str, Any]:
+async def fire_one_alert(
+    url: str,
+    exchange: Any,
+    mailbox: MailboxServer,
+    *,
+    email: str,
+    symbol: str,
+    target: str,
+    trade_price: str,
+    failed_attempts: int = 0,
+) -> dict[str, Any]:
     """Register and verify, create an `above` alert, play a trade across it and wait for its mail: the alert then.
 
     `failed_attempts`: the SMTP server refuses the alert mail's first attempts (4xx), not the verification mail.

@@ -27,8 +27,9 @@ async def test_a_stall_delays_every_request_scheduled_during_it() -> None:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        outcome = await paced("127.0.0.1", port, lambda i: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", rate=200,
-                              seconds=0.5, max_connections=1)
+        outcome = await paced(
+            "127.0.0.1", port, lambda i: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", rate=200, seconds=0.5, max_connections=1
+        )
     figures = summary(outcome, 200, 0.5)
     assert outcome.sent == 100 and len(outcome.latencies_ms) == 100
     assert figures["errors"] == 1  # the 404

@@ -29,9 +29,13 @@ NGINX_TEMPLATE = DEPLOY / "nginx" / "pricealert.conf.template"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 # Values for the secrets compose demands (${VAR:?}); nothing here is a real secret.
-DUMMY_SECRETS = {"REDIS_PASSWORD": "test-redis-secret", "POSTGRES_PASSWORD": "test-postgres-secret",
-                 "AUTH_DB_PASSWORD": "test-auth-secret", "ALERTS_DB_PASSWORD": "test-alerts-secret",
-                 **{role.password_variable: f"test-redis-{role.name}-secret" for role in acl.ROLES}}
+DUMMY_SECRETS = {
+    "REDIS_PASSWORD": "test-redis-secret",
+    "POSTGRES_PASSWORD": "test-postgres-secret",
+    "AUTH_DB_PASSWORD": "test-auth-secret",
+    "ALERTS_DB_PASSWORD": "test-alerts-secret",
+    **{role.password_variable: f"test-redis-{role.name}-secret" for role in acl.ROLES},
+}
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
 
@@ -167,8 +171,16 @@ class Nginx:
 
     def command(self, *args: str) -> list[str]:
         """nginx with this prefix, configuration and error log."""
-        return [self.binary, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
-                "-e", str(self.prefix / "error.log"), *args]
+        return [
+            self.binary,
+            "-p",
+            str(self.prefix),
+            "-c",
+            str(self.prefix / "nginx.conf"),
+            "-e",
+            str(self.prefix / "error.log"),
+            *args,
+        ]
 
     def check(self) -> subprocess.CompletedProcess[str]:
         """`nginx -t`: nginx's own verdict on the configuration."""
@@ -203,15 +215,24 @@ class Nginx:
                 self.process.wait()
 
 
-def run_migrate_acl_step(port: int, cwd: Path, secrets: Mapping[str, str] = DUMMY_SECRETS,
-                         ) -> subprocess.CompletedProcess[str]:
+def run_migrate_acl_step(
+    port: int,
+    cwd: Path,
+    secrets: Mapping[str, str] = DUMMY_SECRETS,
+) -> subprocess.CompletedProcess[str]:
     """The migrate step's `pricealert redis acl apply ...`, with the migrate container's environment."""
     migrate = load_compose()["services"]["migrate"]
     step = next(part.split() for part in migrate["command"][-1].split("&&") if "redis acl" in part)
     assert step[0] == "pricealert"
     env = {k: on_loopback(v, port) for k, v in service_environment(migrate, secrets).items() if v is not None}
-    return subprocess.run([sys.executable, "-m", "pricealert.cli", *step[1:]], env={**os.environ, **env},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pricealert.cli", *step[1:]],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def on_loopback(compose_url: str, port: int) -> str:
@@ -246,9 +267,22 @@ class ComposeRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         with (self.directory / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [shell, flag, interpolate(script, self.secrets), name, "--port", str(self.port),
-                 "--bind", "127.0.0.1", "--dir", str(self.directory)],
-                env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+                [
+                    shell,
+                    flag,
+                    interpolate(script, self.secrets),
+                    name,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.directory),
+                ],
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for_port(self.port, timeout=15)
         return self
 
@@ -257,8 +291,7 @@ class ComposeRedis:
         kind, command = self.service["healthcheck"]["test"]
         assert kind == "CMD-SHELL"
         command = interpolate(command, self.secrets).replace("redis-cli ", f"redis-cli -p {self.port} ", 1)
-        return subprocess.run(["sh", "-c", command], env=self.environment(), capture_output=True, text=True,
-                              timeout=30)
+        return subprocess.run(["sh", "-c", command], env=self.environment(), capture_output=True, text=True, timeout=30)
 
     def stop(self) -> None:
         """SIGTERM (Redis saves and exits) and wait."""

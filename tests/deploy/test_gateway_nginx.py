@@ -57,8 +57,11 @@ class Stack:
 
     def logs(self) -> str:
         """Every log, for a failure's message."""
-        parts = [f"== {p.name}\n{p.log_path.read_text(errors='replace')[-4000:]}"
-                 for p in self.processes.values() if p.log_path and p.log_path.exists()]
+        parts = [
+            f"== {p.name}\n{p.log_path.read_text(errors='replace')[-4000:]}"
+            for p in self.processes.values()
+            if p.log_path and p.log_path.exists()
+        ]
         error_log = self.nginx.prefix / "error.log"
         if error_log.exists():
             parts.append(f"== nginx\n{error_log.read_text()[-4000:]}")
@@ -69,8 +72,11 @@ async def _publish_catalog(redis_url: str) -> None:
     redis = connect(redis_url)
     try:
         await redis.flushall()
-        symbols = [CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
-                                 tick_size=Decimal("0.01"))]
+        symbols = [
+            CatalogSymbol(
+                symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")
+            )
+        ]
         await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, utc_now()))
     finally:
         await redis.aclose()
@@ -103,24 +109,38 @@ def stack(nginx_path: str, redis_server_url: str) -> Iterator[Stack]:
     asyncio.run(_publish_catalog(redis_server_url))
     auth_port, alerts_port, docs_port = free_port(), free_port(), free_port()
     env = {
-        "ENV": "test", "LOG_LEVEL": "INFO", "REDIS_URL": redis_server_url,
+        "ENV": "test",
+        "LOG_LEVEL": "INFO",
+        "REDIS_URL": redis_server_url,
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
         "ALERTS_DATABASE_URL": f"sqlite:///{directory / 'alerts.db'}",
-        "AUTH_KEY_DIR": str(directory / "keys"), "AUTH_BCRYPT_ROUNDS": "4",
+        "AUTH_KEY_DIR": str(directory / "keys"),
+        "AUTH_BCRYPT_ROUNDS": "4",
         "TOKEN_ROOT_PUBLIC_KEY_FILE": str(directory / "keys" / ROOT_PUBLIC_KEY_IN_KEY_DIR),
         # auth believes any peer's X-Forwarded-For (compose believes only the gateway's address): only the
         # gateway replacing the header stops a forgery.
         "AUTH_FORWARDED_ALLOW_IPS": "*",
-        "AUTH_PORT": str(auth_port), "ALERTS_PORT": str(alerts_port),
-        "HOST": "127.0.0.1", "PORT": str(docs_port),
-        "AUTH_URL": f"http://127.0.0.1:{auth_port}", "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
+        "AUTH_PORT": str(auth_port),
+        "ALERTS_PORT": str(alerts_port),
+        "HOST": "127.0.0.1",
+        "PORT": str(docs_port),
+        "AUTH_URL": f"http://127.0.0.1:{auth_port}",
+        "ALERTS_URL": f"http://127.0.0.1:{alerts_port}",
     }
-    processes = {name: ServiceProcess(name, env, log_path=directory / f"{name}.log").start()
-                 for name in ("auth", "alerts", "gateway")}
-    nginx = Nginx(nginx_path, directory / "nginx", free_port(), {
-        "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}", "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
-        "DOCS_UPSTREAM": f"127.0.0.1:{docs_port}",
-    })
+    processes = {
+        name: ServiceProcess(name, env, log_path=directory / f"{name}.log").start()
+        for name in ("auth", "alerts", "gateway")
+    }
+    nginx = Nginx(
+        nginx_path,
+        directory / "nginx",
+        free_port(),
+        {
+            "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
+            "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
+            "DOCS_UPSTREAM": f"127.0.0.1:{docs_port}",
+        },
+    )
     stack = Stack(env, nginx, processes, directory)
     try:
         nginx.write_config()
@@ -156,8 +176,11 @@ async def test_register_login_and_create_an_alert_through_nginx(stack: Stack, cl
     auth = {"authorization": f"Bearer {token}"}
 
     me = await client.get("/auth/me", headers=auth)
-    created = await client.post("/alerts", headers={**auth, "x-request-id": "trace-me-42"},
-                                json={"symbol": "btcusdt", "target_price": "70000.5", "condition": "above"})
+    created = await client.post(
+        "/alerts",
+        headers={**auth, "x-request-id": "trace-me-42"},
+        json={"symbol": "btcusdt", "target_price": "70000.5", "condition": "above"},
+    )
     listed = await client.get("/alerts", headers=auth, params={"symbol": "BTCUSDT"})
 
     assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
@@ -173,7 +196,8 @@ async def test_register_login_and_create_an_alert_through_nginx(stack: Stack, cl
 
 
 async def test_the_jwks_verifies_a_token_through_nginx_and_is_in_the_merged_openapi(
-    stack: Stack, client: httpx.AsyncClient,
+    stack: Stack,
+    client: httpx.AsyncClient,
 ) -> None:
     token = await _register_and_login(client, "jwks@example.com")
     jwks = await client.get("/auth/.well-known/jwks.json")
@@ -181,13 +205,16 @@ async def test_the_jwks_verifies_a_token_through_nginx_and_is_in_the_merged_open
 
     assert jwks.status_code == 200, jwks.text
     key = jwt.PyJWKSet.from_dict(jwks.json())[jwt.get_unverified_header(token)["kid"]]
-    assert jwt.decode(token, key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)["email"] == \
-        "jwks@example.com"
+    assert (
+        jwt.decode(token, key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)["email"]
+        == "jwks@example.com"
+    )
     assert "/auth/.well-known/jwks.json" in openapi.json()["paths"]
 
 
 async def test_the_verification_link_and_the_registration_limit_go_through_nginx(
-        stack: Stack, client: httpx.AsyncClient) -> None:
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
     await _register_and_login(client, "linked@example.com")
     redis = connect(stack.env["REDIS_URL"])
     try:
@@ -205,8 +232,9 @@ FRONTS = ["nginx", "dev-gateway"]
 
 @pytest.mark.parametrize("front", FRONTS)
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.3"])
-async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: Stack, front: str,
-                                                                         address: str) -> None:
+async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(
+    stack: Stack, front: str, address: str
+) -> None:
     """Every header a client could name its address with is replaced (from loopback too, which is trusted)."""
     forged = f"203.0.113.{FRONTS.index(front) * 10 + int(address.rsplit('.', 1)[1])}"
     host, port = stack.front(front)
@@ -215,9 +243,16 @@ async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: 
         await redis.delete(names.login_failures_key("address", address))
         transport = httpx.AsyncHTTPTransport(local_address=address)
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", transport=transport, timeout=10) as http:
-            wrong = await http.post("/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"},
-                                    headers={"x-forwarded-for": forged, "x-real-ip": forged,
-                                             "forwarded": f"for={forged}", "x-forwarded-proto": "gopher"})
+            wrong = await http.post(
+                "/auth/login",
+                json={"email": "nobody@example.com", "password": "wrong-password"},
+                headers={
+                    "x-forwarded-for": forged,
+                    "x-real-ip": forged,
+                    "forwarded": f"for={forged}",
+                    "x-forwarded-proto": "gopher",
+                },
+            )
         assert wrong.status_code == 401, wrong.text
         assert await redis.exists(names.login_failures_key("address", address)) == 1
         assert await redis.exists(names.login_failures_key("address", forged)) == 0
@@ -228,12 +263,30 @@ async def test_the_client_address_reaches_auth_and_a_forged_one_does_not(stack: 
 # Paths that name an internal route once their dot segments are resolved (by the client, the gateway, a
 # library on the way, or a service): /metrics, a service's own /readyz or /openapi.json.
 DOT_SEGMENT_PROBES = [
-    b"/auth/../metrics", b"/alerts/../readyz", b"/auth/../openapi.json", b"/alerts/../openapi.json",
-    b"/auth/./../metrics", b"/auth//../metrics", b"/auth/../../metrics", b"/alerts/x/../../readyz",
-    b"/auth/%2e%2e/metrics", b"/auth/%2E%2E/metrics", b"/auth/.%2e/metrics", b"/alerts/%2e%2e/readyz",
-    b"/auth/..%2fmetrics", b"/auth/..%2Fmetrics", b"/alerts/..%2f..%2freadyz", b"/auth/%2e%2e%2fopenapi.json",
-    b"/auth/..\\metrics", b"/auth/..%5cmetrics", b"/auth/..%5Cmetrics", b"//metrics", b"/auth/..;/metrics",
-    b"/alerts/../metrics?x=1", b"/auth/%252e%252e/metrics", b"/_gateway/bad_request",
+    b"/auth/../metrics",
+    b"/alerts/../readyz",
+    b"/auth/../openapi.json",
+    b"/alerts/../openapi.json",
+    b"/auth/./../metrics",
+    b"/auth//../metrics",
+    b"/auth/../../metrics",
+    b"/alerts/x/../../readyz",
+    b"/auth/%2e%2e/metrics",
+    b"/auth/%2E%2E/metrics",
+    b"/auth/.%2e/metrics",
+    b"/alerts/%2e%2e/readyz",
+    b"/auth/..%2fmetrics",
+    b"/auth/..%2Fmetrics",
+    b"/alerts/..%2f..%2freadyz",
+    b"/auth/%2e%2e%2fopenapi.json",
+    b"/auth/..\\metrics",
+    b"/auth/..%5cmetrics",
+    b"/auth/..%5Cmetrics",
+    b"//metrics",
+    b"/auth/..;/metrics",
+    b"/alerts/../metrics?x=1",
+    b"/auth/%252e%252e/metrics",
+    b"/_gateway/bad_request",
 ]
 
 
@@ -289,18 +342,27 @@ async def test_no_answer_names_an_internal_address(stack: Stack, front: str, cli
     token = await _register_and_login(client, f"slash-{front}@example.com")
     host, port = stack.front(front)
     wrong = {}
-    for method, target in [("GET", b"/alerts/"), ("POST", b"/alerts/"), ("GET", b"/auth/me/"),
-                           ("POST", b"/auth/login/"), ("GET", b"/alerts/?page=1")]:
+    for method, target in [
+        ("GET", b"/alerts/"),
+        ("POST", b"/alerts/"),
+        ("GET", b"/auth/me/"),
+        ("POST", b"/auth/login/"),
+        ("GET", b"/alerts/?page=1"),
+    ]:
         response = await raw_request(host, port, method, target, headers=[("authorization", f"Bearer {token}")])
-        if response.status != 404 or response.json()["error"]["code"] != "not_found" \
-                or names_an_internal_address(stack, response):
+        if (
+            response.status != 404
+            or response.json()["error"]["code"] != "not_found"
+            or names_an_internal_address(stack, response)
+        ):
             wrong[f"{method} {target.decode()}"] = f"{response.status} {response.headers} {response.text[:120]!r}"
     assert wrong == {}, "\n".join(f"{k} -> {v}" for k, v in wrong.items())
 
 
 async def test_body_cap_health_docs_and_unknown_routes(client: httpx.AsyncClient) -> None:
-    too_big = await client.post("/auth/register", content=b"{" + b" " * 70_000 + b"}",
-                                headers={"content-type": "application/json"})
+    too_big = await client.post(
+        "/auth/register", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"}
+    )
     health = await client.get("/healthz")
     ready = await client.get("/readyz")
     openapi = await client.get("/openapi.json")
@@ -320,10 +382,16 @@ async def test_body_cap_health_docs_and_unknown_routes(client: httpx.AsyncClient
 async def test_a_down_upstream_is_a_503_in_the_error_shape(nginx_path: str, stack: Stack) -> None:
     """A second nginx whose alerts upstream has nothing listening (the stack's own stays up)."""
     nothing = free_port()
-    nginx = Nginx(nginx_path, stack.directory / "nginx-down", free_port(), {
-        "AUTH_UPSTREAM": f"127.0.0.1:{nothing}", "ALERTS_UPSTREAM": f"127.0.0.1:{nothing}",
-        "DOCS_UPSTREAM": f"127.0.0.1:{nothing}",
-    }).start()
+    nginx = Nginx(
+        nginx_path,
+        stack.directory / "nginx-down",
+        free_port(),
+        {
+            "AUTH_UPSTREAM": f"127.0.0.1:{nothing}",
+            "ALERTS_UPSTREAM": f"127.0.0.1:{nothing}",
+            "DOCS_UPSTREAM": f"127.0.0.1:{nothing}",
+        },
+    ).start()
     try:
         async with httpx.AsyncClient(base_url=nginx.url, timeout=10) as http:
             down = await http.get("/alerts")
@@ -336,8 +404,13 @@ async def test_a_down_upstream_is_a_503_in_the_error_shape(nginx_path: str, stac
 
 
 def _cli(stack: Stack, *args: str) -> Any:
-    result = subprocess.run([sys.executable, "-m", "pricealert.cli", *args, "--json"], capture_output=True,
-                            text=True, timeout=60, env={**os.environ, **stack.env})
+    result = subprocess.run(
+        [sys.executable, "-m", "pricealert.cli", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **stack.env},
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -345,8 +418,11 @@ def _cli(stack: Stack, *args: str) -> Any:
 async def test_operator_cli_against_the_running_stack(stack: Stack, client: httpx.AsyncClient) -> None:
     """`users create-admin` makes an admin who logs in through nginx; `alerts resync` re-publishes an alert."""
     token = await _register_and_login(client, "grace@example.com")
-    created = await client.post("/alerts", headers={"authorization": f"Bearer {token}"},
-                                json={"symbol": "BTCUSDT", "target_price": "60000", "condition": "below"})
+    created = await client.post(
+        "/alerts",
+        headers={"authorization": f"Bearer {token}"},
+        json={"symbol": "BTCUSDT", "target_price": "60000", "condition": "below"},
+    )
     assert created.status_code == 201, created.text
     alert_id = created.json()["id"]
 
@@ -364,8 +440,9 @@ async def test_operator_cli_against_the_running_stack(stack: Stack, client: http
         deadline = time.monotonic() + 10
         while True:
             entries: Any = await redis.xrange(names.ALERT_EVENTS)
-            created_events = [f for _, f in entries if f[b"alert_id"].decode() == alert_id
-                              and f[b"type"] == b"alert.created"]
+            created_events = [
+                f for _, f in entries if f[b"alert_id"].decode() == alert_id and f[b"type"] == b"alert.created"
+            ]
             if len(created_events) >= 2 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)

@@ -30,8 +30,17 @@ def _phase_one_files() -> list[str]:
 
 
 def _sync(context: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [_uv(), "sync", "--frozen", "--no-dev", *extra, "--package", f"pricealert-{SERVICE}",
-               "--package", "pricealert-cli"]
+    command = [
+        _uv(),
+        "sync",
+        "--frozen",
+        "--no-dev",
+        *extra,
+        "--package",
+        f"pricealert-{SERVICE}",
+        "--package",
+        "pricealert-cli",
+    ]
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(context / ".venv"), "UV_LINK_MODE": "copy"}
     env.pop("VIRTUAL_ENV", None)
     return subprocess.run(command, cwd=context, capture_output=True, text=True, timeout=300, env=env)
@@ -52,16 +61,30 @@ def test_the_image_build_installs_dependencies_first_then_the_members(tmp_path: 
     assert not (site / "pricealert").exists()  # source not copied yet: the dependency layer stays cached
 
     for member in ("libs", "services"):
-        shutil.copytree(REPO / member, context / member, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "tests", ".venv"))
+        shutil.copytree(
+            REPO / member,
+            context / member,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "tests", ".venv"),
+        )
     phase_two = _sync(context, "--no-editable")
     assert phase_two.returncode == 0, phase_two.stderr
 
     assert sorted(p.name for p in (site / "pricealert").iterdir()) == ["cli", "common", SERVICE]
     python = context / ".venv" / "bin" / "python"
-    health = subprocess.run([str(python), "-m", "pricealert.cli", "health", "--help"], capture_output=True,
-                            text=True, timeout=60, cwd=tmp_path)
+    health = subprocess.run(
+        [str(python), "-m", "pricealert.cli", "health", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert health.returncode == 0, health.stderr
-    runs = subprocess.run([str(python), "-c", f"import pricealert.{SERVICE}.__main__"], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    runs = subprocess.run(
+        [str(python), "-c", f"import pricealert.{SERVICE}.__main__"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert runs.returncode == 0, runs.stderr

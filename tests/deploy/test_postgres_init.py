@@ -34,8 +34,14 @@ def _psql_dir() -> str:
 
 def _run_script(server: PostgresServer, **extra: str) -> subprocess.CompletedProcess[str]:
     psql_dir = _psql_dir()
-    env = {"PATH": f"{psql_dir}:/usr/bin:/bin", "PGHOST": "127.0.0.1", "PGPORT": str(server.port),
-           "POSTGRES_USER": server.user, "POSTGRES_DB": "postgres", **extra}
+    env = {
+        "PATH": f"{psql_dir}:/usr/bin:/bin",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(server.port),
+        "POSTGRES_USER": server.user,
+        "POSTGRES_DB": "postgres",
+        **extra,
+    }
     return subprocess.run(["sh", str(SCRIPT)], capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -52,8 +58,11 @@ async def test_each_service_gets_its_own_role_and_database(fresh_postgres: Postg
 
     admin = await asyncpg.connect(fresh_postgres.url())
     try:
-        owners = dict(await admin.fetch(
-            "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname IN ('auth', 'alerts')"))
+        owners = dict(
+            await admin.fetch(
+                "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname IN ('auth', 'alerts')"
+            )
+        )
     finally:
         await admin.close()
     assert owners == {"auth": "auth", "alerts": "alerts"}
@@ -65,9 +74,14 @@ async def test_each_service_gets_its_own_role_and_database(fresh_postgres: Postg
         await asyncpg.connect(f"postgresql://alerts@{host}/auth")
 
     # The roles own their databases: the migrations (what compose's migrate service runs) succeed.
-    env = {**os.environ, "AUTH_DATABASE_URL": f"postgresql://auth:auth-secret@{host}/auth",
-           "ALERTS_DATABASE_URL": f"postgresql://alerts:x@{host}/alerts", "AUTH_KEY_DIR": "/nonexistent"}
-    migrated = subprocess.run([sys.executable, "-m", "pricealert.cli", "db", "migrate"], capture_output=True,
-                              text=True, timeout=120, env=env)
+    env = {
+        **os.environ,
+        "AUTH_DATABASE_URL": f"postgresql://auth:auth-secret@{host}/auth",
+        "ALERTS_DATABASE_URL": f"postgresql://alerts:x@{host}/alerts",
+        "AUTH_KEY_DIR": "/nonexistent",
+    }
+    migrated = subprocess.run(
+        [sys.executable, "-m", "pricealert.cli", "db", "migrate"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert migrated.returncode == 0, migrated.stderr
     assert "auth-secret" not in migrated.stdout and "auth:***@" in migrated.stdout

@@ -25,23 +25,62 @@ AUTH_BASE = {"AUTH_DATABASE_URL": POSTGRES, "ADMIN_EMAIL": "root@example.com", "
 
 # (service module, settings class, unsafe environment, the setting the refusal must name, the same made safe)
 CASES = {
-    "auth on SQLite": ("auth", AuthSettings, {**AUTH_BASE, "AUTH_DATABASE_URL": "sqlite:///var/auth.db"},
-                       "AUTH_DATABASE_URL", {"AUTH_DATABASE_URL": POSTGRES}),
-    "auth on SQLite via DATABASE_URL": ("auth", AuthSettings, {"DATABASE_URL": "sqlite+aiosqlite:////srv/auth.db"},
-                                        "DATABASE_URL", {"DATABASE_URL": POSTGRES}),
-    "auth believing anyone's X-Forwarded-For": ("auth", AuthSettings, {**AUTH_BASE, "AUTH_FORWARDED_ALLOW_IPS": "*"},
-                                                "AUTH_FORWARDED_ALLOW_IPS", {"AUTH_FORWARDED_ALLOW_IPS": "10.0.0.2"}),
-    "alerts on a SQLite file": ("alerts", AlertsSettings, {"ALERTS_DATABASE_URL": "sqlite:////srv/alerts.db"},
-                                "ALERTS_DATABASE_URL", {"ALERTS_DATABASE_URL": POSTGRES}),
-    "SMTP password in clear": ("notifier", NotifierSettings,
-                               {"SMTP_TLS": "none", "SMTP_USERNAME": "mailer", "SMTP_PASSWORD": SECRET},
-                               "SMTP_PASSWORD", {"SMTP_TLS": "starttls"}),
-    "SMTP user in clear": ("notifier", NotifierSettings, {"SMTP_USERNAME": "mailer"}, "SMTP_USERNAME",
-                           {"SMTP_TLS": "tls"}),
-    "exchange stream in clear": ("ingest", IngestSettings, {"BINANCE_WS_URL": "ws://exchange:9443"},
-                                 "BINANCE_WS_URL", {"BINANCE_WS_URL": "wss://exchange:9443"}),
-    "exchange REST in clear": ("ingest", IngestSettings, {"BINANCE_REST_URL": "http://exchange"},
-                               "BINANCE_REST_URL", {"BINANCE_REST_URL": "https://exchange"}),
+    "auth on SQLite": (
+        "auth",
+        AuthSettings,
+        {**AUTH_BASE, "AUTH_DATABASE_URL": "sqlite:///var/auth.db"},
+        "AUTH_DATABASE_URL",
+        {"AUTH_DATABASE_URL": POSTGRES},
+    ),
+    "auth on SQLite via DATABASE_URL": (
+        "auth",
+        AuthSettings,
+        {"DATABASE_URL": "sqlite+aiosqlite:////srv/auth.db"},
+        "DATABASE_URL",
+        {"DATABASE_URL": POSTGRES},
+    ),
+    "auth believing anyone's X-Forwarded-For": (
+        "auth",
+        AuthSettings,
+        {**AUTH_BASE, "AUTH_FORWARDED_ALLOW_IPS": "*"},
+        "AUTH_FORWARDED_ALLOW_IPS",
+        {"AUTH_FORWARDED_ALLOW_IPS": "10.0.0.2"},
+    ),
+    "alerts on a SQLite file": (
+        "alerts",
+        AlertsSettings,
+        {"ALERTS_DATABASE_URL": "sqlite:////srv/alerts.db"},
+        "ALERTS_DATABASE_URL",
+        {"ALERTS_DATABASE_URL": POSTGRES},
+    ),
+    "SMTP password in clear": (
+        "notifier",
+        NotifierSettings,
+        {"SMTP_TLS": "none", "SMTP_USERNAME": "mailer", "SMTP_PASSWORD": SECRET},
+        "SMTP_PASSWORD",
+        {"SMTP_TLS": "starttls"},
+    ),
+    "SMTP user in clear": (
+        "notifier",
+        NotifierSettings,
+        {"SMTP_USERNAME": "mailer"},
+        "SMTP_USERNAME",
+        {"SMTP_TLS": "tls"},
+    ),
+    "exchange stream in clear": (
+        "ingest",
+        IngestSettings,
+        {"BINANCE_WS_URL": "ws://exchange:9443"},
+        "BINANCE_WS_URL",
+        {"BINANCE_WS_URL": "wss://exchange:9443"},
+    ),
+    "exchange REST in clear": (
+        "ingest",
+        IngestSettings,
+        {"BINANCE_REST_URL": "http://exchange"},
+        "BINANCE_REST_URL",
+        {"BINANCE_REST_URL": "https://exchange"},
+    ),
 }
 
 
@@ -74,8 +113,14 @@ def test_the_service_refuses_to_start_and_names_the_setting(case: str, tmp_path:
     env = {**kept, **_settings_environment(tmp_path, unsafe)}
 
     # A service that starts despite the setting runs until the timeout: that is the failure.
-    result = subprocess.run([sys.executable, "-m", f"pricealert.{service}"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", f"pricealert.{service}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
@@ -93,4 +138,3 @@ def test_the_same_settings_made_safe_are_accepted(case: str, tmp_path: Path, mon
         monkeypatch.setenv(name, value)
 
     assert settings_class().env == "production"
-

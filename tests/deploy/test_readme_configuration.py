@@ -26,8 +26,8 @@ STATED_IN_WORDS = {"CONSUMER_NAME", "DATABASE_URL"}
 def _table_rows() -> dict[str, str]:
     """Each variable of the configuration table and the default given for it (one backticked value, or —)."""
     text = (REPO / "README.md").read_text()
-    section = text[text.index("## Configuration"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
     rows: dict[str, str] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

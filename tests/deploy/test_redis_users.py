@@ -65,13 +65,15 @@ async def test_a_client_that_names_no_user_gets_nothing(compose_redis: ComposeRe
         await whoami(f"redis://127.0.0.1:{port}/0")
     with pytest.raises(AuthenticationError):  # and no password opens it
         await whoami(f"redis://default:{DUMMY_SECRETS['REDIS_PASSWORD']}@127.0.0.1:{port}/0")
-    assert await whoami(f"redis://{acl.ADMIN_USER}:{DUMMY_SECRETS['REDIS_PASSWORD']}@127.0.0.1:{port}/0") \
-        == acl.ADMIN_USER
+    assert (
+        await whoami(f"redis://{acl.ADMIN_USER}:{DUMMY_SECRETS['REDIS_PASSWORD']}@127.0.0.1:{port}/0") == acl.ADMIN_USER
+    )
     assert compose_redis.healthcheck().returncode == 0
 
 
-async def test_the_migrate_step_makes_each_service_user_and_saves_it(compose_redis: ComposeRedis,
-                                                                      tmp_path: Path) -> None:
+async def test_the_migrate_step_makes_each_service_user_and_saves_it(
+    compose_redis: ComposeRedis, tmp_path: Path
+) -> None:
     port = compose_redis.port
     assert not await logs_in(compose_url("ingest", port))
 
@@ -88,7 +90,8 @@ async def test_the_migrate_step_makes_each_service_user_and_saves_it(compose_red
 
 
 async def test_users_survive_a_restart_and_the_admin_password_follows_the_environment(
-        compose_redis: ComposeRedis, tmp_path: Path) -> None:
+    compose_redis: ComposeRedis, tmp_path: Path
+) -> None:
     assert run_migrate_acl_step(compose_redis.port, tmp_path).returncode == 0
     compose_redis.stop()
     rotated = {**DUMMY_SECRETS, "REDIS_PASSWORD": "a-new-admin-secret"}
@@ -114,10 +117,20 @@ async def test_the_acl_step_refuses_to_switch_off_the_user_it_is_connected_as(tm
 
     server = RedisServer(tmp_path / "plain").start()  # `default` with no password: the admin of a bare Redis
     try:
-        env = {**os.environ, **{k: v for k, v in DUMMY_SECRETS.items() if k.startswith("REDIS_PASSWORD_")},
-               "REDIS_URL": server.url, "ENV": "development"}
-        result = subprocess.run([sys.executable, "-m", "pricealert.cli", "redis", "acl", "apply", "--disable-default"],
-                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        env = {
+            **os.environ,
+            **{k: v for k, v in DUMMY_SECRETS.items() if k.startswith("REDIS_PASSWORD_")},
+            "REDIS_URL": server.url,
+            "ENV": "development",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "pricealert.cli", "redis", "acl", "apply", "--disable-default"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 1
         assert "lock this admin out" in result.stderr
         client = connect(server.url)

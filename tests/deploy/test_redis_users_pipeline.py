@@ -35,8 +35,14 @@ from pricealert.devstack.smtp import MailboxServer
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 SERVICES = load_compose()["services"]
 # The e2e stack's process names for the compose services (the docs gateway runs as `gateway`).
-PROCESSES = {"auth": "auth", "alerts": "alerts", "ingest": "ingest", "evaluator": "evaluator",
-             "notifier": "notifier", "gateway": "docs"}
+PROCESSES = {
+    "auth": "auth",
+    "alerts": "alerts",
+    "ingest": "ingest",
+    "evaluator": "evaluator",
+    "notifier": "notifier",
+    "gateway": "docs",
+}
 
 
 def _environment(name: str) -> dict[str, str | None]:
@@ -55,11 +61,19 @@ async def stack(tmp_path: Path, smtp_server: MailboxServer, exchange: FakeExchan
     try:
         applied = run_migrate_acl_step(redis.port, tmp_path)
         assert applied.returncode == 0, applied.stderr
-        env = stack_environment(tmp_path, redis_url="", database_url="sqlite", smtp_port=smtp_server.port,
-                                exchange_ws_url=exchange.ws_url, exchange_rest_url=exchange.rest_url)
+        env = stack_environment(
+            tmp_path,
+            redis_url="",
+            database_url="sqlite",
+            smtp_port=smtp_server.port,
+            exchange_ws_url=exchange.ws_url,
+            exchange_rest_url=exchange.rest_url,
+        )
         env.update(NOTIFIER_BACKOFF_BASE_S="0.2", NOTIFIER_BACKOFF_MAX_S="0.5")
-        own = {process: {"REDIS_URL": on_loopback(str(_environment(name)["REDIS_URL"]), redis.port)}
-               for process, name in PROCESSES.items()}
+        own = {
+            process: {"REDIS_URL": on_loopback(str(_environment(name)["REDIS_URL"]), redis.port)}
+            for process, name in PROCESSES.items()
+        }
         running = Stack(tmp_path, env, service_env=own)
         running.start()
         try:
@@ -76,14 +90,24 @@ async def stack(tmp_path: Path, smtp_server: MailboxServer, exchange: FakeExchan
 def operator(stack: Stack, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     """A `pricealert` command as the operator runs it in the migrate container: REDIS_URL is the CLI's own user."""
     migrate = _environment("migrate")
-    env = {"REDIS_URL": on_loopback(str(migrate["REDIS_URL"]), port), "ENV": "test",
-           "ALERTS_DATABASE_URL": stack.env["ALERTS_DATABASE_URL"]}  # the stack's database, not compose's
-    return subprocess.run([sys.executable, "-m", "pricealert.cli", *args], env={**os.environ, **env},
-                          cwd=stack.directory, capture_output=True, text=True, timeout=60)
+    env = {
+        "REDIS_URL": on_loopback(str(migrate["REDIS_URL"]), port),
+        "ENV": "test",
+        "ALERTS_DATABASE_URL": stack.env["ALERTS_DATABASE_URL"],
+    }  # the stack's database, not compose's
+    return subprocess.run(
+        [sys.executable, "-m", "pricealert.cli", *args],
+        env={**os.environ, **env},
+        cwd=stack.directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_every_service_works_as_its_own_redis_user_and_nothing_is_refused(
-        stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer) -> None:
+    stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer
+) -> None:
     port = int(stack.env["TEST_REDIS_PORT"])
     admin = connect(f"redis://{acl.ADMIN_USER}:{DUMMY_SECRETS['REDIS_PASSWORD']}@127.0.0.1:{port}/0")
     try:
@@ -93,8 +117,16 @@ async def test_every_service_works_as_its_own_redis_user_and_nothing_is_refused(
 
         # Registration's verification mail goes through the notifier's account-events consumer; the alert mail's
         # first attempt fails and waits in the notifier's retry queue.
-        alert = await fire_one_alert(stack.url, exchange, smtp_server, email="ada@example.com", symbol="BTCUSDT",
-                                     target="100000", trade_price="100012.5", failed_attempts=1)
+        alert = await fire_one_alert(
+            stack.url,
+            exchange,
+            smtp_server,
+            email="ada@example.com",
+            symbol="BTCUSDT",
+            target="100000",
+            trade_price="100012.5",
+            failed_attempts=1,
+        )
         assert alert["status"] == "triggered" and len(alert_mails(smtp_server)) == 1
 
         streams = operator(stack, port, "streams", "--json")

@@ -21,11 +21,18 @@ async def exchange() -> AsyncIterator[FakeExchange]:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, redis_url: str, database_url: str, smtp_server: MailboxServer,
-                exchange: FakeExchange) -> AsyncIterator[Stack]:
+async def stack(
+    tmp_path: Path, redis_url: str, database_url: str, smtp_server: MailboxServer, exchange: FakeExchange
+) -> AsyncIterator[Stack]:
     """Every service as a process, its log in tmp_path/<service>.log; stopped cleanly afterwards."""
-    env = stack_environment(tmp_path, redis_url=redis_url, database_url=database_url, smtp_port=smtp_server.port,
-                            exchange_ws_url=exchange.ws_url, exchange_rest_url=exchange.rest_url)
+    env = stack_environment(
+        tmp_path,
+        redis_url=redis_url,
+        database_url=database_url,
+        smtp_port=smtp_server.port,
+        exchange_ws_url=exchange.ws_url,
+        exchange_rest_url=exchange.rest_url,
+    )
     running = Stack(tmp_path, env)
     running.start()
     try:

@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 EMAIL, PASSWORD = "grace@example.com", "s3cret-pass"
 
 
-async def fire(client: httpx.AsyncClient, exchange: FakeExchange, redis: Redis, headers: dict[str, str],
-               target: str, price: str) -> dict[str, Any]:
+async def fire(
+    client: httpx.AsyncClient, exchange: FakeExchange, redis: Redis, headers: dict[str, str], target: str, price: str
+) -> dict[str, Any]:
     """Create an `above` alert on ETHUSDT, trade across it, and return the alert once its delivery is settled."""
     alert = await create_alert(client, headers, {"symbol": "ETHUSDT", "target_price": target, "condition": "above"})
     # The symbol may still be subscribed for the alert before: wait for the evaluator too, or the trade can
@@ -42,7 +43,8 @@ async def _indexed(redis: Redis, alert_id: str) -> bool:
 
 
 async def test_no_alert_mail_until_the_address_is_verified_then_exactly_one(
-        stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer) -> None:
+    stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer
+) -> None:
     redis = Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client, redis:
         registered = await client.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 async def test_trade_across_the_target_sends_exactly_one_email(
-        stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer) -> None:
+    stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer
+) -> None:
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
         await register_verified(client, smtp_server, "Ada@Example.com", "s3cret-pass")
         login = await client.post("/auth/login", json={"email": "ada@example.com", "password": "s3cret-pass"})
@@ -25,12 +26,16 @@ async def test_trade_across_the_target_sends_exactly_one_email(
         me = await client.get("/auth/me", headers=headers)
         assert me.json()["email"] == "ada@example.com"
 
-        alert = await create_alert(client, headers, {"symbol": "btcusdt", "target_price": "100000",
-                                                     "condition": "above", "name": "to the moon"})
+        alert = await create_alert(
+            client,
+            headers,
+            {"symbol": "btcusdt", "target_price": "100000", "condition": "above", "name": "to the moon"},
+        )
         assert alert["status"] == "active" and alert["symbol"] == "BTCUSDT"
 
-        await exchange.wait_for(lambda: "btcusdt@trade" in exchange.subscriptions(), within=10,
-                                what="ingest subscribed to btcusdt@trade")
+        await exchange.wait_for(
+            lambda: "btcusdt@trade" in exchange.subscriptions(), within=10, what="ingest subscribed to btcusdt@trade"
+        )
         await exchange.play_trade("BTCUSDT", "99999.99")
         await exchange.play_trade("BTCUSDT", "100012.5")
 

@@ -66,8 +66,16 @@ def redis_cli(redis_url: str) -> str:
 def run(command: str, env: dict[str, str], stdin: str = "") -> str:
     """Run one README line in bash; its output, after checking it succeeded and reported no error."""
     # A session of its own: no terminal, so a password prompt reads stdin.
-    done = subprocess.run(["bash", "-c", command], env=env, input=stdin, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, start_new_session=True)
+    done = subprocess.run(
+        ["bash", "-c", command],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{command!r} exited {done.returncode}:\n{output}"
     assert not re.search(r"^(\(error\) )?ERR", output, re.MULTILINE), f"{command!r} answered an error:\n{output}"
@@ -75,18 +83,24 @@ def run(command: str, env: dict[str, str], stdin: str = "") -> str:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_every_operations_command_runs(stack: Stack, exchange: FakeExchange, redis_url: str,
-                                             smtp_server: MailboxServer) -> None:
-    await fire_one_alert(stack.url, exchange, smtp_server, email="ops@example.com", symbol="BTCUSDT", target="100",
-                         trade_price="101")
+async def test_every_operations_command_runs(
+    stack: Stack, exchange: FakeExchange, redis_url: str, smtp_server: MailboxServer
+) -> None:
+    await fire_one_alert(
+        stack.url, exchange, smtp_server, email="ops@example.com", symbol="BTCUSDT", target="100", trade_price="101"
+    )
     redis = Redis.from_url(redis_url, decode_responses=True)
     dead = names.dead_letter_stream(names.TRIGGERS)
     # A trigger no reader can parse: each group dead-letters it, so the dead-letter commands have work.
     await redis.xadd(names.TRIGGERS, {"trigger_id": "not-a-trigger"})
     await eventually_value(lambda: redis.xlen(dead), what="a dead-lettered trigger")
 
-    env = {**os.environ, **stack.env, "RCLI": redis_cli(redis_url),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        **stack.env,
+        "RCLI": redis_cli(redis_url),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     ran, skipped = [], []
     for command in operations_commands():
         reason = next((why for prefix, why in SKIPPED.items() if command.startswith(prefix)), None)

@@ -26,12 +26,17 @@ def lines_naming(stack: Stack, service: str, alert_id: str) -> list[str]:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the logs do not depend on the database
-async def test_alert_id_is_in_every_services_log(stack: Stack, exchange: FakeExchange,
-                                                 smtp_server: MailboxServer) -> None:
-    alert = await fire_one_alert(stack.url, exchange, smtp_server, email="eve@example.com", symbol="ETHUSDT",
-                                 target="3000", trade_price="3001")
+async def test_alert_id_is_in_every_services_log(
+    stack: Stack, exchange: FakeExchange, smtp_server: MailboxServer
+) -> None:
+    alert = await fire_one_alert(
+        stack.url, exchange, smtp_server, email="eve@example.com", symbol="ETHUSDT", target="3000", trade_price="3001"
+    )
     assert len(alert_mails(smtp_server)) == 1
 
-    missing = {service: event for service, event in EXPECTED.items()
-               if not any(event in line for line in lines_naming(stack, service, alert["id"]))}
+    missing = {
+        service: event
+        for service, event in EXPECTED.items()
+        if not any(event in line for line in lines_naming(stack, service, alert["id"]))
+    }
     assert not missing, f"no line naming alert {alert['id']}: {missing}"

@@ -34,20 +34,37 @@ def _text(value: Any) -> str:
 
 def tick_fields(index: int) -> dict[str, str]:
     """A tick as ingest writes it."""
-    return {"symbol": "BTCUSDT", "price": f"{65000 + index}.25", "trade_id": str(1000 + index),
-            "exchange_time": "1700000000000", "received_at": "1700000000004"}
+    return {
+        "symbol": "BTCUSDT",
+        "price": f"{65000 + index}.25",
+        "trade_id": str(1000 + index),
+        "exchange_time": "1700000000000",
+        "received_at": "1700000000004",
+    }
 
 
 def trigger_fields(index: int) -> dict[str, str]:
     """A trigger as the evaluator writes it."""
-    return {"trigger_id": f"trigger-{index}", "alert_id": f"alert-{index}", "user_id": "user-1",
-            "email": "ada@example.com", "symbol": "BTCUSDT", "condition": "above", "target_price": "65000",
-            "name": f"alert {index}", "price": "65001.5", "trade_id": str(2000 + index),
-            "exchange_time": "1700000000000", "tick_received_at": "1700000000004", "fired_at": "1700000000009"}
+    return {
+        "trigger_id": f"trigger-{index}",
+        "alert_id": f"alert-{index}",
+        "user_id": "user-1",
+        "email": "ada@example.com",
+        "symbol": "BTCUSDT",
+        "condition": "above",
+        "target_price": "65000",
+        "name": f"alert {index}",
+        "price": "65001.5",
+        "trade_id": str(2000 + index),
+        "exchange_time": "1700000000000",
+        "tick_received_at": "1700000000004",
+        "fired_at": "1700000000009",
+    }
 
 
-async def leave_pending(redis: Redis, stream: str, group: str, consumer: str, entries: Sequence[dict[str, str]],
-                        *, read: int) -> list[str]:
+async def leave_pending(
+    redis: Redis, stream: str, group: str, consumer: str, entries: Sequence[dict[str, str]], *, read: int
+) -> list[str]:
     """XADD `entries`, create `group`, and read `read` of them as `consumer` without acking them."""
     ids = [_text(await redis.xadd(stream, dict(fields))) for fields in entries]  # type: ignore[arg-type]
     await redis.xgroup_create(stream, group, id="0", mkstream=True)
@@ -55,8 +72,9 @@ async def leave_pending(redis: Redis, stream: str, group: str, consumer: str, en
     return ids
 
 
-async def dead_letter_via_consumer(redis: Redis, stream: str, group: str, consumer: str,
-                                   entries: Sequence[dict[str, str]], *, reason: str) -> list[str]:
+async def dead_letter_via_consumer(
+    redis: Redis, stream: str, group: str, consumer: str, entries: Sequence[dict[str, str]], *, reason: str
+) -> list[str]:
     """XADD `entries` and let the real consumer loop dead-letter each one (a permanent handler failure)."""
     ids = [_text(await redis.xadd(stream, dict(fields))) for fields in entries]  # type: ignore[arg-type]
 

@@ -23,8 +23,14 @@ async def _entries(redis: Redis, stream: str) -> list[tuple[str, dict[str, str]]
 
 
 async def _three_dead_triggers(redis: Redis) -> list[str]:
-    await dead_letter_via_consumer(redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
-                                   [trigger_fields(i) for i in range(3)], reason="550 mailbox unavailable")
+    await dead_letter_via_consumer(
+        redis,
+        names.TRIGGERS,
+        names.GROUP_NOTIFIER,
+        "notifier-a",
+        [trigger_fields(i) for i in range(3)],
+        reason="550 mailbox unavailable",
+    )
     return [i for i, _ in await _entries(redis, DEAD)]
 
 
@@ -36,8 +42,14 @@ def test_stream_names_resolve_from_short_full_and_dead_letter_forms() -> None:
 
 
 async def test_list_separates_original_fields_from_the_failure(redis: Redis, cli_env: dict[str, str]) -> None:
-    originals = await dead_letter_via_consumer(redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
-                                               [trigger_fields(1), trigger_fields(2)], reason="550 no such user")
+    originals = await dead_letter_via_consumer(
+        redis,
+        names.TRIGGERS,
+        names.GROUP_NOTIFIER,
+        "notifier-a",
+        [trigger_fields(1), trigger_fields(2)],
+        reason="550 no such user",
+    )
 
     result = await run_cli("dead-letters", "list", "triggers", "--json", env=cli_env)
 
@@ -77,8 +89,9 @@ async def test_replay_all_puts_the_original_fields_back_and_a_consumer_handles_t
     async def accept(messages: Sequence[Message]) -> None:
         handled.extend(m.fields["trigger_id"] for m in messages)
 
-    consumer = StreamConsumer(redis, ConsumerOptions(names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-b",
-                                                     service="notifier"), accept)
+    consumer = StreamConsumer(
+        redis, ConsumerOptions(names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-b", service="notifier"), accept
+    )
     await consumer.poll_once()
     assert handled == ["trigger-0", "trigger-1", "trigger-2"]
     pending: Any = await redis.xpending(names.TRIGGERS, names.GROUP_NOTIFIER)
@@ -88,8 +101,9 @@ async def test_replay_all_puts_the_original_fields_back_and_a_consumer_handles_t
 async def test_replay_one_id_leaves_the_others_and_reports_unknown_ids(redis: Redis, cli_env: dict[str, str]) -> None:
     dead_ids = await _three_dead_triggers(redis)
 
-    result = await run_cli("dead-letters", "replay", "triggers", "--id", dead_ids[1], "--id", "1-1", "--json",
-                           env=cli_env)
+    result = await run_cli(
+        "dead-letters", "replay", "triggers", "--id", dead_ids[1], "--id", "1-1", "--json", env=cli_env
+    )
 
     assert result.exit_code == 1  # one id was not found
     outcome = json_of(result)
@@ -99,8 +113,9 @@ async def test_replay_one_id_leaves_the_others_and_reports_unknown_ids(redis: Re
 
 
 async def test_replay_of_a_dead_tick_goes_back_to_the_ticks_stream(redis: Redis, cli_env: dict[str, str]) -> None:
-    await dead_letter_via_consumer(redis, names.TICKS, names.GROUP_EVALUATOR, "evaluator-a", [tick_fields(5)],
-                                   reason="bad price")
+    await dead_letter_via_consumer(
+        redis, names.TICKS, names.GROUP_EVALUATOR, "evaluator-a", [tick_fields(5)], reason="bad price"
+    )
 
     result = await run_cli("dead-letters", "replay", "ticks", env=cli_env)
 
@@ -138,8 +153,11 @@ async def test_replay_all_takes_only_what_was_there_when_it_started(redis: Redis
 
         raise PermanentError("still broken")
 
-    consumer = StreamConsumer(redis, ConsumerOptions(names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-c",
-                                                     service="notifier", block_ms=20), refuse_again)
+    consumer = StreamConsumer(
+        redis,
+        ConsumerOptions(names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-c", service="notifier", block_ms=20),
+        refuse_again,
+    )
     running = asyncio.create_task(consumer.run(stop))
     try:
         result = await run_cli("dead-letters", "replay", "triggers", "--json", env=cli_env)

@@ -24,8 +24,12 @@ PASSWORD = "a-long-admin-passphrase"
 @pytest.fixture
 def auth_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     """What the auth container gives the CLI: its database, key directory and bcrypt cost."""
-    return {"AUTH_DATABASE_URL": database_url, "AUTH_KEY_DIR": str(tmp_path / "keys"), "AUTH_BCRYPT_ROUNDS": "4",
-            "ENV": "test"}
+    return {
+        "AUTH_DATABASE_URL": database_url,
+        "AUTH_KEY_DIR": str(tmp_path / "keys"),
+        "AUTH_BCRYPT_ROUNDS": "4",
+        "ENV": "test",
+    }
 
 
 async def _user(database_url: str, email: str) -> User | None:
@@ -52,10 +56,19 @@ async def _tables(database_url: str) -> set[str]:
 
 
 async def test_create_admin_creates_then_is_idempotent(database_url: str, auth_env: dict[str, str]) -> None:
-    created = await run_cli("users", "create-admin", "--email", "Root@Example.com", "--password", PASSWORD, "--json",
-                            env=auth_env)
-    again = await run_cli("users", "create-admin", "--email", "root@example.com", "--password", "another-passphrase",
-                          "--json", env=auth_env)
+    created = await run_cli(
+        "users", "create-admin", "--email", "Root@Example.com", "--password", PASSWORD, "--json", env=auth_env
+    )
+    again = await run_cli(
+        "users",
+        "create-admin",
+        "--email",
+        "root@example.com",
+        "--password",
+        "another-passphrase",
+        "--json",
+        env=auth_env,
+    )
 
     assert created.exit_code == 0, created.output
     assert json_of(created)["action"] == "created" and json_of(created)["email"] == "root@example.com"
@@ -65,18 +78,24 @@ async def test_create_admin_creates_then_is_idempotent(database_url: str, auth_e
     assert await PasswordHasher(4).verify(PASSWORD, user.password_hash)  # an existing password is kept
 
 
-async def test_create_admin_refuses_an_account_it_did_not_create(database_url: str,
-                                                                 auth_env: dict[str, str]) -> None:
+async def test_create_admin_refuses_an_account_it_did_not_create(database_url: str, auth_env: dict[str, str]) -> None:
     engine = create_engine(database_url, application_name="cli-test")
     await run_cli("db", "migrate", "auth", env=auth_env)
     async with session_factory(engine)() as session:
-        await UserRepository(session).add(User(email="ada@example.com", password_hash=PasswordHasher(4).hash_sync(
-            "old-password-1"), is_admin=False, is_active=False))
+        await UserRepository(session).add(
+            User(
+                email="ada@example.com",
+                password_hash=PasswordHasher(4).hash_sync("old-password-1"),
+                is_admin=False,
+                is_active=False,
+            )
+        )
         await session.commit()
     await engine.dispose()
 
-    result = await run_cli("users", "create-admin", "--email", "ada@example.com", "--password", PASSWORD,
-                           "--reset-password", env=auth_env)
+    result = await run_cli(
+        "users", "create-admin", "--email", "ada@example.com", "--password", PASSWORD, "--reset-password", env=auth_env
+    )
 
     assert result.exit_code == 1
     assert "refused" in result.stderr and "left alone" in result.stderr and "Traceback" not in result.output
@@ -85,12 +104,21 @@ async def test_create_admin_refuses_an_account_it_did_not_create(database_url: s
     assert await PasswordHasher(4).verify("old-password-1", user.password_hash)
 
 
-async def test_create_admin_resets_the_password_of_the_admin_it_created(database_url: str,
-                                                                         auth_env: dict[str, str]) -> None:
+async def test_create_admin_resets_the_password_of_the_admin_it_created(
+    database_url: str, auth_env: dict[str, str]
+) -> None:
     await run_cli("users", "create-admin", "--email", "root@example.com", "--password", PASSWORD, env=auth_env)
 
-    result = await run_cli("users", "create-admin", "--email", "root@example.com", "--password",
-                           "another-passphrase", "--reset-password", env=auth_env)
+    result = await run_cli(
+        "users",
+        "create-admin",
+        "--email",
+        "root@example.com",
+        "--password",
+        "another-passphrase",
+        "--reset-password",
+        env=auth_env,
+    )
 
     assert result.exit_code == 0, result.output
     assert "root@example.com: password reset" in result.stdout
@@ -102,8 +130,9 @@ async def test_create_admin_resets_the_password_of_the_admin_it_created(database
 async def test_create_admin_prompts_for_the_password(sqlite_url: str, tmp_path: Path) -> None:
     env = {"AUTH_DATABASE_URL": sqlite_url, "AUTH_KEY_DIR": str(tmp_path), "AUTH_BCRYPT_ROUNDS": "4"}
 
-    result = await run_cli("users", "create-admin", "--email", "ops@example.com", env=env,
-                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    result = await run_cli(
+        "users", "create-admin", "--email", "ops@example.com", env=env, input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
 
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.stdout
@@ -111,8 +140,9 @@ async def test_create_admin_prompts_for_the_password(sqlite_url: str, tmp_path: 
 
 
 @pytest.mark.parametrize(("email", "password"), [("not-an-email", PASSWORD), ("ops@example.com", "short")])
-async def test_create_admin_refuses_what_the_auth_service_refuses(sqlite_url: str, tmp_path: Path, email: str,
-                                                                  password: str) -> None:
+async def test_create_admin_refuses_what_the_auth_service_refuses(
+    sqlite_url: str, tmp_path: Path, email: str, password: str
+) -> None:
     env = {"AUTH_DATABASE_URL": sqlite_url, "AUTH_KEY_DIR": str(tmp_path), "AUTH_BCRYPT_ROUNDS": "4"}
 
     result = await run_cli("users", "create-admin", "--email", email, "--password", password, env=env)
@@ -146,8 +176,12 @@ async def test_migrate_hides_the_database_password_and_rejects_unknown_services(
 
 
 async def test_keys_ensure_generates_once_even_in_production(tmp_path: Path) -> None:
-    env = {"AUTH_KEY_DIR": str(tmp_path / "keys"), "ENV": "production", "REDIS_URL": "redis://redis:6379/0",
-           "AUTH_DATABASE_URL": "postgresql://auth@postgres/auth"}
+    env = {
+        "AUTH_KEY_DIR": str(tmp_path / "keys"),
+        "ENV": "production",
+        "REDIS_URL": "redis://redis:6379/0",
+        "AUTH_DATABASE_URL": "postgresql://auth@postgres/auth",
+    }
 
     first = await run_cli("keys", "ensure", "--json", env=env)
     second = await run_cli("keys", "ensure", "--json", env=env)
@@ -155,8 +189,12 @@ async def test_keys_ensure_generates_once_even_in_production(tmp_path: Path) -> 
     assert first.exit_code == 0, first.output
     assert json_of(first)["generated"] is True and json_of(first)["root_generated"] is True
     root_public = str(tmp_path / "keys" / "root" / "public.pem")
-    assert json_of(second) == {"kid": json_of(first)["kid"], "generated": False, "root_generated": False,
-                               "root_public_key": root_public}
+    assert json_of(second) == {
+        "kid": json_of(first)["kid"],
+        "generated": False,
+        "root_generated": False,
+        "root_public_key": root_public,
+    }
     assert [p.name for p in (tmp_path / "keys").glob("*.pem")] == [f"{json_of(first)['kid']}.pem"]
     assert (tmp_path / "keys" / "root" / "private.pem").stat().st_mode & 0o077 == 0
 
@@ -168,8 +206,12 @@ async def test_keys_ensure_gives_a_v1_key_dir_a_root_and_exports_its_public_half
     result = await run_cli("keys", "ensure", "--export-root", str(tmp_path / "trust" / "root.pem"), "--json", env=env)
 
     assert result.exit_code == 0, result.output
-    assert json_of(result) == {"kid": v1.kid, "generated": False, "root_generated": True,
-                               "root_public_key": str(tmp_path / "trust" / "root.pem")}
+    assert json_of(result) == {
+        "kid": v1.kid,
+        "generated": False,
+        "root_generated": True,
+        "root_public_key": str(tmp_path / "trust" / "root.pem"),
+    }
     exported = load_root_public_key(tmp_path / "trust" / "root.pem")
     assert exported.public_bytes_raw() == load_root_key(tmp_path / "keys").public_key().public_bytes_raw()
 

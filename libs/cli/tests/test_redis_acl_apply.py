@@ -33,8 +33,9 @@ async def test_every_role_has_its_password_setting() -> None:
     assert {role.password_variable for role in acl.ROLES} <= fields
 
 
-async def test_apply_sets_users_exactly_rotates_passwords_and_drops_stale_users(acl_redis: AclRedis,
-                                                                                admin: Redis) -> None:
+async def test_apply_sets_users_exactly_rotates_passwords_and_drops_stale_users(
+    acl_redis: AclRedis, admin: Redis
+) -> None:
     await admin.execute_command("ACL", "SETUSER", "pricealert-retired", "on", ">x", "~*", "+@all")  # type: ignore[no-untyped-call]
     await admin.execute_command("ACL", "SETUSER", acl.AUTH.user, "+flushall")  # type: ignore[no-untyped-call]
     before = connect(acl_redis.url_of(acl.AUTH))
@@ -81,12 +82,16 @@ async def test_every_password_must_be_set(acl_redis: AclRedis) -> None:
     assert "REDIS_PASSWORD_NOTIFIER, REDIS_PASSWORD_CLI" in result.stderr
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"REDIS_PASSWORD_INGEST": "short"}, "REDIS_PASSWORD_INGEST: at least 16 characters"),
-    ({"REDIS_PASSWORD_INGEST": PASSWORDS["evaluator"]}, "must differ"),
-])
-def test_production_refuses_short_or_shared_passwords(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                      change: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"REDIS_PASSWORD_INGEST": "short"}, "REDIS_PASSWORD_INGEST: at least 16 characters"),
+        ({"REDIS_PASSWORD_INGEST": PASSWORDS["evaluator"]}, "must differ"),
+    ],
+)
+def test_production_refuses_short_or_shared_passwords(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, change: dict[str, str], message: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     for variable, value in {**ENV, **change, "ENV": "production", "REDIS_URL": "redis://x:y@redis:6379/0"}.items():
         monkeypatch.setenv(variable, value)

@@ -25,14 +25,22 @@ CONSUMERS = [(role, stream) for role in acl.SERVICES for stream in role.consumes
 WRITTEN_STREAMS = [(role, stream) for role in acl.SERVICES for stream in role.writes if stream in names.STREAM_MAXLEN]
 ROOT = Ed25519PrivateKey.generate()
 SIGNING_KEY = sign_statement(
-    ROOT, kid="k1", algorithm="EdDSA", issued_at=datetime.now(UTC), valid_until=datetime.now(UTC) + timedelta(hours=1),
-    public_pem=Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    ROOT,
+    kid="k1",
+    algorithm="EdDSA",
+    issued_at=datetime.now(UTC),
+    valid_until=datetime.now(UTC) + timedelta(hours=1),
+    public_pem=Ed25519PrivateKey.generate()
+    .public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode(),
+)
 
 
 @pytest.mark.parametrize(("role", "stream"), CONSUMERS, ids=[f"{r.name}-{s}" for r, s in CONSUMERS])
 async def test_a_consumer_runs_the_consumer_loop_on_its_stream_as_its_own_user(
-        acl_redis: AclRedis, admin: Redis, role: acl.Role, stream: str) -> None:
+    acl_redis: AclRedis, admin: Redis, role: acl.Role, stream: str
+) -> None:
     await admin.xadd(stream, {"n": "1"})
     await admin.xadd(stream, {"n": "poison"})
 
@@ -41,8 +49,15 @@ async def test_a_consumer_runs_the_consumer_loop_on_its_stream_as_its_own_user(
             raise PermanentError("refused")
 
     async with acl_redis.client(role) as redis:
-        options = ConsumerOptions(stream, f"group-{role.name}", "host-1", service=role.name, batch_size=1,
-                                  reclaim_idle_ms=0, reclaim_every_s=0)
+        options = ConsumerOptions(
+            stream,
+            f"group-{role.name}",
+            "host-1",
+            service=role.name,
+            batch_size=1,
+            reclaim_idle_ms=0,
+            reclaim_every_s=0,
+        )
         loop = StreamConsumer(redis, options, handle)
         await loop.ensure_group()
         await loop.ensure_group()  # BUSYGROUP, tolerated
@@ -68,10 +83,12 @@ async def test_a_writer_appends_to_its_stream(acl_redis: AclRedis, admin: Redis,
 
 
 async def test_alerts_reads_the_signing_keys_and_the_catalog_but_cannot_write_them(
-        acl_redis: AclRedis, admin: Redis, tmp_path: Path) -> None:
+    acl_redis: AclRedis, admin: Redis, tmp_path: Path
+) -> None:
     root_file = tmp_path / "root.pem"
-    root_file.write_bytes(ROOT.public_key().public_bytes(serialization.Encoding.PEM,
-                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+    root_file.write_bytes(
+        ROOT.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     await publish(admin, names.SIGNING_KEYS, SIGNING_KEY)
     await admin.xadd(names.SYMBOL_CATALOG, {"symbols": "BTCUSDT"})
     async with acl_redis.client(acl.ALERTS) as redis:
@@ -123,7 +140,8 @@ async def test_a_script_is_checked_key_by_key_even_for_keys_it_names_itself(acl_
 
 @pytest.mark.parametrize("role", [acl.INGEST, acl.NOTIFIER, acl.ALERTS], ids=lambda r: r.name)
 async def test_a_consumer_cannot_append_to_the_streams_it_only_consumes(
-        acl_redis: AclRedis, admin: Redis, role: acl.Role) -> None:
+    acl_redis: AclRedis, admin: Redis, role: acl.Role
+) -> None:
     acl_redis.require_selectors()
     async with acl_redis.client(role) as redis:
         for stream in role.consumes:
@@ -138,9 +156,19 @@ async def test_a_consumer_cannot_append_to_the_streams_it_only_consumes(
 @pytest.mark.parametrize("role", acl.SERVICES, ids=lambda r: r.name)
 async def test_no_service_flushes_lists_keys_or_reconfigures(acl_redis: AclRedis, role: acl.Role) -> None:
     async with acl_redis.client(role) as redis:
-        for command in (("FLUSHALL",), ("KEYS", "*"), ("SCAN", "0"), ("CONFIG", "GET", "*"), ("ACL", "LIST"),
-                        ("SCRIPT", "FLUSH"), ("SORT", names.TICKS), ("SHUTDOWN",),
-                        ("MONITOR",), ("CLIENT", "LIST"), ("INFO",)):
+        for command in (
+            ("FLUSHALL",),
+            ("KEYS", "*"),
+            ("SCAN", "0"),
+            ("CONFIG", "GET", "*"),
+            ("ACL", "LIST"),
+            ("SCRIPT", "FLUSH"),
+            ("SORT", names.TICKS),
+            ("SHUTDOWN",),
+            ("MONITOR",),
+            ("CLIENT", "LIST"),
+            ("INFO",),
+        ):
             with pytest.raises(NoPermissionError):
                 await redis.execute_command(*command)  # type: ignore[no-untyped-call]
 
@@ -157,8 +185,14 @@ async def test_every_key_outside_a_users_patterns_is_refused(acl_redis: AclRedis
 
 
 async def test_the_cli_user_inspects_and_repairs_dead_letters(acl_redis: AclRedis, admin: Redis) -> None:
-    await dead_letter_via_consumer(admin, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
-                                   [trigger_fields(i) for i in range(3)], reason="550 mailbox unavailable")
+    await dead_letter_via_consumer(
+        admin,
+        names.TRIGGERS,
+        names.GROUP_NOTIFIER,
+        "notifier-a",
+        [trigger_fields(i) for i in range(3)],
+        reason="550 mailbox unavailable",
+    )
     await admin.xadd(names.TICKS, tick_fields(1))
     await publish(admin, names.SIGNING_KEYS, SIGNING_KEY)
     env = {"REDIS_URL": acl_redis.url_of(acl.CLI)}
@@ -186,8 +220,10 @@ async def test_a_wrong_password_or_an_unknown_user_is_refused(acl_redis: AclRedi
 
     from pricealert.common.redisconn import connect
 
-    for url in (user_url(acl_redis.url, acl.AUTH.user, PASSWORDS["alerts"]),
-                user_url(acl_redis.url, "pricealert-docs", "anything")):
+    for url in (
+        user_url(acl_redis.url, acl.AUTH.user, PASSWORDS["alerts"]),
+        user_url(acl_redis.url, "pricealert-docs", "anything"),
+    ):
         client = connect(url)
         with pytest.raises(AuthenticationError):
             await client.ping()

@@ -16,17 +16,24 @@ def _group(report: dict[str, object], stream: str, group: str) -> dict[str, obje
 
 
 async def test_streams_json_counts_pending_lag_and_dead_letters(redis: Redis, cli_env: dict[str, str]) -> None:
-    await leave_pending(redis, names.TICKS, names.GROUP_EVALUATOR, "evaluator-a",
-                        [tick_fields(i) for i in range(7)], read=3)
+    await leave_pending(
+        redis, names.TICKS, names.GROUP_EVALUATOR, "evaluator-a", [tick_fields(i) for i in range(7)], read=3
+    )
     await redis.xreadgroup(names.GROUP_EVALUATOR, "evaluator-b", {names.TICKS: ">"}, count=1)
-    await dead_letter_via_consumer(redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
-                                   [trigger_fields(1), trigger_fields(2)], reason="550 no such mailbox")
+    await dead_letter_via_consumer(
+        redis,
+        names.TRIGGERS,
+        names.GROUP_NOTIFIER,
+        "notifier-a",
+        [trigger_fields(1), trigger_fields(2)],
+        reason="550 no such mailbox",
+    )
 
     result = await run_cli("streams", "--json", env=cli_env)
 
     assert result.exit_code == 0, result.stderr
     report = json_of(result)
-    assert [s["name"] for s in report["streams"]][:len(streams.KNOWN_STREAMS)] == list(streams.KNOWN_STREAMS)
+    assert [s["name"] for s in report["streams"]][: len(streams.KNOWN_STREAMS)] == list(streams.KNOWN_STREAMS)
     ticks = next(s for s in report["streams"] if s["name"] == names.TICKS)
     assert ticks["length"] == 7 and ticks["dead_letters"] == 0
     evaluator = _group(report, names.TICKS, names.GROUP_EVALUATOR)
@@ -39,13 +46,21 @@ async def test_streams_json_counts_pending_lag_and_dead_letters(redis: Redis, cl
     notifier = _group(report, names.TRIGGERS, names.GROUP_NOTIFIER)
     assert notifier["pending"] == 0 and notifier["lag"] == 0  # dead-lettered entries are acknowledged
     missing = next(s for s in report["streams"] if s["name"] == names.SYMBOL_CATALOG)
-    assert missing == {"name": names.SYMBOL_CATALOG, "exists": False, "length": 0, "last_id": None,
-                       "dead_letter_stream": f"{names.SYMBOL_CATALOG}:dead", "dead_letters": 0, "groups": []}
+    assert missing == {
+        "name": names.SYMBOL_CATALOG,
+        "exists": False,
+        "length": 0,
+        "last_id": None,
+        "dead_letter_stream": f"{names.SYMBOL_CATALOG}:dead",
+        "dead_letters": 0,
+        "groups": [],
+    }
 
 
 async def test_streams_table_shows_every_stream_and_group(redis: Redis, cli_env: dict[str, str]) -> None:
-    await leave_pending(redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a",
-                        [trigger_fields(i) for i in range(3)], read=2)
+    await leave_pending(
+        redis, names.TRIGGERS, names.GROUP_NOTIFIER, "notifier-a", [trigger_fields(i) for i in range(3)], read=2
+    )
     await redis.xgroup_create(names.TRIGGERS, names.GROUP_ALERTS, id="0")
 
     result = await run_cli("streams", "--consumers", env=cli_env)
@@ -74,8 +89,9 @@ async def test_other_pricealert_streams_are_discovered_but_dead_letter_streams_a
 
 
 async def test_lag_is_counted_on_redis_without_lag_and_capped(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = await leave_pending(redis, names.TICKS, names.GROUP_EVALUATOR, "e", [tick_fields(i) for i in range(6)],
-                              read=1)
+    ids = await leave_pending(
+        redis, names.TICKS, names.GROUP_EVALUATOR, "e", [tick_fields(i) for i in range(6)], read=1
+    )
 
     assert await streams._count_after(redis, names.TICKS, ids[0]) == (5, True)
     assert await streams._count_after(redis, names.TICKS, ids[-1]) == (0, True)

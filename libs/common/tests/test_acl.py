@@ -12,8 +12,25 @@ from pricealert.common import acl, names
 REDIS_6 = acl.ServerAcl((6, 2))
 REDIS_7 = acl.ServerAcl((7, 4))
 # Keyless commands that reach every key, or the server itself: no service's user may have them.
-FORBIDDEN = ("+@all", "+@admin", "+@dangerous", "+@keyspace", "+@scripting", "+@stream", "+@pubsub", "+keys",
-             "+flushall", "+flushdb", "+sort", "+config", "+acl", "+script|flush", "+function", "+scan", "+migrate")
+FORBIDDEN = (
+    "+@all",
+    "+@admin",
+    "+@dangerous",
+    "+@keyspace",
+    "+@scripting",
+    "+@stream",
+    "+@pubsub",
+    "+keys",
+    "+flushall",
+    "+flushdb",
+    "+sort",
+    "+config",
+    "+acl",
+    "+script|flush",
+    "+function",
+    "+scan",
+    "+migrate",
+)
 
 
 def writers(key: str) -> list[str]:
@@ -22,14 +39,23 @@ def writers(key: str) -> list[str]:
 
 @pytest.mark.parametrize(("origin", "key"), sorted(sample_keys().items()))
 def test_every_key_in_names_is_written_by_exactly_one_service(origin: str, key: str) -> None:
-    assert len(writers(key)) == 1, f"{origin} ({key}) is written by {writers(key) or 'no service'}: give it to " \
-                                   f"exactly one role in acl.py (a new key belongs in its service's key family)"
+    assert len(writers(key)) == 1, (
+        f"{origin} ({key}) is written by {writers(key) or 'no service'}: give it to "
+        f"exactly one role in acl.py (a new key belongs in its service's key family)"
+    )
 
 
 def test_sample_keys_cover_every_stream_family_and_function() -> None:
     keys = sample_keys()
-    assert {"SIGNING_KEYS", "TICKS", "AUTH_KEYS", "EVAL_INDEX_PREFIX", "login_failures_key",
-            "notifier_retry_key", "ingest_gone_key"} <= keys.keys()
+    assert {
+        "SIGNING_KEYS",
+        "TICKS",
+        "AUTH_KEYS",
+        "EVAL_INDEX_PREFIX",
+        "login_failures_key",
+        "notifier_retry_key",
+        "ingest_gone_key",
+    } <= keys.keys()
 
 
 @pytest.mark.parametrize("role", acl.SERVICES, ids=lambda r: r.name)
@@ -109,8 +135,9 @@ def test_the_password_travels_as_its_sha256() -> None:
 
 def test_roles_by_name_users_and_password_variables() -> None:
     assert acl.role("ingest") is acl.INGEST
-    assert [r.user for r in acl.ROLES] == [f"pricealert-{n}" for n in
-                                          ("auth", "alerts", "ingest", "evaluator", "notifier", "cli")]
+    assert [r.user for r in acl.ROLES] == [
+        f"pricealert-{n}" for n in ("auth", "alerts", "ingest", "evaluator", "notifier", "cli")
+    ]
     assert acl.EVALUATOR.password_variable == "REDIS_PASSWORD_EVALUATOR"
     assert acl.ADMIN_USER not in [r.user for r in acl.ROLES]
     with pytest.raises(KeyError, match="docs"):

@@ -20,8 +20,16 @@ STREAM = "test:stream"
 
 
 def options(consumer: str, **overrides: object) -> ConsumerOptions:
-    base: dict[str, object] = dict(stream=STREAM, group="g", consumer=consumer, service="test",
-                                   reclaim_idle_ms=200, reclaim_every_s=0.05, block_ms=50, max_deliveries=3)
+    base: dict[str, object] = dict(
+        stream=STREAM,
+        group="g",
+        consumer=consumer,
+        service="test",
+        reclaim_idle_ms=200,
+        reclaim_every_s=0.05,
+        block_ms=50,
+        max_deliveries=3,
+    )
     base.update(overrides)
     return ConsumerOptions(**base)  # type: ignore[arg-type]
 
@@ -238,6 +246,7 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
     script = Path(__file__).with_name("consumer_process.py")
     process = subprocess.Popen([sys.executable, str(script), redis_url, STREAM, "worker-1", "0.02"])
     try:
+
         async def some_handled() -> bool:
             return int(await redis.get(f"{STREAM}:handled-count") or 0) >= 5
 
@@ -257,6 +266,7 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
 
     restarted = subprocess.Popen([sys.executable, str(script), redis_url, STREAM, "worker-1", "0"])
     try:
+
         async def all_handled() -> bool:
             return await redis.scard(f"{STREAM}:handled") == total and await pending_count(redis) == 0
 
@@ -268,9 +278,7 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
     assert int(await redis.get(f"{STREAM}:handled-count") or 0) == total
 
 
-async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_leaves_nothing_pending(
-    redis: Redis
-) -> None:
+async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_leaves_nothing_pending(redis: Redis) -> None:
     for n in range(50):
         await redis.xadd(STREAM, {"n": str(n)})
     handled: list[str] = []
@@ -319,8 +327,11 @@ async def test_a_batch_read_ahead_of_a_slow_one_is_not_handled_twice_after_a_rec
         await redis.xack(STREAM, "g", *[m.id for m in messages])
 
     stop = asyncio.Event()
-    consumer = StreamConsumer(redis, options("a", batch_size=10, prefetch=True, handler_acks=True,
-                                             reclaim_idle_ms=400, reclaim_every_s=0.05), slow_first)
+    consumer = StreamConsumer(
+        redis,
+        options("a", batch_size=10, prefetch=True, handler_acks=True, reclaim_idle_ms=400, reclaim_every_s=0.05),
+        slow_first,
+    )
     await consumer.ensure_group()
     task = asyncio.create_task(consumer.run(stop))
 

@@ -24,8 +24,17 @@ from pricealert.devstack.ports import free_port, wait_for_port
 
 
 def options(stream: str, consumer: str, **overrides: object) -> ConsumerOptions:
-    base: dict[str, object] = dict(stream=stream, group="g", consumer=consumer, service="test", block_ms=20,
-                                   reclaim_idle_ms=100, reclaim_every_s=0.0, max_deliveries=2, levels_every_s=0.0)
+    base: dict[str, object] = dict(
+        stream=stream,
+        group="g",
+        consumer=consumer,
+        service="test",
+        block_ms=20,
+        reclaim_idle_ms=100,
+        reclaim_every_s=0.0,
+        max_deliveries=2,
+        levels_every_s=0.0,
+    )
     base.update(overrides)
     return ConsumerOptions(**base)  # type: ignore[arg-type]
 
@@ -123,8 +132,7 @@ async def test_worker_process_serves_metrics_on_metrics_port(redis: Redis, redis
     script = Path(__file__).with_name("metrics_worker_process.py")
     env = {**os.environ, "REDIS_URL": redis_url, "METRICS_PORT": str(port)}
     await redis.xadd("test:worker-metrics", {"n": "1"})
-    process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         await asyncio.to_thread(wait_for_port, port)
         async with httpx.AsyncClient() as client:

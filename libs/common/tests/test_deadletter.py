@@ -38,11 +38,14 @@ def originals(letter: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in letter.items() if not k.startswith("dl_")}
 
 
-@pytest.mark.parametrize("raw", [
-    {b"symbol": b"\xff\xfe"},
-    {b"\xff": b"BTCUSDT"},
-    {b"ok": b"fine", b"price": b"1\x80"},
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {b"symbol": b"\xff\xfe"},
+        {b"\xff": b"BTCUSDT"},
+        {b"ok": b"fine", b"price": b"1\x80"},
+    ],
+)
 def test_an_entry_that_is_not_utf8_is_a_malformed_event(raw: dict[bytes, bytes]) -> None:
     with pytest.raises(MalformedEvent, match="not UTF-8"):
         decode_fields(raw)
@@ -83,8 +86,14 @@ def test_text_stays_text_and_anything_else_is_base64_with_a_prefix() -> None:
 
 
 def test_a_dead_letter_keeps_the_entry_readably_and_restorably() -> None:
-    raw = {b"symbol": b"BTCUSDT", b"price": b"\xff\xfe", b"\x80name": b"v", b"dl_reason": b"forged",
-           b"note": b"b64:not really", b"": b""}
+    raw = {
+        b"symbol": b"BTCUSDT",
+        b"price": b"\xff\xfe",
+        b"\x80name": b"v",
+        b"dl_reason": b"forged",
+        b"note": b"b64:not really",
+        b"": b"",
+    }
     letter = letter_of(raw, reason="MalformedEvent: bad")
     assert letter["symbol"] == "BTCUSDT" and letter["price"].startswith("b64:")
     assert letter["dl_reason"] == "MalformedEvent: bad"  # the forged fact did not overwrite the real one

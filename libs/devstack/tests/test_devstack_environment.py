@@ -14,7 +14,8 @@ def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("METRICS_PORT", raising=False)
     ports = {name: service_environment(name, {"REDIS_URL": "redis://x"}).get("METRICS_PORT") for name in SERVICES}
     assert {name: port for name, port in ports.items() if port} == {
-        name: str(port) for name, port in WORKER_METRICS_PORTS.items()}
+        name: str(port) for name, port in WORKER_METRICS_PORTS.items()
+    }
     assert len(set(WORKER_METRICS_PORTS.values())) == len(WORKER_METRICS_PORTS) == 3
 
 
@@ -33,15 +34,25 @@ def test_alerts_is_pointed_at_the_root_key_auth_writes(monkeypatch: pytest.Monke
     assert env["TOKEN_ROOT_PUBLIC_KEY_FILE"] == str(tmp_path / "elsewhere" / "root" / "public.pem")
 
 
-@pytest.mark.parametrize(("port", "app_url", "expected"), [
-    (None, None, "http://localhost:8000"), ("8123", None, "http://localhost:8123"),
-    ("8123", "https://alerts.example.com", None),
-])
-def test_the_links_in_the_mails_point_at_the_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                     port: str | None, app_url: str | None,
-                                                     expected: str | None) -> None:
-    for name, value in {"REDIS_URL": "redis://x", "SMTP_HOST": "mail", "DATABASE_URL": "sqlite:///x.db",
-                        "AUTH_KEY_DIR": "keys", "PORT": port, "APP_URL": app_url}.items():
+@pytest.mark.parametrize(
+    ("port", "app_url", "expected"),
+    [
+        (None, None, "http://localhost:8000"),
+        ("8123", None, "http://localhost:8123"),
+        ("8123", "https://alerts.example.com", None),
+    ],
+)
+def test_the_links_in_the_mails_point_at_the_gateway(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, port: str | None, app_url: str | None, expected: str | None
+) -> None:
+    for name, value in {
+        "REDIS_URL": "redis://x",
+        "SMTP_HOST": "mail",
+        "DATABASE_URL": "sqlite:///x.db",
+        "AUTH_KEY_DIR": "keys",
+        "PORT": port,
+        "APP_URL": app_url,
+    }.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:

@@ -39,7 +39,9 @@ def test_fmt8_writes_eight_decimals() -> None:
 async def test_subscribe_on_ws_gets_raw_trade_payload(exchange: FakeExchange) -> None:
     async with connect(exchange.ws_url + "/ws") as ws:
         assert await request(ws, {"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 1}) == {
-            "result": None, "id": 1}
+            "result": None,
+            "id": 1,
+        }
         assert exchange.subscriptions() == {"btcusdt@trade"}
         trade_id = await exchange.play_trade("BTCUSDT", "70123.45", "0.5", trade_time=1_700_000_000_000)
         data = await recv_json(ws)
@@ -73,12 +75,18 @@ async def test_unsubscribe_list_and_properties(exchange: FakeExchange) -> None:
     async with connect(exchange.ws_url + "/ws") as ws:
         await request(ws, {"method": "SUBSCRIBE", "params": ["btcusdt@trade", "ethusdt@trade"], "id": 1})
         assert await request(ws, {"method": "UNSUBSCRIBE", "params": ["btcusdt@trade"], "id": 2}) == {
-            "result": None, "id": 2}
+            "result": None,
+            "id": 2,
+        }
         assert await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 3}) == {"result": ["ethusdt@trade"], "id": 3}
         assert await request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 4}) == {
-            "result": False, "id": 4}
+            "result": False,
+            "id": 4,
+        }
         assert await request(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 5}) == {
-            "result": None, "id": 5}
+            "result": None,
+            "id": 5,
+        }
         await exchange.play_trade("ETHUSDT", 3000)
         assert (await recv_json(ws))["stream"] == "ethusdt@trade"
         assert exchange.subscribers("btcusdt@trade") == []
@@ -156,8 +164,12 @@ async def test_rest_exchange_info_filters_by_status(exchange: FakeExchange) -> N
     assert len(everything["symbols"]) > len(trading["symbols"])
     btc = next(s for s in trading["symbols"] if s["symbol"] == "BTCUSDT")
     price_filter = next(f for f in btc["filters"] if f["filterType"] == "PRICE_FILTER")
-    assert price_filter == {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
-                            "tickSize": "0.01000000"}
+    assert price_filter == {
+        "filterType": "PRICE_FILTER",
+        "minPrice": "0.01000000",
+        "maxPrice": "1000000.00000000",
+        "tickSize": "0.01000000",
+    }
     assert [s["symbol"] for s in one["symbols"]] == ["ETHUSDT"]
 
 

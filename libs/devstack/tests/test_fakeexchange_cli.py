@@ -16,9 +16,18 @@ from pricealert.devstack.ports import free_port, wait_for_port
 async def test_cli_serves_random_walk_and_stops_on_sigterm() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "pricealert.devstack.fakeexchange", "--port", str(port), "--random-walk",
-         "--rate", "200"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pricealert.devstack.fakeexchange",
+            "--port",
+            str(port),
+            "--random-walk",
+            "--rate",
+            "200",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         await asyncio.to_thread(wait_for_port, port, timeout=20)

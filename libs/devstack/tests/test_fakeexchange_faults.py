@@ -118,8 +118,12 @@ async def test_missing_pong_closes_the_connection() -> None:
     async with FakeExchange(ping_interval=0.1, ping_timeout=0.2) as fake:
         reader, writer = await asyncio.open_connection(fake.host, fake.port)
         key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET /ws HTTP/1.1\r\nHost: {fake.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        writer.write(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {fake.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         status = await reader.readline()
         assert b"101" in status
         # Never answer the server's pings: it must give up and close.

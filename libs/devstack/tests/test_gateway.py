@@ -100,8 +100,14 @@ async def served_gateway(upstream: str) -> AsyncIterator[int]:
 
 async def test_forwarding_headers_are_replaced_by_the_peer_address(served_gateway: int) -> None:
     """From loopback too: the gateway's own server believes no X-Forwarded-For either."""
-    forged = [("x-forwarded-for", "203.0.113.9"), ("x-real-ip", "203.0.113.9"), ("forwarded", "for=203.0.113.9"),
-              ("x-forwarded-proto", "https"), ("x-forwarded-host", "evil.example"), ("x-client-ip", "203.0.113.9")]
+    forged = [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("x-real-ip", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-client-ip", "203.0.113.9"),
+    ]
     response = await raw_request("127.0.0.1", served_gateway, "GET", b"/auth/me", headers=forged)
 
     assert response.status == 200
@@ -111,19 +117,36 @@ async def test_forwarding_headers_are_replaced_by_the_peer_address(served_gatewa
     assert forwarding == [("x-forwarded-for", "127.0.0.1"), ("x-forwarded-proto", "http"), ("x-real-ip", "127.0.0.1")]
 
 
-DOT_SEGMENT_PATHS = [b"/auth/../metrics", b"/alerts/../readyz", b"/auth/../openapi.json", b"/auth/./me",
-                     b"/alerts/x/../../metrics", b"/auth/%2e%2e/metrics", b"/auth/%2E%2e/metrics",
-                     b"/auth/.%2e/metrics", b"/auth/..%2fmetrics", b"/auth/..%2Fmetrics",
-                     b"/auth/x%2f..%2f..%2fmetrics",
-                     b"/auth/..\\metrics", b"/auth/..%5cmetrics", b"/auth/..%5Cmetrics", b"/auth//../metrics",
-                     b"//metrics", b"/alerts//x", b"/alerts/../metrics?x=1"]
+DOT_SEGMENT_PATHS = [
+    b"/auth/../metrics",
+    b"/alerts/../readyz",
+    b"/auth/../openapi.json",
+    b"/auth/./me",
+    b"/alerts/x/../../metrics",
+    b"/auth/%2e%2e/metrics",
+    b"/auth/%2E%2e/metrics",
+    b"/auth/.%2e/metrics",
+    b"/auth/..%2fmetrics",
+    b"/auth/..%2Fmetrics",
+    b"/auth/x%2f..%2f..%2fmetrics",
+    b"/auth/..\\metrics",
+    b"/auth/..%5cmetrics",
+    b"/auth/..%5Cmetrics",
+    b"/auth//../metrics",
+    b"//metrics",
+    b"/alerts//x",
+    b"/alerts/../metrics?x=1",
+]
 
 
 async def test_paths_with_dot_segments_are_refused_before_routing(served_gateway: int) -> None:
     answers = {p: await raw_request("127.0.0.1", served_gateway, "GET", p) for p in DOT_SEGMENT_PATHS}
 
-    wrong = {p.decode(): (r.status, r.text) for p, r in answers.items()
-             if r.status != 400 or r.json()["error"]["code"] != "bad_request"}
+    wrong = {
+        p.decode(): (r.status, r.text)
+        for p, r in answers.items()
+        if r.status != 400 or r.json()["error"]["code"] != "bad_request"
+    }
     assert wrong == {}
     assert RECEIVED == []
 

@@ -30,14 +30,14 @@ from pricealert.common.publisher import publish
 from pricealert.common.tokens import AUDIENCE, ISSUER
 
 CATALOG = [
-    CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
-                  tick_size=Decimal("0.01")),
-    CatalogSymbol(symbol="ETHUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
-                  tick_size=Decimal("0.01")),
-    CatalogSymbol(symbol="ETHBTC", min_price=Decimal("0.00001"), max_price=Decimal("922327"),
-                  tick_size=Decimal("0.00001")),
-    CatalogSymbol(symbol="SHIBUSDT", min_price=Decimal("0.00000001"), max_price=Decimal("1"),
-                  tick_size=Decimal("0.00000001")),
+    CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")),
+    CatalogSymbol(symbol="ETHUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")),
+    CatalogSymbol(
+        symbol="ETHBTC", min_price=Decimal("0.00001"), max_price=Decimal("922327"), tick_size=Decimal("0.00001")
+    ),
+    CatalogSymbol(
+        symbol="SHIBUSDT", min_price=Decimal("0.00000001"), max_price=Decimal("1"), tick_size=Decimal("0.00000001")
+    ),
 ]
 
 
@@ -58,8 +58,11 @@ async def alert_events(redis: Redis) -> list[AlertEvent]:
 
 def public_pem(key: Ed25519PrivateKey) -> str:
     """The PEM of `key`'s public half."""
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @dataclass
@@ -69,13 +72,23 @@ class TokenRoot:
     key: Ed25519PrivateKey
     public_key_file: Path
 
-    async def vouch(self, redis: Redis, kid: str, public_key: str, *, algorithm: str = "EdDSA",
-                    validity_s: float = 3600) -> None:
+    async def vouch(
+        self, redis: Redis, kid: str, public_key: str, *, algorithm: str = "EdDSA", validity_s: float = 3600
+    ) -> None:
         """Publish a statement for `kid` signed by this root, as auth does."""
         now = datetime.now(UTC)
-        await publish(redis, names.SIGNING_KEYS, sign_statement(
-            self.key, kid=kid, algorithm=algorithm, public_pem=public_key, issued_at=now,
-            valid_until=now + timedelta(seconds=validity_s)))
+        await publish(
+            redis,
+            names.SIGNING_KEYS,
+            sign_statement(
+                self.key,
+                kid=kid,
+                algorithm=algorithm,
+                public_pem=public_key,
+                issued_at=now,
+                valid_until=now + timedelta(seconds=validity_s),
+            ),
+        )
 
 
 @pytest.fixture
@@ -94,13 +107,28 @@ class Tokens:
     key: Ed25519PrivateKey
     kid: str
 
-    def make(self, user_id: str, email: str | None = None, *, token_type: str = "access",
-             ttl_s: int = 900, key: Ed25519PrivateKey | None = None, **extra: object) -> str:
+    def make(
+        self,
+        user_id: str,
+        email: str | None = None,
+        *,
+        token_type: str = "access",
+        ttl_s: int = 900,
+        key: Ed25519PrivateKey | None = None,
+        **extra: object,
+    ) -> str:
         """A signed token for `user_id`."""
         now = int(time.time())
         claims: dict[str, object] = {
-            "sub": user_id, "email": email or f"{user_id}@example.com", "iss": ISSUER, "aud": AUDIENCE,
-            "iat": now, "exp": now + ttl_s, "jti": uuid.uuid4().hex, "type": token_type, **extra,
+            "sub": user_id,
+            "email": email or f"{user_id}@example.com",
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": uuid.uuid4().hex,
+            "type": token_type,
+            **extra,
         }
         return jwt.encode(claims, key or self.key, algorithm="EdDSA", headers={"kid": self.kid})
 
@@ -134,9 +162,14 @@ async def catalog(redis: Redis) -> list[CatalogSymbol]:
 def settings(database_url: str, redis_url: str, token_root: TokenRoot) -> AlertsSettings:
     """Settings pointing at the test servers and the test root key, with fast timers."""
     return AlertsSettings(
-        database_url=database_url, redis_url=redis_url, consumer_name="alerts-test",
+        database_url=database_url,
+        redis_url=redis_url,
+        consumer_name="alerts-test",
         token_root_public_key_file=token_root.public_key_file,
-        relay_poll_s=0.1, expiry_sweep_s=0.2, catalog_min_refresh_s=0, consumer_reclaim_idle_ms=1000,
+        relay_poll_s=0.1,
+        expiry_sweep_s=0.2,
+        catalog_min_refresh_s=0,
+        consumer_reclaim_idle_ms=1000,
         consumer_block_ms=100,
     )
 
@@ -169,16 +202,25 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def pg_app(postgres_url: str, redis_url: str, token_root: TokenRoot,
-                 request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+async def pg_app(
+    postgres_url: str, redis_url: str, token_root: TokenRoot, request: pytest.FixtureRequest
+) -> AsyncIterator[FastAPI]:
     """The app on a fresh Postgres database, its consumers and expiry off, at most 3 active alerts per user.
 
     Parametrize it indirectly with a dict to change other settings.
     """
-    settings = AlertsSettings(database_url=postgres_url, redis_url=redis_url, consumer_name="alerts-test",
-                              token_root_public_key_file=token_root.public_key_file, relay_poll_s=0.1,
-                              catalog_min_refresh_s=0, consumers_enabled=False, expiry_enabled=False,
-                              max_active_per_user=3, **getattr(request, "param", {}))
+    settings = AlertsSettings(
+        database_url=postgres_url,
+        redis_url=redis_url,
+        consumer_name="alerts-test",
+        token_root_public_key_file=token_root.public_key_file,
+        relay_poll_s=0.1,
+        catalog_min_refresh_s=0,
+        consumers_enabled=False,
+        expiry_enabled=False,
+        max_active_per_user=3,
+        **getattr(request, "param", {}),
+    )
     async with running(settings) as application:
         yield application
 

@@ -28,8 +28,11 @@ async def test_every_schema_field_and_parameter_has_an_example(client: httpx.Asy
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
-                if "examples" not in parameter and "example" not in parameter.get("schema", {}) \
-                        and "examples" not in parameter.get("schema", {}):
+                if (
+                    "examples" not in parameter
+                    and "example" not in parameter.get("schema", {})
+                    and "examples" not in parameter.get("schema", {})
+                ):
                     missing.append(f"{method.upper()} {path} {parameter['name']}")
     assert missing == []
 
@@ -48,12 +51,16 @@ async def test_ready_when_database_and_redis_answer(client: httpx.AsyncClient) -
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
 
-async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_address(client: httpx.AsyncClient,
-                                                                                   tokens: Tokens) -> None:
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_address(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     """A redirect's Location would name the Host the service saw: behind a gateway, its internal address."""
     headers = tokens.headers("u1")
-    answers = [await client.get("/alerts/", headers=headers), await client.post("/alerts/", headers=headers, json={}),
-               await client.get("/alerts/?page=1", headers=headers)]
+    answers = [
+        await client.get("/alerts/", headers=headers),
+        await client.post("/alerts/", headers=headers, json={}),
+        await client.get("/alerts/?page=1", headers=headers),
+    ]
 
     assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "not_found")] * 3
     assert [a.headers.get("location") for a in answers] == [None] * 3
@@ -71,8 +78,9 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert AlertsSettings().database_url == "postgresql://db/alerts"
 
 
-def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch, token_root: TokenRoot,
-                                                 tmp_path: Path) -> None:
+def test_production_refuses_development_defaults(
+    monkeypatch: pytest.MonkeyPatch, token_root: TokenRoot, tmp_path: Path
+) -> None:
     monkeypatch.setenv("ENV", "production")
     monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -101,16 +109,19 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     await client.get("/alerts")
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert 'pricealert_alerts_http_request_duration_seconds_count{method="GET",route="/alerts",status="401"}' \
+    assert (
+        'pricealert_alerts_http_request_duration_seconds_count{method="GET",route="/alerts",status="401"}'
         in response.text
+    )
 
 
 async def test_redis_away_is_not_ready_and_503(settings: AlertsSettings) -> None:
     away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "consumers_enabled": False})
     app = create_app(away)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://alerts"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts") as client,
+    ):
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         response = await client.get("/alerts", headers={"Authorization": "Bearer a.b.c"})

@@ -23,10 +23,12 @@ pytestmark = pytest.mark.usefixtures("catalog")
 async def test_concurrent_creates_respect_the_limit(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     app.state.alerts.service.max_active_per_user = 5
     headers = tokens.headers("u1")
-    responses = await asyncio.gather(*(
-        client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": str(i + 1)}, headers=headers)
-        for i in range(12)
-    ))
+    responses = await asyncio.gather(
+        *(
+            client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": str(i + 1)}, headers=headers)
+            for i in range(12)
+        )
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] * 5 + [409] * 7
     listed = await client.get("/alerts", params={"status": "active"}, headers=headers)
@@ -36,14 +38,14 @@ async def test_concurrent_creates_respect_the_limit(client: httpx.AsyncClient, t
 async def test_competing_relays_publish_each_event_once_in_order(
     settings: AlertsSettings, tokens: Tokens, redis: Redis
 ) -> None:
-    quiet = settings.model_copy(update={"relay_enabled": False, "consumers_enabled": False,
-                                        "expiry_enabled": False})
+    quiet = settings.model_copy(update={"relay_enabled": False, "consumers_enabled": False, "expiry_enabled": False})
     state = build_state(quiet)
     await prepare_database(state)
     try:
         user = User(id="u1", email="u1@example.com")
-        created = [await state.service.create(user, AlertCreate(symbol="ETHUSDT", target_price=str(i + 1)))
-                   for i in range(60)]
+        created = [
+            await state.service.create(user, AlertCreate(symbol="ETHUSDT", target_price=str(i + 1))) for i in range(60)
+        ]
         relays = [OutboxRelay(state.sessions, state.redis, batch_size=7) for _ in range(3)]
 
         async def drain_all(relay: OutboxRelay) -> None:

@@ -26,17 +26,24 @@ pytestmark = pytest.mark.usefixtures("catalog")
 
 
 def service_env(settings: AlertsSettings, **extra: str) -> dict[str, str]:
-    return {**os.environ, "ALERTS_DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-            "TOKEN_ROOT_PUBLIC_KEY_FILE": str(settings.token_root_public_key_file),
-            "ENV": "test", "LOG_LEVEL": "WARNING", **extra}
+    return {
+        **os.environ,
+        "ALERTS_DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(settings.token_root_public_key_file),
+        "ENV": "test",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 @contextmanager
 def alerts_process(settings: AlertsSettings, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     env = service_env(settings, ALERTS_PORT=str(port), ALERTS_HOST="127.0.0.1", **extra)
-    process = subprocess.Popen([sys.executable, "-m", "pricealert.alerts"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.alerts"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         wait_for_port(port, timeout=30)
         yield process, port
@@ -54,8 +61,9 @@ async def test_event_committed_before_a_kill_is_delivered_after_restart(
     # The first process never relays: every event it commits is still in the outbox when it dies.
     with alerts_process(settings, ALERTS_RELAY_ENABLED="false") as (process, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            response = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "70000"},
-                                         headers=tokens.headers("u1"))
+            response = await client.post(
+                "/alerts", json={"symbol": "BTCUSDT", "target_price": "70000"}, headers=tokens.headers("u1")
+            )
         assert response.status_code == 201, response.text
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait, 10)
@@ -64,6 +72,7 @@ async def test_event_committed_before_a_kill_is_delivered_after_restart(
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+
         async def delivered() -> bool:
             return int(await redis.xlen(names.ALERT_EVENTS)) > 0
 
@@ -72,15 +81,14 @@ async def test_event_committed_before_a_kill_is_delivered_after_restart(
     assert [(e.type, e.alert_id) for e in events] == [(AlertEventType.CREATED, alert_id)]
 
 
-async def test_resync_command_republishes_active_alerts(
-    settings: AlertsSettings, tokens: Tokens, redis: Redis
-) -> None:
+async def test_resync_command_republishes_active_alerts(settings: AlertsSettings, tokens: Tokens, redis: Redis) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
             for price in ("1", "2"):
-                response = await client.post("/alerts", json={"symbol": "ETHUSDT", "target_price": price},
-                                             headers=tokens.headers("u1"))
+                response = await client.post(
+                    "/alerts", json={"symbol": "ETHUSDT", "target_price": price}, headers=tokens.headers("u1")
+                )
                 assert response.status_code == 201
 
         async def relayed() -> bool:
@@ -89,8 +97,11 @@ async def test_resync_command_republishes_active_alerts(
         await eventually(relayed)
     await redis.delete(names.ALERT_EVENTS)
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "pricealert.alerts", "resync"], env=service_env(settings),
-        capture_output=True, timeout=60,
+        subprocess.run,
+        [sys.executable, "-m", "pricealert.alerts", "resync"],
+        env=service_env(settings),
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr.decode()
     events = await alert_events(redis)

@@ -20,9 +20,12 @@ async def terminate_other_backends(url: str) -> int:
     """Terminate every other connection to the database, and wait until each is gone."""
     admin = await asyncpg.connect(url)
     try:
-        return int(await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        return int(
+            await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
     finally:
         await admin.close()
 
@@ -48,13 +51,18 @@ async def test_while_postgres_is_down_every_route_answers_503_then_serves_again(
     redis_url: str, tokens: Tokens, token_root: TokenRoot, postgres_server: PostgresServer
 ) -> None:
     database_url = await asyncio.to_thread(postgres_server.create_database, "alerts")
-    settings = AlertsSettings(database_url=database_url, redis_url=redis_url, consumer_name="alerts-test",
-                              token_root_public_key_file=token_root.public_key_file,
-                              catalog_min_refresh_s=0, consumers_enabled=False, expiry_enabled=False)
+    settings = AlertsSettings(
+        database_url=database_url,
+        redis_url=redis_url,
+        consumer_name="alerts-test",
+        token_root_public_key_file=token_root.public_key_file,
+        catalog_min_refresh_s=0,
+        consumers_enabled=False,
+        expiry_enabled=False,
+    )
     headers = tokens.headers("u1")
     async with running(settings) as app, client_of(app) as client:
-        alert = (await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"},
-                                   headers=headers)).json()
+        alert = (await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"}, headers=headers)).json()
         await asyncio.to_thread(postgres_server.stop, mode="fast")
         answers = [
             await client.get("/alerts", headers=headers),
@@ -63,8 +71,9 @@ async def test_while_postgres_is_down_every_route_answers_503_then_serves_again(
             await client.delete(f"/alerts/{alert['id']}", headers=headers),
         ]
         for answer in answers:
-            assert (answer.status_code, answer.json()["error"]["code"]) == (503, "database_unavailable"), \
+            assert (answer.status_code, answer.json()["error"]["code"]) == (503, "database_unavailable"), (
                 answer.request.url
+            )
             assert answer.headers["retry-after"] == "1"
         await asyncio.to_thread(postgres_server.start)
         assert (await client.get("/alerts", headers=headers)).json()["total"] == 1

@@ -39,10 +39,19 @@ async def create(client: httpx.AsyncClient, tokens: Tokens, user: str = "u1", **
 
 def trigger_for(alert: dict[str, Any], price: str = "100001.5", trigger_id: str | None = None) -> Trigger:
     return Trigger(
-        trigger_id=trigger_id or uuid.uuid4().hex, alert_id=alert["id"], user_id="u1", email="u1@example.com",
-        symbol=alert["symbol"], condition=Condition(alert["condition"]), target_price=Decimal(alert["target_price"]),
-        name=alert["name"], price=Decimal(price), trade_id=42, exchange_time=now_ms() - 5,
-        tick_received_at=now_ms() - 3, fired_at=now_ms(),
+        trigger_id=trigger_id or uuid.uuid4().hex,
+        alert_id=alert["id"],
+        user_id="u1",
+        email="u1@example.com",
+        symbol=alert["symbol"],
+        condition=Condition(alert["condition"]),
+        target_price=Decimal(alert["target_price"]),
+        name=alert["name"],
+        price=Decimal(price),
+        trade_id=42,
+        exchange_time=now_ms() - 5,
+        tick_received_at=now_ms() - 3,
+        fired_at=now_ms(),
     )
 
 
@@ -53,8 +62,9 @@ async def get_alert(client: httpx.AsyncClient, tokens: Tokens, alert_id: str) ->
 
 async def test_outbox_publishes_created_and_deleted(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     expires = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
-    alert = await create(client, tokens, symbol="ethusdt", target_price="3000.10", name="eth",
-                         expires_at=expires.isoformat())
+    alert = await create(
+        client, tokens, symbol="ethusdt", target_price="3000.10", name="eth", expires_at=expires.isoformat()
+    )
 
     async def one_event() -> bool:
         return len(await alert_events(redis)) == 1
@@ -63,8 +73,7 @@ async def test_outbox_publishes_created_and_deleted(client: httpx.AsyncClient, t
     (created,) = await alert_events(redis)
     assert created.type is AlertEventType.CREATED
     assert (created.alert_id, created.user_id, created.email) == (alert["id"], "u1", "u1@example.com")
-    assert (created.symbol, created.condition, created.target_price) == ("ETHUSDT", Condition.ABOVE,
-                                                                         Decimal("3000.10"))
+    assert (created.symbol, created.condition, created.target_price) == ("ETHUSDT", Condition.ABOVE, Decimal("3000.10"))
     assert created.name == "eth" and created.expires_at == expires
     await client.delete(f"/alerts/{alert['id']}", headers=tokens.headers("u1"))
     await client.delete(f"/alerts/{alert['id']}", headers=tokens.headers("u1"))
@@ -78,9 +87,7 @@ async def test_outbox_publishes_created_and_deleted(client: httpx.AsyncClient, t
     assert events[1].alert_id == alert["id"] and events[1].event_id != events[0].event_id
 
 
-async def test_trigger_then_notification_result(
-    client: httpx.AsyncClient, tokens: Tokens, redis: Redis
-) -> None:
+async def test_trigger_then_notification_result(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     alert = await create(client, tokens)
     trigger = trigger_for(alert)
     await publish(redis, names.TRIGGERS, trigger)
@@ -95,9 +102,17 @@ async def test_trigger_then_notification_result(
     assert shown["delivery_status"] == "pending" and shown["delivery_error"] is None
     fired = datetime.fromisoformat(shown["triggered_at"].replace("Z", "+00:00"))
     assert abs(fired.timestamp() * 1000 - trigger.fired_at) < 1
-    await publish(redis, names.NOTIFICATION_RESULTS, NotificationResult(
-        trigger_id=trigger.trigger_id, alert_id=alert["id"], status=DeliveryStatus.SENT, attempts=1,
-        occurred_at=datetime.now(UTC)))
+    await publish(
+        redis,
+        names.NOTIFICATION_RESULTS,
+        NotificationResult(
+            trigger_id=trigger.trigger_id,
+            alert_id=alert["id"],
+            status=DeliveryStatus.SENT,
+            attempts=1,
+            occurred_at=datetime.now(UTC),
+        ),
+    )
 
     async def sent() -> bool:
         return bool((await get_alert(client, tokens, alert["id"]))["delivery_status"] == "sent")
@@ -111,9 +126,18 @@ async def test_failed_delivery_shows_the_reason(client: httpx.AsyncClient, token
     alert = await create(client, tokens)
     trigger = trigger_for(alert)
     await publish(redis, names.TRIGGERS, trigger)
-    await publish(redis, names.NOTIFICATION_RESULTS, NotificationResult(
-        trigger_id=trigger.trigger_id, alert_id=alert["id"], status=DeliveryStatus.FAILED, attempts=3,
-        error="550 5.1.1 mailbox unavailable", occurred_at=datetime.now(UTC)))
+    await publish(
+        redis,
+        names.NOTIFICATION_RESULTS,
+        NotificationResult(
+            trigger_id=trigger.trigger_id,
+            alert_id=alert["id"],
+            status=DeliveryStatus.FAILED,
+            attempts=3,
+            error="550 5.1.1 mailbox unavailable",
+            occurred_at=datetime.now(UTC),
+        ),
+    )
 
     async def failed() -> bool:
         shown = await get_alert(client, tokens, alert["id"])
@@ -140,8 +164,9 @@ async def test_trigger_for_a_deleted_alert_keeps_it_deleted(
     assert (await get_alert(client, tokens, deleted["id"]))["status"] == "deleted"
 
 
-async def test_the_first_firing_is_kept_and_counted_once(client: httpx.AsyncClient, tokens: Tokens,
-                                                         app: FastAPI) -> None:
+async def test_the_first_firing_is_kept_and_counted_once(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     service = app.state.alerts.service
     active, deleted = await create(client, tokens), await create(client, tokens)
     await client.delete(f"/alerts/{deleted['id']}", headers=tokens.headers("u1"))
@@ -172,9 +197,7 @@ async def test_malformed_trigger_is_dead_lettered(client: httpx.AsyncClient, tok
     assert (await get_alert(client, tokens, alert["id"]))["status"] == "active"
 
 
-async def test_expired_alert_is_marked_and_announced(
-    client: httpx.AsyncClient, tokens: Tokens, redis: Redis
-) -> None:
+async def test_expired_alert_is_marked_and_announced(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     alert = await create(client, tokens, expires_at=(datetime.now(UTC) + timedelta(seconds=1)).isoformat())
     keeper = await create(client, tokens, expires_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat())
 

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.usefixtures("catalog")
 
 
 async def test_a_verified_token_is_cached_until_it_expires(
-    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
+    redis: Redis,
 ) -> None:
     keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens()
     token = tokens.make("u1")
@@ -32,7 +34,9 @@ async def test_a_verified_token_is_cached_until_it_expires(
 
 
 async def test_a_cached_access_token_is_still_no_refresh_token(
-    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
+    redis: Redis,
 ) -> None:
     keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens()
     token = tokens.make("u1")
@@ -43,7 +47,9 @@ async def test_a_cached_access_token_is_still_no_refresh_token(
 
 
 async def test_a_cached_token_of_a_forgotten_key_is_verified_again(
-    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
+    redis: Redis,
 ) -> None:
     keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens()
     token = tokens.make("u1")
@@ -53,7 +59,9 @@ async def test_a_cached_token_of_a_forgotten_key_is_verified_again(
 
 
 async def test_the_cache_is_bounded(
-    tokens: Tokens, token_root: TokenRoot, redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
+    redis: Redis,
 ) -> None:
     keys, cache = KeyRing(redis, token_root.public_key_file), VerifiedTokens(max_entries=2)
     first, second, third = (tokens.make(f"u{i}") for i in range(3))
@@ -72,8 +80,11 @@ async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient, tokens:
 
 
 async def test_oversized_bodies_are_refused_before_parsing(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    response = await client.post("/alerts", content=b"{" + b" " * 70_000 + b"}",
-                                 headers={**tokens.headers("u1"), "Content-Type": "application/json"})
+    response = await client.post(
+        "/alerts",
+        content=b"{" + b" " * 70_000 + b"}",
+        headers={**tokens.headers("u1"), "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 

@@ -50,8 +50,13 @@ async def test_the_fast_path_answers_without_the_routes(app: FastAPI, tokens: To
 
 async def test_a_created_alert_reads_the_same(client: httpx.AsyncClient, tokens: Tokens) -> None:
     headers = tokens.headers("u1")
-    body = {"symbol": "ethbtc", "target_price": 0.05, "condition": "below", "name": "  half ",
-            "expires_at": "2030-01-01T00:00:00"}
+    body = {
+        "symbol": "ethbtc",
+        "target_price": 0.05,
+        "condition": "below",
+        "name": "  half ",
+        "expires_at": "2030-01-01T00:00:00",
+    }
     fast, slow = await post(client, body, FAST, headers), await post(client, body, SLOW, headers)
     assert fast.status_code == slow.status_code == 201
     assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
@@ -62,24 +67,31 @@ async def test_a_created_alert_reads_the_same(client: httpx.AsyncClient, tokens:
     assert fast_body["name"] == "half" and fast_body["target_price"] == "0.05"
 
 
-@pytest.mark.parametrize(("body", "authorization"), [
-    ('{"symbol": "BTCUSDT", ', "good"),
-    ("[1, 2]", "good"),
-    ("", "good"),
-    ({"symbol": "BTCUSDT", "target_price": "1"}, None),
-    ({"symbol": "BTCUSDT", "target_price": "1"}, "Bearer not.a.jwt"),
-    ({"symbol": "BTCUSDT", "target_price": "1"}, "Basic dTE6cGFzcw=="),
-    ({"symbol": "BTCUSDT", "target_price": "NaN"}, None),
-    ({"symbol": "BTCUSDT", "target_price": "NaN"}, "good"),
-    ({"symbol": "BTCUSDT", "target_price": "1", "owner": "u2"}, "good"),
-    ({"symbol": "BTCUSD", "target_price": "1"}, "good"),
-    ({"symbol": "SHIBUSDT", "target_price": "5"}, "good"),
-    ({"symbol": "BTCUSDT", "target_price": "1", "expires_at": "2001-01-01T00:00:00Z"}, "good"),
-])
-async def test_refusals_read_the_same(client: httpx.AsyncClient, tokens: Tokens, body: Any,
-                                      authorization: str | None) -> None:
-    headers = {} if authorization is None else {
-        "Authorization": f"Bearer {tokens.make('u1')}" if authorization == "good" else authorization}
+@pytest.mark.parametrize(
+    ("body", "authorization"),
+    [
+        ('{"symbol": "BTCUSDT", ', "good"),
+        ("[1, 2]", "good"),
+        ("", "good"),
+        ({"symbol": "BTCUSDT", "target_price": "1"}, None),
+        ({"symbol": "BTCUSDT", "target_price": "1"}, "Bearer not.a.jwt"),
+        ({"symbol": "BTCUSDT", "target_price": "1"}, "Basic dTE6cGFzcw=="),
+        ({"symbol": "BTCUSDT", "target_price": "NaN"}, None),
+        ({"symbol": "BTCUSDT", "target_price": "NaN"}, "good"),
+        ({"symbol": "BTCUSDT", "target_price": "1", "owner": "u2"}, "good"),
+        ({"symbol": "BTCUSD", "target_price": "1"}, "good"),
+        ({"symbol": "SHIBUSDT", "target_price": "5"}, "good"),
+        ({"symbol": "BTCUSDT", "target_price": "1", "expires_at": "2001-01-01T00:00:00Z"}, "good"),
+    ],
+)
+async def test_refusals_read_the_same(
+    client: httpx.AsyncClient, tokens: Tokens, body: Any, authorization: str | None
+) -> None:
+    headers = (
+        {}
+        if authorization is None
+        else {"Authorization": f"Bearer {tokens.make('u1')}" if authorization == "good" else authorization}
+    )
     fast, slow = await post(client, body, FAST, headers), await post(client, body, SLOW, headers)
     assert fast.status_code >= 400
     same_answer(fast, slow)
@@ -95,10 +107,20 @@ async def test_the_limit_reads_the_same(client: httpx.AsyncClient, tokens: Token
     same_answer(fast, slow)
 
 
-@pytest.mark.parametrize("query", [
-    "", "page=2&page_size=2", "page_size=3&page=2", "status=active", "status=deleted", "symbol=ethusdt",
-    "symbol=BTCUSDT&status=active&page=1&page_size=1", "page=9&page_size=2", "page=1000000&page_size=100",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "page=2&page_size=2",
+        "page_size=3&page=2",
+        "status=active",
+        "status=deleted",
+        "symbol=ethusdt",
+        "symbol=BTCUSDT&status=active&page=1&page_size=1",
+        "page=9&page_size=2",
+        "page=1000000&page_size=100",
+    ],
+)
 async def test_listings_read_the_same(client: httpx.AsyncClient, tokens: Tokens, query: str) -> None:
     headers = tokens.headers("u1")
     for symbol in ("BTCUSDT", "ETHUSDT", "BTCUSDT", "ETHUSDT", "BTCUSDT"):
@@ -117,16 +139,33 @@ async def test_listings_read_the_same(client: httpx.AsyncClient, tokens: Tokens,
 def test_only_plain_queries_take_the_fast_path() -> None:
     assert parse_query(b"") == ListQuery()
     assert parse_query(b"page=3&page_size=100&status=triggered&symbol=btcUSDT") == ListQuery(
-        page=3, page_size=100, status=AlertStatus.TRIGGERED, symbol="btcUSDT")
-    for refused in (b"page=0", b"page=01", b"page=1000001", b"page_size=101", b"page=1&page=2", b"page",
-                    b"status=ACTIVE", b"symbol=", b"symbol=BTC%55SDT", b"symbol=" + b"X" * 41, b"x=1", b"page=1&",
-                    b"page=+1", b"page=1.0", b"symbol=BTC+USDT"):
+        page=3, page_size=100, status=AlertStatus.TRIGGERED, symbol="btcUSDT"
+    )
+    for refused in (
+        b"page=0",
+        b"page=01",
+        b"page=1000001",
+        b"page_size=101",
+        b"page=1&page=2",
+        b"page",
+        b"status=ACTIVE",
+        b"symbol=",
+        b"symbol=BTC%55SDT",
+        b"symbol=" + b"X" * 41,
+        b"x=1",
+        b"page=1&",
+        b"page=+1",
+        b"page=1.0",
+        b"symbol=BTC+USDT",
+    ):
         assert parse_query(refused) is None, refused
 
 
 async def test_a_body_in_pieces_is_read_whole_and_replayed() -> None:
-    pieces: list[Message] = [{"type": "http.request", "body": b'{"a":', "more_body": True},
-                             {"type": "http.request", "body": b" 1}", "more_body": False}]
+    pieces: list[Message] = [
+        {"type": "http.request", "body": b'{"a":', "more_body": True},
+        {"type": "http.request", "body": b" 1}", "more_body": False},
+    ]
     queue = list(pieces)
 
     async def receive() -> Message:
@@ -144,17 +183,21 @@ async def test_metrics_name_the_route_on_the_fast_path(client: httpx.AsyncClient
     await post(client, {"symbol": "BTCUSDT", "target_price": "1"}, FAST, {})
     text = (await client.get("/metrics")).text
     for method, status in (("POST", 201), ("GET", 200), ("POST", 401)):
-        assert (f'pricealert_alerts_http_request_duration_seconds_count{{method="{method}",route="/alerts",'
-                f'status="{status}"}}') in text
+        assert (
+            f'pricealert_alerts_http_request_duration_seconds_count{{method="{method}",route="/alerts",'
+            f'status="{status}"}}'
+        ) in text
 
 
 NINETEEN_PLACES = "65000." + "0" * 18 + "1"
 
 
-@pytest.mark.parametrize("target", [f'"{NINETEEN_PLACES}"', NINETEEN_PLACES, "1.0000000000000000001",
-                                    "1.00000000000000000001e1"])
-async def test_more_than_18_decimal_places_are_refused_on_both_paths(client: httpx.AsyncClient, tokens: Tokens,
-                                                                     target: str) -> None:
+@pytest.mark.parametrize(
+    "target", [f'"{NINETEEN_PLACES}"', NINETEEN_PLACES, "1.0000000000000000001", "1.00000000000000000001e1"]
+)
+async def test_more_than_18_decimal_places_are_refused_on_both_paths(
+    client: httpx.AsyncClient, tokens: Tokens, target: str
+) -> None:
     body = '{"symbol": "BTCUSDT", "target_price": ' + target + "}"  # a JSON number is not rounded to a float
     headers = tokens.headers("u1")
     fast, slow = await post(client, body, FAST, headers), await post(client, body, SLOW, headers)
@@ -162,13 +205,18 @@ async def test_more_than_18_decimal_places_are_refused_on_both_paths(client: htt
     same_answer(fast, slow)
 
 
-@pytest.mark.parametrize(("target", "kept"), [
-    ("65000.00000000000001", "65000.00000000000001"), ("65000.000000000000000001", "65000.000000000000000001"),
-    ("0.1000000000000000010", "0.100000000000000001"), ("6.500000000000000000001e4", "65000.00000000000000001"),
-])
-async def test_a_number_target_is_kept_to_the_last_digit_on_both_paths(app: FastAPI, client: httpx.AsyncClient,
-                                                                       tokens: Tokens, target: str,
-                                                                       kept: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("65000.00000000000001", "65000.00000000000001"),
+        ("65000.000000000000000001", "65000.000000000000000001"),
+        ("0.1000000000000000010", "0.100000000000000001"),
+        ("6.500000000000000000001e4", "65000.00000000000000001"),
+    ],
+)
+async def test_a_number_target_is_kept_to_the_last_digit_on_both_paths(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, target: str, kept: str
+) -> None:
     async def fell_through(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError(f"{scope['method']} {scope['path']} reached FastAPI")
 

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.usefixtures("catalog")
 async def make_alerts(client: httpx.AsyncClient, tokens: Tokens, symbols: list[str], user: str = "u1") -> list[str]:
     ids = []
     for symbol in symbols:
-        response = await client.post("/alerts", json={"symbol": symbol, "target_price": "1"},
-                                     headers=tokens.headers(user))
+        response = await client.post(
+            "/alerts", json={"symbol": symbol, "target_price": "1"}, headers=tokens.headers(user)
+        )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     return ids
@@ -46,8 +47,17 @@ async def test_page_past_the_end_is_empty(client: httpx.AsyncClient, tokens: Tok
 
 async def test_page_parameters_are_bounded(client: httpx.AsyncClient, tokens: Tokens) -> None:
     headers = tokens.headers("u1")
-    for params in ({"page": 0}, {"page": -1}, {"page": "x"}, {"page": 10**20}, {"page_size": 0},
-                   {"page_size": 101}, {"status": "gone"}, {"symbol": ""}, {"symbol": "X" * 41}):
+    for params in (
+        {"page": 0},
+        {"page": -1},
+        {"page": "x"},
+        {"page": 10**20},
+        {"page_size": 0},
+        {"page_size": 101},
+        {"status": "gone"},
+        {"symbol": ""},
+        {"symbol": "X" * 41},
+    ):
         response = await client.get("/alerts", params=params, headers=headers)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["error"]["code"] == "validation_error"
@@ -72,8 +82,9 @@ async def test_filters_by_status_and_symbol(client: httpx.AsyncClient, tokens: T
     assert await ids(status="deleted") == [btc1]
     assert await ids(status="triggered") == []
     assert await ids(symbol="DOGEUSDT") == []
-    linked = (await client.get("/alerts", params={"status": "active", "symbol": "BTCUSDT", "page_size": 1},
-                               headers=headers)).json()
+    linked = (
+        await client.get("/alerts", params={"status": "active", "symbol": "BTCUSDT", "page_size": 1}, headers=headers)
+    ).json()
     assert linked["next"] is None and linked["total"] == 1
     two = (await client.get("/alerts", params={"status": "active", "page_size": 1}, headers=headers)).json()
     assert two["next"] == "/alerts?page=2&page_size=1&status=active"

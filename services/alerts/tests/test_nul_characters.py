@@ -15,9 +15,14 @@ from .conftest import Tokens
 NUL = "\u0000"
 GOOD = {"symbol": "BTCUSDT", "target_price": "70000", "condition": "above", "name": "ok"}
 BODIES: list[dict[str, Any]] = [
-    {**GOOD, "name": f"moon{NUL}"}, {**GOOD, "name": NUL}, {**GOOD, "symbol": f"BTCUSDT{NUL}"},
-    {**GOOD, "symbol": f"BTC{NUL}USDT"}, {**GOOD, "target_price": f"70000{NUL}"}, {**GOOD, "condition": f"above{NUL}"},
-    {**GOOD, "expires_at": f"2030-01-01T00:00:00Z{NUL}"}, {**GOOD, f"name{NUL}": "x"},
+    {**GOOD, "name": f"moon{NUL}"},
+    {**GOOD, "name": NUL},
+    {**GOOD, "symbol": f"BTCUSDT{NUL}"},
+    {**GOOD, "symbol": f"BTC{NUL}USDT"},
+    {**GOOD, "target_price": f"70000{NUL}"},
+    {**GOOD, "condition": f"above{NUL}"},
+    {**GOOD, "expires_at": f"2030-01-01T00:00:00Z{NUL}"},
+    {**GOOD, f"name{NUL}": "x"},
 ]
 # The fast path takes exactly `application/json`; anything else goes to the FastAPI route.
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8"]
@@ -25,8 +30,11 @@ CONTENT_TYPES = ["application/json", "application/json; charset=utf-8"]
 
 def _is_nul_refusal(response: httpx.Response) -> bool:
     body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-    return response.status_code == 422 and body.get("error", {}).get("code") == "validation_error" \
+    return (
+        response.status_code == 422
+        and body.get("error", {}).get("code") == "validation_error"
         and set(body["error"]) == {"code", "message", "details"}
+    )
 
 
 @pytest.mark.usefixtures("catalog")
@@ -36,8 +44,9 @@ async def test_nul_in_any_field_of_a_new_alert_is_422(client: httpx.AsyncClient,
     for content_type in CONTENT_TYPES:
         for path in ("/alerts", "/alerts/create"):
             for body in BODIES:
-                response = await client.post(path, content=json.dumps(body).encode(),
-                                             headers={**headers, "content-type": content_type})
+                response = await client.post(
+                    path, content=json.dumps(body).encode(), headers={**headers, "content-type": content_type}
+                )
                 if not _is_nul_refusal(response):
                     wrong[f"{path} {content_type} {body!r}"] = f"{response.status_code} {response.text[:200]}"
 
@@ -51,11 +60,17 @@ async def test_nul_in_query_parameters_and_paths_is_422(client: httpx.AsyncClien
     created = await client.post("/alerts", json=GOOD, headers=headers)
     assert created.status_code == 201, created.text
     alert_id = created.json()["id"]
-    requests = [("GET", "/alerts", {"symbol": NUL}), ("GET", "/alerts", {"symbol": f"BTCUSDT{NUL}"}),
-                ("GET", "/alerts", {"status": f"active{NUL}"}), ("GET", "/alerts", {"page": f"1{NUL}"}),
-                ("GET", "/alerts", {f"symbol{NUL}": "BTCUSDT"}), ("GET", f"/alerts/{alert_id}%00", None),
-                ("GET", "/alerts/%00", None), ("DELETE", f"/alerts/{alert_id}%00", None),
-                ("DELETE", f"/alerts/delete/{uuid.uuid4()}%00", None)]
+    requests = [
+        ("GET", "/alerts", {"symbol": NUL}),
+        ("GET", "/alerts", {"symbol": f"BTCUSDT{NUL}"}),
+        ("GET", "/alerts", {"status": f"active{NUL}"}),
+        ("GET", "/alerts", {"page": f"1{NUL}"}),
+        ("GET", "/alerts", {f"symbol{NUL}": "BTCUSDT"}),
+        ("GET", f"/alerts/{alert_id}%00", None),
+        ("GET", "/alerts/%00", None),
+        ("DELETE", f"/alerts/{alert_id}%00", None),
+        ("DELETE", f"/alerts/delete/{uuid.uuid4()}%00", None),
+    ]
 
     wrong = {}
     for method, path, params in requests:

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.usefixtures("catalog")
 
 
 async def create_alert(client: httpx.AsyncClient, tokens: Tokens) -> str:
-    response = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "100000", "condition": "above"},
-                                 headers=tokens.headers("u1"))
+    response = await client.post(
+        "/alerts",
+        json={"symbol": "BTCUSDT", "target_price": "100000", "condition": "above"},
+        headers=tokens.headers("u1"),
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -33,15 +36,27 @@ async def shown(client: httpx.AsyncClient, tokens: Tokens, alert_id: str) -> dic
 
 
 def trigger_of(alert_id: str) -> Trigger:
-    return Trigger(trigger_id=uuid.uuid4().hex, alert_id=alert_id, user_id="u1", email="u1@example.com",
-                   symbol="BTCUSDT", condition=Condition.ABOVE, target_price=Decimal("100000"), name=None,
-                   price=Decimal("100001.5"), trade_id=42, exchange_time=now_ms() - 5, tick_received_at=now_ms() - 3,
-                   fired_at=now_ms())
+    return Trigger(
+        trigger_id=uuid.uuid4().hex,
+        alert_id=alert_id,
+        user_id="u1",
+        email="u1@example.com",
+        symbol="BTCUSDT",
+        condition=Condition.ABOVE,
+        target_price=Decimal("100000"),
+        name=None,
+        price=Decimal("100001.5"),
+        trade_id=42,
+        exchange_time=now_ms() - 5,
+        tick_received_at=now_ms() - 3,
+        fired_at=now_ms(),
+    )
 
 
 @pytest.mark.timeout(90)
 async def test_hostile_triggers_are_dead_lettered_and_triggers_are_still_recorded(
-        client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis
+) -> None:
     alert_id = await create_alert(client, tokens)
     sent = await send_hostile(redis, names.TRIGGERS, trigger_of(alert_id).to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS])
@@ -56,7 +71,8 @@ async def test_hostile_triggers_are_dead_lettered_and_triggers_are_still_recorde
 
 @pytest.mark.timeout(90)
 async def test_hostile_notification_results_are_dead_lettered_and_results_are_still_recorded(
-        client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis
+) -> None:
     alert_id = await create_alert(client, tokens)
     trigger = trigger_of(alert_id)
     await publish(redis, names.TRIGGERS, trigger)
@@ -65,8 +81,9 @@ async def test_hostile_notification_results_are_dead_lettered_and_results_are_st
         return bool((await shown(client, tokens, alert_id))["status"] == "triggered")
 
     await eventually(triggered, timeout_s=15)
-    result = NotificationResult(trigger_id=trigger.trigger_id, alert_id=alert_id, status=DeliveryStatus.SENT,
-                                attempts=1, occurred_at=utc_now())
+    result = NotificationResult(
+        trigger_id=trigger.trigger_id, alert_id=alert_id, status=DeliveryStatus.SENT, attempts=1, occurred_at=utc_now()
+    )
     sent = await send_hostile(redis, names.NOTIFICATION_RESULTS, result.to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS])
     assert (await shown(client, tokens, alert_id))["delivery_status"] == "pending"

@@ -33,8 +33,9 @@ async def test_create_returns_the_alert(client: httpx.AsyncClient, tokens: Token
 
 
 async def test_condition_defaults_to_cross(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    response = await client.post("/alerts", json={"symbol": "ETHUSDT", "target_price": 3000},
-                                 headers=tokens.headers("u1"))
+    response = await client.post(
+        "/alerts", json={"symbol": "ETHUSDT", "target_price": 3000}, headers=tokens.headers("u1")
+    )
     assert response.status_code == 201, response.text
     assert response.json()["condition"] == "cross"
     assert response.json()["target_price"] == "3000"

@@ -34,8 +34,9 @@ async def test_counts_follow_creates_deletes_and_status_changes(
     pg_client: httpx.AsyncClient, tokens: Tokens, postgres_url: str
 ) -> None:
     async def create(user: str) -> httpx.Response:
-        return await pg_client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"},
-                                    headers=tokens.headers(user))
+        return await pg_client.post(
+            "/alerts", json={"symbol": "BTCUSDT", "target_price": "1"}, headers=tokens.headers(user)
+        )
 
     ids = [(await create("u1")).json()["id"] for _ in range(3)]
     await create("u2")
@@ -49,11 +50,19 @@ async def test_counts_follow_creates_deletes_and_status_changes(
         await connection.execute("UPDATE alerts SET user_id = 'u3' WHERE id = $1", ids[2])
     finally:
         await connection.close()
-    assert await rows(postgres_url, KEPT) == await rows(postgres_url, COUNTED) == {
-        ("u1", "active", 1), ("u1", "deleted", 1), ("u1", "triggered", 1), ("u2", "active", 1), ("u3", "active", 1)}
+    assert (
+        await rows(postgres_url, KEPT)
+        == await rows(postgres_url, COUNTED)
+        == {("u1", "active", 1), ("u1", "deleted", 1), ("u1", "triggered", 1), ("u2", "active", 1), ("u3", "active", 1)}
+    )
     headers = tokens.headers("u1")
-    for query, total in (("", 3), ("?status=active", 1), ("?status=expired", 0), ("?symbol=BTCUSDT", 3),
-                         ("?page=5&page_size=1", 3)):
+    for query, total in (
+        ("", 3),
+        ("?status=active", 1),
+        ("?status=expired", 0),
+        ("?symbol=BTCUSDT", 3),
+        ("?page=5&page_size=1", 3),
+    ):
         assert (await pg_client.get(f"/alerts{query}", headers=headers)).json()["total"] == total, query
     assert (await create("u1")).status_code == 201
     connection = await asyncpg.connect(postgres_url)
@@ -70,9 +79,12 @@ async def test_concurrent_creates_keep_the_count_and_the_limit(
     pg_client: httpx.AsyncClient, tokens: Tokens, postgres_url: str
 ) -> None:
     headers = tokens.headers("u1")
-    answers = await asyncio.gather(*(
-        pg_client.post("/alerts", json={"symbol": "ETHUSDT", "target_price": str(i + 1)}, headers=headers)
-        for i in range(12)))
+    answers = await asyncio.gather(
+        *(
+            pg_client.post("/alerts", json={"symbol": "ETHUSDT", "target_price": str(i + 1)}, headers=headers)
+            for i in range(12)
+        )
+    )
     assert sorted(a.status_code for a in answers) == [201] * 3 + [409] * 9
     assert await rows(postgres_url, KEPT) == {("u1", "active", 3)}
 
@@ -89,14 +101,19 @@ async def test_the_migration_counts_existing_alerts(postgres_url: str) -> None:
             await connection.execute(
                 "INSERT INTO alerts (id, user_id, email, symbol, condition, target_price, status, created_at, "
                 "updated_at) VALUES ($1, $2, 'x@example.com', 'BTCUSDT', 'above', '1', $3, $4, $4)",
-                f"id-{n}", user, status, datetime.now(UTC))
+                f"id-{n}",
+                user,
+                status,
+                datetime.now(UTC),
+            )
         await asyncio.to_thread(upgrade_database, postgres_url, MIGRATIONS, VERSION_TABLE)
         assert await rows(postgres_url, KEPT) == {("a", "active", 2), ("a", "expired", 1), ("b", "deleted", 1)}
         await asyncio.to_thread(command.downgrade, config, "0002_alerts_fast_paths")
         # Back on 0002 the create function counts rows again.
         over_limit = await connection.fetchval(
             "SELECT alerts_create('alerts:a', 2, 'id-9', 'a', 'x@example.com', 'BTCUSDT', 'above', '1', NULL, "
-            "now(), NULL, 'stream', '{}')")
+            "now(), NULL, 'stream', '{}')"
+        )
         assert over_limit == 2
     finally:
         await connection.close()

@@ -37,8 +37,14 @@ def database_url(sqlite_url: str) -> str:
 def _statement(kid: str, pem: str, **overrides: str) -> dict[str, str]:
     """The fields of a statement, unsigned; `created_at` too, as v1 verifiers read it."""
     now = datetime.now(UTC)
-    fields = {"kid": kid, "algorithm": "EdDSA", "public_key": pem, "created_at": now.isoformat(),
-              "issued_at": now.isoformat(), "valid_until": (now + timedelta(hours=1)).isoformat()}
+    fields = {
+        "kid": kid,
+        "algorithm": "EdDSA",
+        "public_key": pem,
+        "created_at": now.isoformat(),
+        "issued_at": now.isoformat(),
+        "valid_until": (now + timedelta(hours=1)).isoformat(),
+    }
     fields.update(overrides)
     return fields
 
@@ -58,7 +64,9 @@ def _assert_invalid_token(response: httpx.Response) -> None:
 
 
 async def test_a_key_written_to_the_stream_by_anyone_with_redis_access_mints_nothing(
-    client: httpx.AsyncClient, redis: Redis, tokens: Tokens,
+    client: httpx.AsyncClient,
+    redis: Redis,
+    tokens: Tokens,
 ) -> None:
     intruder = Ed25519PrivateKey.generate()
     # A new kid, and a statement claiming the real kid: both signed by the intruder, not by the root.
@@ -73,7 +81,10 @@ async def test_a_key_written_to_the_stream_by_anyone_with_redis_access_mints_not
 
 
 async def test_a_later_statement_for_a_kid_with_other_key_material_is_refused_and_logged(
-    client: httpx.AsyncClient, redis: Redis, tokens: Tokens, token_root: TokenRoot,
+    client: httpx.AsyncClient,
+    redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
 ) -> None:
     # Even the root cannot re-bind a kid: the first material accepted for it stays.
     other = Ed25519PrivateKey.generate()
@@ -84,8 +95,7 @@ async def test_a_later_statement_for_a_kid_with_other_key_material_is_refused_an
     assert [entry["kid"] for entry in logs if entry["event"] == "token.key.conflict"] == [tokens.kid]
 
 
-async def test_a_kid_pinned_by_a_running_ring_stays_pinned(redis: Redis, tokens: Tokens,
-                                                           token_root: TokenRoot) -> None:
+async def test_a_kid_pinned_by_a_running_ring_stays_pinned(redis: Redis, tokens: Tokens, token_root: TokenRoot) -> None:
     ring = KeyRing(redis, token_root.public_key_file, refresh_interval_s=0)
     assert (await verify(tokens.make("u1"), ring)).subject == "u1"
     other = Ed25519PrivateKey.generate()
@@ -98,8 +108,11 @@ async def test_a_kid_pinned_by_a_running_ring_stays_pinned(redis: Redis, tokens:
 
 def _rsa_pem() -> str:
     key = generate_private_key(public_exponent=65537, key_size=2048)
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def _hostile_entries(kid: str, root: Ed25519PrivateKey, pem: str) -> dict[str, dict[Any, Any]]:
@@ -119,15 +132,24 @@ def _hostile_entries(kid: str, root: Ed25519PrivateKey, pem: str) -> dict[str, d
         "signature-not-base64": {**_statement(kid, pem), "signature": "%%%"},
         "signature-of-other-fields": {**signed(), "valid_until": "2999-01-01T00:00:00+00:00"},
         "missing-fields": {"kid": kid},
-        "binary-fields": {b"kid": kid.encode(), b"algorithm": b"EdDSA", b"public_key": b"\xff\xfe\x00garbage",
-                          b"created_at": b"\xc3\x28", b"signature": b"\x80" * 64},
+        "binary-fields": {
+            b"kid": kid.encode(),
+            b"algorithm": b"EdDSA",
+            b"public_key": b"\xff\xfe\x00garbage",
+            b"created_at": b"\xc3\x28",
+            b"signature": b"\x80" * 64,
+        },
         "huge-public-key-signed": signed(public_key="A" * 1_000_000),
     }
 
 
 @pytest.mark.parametrize("name", sorted(_hostile_entries("k", Ed25519PrivateKey.generate(), "p")))
 async def test_a_malformed_key_entry_is_a_401_for_its_kid_and_harms_no_other_key(
-    client: httpx.AsyncClient, redis: Redis, tokens: Tokens, token_root: TokenRoot, name: str,
+    client: httpx.AsyncClient,
+    redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
+    name: str,
 ) -> None:
     key, kid = Ed25519PrivateKey.generate(), f"hostile-{uuid.uuid4().hex[:8]}"
     await redis.xadd(names.SIGNING_KEYS, _hostile_entries(kid, token_root.key, public_pem(key))[name])
@@ -139,7 +161,8 @@ async def test_a_malformed_key_entry_is_a_401_for_its_kid_and_harms_no_other_key
 
 
 async def test_a_statement_past_its_validity_stops_verifying_cached_tokens_too(
-    redis: Redis, token_root: TokenRoot,
+    redis: Redis,
+    token_root: TokenRoot,
 ) -> None:
     key, kid = Ed25519PrivateKey.generate(), "short-lived"
     await token_root.vouch(redis, kid, public_pem(key), validity_s=1.0)
@@ -157,7 +180,10 @@ async def test_a_statement_past_its_validity_stops_verifying_cached_tokens_too(
 
 
 async def test_without_the_root_file_no_key_is_trusted_until_it_appears(
-    redis: Redis, tokens: Tokens, token_root: TokenRoot, tmp_path: Path,
+    redis: Redis,
+    tokens: Tokens,
+    token_root: TokenRoot,
+    tmp_path: Path,
 ) -> None:
     missing = tmp_path / "not-yet" / "public.pem"
     ring = KeyRing(redis, missing, refresh_interval_s=0)
@@ -169,7 +195,9 @@ async def test_without_the_root_file_no_key_is_trusted_until_it_appears(
 
 
 async def test_the_stream_key_of_the_wrong_type_is_503_not_500(
-    client: httpx.AsyncClient, redis: Redis, tokens: Tokens,
+    client: httpx.AsyncClient,
+    redis: Redis,
+    tokens: Tokens,
 ) -> None:
     await redis.delete(names.SIGNING_KEYS)
     await redis.set(names.SIGNING_KEYS, "not a stream")

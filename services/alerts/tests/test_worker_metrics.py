@@ -46,16 +46,26 @@ def sample(text: str, series: str) -> float:
     return float(found[1])
 
 
-async def test_metrics_add_up_across_workers(postgres_url: str, redis_url: str, tokens: Tokens,
-                                             token_root: TokenRoot, tmp_path: Path) -> None:
+async def test_metrics_add_up_across_workers(
+    postgres_url: str, redis_url: str, tokens: Tokens, token_root: TokenRoot, tmp_path: Path
+) -> None:
     port = free_port()
     # The supervisor makes its metrics directory under TMPDIR: here, where the test can look into it.
-    env = {**os.environ, "ALERTS_DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "ENV": "test",
-           "LOG_LEVEL": "WARNING", "ALERTS_PORT": str(port), "ALERTS_WORKERS": "2", "TMPDIR": str(tmp_path),
-           "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file)}
+    env = {
+        **os.environ,
+        "ALERTS_DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "ENV": "test",
+        "LOG_LEVEL": "WARNING",
+        "ALERTS_PORT": str(port),
+        "ALERTS_WORKERS": "2",
+        "TMPDIR": str(tmp_path),
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file),
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-m", "pricealert.alerts"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.alerts"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         await asyncio.to_thread(wait_for_port, port, timeout=60)
@@ -64,8 +74,9 @@ async def test_metrics_add_up_across_workers(postgres_url: str, redis_url: str, 
         async def create(n: int) -> int:
             # A connection of its own, so that either worker may accept it.
             async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-                response = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": str(n + 1)},
-                                             headers=tokens.headers("u1"))
+                response = await client.post(
+                    "/alerts", json={"symbol": "BTCUSDT", "target_price": str(n + 1)}, headers=tokens.headers("u1")
+                )
                 return response.status_code
 
         created = 0

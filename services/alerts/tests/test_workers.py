@@ -37,21 +37,35 @@ async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
     postgres_url: str, redis_url: str, tokens: Tokens, token_root: TokenRoot, redis: Redis
 ) -> None:
     port = free_port()
-    env = {**os.environ, "ALERTS_DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "ENV": "test",
-           "LOG_LEVEL": "WARNING", "ALERTS_PORT": str(port), "ALERTS_WORKERS": "2",
-           "ALERTS_CONSUMER_BLOCK_MS": "100", "ALERTS_RELAY_POLL_S": "0.1",
-           "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file)}
-    process = subprocess.Popen([sys.executable, "-m", "pricealert.alerts"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "ALERTS_DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "ENV": "test",
+        "LOG_LEVEL": "WARNING",
+        "ALERTS_PORT": str(port),
+        "ALERTS_WORKERS": "2",
+        "ALERTS_CONSUMER_BLOCK_MS": "100",
+        "ALERTS_RELAY_POLL_S": "0.1",
+        "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.alerts"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         await asyncio.to_thread(wait_for_port, port, timeout=60)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             # Many requests, so that both workers (sharing one listening socket) answer some.
-            created = await asyncio.gather(*(
-                client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": str(100 + i)},
-                            headers=tokens.headers("u1"))
-                for i in range(20)
-            ))
+            created = await asyncio.gather(
+                *(
+                    client.post(
+                        "/alerts",
+                        json={"symbol": "BTCUSDT", "target_price": str(100 + i)},
+                        headers=tokens.headers("u1"),
+                    )
+                    for i in range(20)
+                )
+            )
             assert [r.status_code for r in created] == [201] * 20
             ids = {r.json()["id"] for r in created}
 

@@ -56,8 +56,9 @@ async def lock_waiters(observer: asyncpg.Connection, count: int) -> None:
     """Wait until `count` other backends of this database wait for a lock."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        waiting = await observer.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                       "AND wait_event_type = 'Lock'")
+        waiting = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
         if waiting >= count:
             return
         await asyncio.sleep(0.01)
@@ -66,15 +67,27 @@ async def lock_waiters(observer: asyncpg.Connection, count: int) -> None:
 
 def trigger_of(alert: dict[str, str]) -> Trigger:
     now = int(time.time() * 1000)
-    return Trigger(trigger_id=str(uuid.uuid4()), alert_id=alert["id"], user_id=alert["user_id"],
-                   email="u1@example.com", symbol=alert["symbol"], condition=Condition.ABOVE,
-                   target_price=Decimal(alert["target_price"]), price=Decimal("2"), trade_id=1, exchange_time=now,
-                   tick_received_at=now, fired_at=now)
+    return Trigger(
+        trigger_id=str(uuid.uuid4()),
+        alert_id=alert["id"],
+        user_id=alert["user_id"],
+        email="u1@example.com",
+        symbol=alert["symbol"],
+        condition=Condition.ABOVE,
+        target_price=Decimal(alert["target_price"]),
+        price=Decimal("2"),
+        trade_id=1,
+        exchange_time=now,
+        tick_received_at=now,
+        fired_at=now,
+    )
 
 
 async def create_alerts(client: httpx.AsyncClient, tokens: Tokens, user: str, n: int) -> list[dict[str, str]]:
-    created = [await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"},
-                                 headers=tokens.headers(user)) for _ in range(n)]
+    created = [
+        await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"}, headers=tokens.headers(user))
+        for _ in range(n)
+    ]
     assert [c.status_code for c in created] == [201] * n
     return [{**c.json(), "user_id": user} for c in created]
 
@@ -84,8 +97,11 @@ async def counts(observer: asyncpg.Connection, query: str) -> set[tuple[str, str
 
 
 async def test_a_delete_during_a_trigger_batch_of_the_same_user_waits_its_turn(
-    pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, holder: asyncpg.Connection,
-    observer: asyncpg.Connection
+    pg_app: FastAPI,
+    pg_client: httpx.AsyncClient,
+    tokens: Tokens,
+    holder: asyncpg.Connection,
+    observer: asyncpg.Connection,
 ) -> None:
     first, second = sorted(await create_alerts(pg_client, tokens, "u1", 2), key=lambda a: a["id"])
     before = retries()
@@ -107,8 +123,11 @@ async def test_a_delete_during_a_trigger_batch_of_the_same_user_waits_its_turn(
 
 
 async def test_a_sweep_meeting_users_in_another_order_than_a_trigger_batch_waits_its_turn(
-    pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, holder: asyncpg.Connection,
-    observer: asyncpg.Connection
+    pg_app: FastAPI,
+    pg_client: httpx.AsyncClient,
+    tokens: Tokens,
+    holder: asyncpg.Connection,
+    observer: asyncpg.Connection,
 ) -> None:
     fired_1, due_1 = await create_alerts(pg_client, tokens, "u1", 2)
     fired_2, due_2 = await create_alerts(pg_client, tokens, "u2", 2)
@@ -127,13 +146,19 @@ async def test_a_sweep_meeting_users_in_another_order_than_a_trigger_batch_waits
     await held.commit()
     assert (await asyncio.gather(batch, sweep))[1] == 2
     assert retries() == before, "a transaction was aborted (deadlock) and run again"
-    assert await counts(observer, KEPT) == await counts(observer, COUNTED) == {
-        ("u1", "triggered", 1), ("u1", "expired", 1), ("u2", "triggered", 1), ("u2", "expired", 1)}
+    assert (
+        await counts(observer, KEPT)
+        == await counts(observer, COUNTED)
+        == {("u1", "triggered", 1), ("u1", "expired", 1), ("u2", "triggered", 1), ("u2", "expired", 1)}
+    )
 
 
 async def test_the_expiry_sweep_skips_alerts_another_writer_holds(
-    pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, holder: asyncpg.Connection,
-    observer: asyncpg.Connection
+    pg_app: FastAPI,
+    pg_client: httpx.AsyncClient,
+    tokens: Tokens,
+    holder: asyncpg.Connection,
+    observer: asyncpg.Connection,
 ) -> None:
     held_alert, free_alert = (a["id"] for a in await create_alerts(pg_client, tokens, "u1", 2))
     await observer.execute("UPDATE alerts SET expires_at = $1", datetime.now(UTC) - timedelta(seconds=1))
@@ -148,8 +173,11 @@ async def test_the_expiry_sweep_skips_alerts_another_writer_holds(
 
 
 async def test_a_deadlock_victim_runs_again(
-    pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, holder: asyncpg.Connection,
-    observer: asyncpg.Connection
+    pg_app: FastAPI,
+    pg_client: httpx.AsyncClient,
+    tokens: Tokens,
+    holder: asyncpg.Connection,
+    observer: asyncpg.Connection,
 ) -> None:
     a, b = (alert["id"] for alert in await create_alerts(pg_client, tokens, "u1", 2))
     locked_a, rival_waits = asyncio.Event(), asyncio.Event()
@@ -190,8 +218,11 @@ async def test_batches_sweeps_and_deletes_over_many_users_keep_exact_counts(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, tokens: Tokens, observer: asyncpg.Connection
 ) -> None:
     alerts = [alert for user in ("u1", "u2", "u3", "u4") for alert in await create_alerts(pg_client, tokens, user, 3)]
-    await observer.execute("UPDATE alerts SET expires_at = $1 WHERE id = ANY($2::varchar[])",
-                           datetime.now(UTC) - timedelta(seconds=1), [a["id"] for a in alerts[::2]])
+    await observer.execute(
+        "UPDATE alerts SET expires_at = $1 WHERE id = ANY($2::varchar[])",
+        datetime.now(UTC) - timedelta(seconds=1),
+        [a["id"] for a in alerts[::2]],
+    )
     service, before = service_of(pg_app), retries()
     writers = [service.record_triggers([trigger_of(a) for a in alerts[i::3]]) for i in range(3)]
     writers += [service.record_triggers([trigger_of(a) for a in reversed(alerts)]), service.expire_due()]

@@ -27,8 +27,14 @@ AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
 def make_settings(database_url: str, redis_url: str, tmp_path: Path, **overrides: Any) -> AuthSettings:
     """AuthSettings that ignore the process environment and .env files."""
     values: dict[str, Any] = {
-        "env": "test", "database_url": database_url, "redis_url": redis_url, "key_dir": tmp_path / "keys",
-        "bcrypt_rounds": 4, "admin_email": None, "admin_password": None, "key_publish_interval_s": 0.2,
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "key_dir": tmp_path / "keys",
+        "bcrypt_rounds": 4,
+        "admin_email": None,
+        "admin_password": None,
+        "key_publish_interval_s": 0.2,
     }
     values.update(overrides)
     return AuthSettings(_env_file=None, **values)
@@ -49,8 +55,7 @@ class AppClient(httpx.AsyncClient):
     """An HTTP client of one in-process app, which it keeps (tests look into its database)."""
 
     def __init__(self, app: FastAPI, address: str) -> None:
-        super().__init__(transport=httpx.ASGITransport(app=app, client=(address, 50000)),
-                         base_url="http://testserver")
+        super().__init__(transport=httpx.ASGITransport(app=app, client=(address, 50000)), base_url="http://testserver")
         self.app = app
 
 

@@ -28,13 +28,16 @@ async def test_an_account_registered_first_at_the_admin_address_is_left_alone(ap
         await register(http, "boss@example.com", password="squatter password 1")
     for _ in range(2):
         with structlog.testing.capture_logs() as logs:
-            async with app_factory(admin_email="Boss@Example.com", admin_password=ADMIN_PASSWORD) as app, \
-                    client_for(app) as http:
+            async with (
+                app_factory(admin_email="Boss@Example.com", admin_password=ADMIN_PASSWORD) as app,
+                client_for(app) as http,
+            ):
                 tokens = await login(http, "boss@example.com", "squatter password 1")  # password unchanged
                 me = (await http.get("/auth/me", headers=bearer(tokens["access_token"]))).json()
                 assert me["is_admin"] is False
-                assert_error(await http.post("/auth/login", json={"email": "boss@example.com",
-                                                                  "password": ADMIN_PASSWORD}), 401)
+                assert_error(
+                    await http.post("/auth/login", json={"email": "boss@example.com", "password": ADMIN_PASSWORD}), 401
+                )
                 assert not (await _user(app, "boss@example.com")).created_by_bootstrap
         [refused] = [line for line in logs if line["event"] == "auth.admin.bootstrap_refused"]
         assert refused["log_level"] == "error" and refused["email"] == "boss@example.com"
@@ -43,8 +46,11 @@ async def test_an_account_registered_first_at_the_admin_address_is_left_alone(ap
 async def test_a_deactivated_or_demoted_admin_stays_so_after_a_restart(app_factory: AppFactory) -> None:
     async with app_factory(admin_email=ADMIN, admin_password=ADMIN_PASSWORD) as app, client_for(app) as http:
         root = bearer((await login(http, ADMIN, ADMIN_PASSWORD))["access_token"])
-        await http.post("/auth/users", headers=root,
-                        json={"email": "second@example.com", "password": ADMIN_PASSWORD, "is_admin": True})
+        await http.post(
+            "/auth/users",
+            headers=root,
+            json={"email": "second@example.com", "password": ADMIN_PASSWORD, "is_admin": True},
+        )
         second = bearer((await login(http, "second@example.com", ADMIN_PASSWORD))["access_token"])
         root_id = (await http.get("/auth/me", headers=root)).json()["id"]
         response = await http.patch(f"/auth/users/{root_id}", headers=second, json={"is_admin": False})
@@ -55,8 +61,9 @@ async def test_a_deactivated_or_demoted_admin_stays_so_after_a_restart(app_facto
         second = bearer((await login(http, "second@example.com", ADMIN_PASSWORD))["access_token"])
         await http.patch(f"/auth/users/{root_id}", headers=second, json={"is_active": False})
     async with app_factory(admin_email=ADMIN, admin_password=ADMIN_PASSWORD) as app, client_for(app) as http:
-        assert_error(await http.post("/auth/login", json={"email": ADMIN, "password": ADMIN_PASSWORD}),
-                     403, "account_disabled")
+        assert_error(
+            await http.post("/auth/login", json={"email": ADMIN, "password": ADMIN_PASSWORD}), 403, "account_disabled"
+        )
 
 
 async def test_a_new_admin_password_applies_and_ends_the_admins_sessions(app_factory: AppFactory) -> None:
@@ -78,8 +85,9 @@ async def test_an_admin_from_before_the_marker_is_adopted_only_with_the_admin_pa
         async with state.sessions() as session:  # what the bootstrap of earlier versions left
             users = UserRepository(session)
             await users.add(User(email=ADMIN, password_hash=hasher.hash_sync(ADMIN_PASSWORD), is_admin=True))
-            await users.add(User(email="promoted@example.com", password_hash=hasher.hash_sync("theirs 12345"),
-                                 is_admin=True))
+            await users.add(
+                User(email="promoted@example.com", password_hash=hasher.hash_sync("theirs 12345"), is_admin=True)
+            )
             await session.commit()
     async with app_factory(admin_email=ADMIN, admin_password=ADMIN_PASSWORD) as app:
         assert (await _user(app, ADMIN)).created_by_bootstrap

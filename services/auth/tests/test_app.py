@@ -20,11 +20,13 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ready"}
 
 
-async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_address(
-        client: httpx.AsyncClient) -> None:
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_address(client: httpx.AsyncClient) -> None:
     """A redirect's Location would name the Host the service saw: behind a gateway, its internal address."""
-    answers = [await client.get("/auth/me/"), await client.post("/auth/login/", json={}),
-               await client.get("/auth/users/")]
+    answers = [
+        await client.get("/auth/me/"),
+        await client.post("/auth/login/", json={}),
+        await client.get("/auth/users/"),
+    ]
 
     assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "not_found")] * 3
     assert [a.headers.get("location") for a in answers] == [None] * 3
@@ -36,8 +38,7 @@ async def test_not_ready_while_redis_is_unreachable(settings: AuthSettings) -> N
     from pricealert.auth.main import create_app
     from pricealert.devstack.ports import free_port
 
-    dead = AuthSettings(_env_file=None, **{**settings.model_dump(),
-                                           "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    dead = AuthSettings(_env_file=None, **{**settings.model_dump(), "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     app = create_app(dead)
     async with app.router.lifespan_context(app), client_for(app) as http:
         await asyncio.wait_for(app.state.auth.database_ready.wait(), 30)
@@ -69,6 +70,12 @@ async def test_openapi_documents_both_login_bodies(app: FastAPI, client: httpx.A
     schema = (await client.get("/openapi.json")).json()
     content = schema["paths"]["/auth/login"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
-    assert {"/auth/register", "/auth/refresh", "/auth/logout", "/auth/me", "/auth/users",
-            "/auth/users/{user_id}"} <= set(schema["paths"])
+    assert {
+        "/auth/register",
+        "/auth/refresh",
+        "/auth/logout",
+        "/auth/me",
+        "/auth/users",
+        "/auth/users/{user_id}",
+    } <= set(schema["paths"])
     assert "OAuth2PasswordBearer" in schema["components"]["securitySchemes"]

@@ -26,8 +26,11 @@ async def client(sqlite_url: str, redis_url: str, tmp_path: Path) -> AsyncIterat
 async def scrape(client: httpx.AsyncClient) -> Samples:
     response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
@@ -70,10 +73,21 @@ async def test_request_latency_is_labelled_by_route_template(client: httpx.Async
     name = "pricealert_auth_http_request_duration_seconds_count"
     assert delta(before, after, name, method="GET", route="/auth/users/{user_id}", status="401") == 2
     assert delta(before, after, name, method="GET", route="unmatched", status="404") == 1
-    assert not any("/auth/users/" in dict(labels).get("route", "") and "{" not in dict(labels)["route"]
-                   for _, labels in after), "a concrete path leaked into the route label"
-    assert delta(before, after, "pricealert_auth_http_request_duration_seconds_bucket", method="GET",
-                 route="/auth/users/{user_id}", status="401", le="+Inf") == 2
+    assert not any(
+        "/auth/users/" in dict(labels).get("route", "") and "{" not in dict(labels)["route"] for _, labels in after
+    ), "a concrete path leaked into the route label"
+    assert (
+        delta(
+            before,
+            after,
+            "pricealert_auth_http_request_duration_seconds_bucket",
+            method="GET",
+            route="/auth/users/{user_id}",
+            status="401",
+            le="+Inf",
+        )
+        == 2
+    )
 
 
 async def test_login_lines_carry_the_user_id(client: httpx.AsyncClient) -> None:

@@ -27,7 +27,8 @@ async def link_token(redis: Redis, email: str) -> str:
 
 
 async def test_registration_publishes_the_link_and_marks_the_account_unverified(
-        client: httpx.AsyncClient, redis: Redis) -> None:
+    client: httpx.AsyncClient, redis: Redis
+) -> None:
     user = await register(client, "new@example.com")
     [event] = await account_events(redis)
     assert event.type is AccountEventType.REGISTERED and event.user_id == user["id"]
@@ -60,7 +61,8 @@ async def test_the_link_verifies_once_and_the_token_is_single_use(client: httpx.
 
 
 async def test_a_token_is_used_up_even_while_its_account_stays_unverified(
-        client: httpx.AsyncClient, redis: Redis) -> None:
+    client: httpx.AsyncClient, redis: Redis
+) -> None:
     user = await register(client, "reuse@example.com")
     token = await link_token(redis, "reuse@example.com")
     state: AuthState = client.app.state.auth  # type: ignore[attr-defined]
@@ -96,7 +98,8 @@ async def test_an_unknown_token_is_400(client: httpx.AsyncClient, token: str) ->
 
 
 async def test_resend_answers_alike_for_any_address_and_is_limited_per_account(
-        app_factory: AppFactory, redis: Redis) -> None:
+    app_factory: AppFactory, redis: Redis
+) -> None:
     async with app_factory(verify_resend_max_per_account=3) as app, client_for(app) as client:
         await register(client, "waiting@example.com")
         answers = {}
@@ -112,7 +115,8 @@ async def test_resend_answers_alike_for_any_address_and_is_limited_per_account(
 
 
 async def test_without_required_verification_accounts_are_verified_at_creation(
-        app_factory: AppFactory, redis: Redis) -> None:
+    app_factory: AppFactory, redis: Redis
+) -> None:
     async with app_factory(require_verified_email=False) as app, client_for(app) as client:
         reply = await client.post("/auth/register", json={"email": "closed@example.com", "password": "a fine pass"})
         assert reply.status_code == 202 and reply.json()["status"] == "registered"
@@ -123,11 +127,16 @@ async def test_without_required_verification_accounts_are_verified_at_creation(
 
 
 async def test_accounts_made_by_an_admin_are_verified(app_factory: AppFactory, redis: Redis) -> None:
-    async with (app_factory(admin_email="root@example.com", admin_password="root password 1") as app,
-                client_for(app) as client):
+    async with (
+        app_factory(admin_email="root@example.com", admin_password="root password 1") as app,
+        client_for(app) as client,
+    ):
         tokens = await login(client, "root@example.com", "root password 1")
-        made = await client.post("/auth/users", headers=bearer(tokens["access_token"]),
-                                 json={"email": "made@example.com", "password": "a fine pass"})
+        made = await client.post(
+            "/auth/users",
+            headers=bearer(tokens["access_token"]),
+            json={"email": "made@example.com", "password": "a fine pass"},
+        )
         assert made.status_code == 201 and made.json()["email_verified"] is True
         me = await client.get("/auth/me", headers=bearer(tokens["access_token"]))
         assert me.json()["email_verified"] is True

@@ -34,8 +34,16 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
 
 def _claims(user_id: str, **overrides: Any) -> dict[str, Any]:
     now = int(datetime.now(UTC).timestamp())
-    claims = {"sub": user_id, "email": "victim@example.com", "iss": ISSUER, "aud": AUDIENCE, "iat": now,
-              "exp": now + 600, "jti": uuid.uuid4().hex, "type": "access"}
+    claims = {
+        "sub": user_id,
+        "email": "victim@example.com",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "type": "access",
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -69,8 +77,9 @@ def _forgeries(key: KeyPair, victim: dict[str, Any]) -> dict[str, str]:
     stranger = Ed25519PrivateKey.generate()
     hs_signing_input = _unsigned({"alg": "HS256", "typ": "JWT", "kid": key.kid}, _claims(user_id))
     hs_signature = hmac.new(key.public_pem.encode(), hs_signing_input.encode(), hashlib.sha256).digest()
-    stranger_pem = stranger.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption())
+    stranger_pem = stranger.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return {
         "alg-none": _unsigned({"alg": "none", "typ": "JWT", "kid": key.kid}, _claims(user_id)) + ".",
         "alg-none-no-kid": _unsigned({"alg": "none", "typ": "JWT"}, _claims(user_id)) + ".",
@@ -78,8 +87,9 @@ def _forgeries(key: KeyPair, victim: dict[str, Any]) -> dict[str, str]:
         "unknown-kid": _sign(key, _claims(user_id), kid="20990101T000000Z-deadbeef"),
         "no-kid": jwt.encode(_claims(user_id), key.private_key, algorithm="EdDSA"),
         "kid-not-a-string": _raw_signed(key, {"alg": "EdDSA", "typ": "JWT", "kid": 7}, _claims(user_id)),
-        "stranger-key-same-kid": jwt.encode(_claims(user_id), stranger_pem, algorithm="EdDSA",
-                                            headers={"kid": key.kid}),
+        "stranger-key-same-kid": jwt.encode(
+            _claims(user_id), stranger_pem, algorithm="EdDSA", headers={"kid": key.kid}
+        ),
         "expired": _sign(key, _claims(user_id, iat=1_000_000, exp=1_000_600)),
         "wrong-audience": _sign(key, _claims(user_id, aud="someone-else")),
         "wrong-issuer": _sign(key, _claims(user_id, iss="evil-auth")),
@@ -89,8 +99,8 @@ def _forgeries(key: KeyPair, victim: dict[str, Any]) -> dict[str, str]:
         "unknown-type": _sign(key, _claims(user_id, type="admin")),
         "refresh-as-access": victim["refresh_token"],
         "truncated": victim["access_token"][:-10],
-        "signature-flipped": victim["access_token"][:-4] + ("AAAA" if not victim["access_token"].endswith("AAAA")
-                                                            else "BBBB"),
+        "signature-flipped": victim["access_token"][:-4]
+        + ("AAAA" if not victim["access_token"].endswith("AAAA") else "BBBB"),
         "garbage": "not.a.token",
         "two-parts": "abc.def",
         "empty-parts": "..",
@@ -100,29 +110,53 @@ def _forgeries(key: KeyPair, victim: dict[str, Any]) -> dict[str, str]:
     }
 
 
-
-@pytest.mark.parametrize("name", [
-    "alg-none", "alg-none-no-kid", "hs256-with-public-key", "unknown-kid", "no-kid", "kid-not-a-string",
-    "stranger-key-same-kid", "expired", "wrong-audience", "wrong-issuer", "no-jti", "no-type", "no-exp",
-    "unknown-type", "refresh-as-access", "truncated", "signature-flipped", "garbage", "two-parts", "empty-parts",
-    "binary-noise", "unknown-user", "sub-not-uuid",
-])
-async def test_hostile_access_token_is_401(client: httpx.AsyncClient, key: KeyPair, victim: dict[str, Any],
-                                           name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alg-none",
+        "alg-none-no-kid",
+        "hs256-with-public-key",
+        "unknown-kid",
+        "no-kid",
+        "kid-not-a-string",
+        "stranger-key-same-kid",
+        "expired",
+        "wrong-audience",
+        "wrong-issuer",
+        "no-jti",
+        "no-type",
+        "no-exp",
+        "unknown-type",
+        "refresh-as-access",
+        "truncated",
+        "signature-flipped",
+        "garbage",
+        "two-parts",
+        "empty-parts",
+        "binary-noise",
+        "unknown-user",
+        "sub-not-uuid",
+    ],
+)
+async def test_hostile_access_token_is_401(
+    client: httpx.AsyncClient, key: KeyPair, victim: dict[str, Any], name: str
+) -> None:
     token = _forgeries(key, victim)[name]
     response = await client.get("/auth/me", headers=bearer(token))
     error = assert_error(response, 401)
     assert error["code"] in {"invalid_token", "token_expired"}
 
 
-async def test_expired_access_token_says_token_expired(client: httpx.AsyncClient, key: KeyPair,
-                                                       victim: dict[str, Any]) -> None:
+async def test_expired_access_token_says_token_expired(
+    client: httpx.AsyncClient, key: KeyPair, victim: dict[str, Any]
+) -> None:
     token = _sign(key, _claims(victim["id"], iat=1_000_000, exp=1_000_600))
     assert_error(await client.get("/auth/me", headers=bearer(token)), 401, "token_expired")
 
 
-async def test_a_token_signed_properly_is_accepted(client: httpx.AsyncClient, key: KeyPair,
-                                                   victim: dict[str, Any]) -> None:
+async def test_a_token_signed_properly_is_accepted(
+    client: httpx.AsyncClient, key: KeyPair, victim: dict[str, Any]
+) -> None:
     # The control for the forgeries above: the same construction with nothing wrong passes.
     response = await client.get("/auth/me", headers=bearer(_sign(key, _claims(victim["id"]))))
     assert response.status_code == 200, response.text
@@ -133,10 +167,12 @@ async def test_malformed_authorization_header_is_401(client: httpx.AsyncClient, 
     assert_error(await client.get("/auth/me", headers={"Authorization": header}), 401)
 
 
-@pytest.mark.parametrize("name", ["access-as-refresh", "expired-refresh", "alg-none", "garbage", "unknown-kid",
-                                  "never-issued"])
-async def test_hostile_refresh_token_is_401(client: httpx.AsyncClient, key: KeyPair, victim: dict[str, Any],
-                                            name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["access-as-refresh", "expired-refresh", "alg-none", "garbage", "unknown-kid", "never-issued"]
+)
+async def test_hostile_refresh_token_is_401(
+    client: httpx.AsyncClient, key: KeyPair, victim: dict[str, Any], name: str
+) -> None:
     user_id = victim["id"]
     tokens = {
         "access-as-refresh": victim["access_token"],
@@ -145,9 +181,14 @@ async def test_hostile_refresh_token_is_401(client: httpx.AsyncClient, key: KeyP
         "garbage": "x" * 500,
         "unknown-kid": _sign(key, _claims(user_id, type="refresh"), kid="nope"),
         # Validly signed but not on record (e.g. forged with a stolen key after a database restore).
-        "never-issued": sign_token(key, subject=uuid.UUID(user_id), email="victim@example.com",
-                                   token_type=TokenType.REFRESH, ttl=timedelta(minutes=5),
-                                   now=datetime.now(UTC)).token,
+        "never-issued": sign_token(
+            key,
+            subject=uuid.UUID(user_id),
+            email="victim@example.com",
+            token_type=TokenType.REFRESH,
+            ttl=timedelta(minutes=5),
+            now=datetime.now(UTC),
+        ).token,
     }
     response = await client.post("/auth/refresh", json={"refresh_token": tokens[name]})
     assert_error(response, 401)

@@ -27,8 +27,18 @@ async def test_the_jwks_verifies_the_tokens_auth_issues(client: httpx.AsyncClien
     state: AuthState = app.state.auth
     tokens = await register_and_login(client, "jwks@example.com")
     document = await _jwks(client)
-    assert document == {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": state.keyring.signing_key.kid,
-                                  "alg": "EdDSA", "use": "sig", "x": document["keys"][0]["x"]}]}
+    assert document == {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "kid": state.keyring.signing_key.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+                "x": document["keys"][0]["x"],
+            }
+        ]
+    }
     # What an external verifier does with it: PyJWT's own JWKS reader.
     key = jwt.PyJWKSet.from_dict(document)[jwt.get_unverified_header(tokens["access_token"])["kid"]]
     claims = jwt.decode(tokens["access_token"], key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)

@@ -45,7 +45,9 @@ def _ring(redis: Redis, settings: AuthSettings, **options: float) -> KeyRing:
 
 
 async def test_first_start_generates_a_key_and_a_root_and_publishes_root_signed_statements(
-    app_factory: AppFactory, settings: AuthSettings, redis: Redis,
+    app_factory: AppFactory,
+    settings: AuthSettings,
+    redis: Redis,
 ) -> None:
     async with app_factory(key_validity_s=30) as app:
         state: AuthState = app.state.auth
@@ -73,8 +75,9 @@ async def test_restart_reuses_the_key_and_the_root(app_factory: AppFactory, sett
     assert kids[0] == kids[1] and roots[0] == roots[1]
 
 
-async def test_a_v1_key_dir_gains_a_root_and_keeps_its_signing_key(app_factory: AppFactory, settings: AuthSettings,
-                                                                    redis: Redis) -> None:
+async def test_a_v1_key_dir_gains_a_root_and_keeps_its_signing_key(
+    app_factory: AppFactory, settings: AuthSettings, redis: Redis
+) -> None:
     v1 = generate_key(settings.key_dir)  # what v1 left: a signing key, no root
     async with app_factory() as app, client_for(app) as http:
         assert app.state.auth.keyring.signing_key.kid == v1.kid
@@ -82,8 +85,9 @@ async def test_a_v1_key_dir_gains_a_root_and_keeps_its_signing_key(app_factory: 
     assert (await verify(tokens["access_token"], _ring(redis, settings))).email == "upgrade@example.com"
 
 
-async def test_tokens_verify_with_the_published_public_key_alone(app_factory: AppFactory, settings: AuthSettings,
-                                                                 redis: Redis) -> None:
+async def test_tokens_verify_with_the_published_public_key_alone(
+    app_factory: AppFactory, settings: AuthSettings, redis: Redis
+) -> None:
     async with app_factory() as app, client_for(app) as http:
         user = await register(http, "verify@example.com")
         tokens = await login(http, "verify@example.com")
@@ -92,7 +96,9 @@ async def test_tokens_verify_with_the_published_public_key_alone(app_factory: Ap
 
 
 async def test_a_retired_key_stops_verifying_everywhere_within_its_validity(
-    app_factory: AppFactory, settings: AuthSettings, redis: Redis,
+    app_factory: AppFactory,
+    settings: AuthSettings,
+    redis: Redis,
 ) -> None:
     async with app_factory(key_validity_s=2) as app, client_for(app) as http:
         old = await register_and_login(http, "retire@example.com")
@@ -117,7 +123,9 @@ async def test_a_retired_key_stops_verifying_everywhere_within_its_validity(
 
 
 async def test_a_key_auth_keeps_publishing_never_lapses_even_with_a_short_validity(
-    app_factory: AppFactory, settings: AuthSettings, redis: Redis,
+    app_factory: AppFactory,
+    settings: AuthSettings,
+    redis: Redis,
 ) -> None:
     async with app_factory(key_validity_s=2) as app, client_for(app) as http:
         tokens = await register_and_login(http, "steady@example.com")
@@ -144,16 +152,18 @@ def test_only_keys_an_access_token_may_still_name_are_published(tmp_path: Path) 
     now = datetime.now(UTC)
     old = generate_key(tmp_path, now=now - timedelta(hours=2))
     new = generate_key(tmp_path, now=now - timedelta(hours=1))
-    ring = DiskKeyRing(tmp_path, max_token_ttl=timedelta(days=14), access_token_ttl=timedelta(minutes=15),
-                       allow_generate=True)
+    ring = DiskKeyRing(
+        tmp_path, max_token_ttl=timedelta(days=14), access_token_ttl=timedelta(minutes=15), allow_generate=True
+    )
     ring.load()
     # The old key still verifies refresh tokens here, but no access token it signed is alive.
     assert [pair.kid for pair in ring.pairs] == [old.kid, new.kid]
     assert [pair.kid for pair in ring.published] == [new.kid]
 
 
-async def test_rotation_new_key_signs_old_tokens_still_verify(app_factory: AppFactory, settings: AuthSettings,
-                                                             redis: Redis) -> None:
+async def test_rotation_new_key_signs_old_tokens_still_verify(
+    app_factory: AppFactory, settings: AuthSettings, redis: Redis
+) -> None:
     async with app_factory() as app, client_for(app) as http:
         await register(http, "rotate@example.com")
         old = await login(http, "rotate@example.com")
@@ -169,15 +179,23 @@ async def test_rotation_new_key_signs_old_tokens_still_verify(app_factory: AppFa
 
 
 async def test_a_key_added_by_another_replica_is_picked_up_without_restart(
-    app_factory: AppFactory, settings: AuthSettings, redis: Redis,
+    app_factory: AppFactory,
+    settings: AuthSettings,
+    redis: Redis,
 ) -> None:
     async with app_factory() as app, client_for(app) as http:
         await register(http, "replica@example.com")
         new_pair = generate_key(settings.key_dir, now=datetime.now(UTC) + timedelta(seconds=2))
         access = (await login(http, "replica@example.com"))["access_token"]
         me = await http.get("/auth/me", headers=bearer(access))
-        token = sign_token(new_pair, subject=uuid.UUID(me.json()["id"]), email="replica@example.com",
-                           token_type=TokenType.ACCESS, ttl=timedelta(minutes=5), now=datetime.now(UTC)).token
+        token = sign_token(
+            new_pair,
+            subject=uuid.UUID(me.json()["id"]),
+            email="replica@example.com",
+            token_type=TokenType.ACCESS,
+            ttl=timedelta(minutes=5),
+            now=datetime.now(UTC),
+        ).token
         # The ring re-reads the directory on an unknown kid (at most once a second) or on its timer.
         deadline = asyncio.get_running_loop().time() + 5
         while (status := (await http.get("/auth/me", headers=bearer(token))).status_code) != 200:
@@ -204,8 +222,9 @@ def test_unreadable_and_badly_named_files_are_skipped(tmp_path: Path) -> None:
 
 
 def _ring_on(key_dir: Path) -> DiskKeyRing:
-    return DiskKeyRing(key_dir, max_token_ttl=timedelta(days=1), access_token_ttl=timedelta(minutes=15),
-                       allow_generate=False)
+    return DiskKeyRing(
+        key_dir, max_token_ttl=timedelta(days=1), access_token_ttl=timedelta(minutes=15), allow_generate=False
+    )
 
 
 def test_production_refuses_to_generate_a_key_or_a_root(tmp_path: Path, redis_url: str) -> None:
@@ -223,8 +242,9 @@ def test_production_refuses_to_generate_a_key_or_a_root(tmp_path: Path, redis_ur
 def _production_keys(key_dir: Path) -> None:
     """What `pricealert keys ensure` leaves: a signing key and the root."""
     generate_key(key_dir)
-    DiskKeyRing(key_dir, max_token_ttl=timedelta(days=1), access_token_ttl=timedelta(minutes=15),
-                allow_generate=True).load()
+    DiskKeyRing(
+        key_dir, max_token_ttl=timedelta(days=1), access_token_ttl=timedelta(minutes=15), allow_generate=True
+    ).load()
 
 
 def test_production_accepts_existing_keys(tmp_path: Path, redis_url: str) -> None:
@@ -243,8 +263,15 @@ def test_production_refuses_weak_settings(tmp_path: Path, redis_url: str) -> Non
     with pytest.raises(ValidationError, match="AUTH_BCRYPT_ROUNDS"):
         make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=4)
     with pytest.raises(ValidationError, match="ADMIN_PASSWORD"):
-        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=12,
-                      admin_email="a@example.com", admin_password="changeme")
+        make_settings(
+            PRODUCTION_DB,
+            redis_url,
+            tmp_path,
+            env="production",
+            bcrypt_rounds=12,
+            admin_email="a@example.com",
+            admin_password="changeme",
+        )
 
 
 def test_production_refuses_sqlite_and_a_forwarded_for_believed_from_anyone(tmp_path: Path, redis_url: str) -> None:
@@ -252,8 +279,7 @@ def test_production_refuses_sqlite_and_a_forwarded_for_believed_from_anyone(tmp_
     with pytest.raises(ValidationError, match="AUTH_DATABASE_URL"):
         make_settings("sqlite:///var/auth.db", redis_url, tmp_path, env="production", bcrypt_rounds=12)
     with pytest.raises(ValidationError, match="AUTH_FORWARDED_ALLOW_IPS"):
-        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=12,
-                      forwarded_allow_ips="*")
+        make_settings(PRODUCTION_DB, redis_url, tmp_path, env="production", bcrypt_rounds=12, forwarded_allow_ips="*")
     assert make_settings("sqlite:///var/auth.db", redis_url, tmp_path, forwarded_allow_ips="*").env == "test"
 
 

@@ -14,7 +14,8 @@ async def _fail(client: httpx.AsyncClient, email: str) -> httpx.Response:
 
 
 async def test_sixth_failure_for_an_account_is_429_even_with_the_right_password(
-    client: httpx.AsyncClient, redis: Redis,
+    client: httpx.AsyncClient,
+    redis: Redis,
 ) -> None:
     await register(client, "locked@example.com")
     for _ in range(5):
@@ -58,8 +59,11 @@ async def test_the_account_limit_does_not_lock_other_accounts(client: httpx.Asyn
 
 
 async def test_address_limit_spans_accounts_and_spares_other_addresses(app_factory: AppFactory) -> None:
-    async with app_factory(login_max_failures_address=3) as app, client_for(app, "10.0.0.1") as attacker, \
-            client_for(app, "10.0.0.2") as other:
+    async with (
+        app_factory(login_max_failures_address=3) as app,
+        client_for(app, "10.0.0.1") as attacker,
+        client_for(app, "10.0.0.2") as other,
+    ):
         await register(other, "someone@example.com")
         for index in range(3):
             assert_error(await _fail(attacker, f"victim{index}@example.com"), 401)

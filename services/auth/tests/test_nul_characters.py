@@ -13,9 +13,15 @@ NUL = "\u0000"
 
 def _body_cases() -> list[dict[str, Any]]:
     base = {"email": "nul@example.com", "password": PASSWORD, "username": "nul"}
-    return [{**base, "email": f"nul{NUL}@example.com"}, {**base, "email": f"nul@example.com{NUL}"},
-            {**base, "password": f"{PASSWORD}{NUL}"}, {**base, "password": f"{NUL}{PASSWORD}"},
-            {**base, "username": f"nu{NUL}l"}, {**base, "username": NUL}, {**base, f"extra{NUL}": "x"}]
+    return [
+        {**base, "email": f"nul{NUL}@example.com"},
+        {**base, "email": f"nul@example.com{NUL}"},
+        {**base, "password": f"{PASSWORD}{NUL}"},
+        {**base, "password": f"{NUL}{PASSWORD}"},
+        {**base, "username": f"nu{NUL}l"},
+        {**base, "username": NUL},
+        {**base, f"extra{NUL}": "x"},
+    ]
 
 
 async def test_nul_in_registration_fields_is_422(client: httpx.AsyncClient) -> None:
@@ -29,10 +35,14 @@ async def test_nul_in_registration_fields_is_422(client: httpx.AsyncClient) -> N
 
 async def test_nul_in_login_fields_is_422(client: httpx.AsyncClient) -> None:
     await register(client, "login-nul@example.com")
-    json_bodies = [{"email": f"login-nul@example.com{NUL}", "password": PASSWORD},
-                   {"email": "login-nul@example.com", "password": f"{PASSWORD}{NUL}"}]
-    forms = [{"username": f"login-nul@example.com{NUL}", "password": PASSWORD},
-             {"username": "login-nul@example.com", "password": f"{PASSWORD}{NUL}"}]
+    json_bodies = [
+        {"email": f"login-nul@example.com{NUL}", "password": PASSWORD},
+        {"email": "login-nul@example.com", "password": f"{PASSWORD}{NUL}"},
+    ]
+    forms = [
+        {"username": f"login-nul@example.com{NUL}", "password": PASSWORD},
+        {"username": "login-nul@example.com", "password": f"{PASSWORD}{NUL}"},
+    ]
 
     answers = [await client.post("/auth/login", json=body) for body in json_bodies]
     answers += [await client.post("/auth/login", data=form) for form in forms]
@@ -43,9 +53,12 @@ async def test_nul_in_login_fields_is_422(client: httpx.AsyncClient) -> None:
 
 
 async def test_nul_in_paths_and_query_parameters_is_422(client: httpx.AsyncClient) -> None:
-    answers = [await client.get("/auth/users/%00"), await client.get("/auth/users", params={"page": NUL}),
-               await client.patch("/auth/users/a%00b", json={"is_active": False}),
-               await client.get("/auth/me", params={"x": f"a{NUL}"})]
+    answers = [
+        await client.get("/auth/users/%00"),
+        await client.get("/auth/users", params={"page": NUL}),
+        await client.patch("/auth/users/a%00b", json={"is_active": False}),
+        await client.get("/auth/me", params={"x": f"a{NUL}"}),
+    ]
 
     for answer in answers:
         assert_error(answer, 422, "validation_error")
@@ -54,6 +67,7 @@ async def test_nul_in_paths_and_query_parameters_is_422(client: httpx.AsyncClien
 async def test_text_that_only_looks_like_a_nul_is_just_text(client: httpx.AsyncClient) -> None:
     """An escaped backslash before `u0000` is the six characters, and `%00` in JSON is three."""
     await register(client, "literal@example.com", password="back\\u0000slash %00 pass")
-    login = await client.post("/auth/login", json={"email": "literal@example.com",
-                                                   "password": "back\\u0000slash %00 pass"})
+    login = await client.post(
+        "/auth/login", json={"email": "literal@example.com", "password": "back\\u0000slash %00 pass"}
+    )
     assert login.status_code == 200, login.text

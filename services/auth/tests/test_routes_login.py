@@ -26,8 +26,7 @@ async def test_login_with_json_answers_a_token_pair(app: FastAPI, client: httpx.
     key = state.keyring.signing_key
     header = jwt.get_unverified_header(tokens["access_token"])
     assert header["alg"] == "EdDSA" and header["kid"] == key.kid
-    claims = jwt.decode(tokens["access_token"], key.public_pem, algorithms=["EdDSA"], audience=AUDIENCE,
-                        issuer=ISSUER)
+    claims = jwt.decode(tokens["access_token"], key.public_pem, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)
     assert claims["sub"] == user["id"]
     assert claims["email"] == "alice@example.com"
     assert claims["type"] == "access"
@@ -39,16 +38,18 @@ async def test_login_with_json_answers_a_token_pair(app: FastAPI, client: httpx.
 
 async def test_login_with_the_oauth2_form(client: httpx.AsyncClient) -> None:
     await register(client, "form@example.com")
-    response = await client.post("/auth/login", data={"username": "form@example.com", "password": PASSWORD,
-                                                      "grant_type": "password"})
+    response = await client.post(
+        "/auth/login", data={"username": "form@example.com", "password": PASSWORD, "grant_type": "password"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["token_type"] == "bearer"
 
 
 async def test_login_with_a_multipart_form(client: httpx.AsyncClient) -> None:
     await register(client, "multi@example.com")
-    response = await client.post("/auth/login", files={"username": (None, "multi@example.com"),
-                                                       "password": (None, PASSWORD)})
+    response = await client.post(
+        "/auth/login", files={"username": (None, "multi@example.com"), "password": (None, PASSWORD)}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -67,8 +68,9 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(client: http
     assert wrong.headers.get("www-authenticate") == unknown.headers.get("www-authenticate")
 
 
-async def test_unknown_email_still_checks_a_bcrypt_hash(app: FastAPI, client: httpx.AsyncClient,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unknown_email_still_checks_a_bcrypt_hash(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import bcrypt
 
     calls: list[bytes] = []

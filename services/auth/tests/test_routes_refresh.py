@@ -41,8 +41,9 @@ async def test_reusing_a_rotated_token_closes_the_whole_session(client: httpx.As
 
 async def test_reuse_does_not_touch_other_sessions(client: httpx.AsyncClient) -> None:
     phone = await register_and_login(client, "two@example.com")
-    laptop_response = await client.post("/auth/login", json={"email": "two@example.com",
-                                                             "password": "correct horse battery"})
+    laptop_response = await client.post(
+        "/auth/login", json={"email": "two@example.com", "password": "correct horse battery"}
+    )
     laptop = laptop_response.json()
     await _refresh(client, phone["refresh_token"])
     assert_error(await _refresh(client, phone["refresh_token"]), 401, "token_revoked")
@@ -106,15 +107,21 @@ async def test_logout_with_an_expired_token_is_204(app: FastAPI, client: httpx.A
     state: AuthState = app.state.auth
     import uuid
 
-    expired = sign_token(state.keyring.signing_key, subject=uuid.UUID(me["id"]), email=me["email"],
-                         token_type=TokenType.REFRESH, ttl=timedelta(seconds=60),
-                         now=datetime.now(UTC) - timedelta(hours=1))
+    expired = sign_token(
+        state.keyring.signing_key,
+        subject=uuid.UUID(me["id"]),
+        email=me["email"],
+        token_type=TokenType.REFRESH,
+        ttl=timedelta(seconds=60),
+        now=datetime.now(UTC) - timedelta(hours=1),
+    )
     response = await client.post("/auth/logout", json={"refresh_token": expired.token})
     assert response.status_code == 204
 
 
 async def test_refresh_needs_no_access_token_but_ignores_one(client: httpx.AsyncClient) -> None:
     tokens = await register_and_login(client, "noauth@example.com")
-    response = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]},
-                                 headers=bearer("garbage"))
+    response = await client.post(
+        "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}, headers=bearer("garbage")
+    )
     assert response.status_code == 200

@@ -10,9 +10,11 @@ from auth_testing import PASSWORD, assert_error, register, stored_user
 
 
 async def test_register_answers_202_without_user_or_tokens_and_stores_an_unverified_user(
-        client: httpx.AsyncClient) -> None:
-    response = await client.post("/auth/register",
-                                 json={"email": "alice@example.com", "password": PASSWORD, "username": "alice"})
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/auth/register", json={"email": "alice@example.com", "password": PASSWORD, "username": "alice"}
+    )
     assert response.status_code == 202, response.text
     assert set(response.json()) == {"status", "message"}
     assert response.json()["status"] == "verification_sent"
@@ -38,8 +40,9 @@ async def test_duplicate_email_creates_nothing_case_insensitively(client: httpx.
 
 async def test_duplicate_username_creates_nothing_case_insensitively(client: httpx.AsyncClient) -> None:
     await register(client, "d1@example.com", username="Dave")
-    response = await client.post("/auth/register",
-                                 json={"email": "d2@example.com", "password": PASSWORD, "username": "dave"})
+    response = await client.post(
+        "/auth/register", json={"email": "d2@example.com", "password": PASSWORD, "username": "dave"}
+    )
     assert response.status_code == 202, response.text
     assert await stored_user(client, "d2@example.com") is None
 
@@ -70,8 +73,9 @@ async def test_password_of_exactly_128_characters_is_accepted(client: httpx.Asyn
         pytest.param({"email": "a@example.com", "password": None}, id="password-null"),
         pytest.param({"email": "a@example.com", "password": PASSWORD, "is_admin": True}, id="extra-is-admin"),
         pytest.param({"email": "a@example.com", "password": PASSWORD, "username": "x"}, id="username-short"),
-        pytest.param({"email": "a@example.com", "password": PASSWORD, "username": "a'; DROP TABLE users;--"},
-                     id="username-sql"),
+        pytest.param(
+            {"email": "a@example.com", "password": PASSWORD, "username": "a'; DROP TABLE users;--"}, id="username-sql"
+        ),
         pytest.param({"email": "'; DROP TABLE users; --", "password": PASSWORD}, id="email-sql"),
         pytest.param({"email": "a" * 300 + "@example.com", "password": PASSWORD}, id="email-too-long"),
         pytest.param([1, 2, 3], id="body-list"),
@@ -85,8 +89,7 @@ async def test_invalid_registration_is_422(client: httpx.AsyncClient, payload: A
 
 
 async def test_invalid_json_is_422(client: httpx.AsyncClient) -> None:
-    response = await client.post("/auth/register", content=b"{not json",
-                                 headers={"content-type": "application/json"})
+    response = await client.post("/auth/register", content=b"{not json", headers={"content-type": "application/json"})
     assert_error(response, 422, "validation_error")
 
 

@@ -40,15 +40,24 @@ async def wait_until(check, within: float) -> None:  # type: ignore[no-untyped-d
 
 
 @pytest.mark.timeout(120)
-async def test_sigkill_of_one_replica_loses_and_duplicates_nothing(redis: Redis, redis_url: str,
-                                                                   tmp_path: Path) -> None:
+async def test_sigkill_of_one_replica_loses_and_duplicates_nothing(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
     rng = random.Random(7)
-    alerts = [(f"a{n}", rng.choice(SYMBOLS), rng.choice(["above", "below", "cross"]),
-               Decimal(rng.randint(900, 1100))) for n in range(300)]
-    env = {"REDIS_URL": redis_url, "EVALUATOR_RECLAIM_IDLE_MS": "1000", "EVALUATOR_TICK_BATCH_SIZE": "50",
-           "LOG_LEVEL": "WARNING"}
-    replicas = [ServiceProcess("evaluator", {**env, "CONSUMER_NAME": f"ev-{n}"},
-                               log_path=tmp_path / f"ev-{n}.log").start() for n in range(3)]
+    alerts = [
+        (f"a{n}", rng.choice(SYMBOLS), rng.choice(["above", "below", "cross"]), Decimal(rng.randint(900, 1100)))
+        for n in range(300)
+    ]
+    env = {
+        "REDIS_URL": redis_url,
+        "EVALUATOR_RECLAIM_IDLE_MS": "1000",
+        "EVALUATOR_TICK_BATCH_SIZE": "50",
+        "LOG_LEVEL": "WARNING",
+    }
+    replicas = [
+        ServiceProcess("evaluator", {**env, "CONSUMER_NAME": f"ev-{n}"}, log_path=tmp_path / f"ev-{n}.log").start()
+        for n in range(3)
+    ]
     try:
         await publish_many(redis, names.ALERT_EVENTS, [alert_event(a, c, str(t), symbol=s) for a, s, c, t in alerts])
 
@@ -68,8 +77,10 @@ async def test_sigkill_of_one_replica_loses_and_duplicates_nothing(redis: Redis,
             prices[symbol] += rng.choice([-3, -2, -1, 1, 2, 3])
             ticks.append((symbol, Decimal(prices[symbol])))
         for n in range(0, len(ticks), 200):
-            chunk = [Tick(symbol=s, price=p, trade_id=n + i, exchange_time=now_ms(), received_at=now_ms())
-                     for i, (s, p) in enumerate(ticks[n:n + 200])]
+            chunk = [
+                Tick(symbol=s, price=p, trade_id=n + i, exchange_time=now_ms(), received_at=now_ms())
+                for i, (s, p) in enumerate(ticks[n : n + 200])
+            ]
             await publish_many(redis, names.TICKS, chunk)
             if n == 2000:
                 replicas[0].kill()

@@ -21,8 +21,11 @@ from pricealert.devstack.processes import ServiceProcess
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample of a scrape, keyed by name and labels."""
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def wait_until(check, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -36,25 +39,37 @@ async def wait_until(check, within: float = 20.0) -> None:  # type: ignore[no-un
 async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     log_path = tmp_path / "evaluator.log"
-    process = ServiceProcess("evaluator", {"REDIS_URL": redis_url, "CONSUMER_NAME": "ev-metrics", "LOG_LEVEL": "INFO",
-                                           "METRICS_PORT": str(port)}, log_path=log_path).start()
+    process = ServiceProcess(
+        "evaluator",
+        {"REDIS_URL": redis_url, "CONSUMER_NAME": "ev-metrics", "LOG_LEVEL": "INFO", "METRICS_PORT": str(port)},
+        log_path=log_path,
+    ).start()
     try:
+
         async def ticks_group_exists() -> bool:
             return bool(await redis.exists(names.TICKS)) and any(
-                g["name"] == b"evaluator" for g in await redis.xinfo_groups(names.TICKS))
+                g["name"] == b"evaluator" for g in await redis.xinfo_groups(names.TICKS)
+            )
 
         await wait_until(ticks_group_exists)
-        await publish_many(redis, names.ALERT_EVENTS, [
-            alert_event("m-above", "above", "100"), alert_event("m-gone", "above", "500"),
-            alert_event("m-gone", "above", "500", kind=AlertEventType.DELETED),
-        ])
+        await publish_many(
+            redis,
+            names.ALERT_EVENTS,
+            [
+                alert_event("m-above", "above", "100"),
+                alert_event("m-gone", "above", "500"),
+                alert_event("m-gone", "above", "500", kind=AlertEventType.DELETED),
+            ],
+        )
 
         async def indexed() -> bool:
             return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
 
         await wait_until(indexed)
-        ticks = [Tick(symbol="BTCUSDT", price=Decimal(p), trade_id=n, exchange_time=now_ms(), received_at=now_ms())
-                 for n, p in enumerate(["99", "99.5", "101", "102", "98"])]
+        ticks = [
+            Tick(symbol="BTCUSDT", price=Decimal(p), trade_id=n, exchange_time=now_ms(), received_at=now_ms())
+            for n, p in enumerate(["99", "99.5", "101", "102", "98"])
+        ]
         await publish_many(redis, names.TICKS, ticks)
 
         async def fired() -> bool:
@@ -62,6 +77,7 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
 
         await wait_until(fired)
         async with httpx.AsyncClient() as client:
+
             async def counted() -> bool:
                 scrape = samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
                 return scrape.get(("pricealert_evaluator_ticks_total", frozenset()), 0) >= len(ticks)

@@ -14,8 +14,7 @@ from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.matcher import Matcher
 
 
-async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex,
-                                                            matcher: Matcher) -> None:
+async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
     await index.apply(alert_event("a1", "above", "100"))
     await index.apply(alert_event("a2", "above", "100.5"))
     ticks = await ticks_on_stream(redis, ["99.99", "100", "100.4"])
@@ -32,7 +31,8 @@ async def test_below_fires_at_or_below_target(redis: Redis, index: AlertIndex, m
 
 
 async def test_cross_side_is_fixed_by_first_tick_then_fires_on_the_other_side(
-        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     await index.apply(alert_event("up", "cross", "100"))
     await index.apply(alert_event("down", "cross", "90"))
     assert await matcher.evaluate(await ticks_on_stream(redis, ["95"])) == 0
@@ -41,14 +41,16 @@ async def test_cross_side_is_fixed_by_first_tick_then_fires_on_the_other_side(
     assert await fired_alert_ids(redis) == ["up", "down"]
 
 
-async def test_cross_fires_when_the_first_tick_is_exactly_at_target(redis: Redis, index: AlertIndex,
-                                                                   matcher: Matcher) -> None:
+async def test_cross_fires_when_the_first_tick_is_exactly_at_target(
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     await index.apply(alert_event("c", "cross", "100"))
     assert await matcher.evaluate(await ticks_on_stream(redis, ["100.00"])) == 1
 
 
-async def test_cross_side_and_fire_can_happen_within_one_batch(redis: Redis, index: AlertIndex,
-                                                              matcher: Matcher) -> None:
+async def test_cross_side_and_fire_can_happen_within_one_batch(
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     await index.apply(alert_event("c", "cross", "100"))
     assert await matcher.evaluate(await ticks_on_stream(redis, ["101", "102", "99.5"])) == 1
     [(_, fields)] = await redis.xrange(names.TRIGGERS)
@@ -56,20 +58,26 @@ async def test_cross_side_and_fire_can_happen_within_one_batch(redis: Redis, ind
 
 
 async def test_trigger_carries_everything_the_notifier_and_alerts_service_need(
-        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     await index.apply(alert_event("t1", "above", "100000"))
     await matcher.evaluate(await ticks_on_stream(redis, ["100012.50000000"], exchange_time=1_777_807_004_059))
     [(_, fields)] = await redis.xrange(names.TRIGGERS)
     trigger = Trigger.from_fields(fields)
-    assert (trigger.trigger_id, trigger.alert_id, trigger.email, trigger.symbol) == ("t1", "t1", "u1@example.com",
-                                                                                  "BTCUSDT")
+    assert (trigger.trigger_id, trigger.alert_id, trigger.email, trigger.symbol) == (
+        "t1",
+        "t1",
+        "u1@example.com",
+        "BTCUSDT",
+    )
     assert (str(trigger.target_price), str(trigger.price)) == ("100000", "100012.50000000")
     assert trigger.exchange_time == 1_777_807_004_059 and trigger.name == "alert t1"
     assert trigger.fired_at >= trigger.tick_received_at
 
 
 async def test_deleted_alert_never_fires_even_if_its_create_arrives_late(
-        redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     await index.apply(alert_event("d1", "above", "10"))
     await index.apply(alert_event("d1", "above", "10", kind=AlertEventType.DELETED))
     await index.apply(alert_event("d2", "above", "10", kind=AlertEventType.DELETED))
@@ -87,8 +95,7 @@ async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matche
     assert await fired_alert_ids(redis) == ["x2"]
 
 
-async def test_tick_older_than_the_alert_does_not_judge_it(redis: Redis, index: AlertIndex,
-                                                           matcher: Matcher) -> None:
+async def test_tick_older_than_the_alert_does_not_judge_it(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
     old = await ticks_on_stream(redis, ["11"])
     await redis.execute_command("DEBUG", "SLEEP", "0.002")
     await index.apply(alert_event("late", "above", "10"))
@@ -109,14 +116,20 @@ async def test_malformed_tick_is_refused_before_it_reaches_the_script(matcher: M
     from pricealert.common.events import MalformedEvent
 
     good = {"symbol": "BTCUSDT", "price": "1.5", "trade_id": "1", "exchange_time": "1", "received_at": "1"}
-    for broken in ({**good, "price": "NaN"}, {**good, "price": "1 2"}, {**good, "symbol": "BTC USDT"},
-                   {k: v for k, v in good.items() if k != "trade_id"}, {**good, "price": "0"}):
+    for broken in (
+        {**good, "price": "NaN"},
+        {**good, "price": "1 2"},
+        {**good, "symbol": "BTC USDT"},
+        {k: v for k, v in good.items() if k != "trade_id"},
+        {**good, "price": "0"},
+    ):
         with pytest.raises(MalformedEvent):
             await matcher.evaluate([Message("1-0", broken)])
 
 
-async def test_redelivered_create_of_an_active_alert_indexes_it_once(redis: Redis, index: AlertIndex,
-                                                                    matcher: Matcher) -> None:
+async def test_redelivered_create_of_an_active_alert_indexes_it_once(
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     await index.apply(alert_event("r1", "above", "10"))
     await index.apply(alert_event("r1", "above", "10"))
     await index.apply(alert_event("r2", "cross", "10"))
@@ -126,8 +139,9 @@ async def test_redelivered_create_of_an_active_alert_indexes_it_once(redis: Redi
     assert await fired_alert_ids(redis) == ["r1", "r2"]
 
 
-async def test_alert_names_with_tabs_and_newlines_survive_the_index(redis: Redis, index: AlertIndex,
-                                                                  matcher: Matcher) -> None:
+async def test_alert_names_with_tabs_and_newlines_survive_the_index(
+    redis: Redis, index: AlertIndex, matcher: Matcher
+) -> None:
     event = alert_event("n1", "above", "10").model_copy(update={"name": "a\tb\nc"})
     await index.apply(event)
     await matcher.evaluate(await ticks_on_stream(redis, ["10"]))

@@ -36,8 +36,11 @@ class OracleAlert:
 def oracle_fires(alert: OracleAlert, price: Decimal, exchange_time: int) -> bool | None:
     """True: fires; False: leaves the index without firing (expired); None: stays."""
     if alert.expires_at is not None and exchange_time > alert.expires_at:
-        reached = (alert.condition == "above" and price >= alert.target) or \
-                  (alert.condition == "below" and price <= alert.target) or alert.condition == "cross"
+        reached = (
+            (alert.condition == "above" and price >= alert.target)
+            or (alert.condition == "below" and price <= alert.target)
+            or alert.condition == "cross"
+        )
         return False if reached else None
     if alert.condition == "above":
         return True if price >= alert.target else None
@@ -55,22 +58,32 @@ def oracle_fires(alert: OracleAlert, price: Decimal, exchange_time: int) -> bool
 prices = st.integers(min_value=95, max_value=105).map(lambda n: Decimal(n) / 1)
 # Prices a few steps of 1e-18 .. 1 away from one boundary per example: doubles cannot tell many of them apart.
 boundary = st.shared(st.sampled_from([1, 65_000, 2**53 + 1]), key="boundary")
-near_boundary = st.builds(lambda base, k, step: Decimal(f"{max(1, base * 10**18 + k * step)}E-18"),
-                          boundary, st.integers(min_value=-3, max_value=3),
-                          st.sampled_from([1, 10**3, 10**6, 10**7, 10**18]))
+near_boundary = st.builds(
+    lambda base, k, step: Decimal(f"{max(1, base * 10**18 + k * step)}E-18"),
+    boundary,
+    st.integers(min_value=-3, max_value=3),
+    st.sampled_from([1, 10**3, 10**6, 10**7, 10**18]),
+)
 
 
 def operations_over(prices: st.SearchStrategy[Decimal]) -> st.SearchStrategy[list[tuple[object, ...]]]:
     """Random creates, deletes, ticks and flushes, with targets and trade prices drawn from `prices`."""
     return st.lists(
         st.one_of(
-            st.tuples(st.just("create"), st.sampled_from(["above", "below", "cross"]), prices,
-                      st.one_of(st.none(), st.integers(min_value=0, max_value=40))),
+            st.tuples(
+                st.just("create"),
+                st.sampled_from(["above", "below", "cross"]),
+                prices,
+                st.one_of(st.none(), st.integers(min_value=0, max_value=40)),
+            ),
             st.tuples(st.just("delete"), st.integers(min_value=0, max_value=30)),
             st.tuples(st.just("tick"), prices),
-            st.tuples(st.just("flush"),),
+            st.tuples(
+                st.just("flush"),
+            ),
         ),
-        min_size=1, max_size=60,
+        min_size=1,
+        max_size=60,
     )
 
 
@@ -137,8 +150,9 @@ async def run_scenario(  # noqa: C901 - one branch per kind of operation, kept t
         elif op[0] == "tick":
             clock += 10
             price = Decimal(str(op[1]))
-            tick = Tick(symbol="BTCUSDT", price=price, trade_id=clock, exchange_time=BASE_TIME + clock,
-                        received_at=now_ms())
+            tick = Tick(
+                symbol="BTCUSDT", price=price, trade_id=clock, exchange_time=BASE_TIME + clock, received_at=now_ms()
+            )
             entry = await redis.xadd(names.TICKS, tick.to_fields())  # type: ignore[arg-type]
             batch.append(Message(entry.decode(), tick.to_fields()))
             for alert_id, alert in list(oracle.items()):
@@ -165,8 +179,9 @@ def test_fired_alerts_equal_the_oracle(redis_url: str, ops: list[tuple[object, .
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations, batch_size=st.integers(min_value=1, max_value=4))
-def test_three_replicas_fire_what_the_oracle_fires(redis_url: str, ops: list[tuple[object, ...]],
-                                                  batch_size: int) -> None:
+def test_three_replicas_fire_what_the_oracle_fires(
+    redis_url: str, ops: list[tuple[object, ...]], batch_size: int
+) -> None:
     fired, expected = asyncio.run(run_scenario(redis_url, ops, replicas=3, batch_size=batch_size))
     assert len(fired) == len(set(fired)), "an alert fired twice"
     assert sorted(fired) == sorted(expected)

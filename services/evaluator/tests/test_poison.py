@@ -29,14 +29,16 @@ async def eventually(check: Callable[[], Awaitable[bool]], task: asyncio.Task[No
 @pytest.fixture
 async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[None]]:
     """Both consumers of the evaluator as production wires them, in this loop; quick reclaims."""
-    settings = EvaluatorSettings(redis_url=redis_url, consumer_name="ev-poison", EVALUATOR_RECLAIM_IDLE_MS=300,
-                                 EVALUATOR_TICK_BATCH_SIZE=50)
+    settings = EvaluatorSettings(
+        redis_url=redis_url, consumer_name="ev-poison", EVALUATOR_RECLAIM_IDLE_MS=300, EVALUATOR_TICK_BATCH_SIZE=50
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(run(redis, settings, stop))
 
     async def ticks_group() -> bool:
         return bool(await redis.exists(names.TICKS)) and any(
-            g["name"] == names.GROUP_EVALUATOR.encode() for g in await redis.xinfo_groups(names.TICKS))
+            g["name"] == names.GROUP_EVALUATOR.encode() for g in await redis.xinfo_groups(names.TICKS)
+        )
 
     await eventually(ticks_group, task)
     yield task
@@ -46,7 +48,8 @@ async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[
 
 @pytest.mark.timeout(90)
 async def test_hostile_alert_events_are_dead_lettered_and_the_index_goes_on(
-        redis: Redis, evaluator: asyncio.Task[None]) -> None:
+    redis: Redis, evaluator: asyncio.Task[None]
+) -> None:
     sent = await send_hostile(redis, names.ALERT_EVENTS, alert_event("good", "above", "100").to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
     await publish(redis, names.ALERT_EVENTS, alert_event("after", "above", "200"))
@@ -59,7 +62,8 @@ async def test_hostile_alert_events_are_dead_lettered_and_the_index_goes_on(
 
 @pytest.mark.timeout(90)
 async def test_hostile_ticks_are_dead_lettered_and_good_ticks_still_fire(
-        redis: Redis, evaluator: asyncio.Task[None]) -> None:
+    redis: Redis, evaluator: asyncio.Task[None]
+) -> None:
     await publish(redis, names.ALERT_EVENTS, alert_event("a1", "above", "100"))
 
     async def indexed() -> bool:
@@ -69,8 +73,11 @@ async def test_hostile_ticks_are_dead_lettered_and_good_ticks_still_fire(
     good = Tick(symbol="BTCUSDT", price=Decimal("50"), trade_id=1, exchange_time=now_ms(), received_at=now_ms())
     sent = await send_hostile(redis, names.TICKS, good.to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
-    await publish(redis, names.TICKS, Tick(symbol="BTCUSDT", price=Decimal("101"), trade_id=2,
-                                           exchange_time=now_ms(), received_at=now_ms()))
+    await publish(
+        redis,
+        names.TICKS,
+        Tick(symbol="BTCUSDT", price=Decimal("101"), trade_id=2, exchange_time=now_ms(), received_at=now_ms()),
+    )
 
     async def fired() -> bool:
         return await fired_alert_ids(redis) == ["a1"]

@@ -34,8 +34,9 @@ class Ingest:
         await asyncio.wait_for(self.task, 10)
 
 
-async def eventually(check: Callable[[], Any] | Callable[[], Awaitable[Any]], within: float = 5.0,
-                     what: str = "condition") -> Any:
+async def eventually(
+    check: Callable[[], Any] | Callable[[], Awaitable[Any]], within: float = 5.0, what: str = "condition"
+) -> Any:
     """Poll `check` (sync or async) until it returns something truthy; fail after `within` seconds."""
     deadline = time.monotonic() + within
     while True:
@@ -53,17 +54,37 @@ async def emit_alert(redis: Redis, kind: AlertEventType, symbol: str, alert_id: 
     """Publish an alert event as the alerts service would; returns the alert id."""
     alert_id = alert_id or uuid.uuid4().hex
     now = datetime.now(UTC)
-    event = AlertEvent(type=kind, event_id=uuid.uuid4().hex, alert_id=alert_id, user_id="u1", email="u@example.com",
-                       symbol=symbol, condition=Condition.ABOVE, target_price=Decimal("1"), occurred_at=now)
+    event = AlertEvent(
+        type=kind,
+        event_id=uuid.uuid4().hex,
+        alert_id=alert_id,
+        user_id="u1",
+        email="u@example.com",
+        symbol=symbol,
+        condition=Condition.ABOVE,
+        target_price=Decimal("1"),
+        occurred_at=now,
+    )
     await publish(redis, names.ALERT_EVENTS, event)
     return alert_id
 
 
 async def emit_trigger(redis: Redis, alert_id: str, symbol: str) -> None:
     """Publish a trigger as the evaluator would."""
-    trigger = Trigger(trigger_id=uuid.uuid4().hex, alert_id=alert_id, user_id="u1", email="u@example.com",
-                      symbol=symbol, condition=Condition.ABOVE, target_price=Decimal("1"), price=Decimal("2"),
-                      trade_id=1, exchange_time=1, tick_received_at=1, fired_at=1)
+    trigger = Trigger(
+        trigger_id=uuid.uuid4().hex,
+        alert_id=alert_id,
+        user_id="u1",
+        email="u@example.com",
+        symbol=symbol,
+        condition=Condition.ABOVE,
+        target_price=Decimal("1"),
+        price=Decimal("2"),
+        trade_id=1,
+        exchange_time=1,
+        tick_received_at=1,
+        fired_at=1,
+    )
     await publish(redis, names.TRIGGERS, trigger)
 
 
@@ -75,9 +96,14 @@ async def read_ticks(redis: Redis) -> list[Tick]:
 def make_settings(exchange: FakeExchange, redis_url: str, **overrides: Any) -> IngestSettings:
     """Test settings, with `overrides` by field name."""
     values: dict[str, Any] = {
-        "binance_ws_url": exchange.ws_url, "binance_rest_url": exchange.rest_url, "redis_url": redis_url,
-        "consumer_name": "ingest-test", "reconnect_first_delay_s": 0.05, "control_messages_per_s": 4.0,
-        "stats_interval_s": 3600.0, "resync_s": 0.5,
+        "binance_ws_url": exchange.ws_url,
+        "binance_rest_url": exchange.rest_url,
+        "redis_url": redis_url,
+        "consumer_name": "ingest-test",
+        "reconnect_first_delay_s": 0.05,
+        "control_messages_per_s": 4.0,
+        "stats_interval_s": 3600.0,
+        "resync_s": 0.5,
     }
     values.update(overrides)
     return IngestSettings(**values)

@@ -45,8 +45,9 @@ async def test_catalog_retries_after_rate_limit(
     assert ok[0] - limited[0] >= 0.95  # Retry-After respected
 
 
-async def test_catalog_refreshes_periodically(redis: Redis, redis_url: str, exchange: FakeExchange,
-                                              start_ingest: Start) -> None:
+async def test_catalog_refreshes_periodically(
+    redis: Redis, redis_url: str, exchange: FakeExchange, start_ingest: Start
+) -> None:
     start_ingest(make_settings(exchange, redis_url, catalog_refresh_s=0.2))
     await eventually(lambda: _at_least(redis, 3), what="three snapshots")
 
@@ -65,14 +66,25 @@ async def test_fetch_reports_server_errors(redis: Redis, redis_url: str, exchang
 
 
 def test_parse_keeps_trading_symbols_and_tolerates_missing_filters() -> None:
-    body = {"symbols": [
-        {"symbol": "AAAUSDT", "status": "TRADING", "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.00010000", "maxPrice": "100.00000000",
-             "tickSize": "0.00010000"}]},
-        {"symbol": "BBBUSDT", "status": "HALT", "filters": []},
-        {"symbol": "CCCUSDT", "status": "TRADING"},
-        "garbage",
-    ]}
+    body = {
+        "symbols": [
+            {
+                "symbol": "AAAUSDT",
+                "status": "TRADING",
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": "0.00010000",
+                        "maxPrice": "100.00000000",
+                        "tickSize": "0.00010000",
+                    }
+                ],
+            },
+            {"symbol": "BBBUSDT", "status": "HALT", "filters": []},
+            {"symbol": "CCCUSDT", "status": "TRADING"},
+            "garbage",
+        ]
+    }
     parsed = {s.symbol: s for s in parse_exchange_info(body)}
     assert set(parsed) == {"AAAUSDT", "CCCUSDT"}
     assert parsed["AAAUSDT"].tick_size == Decimal("0.0001") and parsed["CCCUSDT"].max_price == 0

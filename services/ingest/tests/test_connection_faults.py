@@ -36,8 +36,11 @@ async def test_dropped_connection_resubscribes_and_ticks_flow_without_duplicates
     first = await exchange.play_trade("BTCUSDT", "1")
     await eventually(lambda: read_ticks(redis))
     assert exchange.drop_connections() == 1
-    await eventually(lambda: len(exchange.sessions) == 2 and exchange.subscribers("btcusdt@trade"),
-                     within=5.0, what="resubscribed after the drop")
+    await eventually(
+        lambda: len(exchange.sessions) == 2 and exchange.subscribers("btcusdt@trade"),
+        within=5.0,
+        what="resubscribed after the drop",
+    )
     second = await exchange.play_trade("BTCUSDT", "2")
     ticks = await eventually(lambda: _ticks_when(redis, 2))
     assert [t.trade_id for t in ticks] == [first, second]
@@ -87,8 +90,7 @@ async def test_connection_lifetime_rotation_is_make_before_break(
 ) -> None:
     start_ingest(make_settings(exchange, redis_url, max_connection_age_s=1.0))
     await emit_alert(redis, AlertEventType.CREATED, "SOLUSDT")
-    await eventually(lambda: len(exchange.sessions) >= 2 and not exchange.sessions[0].open, within=5.0,
-                     what="rotated")
+    await eventually(lambda: len(exchange.sessions) >= 2 and not exchange.sessions[0].open, within=5.0, what="rotated")
     old, new = exchange.sessions[0], exchange.sessions[1]
     assert old.closed_at is not None and new.opened_at < old.closed_at
     await subscribed(exchange, "solusdt@trade")
@@ -139,8 +141,10 @@ async def test_streams_are_sharded_under_the_cap_and_shards_retire(
     assert len(exchange.open_sessions()) == 3
     for symbol in symbols[1:]:
         await emit_alert(redis, AlertEventType.DELETED, symbol, alerts[symbol])
-    await eventually(lambda: exchange.subscriptions() == {"btcusdt@trade"} and len(exchange.open_sessions()) <= 2,
-                     what="unsubscribed and retired")
+    await eventually(
+        lambda: exchange.subscriptions() == {"btcusdt@trade"} and len(exchange.open_sessions()) <= 2,
+        what="unsubscribed and retired",
+    )
     assert all(s.close_code != 1008 for s in exchange.sessions)
 
 
@@ -235,16 +239,19 @@ async def test_fragmented_shards_are_compacted_make_before_break(
     for symbol in ("ETHUSDT", "SOLUSDT", "ADAUSDT"):
         await emit_alert(redis, AlertEventType.DELETED, symbol, alerts[symbol])
     wanted = {"btcusdt@trade", "bnbusdt@trade", "xrpusdt@trade"}
-    await eventually(lambda: exchange.subscriptions() == wanted and len(exchange.open_sessions()) == 2,
-                     what="compacted onto two connections")
+    await eventually(
+        lambda: exchange.subscriptions() == wanted and len(exchange.open_sessions()) == 2,
+        what="compacted onto two connections",
+    )
     assert all(len(s.streams) <= 2 for s in exchange.open_sessions())
     played = [await exchange.play_trade(s, "1") for s in ("BTCUSDT", "BNBUSDT", "XRPUSDT")]
     ticks = await eventually(lambda: _ticks_when(redis, 3))
     assert sorted(t.trade_id for t in ticks) == sorted(played)
 
 
-async def test_server_pings_are_answered_and_the_connection_lives_on(redis: Redis, redis_url: str,
-                                                                    start_ingest: Start) -> None:
+async def test_server_pings_are_answered_and_the_connection_lives_on(
+    redis: Redis, redis_url: str, start_ingest: Start
+) -> None:
     # The fake pings often and drops a client that does not pong in time: ingest must keep its one connection.
     async with FakeExchange(ping_interval=0.2, ping_timeout=0.5) as fake:
         start_ingest(make_settings(fake, redis_url))
@@ -257,8 +264,9 @@ async def test_server_pings_are_answered_and_the_connection_lives_on(redis: Redi
         assert len(fake.sessions) == 1 and fake.sessions[0].closed_at is None
 
 
-async def test_slow_sends_still_deliver_every_trade_once(redis: Redis, exchange: FakeExchange,
-                                                         start_ingest: Start) -> None:
+async def test_slow_sends_still_deliver_every_trade_once(
+    redis: Redis, exchange: FakeExchange, start_ingest: Start
+) -> None:
     start_ingest()
     await emit_alert(redis, AlertEventType.CREATED, "BTCUSDT")
     await subscribed(exchange, "btcusdt@trade")

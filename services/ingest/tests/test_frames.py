@@ -24,16 +24,30 @@ from pricealert.ingest.frames import (
 )
 from pricealert.ingest.publisher import SEPARATOR, TICK_FIELDS, tick_row
 
-TRADE = {"e": "trade", "E": 1777807004059, "s": "BTCUSDT", "t": 6268487624, "p": "78530.40000000",
-         "q": "0.00039000", "T": 1777807004058, "m": True, "M": True}
+TRADE = {
+    "e": "trade",
+    "E": 1777807004059,
+    "s": "BTCUSDT",
+    "t": 6268487624,
+    "p": "78530.40000000",
+    "q": "0.00039000",
+    "T": 1777807004058,
+    "m": True,
+    "M": True,
+}
 
 
 def test_combined_trade_becomes_tick() -> None:
     trade = parse_frame(json.dumps({"stream": "btcusdt@trade", "data": TRADE}), 42)
     assert isinstance(trade, Trade)
     tick = trade.to_tick()
-    assert tick == Tick(symbol="BTCUSDT", price=Decimal("78530.40000000"), trade_id=6268487624,
-                        exchange_time=1777807004058, received_at=42)
+    assert tick == Tick(
+        symbol="BTCUSDT",
+        price=Decimal("78530.40000000"),
+        trade_id=6268487624,
+        exchange_time=1777807004058,
+        received_at=42,
+    )
     assert tick.to_fields()["price"] == "78530.40000000"
 
 
@@ -60,23 +74,50 @@ def test_control_replies_and_shutdown_are_recognised() -> None:
     assert parse_frame('{"e":"24hrMiniTicker","s":"BTCUSDT"}', 1) == OtherEvent("24hrMiniTicker")
 
 
-@pytest.mark.parametrize("raw", [
-    "not json", "[1,2]", b"\x00\xff", '{"stream":"x","data":[1]}', '{"foo":1}',
-    json.dumps({**TRADE, "p": 78530.4}), json.dumps({**TRADE, "p": "NaN"}), json.dumps({**TRADE, "p": "-1"}),
-    json.dumps({**TRADE, "p": "abc"}), json.dumps({**TRADE, "t": "x"}), json.dumps({**TRADE, "T": True}),
-    json.dumps({**TRADE, "s": ""}), json.dumps({**TRADE, "p": "Infinity"}), json.dumps({**TRADE, "s": "A\x1fB"}),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1,2]",
+        b"\x00\xff",
+        '{"stream":"x","data":[1]}',
+        '{"foo":1}',
+        json.dumps({**TRADE, "p": 78530.4}),
+        json.dumps({**TRADE, "p": "NaN"}),
+        json.dumps({**TRADE, "p": "-1"}),
+        json.dumps({**TRADE, "p": "abc"}),
+        json.dumps({**TRADE, "t": "x"}),
+        json.dumps({**TRADE, "T": True}),
+        json.dumps({**TRADE, "s": ""}),
+        json.dumps({**TRADE, "p": "Infinity"}),
+        json.dumps({**TRADE, "s": "A\x1fB"}),
+    ],
+)
 def test_malformed_frames_raise(raw: str | bytes) -> None:
     with pytest.raises(MalformedFrame):
         parse_frame(raw, 1)
 
 
-@pytest.mark.parametrize(("price", "reason"), [
-    ("1e7000000", "not_decimal"), ("1E+2", "not_decimal"), ("+5", "not_decimal"), (" 5", "not_decimal"),
-    ("5.", "not_decimal"), (".5", "not_decimal"), ("0x10", "not_decimal"), ("١٢٣", "not_decimal"),
-    (78530.4, "not_decimal"), (None, "not_decimal"), ("9" * 41, "too_long"), ("9" * 21, "too_long"),
-    ("1." + "0" * 18 + "1", "too_long"), ("0", "not_positive"), ("0.00000000", "not_positive"),
-])
+@pytest.mark.parametrize(
+    ("price", "reason"),
+    [
+        ("1e7000000", "not_decimal"),
+        ("1E+2", "not_decimal"),
+        ("+5", "not_decimal"),
+        (" 5", "not_decimal"),
+        ("5.", "not_decimal"),
+        (".5", "not_decimal"),
+        ("0x10", "not_decimal"),
+        ("١٢٣", "not_decimal"),
+        (78530.4, "not_decimal"),
+        (None, "not_decimal"),
+        ("9" * 41, "too_long"),
+        ("9" * 21, "too_long"),
+        ("1." + "0" * 18 + "1", "too_long"),
+        ("0", "not_positive"),
+        ("0.00000000", "not_positive"),
+    ],
+)
 def test_prices_that_are_not_plain_positive_decimals_of_sane_size_are_rejected(price: object, reason: str) -> None:
     with pytest.raises(RejectedTrade) as caught:
         parse_frame(json.dumps({**TRADE, "p": price}), 1)
@@ -93,10 +134,14 @@ def test_prices_at_the_limits_are_accepted() -> None:
 def test_prices_outside_the_symbols_price_filter_are_rejected_once_the_catalog_is_known() -> None:
     filters = PriceFilters()
     assert isinstance(parse_frame(json.dumps({**TRADE, "p": "5000000"}), 1, filters), Trade)  # no catalog yet
-    filters.update([CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"),
-                                  tick_size=Decimal("0.01")),
-                    CatalogSymbol(symbol="OPENUSDT", min_price=Decimal("0"), max_price=Decimal("0"),
-                                  tick_size=Decimal("0"))])
+    filters.update(
+        [
+            CatalogSymbol(
+                symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")
+            ),
+            CatalogSymbol(symbol="OPENUSDT", min_price=Decimal("0"), max_price=Decimal("0"), tick_size=Decimal("0")),
+        ]
+    )
     for price, reason in (("5000000", "above_max_price"), ("0.001", "below_min_price")):
         with pytest.raises(RejectedTrade) as caught:
             parse_frame(json.dumps({**TRADE, "p": price}), 1, filters)

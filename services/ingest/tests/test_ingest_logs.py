@@ -19,30 +19,52 @@ from pricealert.ingest.subscriptions import SymbolRegistry
 
 
 def alert_message(kind: AlertEventType, alert_id: str, symbol: str) -> Message:
-    event = AlertEvent(type=kind, event_id=uuid.uuid4().hex, alert_id=alert_id, user_id="u1", email="u@example.com",
-                       symbol=symbol, condition=Condition.ABOVE, target_price=Decimal("1"),
-                       occurred_at=datetime.now(UTC))
+    event = AlertEvent(
+        type=kind,
+        event_id=uuid.uuid4().hex,
+        alert_id=alert_id,
+        user_id="u1",
+        email="u@example.com",
+        symbol=symbol,
+        condition=Condition.ABOVE,
+        target_price=Decimal("1"),
+        occurred_at=datetime.now(UTC),
+    )
     return Message("1-0", event.to_fields())
 
 
 def trigger_message(trigger_id: str, alert_id: str, symbol: str) -> Message:
-    trigger = Trigger(trigger_id=trigger_id, alert_id=alert_id, user_id="u1", email="u@example.com", symbol=symbol,
-                      condition=Condition.ABOVE, target_price=Decimal("1"), price=Decimal("2"), trade_id=1,
-                      exchange_time=1, tick_received_at=1, fired_at=1)
+    trigger = Trigger(
+        trigger_id=trigger_id,
+        alert_id=alert_id,
+        user_id="u1",
+        email="u@example.com",
+        symbol=symbol,
+        condition=Condition.ABOVE,
+        target_price=Decimal("1"),
+        price=Decimal("2"),
+        trade_id=1,
+        exchange_time=1,
+        tick_received_at=1,
+        fired_at=1,
+    )
     return Message("1-0", trigger.to_fields())
 
 
 def info_lines(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str | None, str | None, str]]:
-    return [(e["event"], e.get("alert_id"), e.get("trigger_id"), e["symbol"])
-            for e in logs if e["log_level"] == "info"]
+    return [(e["event"], e.get("alert_id"), e.get("trigger_id"), e["symbol"]) for e in logs if e["log_level"] == "info"]
 
 
 async def test_symbol_set_changes_are_logged_with_the_alert_id(redis: Redis) -> None:
     registry = SymbolRegistry(redis, gone_ttl_s=60)
     with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-        await registry.handle_alert_events([alert_message(AlertEventType.CREATED, "a1", "btcusdt"),
-                                            alert_message(AlertEventType.CREATED, "a2", "BTCUSDT"),
-                                            alert_message(AlertEventType.CREATED, "a3", "ETHUSDT")])
+        await registry.handle_alert_events(
+            [
+                alert_message(AlertEventType.CREATED, "a1", "btcusdt"),
+                alert_message(AlertEventType.CREATED, "a2", "BTCUSDT"),
+                alert_message(AlertEventType.CREATED, "a3", "ETHUSDT"),
+            ]
+        )
         await registry.handle_alert_events([alert_message(AlertEventType.DELETED, "a1", "BTCUSDT")])
         await registry.handle_triggers([trigger_message("t2", "a2", "BTCUSDT")])
         await registry.handle_alert_events([alert_message(AlertEventType.EXPIRED, "a3", "ETHUSDT")])

@@ -20,15 +20,34 @@ Start = Callable[..., Ingest]
 
 
 def alert_fields(symbol: str) -> dict[str, str]:
-    return AlertEvent(type=AlertEventType.CREATED, event_id=uuid.uuid4().hex, alert_id=uuid.uuid4().hex,
-                      user_id="u1", email="u@example.com", symbol=symbol, condition=Condition.ABOVE,
-                      target_price=Decimal("1"), occurred_at=datetime.now(UTC)).to_fields()
+    return AlertEvent(
+        type=AlertEventType.CREATED,
+        event_id=uuid.uuid4().hex,
+        alert_id=uuid.uuid4().hex,
+        user_id="u1",
+        email="u@example.com",
+        symbol=symbol,
+        condition=Condition.ABOVE,
+        target_price=Decimal("1"),
+        occurred_at=datetime.now(UTC),
+    ).to_fields()
 
 
 def trigger_fields(symbol: str) -> dict[str, str]:
-    return Trigger(trigger_id="t", alert_id="a", user_id="u1", email="u@example.com", symbol=symbol,
-                   condition=Condition.ABOVE, target_price=Decimal("1"), price=Decimal("2"), trade_id=1,
-                   exchange_time=1, tick_received_at=1, fired_at=1).to_fields()
+    return Trigger(
+        trigger_id="t",
+        alert_id="a",
+        user_id="u1",
+        email="u@example.com",
+        symbol=symbol,
+        condition=Condition.ABOVE,
+        target_price=Decimal("1"),
+        price=Decimal("2"),
+        trade_id=1,
+        exchange_time=1,
+        tick_received_at=1,
+        fired_at=1,
+    ).to_fields()
 
 
 async def running(ingest: Ingest) -> bool:
@@ -38,7 +57,8 @@ async def running(ingest: Ingest) -> bool:
 
 @pytest.mark.timeout(90)
 async def test_hostile_alert_events_are_dead_lettered_and_subscriptions_go_on(
-        redis: Redis, exchange: FakeExchange, start_ingest: Start) -> None:
+    redis: Redis, exchange: FakeExchange, start_ingest: Start
+) -> None:
     ingest = start_ingest()
     sent = await send_hostile(redis, names.ALERT_EVENTS, alert_fields("BTCUSDT"))
     await wait_dead_lettered(redis, sent, [names.GROUP_INGEST])
@@ -49,7 +69,8 @@ async def test_hostile_alert_events_are_dead_lettered_and_subscriptions_go_on(
 
 @pytest.mark.timeout(90)
 async def test_hostile_triggers_are_dead_lettered_and_unsubscribing_goes_on(
-        redis: Redis, exchange: FakeExchange, start_ingest: Start) -> None:
+    redis: Redis, exchange: FakeExchange, start_ingest: Start
+) -> None:
     ingest = start_ingest()
     alert_id = await emit_alert(redis, AlertEventType.CREATED, "BNBUSDT")
     await eventually(lambda: exchange.subscriptions() == {"bnbusdt@trade"}, what="subscribed")

@@ -20,11 +20,18 @@ from pricealert.devstack.ports import free_port
 
 async def test_process_ingests_and_stops_on_sigterm(redis: Redis, redis_url: str, exchange: FakeExchange) -> None:
     metrics_port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "BINANCE_WS_URL": exchange.ws_url,
-           "BINANCE_REST_URL": exchange.rest_url, "CONSUMER_NAME": "ingest-proc", "LOG_LEVEL": "WARNING",
-           "INGEST_METRICS_PORT": str(metrics_port)}
-    process = subprocess.Popen([sys.executable, "-m", "pricealert.ingest"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "BINANCE_WS_URL": exchange.ws_url,
+        "BINANCE_REST_URL": exchange.rest_url,
+        "CONSUMER_NAME": "ingest-proc",
+        "LOG_LEVEL": "WARNING",
+        "INGEST_METRICS_PORT": str(metrics_port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricealert.ingest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         await emit_alert(redis, AlertEventType.CREATED, "BTCUSDT")
         await eventually(lambda: exchange.subscriptions() == {"btcusdt@trade"}, within=8.0, what="subscribed")

@@ -18,16 +18,33 @@ from pricealert.ingest.metrics import IngestCollector
 
 Start = Callable[..., Ingest]
 ABSURD = {  # price on the wire -> why ingest refuses it (BTCUSDT's filter is [0.01, 1000000])
-    "1e7000000": "not_decimal", "-5": "not_decimal", "NaN": "not_decimal", "9" * 41: "too_long",
-    "9" * 21: "too_long", "0": "not_positive", "2000000.00000000": "above_max_price",
+    "1e7000000": "not_decimal",
+    "-5": "not_decimal",
+    "NaN": "not_decimal",
+    "9" * 41: "too_long",
+    "9" * 21: "too_long",
+    "0": "not_positive",
+    "2000000.00000000": "above_max_price",
     "0.00100000": "below_min_price",
 }
 
 
 def trade_frame(price: Any, trade_id: int) -> str:
     now = int(time.time() * 1000)
-    return json.dumps({"e": "trade", "E": now, "s": "BTCUSDT", "t": trade_id, "p": price, "q": "0.001", "T": now,
-                       "m": False, "M": True}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "e": "trade",
+            "E": now,
+            "s": "BTCUSDT",
+            "t": trade_id,
+            "p": price,
+            "q": "0.001",
+            "T": now,
+            "m": False,
+            "M": True,
+        },
+        separators=(",", ":"),
+    )
 
 
 def rejected_counts(ingest: Ingest) -> dict[str, float]:

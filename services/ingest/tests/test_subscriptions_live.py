@@ -89,7 +89,9 @@ async def test_restart_rebuilds_subscriptions_from_redis(
     # An event that arrives while ingest is down is consumed after the restart.
     await emit_alert(redis, AlertEventType.CREATED, "SOLUSDT")
     start_ingest()
-    await eventually(lambda: exchange.subscriptions() == {"btcusdt@trade", "ethusdt@trade", "solusdt@trade"},
-                     what="resubscribed after restart")
+    await eventually(
+        lambda: exchange.subscriptions() == {"btcusdt@trade", "ethusdt@trade", "solusdt@trade"},
+        what="resubscribed after restart",
+    )
     await exchange.play_trade("SOLUSDT", "150.5")
     await eventually(lambda: read_ticks(redis), what="tick after restart")

@@ -20,9 +20,19 @@ from pricealert.notifier.worker import run
 def trigger(n: int = 1, email: str = "ada@example.com") -> Trigger:
     """Trigger number `n` (trigger and alert id `t<n>`)."""
     return Trigger(
-        trigger_id=f"t{n}", alert_id=f"t{n}", user_id="u1", email=email, symbol="BTCUSDT",
-        condition=Condition.ABOVE, target_price=Decimal("100000"), name="moon", price=Decimal("100012.50000000"),
-        trade_id=42, exchange_time=1_777_807_004_059, tick_received_at=1_777_807_004_070, fired_at=1_777_807_004_071,
+        trigger_id=f"t{n}",
+        alert_id=f"t{n}",
+        user_id="u1",
+        email=email,
+        symbol="BTCUSDT",
+        condition=Condition.ABOVE,
+        target_price=Decimal("100000"),
+        name="moon",
+        price=Decimal("100012.50000000"),
+        trade_id=42,
+        exchange_time=1_777_807_004_059,
+        tick_received_at=1_777_807_004_070,
+        fired_at=1_777_807_004_071,
     )
 
 
@@ -34,8 +44,15 @@ def message_id(n: int) -> str:
 def settings_for(port: int, **overrides: object) -> NotifierSettings:
     """Settings for a test: quick reclaims and a retry schedule in tens of milliseconds."""
     values: dict[str, object] = dict(
-        smtp_port=port, consumer_name="n1", app_url="http://localhost:8000", reclaim_idle_ms=300,
-        smtp_timeout_s=1.0, send_timeout_s=2.0, backoff_base_s=0.05, backoff_max_s=0.3, concurrency=4,
+        smtp_port=port,
+        consumer_name="n1",
+        app_url="http://localhost:8000",
+        reclaim_idle_ms=300,
+        smtp_timeout_s=1.0,
+        send_timeout_s=2.0,
+        backoff_base_s=0.05,
+        backoff_max_s=0.3,
+        concurrency=4,
     )
     values.update(overrides)
     return NotifierSettings(**values)  # type: ignore[arg-type]
@@ -76,8 +93,9 @@ class SelectiveHandler(MailboxHandler):
         self.data_delay_s = data_delay_s
         self.refused = 0
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         """Refuse busy mailboxes for now, accept the rest."""
         if address in self.busy:
             self.refused += 1

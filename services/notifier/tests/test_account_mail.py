@@ -19,8 +19,9 @@ TRIGGERS_DEAD = names.dead_letter_stream(names.TRIGGERS)
 
 def account_event(kind: AccountEventType, email: str = "new@example.com", **fields: object) -> AccountEvent:
     """An account event as auth appends it."""
-    values: dict[str, object] = dict(type=kind, event_id=uuid.uuid4().hex, user_id="u1", email=email,
-                                     occurred_at=utc_now())
+    values: dict[str, object] = dict(
+        type=kind, event_id=uuid.uuid4().hex, user_id="u1", email=email, occurred_at=utc_now()
+    )
     if kind in (AccountEventType.REGISTERED, AccountEventType.VERIFICATION_RESENT):
         values.update(token="tok-en_123", expires_at=utc_now() + timedelta(hours=24))
     values.update(fields)
@@ -39,15 +40,19 @@ async def account_pending(redis: Redis) -> int:
 
 
 async def test_a_registration_mails_the_verification_link_once(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     registered = account_event(AccountEventType.REGISTERED)
     await append(redis, registered, registered)  # appended twice (a retried XADD): still one mail
     notifier(settings_for(smtp_server.port, app_url="https://alerts.example.com/"))
     notifier(settings_for(smtp_server.port, consumer_name="n2", app_url="https://alerts.example.com/"))
 
     async def mailed_and_acknowledged() -> bool:
-        return len(smtp_server.mails) >= 1 and await redis.xlen(names.ACCOUNT_EVENTS) == 2 and (
-            await account_pending(redis) == 0)
+        return (
+            len(smtp_server.mails) >= 1
+            and await redis.xlen(names.ACCOUNT_EVENTS) == 2
+            and (await account_pending(redis) == 0)
+        )
 
     await eventually(mailed_and_acknowledged)
     await asyncio.sleep(0.3)
@@ -62,11 +67,14 @@ async def test_a_registration_mails_the_verification_link_once(
 
 
 async def test_notices_carry_no_token_and_a_verification_sends_nothing(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
-    await append(redis, account_event(AccountEventType.REGISTRATION_REPEATED, "owner@example.com"),
-                 account_event(AccountEventType.REGISTRATION_REFUSED, "asker@example.com", user_id=None,
-                               username="neo"),
-                 account_event(AccountEventType.VERIFIED, "owner@example.com"))
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
+    await append(
+        redis,
+        account_event(AccountEventType.REGISTRATION_REPEATED, "owner@example.com"),
+        account_event(AccountEventType.REGISTRATION_REFUSED, "asker@example.com", user_id=None, username="neo"),
+        account_event(AccountEventType.VERIFIED, "owner@example.com"),
+    )
     notifier(settings_for(smtp_server.port))
 
     async def settled() -> bool:
@@ -82,7 +90,8 @@ async def test_notices_carry_no_token_and_a_verification_sends_nothing(
 
 
 async def test_a_transient_smtp_failure_is_retried_and_a_permanent_one_dead_lettered(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     smtp_server.handler.fail_next(1, "451 4.3.0 Try again later")
     later = account_event(AccountEventType.VERIFICATION_RESENT, "later@example.com")
     await append(redis, later)
@@ -105,7 +114,8 @@ async def test_a_transient_smtp_failure_is_retried_and_a_permanent_one_dead_lett
 
 
 async def test_no_alert_mail_to_an_unverified_address_until_it_is_verified(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     await redis.sadd(names.ACCOUNTS_UNVERIFIED, "u1")  # what auth does when u1 registers
     notifier(settings_for(smtp_server.port))
     await publish_triggers(redis, [1])

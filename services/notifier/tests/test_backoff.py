@@ -31,15 +31,22 @@ def test_backoff_cap_below_the_base_is_refused() -> None:
 
 def test_production_refuses_unchecked_certificates() -> None:
     with pytest.raises(ValidationError):
-        NotifierSettings(env="production", redis_url="redis://redis:6379/0", smtp_tls="starttls",  # type: ignore[call-arg]
-                         smtp_validate_certs=False)
+        NotifierSettings(
+            env="production",
+            redis_url="redis://redis:6379/0",
+            smtp_tls="starttls",  # type: ignore[call-arg]
+            smtp_validate_certs=False,
+        )
     NotifierSettings(env="production", redis_url="redis://redis:6379/0", smtp_tls="starttls")  # type: ignore[call-arg]
 
 
 def test_production_refuses_smtp_credentials_over_a_plain_connection() -> None:
     production = {"env": "production", "redis_url": "redis://redis:6379/0"}
-    for credentials in ({"smtp_username": "mailer", "smtp_password": "secret"}, {"smtp_password": "secret"},
-                        {"smtp_username": "mailer"}):
+    for credentials in (
+        {"smtp_username": "mailer", "smtp_password": "secret"},
+        {"smtp_password": "secret"},
+        {"smtp_username": "mailer"},
+    ):
         with pytest.raises(ValidationError, match="SMTP_TLS=none"):
             NotifierSettings(**production, smtp_tls="none", **credentials)  # type: ignore[arg-type]
         NotifierSettings(**production, smtp_tls="starttls", **credentials)  # type: ignore[arg-type]
@@ -48,8 +55,14 @@ def test_production_refuses_smtp_credentials_over_a_plain_connection() -> None:
 
 
 def test_smtp_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"SMTP_TLS": "starttls", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_PORT": "587",
-                        "SMTP_VALIDATE_CERTS": "false", "NOTIFIER_RETRY_FOR_S": "1200"}.items():
+    for name, value in {
+        "SMTP_TLS": "starttls",
+        "SMTP_USERNAME": "u",
+        "SMTP_PASSWORD": "p",
+        "SMTP_PORT": "587",
+        "SMTP_VALIDATE_CERTS": "false",
+        "NOTIFIER_RETRY_FOR_S": "1200",
+    }.items():
         monkeypatch.setenv(name, value)
     settings = NotifierSettings()
     assert settings.smtp_tls == "starttls" and settings.smtp_username == "u" and settings.smtp_port == 587

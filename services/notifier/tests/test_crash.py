@@ -24,16 +24,29 @@ CONCURRENCY = 8
 
 
 def replica(name: str, redis_url: str, smtp_port: int, log_dir: Path) -> ServiceProcess:
-    return ServiceProcess("notifier", {
-        "REDIS_URL": redis_url, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "CONSUMER_NAME": name,
-        "NOTIFIER_CONCURRENCY": str(CONCURRENCY), "NOTIFIER_RECLAIM_IDLE_MS": "300", "NOTIFIER_SEND_TIMEOUT_S": "1",
-        "SMTP_TIMEOUT_S": "1", "NOTIFIER_BACKOFF_BASE_S": "0.05", "NOTIFIER_BACKOFF_MAX_S": "0.5",
-        "LOG_LEVEL": "WARNING", "ENV": "test",
-    }, log_path=log_dir / f"{name}.log")
+    return ServiceProcess(
+        "notifier",
+        {
+            "REDIS_URL": redis_url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "CONSUMER_NAME": name,
+            "NOTIFIER_CONCURRENCY": str(CONCURRENCY),
+            "NOTIFIER_RECLAIM_IDLE_MS": "300",
+            "NOTIFIER_SEND_TIMEOUT_S": "1",
+            "SMTP_TIMEOUT_S": "1",
+            "NOTIFIER_BACKOFF_BASE_S": "0.05",
+            "NOTIFIER_BACKOFF_MAX_S": "0.5",
+            "LOG_LEVEL": "WARNING",
+            "ENV": "test",
+        },
+        log_path=log_dir / f"{name}.log",
+    )
 
 
 async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_its_concurrency(
-        redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
     # A slow DATA answer keeps every connection of the victim busy when it dies.
     handler = SelectiveHandler(data_delay_s=0.01)
     server = selective_server(handler).start()
@@ -46,8 +59,9 @@ async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_
         survivor.start()
 
         async def victim_is_sending() -> bool:
-            held = await redis.xpending_range(names.TRIGGERS, names.GROUP_NOTIFIER, min="-", max="+",
-                                              count=MAILS, consumername="victim")
+            held = await redis.xpending_range(
+                names.TRIGGERS, names.GROUP_NOTIFIER, min="-", max="+", count=MAILS, consumername="victim"
+            )
             return len(server.mails) >= MAILS // 8 and len(held) > 0
 
         await eventually(victim_is_sending, within=15)
@@ -63,8 +77,10 @@ async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_
         assert survivor.running
         seen = message_ids(server)
         duplicates = sum(count - 1 for count in seen.values())
-        print(f"\nSIGKILL after {at_kill}/{MAILS} mails: {duplicates} duplicate(s) "  # noqa: T201  # the report
-              f"(bound: {CONCURRENCY} mails in flight), {len(server.mails)} mails accepted")
+        print(  # noqa: T201  # the report
+            f"\nSIGKILL after {at_kill}/{MAILS} mails: {duplicates} duplicate(s) "
+            f"(bound: {CONCURRENCY} mails in flight), {len(server.mails)} mails accepted"
+        )
         assert set(seen) == {message_id(n) for n in range(MAILS)}  # nothing lost
         assert duplicates <= CONCURRENCY
         outcomes = await results(redis)

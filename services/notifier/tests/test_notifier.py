@@ -31,7 +31,8 @@ async def pending(redis: Redis) -> int:
 
 
 async def test_one_trigger_one_email_with_its_details(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     notifier(settings_for(smtp_server.port))
     await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
@@ -54,7 +55,8 @@ async def test_one_trigger_one_email_with_its_details(
 
 
 async def test_redelivered_trigger_that_was_sent_is_only_acknowledged(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     notifier(settings_for(smtp_server.port))
     await publish_triggers(redis, [1, 1, 2])  # a duplicate within one read
 
@@ -75,7 +77,8 @@ async def test_redelivered_trigger_that_was_sent_is_only_acknowledged(
 
 
 async def test_transient_failures_then_success_send_exactly_one_mail(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     smtp_server.handler.fail_next(2, "451 4.3.0 Try again later")
     notifier(settings_for(smtp_server.port))
     await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
@@ -93,7 +96,8 @@ async def test_transient_failures_then_success_send_exactly_one_mail(
 
 
 async def test_permanent_failure_dead_letters_and_reports_failed(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     smtp_server.handler.fail_next(1, "550 5.1.1 No such user")
     notifier(settings_for(smtp_server.port))
     await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
@@ -110,8 +114,7 @@ async def test_permanent_failure_dead_letters_and_reports_failed(
     assert smtp_server.mails == [] and await pending(redis) == 0
 
 
-async def test_a_mailbox_that_keeps_refusing_does_not_hold_up_the_others(
-        redis: Redis, notifier: StartNotifier) -> None:
+async def test_a_mailbox_that_keeps_refusing_does_not_hold_up_the_others(redis: Redis, notifier: StartNotifier) -> None:
     handler = SelectiveHandler(busy={"busy@example.com"})
     server = selective_server(handler).start()
     try:
@@ -145,8 +148,7 @@ async def test_a_mailbox_that_keeps_refusing_does_not_hold_up_the_others(
         server.stop()
 
 
-async def test_transient_failures_are_given_up_after_the_retry_period(
-        redis: Redis, notifier: StartNotifier) -> None:
+async def test_transient_failures_are_given_up_after_the_retry_period(redis: Redis, notifier: StartNotifier) -> None:
     handler = SelectiveHandler(busy={"ada@example.com"})
     server = selective_server(handler).start()
     try:
@@ -170,7 +172,8 @@ async def test_transient_failures_are_given_up_after_the_retry_period(
 
 
 async def test_a_scheduled_retry_survives_a_restart_of_the_notifier(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     smtp_server.handler.fail_next(1, "421 4.3.2 Service shutting down")
     first = notifier(settings_for(smtp_server.port, backoff_base_s=2.0, backoff_max_s=2.0))
     await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
@@ -193,7 +196,8 @@ async def test_a_scheduled_retry_survives_a_restart_of_the_notifier(
 
 
 async def test_mails_wait_while_the_smtp_server_is_down_and_go_out_when_it_returns(
-        redis: Redis, notifier: StartNotifier) -> None:
+    redis: Redis, notifier: StartNotifier
+) -> None:
     server = MailboxServer().start()
     notifier(settings_for(server.port))
     await publish_triggers(redis, range(5))
@@ -251,7 +255,8 @@ async def test_three_replicas_mail_each_trigger_exactly_once(redis: Redis, notif
 
 
 async def test_malformed_trigger_is_dead_lettered_without_blocking_the_rest(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     notifier(settings_for(smtp_server.port))
     await redis.xadd(names.TRIGGERS, {"trigger_id": "broken"})
     await publish_triggers(redis, [1])
@@ -281,8 +286,7 @@ class SlowMailbox(SelectiveHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-async def test_a_slow_mail_does_not_hold_up_the_triggers_read_after_it(
-        redis: Redis, notifier: StartNotifier) -> None:
+async def test_a_slow_mail_does_not_hold_up_the_triggers_read_after_it(redis: Redis, notifier: StartNotifier) -> None:
     handler = SlowMailbox()
     server = selective_server(handler).start()
     try:

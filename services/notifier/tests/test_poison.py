@@ -13,7 +13,8 @@ from pricealert.devstack.smtp import MailboxServer
 
 @pytest.mark.timeout(90)
 async def test_hostile_triggers_are_dead_lettered_and_mail_goes_on(
-        redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier) -> None:
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
     replica = notifier(settings_for(smtp_server.port))
     sent = await send_hostile(redis, names.TRIGGERS, trigger(1).to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_NOTIFIER])

@@ -36,31 +36,41 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder = tmp_path_factory.mktemp("tls")
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(), PASSWORD.encode())
+        USER.encode(),
+        PASSWORD.encode(),
+    )
     return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers a failure with 535
 
 
 @pytest.fixture(params=["starttls", "tls"])
-def secure_server(request: pytest.FixtureRequest, certificate: tuple[Path, Path]) -> Iterator[
-        tuple[SmtpTls, int, MailboxHandler]]:
+def secure_server(
+    request: pytest.FixtureRequest, certificate: tuple[Path, Path]
+) -> Iterator[tuple[SmtpTls, int, MailboxHandler]]:
     """An SMTP server that only takes mail over TLS (STARTTLS or implicit) and after a login."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
@@ -70,21 +80,28 @@ def secure_server(request: pytest.FixtureRequest, certificate: tuple[Path, Path]
     # aiosmtpd does not count an implicit TLS connection as TLS for its AUTH check, so that one is off
     # there (every byte of that connection is encrypted anyway).
     extra: dict[str, Any] = (
-        {"tls_context": context, "require_starttls": True, "auth_require_tls": True} if tls is SmtpTls.STARTTLS
-        else {"ssl_context": context, "auth_require_tls": False})
-    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=_authenticate,
-                            auth_required=True, **extra)
+        {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+        if tls is SmtpTls.STARTTLS
+        else {"ssl_context": context, "auth_require_tls": False}
+    )
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=_authenticate, auth_required=True, **extra
+    )
     controller.start()
     yield tls, port, handler
     controller.stop()
 
 
 async def test_mail_goes_out_over_tls_after_login_with_the_certificate_checked(
-        redis: Redis, notifier: StartNotifier, secure_server: tuple[SmtpTls, int, MailboxHandler],
-        certificate: tuple[Path, Path]) -> None:
+    redis: Redis,
+    notifier: StartNotifier,
+    secure_server: tuple[SmtpTls, int, MailboxHandler],
+    certificate: tuple[Path, Path],
+) -> None:
     tls, port, handler = secure_server
-    notifier(settings_for(port, smtp_tls=tls, smtp_ca_file=str(certificate[0]), smtp_username=USER,
-                          smtp_password=PASSWORD))
+    notifier(
+        settings_for(port, smtp_tls=tls, smtp_ca_file=str(certificate[0]), smtp_username=USER, smtp_password=PASSWORD)
+    )
     await publish_triggers(redis, [1, 2])
 
     async def sent() -> bool:
@@ -96,7 +113,8 @@ async def test_mail_goes_out_over_tls_after_login_with_the_certificate_checked(
 
 
 async def test_certificate_checks_can_be_turned_off_for_tests(
-        redis: Redis, notifier: StartNotifier, secure_server: tuple[SmtpTls, int, MailboxHandler]) -> None:
+    redis: Redis, notifier: StartNotifier, secure_server: tuple[SmtpTls, int, MailboxHandler]
+) -> None:
     tls, port, handler = secure_server
     notifier(settings_for(port, smtp_tls=tls, smtp_validate_certs=False, smtp_username=USER, smtp_password=PASSWORD))
     await publish_triggers(redis, [1])
@@ -108,27 +126,42 @@ async def test_certificate_checks_can_be_turned_off_for_tests(
 
 
 async def test_an_untrusted_certificate_or_a_wrong_password_keeps_mails_for_later(
-        redis: Redis, notifier: StartNotifier, secure_server: tuple[SmtpTls, int, MailboxHandler],
-        certificate: tuple[Path, Path]) -> None:
+    redis: Redis,
+    notifier: StartNotifier,
+    secure_server: tuple[SmtpTls, int, MailboxHandler],
+    certificate: tuple[Path, Path],
+) -> None:
     tls, port, handler = secure_server
 
     def last_error_says(text: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
             errors = [await redis.hget(names.notifier_retry_key(f"t{n}"), "retry_last_error") or b"" for n in range(2)]
             return all(text.encode() in e for e in errors)
+
         return check
 
     untrusted = notifier(settings_for(port, smtp_tls=tls, smtp_username=USER, smtp_password=PASSWORD))
     await publish_triggers(redis, range(2))
     await eventually(last_error_says("certificate verify failed"))
     await untrusted.stop()
-    wrong_password = notifier(settings_for(port, consumer_name="n2", smtp_tls=tls, smtp_validate_certs=False,
-                                           smtp_username=USER, smtp_password="wrong"))
+    wrong_password = notifier(
+        settings_for(
+            port, consumer_name="n2", smtp_tls=tls, smtp_validate_certs=False, smtp_username=USER, smtp_password="wrong"
+        )
+    )
     await eventually(last_error_says("535"))
     await wrong_password.stop()
     assert handler.mails == [] and await results(redis) == []  # not sent, and not given up either
-    notifier(settings_for(port, consumer_name="n3", smtp_tls=tls, smtp_ca_file=str(certificate[0]),
-                          smtp_username=USER, smtp_password=PASSWORD))
+    notifier(
+        settings_for(
+            port,
+            consumer_name="n3",
+            smtp_tls=tls,
+            smtp_ca_file=str(certificate[0]),
+            smtp_username=USER,
+            smtp_password=PASSWORD,
+        )
+    )
 
     async def all_sent() -> bool:
         return len(await results(redis)) == 2

@@ -41,8 +41,13 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"done": self.done, "count": len(self.done), "missing": self.missing, "skipped": self.skipped,
-                "refused": self.refused}
+        return {
+            "done": self.done,
+            "count": len(self.done),
+            "missing": self.missing,
+            "skipped": self.skipped,
+            "refused": self.refused,
+        }
 
 
 def _dead_letter(entry_id: Any, raw: dict[Any, Any]) -> DeadLetter:
@@ -53,7 +58,7 @@ def _dead_letter(entry_id: Any, raw: dict[Any, Any]) -> DeadLetter:
         readable = readable and name_ok and value_ok
         fields[name] = value
     original = {k: v for k, v in fields.items() if not k.startswith(DL_PREFIX)}
-    failure = {k[len(DL_PREFIX):]: v for k, v in fields.items() if k.startswith(DL_PREFIX)}
+    failure = {k[len(DL_PREFIX) :]: v for k, v in fields.items() if k.startswith(DL_PREFIX)}
     if not readable:
         failure[UNREADABLE] = "not written as text by a consumer: its original entry cannot be told"
     return DeadLetter(text(entry_id), original, failure)
@@ -143,7 +148,7 @@ async def drop(redis: Redis, stream: str, ids: Sequence[str] = ()) -> Outcome:
     outcome = Outcome(missing=missing)
     dead = names.dead_letter_stream(stream)
     for start in range(0, len(letters), PAGE):
-        chunk = [letter.id for letter in letters[start:start + PAGE]]
+        chunk = [letter.id for letter in letters[start : start + PAGE]]
         await redis.xdel(dead, *chunk)
         outcome.done.update(dict.fromkeys(chunk, ""))
     return outcome

@@ -53,7 +53,7 @@ async def live_workers(redis: Redis) -> list[Heartbeat]:
     """Every replica whose heartbeat key exists, by service and consumer."""
     beats: list[Heartbeat] = []
     async for raw_key in redis.scan_iter(match=f"{HEALTH_PREFIX}*", count=1000):
-        service, _, consumer = text(raw_key)[len(HEALTH_PREFIX):].partition(":")
+        service, _, consumer = text(raw_key)[len(HEALTH_PREFIX) :].partition(":")
         beat = await heartbeat(redis, service, consumer)
         if beat is not None:
             beats.append(beat)

@@ -10,8 +10,9 @@ import typer
 
 from pricealert.cli import ops, render
 
-keys_app = typer.Typer(no_args_is_help=True,
-                       help="The auth service's signing keys and the root key that vouches for them.")
+keys_app = typer.Typer(
+    no_args_is_help=True, help="The auth service's signing keys and the root key that vouches for them."
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
@@ -28,9 +29,13 @@ def _fail(message: str) -> typer.Exit:
 @keys_app.command("ensure")
 def keys_ensure(
     ctx: typer.Context,
-    export_root: Annotated[Path | None, typer.Option(
-        "--export-root", help="Also write the root's public key to this file (for TOKEN_ROOT_PUBLIC_KEY_FILE).",
-    )] = None,
+    export_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-root",
+            help="Also write the root's public key to this file (for TOKEN_ROOT_PUBLIC_KEY_FILE).",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Generate a signing key and the root key in AUTH_KEY_DIR unless they exist (never rotates; see `rotate`)."""
@@ -42,8 +47,10 @@ def keys_ensure(
         render.emit_json(dataclasses.asdict(ensured))
         return
     typer.echo(f"{'generated' if ensured.generated else 'kept'} signing key {ensured.kid}")
-    typer.echo(f"{'generated' if ensured.root_generated else 'kept'} root key; "
-               f"its public half for verifiers: {ensured.root_public_key}")
+    typer.echo(
+        f"{'generated' if ensured.root_generated else 'kept'} root key; "
+        f"its public half for verifiers: {ensured.root_public_key}"
+    )
 
 
 @keys_app.command("rotate")
@@ -60,8 +67,11 @@ def keys_rotate(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
 
 @keys_app.command("retire")
-def keys_retire(ctx: typer.Context, kid: Annotated[str, typer.Argument(help="The kid, as `keys list` shows it.")],
-                json_output: JsonFlag = False) -> None:
+def keys_retire(
+    ctx: typer.Context,
+    kid: Annotated[str, typer.Argument(help="The kid, as `keys list` shows it.")],
+    json_output: JsonFlag = False,
+) -> None:
     """Stop trusting a key: auth stops publishing it, every verifier refuses it within AUTH_KEY_VALIDITY_S."""
     try:
         path = ops.retire_signing_key(kid)

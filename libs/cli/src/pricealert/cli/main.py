@@ -23,8 +23,12 @@ from pricealert.common.settings import DEFAULT_REDIS_URL
 T = TypeVar("T")
 REDIS_TIMEOUT_S = 5.0
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Operate pricealert: inspect streams, repair dead letters, resync alerts, create admins.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Operate pricealert: inspect streams, repair dead letters, resync alerts, create admins.",
+)
 dead_letters_app = typer.Typer(no_args_is_help=True, help="List, replay or drop the dead letters of a stream.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts service maintenance.")
 users_app = typer.Typer(no_args_is_help=True, help="Auth service accounts.")
@@ -60,8 +64,9 @@ def _options(ctx: typer.Context, json_flag: bool) -> Options:
 @app.callback()
 def root(
     ctx: typer.Context,
-    redis_url: Annotated[str | None, typer.Option("--redis-url", envvar="REDIS_URL",
-                                                  help="Redis to inspect.", show_default=False)] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", envvar="REDIS_URL", help="Redis to inspect.", show_default=False)
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Operate pricealert. Reads REDIS_URL (and each service's own variables) from the environment."""
@@ -122,8 +127,9 @@ def dead_letters_list(
     """The dead letters of STREAM, oldest first, with the reason each failed."""
     options = _options(ctx, json_output)
     name = streams.resolve_stream(stream)
-    letters = _with_redis(options.redis_url,
-                          lambda redis: deadletters.list_dead_letters(redis, name, count=count, start=start))
+    letters = _with_redis(
+        options.redis_url, lambda redis: deadletters.list_dead_letters(redis, name, count=count, start=start)
+    )
     if options.json:
         render.emit_json({"stream": name, "dead_letters": [letter.as_dict() for letter in letters]})
     else:
@@ -131,8 +137,9 @@ def dead_letters_list(
 
 
 @dead_letters_app.command("replay")
-def dead_letters_replay(ctx: typer.Context, stream: StreamArg, ids: IdsOption = None,
-                        json_output: JsonFlag = False) -> None:
+def dead_letters_replay(
+    ctx: typer.Context, stream: StreamArg, ids: IdsOption = None, json_output: JsonFlag = False
+) -> None:
     """Put dead letters back on STREAM (original fields, dl_* removed) and delete them from the dead letters."""
     options = _options(ctx, json_output)
     name = streams.resolve_stream(stream)
@@ -178,8 +185,10 @@ def _report(options: Options, stream: str, verb: str, outcome: deadletters.Outco
 def health_command(
     ctx: typer.Context,
     service: Annotated[str | None, typer.Argument(help="A worker (ingest, evaluator, notifier, alerts).")] = None,
-    consumer: Annotated[str | None, typer.Option(envvar="CONSUMER_NAME", show_default="the host name",
-                                                 help="The replica's consumer name.")] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(envvar="CONSUMER_NAME", show_default="the host name", help="The replica's consumer name."),
+    ] = None,
     http: Annotated[str | None, typer.Option(help="Check this readiness URL instead (an API).")] = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -209,8 +218,10 @@ def _health_result(options: Options, data: dict[str, Any], ok: bool) -> None:
         render.emit_json(data)
     else:
         subject = data.get("url") or f"{data['service']} ({data['consumer']})"
-        typer.echo(f"{subject}: {'healthy' if ok else 'UNHEALTHY'}"
-                   + (f" — {data['detail']}" if data.get("detail") and not ok else ""))
+        typer.echo(
+            f"{subject}: {'healthy' if ok else 'UNHEALTHY'}"
+            + (f" — {data['detail']}" if data.get("detail") and not ok else "")
+        )
     if not ok:
         raise typer.Exit(1)
 
@@ -237,10 +248,19 @@ def alerts_resync(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 def users_create_admin(
     ctx: typer.Context,
     email: Annotated[str, typer.Option(help="The admin's email.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          envvar="ADMIN_PASSWORD", help="Asked for when not given.")],
-    reset_password: Annotated[bool, typer.Option(
-        help="Also set this password on the admin create-admin (or ADMIN_EMAIL) created before.")] = False,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="ADMIN_PASSWORD",
+            help="Asked for when not given.",
+        ),
+    ],
+    reset_password: Annotated[
+        bool, typer.Option(help="Also set this password on the admin create-admin (or ADMIN_EMAIL) created before.")
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Create an admin in the auth database; never promotes an existing account; idempotent."""
@@ -277,8 +297,12 @@ def db_migrate(
 @acl_app.command("apply")
 def redis_acl_apply(
     ctx: typer.Context,
-    disable_default: Annotated[bool, typer.Option(
-        "--disable-default", help="Also switch the `default` user off (refused when connected as `default`).")] = False,
+    disable_default: Annotated[
+        bool,
+        typer.Option(
+            "--disable-default", help="Also switch the `default` user off (refused when connected as `default`)."
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Set each service's Redis user (password from REDIS_PASSWORD_<SERVICE>) as an admin (REDIS_ADMIN_URL)."""

@@ -94,8 +94,9 @@ def ensure_signing_keys(export_root: Path | None = None) -> KeysEnsured:
     if export_root is not None:
         write_public_key(root, export_root)
         public = export_root
-    return KeysEnsured(kid=pairs[-1].kid, generated=not existed, root_generated=root_generated,
-                       root_public_key=str(public))
+    return KeysEnsured(
+        kid=pairs[-1].kid, generated=not existed, root_generated=root_generated, root_public_key=str(public)
+    )
 
 
 def rotate_signing_key() -> str:
@@ -137,12 +138,25 @@ def list_signing_keys() -> list[KeyInfo]:
     published = {p.kid for p in live_keys(pairs, max_token_ttl=timedelta(seconds=settings.access_token_ttl_s), now=now)}
     ttl = timedelta(seconds=max(settings.access_token_ttl_s, settings.refresh_token_ttl_s))
     verifying = {p.kid for p in live_keys(pairs, max_token_ttl=ttl, now=now)}
-    keys = [KeyInfo(kid=p.kid, algorithm=p.algorithm, created_at=p.created_at.isoformat(),
-                    state="signing" if p is pairs[-1] else "published" if p.kid in published
-                    else "verifying-refresh" if p.kid in verifying else "expired") for p in pairs]
+    keys = [
+        KeyInfo(
+            kid=p.kid,
+            algorithm=p.algorithm,
+            created_at=p.created_at.isoformat(),
+            state="signing"
+            if p is pairs[-1]
+            else "published"
+            if p.kid in published
+            else "verifying-refresh"
+            if p.kid in verifying
+            else "expired",
+        )
+        for p in pairs
+    ]
     retired = load_keys(settings.key_dir / RETIRED_DIR)
-    return keys + [KeyInfo(kid=p.kid, algorithm=p.algorithm, created_at=p.created_at.isoformat(), state="retired")
-                   for p in retired]
+    return keys + [
+        KeyInfo(kid=p.kid, algorithm=p.algorithm, created_at=p.created_at.isoformat(), state="retired") for p in retired
+    ]
 
 
 @dataclass(frozen=True)
@@ -173,14 +187,17 @@ async def create_admin(email: str, password: str, *, reset_password: bool = Fals
     engine = create_engine(settings.database_url, application_name="pricealert-cli")
     try:
         async with session_factory(engine)() as session:
-            result = await ensure_admin(session, PasswordHasher(settings.bcrypt_rounds), email, password,
-                                        set_password=reset_password)
+            result = await ensure_admin(
+                session, PasswordHasher(settings.bcrypt_rounds), email, password, set_password=reset_password
+            )
     finally:
         await engine.dispose()
     if result.outcome is AdminOutcome.REFUSED:
-        raise ValueError(f"{result.email} is an account that create-admin did not create (anyone may have "
-                         "registered it); it is left alone. Create an admin with another email, and promote "
-                         "this account from there once you know whose it is.")
+        raise ValueError(
+            f"{result.email} is an account that create-admin did not create (anyone may have "
+            "registered it); it is left alone. Create an admin with another email, and promote "
+            "this account from there once you know whose it is."
+        )
     action = "password_reset" if result.outcome is AdminOutcome.PASSWORD_SET else result.outcome.value
     return AdminResult(result.user_id, result.email, action)
 

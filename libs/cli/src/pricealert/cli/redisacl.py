@@ -51,8 +51,11 @@ class RedisAclSettings(ServiceSettings):
         super().check_production()
         given = {role.password_variable: getattr(self, role.password_variable.lower()) for role in acl.ROLES}
         values = [secret.get_secret_value() for secret in given.values() if secret is not None]
-        short = [name for name, secret in given.items()
-                 if secret is not None and len(secret.get_secret_value()) < MIN_PRODUCTION_PASSWORD]
+        short = [
+            name
+            for name, secret in given.items()
+            if secret is not None and len(secret.get_secret_value()) < MIN_PRODUCTION_PASSWORD
+        ]
         if short:
             raise ValueError(f"{', '.join(short)}: at least {MIN_PRODUCTION_PASSWORD} characters in production")
         if len(set(values)) != len(values):
@@ -80,8 +83,10 @@ async def apply(redis: Redis, passwords: Mapping[str, str], *, disable_default: 
     version = text((await redis.info("server"))["redis_version"])
     server = acl.ServerAcl.parse(version)
     if disable_default and text(await redis.acl_whoami()) == "default":
-        raise AclRefused("connected as `default`: switching it off would lock this admin out; "
-                         f"connect as another admin user (compose: {acl.ADMIN_USER}, REDIS_ADMIN_URL)")
+        raise AclRefused(
+            "connected as `default`: switching it off would lock this admin out; "
+            f"connect as another admin user (compose: {acl.ADMIN_USER}, REDIS_ADMIN_URL)"
+        )
     report = AclReport(version, server.selectors, users=[role.user for role in acl.ROLES])
     for role in acl.ROLES:
         rules = acl.rules(role, [acl.password_hash(passwords[role.name])], server)

@@ -35,8 +35,11 @@ def _lag(group: Any) -> str:
 
 def streams_table(streams: Sequence[StreamInfo], *, consumers: bool = False) -> None:
     """One row per stream and consumer group; optionally one row per consumer after it."""
-    table = Table(title=f"streams (key {names.PREFIX}:<stream>; dead letters in {names.PREFIX}:<stream>:dead)",
-                  title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"streams (key {names.PREFIX}:<stream>; dead letters in {names.PREFIX}:<stream>:dead)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     table.add_column("stream", no_wrap=True)
     table.add_column("length", justify="right")
     table.add_column("group", no_wrap=True)
@@ -49,20 +52,33 @@ def streams_table(streams: Sequence[StreamInfo], *, consumers: bool = False) -> 
             table.add_row(short, length, "-", "-", "-", "-", str(stream.dead_letters))
         for index, group in enumerate(stream.groups):
             first = index == 0
-            table.add_row(short if first else "", length if first else "", group.name, str(len(group.consumers)),
-                          str(group.pending), _lag(group), str(stream.dead_letters) if first else "")
+            table.add_row(
+                short if first else "",
+                length if first else "",
+                group.name,
+                str(len(group.consumers)),
+                str(group.pending),
+                _lag(group),
+                str(stream.dead_letters) if first else "",
+            )
     out = console()
     out.print(table)
     if consumers:
         detail = Table(title="consumers", title_justify="left", box=box.SIMPLE_HEAD)
         for column in ("stream", "group", "consumer", "pending", "idle ms"):
-            detail.add_column(column, no_wrap=column != "consumer",
-                              justify="right" if column in {"pending", "idle ms"} else "left")
+            detail.add_column(
+                column, no_wrap=column != "consumer", justify="right" if column in {"pending", "idle ms"} else "left"
+            )
         for stream in streams:
             for group in stream.groups:
                 for consumer in group.consumers:
-                    detail.add_row(stream.name.removeprefix(f"{names.PREFIX}:"), group.name, consumer.name,
-                                   str(consumer.pending), str(consumer.idle_ms))
+                    detail.add_row(
+                        stream.name.removeprefix(f"{names.PREFIX}:"),
+                        group.name,
+                        consumer.name,
+                        str(consumer.pending),
+                        str(consumer.idle_ms),
+                    )
         out.print(detail)
 
 
@@ -73,9 +89,13 @@ def dead_letters_table(stream: str, letters: Sequence[DeadLetter]) -> None:
     for letter in letters:
         failure = letter.failure
         failed_at = _iso(failure.get("failed_at", ""))
-        out.print(f"{letter.id}  entry {failure.get('entry_id', '?')} · group {failure.get('group', '?')} · "
-                  f"consumer {failure.get('consumer', '?')} · {failure.get('deliveries', '?')} deliveries · "
-                  f"failed {failed_at}", style="bold", markup=False)
+        out.print(
+            f"{letter.id}  entry {failure.get('entry_id', '?')} · group {failure.get('group', '?')} · "
+            f"consumer {failure.get('consumer', '?')} · {failure.get('deliveries', '?')} deliveries · "
+            f"failed {failed_at}",
+            style="bold",
+            markup=False,
+        )
         out.print(f"  reason: {_shown(failure.get('reason', ''))}", markup=False)
         for fact in ("truncated", "unreadable"):
             if fact in failure:
@@ -116,6 +136,9 @@ def acl_report(report: AclReport) -> None:
     lines += [f"  deleted {user} (no longer a role)" for user in report.deleted]
     if report.default_disabled:
         lines.append("  default: switched off")
-    lines.append("saved to the ACL file" if report.saved
-                 else "NOT saved (this Redis has no ACL file): run this again after every Redis restart")
+    lines.append(
+        "saved to the ACL file"
+        if report.saved
+        else "NOT saved (this Redis has no ACL file): run this again after every Redis restart"
+    )
     sys.stdout.write("\n".join(lines) + "\n")

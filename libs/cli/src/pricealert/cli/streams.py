@@ -10,8 +10,13 @@ from redis.asyncio import Redis
 from pricealert.common import names
 
 KNOWN_STREAMS = (
-    names.TICKS, names.ALERT_EVENTS, names.TRIGGERS, names.NOTIFICATION_RESULTS,
-    names.SYMBOL_CATALOG, names.SIGNING_KEYS, names.ACCOUNT_EVENTS,
+    names.TICKS,
+    names.ALERT_EVENTS,
+    names.TRIGGERS,
+    names.NOTIFICATION_RESULTS,
+    names.SYMBOL_CATALOG,
+    names.SIGNING_KEYS,
+    names.ACCOUNT_EVENTS,
 )
 DEAD_SUFFIX = names.dead_letter_stream("")
 # Redis < 7 reports no lag: it is counted with XRANGE, but never further than this.
@@ -100,8 +105,10 @@ async def _group_info(redis: Redis, stream: str, group: dict[str, Any]) -> Group
     exact = lag is not None
     if lag is None:
         lag, exact = await _count_after(redis, stream, last_delivered)
-    consumers = [ConsumerInfo(text(c["name"]), int(c["pending"]), int(c["idle"]))
-                 for c in await redis.xinfo_consumers(stream, name)]
+    consumers = [
+        ConsumerInfo(text(c["name"]), int(c["pending"]), int(c["idle"]))
+        for c in await redis.xinfo_consumers(stream, name)
+    ]
     return GroupInfo(name, int(group["pending"]), last_delivered, int(lag), exact, consumers)
 
 

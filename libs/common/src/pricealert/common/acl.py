@@ -74,8 +74,9 @@ class Role:
 
     def reaches(self, key: str) -> bool:
         """Whether `key` matches any pattern of this user: written, consumed or read."""
-        return any(fnmatchcase(key, pattern)
-                   for pattern in (*self.own_keys, *self.consumes, *self.reads, *self.script_reads))
+        return any(
+            fnmatchcase(key, pattern) for pattern in (*self.own_keys, *self.consumes, *self.reads, *self.script_reads)
+        )
 
 
 def family(prefix: str) -> str:
@@ -85,22 +86,42 @@ def family(prefix: str) -> str:
 
 # Auth's family holds its login and registration counters, the known addresses of each account and the
 # set of unverified accounts (which the notifier reads); login scripts read the server's clock.
-AUTH = Role("auth", writes=(family(names.AUTH_KEYS), names.SIGNING_KEYS, names.ACCOUNT_EVENTS),
-            data_types=("@string", "@set", "@sortedset"),
-            commands=(*KEY_LIFETIME, *SCRIPTS, *TRANSACTIONS, *APPEND, *READ_STREAMS, "+time"))
-ALERTS = Role("alerts", writes=(names.ALERT_EVENTS,), consumes=(names.TRIGGERS, names.NOTIFICATION_RESULTS),
-              reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG), commands=(*APPEND, *READ_STREAMS))
-INGEST = Role("ingest", writes=(names.TICKS, names.SYMBOL_CATALOG, family(names.INGEST_KEYS)),
-              consumes=(names.ALERT_EVENTS, names.TRIGGERS), data_types=("@set", "@string"),
-              commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND))
-EVALUATOR = Role("evaluator", writes=(family(names.EVAL_INDEX_PREFIX), names.TRIGGERS),
-                 consumes=(names.ALERT_EVENTS, names.TICKS), data_types=("@sortedset", "@string"),
-                 commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"))
+AUTH = Role(
+    "auth",
+    writes=(family(names.AUTH_KEYS), names.SIGNING_KEYS, names.ACCOUNT_EVENTS),
+    data_types=("@string", "@set", "@sortedset"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *TRANSACTIONS, *APPEND, *READ_STREAMS, "+time"),
+)
+ALERTS = Role(
+    "alerts",
+    writes=(names.ALERT_EVENTS,),
+    consumes=(names.TRIGGERS, names.NOTIFICATION_RESULTS),
+    reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG),
+    commands=(*APPEND, *READ_STREAMS),
+)
+INGEST = Role(
+    "ingest",
+    writes=(names.TICKS, names.SYMBOL_CATALOG, family(names.INGEST_KEYS)),
+    consumes=(names.ALERT_EVENTS, names.TRIGGERS),
+    data_types=("@set", "@string"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND),
+)
+EVALUATOR = Role(
+    "evaluator",
+    writes=(family(names.EVAL_INDEX_PREFIX), names.TRIGGERS),
+    consumes=(names.ALERT_EVENTS, names.TICKS),
+    data_types=("@sortedset", "@string"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"),
+)
 # The notifier's lease script asks auth's set of unverified accounts whether a trigger's user may get mail.
-NOTIFIER = Role("notifier", writes=(family(names.NOTIFIER_KEYS), names.NOTIFICATION_RESULTS),
-                consumes=(names.TRIGGERS, names.ACCOUNT_EVENTS), script_reads=(names.ACCOUNTS_UNVERIFIED,),
-                data_types=("@string", "@hash", "@sortedset"),
-                commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+sismember"))
+NOTIFIER = Role(
+    "notifier",
+    writes=(family(names.NOTIFIER_KEYS), names.NOTIFICATION_RESULTS),
+    consumes=(names.TRIGGERS, names.ACCOUNT_EVENTS),
+    script_reads=(names.ACCOUNTS_UNVERIFIED,),
+    data_types=("@string", "@hash", "@sortedset"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+sismember"),
+)
 SERVICES: tuple[Role, ...] = (AUTH, ALERTS, INGEST, EVALUATOR, NOTIFIER)
 
 
@@ -111,8 +132,12 @@ def consumed_streams() -> tuple[str, ...]:
 
 # The operator CLI reads everything of pricealert; it writes only where dead letters are replayed
 # (and `alerts resync` re-publishes alert events), and deletes dead letters.
-CLI = Role("cli", writes=(*consumed_streams(), *map(names.dead_letter_stream, consumed_streams())),
-           reads=(family(f"{names.PREFIX}:"),), commands=(*INSPECT, *APPEND, *READ_STREAMS, *TRANSACTIONS))
+CLI = Role(
+    "cli",
+    writes=(*consumed_streams(), *map(names.dead_letter_stream, consumed_streams())),
+    reads=(family(f"{names.PREFIX}:"),),
+    commands=(*INSPECT, *APPEND, *READ_STREAMS, *TRANSACTIONS),
+)
 ROLES: tuple[Role, ...] = (*SERVICES, CLI)
 
 

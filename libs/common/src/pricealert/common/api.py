@@ -72,8 +72,14 @@ class GuardAndLogMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
         # Building the event is not free even when it is filtered out later: check the level first.
         if log.is_enabled_for(logging.DEBUG):
-            log.debug("request.completed", method=scope["method"], path=scope["path"], status=status,
-                      ms=round((time.perf_counter() - started) * 1000, 2), request_id=rid)
+            log.debug(
+                "request.completed",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                request_id=rid,
+            )
 
 
 def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:

@@ -178,7 +178,9 @@ class StreamConsumer:
         last_id, handled = "0", 0
         while not stop.is_set():
             reply = await self.redis.xreadgroup(
-                self.options.group, self.options.consumer, {self.options.stream: last_id},
+                self.options.group,
+                self.options.consumer,
+                {self.options.stream: last_id},
                 count=self.options.batch_size,
             )
             entries = _entries_of(reply)
@@ -211,14 +213,20 @@ class StreamConsumer:
 
     async def _xreadgroup_new(self) -> Any:
         return await self.redis.xreadgroup(
-            self.options.group, self.options.consumer, {self.options.stream: ">"},
-            count=self.options.batch_size, block=min(self.options.block_ms, MAX_BLOCK_MS),
+            self.options.group,
+            self.options.consumer,
+            {self.options.stream: ">"},
+            count=self.options.batch_size,
+            block=min(self.options.block_ms, MAX_BLOCK_MS),
         )
 
     async def _reclaim_idle(self) -> int:
         reply = await self.redis.xautoclaim(
-            self.options.stream, self.options.group, self.options.consumer,
-            min_idle_time=self.options.reclaim_idle_ms, start_id=self._claim_cursor,
+            self.options.stream,
+            self.options.group,
+            self.options.consumer,
+            min_idle_time=self.options.reclaim_idle_ms,
+            start_id=self._claim_cursor,
             count=self.options.batch_size,
         )
         self._claim_cursor = _text(reply[0])
@@ -234,8 +242,12 @@ class StreamConsumer:
 
     async def _with_delivery_counts(self, entries: list[tuple[str, RawFields]]) -> list[Message]:
         pending = await self.redis.xpending_range(
-            self.options.stream, self.options.group, min=entries[0][0], max=entries[-1][0],
-            count=len(entries), consumername=self.options.consumer,
+            self.options.stream,
+            self.options.group,
+            min=entries[0][0],
+            max=entries[-1][0],
+            count=len(entries),
+            consumername=self.options.consumer,
         )
         counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
         return [Message(i, f, counts.get(i, 1)) for i, f in entries]
@@ -281,25 +293,39 @@ class StreamConsumer:
         error = safe_text(f"{type(exc).__name__}: {exc}", MAX_REASON_CHARS)
         with structlog.contextvars.bound_contextvars(**_ids_of(message)):
             self._log.warning(
-                "stream.message.failed", id=message.id, deliveries=message.deliveries,
-                permanent=permanent, error=error, exc_info=not permanent,
+                "stream.message.failed",
+                id=message.id,
+                deliveries=message.deliveries,
+                permanent=permanent,
+                error=error,
+                exc_info=not permanent,
             )
         if permanent or message.deliveries >= self.options.max_deliveries:
             await self._dead_letter(message, error)
 
     async def _dead_letter(self, message: Message, reason: str) -> None:
         # Built from the raw entry, never from its decoded form: whatever the entry holds, this cannot fail.
-        fields = dead_letter_fields(message.raw, stream=self.options.stream, entry_id=message.id,
-                                    group=self.options.group, consumer=self.options.consumer, reason=reason,
-                                    deliveries=message.deliveries)
+        fields = dead_letter_fields(
+            message.raw,
+            stream=self.options.stream,
+            entry_id=message.id,
+            group=self.options.group,
+            consumer=self.options.consumer,
+            reason=reason,
+            deliveries=message.deliveries,
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
             add_dead_letter(pipe, self.options.stream, fields)
             pipe.xack(self.options.stream, self.options.group, message.id)
             await pipe.execute()
         self.metrics.dead_lettered.inc()
         with structlog.contextvars.bound_contextvars(**_ids_of(message)):
-            self._log.error("stream.message.dead_lettered", id=message.id, reason=fields["dl_reason"],
-                            dead_letter_stream=self.dead_letter_stream)
+            self._log.error(
+                "stream.message.dead_lettered",
+                id=message.id,
+                reason=fields["dl_reason"],
+                dead_letter_stream=self.dead_letter_stream,
+            )
 
     async def _ack(self, messages: Sequence[Message]) -> None:
         await self.redis.xack(self.options.stream, self.options.group, *[m.id for m in messages])
@@ -344,6 +370,8 @@ def _entries_of(reply: Any) -> list[tuple[str, RawFields]]:
     streams = reply.items() if isinstance(reply, dict) else reply
     out: list[tuple[str, RawFields]] = []
     for _stream, entries in streams:
-        out.extend((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), fields or {})
-                   for entry_id, fields in entries)
+        out.extend(
+            (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), fields or {})
+            for entry_id, fields in entries
+        )
     return out

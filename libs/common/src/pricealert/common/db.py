@@ -18,8 +18,12 @@ from sqlalchemy.types import TypeDecorator
 log = structlog.get_logger()
 
 # Connecting failed because the server is away or refuses clients for now (not a bug in the request).
-UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
-               asyncpg.exceptions.TooManyConnectionsError)
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -59,8 +63,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10,
-                  liveness: Literal["ping", "socket"] = "ping") -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    application_name: str,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    liveness: Literal["ping", "socket"] = "ping",
+) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so several processes can share it.
 
     Postgres connections are checked at checkout: "ping" runs a round trip (three, with asyncpg) on every
@@ -81,7 +91,10 @@ def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_o
 
         return engine
     engine = create_async_engine(
-        full_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=liveness == "ping",
+        full_url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=liveness == "ping",
         connect_args={"server_settings": {"application_name": application_name}},
     )
 

@@ -30,15 +30,29 @@ MAX_KEPT_BYTES = 65_536
 MAX_REASON_CHARS = 2_000
 
 
-def dead_letter_fields(original: RawFields | Mapping[Any, Any], *, stream: str, entry_id: str, group: str,
-                       consumer: str, reason: str, deliveries: int) -> dict[str, str]:
+def dead_letter_fields(
+    original: RawFields | Mapping[Any, Any],
+    *,
+    stream: str,
+    entry_id: str,
+    group: str,
+    consumer: str,
+    reason: str,
+    deliveries: int,
+) -> dict[str, str]:
     """The dead letter of `original` (an entry of `stream`): plain text whatever the entry held."""
     fields, notes = _kept(original)
-    fields.update({
-        "dl_stream": stream, "dl_entry_id": entry_id, "dl_group": group, "dl_consumer": consumer,
-        "dl_reason": safe_text(reason, MAX_REASON_CHARS), "dl_deliveries": str(deliveries),
-        "dl_failed_at": str(now_ms()),
-    })
+    fields.update(
+        {
+            "dl_stream": stream,
+            "dl_entry_id": entry_id,
+            "dl_group": group,
+            "dl_consumer": consumer,
+            "dl_reason": safe_text(reason, MAX_REASON_CHARS),
+            "dl_deliveries": str(deliveries),
+            "dl_failed_at": str(now_ms()),
+        }
+    )
     if notes:
         fields[DL_PREFIX + TRUNCATED] = "; ".join(notes)
     return fields
@@ -67,7 +81,7 @@ def decode_text(text: str) -> bytes:
     if not text.startswith(ENCODED_PREFIX):
         return text.encode()
     try:
-        return base64.b64decode(text[len(ENCODED_PREFIX):], validate=True)
+        return base64.b64decode(text[len(ENCODED_PREFIX) :], validate=True)
     except binascii.Error as exc:
         raise ValueError(f"{text[:40]!r} is not valid base64") from exc
 
@@ -125,7 +139,7 @@ def _head(value: bytes, cap: int) -> str:
             head.decode()
         except UnicodeDecodeError as exc:
             if exc.reason == "unexpected end of data":  # the cut fell inside a character: keep text as text
-                head = head[:exc.start]
+                head = head[: exc.start]
     return encode_text(head)
 
 

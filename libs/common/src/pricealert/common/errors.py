@@ -22,8 +22,15 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
-                 status_code: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
@@ -95,8 +102,9 @@ class ServiceUnavailable(AppError):
 
 def database_unavailable() -> ServiceUnavailable:
     """What a request answers while its database cannot be reached (refused, restarting, connection lost)."""
-    return ServiceUnavailable("The database is not reachable; try again shortly.", code="database_unavailable",
-                              headers={"Retry-After": "1"})
+    return ServiceUnavailable(
+        "The database is not reachable; try again shortly.", code="database_unavailable", headers={"Retry-After": "1"}
+    )
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -104,9 +112,18 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-               415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -114,23 +131,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
-        return JSONResponse(error_body("validation_error", "The request is invalid.", jsonable_encoder(details)),
-                            status_code=422)
+        return JSONResponse(
+            error_body("validation_error", "The request is invalid.", jsonable_encoder(details)), status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(SQLAlchemyOperationalError)
     @app.exception_handler(SQLAlchemyInterfaceError)

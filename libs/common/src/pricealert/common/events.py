@@ -240,16 +240,16 @@ class CatalogSnapshot(Event):
     @classmethod
     def build(cls, symbols: list[CatalogSymbol], fetched_at: datetime) -> CatalogSnapshot:
         """Pack a symbol list into one snapshot entry."""
-        rows = [[s.symbol, _field_text(s.min_price), _field_text(s.max_price), _field_text(s.tick_size)]
-                for s in symbols]
+        rows = [
+            [s.symbol, _field_text(s.min_price), _field_text(s.max_price), _field_text(s.tick_size)] for s in symbols
+        ]
         return cls(fetched_at=fetched_at, count=len(rows), symbols=json.dumps(rows, separators=(",", ":")))
 
     def entries(self) -> dict[str, CatalogSymbol]:
         """The snapshot's symbols, by name."""
         rows = json.loads(self.symbols)
         return {
-            r[0]: CatalogSymbol(symbol=r[0], min_price=Decimal(r[1]), max_price=Decimal(r[2]),
-                                tick_size=Decimal(r[3]))
+            r[0]: CatalogSymbol(symbol=r[0], min_price=Decimal(r[1]), max_price=Decimal(r[2]), tick_size=Decimal(r[3]))
             for r in rows
         }
 

@@ -55,11 +55,13 @@ def statement_bytes(fields: Mapping[str, str]) -> bytes:
     return json.dumps(values, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def sign_statement(root: Ed25519PrivateKey, *, kid: str, algorithm: str, public_pem: str, issued_at: datetime,
-                   valid_until: datetime) -> SigningKey:
+def sign_statement(
+    root: Ed25519PrivateKey, *, kid: str, algorithm: str, public_pem: str, issued_at: datetime, valid_until: datetime
+) -> SigningKey:
     """The stream entry vouching for a signing key until `valid_until`, signed by `root`."""
-    statement = SigningKey(kid=kid, algorithm=algorithm, public_key=public_pem, issued_at=issued_at,
-                           valid_until=valid_until, signature="-")
+    statement = SigningKey(
+        kid=kid, algorithm=algorithm, public_key=public_pem, issued_at=issued_at, valid_until=valid_until, signature="-"
+    )
     signature = root.sign(statement_bytes(statement.to_fields()))
     return statement.model_copy(update={"signature": base64.urlsafe_b64encode(signature).decode("ascii")})
 
@@ -78,8 +80,14 @@ def verify_statement(raw: RawFields, root: Ed25519PublicKey) -> TrustedKey:
         raise UntrustedKey(str(exc)) from exc
     key = load_public_key(statement.public_key, statement.algorithm)
     material = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return TrustedKey(kid=statement.kid, algorithm=statement.algorithm, key=key, material=material,
-                      issued_at=statement.issued_at.timestamp(), valid_until=statement.valid_until.timestamp())
+    return TrustedKey(
+        kid=statement.kid,
+        algorithm=statement.algorithm,
+        key=key,
+        material=material,
+        issued_at=statement.issued_at.timestamp(),
+        valid_until=statement.valid_until.timestamp(),
+    )
 
 
 def load_public_key(pem: str, algorithm: str) -> PublicKey:

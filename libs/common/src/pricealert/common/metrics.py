@@ -18,30 +18,44 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 _REQUEST_SECONDS: dict[str, Histogram] = {}
 
 STREAM_LABELS = ("stream", "group")
-ENTRIES_HANDLED = Counter("pricealert_stream_entries_handled_total",
-                          "Stream entries whose handler succeeded.", STREAM_LABELS)
-HANDLER_FAILURES = Counter("pricealert_stream_handler_failures_total",
-                           "Stream entries whose handler raised (each delivery counts).", STREAM_LABELS)
-DEAD_LETTERED = Counter("pricealert_stream_entries_dead_lettered_total",
-                        "Stream entries moved to the dead-letter stream.", STREAM_LABELS)
-RECLAIMED = Counter("pricealert_stream_entries_reclaimed_total",
-                    "Entries taken over from an idle consumer (XAUTOCLAIM).", STREAM_LABELS)
+ENTRIES_HANDLED = Counter(
+    "pricealert_stream_entries_handled_total", "Stream entries whose handler succeeded.", STREAM_LABELS
+)
+HANDLER_FAILURES = Counter(
+    "pricealert_stream_handler_failures_total",
+    "Stream entries whose handler raised (each delivery counts).",
+    STREAM_LABELS,
+)
+DEAD_LETTERED = Counter(
+    "pricealert_stream_entries_dead_lettered_total", "Stream entries moved to the dead-letter stream.", STREAM_LABELS
+)
+RECLAIMED = Counter(
+    "pricealert_stream_entries_reclaimed_total", "Entries taken over from an idle consumer (XAUTOCLAIM).", STREAM_LABELS
+)
 # A group's lag and pending count are one figure however many processes read it: under prometheus_client's
 # multiprocess mode (the alerts API's workers) report the newest reading of the live processes, with no pid label.
-GROUP_LAG = Gauge("pricealert_stream_group_lag",
-                  "Entries not yet handed to the group (NaN when Redis cannot tell, e.g. Redis 6).", STREAM_LABELS,
-                  multiprocess_mode="livemostrecent")
-GROUP_PENDING = Gauge("pricealert_stream_group_pending",
-                      "Entries delivered to the group but not yet acknowledged.", STREAM_LABELS,
-                      multiprocess_mode="livemostrecent")
+GROUP_LAG = Gauge(
+    "pricealert_stream_group_lag",
+    "Entries not yet handed to the group (NaN when Redis cannot tell, e.g. Redis 6).",
+    STREAM_LABELS,
+    multiprocess_mode="livemostrecent",
+)
+GROUP_PENDING = Gauge(
+    "pricealert_stream_group_pending",
+    "Entries delivered to the group but not yet acknowledged.",
+    STREAM_LABELS,
+    multiprocess_mode="livemostrecent",
+)
 
 
 def request_histogram(service: str) -> Histogram:
     """The `pricealert_<service>_http_request_duration_seconds` histogram, created once per process."""
     if service not in _REQUEST_SECONDS:
         _REQUEST_SECONDS[service] = Histogram(
-            f"pricealert_{service}_http_request_duration_seconds", f"Latency of {service} API requests.",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS,
+            f"pricealert_{service}_http_request_duration_seconds",
+            f"Latency of {service} API requests.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
         )
     return _REQUEST_SECONDS[service]
 

@@ -20,7 +20,9 @@ def run_migrations(target_metadata: MetaData) -> None:
 
     def _run(connection: Connection) -> None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, version_table=version_table,
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table=version_table,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
@@ -33,8 +35,7 @@ def run_migrations(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     if context.is_offline_mode():
-        context.configure(url=url, target_metadata=target_metadata, version_table=version_table,
-                          literal_binds=True)
+        context.configure(url=url, target_metadata=target_metadata, version_table=version_table, literal_binds=True)
         with context.begin_transaction():
             context.run_migrations()
     else:

@@ -53,8 +53,9 @@ def nul_location(scope: Scope, body: bytes, content_type: bytes | None) -> str |
 def nul_refusal(location: str) -> bytes:
     """The 422 answer to a NUL character at `location`, in the shape of the APIs' validation errors."""
     details = [{"loc": [location], "msg": "NUL characters (U+0000) are not allowed", "type": "nul_character"}]
-    return json.dumps(error_body("validation_error", "The request is invalid.", details),
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        error_body("validation_error", "The request is invalid.", details), separators=(",", ":")
+    ).encode()
 
 
 # Content-Length, X-Request-ID, Content-Type and Transfer-Encoding of a request (None where absent).
@@ -65,8 +66,12 @@ def first_headers(scope: Scope) -> Heads:
     """The headers the guard reads; the first of each, as Starlette's Headers.get finds them."""
     # One dict built in C beats a Python loop comparing names (reversed: the first occurrence wins).
     found = dict(reversed(scope["headers"]))
-    return (found.get(b"content-length"), found.get(b"x-request-id"), found.get(b"content-type"),
-            found.get(b"transfer-encoding"))
+    return (
+        found.get(b"content-length"),
+        found.get(b"x-request-id"),
+        found.get(b"content-type"),
+        found.get(b"transfer-encoding"),
+    )
 
 
 async def take_body(heads: Heads, receive: Receive, send: Send) -> tuple[bytes, Receive] | None:
@@ -120,6 +125,11 @@ def replay(message: Message, receive: Receive) -> Receive:
 
 async def send_json(send: Send, status: int, body: bytes) -> None:
     """Answer with a JSON body already encoded."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

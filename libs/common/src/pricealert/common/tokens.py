@@ -68,8 +68,9 @@ class KeyRing:
     The first key material accepted for a kid is pinned: a later statement with other material is refused.
     """
 
-    def __init__(self, redis: Redis, root_public_key: Path, *, refresh_interval_s: float = 5.0,
-                 clock_skew_s: float = 5.0) -> None:
+    def __init__(
+        self, redis: Redis, root_public_key: Path, *, refresh_interval_s: float = 5.0, clock_skew_s: float = 5.0
+    ) -> None:
         self.redis = redis
         self.root_public_key = root_public_key
         self.refresh_interval_s = refresh_interval_s
@@ -102,8 +103,10 @@ class KeyRing:
         # Auth re-publishes well before a statement lapses: half its validity left means a newer one exists.
         # Short validities are re-read more often than the interval, so that a valid key never lapses here.
         lifetime = key.valid_until - key.issued_at
-        return (since >= min(self.refresh_interval_s, max(lifetime / 4, _MIN_REFRESH_S))
-                and key.valid_until - time.time() < lifetime / 2)
+        return (
+            since >= min(self.refresh_interval_s, max(lifetime / 4, _MIN_REFRESH_S))
+            and key.valid_until - time.time() < lifetime / 2
+        )
 
     async def _refresh_once(self, kid: str, *, keep_going: bool) -> None:
         async with self._lock:
@@ -151,8 +154,12 @@ class KeyRing:
             log.warning("token.key.refused", entry_id=entry, reason=str(exc)[:300])
             return None
         if self._pins.setdefault(key.kid, key.material) != key.material:
-            log.error("token.key.conflict", entry_id=entry, kid=key.kid,
-                      reason="the kid is already bound to other key material")
+            log.error(
+                "token.key.conflict",
+                entry_id=entry,
+                kid=key.kid,
+                reason="the kid is already bound to other key material",
+            )
             return None
         return key
 
@@ -163,7 +170,11 @@ def decode_token(token: str, key: TrustedKey, expected_type: TokenType) -> Token
         raise Unauthorized("Token signed with an unsupported algorithm.", code="invalid_token")
     try:
         claims = jwt.decode(
-            token, key.key, algorithms=[key.algorithm], audience=AUDIENCE, issuer=ISSUER,
+            token,
+            key.key,
+            algorithms=[key.algorithm],
+            audience=AUDIENCE,
+            issuer=ISSUER,
             options={"require": ["sub", "exp", "iat", "iss", "aud", "jti", "type"]},
         )
     except jwt.ExpiredSignatureError as exc:
@@ -173,8 +184,13 @@ def decode_token(token: str, key: TrustedKey, expected_type: TokenType) -> Token
     if claims.get("type") != expected_type.value:
         raise Unauthorized(f"An {expected_type.value} token is required.", code="invalid_token")
     return TokenClaims(
-        subject=str(claims["sub"]), email=str(claims.get("email", "")), token_id=str(claims["jti"]),
-        token_type=expected_type, issued_at=int(claims["iat"]), expires_at=int(claims["exp"]), raw=claims,
+        subject=str(claims["sub"]),
+        email=str(claims.get("email", "")),
+        token_id=str(claims["jti"]),
+        token_type=expected_type,
+        issued_at=int(claims["iat"]),
+        expires_at=int(claims["exp"]),
+        raw=claims,
     )
 
 
@@ -212,8 +228,9 @@ class VerifiedTokens:
             self._entries.popitem(last=False)
 
 
-async def verify(token: str, keys: KeySource, expected_type: TokenType = TokenType.ACCESS,
-                 cache: VerifiedTokens | None = None) -> TokenClaims:
+async def verify(
+    token: str, keys: KeySource, expected_type: TokenType = TokenType.ACCESS, cache: VerifiedTokens | None = None
+) -> TokenClaims:
     """Find the token's key by kid and verify the token with it (or take its claims from `cache`)."""
     if cache is not None and (cached := cache.get(token, keys, expected_type)) is not None:
         return cached

@@ -37,8 +37,9 @@ def service_environment(name: str, env: dict[str, str]) -> dict[str, str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m pricealert.devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pricealert.devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--demo", action="store_true", help="use the fake exchange's simulated market")
     parser.add_argument("--var-dir", default=os.environ.get("VAR_DIR", "var"), help="where data and mails go")
     return parser.parse_args(argv)
@@ -108,9 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         env = embedded_environment(var, args.demo, stack)
         processes = [ServiceProcess(name, service_environment(name, env)).start() for name in SERVICES]
         port = os.environ.get("PORT", "8000")
-        log.info("devstack.started", api=f"http://127.0.0.1:{port}", docs=f"http://127.0.0.1:{port}/docs",
-                 mailbox=str(var / "mailbox") if "SMTP_PORT" in env else "SMTP_HOST", demo=args.demo,
-                 redis=env.get("REDIS_URL", os.environ.get("REDIS_URL")))
+        log.info(
+            "devstack.started",
+            api=f"http://127.0.0.1:{port}",
+            docs=f"http://127.0.0.1:{port}/docs",
+            mailbox=str(var / "mailbox") if "SMTP_PORT" in env else "SMTP_HOST",
+            demo=args.demo,
+            redis=env.get("REDIS_URL", os.environ.get("REDIS_URL")),
+        )
         supervise(processes, stopping)
     finally:
         log.info("devstack.stopping")

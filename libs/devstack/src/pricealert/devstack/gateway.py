@@ -28,17 +28,37 @@ from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings, load_settings
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
-              "proxy-authorization", "proxy-authenticate", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "content-length",
+}
 # What a client could name its address, scheme or host with: dropped, then set from the connection.
-FORWARDING = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix",
-              "x-forwarded-scheme", "x-real-ip", "x-client-ip", "forwarded"}
+FORWARDING = {
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-scheme",
+    "x-real-ip",
+    "x-client-ip",
+    "forwarded",
+}
 # The gateway's own answers carry these; the upstream's copies would double them.
 OWN_RESPONSE_HEADERS = {"date", "server"}
 # Encoded slashes and backslashes would turn into separators (or dot segments) somewhere downstream.
 _SMUGGLED_SEPARATORS = (b"%2f", b"%5c", b"\\")
-BAD_PATH = error_body("bad_request", "The path may not contain dot segments, empty segments, encoded slashes "
-                                     "or backslashes.")
+BAD_PATH = error_body(
+    "bad_request", "The path may not contain dot segments, empty segments, encoded slashes or backslashes."
+)
 
 
 class GatewaySettings(ServiceSettings):
@@ -52,9 +72,16 @@ class GatewaySettings(ServiceSettings):
 
 def merge_openapi(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """One OpenAPI document with the paths and schemas of every service."""
-    merged: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": "pricealert", "version": "1.0.0",
-                              "description": "Crypto price alerts: auth and alerts behind one gateway."},
-                              "paths": {}, "components": {"schemas": {}, "securitySchemes": {}}}
+    merged: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pricealert",
+            "version": "1.0.0",
+            "description": "Crypto price alerts: auth and alerts behind one gateway.",
+        },
+        "paths": {},
+        "components": {"schemas": {}, "securitySchemes": {}},
+    }
     for document in documents:
         merged["paths"].update(document.get("paths", {}))
         for section in ("schemas", "securitySchemes"):
@@ -98,10 +125,17 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
 def forwarding_headers(request: Request) -> list[tuple[bytes, bytes]]:
     """The client's headers without hop-by-hop or forwarding ones, then the gateway's own forwarding headers."""
     peer = (request.client.host if request.client else "").encode()
-    headers = [(k, v) for k, v in request.headers.raw
-               if (name := k.lower().decode("latin-1")) not in HOP_BY_HOP and name not in FORWARDING]
-    return [*headers, (b"x-forwarded-for", peer), (b"x-real-ip", peer),
-            (b"x-forwarded-proto", request.url.scheme.encode())]
+    headers = [
+        (k, v)
+        for k, v in request.headers.raw
+        if (name := k.lower().decode("latin-1")) not in HOP_BY_HOP and name not in FORWARDING
+    ]
+    return [
+        *headers,
+        (b"x-forwarded-for", peer),
+        (b"x-real-ip", peer),
+        (b"x-forwarded-proto", request.url.scheme.encode()),
+    ]
 
 
 async def read_capped_body(request: Request) -> bytes | None:
@@ -122,8 +156,10 @@ async def read_capped_body(request: Request) -> bytes | None:
 def create_app(settings: GatewaySettings) -> Starlette:
     """The gateway application."""
     upstreams = {"auth": settings.auth_url.rstrip("/"), "alerts": settings.alerts_url.rstrip("/")}
-    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0),
-                               limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+    )
 
     async def proxy(request: Request) -> Response:
         service = "auth" if request.url.path.startswith("/auth") else "alerts"
@@ -139,18 +175,25 @@ def create_app(settings: GatewaySettings) -> Starlette:
         try:
             upstream = await client.request(request.method, url, headers=headers, content=body)
         except httpx.InvalidURL as exc:
-            return JSONResponse(error_body("bad_request", "The request path is not a valid URL.", str(exc)),
-                                status_code=400)
+            return JSONResponse(
+                error_body("bad_request", "The request path is not a valid URL.", str(exc)), status_code=400
+            )
         except httpx.TransportError as exc:
-            return JSONResponse(error_body("upstream_unavailable", f"The {service} service is not reachable.",
-                                           str(exc)), status_code=503)
-        response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
-                            and k.lower() not in OWN_RESPONSE_HEADERS and k.lower() != "content-encoding"}
+            return JSONResponse(
+                error_body("upstream_unavailable", f"The {service} service is not reachable.", str(exc)),
+                status_code=503,
+            )
+        response_headers = {
+            k: v
+            for k, v in upstream.headers.items()
+            if k.lower() not in HOP_BY_HOP and k.lower() not in OWN_RESPONSE_HEADERS and k.lower() != "content-encoding"
+        }
         return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
 
     async def openapi(_: Request) -> JSONResponse:
-        replies = await asyncio.gather(*(client.get(f"{u}/openapi.json") for u in upstreams.values()),
-                                       return_exceptions=True)
+        replies = await asyncio.gather(
+            *(client.get(f"{u}/openapi.json") for u in upstreams.values()), return_exceptions=True
+        )
         documents = [r.json() for r in replies if isinstance(r, httpx.Response) and r.status_code == 200]
         return JSONResponse(merge_openapi(documents))
 
@@ -169,8 +212,9 @@ def create_app(settings: GatewaySettings) -> Starlette:
 
         states = dict(zip(upstreams, await asyncio.gather(*(ready(u) for u in upstreams.values())), strict=True))
         ok = all(states.values())
-        return JSONResponse({"status": "ready" if ok else "not_ready", "services": states},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "services": states}, status_code=200 if ok else 503
+        )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -178,11 +222,19 @@ def create_app(settings: GatewaySettings) -> Starlette:
         await client.aclose()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-    app = Starlette(routes=[
-        Route("/healthz", healthz), Route("/readyz", readyz), Route("/openapi.json", openapi), Route("/docs", docs),
-        Route("/auth/{rest:path}", proxy, methods=methods), Route("/alerts", proxy, methods=methods),
-        Route("/alerts/{rest:path}", proxy, methods=methods),
-    ], exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/openapi.json", openapi),
+            Route("/docs", docs),
+            Route("/auth/{rest:path}", proxy, methods=methods),
+            Route("/alerts", proxy, methods=methods),
+            Route("/alerts/{rest:path}", proxy, methods=methods),
+        ],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
     app.router.redirect_slashes = False  # as the APIs: a redirect would name the Host the client sent
     app.add_middleware(PlainPaths)
     return app
@@ -190,8 +242,15 @@ def create_app(settings: GatewaySettings) -> Starlette:
 
 def server_config(settings: GatewaySettings) -> uvicorn.Config:
     """How uvicorn serves the gateway: the edge, so it believes no client's X-Forwarded-For."""
-    return uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                          access_log=False, lifespan="on", proxy_headers=False)
+    return uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+    )
 
 
 def main() -> None:

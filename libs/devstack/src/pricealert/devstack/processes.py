@@ -36,8 +36,9 @@ class ServiceProcess:
         """Spawn the process with the parent's environment plus `env`."""
         command = [sys.executable, "-m", SERVICE_MODULES[self.name], *self.args]
         output = self.log_path.open("ab") if self.log_path is not None else None
-        self.process = subprocess.Popen(command, env={**os.environ, **self.env}, stdout=output,
-                                        stderr=subprocess.STDOUT if output else None)
+        self.process = subprocess.Popen(
+            command, env={**os.environ, **self.env}, stdout=output, stderr=subprocess.STDOUT if output else None
+        )
         return self
 
     @property

@@ -44,15 +44,20 @@ def _dechunk(body: bytes) -> bytes:
         if size == 0:
             break
         out += body[:size]
-        body = body[size + 2:]
+        body = body[size + 2 :]
     return bytes(out)
 
 
-async def raw_request(host: str, port: int, method: str, target: bytes,
-                      headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> RawResponse:
+async def raw_request(
+    host: str, port: int, method: str, target: bytes, headers: list[tuple[str, str]] | None = None, body: bytes = b""
+) -> RawResponse:
     """Send one request with `target` exactly as given, over a fresh connection, and read the whole answer."""
-    lines = [f"{method} ".encode() + target + b" HTTP/1.1", f"host: {host}:{port}".encode(),
-             b"connection: close", f"content-length: {len(body)}".encode()]
+    lines = [
+        f"{method} ".encode() + target + b" HTTP/1.1",
+        f"host: {host}:{port}".encode(),
+        b"connection: close",
+        f"content-length: {len(body)}".encode(),
+    ]
     lines += [f"{k}: {v}".encode("latin-1") for k, v in headers or []]
     async with asyncio.timeout(_TIMEOUT_S):
         reader, writer = await asyncio.open_connection(host, port)

@@ -46,10 +46,25 @@ class RedisServer:
         """Start the server and wait until it accepts connections."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--save", "", "--daemonize", "no",
-            "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
-            "--protected-mode", "no", "--loglevel", "warning",
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--protected-mode",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         log_file = (self.directory / "redis.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
@@ -113,12 +128,19 @@ class PostgresServer:
             shutil.chown(self.directory, user=account)
         data = self.directory / "data"
         if not data.exists():
-            self._run(_postgres_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust",
-                      "--no-sync", "-E", "UTF8")
+            self._run(
+                _postgres_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "--no-sync", "-E", "UTF8"
+            )
         self._run(
-            _postgres_bin("pg_ctl"), "-D", str(data), "-l", str(self.directory / "postgres.log"), "-w",
-            "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            _postgres_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.directory / "postgres.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             "start",
         )
         wait_for_port(self.port)

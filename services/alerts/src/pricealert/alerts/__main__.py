@@ -36,8 +36,13 @@ async def resync(settings: AlertsSettings) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the API or a maintenance command."""
     parser = argparse.ArgumentParser(prog="python -m pricealert.alerts")
-    parser.add_argument("command", nargs="?", choices=["serve", "resync"], default="serve",
-                        help="serve the API (default) or re-publish alert.created for every active alert")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "resync"],
+        default="serve",
+        help="serve the API (default) or re-publish alert.created for every active alert",
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(service="alerts", level=settings.log_level, json=settings.log_json)
@@ -46,9 +51,16 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(resync(settings))
         return
     # No proxy headers: alerts needs no client address, so no X-Forwarded-For is believed (only auth's is).
-    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "lifespan": "on",
-                               "timeout_graceful_shutdown": 15, "loop": "uvloop", "http": "httptools",
-                               "proxy_headers": False}
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 15,
+        "loop": "uvloop",
+        "http": "httptools",
+        "proxy_headers": False,
+    }
     if settings.workers == 1:
         app = create_app(settings)
         freeze_heap()

@@ -53,8 +53,11 @@ class SymbolCatalog:
         if self._entries is None or age >= self.refresh_s or (unknown and age >= self.min_refresh_s):
             await self.refresh()
         if self._entries is None:
-            raise ServiceUnavailable("The symbol catalog is not available yet; try again shortly.",
-                                     code="catalog_unavailable", headers={"Retry-After": "5"})
+            raise ServiceUnavailable(
+                "The symbol catalog is not available yet; try again shortly.",
+                code="catalog_unavailable",
+                headers={"Retry-After": "5"},
+            )
         return self._entries
 
     async def lookup(self, symbol: str) -> CatalogSymbol:
@@ -67,8 +70,11 @@ class SymbolCatalog:
             found = entries.get(key)
         if found is None:
             matches = difflib.get_close_matches(key, entries.keys(), n=5, cutoff=0.6) if len(key) <= 40 else []
-            raise InvalidInput(f"Unknown symbol {symbol!r}.", code="unknown_symbol",
-                               details={"symbol": symbol, "close_matches": matches})
+            raise InvalidInput(
+                f"Unknown symbol {symbol!r}.",
+                code="unknown_symbol",
+                details={"symbol": symbol, "close_matches": matches},
+            )
         return found
 
     @property

@@ -45,9 +45,14 @@ def build_consumers(redis: Redis, service: AlertService, settings: AlertsSetting
     """The consumers the API process runs."""
 
     def options(stream: str) -> ConsumerOptions:
-        return ConsumerOptions(stream=stream, group=names.GROUP_ALERTS, consumer=settings.consumer_name,
-                               service=SERVICE, reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
-                               block_ms=settings.consumer_block_ms)
+        return ConsumerOptions(
+            stream=stream,
+            group=names.GROUP_ALERTS,
+            consumer=settings.consumer_name,
+            service=SERVICE,
+            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+            block_ms=settings.consumer_block_ms,
+        )
 
     return [
         StreamConsumer(redis, options(names.TRIGGERS), TriggerHandler(service)),

@@ -29,8 +29,9 @@ for _sqlstate in sorted(RETRYABLE_SQLSTATES):
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     """An async engine for `url`; on SQLite, `write_session` transactions begin IMMEDIATE."""
     # The socket check instead of a ping per checkout: a ping is three round trips with asyncpg.
-    engine = create_engine(url, application_name="pricealert-alerts", pool_size=pool_size,
-                           max_overflow=max_overflow, liveness="socket")
+    engine = create_engine(
+        url, application_name="pricealert-alerts", pool_size=pool_size, max_overflow=max_overflow, liveness="socket"
+    )
     if is_sqlite(url):
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
         # writer committed in between; taking the lock at BEGIN makes writers queue instead.
@@ -66,8 +67,12 @@ async def read_session(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
-async def run_write(factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]],
-                    *, attempts: int = WRITE_ATTEMPTS) -> T:
+async def run_write(
+    factory: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = WRITE_ATTEMPTS,
+) -> T:
     """`work` in a write transaction, run again when Postgres aborts it as a deadlock or serialization victim."""
     for attempt in range(1, attempts + 1):
         try:

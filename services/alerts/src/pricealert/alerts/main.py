@@ -55,21 +55,37 @@ async def _supervise(name: str, loop: Loop, stop: asyncio.Event) -> None:
 
 def build_state(settings: AlertsSettings) -> AppState:
     """Engine, Redis, key ring, catalog, relay and service for one process (nothing is connected yet)."""
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
-                         max_overflow=settings.db_max_overflow)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     sessions = session_factory(engine)
-    store = None if is_sqlite(settings.database_url) else PgStore(settings.database_url,
-                                                                   max_size=settings.pg_pool_size)
+    store = None if is_sqlite(settings.database_url) else PgStore(settings.database_url, max_size=settings.pg_pool_size)
     redis = connect(settings.redis_url)
-    catalog = SymbolCatalog(redis, refresh_s=settings.catalog_refresh_s,
-                            min_refresh_s=settings.catalog_min_refresh_s)
-    relay = OutboxRelay(sessions, redis, poll_s=settings.relay_poll_s, batch_size=settings.relay_batch_size,
-                        coalesce_s=settings.relay_coalesce_s, store=store)
-    service = AlertService(sessions, catalog, max_active_per_user=settings.max_active_per_user,
-                           on_commit=relay.notify if settings.relay_enabled else lambda: None, store=store)
-    return AppState(settings=settings, engine=engine, sessions=sessions, redis=redis,
-                    keys=KeyRing(redis, settings.token_root_public_key_file),
-                    catalog=catalog, relay=relay, service=service, store=store)
+    catalog = SymbolCatalog(redis, refresh_s=settings.catalog_refresh_s, min_refresh_s=settings.catalog_min_refresh_s)
+    relay = OutboxRelay(
+        sessions,
+        redis,
+        poll_s=settings.relay_poll_s,
+        batch_size=settings.relay_batch_size,
+        coalesce_s=settings.relay_coalesce_s,
+        store=store,
+    )
+    service = AlertService(
+        sessions,
+        catalog,
+        max_active_per_user=settings.max_active_per_user,
+        on_commit=relay.notify if settings.relay_enabled else lambda: None,
+        store=store,
+    )
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=redis,
+        keys=KeyRing(redis, settings.token_root_public_key_file),
+        catalog=catalog,
+        relay=relay,
+        service=service,
+        store=store,
+    )
 
 
 @asynccontextmanager
@@ -133,8 +149,9 @@ def create_app(settings: AlertsSettings | None = None, *, leader_lock: Path | No
             loops.append(("outbox_relay", state.relay.run))
         singletons: list[tuple[str, Loop]] = []
         if cfg.consumers_enabled:
-            singletons += [(f"consumer:{c.options.stream}", c.run)
-                           for c in build_consumers(state.redis, state.service, cfg)]
+            singletons += [
+                (f"consumer:{c.options.stream}", c.run) for c in build_consumers(state.redis, state.service, cfg)
+            ]
         if cfg.expiry_enabled:
             singletons.append(("expiry", ExpirySweeper(state.service, interval_s=cfg.expiry_sweep_s).run))
         if leader_lock is not None and singletons:
@@ -157,11 +174,13 @@ def create_app(settings: AlertsSettings | None = None, *, leader_lock: Path | No
             log.info("alerts.stopped")
 
     app = FastAPI(
-        title="pricealert alerts", version="0.1.0", lifespan=lifespan,
+        title="pricealert alerts",
+        version="0.1.0",
+        lifespan=lifespan,
         # Only opentelemetry-api is installed: FastAPI's telemetry could never report, yet it checks per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         description="Create, list, inspect and delete price alerts. Every call needs an access token "
-                    "from the auth service (`Authorization: Bearer <token>`).",
+        "from the auth service (`Authorization: Bearer <token>`).",
     )
 
     async def ready() -> bool:

@@ -25,16 +25,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUEST_SECONDS = Histogram(
-    "pricealert_alerts_http_request_duration_seconds", "Latency of alerts API requests.",
+    "pricealert_alerts_http_request_duration_seconds",
+    "Latency of alerts API requests.",
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 ALERT_CHANGES = Counter("pricealert_alerts_changes_total", "Alert lifecycle changes.", ["change"])
 DELIVERIES = Counter("pricealert_alerts_deliveries_recorded_total", "Notification results stored.", ["status"])
 OUTBOX_RELAYED = Counter("pricealert_alerts_outbox_relayed_total", "Outbox events published to their stream.")
-TRANSACTION_RETRIES = Counter("pricealert_alerts_transaction_retries_total",
-                              "Write transactions Postgres aborted (deadlock, serialization) and run again.",
-                              ["sqlstate"])
+TRANSACTION_RETRIES = Counter(
+    "pricealert_alerts_transaction_retries_total",
+    "Write transactions Postgres aborted (deadlock, serialization) and run again.",
+    ["sqlstate"],
+)
 OUTBOX_FAILURES = Counter("pricealert_alerts_outbox_relay_failures_total", "Relay rounds that failed.")
 
 

@@ -77,8 +77,7 @@ class OutboxEntry(Base):
 
     __tablename__ = "alerts_outbox"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     stream: Mapped[str] = mapped_column(String(200))
     fields: Mapped[str] = mapped_column(Text)  # JSON object of the event's flat string fields
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

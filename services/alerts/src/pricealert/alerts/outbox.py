@@ -31,9 +31,17 @@ CONTENDED_RETRY_S = 0.005
 def alert_event(alert: Alert | NewAlert, event_type: AlertEventType) -> AlertEvent:
     """The alert-events entry describing `alert` after `event_type`."""
     return AlertEvent(
-        type=event_type, event_id=str(uuid.uuid4()), alert_id=alert.id, user_id=alert.user_id,
-        email=alert.email, symbol=alert.symbol.upper(), condition=Condition(alert.condition),
-        target_price=alert.target_price, name=alert.name, expires_at=alert.expires_at, occurred_at=utc_now(),
+        type=event_type,
+        event_id=str(uuid.uuid4()),
+        alert_id=alert.id,
+        user_id=alert.user_id,
+        email=alert.email,
+        symbol=alert.symbol.upper(),
+        condition=Condition(alert.condition),
+        target_price=alert.target_price,
+        name=alert.name,
+        expires_at=alert.expires_at,
+        occurred_at=utc_now(),
     )
 
 
@@ -45,9 +53,16 @@ def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: Aler
 class OutboxRelay:
     """Moves outbox rows to their streams in id order, then deletes them (at least once)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, *,
-                 poll_s: float = 0.5, batch_size: int = 500, coalesce_s: float = 0.0,
-                 store: PgStore | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        *,
+        poll_s: float = 0.5,
+        batch_size: int = 500,
+        coalesce_s: float = 0.0,
+        store: PgStore | None = None,
+    ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.poll_s = poll_s
@@ -96,8 +111,9 @@ class OutboxRelay:
             # XADD but before COMMIT they are published again (consumers tolerate duplicates).
             try:
                 for stream, group in groupby(rows, key=lambda r: r.stream):
-                    await asyncio.wait_for(publish_many(self.redis, stream, [r.fields for r in group]),
-                                           timeout=PUBLISH_TIMEOUT_S)
+                    await asyncio.wait_for(
+                        publish_many(self.redis, stream, [r.fields for r in group]), timeout=PUBLISH_TIMEOUT_S
+                    )
             except BaseException:
                 self._failing = True
                 raise

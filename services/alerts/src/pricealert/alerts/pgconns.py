@@ -73,8 +73,9 @@ class Connections:
             if self._open < self.max_size:
                 self._open += 1
                 try:
-                    return await asyncpg.connect(self.dsn, server_settings=self.server_settings,
-                                                 timeout=CONNECT_TIMEOUT_S)
+                    return await asyncpg.connect(
+                        self.dsn, server_settings=self.server_settings, timeout=CONNECT_TIMEOUT_S
+                    )
                 except BaseException as exc:
                     self._open -= 1
                     self._hand_over(None)

@@ -19,8 +19,10 @@ from pricealert.alerts.pgconns import Connections
 from pricealert.alerts.repository import RELAY_LOCK_KEY, OutboxRow
 
 # Columns of a listed alert, in AlertRow's field order.
-_COLUMNS = ("id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
-            "triggered_price, delivery_status, delivery_error")
+_COLUMNS = (
+    "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
+    "triggered_price, delivery_status, delivery_error"
+)
 
 
 # Not frozen: a frozen dataclass's __init__ costs several times more, and a page builds twenty of them.
@@ -44,11 +46,34 @@ class AlertRow:
     @classmethod
     def of(cls, record: Sequence[Any]) -> AlertRow:
         """The row from a record of `_COLUMNS` (prices are stored as decimal text)."""
-        (id_, symbol, condition, target, name, status, created, expires, triggered, triggered_price,
-         delivery_status, delivery_error) = tuple(record)[:12]
-        return cls(id_, symbol, condition, Decimal(target), name, status, created, expires, triggered,
-                   None if triggered_price is None else Decimal(triggered_price), delivery_status,
-                   delivery_error)
+        (
+            id_,
+            symbol,
+            condition,
+            target,
+            name,
+            status,
+            created,
+            expires,
+            triggered,
+            triggered_price,
+            delivery_status,
+            delivery_error,
+        ) = tuple(record)[:12]
+        return cls(
+            id_,
+            symbol,
+            condition,
+            Decimal(target),
+            name,
+            status,
+            created,
+            expires,
+            triggered,
+            None if triggered_price is None else Decimal(triggered_price),
+            delivery_status,
+            delivery_error,
+        )
 
 
 def _pg_dsn(url: str) -> str:
@@ -67,8 +92,9 @@ class PgStore:
 
     async def start(self) -> None:
         """Open the first connection (after migrations: the functions the statements call come from them)."""
-        connections = Connections(self.dsn, max_size=self.max_size,
-                                  server_settings={"application_name": "pricealert-alerts"})
+        connections = Connections(
+            self.dsn, max_size=self.max_size, server_settings={"application_name": "pricealert-alerts"}
+        )
         await connections.start()
         self._connections = connections
 
@@ -89,20 +115,32 @@ class PgStore:
         """Insert the alert and its event unless the user holds `limit` active ones; returns their count then."""
         active: int | None = await self.pool.fetchval(
             "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            f"alerts:{alert.user_id}", limit, alert.id, alert.user_id, alert.email, alert.symbol,
-            alert.condition, format(alert.target_price, "f"), alert.name, alert.created_at, alert.expires_at,
-            stream, json.dumps(fields, separators=(",", ":")),
+            f"alerts:{alert.user_id}",
+            limit,
+            alert.id,
+            alert.user_id,
+            alert.email,
+            alert.symbol,
+            alert.condition,
+            format(alert.target_price, "f"),
+            alert.name,
+            alert.created_at,
+            alert.expires_at,
+            stream,
+            json.dumps(fields, separators=(",", ":")),
         )
         return active
 
     async def get(self, alert_id: str, user_id: str) -> AlertRow | None:
         """One of the user's alerts."""
         record = await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM alerts WHERE id = $1 AND user_id = $2", alert_id, user_id)
+            f"SELECT {_COLUMNS} FROM alerts WHERE id = $1 AND user_id = $2", alert_id, user_id
+        )
         return None if record is None else AlertRow.of(record)
 
-    async def list(self, user_id: str, *, status: str | None, symbol: str | None, offset: int,
-                   limit: int) -> tuple[list[AlertRow], int]:
+    async def list(
+        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+    ) -> tuple[list[AlertRow], int]:
         """One page of the user's alerts, newest first, and the total matching (one consistent statement)."""
         where, args = "user_id = $1", [user_id]
         if status is not None:
@@ -117,7 +155,10 @@ class PgStore:
         records = await self.pool.fetch(
             f"SELECT {_COLUMNS}, ({count}) AS total FROM alerts WHERE {where} "
             f"ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-            *args, limit, offset)
+            *args,
+            limit,
+            offset,
+        )
         if records:
             return [AlertRow.of(r) for r in records], int(records[0]["total"])
         # An empty page carries no total: count on its own (only past the last page, or no alerts at all).
@@ -143,8 +184,9 @@ class PgOutboxBatch:
         try:
             self._tx = self._conn.transaction()
             await self._tx.start()
-            records = await self._conn.fetch("SELECT id, stream, fields FROM alerts_outbox_take($1, $2)",
-                                             RELAY_LOCK_KEY, self.limit)
+            records = await self._conn.fetch(
+                "SELECT id, stream, fields FROM alerts_outbox_take($1, $2)", RELAY_LOCK_KEY, self.limit
+            )
         except BaseException:
             await self._finish(commit=False)
             raise

@@ -34,14 +34,17 @@ async def lock_alerts(session: AsyncSession, alert_ids: Sequence[str]) -> None:
     # Taken all at once and in one order, two batches cannot each hold a row the other waits for, and no
     # batch holds a count row (taken by the change itself) while it waits for an alert another writer holds.
     if _is_postgres(session) and alert_ids:
-        await session.execute(select(Alert.id).where(Alert.id.in_(sorted(alert_ids)))
-                              .order_by(Alert.id.collate("C")).with_for_update())
+        await session.execute(
+            select(Alert.id).where(Alert.id.in_(sorted(alert_ids))).order_by(Alert.id.collate("C")).with_for_update()
+        )
 
 
 async def count_active(session: AsyncSession, user_id: str) -> int:
     """How many active alerts the user holds."""
-    stmt = select(func.count()).select_from(Alert).where(
-        Alert.user_id == user_id, Alert.status == AlertStatus.ACTIVE.value
+    stmt = (
+        select(func.count())
+        .select_from(Alert)
+        .where(Alert.user_id == user_id, Alert.status == AlertStatus.ACTIVE.value)
     )
     return int((await session.execute(stmt)).scalar_one())
 
@@ -76,31 +79,42 @@ async def list_alerts(
     total = int((await session.execute(select(func.count()).select_from(Alert).where(*conditions))).scalar_one())
     if offset >= total:
         return [], total
-    stmt = (select(Alert).where(*conditions).order_by(Alert.created_at.desc(), Alert.id.desc())
-            .offset(offset).limit(limit))
+    stmt = (
+        select(Alert).where(*conditions).order_by(Alert.created_at.desc(), Alert.id.desc()).offset(offset).limit(limit)
+    )
     return list((await session.execute(stmt)).scalars().all()), total
 
 
 async def mark_deleted(session: AsyncSession, alert_id: str, user_id: str) -> Alert | None:
     """Soft-delete one of the user's alerts; returns it only when this call changed its status."""
-    stmt = (update(Alert)
-            .where(Alert.id == alert_id, Alert.user_id == user_id, Alert.status != AlertStatus.DELETED.value)
-            .values(status=AlertStatus.DELETED.value, updated_at=utc_now())
-            .returning(Alert))
+    stmt = (
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.user_id == user_id, Alert.status != AlertStatus.DELETED.value)
+        .values(status=AlertStatus.DELETED.value, updated_at=utc_now())
+        .returning(Alert)
+    )
     return (await session.execute(stmt, execution_options={"synchronize_session": False})).scalar_one_or_none()
 
 
 async def expire_due(session: AsyncSession, now: datetime, limit: int) -> list[Alert]:
     """Mark up to `limit` active alerts whose expiry passed as expired; returns those this call changed."""
-    due = (select(Alert.id).where(Alert.status == AlertStatus.ACTIVE.value, Alert.expires_at <= now)
-           .order_by(Alert.expires_at).limit(limit))
+    due = (
+        select(Alert.id)
+        .where(Alert.status == AlertStatus.ACTIVE.value, Alert.expires_at <= now)
+        .order_by(Alert.expires_at)
+        .limit(limit)
+    )
     if _is_postgres(session):
         # Skip alerts another writer holds (a trigger batch): the sweep never waits on a row, so it cannot
         # deadlock with one; a skipped alert that is still active is expired by the next sweep.
         due = due.with_for_update(skip_locked=True)
     # The status re-check makes concurrent sweepers safe: a row already expired by another is skipped.
-    stmt = (update(Alert).where(Alert.id.in_(due.scalar_subquery()), Alert.status == AlertStatus.ACTIVE.value)
-            .values(status=AlertStatus.EXPIRED.value, updated_at=now).returning(Alert))
+    stmt = (
+        update(Alert)
+        .where(Alert.id.in_(due.scalar_subquery()), Alert.status == AlertStatus.ACTIVE.value)
+        .values(status=AlertStatus.EXPIRED.value, updated_at=now)
+        .returning(Alert)
+    )
     return list((await session.execute(stmt, execution_options={"synchronize_session": False})).scalars().all())
 
 
@@ -124,41 +138,46 @@ async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
     """Store the firing on the alert (once); an active alert becomes triggered. True if it stored this firing."""
     # One statement (each UPDATE of alerts costs a count trigger): the firing is stored only where none is, the
     # status changes only from active; a deleted or expired alert keeps its status. CASE reads the old row.
-    stmt = (update(Alert)
-            .where(Alert.id == record.alert_id,
-                   Alert.triggered_at.is_(None) | (Alert.status == AlertStatus.ACTIVE.value))
-            .values(triggered_at=_unless_fired(Alert.triggered_at, record.fired_at),
-                    triggered_price=_unless_fired(Alert.triggered_price, record.price),
-                    triggered_exchange_time=_unless_fired(Alert.triggered_exchange_time, record.exchange_time),
-                    trigger_id=_unless_fired(Alert.trigger_id, record.trigger_id),
-                    delivery_status=case(
-                        (Alert.triggered_at.is_(None), func.coalesce(Alert.delivery_status, "pending")),
-                        else_=Alert.delivery_status),
-                    status=case((Alert.status == AlertStatus.ACTIVE.value, AlertStatus.TRIGGERED.value),
-                                else_=Alert.status),
-                    updated_at=utc_now())
-            .returning(Alert.trigger_id))
+    stmt = (
+        update(Alert)
+        .where(Alert.id == record.alert_id, Alert.triggered_at.is_(None) | (Alert.status == AlertStatus.ACTIVE.value))
+        .values(
+            triggered_at=_unless_fired(Alert.triggered_at, record.fired_at),
+            triggered_price=_unless_fired(Alert.triggered_price, record.price),
+            triggered_exchange_time=_unless_fired(Alert.triggered_exchange_time, record.exchange_time),
+            trigger_id=_unless_fired(Alert.trigger_id, record.trigger_id),
+            delivery_status=case(
+                (Alert.triggered_at.is_(None), func.coalesce(Alert.delivery_status, "pending")),
+                else_=Alert.delivery_status,
+            ),
+            status=case((Alert.status == AlertStatus.ACTIVE.value, AlertStatus.TRIGGERED.value), else_=Alert.status),
+            updated_at=utc_now(),
+        )
+        .returning(Alert.trigger_id)
+    )
     stored = (await session.execute(stmt, execution_options={"synchronize_session": False})).scalar_one_or_none()
     return stored == record.trigger_id
 
 
-async def record_delivery(
-    session: AsyncSession, alert_id: str, status: str, error: str | None, attempts: int
-) -> bool:
+async def record_delivery(session: AsyncSession, alert_id: str, status: str, error: str | None, attempts: int) -> bool:
     """Store a notification's outcome; a recorded success is never downgraded. True if it changed."""
-    stmt = (update(Alert)
-            .where(Alert.id == alert_id,
-                   (Alert.delivery_status.is_(None)) | (Alert.delivery_status != "sent"))
-            .values(delivery_status=status, delivery_error=error, delivery_attempts=attempts,
-                    updated_at=utc_now()))
+    stmt = (
+        update(Alert)
+        .where(Alert.id == alert_id, (Alert.delivery_status.is_(None)) | (Alert.delivery_status != "sent"))
+        .values(delivery_status=status, delivery_error=error, delivery_attempts=attempts, updated_at=utc_now())
+    )
     result = await session.execute(stmt, execution_options={"synchronize_session": False})
     return bool(getattr(result, "rowcount", 0))
 
 
 async def active_alert_ids_after(session: AsyncSession, after_id: str, limit: int) -> list[Alert]:
     """Active alerts with an id greater than `after_id`, in id order (keyset pagination for resync)."""
-    stmt = (select(Alert).where(Alert.status == AlertStatus.ACTIVE.value, Alert.id > after_id)
-            .order_by(Alert.id).limit(limit))
+    stmt = (
+        select(Alert)
+        .where(Alert.status == AlertStatus.ACTIVE.value, Alert.id > after_id)
+        .order_by(Alert.id)
+        .limit(limit)
+    )
     return list((await session.execute(stmt)).scalars().all())
 
 
@@ -180,14 +199,17 @@ async def take_outbox_batch(session: AsyncSession, limit: int) -> list[OutboxRow
     """Delete and return the oldest outbox rows (undone by rollback); None if another relay holds the lock."""
     if _is_postgres(session):
         # One relay at a time keeps the stream in id order across replicas; the others skip this round.
-        locked = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK_KEY}))
+        locked = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK_KEY})
         if not locked.scalar_one():
             return None
     oldest = select(OutboxEntry.id).order_by(OutboxEntry.id).limit(limit)
     if _is_postgres(session):
         oldest = oldest.with_for_update(skip_locked=True)
-    stmt = (delete(OutboxEntry).where(OutboxEntry.id.in_(oldest.scalar_subquery()))
-            .returning(OutboxEntry.id, OutboxEntry.stream, OutboxEntry.fields))
+    stmt = (
+        delete(OutboxEntry)
+        .where(OutboxEntry.id.in_(oldest.scalar_subquery()))
+        .returning(OutboxEntry.id, OutboxEntry.stream, OutboxEntry.fields)
+    )
     rows = (await session.execute(stmt, execution_options={"synchronize_session": False})).all()
     return sorted((OutboxRow(int(i), str(s), json.loads(f)) for i, s, f in rows), key=lambda r: r.id)
 

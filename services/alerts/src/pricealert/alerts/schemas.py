@@ -46,7 +46,7 @@ def _to_decimal(value: Any) -> Decimal:
     if not text or len(text) > MAX_PRICE_TEXT:
         raise ValueError(f"must be a decimal of at most {MAX_PRICE_TEXT} characters")
     if not _DECIMAL_TEXT.fullmatch(text):
-        raise ValueError("must be a decimal number such as \"65000.50\"")
+        raise ValueError('must be a decimal number such as "65000.50"')
     number = Decimal(text)
     if not number.is_finite():
         raise ValueError("must be a finite number")
@@ -76,22 +76,36 @@ def load_json(body: bytes | str) -> Any:
 class AlertCreate(BaseModel):
     """A new alert."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"symbol": "BTCUSDT", "target_price": "100000", "condition": "above", "name": "BTC six figures",
-         "expires_at": "2030-01-01T00:00:00Z"},
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTCUSDT",
+                    "target_price": "100000",
+                    "condition": "above",
+                    "name": "BTC six figures",
+                    "expires_at": "2030-01-01T00:00:00Z",
+                },
+            ]
+        },
+    )
 
-    symbol: str = Field(min_length=1, max_length=40, description="A TRADING symbol, case-insensitive.",
-                        examples=["BTCUSDT"])
-    target_price: Price = Field(description="Positive decimal within the symbol's price filter.",
-                                examples=["100000.50"])
-    condition: Condition = Field(default=Condition.CROSS, description="above, below, or cross (default).",
-                                 examples=["above"])
-    name: str | None = Field(default=None, max_length=200, description="Optional label.",
-                             examples=["BTC six figures"])
-    expires_at: datetime | None = Field(default=None, description="When the alert stops; must be in the future. "
-                                        "A time without an offset is read as UTC.",
-                                        examples=["2030-01-01T00:00:00Z"])
+    symbol: str = Field(
+        min_length=1, max_length=40, description="A TRADING symbol, case-insensitive.", examples=["BTCUSDT"]
+    )
+    target_price: Price = Field(
+        description="Positive decimal within the symbol's price filter.", examples=["100000.50"]
+    )
+    condition: Condition = Field(
+        default=Condition.CROSS, description="above, below, or cross (default).", examples=["above"]
+    )
+    name: str | None = Field(default=None, max_length=200, description="Optional label.", examples=["BTC six figures"])
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the alert stops; must be in the future. A time without an offset is read as UTC.",
+        examples=["2030-01-01T00:00:00Z"],
+    )
 
     @field_validator("name")
     @classmethod
@@ -152,22 +166,32 @@ class AlertOut(BaseModel):
     status: AlertStatus = Field(examples=["active"])
     created_at: datetime = Field(examples=["2025-01-01T12:00:00Z"])
     expires_at: datetime | None = Field(examples=["2030-01-01T00:00:00Z"])
-    triggered_at: datetime | None = Field(description="When the evaluator fired the alert.",
-                                          examples=["2025-01-02T08:30:00.123000Z"])
-    triggered_price: str | None = Field(description="The trade price that fired it (decimal string).",
-                                        examples=["100000.51"])
-    delivery_status: DeliveryStatus | None = Field(description="The email's state: null until triggered.",
-                                                   examples=["sent"])
-    delivery_error: str | None = Field(description="Why the email failed, when it did.",
-                                       examples=["550 mailbox unavailable"])
+    triggered_at: datetime | None = Field(
+        description="When the evaluator fired the alert.", examples=["2025-01-02T08:30:00.123000Z"]
+    )
+    triggered_price: str | None = Field(
+        description="The trade price that fired it (decimal string).", examples=["100000.51"]
+    )
+    delivery_status: DeliveryStatus | None = Field(
+        description="The email's state: null until triggered.", examples=["sent"]
+    )
+    delivery_error: str | None = Field(
+        description="Why the email failed, when it did.", examples=["550 mailbox unavailable"]
+    )
 
     @classmethod
     def of(cls, alert: AlertView) -> AlertOut:
         """The API view of an alert row."""
         return cls(
-            id=alert.id, symbol=alert.symbol, condition=Condition(alert.condition),
-            target_price=format(alert.target_price, "f"), name=alert.name, status=AlertStatus(alert.status),
-            created_at=alert.created_at, expires_at=alert.expires_at, triggered_at=alert.triggered_at,
+            id=alert.id,
+            symbol=alert.symbol,
+            condition=Condition(alert.condition),
+            target_price=format(alert.target_price, "f"),
+            name=alert.name,
+            status=AlertStatus(alert.status),
+            created_at=alert.created_at,
+            expires_at=alert.expires_at,
+            triggered_at=alert.triggered_at,
             triggered_price=None if alert.triggered_price is None else format(alert.triggered_price, "f"),
             delivery_status=None if alert.delivery_status is None else DeliveryStatus(alert.delivery_status),
             delivery_error=alert.delivery_error,
@@ -181,8 +205,9 @@ class AlertPage(BaseModel):
     total: int = Field(description="How many alerts match the filters.", examples=[42])
     page: int = Field(examples=[1])
     page_size: int = Field(examples=[20])
-    next: str | None = Field(description="Relative URL of the next page, or null.",
-                             examples=["/alerts?page=2&page_size=20"])
+    next: str | None = Field(
+        description="Relative URL of the next page, or null.", examples=["/alerts?page=2&page_size=20"]
+    )
     previous: str | None = Field(description="Relative URL of the previous page, or null.", examples=[None])
 
 

@@ -47,9 +47,15 @@ def ms_to_datetime(ms: int) -> datetime:
 class AlertService:
     """Alert operations; each runs in its own transaction and wakes the relay after commits."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], catalog: SymbolCatalog, *,
-                 max_active_per_user: int, on_commit: Callable[[], None] = lambda: None,
-                 store: PgStore | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: SymbolCatalog,
+        *,
+        max_active_per_user: int,
+        on_commit: Callable[[], None] = lambda: None,
+        store: PgStore | None = None,
+    ) -> None:
         self.sessions = sessions
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
@@ -58,8 +64,11 @@ class AlertService:
         self.store = store
 
     def _limit_reached(self, active: int) -> Conflict:
-        return Conflict(f"You already hold {active} active alerts, the most allowed.",
-                        code="alert_limit_reached", details={"limit": self.max_active_per_user})
+        return Conflict(
+            f"You already hold {active} active alerts, the most allowed.",
+            code="alert_limit_reached",
+            details={"limit": self.max_active_per_user},
+        )
 
     async def create(self, user: User, data: AlertCreate) -> NewAlert:
         """Validate against the catalog and the user's limit, then store the alert and its event."""
@@ -69,22 +78,41 @@ class AlertService:
         high = entry.max_price if entry.max_price > 0 else None
         if (low is not None and price < low) or (high is not None and price > high):
             raise InvalidInput(
-                f"target_price must lie within {entry.symbol}'s price filter.", code="price_out_of_range",
-                details={"symbol": entry.symbol, "min_price": None if low is None else format(low, "f"),
-                         "max_price": None if high is None else format(high, "f")},
+                f"target_price must lie within {entry.symbol}'s price filter.",
+                code="price_out_of_range",
+                details={
+                    "symbol": entry.symbol,
+                    "min_price": None if low is None else format(low, "f"),
+                    "max_price": None if high is None else format(high, "f"),
+                },
             )
         now = utc_now()
         if data.expires_at is not None and data.expires_at <= now:
-            raise InvalidInput("expires_at must be in the future.", code="expires_at_in_past",
-                               details={"expires_at": data.expires_at.isoformat()})
+            raise InvalidInput(
+                "expires_at must be in the future.",
+                code="expires_at_in_past",
+                details={"expires_at": data.expires_at.isoformat()},
+            )
         alert = NewAlert(
-            id=str(uuid.uuid4()), user_id=user.id, email=user.email, symbol=entry.symbol.upper(),
-            condition=data.condition.value, target_price=price, name=data.name,
-            status=AlertStatus.ACTIVE.value, created_at=now, updated_at=now, expires_at=data.expires_at,
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            email=user.email,
+            symbol=entry.symbol.upper(),
+            condition=data.condition.value,
+            target_price=price,
+            name=data.name,
+            status=AlertStatus.ACTIVE.value,
+            created_at=now,
+            updated_at=now,
+            expires_at=data.expires_at,
         )
         if self.store is not None:
-            active = await self.store.create(alert, limit=self.max_active_per_user, stream=names.ALERT_EVENTS,
-                                             fields=alert_event(alert, AlertEventType.CREATED).to_fields())
+            active = await self.store.create(
+                alert,
+                limit=self.max_active_per_user,
+                stream=names.ALERT_EVENTS,
+                fields=alert_event(alert, AlertEventType.CREATED).to_fields(),
+            )
             if active is not None:
                 raise self._limit_reached(active)
         else:
@@ -114,20 +142,23 @@ class AlertService:
             raise _not_found(alert_id)
         return alert
 
-    async def list(self, user: User, *, status: AlertStatus | None, symbol: str | None,
-                   page: int, page_size: int) -> Page:
+    async def list(
+        self, user: User, *, status: AlertStatus | None, symbol: str | None, page: int, page_size: int
+    ) -> Page:
         """The user's alerts, newest first, filtered and paginated."""
         status_value = None if status is None else status.value
         symbol_value = None if symbol is None else symbol.strip().upper()
         offset = (page - 1) * page_size
         items: Sequence[AlertView]
         if self.store is not None:
-            items, total = await self.store.list(user.id, status=status_value, symbol=symbol_value,
-                                                 offset=offset, limit=page_size)
+            items, total = await self.store.list(
+                user.id, status=status_value, symbol=symbol_value, offset=offset, limit=page_size
+            )
         else:
             async with read_session(self.sessions) as session:
-                items, total = await repository.list_alerts(session, user.id, status=status_value,
-                                                            symbol=symbol_value, offset=offset, limit=page_size)
+                items, total = await repository.list_alerts(
+                    session, user.id, status=status_value, symbol=symbol_value, offset=offset, limit=page_size
+                )
         return Page(items, total)
 
     async def delete(self, user: User, alert_id: str) -> None:
@@ -170,31 +201,49 @@ class AlertService:
 
         async def work(session: AsyncSession) -> list[bool]:
             await repository.lock_alerts(session, [t.alert_id for t in ordered])
-            return [await repository.record_trigger(session, repository.TriggerRecord(
-                alert_id=t.alert_id, trigger_id=t.trigger_id, fired_at=ms_to_datetime(t.fired_at), price=t.price,
-                exchange_time=ms_to_datetime(t.exchange_time))) for t in ordered]
+            return [
+                await repository.record_trigger(
+                    session,
+                    repository.TriggerRecord(
+                        alert_id=t.alert_id,
+                        trigger_id=t.trigger_id,
+                        fired_at=ms_to_datetime(t.fired_at),
+                        price=t.price,
+                        exchange_time=ms_to_datetime(t.exchange_time),
+                    ),
+                )
+                for t in ordered
+            ]
 
         for trigger, changed in zip(ordered, await run_write(self.sessions, work), strict=True):
             if changed:
                 ALERT_CHANGES.labels("triggered").inc()
-            log.info("alert.triggered" if changed else "alert.trigger.ignored", alert_id=trigger.alert_id,
-                     trigger_id=trigger.trigger_id)
+            log.info(
+                "alert.triggered" if changed else "alert.trigger.ignored",
+                alert_id=trigger.alert_id,
+                trigger_id=trigger.trigger_id,
+            )
 
     async def record_results(self, results: Sequence[NotificationResult]) -> None:
         """Store each email's outcome on its alert (idempotent; a success is never undone)."""
         ordered = sorted(results, key=lambda r: r.alert_id)  # rows locked in id order, like every batch
 
         async def work(session: AsyncSession) -> list[bool]:
-            return [await repository.record_delivery(
-                session, r.alert_id, r.status.value,
-                None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000], r.attempts,
-            ) for r in ordered]
+            return [
+                await repository.record_delivery(
+                    session,
+                    r.alert_id,
+                    r.status.value,
+                    None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000],
+                    r.attempts,
+                )
+                for r in ordered
+            ]
 
         for result, changed in zip(ordered, await run_write(self.sessions, work), strict=True):
             if changed:
                 DELIVERIES.labels(result.status.value).inc()
-            log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value,
-                     changed=changed)
+            log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value, changed=changed)
 
     async def resync(self, *, batch_size: int = 1000) -> int:
         """Stage alert.created again for every active alert (rebuilds downstream indexes)."""

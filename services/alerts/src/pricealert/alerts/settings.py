@@ -24,8 +24,9 @@ class AlertsSettings(ServiceSettings):
     host: str = Field(default="127.0.0.1", validation_alias="ALERTS_HOST")
     port: int = Field(default=8102, ge=1, le=65535, validation_alias="ALERTS_PORT")
     # The one key this service trusts by configuration: signing keys count only with its signature.
-    token_root_public_key_file: Path = Field(default=DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE,
-                                             validation_alias="TOKEN_ROOT_PUBLIC_KEY_FILE")
+    token_root_public_key_file: Path = Field(
+        default=DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE, validation_alias="TOKEN_ROOT_PUBLIC_KEY_FILE"
+    )
     # uvicorn worker processes of `python -m pricealert.alerts` (one event loop each, one CPU core each).
     workers: int = Field(default=2, ge=1, le=64, validation_alias="ALERTS_WORKERS")
     # SQLAlchemy's pool (background tasks, deletes; everything on SQLite); overflow connections are closed
@@ -34,36 +35,20 @@ class AlertsSettings(ServiceSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200, validation_alias="ALERTS_DB_MAX_OVERFLOW")
     # On Postgres, the asyncpg pool of the request paths (create, list, get).
     pg_pool_size: int = Field(default=16, ge=1, le=200, validation_alias="ALERTS_PG_POOL_SIZE")
-    max_active_per_user: int = Field(
-        default=500, ge=1, validation_alias="ALERTS_MAX_ACTIVE_PER_USER"
-    )
+    max_active_per_user: int = Field(default=500, ge=1, validation_alias="ALERTS_MAX_ACTIVE_PER_USER")
     # Background tasks; switching the relay off leaves events in the outbox (used by the crash test).
     relay_enabled: bool = Field(default=True, validation_alias="ALERTS_RELAY_ENABLED")
-    consumers_enabled: bool = Field(
-        default=True, validation_alias="ALERTS_CONSUMERS_ENABLED"
-    )
-    expiry_enabled: bool = Field(
-        default=True, validation_alias="ALERTS_EXPIRY_ENABLED"
-    )
+    consumers_enabled: bool = Field(default=True, validation_alias="ALERTS_CONSUMERS_ENABLED")
+    expiry_enabled: bool = Field(default=True, validation_alias="ALERTS_EXPIRY_ENABLED")
     relay_poll_s: float = Field(default=0.5, gt=0, validation_alias="ALERTS_RELAY_POLL_S")
     # After a commit wakes the relay it waits this long, so that one round takes the commits of a burst.
     relay_coalesce_s: float = Field(default=0.01, ge=0, le=1.0, validation_alias="ALERTS_RELAY_COALESCE_S")
-    relay_batch_size: int = Field(
-        default=500, ge=1, le=10_000, validation_alias="ALERTS_RELAY_BATCH_SIZE"
-    )
-    expiry_sweep_s: float = Field(
-        default=1.0, gt=0, le=5.0, validation_alias="ALERTS_EXPIRY_SWEEP_S"
-    )
-    catalog_refresh_s: float = Field(
-        default=60.0, gt=0, validation_alias="ALERTS_CATALOG_REFRESH_S"
-    )
-    catalog_min_refresh_s: float = Field(
-        default=2.0, ge=0, validation_alias="ALERTS_CATALOG_MIN_REFRESH_S"
-    )
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000, validation_alias="ALERTS_RELAY_BATCH_SIZE")
+    expiry_sweep_s: float = Field(default=1.0, gt=0, le=5.0, validation_alias="ALERTS_EXPIRY_SWEEP_S")
+    catalog_refresh_s: float = Field(default=60.0, gt=0, validation_alias="ALERTS_CATALOG_REFRESH_S")
+    catalog_min_refresh_s: float = Field(default=2.0, ge=0, validation_alias="ALERTS_CATALOG_MIN_REFRESH_S")
     consumer_block_ms: int = Field(default=1_000, ge=10, le=2_000, validation_alias="ALERTS_CONSUMER_BLOCK_MS")
-    consumer_reclaim_idle_ms: int = Field(
-        default=30_000, ge=100, validation_alias="ALERTS_RECLAIM_IDLE_MS"
-    )
+    consumer_reclaim_idle_ms: int = Field(default=30_000, ge=100, validation_alias="ALERTS_RECLAIM_IDLE_MS")
 
     def check_production(self) -> None:
         """Refuse SQLite (the development default or any other file) and a missing token root key in production."""

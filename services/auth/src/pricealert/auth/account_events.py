@@ -25,12 +25,26 @@ return 0
 """
 
 
-def account_event(kind: AccountEventType, email: str, *, user_id: uuid.UUID | None = None,
-                  username: str | None = None, token: str | None = None,
-                  expires_at: datetime | None = None) -> AccountEvent:
+def account_event(
+    kind: AccountEventType,
+    email: str,
+    *,
+    user_id: uuid.UUID | None = None,
+    username: str | None = None,
+    token: str | None = None,
+    expires_at: datetime | None = None,
+) -> AccountEvent:
     """A new account event with its own id."""
-    return AccountEvent(type=kind, event_id=uuid.uuid4().hex, user_id=str(user_id) if user_id else None,
-                        email=email, username=username, token=token, expires_at=expires_at, occurred_at=utc_now())
+    return AccountEvent(
+        type=kind,
+        event_id=uuid.uuid4().hex,
+        user_id=str(user_id) if user_id else None,
+        email=email,
+        username=username,
+        token=token,
+        expires_at=expires_at,
+        occurred_at=utc_now(),
+    )
 
 
 class AccountEvents:
@@ -52,8 +66,9 @@ class AccountEvents:
         """Append a notice unless one went out under `key` within the window; True if this one did."""
         fields = [part for pair in event.to_fields().items() for part in pair]
         try:
-            sent = await self._notice_once(keys=[key, names.ACCOUNT_EVENTS],
-                                           args=[window_s, maxlen_for(names.ACCOUNT_EVENTS), *fields])
+            sent = await self._notice_once(
+                keys=[key, names.ACCOUNT_EVENTS], args=[window_s, maxlen_for(names.ACCOUNT_EVENTS), *fields]
+            )
         except TRANSIENT_REDIS_ERRORS as exc:
             raise unavailable() from exc
         return bool(sent)
@@ -61,8 +76,12 @@ class AccountEvents:
     async def _transaction(self, event: AccountEvent, mark: Callable[[Pipeline], object]) -> None:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(names.ACCOUNT_EVENTS, event.to_fields(),  # type: ignore[arg-type]
-                          maxlen=maxlen_for(names.ACCOUNT_EVENTS), approximate=True)
+                pipe.xadd(
+                    names.ACCOUNT_EVENTS,
+                    event.to_fields(),  # type: ignore[arg-type]
+                    maxlen=maxlen_for(names.ACCOUNT_EVENTS),
+                    approximate=True,
+                )
                 mark(pipe)
                 await pipe.execute()
         except TRANSIENT_REDIS_ERRORS as exc:

@@ -49,8 +49,9 @@ def admin_address(email: str) -> str:
         raise ValueError(f"not a valid email: {exc}") from exc
 
 
-async def ensure_admin(session: AsyncSession, hasher: PasswordHasher, email: str, password: str, *,
-                       set_password: bool) -> AdminResult:
+async def ensure_admin(
+    session: AsyncSession, hasher: PasswordHasher, email: str, password: str, *, set_password: bool
+) -> AdminResult:
     """Create the bootstrapped admin, or (with `set_password`) give it `password`; commits."""
     address = admin_address(email)
     users = UserRepository(session)
@@ -77,10 +78,16 @@ async def ensure_admin(session: AsyncSession, hasher: PasswordHasher, email: str
     return AdminResult(AdminOutcome.PASSWORD_SET, address, str(user.id))
 
 
-async def _create(session: AsyncSession, users: UserRepository, hasher: PasswordHasher, address: str,
-                  password: str) -> User | None:
-    user = User(email=address, password_hash=await hasher.hash(password), is_admin=True,
-                is_active=True, created_by_bootstrap=True)
+async def _create(
+    session: AsyncSession, users: UserRepository, hasher: PasswordHasher, address: str, password: str
+) -> User | None:
+    user = User(
+        email=address,
+        password_hash=await hasher.hash(password),
+        is_admin=True,
+        is_active=True,
+        created_by_bootstrap=True,
+    )
     try:
         await users.add(user)
         await session.commit()

@@ -50,11 +50,16 @@ async def ensure_admin(state: AuthState) -> None:
     if settings.admin_email is None or settings.admin_password is None:
         return
     async with state.sessions() as session:
-        result = await admins.ensure_admin(session, state.hasher, settings.admin_email,
-                                           settings.admin_password.get_secret_value(), set_password=True)
+        result = await admins.ensure_admin(
+            session, state.hasher, settings.admin_email, settings.admin_password.get_secret_value(), set_password=True
+        )
     if result.outcome is AdminOutcome.REFUSED:
-        log.error("auth.admin.bootstrap_refused", email=result.email, user_id=result.user_id,
-                  reason="ADMIN_EMAIL names an account the bootstrap did not create; it is left alone")
+        log.error(
+            "auth.admin.bootstrap_refused",
+            email=result.email,
+            user_id=result.user_id,
+            reason="ADMIN_EMAIL names an account the bootstrap did not create; it is left alone",
+        )
     elif result.outcome is not AdminOutcome.UNCHANGED:
         log.info(f"auth.admin.{result.outcome.value}", email=result.email, user_id=result.user_id)
 
@@ -75,8 +80,9 @@ async def maintain_keys(state: AuthState) -> None:
     while not state.stopping.is_set():
         try:
             await state.keyring.refresh()
-            kids = await publish_public_keys(state.redis, state.keyring.published, state.keyring.root,
-                                             validity=validity)
+            kids = await publish_public_keys(
+                state.redis, state.keyring.published, state.keyring.root, validity=validity
+            )
             if kids != published:
                 log.info("auth.key.published", kids=kids, withdrawn=sorted(set(published) - set(kids)))
                 published = kids

@@ -51,8 +51,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 def get_service(state: StateDep, session: SessionDep) -> AuthService:
     """The auth service bound to this request's session."""
-    return AuthService(session, keyring=state.keyring, hasher=state.hasher, limiter=state.limiter,
-                       policy=state.policy)
+    return AuthService(session, keyring=state.keyring, hasher=state.hasher, limiter=state.limiter, policy=state.policy)
 
 
 ServiceDep = Annotated[AuthService, Depends(get_service, scope="function")]
@@ -60,15 +59,19 @@ ServiceDep = Annotated[AuthService, Depends(get_service, scope="function")]
 
 def get_registration(state: StateDep, session: SessionDep) -> Registration:
     """Sign-up (registration, verification) bound to this request's session."""
-    return Registration(session, hasher=state.hasher, limiter=state.signup_limiter, events=state.account_events,
-                        policy=state.signup_policy)
+    return Registration(
+        session,
+        hasher=state.hasher,
+        limiter=state.signup_limiter,
+        events=state.account_events,
+        policy=state.signup_policy,
+    )
 
 
 RegistrationDep = Annotated[Registration, Depends(get_registration, scope="function")]
 
 
-async def get_current_user(service: ServiceDep,
-                           token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+async def get_current_user(service: ServiceDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
     """The active user whose access token came in the Authorization header."""
     if not token:
         raise Unauthorized("An access token is required.", code="not_authenticated")

@@ -57,15 +57,27 @@ class KeyPair:
 
     def statement(self, root: Ed25519PrivateKey, *, now: datetime, validity: timedelta) -> SigningKey:
         """The publishable half, vouched for by `root` until `now + validity`."""
-        return sign_statement(root, kid=self.kid, algorithm=self.algorithm, public_pem=self.public_pem,
-                              issued_at=now, valid_until=now + validity)
+        return sign_statement(
+            root,
+            kid=self.kid,
+            algorithm=self.algorithm,
+            public_pem=self.public_pem,
+            issued_at=now,
+            valid_until=now + validity,
+        )
 
     def trusted(self) -> TrustedKey:
         """The public half as the verifier takes it; auth trusts its own files for as long as they are there."""
         public = self.private_key.public_key()
         material = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return TrustedKey(kid=self.kid, algorithm=self.algorithm, key=public, material=material,
-                          issued_at=self.created_at.timestamp(), valid_until=math.inf)
+        return TrustedKey(
+            kid=self.kid,
+            algorithm=self.algorithm,
+            key=public,
+            material=material,
+            issued_at=self.created_at.timestamp(),
+            valid_until=math.inf,
+        )
 
 
 def new_kid(now: datetime) -> str:
@@ -79,8 +91,9 @@ def generate_key(key_dir: Path, *, now: datetime | None = None) -> KeyPair:
     key_dir.mkdir(parents=True, exist_ok=True)
     kid = new_kid(now)
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     tmp = key_dir / f".{kid}.pem.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -92,9 +105,11 @@ def generate_key(key_dir: Path, *, now: datetime | None = None) -> KeyPair:
 
 def _pair(kid: str, private: Ed25519PrivateKey | RSAPrivateKey, created_at: datetime) -> KeyPair:
     algorithm = "EdDSA" if isinstance(private, Ed25519PrivateKey) else "RS256"
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
     return KeyPair(kid=kid, algorithm=algorithm, private_key=private, public_pem=public_pem, created_at=created_at)
 
 
@@ -166,8 +181,15 @@ def retire_key(key_dir: Path, kid: str) -> Path:
 class DiskKeyRing:
     """Auth's own keys and root, read from disk; unknown kids trigger a re-read (another replica rotated)."""
 
-    def __init__(self, key_dir: Path, *, max_token_ttl: timedelta, access_token_ttl: timedelta,
-                 allow_generate: bool, refresh_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        key_dir: Path,
+        *,
+        max_token_ttl: timedelta,
+        access_token_ttl: timedelta,
+        allow_generate: bool,
+        refresh_interval_s: float = 1.0,
+    ) -> None:
         self.key_dir = key_dir
         self.max_token_ttl = max_token_ttl
         self.access_token_ttl = access_token_ttl
@@ -227,8 +249,9 @@ class DiskKeyRing:
         return live_keys(self.pairs, max_token_ttl=self.access_token_ttl, now=datetime.now(UTC))
 
 
-async def publish_public_keys(redis: Redis, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *,
-                              validity: timedelta) -> list[str]:
+async def publish_public_keys(
+    redis: Redis, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *, validity: timedelta
+) -> list[str]:
     """Append a root-signed statement for each key, valid for `validity` from now (one round trip).
 
     Verifiers drop a key that stops being re-published once its last statement lapses.

@@ -39,28 +39,49 @@ async def build_state(settings: AuthSettings) -> AuthState:
     """Engine, Redis client, keys (generated in development; required in production), hasher, limiter."""
     redis = connect(settings.redis_url)
     max_ttl = timedelta(seconds=max(settings.access_token_ttl_s, settings.refresh_token_ttl_s))
-    keyring = DiskKeyRing(settings.key_dir, max_token_ttl=max_ttl,
-                          access_token_ttl=timedelta(seconds=settings.access_token_ttl_s),
-                          allow_generate=settings.env is not Environment.PRODUCTION)
+    keyring = DiskKeyRing(
+        settings.key_dir,
+        max_token_ttl=max_ttl,
+        access_token_ttl=timedelta(seconds=settings.access_token_ttl_s),
+        allow_generate=settings.env is not Environment.PRODUCTION,
+    )
     await asyncio.to_thread(keyring.load)
     hasher = await asyncio.to_thread(PasswordHasher, settings.bcrypt_rounds)
     engine = create_engine(settings.database_url, application_name="pricealert-auth")
-    limits = LoginLimits(window_s=settings.login_window_s,
-                         per_account_address=settings.login_max_failures_account_address,
-                         per_address=settings.login_max_failures_address,
-                         per_account=settings.login_max_failures_account,
-                         known_address_ttl_s=settings.login_known_address_ttl_s)
-    policy = TokenPolicy(access_ttl=timedelta(seconds=settings.access_token_ttl_s),
-                         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s))
-    signup_limits = SignupLimits(window_s=settings.register_window_s, per_address=settings.register_max_per_address,
-                                 resends_per_account=settings.verify_resend_max_per_account)
-    signup_policy = SignupPolicy(require_verified_email=settings.require_verified_email,
-                                 token_ttl=timedelta(seconds=settings.verify_token_ttl_s),
-                                 notice_window_s=settings.register_window_s)
-    return AuthState(settings=settings, engine=engine, sessions=session_factory(engine), redis=redis,
-                     keyring=keyring, hasher=hasher, limiter=LoginLimiter(redis, limits), policy=policy,
-                     signup_limiter=SignupLimiter(redis, signup_limits), account_events=AccountEvents(redis),
-                     signup_policy=signup_policy)
+    limits = LoginLimits(
+        window_s=settings.login_window_s,
+        per_account_address=settings.login_max_failures_account_address,
+        per_address=settings.login_max_failures_address,
+        per_account=settings.login_max_failures_account,
+        known_address_ttl_s=settings.login_known_address_ttl_s,
+    )
+    policy = TokenPolicy(
+        access_ttl=timedelta(seconds=settings.access_token_ttl_s),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
+    )
+    signup_limits = SignupLimits(
+        window_s=settings.register_window_s,
+        per_address=settings.register_max_per_address,
+        resends_per_account=settings.verify_resend_max_per_account,
+    )
+    signup_policy = SignupPolicy(
+        require_verified_email=settings.require_verified_email,
+        token_ttl=timedelta(seconds=settings.verify_token_ttl_s),
+        notice_window_s=settings.register_window_s,
+    )
+    return AuthState(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        redis=redis,
+        keyring=keyring,
+        hasher=hasher,
+        limiter=LoginLimiter(redis, limits),
+        policy=policy,
+        signup_limiter=SignupLimiter(redis, signup_limits),
+        account_events=AccountEvents(redis),
+        signup_policy=signup_policy,
+    )
 
 
 async def is_ready(state: AuthState) -> bool:
@@ -85,8 +106,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await build_state(settings or get_settings())
         app.state.auth = state
-        tasks = [asyncio.create_task(prepare_database(state), name="auth-prepare-database"),
-                 asyncio.create_task(maintain_keys(state), name="auth-maintain-keys")]
+        tasks = [
+            asyncio.create_task(prepare_database(state), name="auth-prepare-database"),
+            asyncio.create_task(maintain_keys(state), name="auth-maintain-keys"),
+        ]
         log.info("auth.started", kid=state.keyring.signing_key.kid)
         try:
             yield
@@ -101,8 +124,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             await state.engine.dispose()
             log.info("auth.stopped")
 
-    app = FastAPI(title="pricealert auth", version="0.1.0", lifespan=lifespan,
-                  description="Accounts, login and EdDSA-signed JWTs for pricealert.")
+    app = FastAPI(
+        title="pricealert auth",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Accounts, login and EdDSA-signed JWTs for pricealert.",
+    )
 
     async def ready() -> bool:
         return await is_ready(app.state.auth)

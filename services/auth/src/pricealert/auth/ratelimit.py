@@ -92,29 +92,46 @@ class LoginLimiter:
 
     @staticmethod
     def _keys(email: str, address: str) -> list[str]:
-        return [names.login_pair_failures_key(email, address), names.login_failures_key(ADDRESS, address),
-                names.login_failures_key(ACCOUNT, email), names.login_known_addresses_key(email)]
+        return [
+            names.login_pair_failures_key(email, address),
+            names.login_failures_key(ADDRESS, address),
+            names.login_failures_key(ACCOUNT, email),
+            names.login_known_addresses_key(email),
+        ]
 
     async def attempt(self, email: str, address: str) -> None:
         """Count one attempt, or raise TooManyRequests (with Retry-After) when a limit is reached."""
         limits = self.limits
         try:
             wait = await self.redis.eval(
-                _ATTEMPT, 4, *self._keys(email, address), str(limits.window_s), str(limits.per_account_address),
-                str(limits.per_address), str(limits.per_account), address, str(limits.known_address_ttl_s * 1000),
+                _ATTEMPT,
+                4,
+                *self._keys(email, address),
+                str(limits.window_s),
+                str(limits.per_account_address),
+                str(limits.per_address),
+                str(limits.per_account),
+                address,
+                str(limits.known_address_ttl_s * 1000),
             )
         except TRANSIENT_REDIS_ERRORS as exc:
             raise _unavailable() from exc
         if int(wait) > 0:
-            raise TooManyRequests.retry_after("Too many failed logins; try again later.",
-                                              code="too_many_login_attempts", seconds=int(wait))
+            raise TooManyRequests.retry_after(
+                "Too many failed logins; try again later.", code="too_many_login_attempts", seconds=int(wait)
+            )
 
     async def succeeded(self, email: str, address: str, *, remember: bool) -> None:
         """Give back a right password's attempt, forget this pair's failures and (if `remember`) know the address."""
         try:
             await self.redis.eval(
-                _SUCCEEDED, 4, *self._keys(email, address), address, str(self.limits.known_address_ttl_s * 1000),
-                "1" if remember else "0", str(MAX_KNOWN_ADDRESSES),
+                _SUCCEEDED,
+                4,
+                *self._keys(email, address),
+                address,
+                str(self.limits.known_address_ttl_s * 1000),
+                "1" if remember else "0",
+                str(MAX_KNOWN_ADDRESSES),
             )
         except TRANSIENT_REDIS_ERRORS as exc:
             raise _unavailable() from exc

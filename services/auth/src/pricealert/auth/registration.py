@@ -46,20 +46,33 @@ def _hours(ttl: timedelta) -> str:
 
 
 def _invalid_token() -> AppError:
-    return AppError("This verification link is unknown or was already used; ask for a new one with "
-                    "POST /auth/verify/resend.", code="invalid_verification_token", status_code=400)
+    return AppError(
+        "This verification link is unknown or was already used; ask for a new one with POST /auth/verify/resend.",
+        code="invalid_verification_token",
+        status_code=400,
+    )
 
 
 def _expired_token() -> AppError:
-    return AppError("This verification link has expired; ask for a new one with POST /auth/verify/resend.",
-                    code="verification_token_expired", status_code=400)
+    return AppError(
+        "This verification link has expired; ask for a new one with POST /auth/verify/resend.",
+        code="verification_token_expired",
+        status_code=400,
+    )
 
 
 class Registration:
     """One request's worth of sign-up work on one database session."""
 
-    def __init__(self, session: AsyncSession, *, hasher: PasswordHasher, limiter: SignupLimiter,
-                 events: AccountEvents, policy: SignupPolicy) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        hasher: PasswordHasher,
+        limiter: SignupLimiter,
+        events: AccountEvents,
+        policy: SignupPolicy,
+    ) -> None:
         self.session = session
         self.users = UserRepository(session)
         self.tokens = VerificationTokenRepository(session)
@@ -71,10 +84,14 @@ class Registration:
     def accepted(self) -> SignupAccepted:
         """The one answer to every registration, whether or not the address (or username) is taken."""
         if self.policy.require_verified_email:
-            return SignupAccepted(status="verification_sent", message=(
-                "Check your inbox: a link to verify the address is on its way (valid for "
-                f"{_hours(self.policy.token_ttl)}). You can log in meanwhile; alert emails start once the "
-                "address is verified."))
+            return SignupAccepted(
+                status="verification_sent",
+                message=(
+                    "Check your inbox: a link to verify the address is on its way (valid for "
+                    f"{_hours(self.policy.token_ttl)}). You can log in meanwhile; alert emails start once the "
+                    "address is verified."
+                ),
+            )
         return SignupAccepted(status="registered", message="If the address was free, the account is ready: log in.")
 
     async def register(self, *, email: str, password: str, username: str | None, address: str) -> SignupAccepted:
@@ -112,8 +129,9 @@ class Registration:
         log.info("auth.register.created", user_id=str(user.id), verified=user.email_verified)
         metrics.REGISTRATIONS.labels("ok").inc()
 
-    async def _notice(self, kind: AccountEventType, email: str, scope: str, *, user: User | None = None,
-                      username: str | None = None) -> None:
+    async def _notice(
+        self, kind: AccountEventType, email: str, scope: str, *, user: User | None = None, username: str | None = None
+    ) -> None:
         """Tell the address what happened, at most once per window: it cannot be used to flood a mailbox."""
         event = account_event(kind, email, user_id=user.id if user else None, username=username)
         sent = await self.events.notice_once(names.signup_notice_key(scope), self.policy.notice_window_s, event)
@@ -122,10 +140,12 @@ class Registration:
     async def _send_link(self, user: User, kind: AccountEventType) -> None:
         token = secrets.token_urlsafe(32)
         expires_at = utc_now() + self.policy.token_ttl
-        await self.tokens.add(EmailVerificationToken(token_hash=token_hash(token), user_id=user.id,
-                                                     expires_at=expires_at))
-        await self.events.unverified(account_event(kind, user.email, user_id=user.id, token=token,
-                                                   expires_at=expires_at))
+        await self.tokens.add(
+            EmailVerificationToken(token_hash=token_hash(token), user_id=user.id, expires_at=expires_at)
+        )
+        await self.events.unverified(
+            account_event(kind, user.email, user_id=user.id, token=token, expires_at=expires_at)
+        )
 
     async def verify(self, token: str) -> VerifyResult:
         """Mark the address of the token's account verified; the token works once, until it expires."""
@@ -158,6 +178,10 @@ class Registration:
         if user is not None and not user.email_verified:
             await self._send_link(user, AccountEventType.VERIFICATION_RESENT)
             log.info("auth.verify.resent", user_id=str(user.id))
-        return SignupAccepted(status="verification_sent", message=(
-            "If an account with this address waits for verification, a new link is on its way (valid for "
-            f"{_hours(self.policy.token_ttl)})."))
+        return SignupAccepted(
+            status="verification_sent",
+            message=(
+                "If an account with this address waits for verification, a new link is on its way (valid for "
+                f"{_hours(self.policy.token_ttl)})."
+            ),
+        )

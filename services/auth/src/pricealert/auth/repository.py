@@ -44,9 +44,7 @@ class UserRepository:
     async def page(self, *, offset: int, limit: int) -> tuple[Sequence[User], int]:
         """One page of users, oldest first, and the total count."""
         total = (await self.session.execute(select(func.count()).select_from(User))).scalar_one()
-        rows = await self.session.execute(
-            select(User).order_by(User.created_at, User.id).offset(offset).limit(limit)
-        )
+        rows = await self.session.execute(select(User).order_by(User.created_at, User.id).offset(offset).limit(limit))
         return rows.scalars().all(), int(total)
 
 
@@ -122,8 +120,11 @@ class VerificationTokenRepository:
         """Mark one unused, unexpired token used; False if it is not (anymore): single use, even in parallel."""
         result = await self.session.execute(
             update(EmailVerificationToken)
-            .where(EmailVerificationToken.token_hash == token_hash, EmailVerificationToken.used_at.is_(None),
-                   EmailVerificationToken.expires_at > now)
+            .where(
+                EmailVerificationToken.token_hash == token_hash,
+                EmailVerificationToken.used_at.is_(None),
+                EmailVerificationToken.expires_at > now,
+            )
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -142,7 +143,8 @@ class VerificationTokenRepository:
     async def delete_expired(self, *, before: datetime) -> int:
         """Delete tokens that expired before `before`."""
         result = await self.session.execute(
-            delete(EmailVerificationToken).where(EmailVerificationToken.expires_at < before)
+            delete(EmailVerificationToken)
+            .where(EmailVerificationToken.expires_at < before)
             .execution_options(synchronize_session=False)
         )
         return _rowcount(result)

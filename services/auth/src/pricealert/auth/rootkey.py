@@ -37,8 +37,7 @@ def root_public_path(key_dir: Path) -> Path:
 
 def public_pem(root: Ed25519PrivateKey) -> bytes:
     """The PEM of the root's public half."""
-    return root.public_key().public_bytes(serialization.Encoding.PEM,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return root.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def load_root_key(key_dir: Path) -> Ed25519PrivateKey:
@@ -69,8 +68,7 @@ def ensure_root_key(key_dir: Path, *, allow_generate: bool) -> tuple[Ed25519Priv
 def _create(path: Path, key: Ed25519PrivateKey) -> bool:
     """Write `key` at `path` unless a file is there (another process won the race); whether it was written."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:

@@ -10,8 +10,14 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringC
 
 from pricealert.auth.settings import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
-NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
-                                   description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")]
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=MAX_PASSWORD_LENGTH,
+        description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+    ),
+]
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
 MAX_TOKEN_LENGTH = 4096
 MAX_VERIFY_TOKEN_LENGTH = 256
@@ -121,8 +127,10 @@ class UserPublic(BaseModel):
     username: str | None
     is_admin: bool
     is_active: bool
-    email_verified: bool = Field(description="Whether the owner verified the address (alert emails go only to "
-                                             "verified addresses); accounts made by an admin are verified.")
+    email_verified: bool = Field(
+        description="Whether the owner verified the address (alert emails go only to "
+        "verified addresses); accounts made by an admin are verified."
+    )
     created_at: datetime
 
 

@@ -65,14 +65,28 @@ class IssuedToken:
     expires_at: datetime
 
 
-def sign_token(key: KeyPair, *, subject: uuid.UUID, email: str, token_type: TokenType,
-               ttl: timedelta, now: datetime, jti: str | None = None) -> IssuedToken:
+def sign_token(
+    key: KeyPair,
+    *,
+    subject: uuid.UUID,
+    email: str,
+    token_type: TokenType,
+    ttl: timedelta,
+    now: datetime,
+    jti: str | None = None,
+) -> IssuedToken:
     """A JWT signed with `key` carrying sub, email, iss, aud, exp, iat, jti and type."""
     jti = jti or uuid.uuid4().hex
     expires_at = now + ttl
     claims = {
-        "sub": str(subject), "email": email, "iss": ISSUER, "aud": AUDIENCE,
-        "iat": int(now.timestamp()), "exp": int(expires_at.timestamp()), "jti": jti, "type": token_type.value,
+        "sub": str(subject),
+        "email": email,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": jti,
+        "type": token_type.value,
     }
     token = jwt.encode(claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
     return IssuedToken(token=token, jti=jti, issued_at=now, expires_at=expires_at)

@@ -50,8 +50,15 @@ class TokenPolicy:
 class AuthService:
     """One request's worth of auth operations on one database session."""
 
-    def __init__(self, session: AsyncSession, *, keyring: DiskKeyRing, hasher: PasswordHasher,
-                 limiter: LoginLimiter, policy: TokenPolicy) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        keyring: DiskKeyRing,
+        hasher: PasswordHasher,
+        limiter: LoginLimiter,
+        policy: TokenPolicy,
+    ) -> None:
         self.session = session
         self.users = UserRepository(session)
         self.tokens = RefreshTokenRepository(session)
@@ -60,16 +67,22 @@ class AuthService:
         self.limiter = limiter
         self.policy = policy
 
-    async def create_user(self, *, email: str, password: str, username: str | None = None,
-                          is_admin: bool = False, is_active: bool = True) -> User:
+    async def create_user(
+        self, *, email: str, password: str, username: str | None = None, is_admin: bool = False, is_active: bool = True
+    ) -> User:
         """Create an account; 409 when the email or username is taken."""
         email = normalize_email(email)
         if await self.users.get_by_email(email) is not None:
             raise Conflict("An account with this email already exists.", code="email_taken")
         if username is not None and await self.users.username_taken(username):
             raise Conflict("This username is taken.", code="username_taken")
-        user = User(email=email, username=username, password_hash=await self.hasher.hash(password),
-                    is_admin=is_admin, is_active=is_active)
+        user = User(
+            email=email,
+            username=username,
+            password_hash=await self.hasher.hash(password),
+            is_admin=is_admin,
+            is_active=is_active,
+        )
         try:
             await self.users.add(user)
         except IntegrityError as exc:  # a concurrent registration won the race
@@ -107,7 +120,9 @@ class AuthService:
             with bound_contextvars(user_id=str(row.user_id)):
                 new_family_member = uuid.uuid4().hex
                 if row.revoked_at is not None or not await self.tokens.revoke_if_active(
-                    row.jti, now=utc_now(), replaced_by=new_family_member,
+                    row.jti,
+                    now=utc_now(),
+                    replaced_by=new_family_member,
                 ):
                     await self._revoke_family_after_reuse(row)
                 user = await self.users.get(row.user_id)
@@ -177,18 +192,31 @@ class AuthService:
         if update.is_admin is not None:
             user.is_admin = update.is_admin
         await self.session.flush()
-        log.info("user.updated", user_id=str(user.id), by=str(actor.id),
-                 changes=update.model_dump(exclude_none=True))
+        log.info("user.updated", user_id=str(user.id), by=str(actor.id), changes=update.model_dump(exclude_none=True))
         return user
 
     async def _issue_pair(self, user: User, *, family_id: str, refresh_jti: str | None = None) -> TokenPair:
         now = utc_now()
         key = self.keyring.signing_key
-        access = sign_token(key, subject=user.id, email=user.email, token_type=TokenType.ACCESS,
-                            ttl=self.policy.access_ttl, now=now)
-        refresh = sign_token(key, subject=user.id, email=user.email, token_type=TokenType.REFRESH,
-                             ttl=self.policy.refresh_ttl, now=now, jti=refresh_jti)
-        await self.tokens.add(RefreshToken(jti=refresh.jti, family_id=family_id, user_id=user.id,
-                                           issued_at=now, expires_at=refresh.expires_at))
-        return TokenPair(access_token=access.token, refresh_token=refresh.token,
-                         expires_in=int(self.policy.access_ttl.total_seconds()))
+        access = sign_token(
+            key, subject=user.id, email=user.email, token_type=TokenType.ACCESS, ttl=self.policy.access_ttl, now=now
+        )
+        refresh = sign_token(
+            key,
+            subject=user.id,
+            email=user.email,
+            token_type=TokenType.REFRESH,
+            ttl=self.policy.refresh_ttl,
+            now=now,
+            jti=refresh_jti,
+        )
+        await self.tokens.add(
+            RefreshToken(
+                jti=refresh.jti, family_id=family_id, user_id=user.id, issued_at=now, expires_at=refresh.expires_at
+            )
+        )
+        return TokenPair(
+            access_token=access.token,
+            refresh_token=refresh.token,
+            expires_in=int(self.policy.access_ttl.total_seconds()),
+        )

@@ -22,7 +22,8 @@ class AuthSettings(ServiceSettings):
     """What the auth service reads from the environment."""
 
     database_url: str = Field(
-        default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL"),
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL"),
     )
     host: str = Field(default="127.0.0.1", alias="AUTH_HOST")
     port: int = Field(default=8101, alias="AUTH_PORT", ge=1, le=65535)
@@ -33,7 +34,9 @@ class AuthSettings(ServiceSettings):
     bcrypt_rounds: int = Field(default=12, alias="AUTH_BCRYPT_ROUNDS", ge=4, le=31)
     login_window_s: int = Field(default=900, alias="AUTH_LOGIN_WINDOW_S", ge=1)
     login_max_failures_account_address: int = Field(
-        default=5, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT_ADDRESS", ge=1,
+        default=5,
+        alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT_ADDRESS",
+        ge=1,
     )
     login_max_failures_address: int = Field(default=100, alias="AUTH_LOGIN_MAX_FAILURES_ADDRESS", ge=1)
     login_max_failures_account: int = Field(default=20, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
@@ -54,8 +57,10 @@ class AuthSettings(ServiceSettings):
     @model_validator(mode="after")
     def _keys_outlive_a_missed_publish(self) -> Self:
         if self.key_validity_s < 2 * self.key_publish_interval_s:
-            raise ValueError("AUTH_KEY_VALIDITY_S must be at least twice AUTH_KEY_PUBLISH_INTERVAL_S, so that "
-                             "one missed publication does not make every token fail")
+            raise ValueError(
+                "AUTH_KEY_VALIDITY_S must be at least twice AUTH_KEY_PUBLISH_INTERVAL_S, so that "
+                "one missed publication does not make every token fail"
+            )
         return self
 
     @model_validator(mode="after")
@@ -79,8 +84,10 @@ class AuthSettings(ServiceSettings):
         super().check_production()
         refuse_sqlite(self.database_url, "AUTH_DATABASE_URL (or DATABASE_URL)")
         if self.forwarded_allow_ips.strip() == "*":
-            raise ValueError("AUTH_FORWARDED_ALLOW_IPS=* believes any peer's X-Forwarded-For (a forged client "
-                             "address escapes the login limits); name the gateway's address when ENV=production")
+            raise ValueError(
+                "AUTH_FORWARDED_ALLOW_IPS=* believes any peer's X-Forwarded-For (a forged client "
+                "address escapes the login limits); name the gateway's address when ENV=production"
+            )
         if not any(self.key_dir.glob("*.pem")):
             raise ValueError(
                 f"AUTH_KEY_DIR ({self.key_dir}) holds no signing key; create one with "

@@ -50,14 +50,22 @@ class SignupLimiter:
 
     async def count_registration(self, address: str) -> None:
         """Count one registration from `address`; 429 when the address is over its limit."""
-        await self._check([(names.signup_counter_key(ADDRESS, address), self.limits.per_address)],
-                          "Too many registrations from this address; try again later.", "too_many_registrations")
+        await self._check(
+            [(names.signup_counter_key(ADDRESS, address), self.limits.per_address)],
+            "Too many registrations from this address; try again later.",
+            "too_many_registrations",
+        )
 
     async def count_resend(self, address: str, email: str) -> None:
         """Count one verification-mail request, against the address and the (possibly unknown) account."""
-        await self._check([(names.signup_counter_key(ADDRESS, address), self.limits.per_address),
-                           (names.signup_counter_key(RESEND, email), self.limits.resends_per_account)],
-                          "Too many verification mails asked for; try again later.", "too_many_verification_requests")
+        await self._check(
+            [
+                (names.signup_counter_key(ADDRESS, address), self.limits.per_address),
+                (names.signup_counter_key(RESEND, email), self.limits.resends_per_account),
+            ],
+            "Too many verification mails asked for; try again later.",
+            "too_many_verification_requests",
+        )
 
     async def _check(self, scopes: list[tuple[str, int]], message: str, code: str) -> None:
         try:

@@ -30,7 +30,9 @@ end
 """
 
 # Adds an alert unless it left the index already (a late create) or is indexed already (a redelivery).
-INDEX_ALERT = UNPARKED_LUA + """
+INDEX_ALERT = (
+    UNPARKED_LUA
+    + """
 local prefix, id, target, rest, symbol = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', prefix .. 'done:' .. id) == 1 then return 0 end
 for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
@@ -43,9 +45,12 @@ local indexed_at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZADD', prefix .. ARGV[6] .. ':' .. symbol, target, id .. '\\t' .. indexed_at .. '\\t' .. rest)
 return 1
 """
+)
 
 # Takes an alert out of the index for good and leaves a tombstone saying why.
-UNINDEX_ALERT = UNPARKED_LUA + """
+UNINDEX_ALERT = (
+    UNPARKED_LUA
+    + """
 local prefix, id, target, symbol, reason, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local removed = 0
 for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
@@ -59,6 +64,7 @@ end
 redis.call('SET', prefix .. 'done:' .. id, reason, 'EX', ttl, 'NX')
 return removed
 """
+)
 
 
 def member_alert_id(member: bytes) -> str:
@@ -90,14 +96,30 @@ class IndexedAlert:
     def from_event(cls, event: AlertEvent) -> IndexedAlert:
         """The index entry for a created alert."""
         expires = int(event.expires_at.timestamp() * 1000) if event.expires_at else None
-        return cls(event.alert_id, event.user_id, event.email, event.symbol.upper(), event.condition,
-                   format(event.target_price, "f"), event.name or "", expires)
+        return cls(
+            event.alert_id,
+            event.user_id,
+            event.email,
+            event.symbol.upper(),
+            event.condition,
+            format(event.target_price, "f"),
+            event.name or "",
+            expires,
+        )
 
     def member_rest(self) -> str:
         """The member's fields after id and indexed_at."""
         expires = str(self.expires_at_ms) if self.expires_at_ms is not None else ""
-        return "\t".join([_clean(self.user_id), _clean(self.email), self.condition.value, self.target_price,
-                          expires, _clean(self.name)])
+        return "\t".join(
+            [
+                _clean(self.user_id),
+                _clean(self.email),
+                self.condition.value,
+                self.target_price,
+                expires,
+                _clean(self.name),
+            ]
+        )
 
 
 class AlertIndex:
@@ -115,8 +137,7 @@ class AlertIndex:
             raise ValueError(f"unusable alert id {event.alert_id!r}")
         if event.type is AlertEventType.CREATED:
             alert = IndexedAlert.from_event(event)
-            args = [names.EVAL_INDEX_PREFIX, alert.alert_id, target, alert.member_rest(), symbol,
-                    alert.condition.value]
+            args = [names.EVAL_INDEX_PREFIX, alert.alert_id, target, alert.member_rest(), symbol, alert.condition.value]
             reply = await self._index(keys=[], args=args, client=client)
         else:
             reason = "deleted" if event.type is AlertEventType.DELETED else "expired"

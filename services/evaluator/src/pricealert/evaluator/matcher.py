@@ -25,7 +25,9 @@ from pricealert.evaluator.index import TOMBSTONE_TTL_S, UNPARKED_LUA
 # Taking an alert out of the index and appending its trigger happen in one script, so a replica that
 # dies at any instruction did both or neither: redelivered ticks can never fire an alert twice.
 # Index keys are derived inside the script from the tick's symbol (standalone Redis, not Cluster).
-EVALUATE_TICKS = UNPARKED_LUA + """
+EVALUATE_TICKS = (
+    UNPARKED_LUA
+    + """
 local prefix, triggers, now, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local summary, ticks_blob, ticks_stream, group, ids_blob = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local fired = {}
@@ -158,6 +160,7 @@ for id in string.gmatch(ids_blob, '%S+') do ids[#ids + 1] = id end
 if #ids > 0 then redis.call('XACK', ticks_stream, group, unpack(ids)) end
 return fired
 """
+)
 
 _SYMBOL = rb"[A-Z0-9]{1,32}"
 # price (positive decimal), trade id, exchange time, received at, entry id
@@ -180,8 +183,19 @@ def tick_line(message: Message) -> bytes:
     """The tick as "SYMBOL PRICE TRADE_ID EXCHANGE_TIME RECEIVED_AT ENTRY_ID\\n" (not yet validated)."""
     raw = _as_bytes(message.raw)
     try:
-        return b" ".join([raw[b"symbol"].upper(), raw[b"price"], raw[b"trade_id"], raw[b"exchange_time"],
-                          raw[b"received_at"], message.id.encode()]) + b"\n"
+        return (
+            b" ".join(
+                [
+                    raw[b"symbol"].upper(),
+                    raw[b"price"],
+                    raw[b"trade_id"],
+                    raw[b"exchange_time"],
+                    raw[b"received_at"],
+                    message.id.encode(),
+                ]
+            )
+            + b"\n"
+        )
     except (KeyError, AttributeError) as exc:
         raise MalformedEvent(f"tick {message.id} lacks field {exc}") from exc
 
@@ -232,7 +246,7 @@ class Matcher:
         extremes: dict[bytes, list[tuple[float, bytes]]] = {}
         for line in validated_lines(messages):
             symbol, rest = line.split(b" ", 1)
-            price = rest[:rest.index(b" ")]
+            price = rest[: rest.index(b" ")]
             value = float(price)
             known = extremes.get(symbol)
             if known is None:
@@ -252,8 +266,15 @@ class Matcher:
             chunks.append(chunk)
             offset += len(chunk)
         args: list[bytes | str] = [
-            *self._static_args, str(now_ms()), str(maxlen_for(names.TRIGGERS)), str(TOMBSTONE_TTL_S),
-            b"".join(summary), b"".join(chunks), names.TICKS, self.group, " ".join(m.id for m in messages),
+            *self._static_args,
+            str(now_ms()),
+            str(maxlen_for(names.TRIGGERS)),
+            str(TOMBSTONE_TTL_S),
+            b"".join(summary),
+            b"".join(chunks),
+            names.TICKS,
+            self.group,
+            " ".join(m.id for m in messages),
         ]
         reply = [_text(value) for value in await self._evaluate(keys=[], args=args)]
         return [Fired(reply[i], reply[i + 1], reply[i + 2]) for i in range(0, len(reply), 3)]

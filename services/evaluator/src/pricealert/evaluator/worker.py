@@ -38,8 +38,13 @@ def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamCo
                 metrics.INDEX_CHANGES.labels(event.type.name.lower()).inc()
 
     options = ConsumerOptions(
-        stream=names.ALERT_EVENTS, group=names.GROUP_EVALUATOR, consumer=settings.consumer_name, service=SERVICE,
-        batch_size=200, reclaim_idle_ms=settings.reclaim_idle_ms, max_deliveries=settings.max_deliveries,
+        stream=names.ALERT_EVENTS,
+        group=names.GROUP_EVALUATOR,
+        consumer=settings.consumer_name,
+        service=SERVICE,
+        batch_size=200,
+        reclaim_idle_ms=settings.reclaim_idle_ms,
+        max_deliveries=settings.max_deliveries,
     )
     return StreamConsumer(redis, options, handle_alert_events)
 
@@ -66,8 +71,12 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
                 log.info("trigger.fired", symbol=trigger.symbol, price=trigger.price)
 
     options = ConsumerOptions(
-        stream=names.TICKS, group=names.GROUP_EVALUATOR, consumer=settings.consumer_name, service=SERVICE,
-        batch_size=settings.tick_batch_size, reclaim_idle_ms=settings.reclaim_idle_ms,
+        stream=names.TICKS,
+        group=names.GROUP_EVALUATOR,
+        consumer=settings.consumer_name,
+        service=SERVICE,
+        batch_size=settings.tick_batch_size,
+        reclaim_idle_ms=settings.reclaim_idle_ms,
         max_deliveries=settings.max_deliveries,
         # A new group starts at the stream's end: ticks from before the first start judge no alert.
         group_start_id="$",

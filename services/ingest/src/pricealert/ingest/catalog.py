@@ -39,15 +39,18 @@ def parse_exchange_info(body: Any) -> list[CatalogSymbol]:
     for entry in body["symbols"]:
         if not isinstance(entry, dict) or entry.get("status") != "TRADING" or not isinstance(entry.get("symbol"), str):
             continue
-        price_filter = next((f for f in entry.get("filters") or [] if isinstance(f, dict)
-                             and f.get("filterType") == "PRICE_FILTER"), {})
+        price_filter = next(
+            (f for f in entry.get("filters") or [] if isinstance(f, dict) and f.get("filterType") == "PRICE_FILTER"), {}
+        )
         try:
-            out.append(CatalogSymbol(
-                symbol=entry["symbol"],
-                min_price=Decimal(str(price_filter.get("minPrice", "0"))),
-                max_price=Decimal(str(price_filter.get("maxPrice", "0"))),
-                tick_size=Decimal(str(price_filter.get("tickSize", "0"))),
-            ))
+            out.append(
+                CatalogSymbol(
+                    symbol=entry["symbol"],
+                    min_price=Decimal(str(price_filter.get("minPrice", "0"))),
+                    max_price=Decimal(str(price_filter.get("maxPrice", "0"))),
+                    tick_size=Decimal(str(price_filter.get("tickSize", "0"))),
+                )
+            )
         except (InvalidOperation, ValueError):
             log.warning("ingest.catalog.symbol_skipped", symbol=entry.get("symbol"))
     return sorted(out, key=lambda s: s.symbol)
@@ -56,8 +59,14 @@ def parse_exchange_info(body: Any) -> list[CatalogSymbol]:
 class CatalogPublisher:
     """Fetches exchangeInfo at start and every `catalog_refresh_s`, publishing a snapshot each time."""
 
-    def __init__(self, settings: IngestSettings, redis: Redis, client: httpx.AsyncClient | None = None, *,
-                 filters: PriceFilters | None = None) -> None:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        redis: Redis,
+        client: httpx.AsyncClient | None = None,
+        *,
+        filters: PriceFilters | None = None,
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.client = client

@@ -36,8 +36,16 @@ YIELD_EVERY_FRAMES = 256
 class Link:
     """A single connection: subscribes what it is told to, hands trades to `sink`, notices stalls."""
 
-    def __init__(self, name: str, settings: IngestSettings, sink: TickSink, stats: Stats,
-                 *, watchdog_s: float, filters: PriceFilters | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: IngestSettings,
+        sink: TickSink,
+        stats: Stats,
+        *,
+        watchdog_s: float,
+        filters: PriceFilters | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.sink = sink
@@ -64,9 +72,15 @@ class Link:
     async def open(self) -> None:
         """Open the WebSocket; raises what websockets raises when the exchange refuses or is away."""
         self._ws = await connect(
-            self.settings.ws_stream_url, open_timeout=10, ping_interval=self.settings.ping_interval_s,
-            ping_timeout=self.settings.ping_timeout_s, close_timeout=2, max_size=2**22, max_queue=4096,
-            compression=None, proxy=None,
+            self.settings.ws_stream_url,
+            open_timeout=10,
+            ping_interval=self.settings.ping_interval_s,
+            ping_timeout=self.settings.ping_timeout_s,
+            close_timeout=2,
+            max_size=2**22,
+            max_queue=4096,
+            compression=None,
+            proxy=None,
         )
         self.opened_at = time.monotonic()
         self._last_data = self.opened_at
@@ -81,8 +95,11 @@ class Link:
     async def run(self) -> None:
         """Serve the connection until it closes (or is closed); always sets `closed`."""
         assert self._ws is not None, "open() first"
-        tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._control()),
-                 asyncio.create_task(self._watchdog())]
+        tasks = [
+            asyncio.create_task(self._receive()),
+            asyncio.create_task(self._control()),
+            asyncio.create_task(self._watchdog()),
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in tasks:
@@ -95,8 +112,13 @@ class Link:
             with contextlib.suppress(Exception):
                 await self._ws.close()
             self.closed.set()
-            self._log.info("ingest.connection.closed", code=self._ws.close_code, reason=self._ws.close_reason,
-                           stalled=self.stalled, lived_s=round(time.monotonic() - self.opened_at, 1))
+            self._log.info(
+                "ingest.connection.closed",
+                code=self._ws.close_code,
+                reason=self._ws.close_reason,
+                stalled=self.stalled,
+                lived_s=round(time.monotonic() - self.opened_at, 1),
+            )
 
     async def close(self) -> None:
         """Close the connection and wait until `run` has finished."""
@@ -121,8 +143,12 @@ class Link:
                 except MalformedFrame as exc:
                     self.stats.malformed += 1
                     if self.stats.malformed % MALFORMED_LOG_EVERY == 1:
-                        self._log.warning("ingest.frame.malformed", error=str(exc), total=self.stats.malformed,
-                                          frame=(raw if isinstance(raw, str) else repr(raw))[:200])
+                        self._log.warning(
+                            "ingest.frame.malformed",
+                            error=str(exc),
+                            total=self.stats.malformed,
+                            frame=(raw if isinstance(raw, str) else repr(raw))[:200],
+                        )
                     continue
                 if isinstance(frame, Trade):
                     self._last_data = loop.time()
@@ -142,15 +168,17 @@ class Link:
         now = time.monotonic()
         if now >= self.stats.rejected_log_due.get(exc.reason, 0.0):
             self.stats.rejected_log_due[exc.reason] = now + REJECTED_LOG_EVERY_S
-            self._log.warning("ingest.trade.rejected", reason=exc.reason, symbol=exc.symbol[:64], price=exc.price,
-                              total=total)
+            self._log.warning(
+                "ingest.trade.rejected", reason=exc.reason, symbol=exc.symbol[:64], price=exc.price, total=total
+            )
 
     def _on_reply(self, reply: ControlReply) -> None:
         request = self._pending.pop(reply.id, None) if isinstance(reply.id, int) else None
         if reply.error is not None:
             self.stats.control_errors += 1
-            self._log.error("ingest.control.rejected", id=reply.id, error=reply.error,
-                            method=request[0] if request else None)
+            self._log.error(
+                "ingest.control.rejected", id=reply.id, error=reply.error, method=request[0] if request else None
+            )
             if request is not None and request[0] == "SUBSCRIBE":
                 for stream in request[1]:
                     self.sent.pop(stream, None)
@@ -198,8 +226,9 @@ class Link:
                 except ConnectionClosed:
                     return
                 self.stats.control_messages += 1
-                self._log.info("ingest.control.sent", method=method, streams=len(streams), id=request_id,
-                               total=len(self.sent))
+                self._log.info(
+                    "ingest.control.sent", method=method, streams=len(streams), id=request_id, total=len(self.sent)
+                )
 
     async def _pace(self) -> None:
         gap = 1.0 / self.settings.control_messages_per_s
@@ -219,6 +248,5 @@ class Link:
             if silent_for > self.watchdog_s:
                 self.stalled = True
                 self.stats.watchdog_reconnects += 1
-                self._log.warning("ingest.connection.stalled", silent_s=round(silent_for, 1),
-                                  streams=len(self.sent))
+                self._log.warning("ingest.connection.stalled", silent_s=round(silent_for, 1), streams=len(self.sent))
                 return

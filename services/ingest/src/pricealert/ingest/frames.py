@@ -30,8 +30,9 @@ class RejectedTrade(MalformedFrame):
     """A trade whose price cannot be true: not a plain positive decimal of sane size, or outside its filter."""
 
     def __init__(self, reason: str, symbol: str, price: Any) -> None:
-        shown = repr(price if not isinstance(price, str) or len(price) <= MAX_PRICE_CHARS
-                     else price[:MAX_PRICE_CHARS] + "...")
+        shown = repr(
+            price if not isinstance(price, str) or len(price) <= MAX_PRICE_CHARS else price[:MAX_PRICE_CHARS] + "..."
+        )
         super().__init__(f"{symbol} trade rejected ({reason}): price {shown}")
         self.reason = reason
         self.symbol = symbol
@@ -75,8 +76,13 @@ class Trade(NamedTuple):
 
     def to_tick(self) -> Tick:
         """The trade as the Tick event published on the ticks stream."""
-        return Tick(symbol=self.symbol, price=self.price, trade_id=self.trade_id, exchange_time=self.exchange_time,
-                    received_at=self.received_at)
+        return Tick(
+            symbol=self.symbol,
+            price=self.price,
+            trade_id=self.trade_id,
+            exchange_time=self.exchange_time,
+            received_at=self.received_at,
+        )
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,33 @@ class IngestService:
         self.redis = redis if redis is not None else connect(self.settings.redis_url)
         self.stats = Stats()
         s = self.settings
-        self.pipeline = TickPipeline(self.redis, self.stats, queue_size=s.queue_size,
-                                     batch_size=s.publish_batch_size, dedupe_window=s.dedupe_window)
+        self.pipeline = TickPipeline(
+            self.redis,
+            self.stats,
+            queue_size=s.queue_size,
+            batch_size=s.publish_batch_size,
+            dedupe_window=s.dedupe_window,
+        )
         self.filters = PriceFilters()
         self.pool = ConnectionPool(s, self.pipeline.accept, self.stats, filters=self.filters)
         self.registry = SymbolRegistry(self.redis, gone_ttl_s=s.gone_ttl_s)
         self.sync = SymbolSync(self.registry, self.pool.set_symbols, s.resync_s)
         self.registry.on_change = self.sync.notify
         self.catalog = CatalogPublisher(s, self.redis, filters=self.filters)
-        self.alert_events = StreamConsumer(self.redis, self._options(names.ALERT_EVENTS),
-                                           self.registry.handle_alert_events)
+        self.alert_events = StreamConsumer(
+            self.redis, self._options(names.ALERT_EVENTS), self.registry.handle_alert_events
+        )
         self.triggers = StreamConsumer(self.redis, self._options(names.TRIGGERS), self.registry.handle_triggers)
 
     def _options(self, stream: str) -> ConsumerOptions:
-        return ConsumerOptions(stream=stream, group=names.GROUP_INGEST, consumer=self.settings.consumer_name,
-                               service=SERVICE, batch_size=500, reclaim_idle_ms=30_000)
+        return ConsumerOptions(
+            stream=stream,
+            group=names.GROUP_INGEST,
+            consumer=self.settings.consumer_name,
+            service=SERVICE,
+            batch_size=500,
+            reclaim_idle_ms=30_000,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; connections close first, then the queued ticks are flushed."""
@@ -62,8 +74,14 @@ class IngestService:
             finally:
                 connections_closed.set()
 
-        loops = [self.alert_events.run(stop), self.triggers.run(stop), self.sync.run(stop), connections(),
-                 self.pipeline.run(connections_closed), self._report(stop)]
+        loops = [
+            self.alert_events.run(stop),
+            self.triggers.run(stop),
+            self.sync.run(stop),
+            connections(),
+            self.pipeline.run(connections_closed),
+            self._report(stop),
+        ]
         if self.settings.catalog_enabled:
             loops.append(self.catalog.run(stop))
         try:
@@ -80,11 +98,13 @@ class IngestService:
             waiter.cancel()
             log.info("ingest.stats", **self.gauges(), **self.stats.snapshot())
 
-
     def gauges(self) -> dict[str, float]:
         """Current levels, for metrics and the periodic stats line."""
-        return {"subscribed_streams": len(self.pool.subscribed()), "connections": len(self.pool.shards),
-                "queued_ticks": self.pipeline.pending()}
+        return {
+            "subscribed_streams": len(self.pool.subscribed()),
+            "connections": len(self.pool.shards),
+            "queued_ticks": self.pipeline.pending(),
+        }
 
 
 async def run(redis: Redis, settings: IngestSettings, stop: asyncio.Event) -> None:

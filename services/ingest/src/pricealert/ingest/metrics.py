@@ -38,9 +38,11 @@ class IngestCollector(Collector):
         snapshot = self.stats.snapshot()
         for name, help_text in COUNTERS.items():
             yield CounterMetricFamily(f"pricealert_ingest_{name}", help_text, value=snapshot[name])
-        rejected = CounterMetricFamily("pricealert_ingest_trades_rejected",
-                                       "Trades refused for their price, never published, by reason.",
-                                       labels=["reason"])
+        rejected = CounterMetricFamily(
+            "pricealert_ingest_trades_rejected",
+            "Trades refused for their price, never published, by reason.",
+            labels=["reason"],
+        )
         for reason, count in self.stats.rejected.items():
             rejected.add_metric([reason], count)
         yield rejected

@@ -42,15 +42,25 @@ return #ARGV - 2
 
 def tick_row(tick: Trade) -> str:
     """A trade as one compact row for the batch script (fields as Tick.to_fields writes them)."""
-    return (f"{tick.symbol}{SEPARATOR}{tick.price:f}{SEPARATOR}{tick.trade_id}{SEPARATOR}"
-            f"{tick.exchange_time}{SEPARATOR}{tick.received_at}")
+    return (
+        f"{tick.symbol}{SEPARATOR}{tick.price:f}{SEPARATOR}{tick.trade_id}{SEPARATOR}"
+        f"{tick.exchange_time}{SEPARATOR}{tick.received_at}"
+    )
 
 
 class TickPipeline:
     """Receive loops call `accept` (never blocks); `run` publishes what they accepted to the ticks stream."""
 
-    def __init__(self, redis: Redis, stats: Stats, *, queue_size: int, batch_size: int, dedupe_window: int,
-                 stream: str = names.TICKS) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        stats: Stats,
+        *,
+        queue_size: int,
+        batch_size: int,
+        dedupe_window: int,
+        stream: str = names.TICKS,
+    ) -> None:
         self.redis = redis
         self.stats = stats
         self.batch_size = batch_size

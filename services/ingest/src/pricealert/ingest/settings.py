@@ -42,18 +42,23 @@ class IngestSettings(ServiceSettings):
     gone_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, validation_alias="INGEST_GONE_TTL_S")
     # METRICS_HOST/METRICS_PORT, as for every worker; the older INGEST_ names still work and win.
     metrics_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("INGEST_METRICS_HOST", "METRICS_HOST"))
-    metrics_port: int = Field(default=0, ge=0, le=65535,
-                              validation_alias=AliasChoices("INGEST_METRICS_PORT", "METRICS_PORT"))
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, validation_alias=AliasChoices("INGEST_METRICS_PORT", "METRICS_PORT")
+    )
     stats_interval_s: float = Field(default=60.0, gt=0, validation_alias="INGEST_STATS_INTERVAL_S")
 
     def check_production(self) -> None:
         """Refuse the exchange over plain connections in production: altered prices would fire alerts."""
         super().check_production()
-        for variable, url, secure in (("BINANCE_WS_URL", self.binance_ws_url, "wss://"),
-                                      ("BINANCE_REST_URL", self.binance_rest_url, "https://")):
+        for variable, url, secure in (
+            ("BINANCE_WS_URL", self.binance_ws_url, "wss://"),
+            ("BINANCE_REST_URL", self.binance_rest_url, "https://"),
+        ):
             if not url.strip().lower().startswith(secure):
-                raise ValueError(f"{variable} must be a {secure} URL when ENV=production (a plain connection "
-                                 "lets anyone on the path change the prices)")
+                raise ValueError(
+                    f"{variable} must be a {secure} URL when ENV=production (a plain connection "
+                    "lets anyone on the path change the prices)"
+                )
 
     @property
     def ws_stream_url(self) -> str:

@@ -33,8 +33,16 @@ async def sleep_or_stop(stop: asyncio.Event, delay: float) -> bool:
 class Shard:
     """One slot of streams served by one live connection at a time (two briefly during a rotation)."""
 
-    def __init__(self, index: int, settings: IngestSettings, sink: TickSink, stats: Stats,
-                 limiter: AttemptLimiter, *, filters: PriceFilters | None = None) -> None:
+    def __init__(
+        self,
+        index: int,
+        settings: IngestSettings,
+        sink: TickSink,
+        stats: Stats,
+        limiter: AttemptLimiter,
+        *,
+        filters: PriceFilters | None = None,
+    ) -> None:
         self.index = index
         self.settings = settings
         self.sink = sink
@@ -79,16 +87,23 @@ class Shard:
         while not self.stop.is_set():
             await self.limiter.acquire()
             self._generation += 1
-            link = Link(f"{self.index}.{self._generation}", self.settings, self.sink, self.stats,
-                        watchdog_s=self.watchdog_s, filters=self.filters)
+            link = Link(
+                f"{self.index}.{self._generation}",
+                self.settings,
+                self.sink,
+                self.stats,
+                watchdog_s=self.watchdog_s,
+                filters=self.filters,
+            )
             try:
                 await link.open()
             except InvalidStatus as exc:
                 delay = self._refused_delay(exc)
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI, EOFError) as exc:
                 delay = self.backoff.next_delay()
-                self._log.warning("ingest.connect.failed", error=f"{type(exc).__name__}: {exc}",
-                                  retry_in_s=round(delay, 2))
+                self._log.warning(
+                    "ingest.connect.failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 2)
+                )
             else:
                 self.stats.connects += 1
                 link.set_streams(self.streams)
@@ -110,8 +125,12 @@ class Shard:
         if status == 451:
             # Restricted location: retrying quickly cannot help, so shout and come back slowly.
             delay = max(delay, self.settings.reconnect_max_delay_s)
-            self._log.error("ingest.connect.geo_blocked", status=status, retry_in_s=round(delay, 1),
-                            hint="Binance refuses this IP's location; set BINANCE_WS_URL to an allowed endpoint")
+            self._log.error(
+                "ingest.connect.geo_blocked",
+                status=status,
+                retry_in_s=round(delay, 1),
+                hint="Binance refuses this IP's location; set BINANCE_WS_URL to an allowed endpoint",
+            )
         else:
             self._log.warning("ingest.connect.refused", status=status, retry_in_s=round(delay, 2))
         return delay
@@ -125,8 +144,9 @@ class Shard:
             closed_wait = asyncio.create_task(link.closed.wait())
             shutdown_wait = asyncio.create_task(link.shutdown_announced.wait())
             waits = {stop_wait, closed_wait, shutdown_wait}
-            await asyncio.wait(waits, timeout=max(0.0, rotate_at - time.monotonic()),
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waits, timeout=max(0.0, rotate_at - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+            )
             for task in waits:
                 task.cancel()
             if self.stop.is_set():
@@ -143,8 +163,9 @@ class Shard:
     async def _rotate(self, old: Link) -> Link | None:
         """Make-before-break: open and subscribe a new connection, then close the old one."""
         self.stats.rotations += 1
-        self._log.info("ingest.connection.rotating", old=old.name,
-                       reason="shutdown" if old.shutdown_announced.is_set() else "age")
+        self._log.info(
+            "ingest.connection.rotating", old=old.name, reason="shutdown" if old.shutdown_announced.is_set() else "age"
+        )
         new = await self._connect()
         if new is None:
             return None
@@ -163,8 +184,9 @@ class Shard:
         if link.got_data or time.monotonic() - link.opened_at >= STABLE_AFTER_S:
             self.backoff.reset()
         delay = self.backoff.next_delay()
-        self._log.warning("ingest.connection.lost", connection=link.name, retry_in_s=round(delay, 2),
-                          watchdog_s=self.watchdog_s)
+        self._log.warning(
+            "ingest.connection.lost", connection=link.name, retry_in_s=round(delay, 2), watchdog_s=self.watchdog_s
+        )
         self.link = None
         await sleep_or_stop(self.stop, delay)
 
@@ -172,8 +194,9 @@ class Shard:
 class ConnectionPool:
     """Maps the desired symbols to `<symbol>@trade` streams and spreads them over shards."""
 
-    def __init__(self, settings: IngestSettings, sink: TickSink, stats: Stats, *,
-                 filters: PriceFilters | None = None) -> None:
+    def __init__(
+        self, settings: IngestSettings, sink: TickSink, stats: Stats, *, filters: PriceFilters | None = None
+    ) -> None:
         self.settings = settings
         self.sink = sink
         self.stats = stats

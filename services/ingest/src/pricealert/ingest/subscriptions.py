@@ -84,8 +84,11 @@ class SymbolRegistry:
                 log.debug("ingest.alert_event.applied", type=event.type.value, symbol=event.symbol)
                 if symbol_changed:
                     subscribed = event.type is AlertEventType.CREATED
-                    log.info("ingest.symbol.subscribed" if subscribed else "ingest.symbol.unsubscribed",
-                             symbol=normalize(event.symbol), reason=event.type.value)
+                    log.info(
+                        "ingest.symbol.subscribed" if subscribed else "ingest.symbol.unsubscribed",
+                        symbol=normalize(event.symbol),
+                        reason=event.type.value,
+                    )
 
     async def handle_triggers(self, messages: Sequence[Message]) -> None:
         """Consumer handler for the triggers stream: a fired alert is no longer active."""

@@ -98,8 +98,12 @@ class AccountMailer:
     def consumer(self) -> StreamConsumer:
         """The consumer of the account-events stream in the notifier's group (acks after each mail)."""
         options = ConsumerOptions(
-            stream=names.ACCOUNT_EVENTS, group=names.GROUP_NOTIFIER, consumer=self.settings.consumer_name,
-            service=self.service, batch_size=self.settings.concurrency, reclaim_idle_ms=self.settings.reclaim_idle_ms,
+            stream=names.ACCOUNT_EVENTS,
+            group=names.GROUP_NOTIFIER,
+            consumer=self.settings.consumer_name,
+            service=self.service,
+            batch_size=self.settings.concurrency,
+            reclaim_idle_ms=self.settings.reclaim_idle_ms,
             max_deliveries=self.settings.max_deliveries,
         )
         return StreamConsumer(self.redis, options, self.handle_batch)

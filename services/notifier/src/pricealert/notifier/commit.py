@@ -65,7 +65,8 @@ class GroupCommit:
                 for pending in group:
                     if not pending.done.done():
                         pending.done.set_exception(
-                            exc if isinstance(exc, Exception) else ConnectionError("commit cancelled"))
+                            exc if isinstance(exc, Exception) else ConnectionError("commit cancelled")
+                        )
                 if not isinstance(exc, Exception):
                     raise
             else:

@@ -30,8 +30,10 @@ from pricealert.notifier.settings import NotifierSettings
 log = structlog.get_logger()
 _stdlib_log = logging.getLogger(__name__)
 SENT_TTL_S = 30 * 24 * 3600  # longer than any redelivery horizon of the triggers stream
-NOT_VERIFIED = ("email_not_verified: the account's address is not verified; verify it (the link in the "
-                "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail")
+NOT_VERIFIED = (
+    "email_not_verified: the account's address is not verified; verify it (the link in the "
+    "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail"
+)
 
 
 class Outcome(StrEnum):
@@ -71,8 +73,9 @@ class Deliverer:
     caller reads the next entries while these are being sent, so a mail never waits for a slower one.
     """
 
-    def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool, queue: RetryQueue,
-                 max_in_flight: int) -> None:
+    def __init__(
+        self, redis: Redis, settings: NotifierSettings, pool: SmtpPool, queue: RetryQueue, max_in_flight: int
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.pool = pool
@@ -122,8 +125,12 @@ class Deliverer:
         """One script call for the whole batch: sent already? waiting for a retry? else take the lease."""
         for job in jobs:
             job.lease_token = self.leases.new_token()
-        states = await self.leases.take([job.trigger.trigger_id for job in jobs], [job.lease_token for job in jobs],
-                                        [job.from_queue for job in jobs], [job.trigger.user_id for job in jobs])
+        states = await self.leases.take(
+            [job.trigger.trigger_id for job in jobs],
+            [job.lease_token for job in jobs],
+            [job.from_queue for job in jobs],
+            [job.trigger.user_id for job in jobs],
+        )
         leased_at = time.monotonic()
         ready: list[Job] = []
         settled: list[Job] = []
@@ -142,8 +149,9 @@ class Deliverer:
         if unverified:
             await self._refuse_unverified(unverified)
         if settled:
-            await self.commits.commit(lambda p: self._settle_duplicates(p, settled),
-                                      ack=[i for job in settled for i in job.ack_ids])
+            await self.commits.commit(
+                lambda p: self._settle_duplicates(p, settled), ack=[i for job in settled for i in job.ack_ids]
+            )
             EMAILS.labels(Outcome.DUPLICATE).inc(len(settled))
             for job in settled:
                 _debug("email.duplicate", job)
@@ -151,14 +159,20 @@ class Deliverer:
 
     async def _refuse_unverified(self, jobs: list[Job]) -> None:
         """Record "failed, address not verified" for each, without a retry or a dead letter: it is no fault."""
+
         def ops(pipe: Pipeline) -> None:
             for job in jobs:
                 self._result(pipe, job, DeliveryStatus.FAILED, NOT_VERIFIED, attempts=0, dead_letter=False)
+
         await self.commits.commit(ops, ack=[i for job in jobs for i in job.ack_ids])
         EMAILS.labels(Outcome.UNVERIFIED).inc(len(jobs))
         for job in jobs:
-            log.info("email.refused.unverified", alert_id=job.trigger.alert_id, trigger_id=job.trigger.trigger_id,
-                     user_id=job.trigger.user_id)
+            log.info(
+                "email.refused.unverified",
+                alert_id=job.trigger.alert_id,
+                trigger_id=job.trigger.trigger_id,
+                user_id=job.trigger.user_id,
+            )
 
     @staticmethod
     def _settle_duplicates(pipe: Pipeline, settled: list[Job]) -> None:
@@ -204,8 +218,9 @@ class Deliverer:
         pause = 0.05
         while True:
             try:
-                await self.commits.commit(ops, delete=[names.notifier_lease_key(job.trigger.trigger_id)],
-                                          ack=job.ack_ids)
+                await self.commits.commit(
+                    ops, delete=[names.notifier_lease_key(job.trigger.trigger_id)], ack=job.ack_ids
+                )
                 return
             except TRANSIENT_REDIS_ERRORS as exc:
                 if time.monotonic() + pause > deadline:
@@ -226,28 +241,64 @@ class Deliverer:
         if not failure.permanent and waited_s < self.settings.retry_for_s:
             delay = backoff_s(job.attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)
             log.info("email.retry.scheduled", attempts=job.attempt, retry_in_s=round(delay, 2), reason=failure.reason)
-            item = Retrying(trigger_id=trigger.trigger_id, fields=job.fields, attempts=job.attempt,
-                            first_failed_ms=first_failed, entry_id=job.entry_id, last_error=failure.reason)
+            item = Retrying(
+                trigger_id=trigger.trigger_id,
+                fields=job.fields,
+                attempts=job.attempt,
+                first_failed_ms=first_failed,
+                entry_id=job.entry_id,
+                last_error=failure.reason,
+            )
             return Outcome.RETRY, lambda pipe: RetryQueue.schedule(pipe, item, now + int(delay * 1000))
-        reason = failure.reason if failure.permanent else (
-            f"gave up after {job.attempt} attempts in {waited_s:.0f} s; last error: {failure.reason}")
+        reason = (
+            failure.reason
+            if failure.permanent
+            else (f"gave up after {job.attempt} attempts in {waited_s:.0f} s; last error: {failure.reason}")
+        )
         log.warning("email.failed", reason=reason, attempts=job.attempt, permanent=failure.permanent)
         return Outcome.FAILED, lambda pipe: self._result(pipe, job, DeliveryStatus.FAILED, reason)
 
-    def _result(self, pipe: Pipeline, job: Job, status: DeliveryStatus, error: str | None, *,
-                attempts: int | None = None, dead_letter: bool = True) -> None:
+    def _result(
+        self,
+        pipe: Pipeline,
+        job: Job,
+        status: DeliveryStatus,
+        error: str | None,
+        *,
+        attempts: int | None = None,
+        dead_letter: bool = True,
+    ) -> None:
         trigger = job.trigger
-        result = NotificationResult(trigger_id=trigger.trigger_id, alert_id=trigger.alert_id, status=status,
-                                    attempts=job.attempt if attempts is None else attempts, error=error,
-                                    occurred_at=utc_now())
+        result = NotificationResult(
+            trigger_id=trigger.trigger_id,
+            alert_id=trigger.alert_id,
+            status=status,
+            attempts=job.attempt if attempts is None else attempts,
+            error=error,
+            occurred_at=utc_now(),
+        )
         if status is DeliveryStatus.SENT:
             pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
         elif dead_letter:
-            add_dead_letter(pipe, names.TRIGGERS, dead_letter_fields(
-                job.fields, stream=names.TRIGGERS, entry_id=job.entry_id, group=names.GROUP_NOTIFIER,
-                consumer=self.settings.consumer_name, reason=error or "failed", deliveries=job.attempt))
-        pipe.xadd(names.NOTIFICATION_RESULTS, result.to_fields(),  # type: ignore[arg-type]
-                  maxlen=maxlen_for(names.NOTIFICATION_RESULTS), approximate=True)
+            add_dead_letter(
+                pipe,
+                names.TRIGGERS,
+                dead_letter_fields(
+                    job.fields,
+                    stream=names.TRIGGERS,
+                    entry_id=job.entry_id,
+                    group=names.GROUP_NOTIFIER,
+                    consumer=self.settings.consumer_name,
+                    reason=error or "failed",
+                    deliveries=job.attempt,
+                ),
+            )
+        pipe.xadd(
+            names.NOTIFICATION_RESULTS,
+            result.to_fields(),  # type: ignore[arg-type]
+            maxlen=maxlen_for(names.NOTIFICATION_RESULTS),
+            approximate=True,
+        )
         if job.from_queue:  # a stream copy never gets here while the trigger waits in the queue
             RetryQueue.forget(pipe, trigger.trigger_id)
 

@@ -71,19 +71,26 @@ class Leases:
         """A token no other lease of any replica carries."""
         return f"{self._prefix}:{next(self._tokens)}"
 
-    async def take(self, trigger_ids: Sequence[str], tokens: Sequence[str], queued: Sequence[bool],
-                   user_ids: Sequence[str]) -> list[LeaseState]:
+    async def take(
+        self, trigger_ids: Sequence[str], tokens: Sequence[str], queued: Sequence[bool], user_ids: Sequence[str]
+    ) -> list[LeaseState]:
         """One round trip for the whole batch; `queued` marks the copies taken from the retry queue."""
         keys: list[str] = [names.ACCOUNTS_UNVERIFIED]
         for trigger_id in trigger_ids:
-            keys += [names.notifier_sent_key(trigger_id), names.notifier_lease_key(trigger_id),
-                     names.notifier_retry_key(trigger_id)]
-        states = await self._precheck(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued),
-                                                       *user_ids])
+            keys += [
+                names.notifier_sent_key(trigger_id),
+                names.notifier_lease_key(trigger_id),
+                names.notifier_retry_key(trigger_id),
+            ]
+        states = await self._precheck(
+            keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued), *user_ids]
+        )
         return [LeaseState(int(s)) for s in states]
 
     async def renew(self, trigger_id: str, token: str) -> bool:
         """Keep our lease (or take it back if it lapsed unclaimed); False if it is no longer ours to send."""
-        renewed = await self._renew(keys=[names.notifier_lease_key(trigger_id), names.notifier_sent_key(trigger_id)],
-                                    args=[token, self.lease_ms])
+        renewed = await self._renew(
+            keys=[names.notifier_lease_key(trigger_id), names.notifier_sent_key(trigger_id)],
+            args=[token, self.lease_ms],
+        )
         return bool(renewed == 1)

@@ -82,17 +82,24 @@ def message_id(trigger_id: str, mail_from: str) -> str:
 
 def subject(trigger: Trigger) -> str:
     """The subject: symbol, condition and target."""
-    return (f"{trigger.symbol} {CONDITION_TEXT[trigger.condition]} {_plain(trigger.target_price)} "
-            f"({trigger.condition.value} alert) - traded at {_plain(trigger.price)}")
+    return (
+        f"{trigger.symbol} {CONDITION_TEXT[trigger.condition]} {_plain(trigger.target_price)} "
+        f"({trigger.condition.value} alert) - traded at {_plain(trigger.price)}"
+    )
 
 
 def render(trigger: Trigger, *, mail_from: str, app_url: str) -> RenderedMail:
     """The complete email for one trigger; raises UnsafeHeader for addresses that could inject headers."""
     context = {
-        "symbol": trigger.symbol, "condition": trigger.condition.value,
-        "condition_text": CONDITION_TEXT[trigger.condition], "target_price": _plain(trigger.target_price),
-        "price": _plain(trigger.price), "exchange_time": _utc(trigger.exchange_time),
-        "fired_at": _utc(trigger.fired_at), "name": trigger.name, "alert_id": trigger.alert_id,
+        "symbol": trigger.symbol,
+        "condition": trigger.condition.value,
+        "condition_text": CONDITION_TEXT[trigger.condition],
+        "target_price": _plain(trigger.target_price),
+        "price": _plain(trigger.price),
+        "exchange_time": _utc(trigger.exchange_time),
+        "fired_at": _utc(trigger.fired_at),
+        "name": trigger.name,
+        "alert_id": trigger.alert_id,
         "app_url": app_url.rstrip("/"),
     }
     from_header, sender, _ = _sender(mail_from)
@@ -120,7 +127,10 @@ def render_account(event: AccountEvent, *, mail_from: str, app_url: str) -> Rend
     subject_text, template = _ACCOUNT_MAILS[event.type]
     base = app_url.rstrip("/")
     context = {
-        "email": event.email, "username": event.username, "token": event.token, "app_url": base,
+        "email": event.email,
+        "username": event.username,
+        "token": event.token,
+        "app_url": base,
         "verify_url": f"{base}/auth/verify?{urlencode({'token': event.token})}" if event.token else None,
         "expires_at": event.expires_at.strftime("%Y-%m-%d %H:%M UTC") if event.expires_at else None,
     }
@@ -145,7 +155,7 @@ def _multipart(headers: list[str], boundary: str, text: str, html: str) -> bytes
     """A multipart/alternative mail of `headers`, the plain text and the HTML, quoted-printable."""
     head = [*headers, "MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
     parts = [
-        f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+        f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_quoted_printable(body)}\r\n"
         for subtype, body in (("plain", text), ("html", html))
     ]

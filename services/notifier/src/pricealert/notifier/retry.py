@@ -66,11 +66,16 @@ class RetryQueue:
                 continue
             fields = decode_fields(raw)
             meta = {k: fields.pop(k) for k in [k for k in fields if k.startswith(META_PREFIX)]}
-            out.append(Retrying(
-                trigger_id=trigger_id, fields=fields, attempts=int(meta.get("retry_attempts", "0")),
-                first_failed_ms=int(meta.get("retry_first_failed_ms", str(now_ms))),
-                entry_id=meta.get("retry_entry_id", ""), last_error=meta.get("retry_last_error", ""),
-            ))
+            out.append(
+                Retrying(
+                    trigger_id=trigger_id,
+                    fields=fields,
+                    attempts=int(meta.get("retry_attempts", "0")),
+                    first_failed_ms=int(meta.get("retry_first_failed_ms", str(now_ms))),
+                    entry_id=meta.get("retry_entry_id", ""),
+                    last_error=meta.get("retry_last_error", ""),
+                )
+            )
         if orphans:
             await self.redis.zrem(names.NOTIFIER_RETRY_QUEUE, *orphans)
         return out
@@ -86,8 +91,11 @@ class RetryQueue:
     def schedule(pipe: Pipeline, item: Retrying, due_ms: int) -> None:
         """Add to `pipe`: keep `item` (its fields and attempt count) and make it due at `due_ms`."""
         mapping = {
-            **item.fields, "retry_attempts": str(item.attempts), "retry_first_failed_ms": str(item.first_failed_ms),
-            "retry_entry_id": item.entry_id, "retry_last_error": item.last_error[:2000],
+            **item.fields,
+            "retry_attempts": str(item.attempts),
+            "retry_first_failed_ms": str(item.first_failed_ms),
+            "retry_entry_id": item.entry_id,
+            "retry_last_error": item.last_error[:2000],
         }
         pipe.hset(names.notifier_retry_key(item.trigger_id), mapping=mapping)  # type: ignore[arg-type]
         pipe.zadd(names.NOTIFIER_RETRY_QUEUE, {item.trigger_id: due_ms})

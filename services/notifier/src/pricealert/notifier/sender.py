@@ -73,10 +73,15 @@ class SmtpPool:
     def _new_client(self) -> aiosmtplib.SMTP:
         s = self.settings
         return aiosmtplib.SMTP(
-            hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s,
-            use_tls=s.smtp_tls is SmtpTls.TLS, start_tls=s.smtp_tls is SmtpTls.STARTTLS,
-            validate_certs=s.smtp_validate_certs, cert_bundle=s.smtp_ca_file,
-            username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_s,
+            use_tls=s.smtp_tls is SmtpTls.TLS,
+            start_tls=s.smtp_tls is SmtpTls.STARTTLS,
+            validate_certs=s.smtp_validate_certs,
+            cert_bundle=s.smtp_ca_file,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
         )
 
     async def _checkout(self) -> aiosmtplib.SMTP:

@@ -61,8 +61,10 @@ class NotifierSettings(ServiceSettings):
         """Refuse SMTP credentials over a plain connection and skipped certificate checks in production."""
         super().check_production()
         if self.smtp_tls is SmtpTls.NONE and (self.smtp_username or self.smtp_password):
-            raise ValueError("SMTP_USERNAME/SMTP_PASSWORD would cross the network in clear with SMTP_TLS=none; "
-                             "set SMTP_TLS=starttls or tls when ENV=production")
+            raise ValueError(
+                "SMTP_USERNAME/SMTP_PASSWORD would cross the network in clear with SMTP_TLS=none; "
+                "set SMTP_TLS=starttls or tls when ENV=production"
+            )
         if self.smtp_tls is not SmtpTls.NONE and not self.smtp_validate_certs:
             raise ValueError("SMTP_VALIDATE_CERTS=false is for tests only, not ENV=production")
 

@@ -60,23 +60,36 @@ class Notifier:
             if job is not None:  # the same trigger twice in one read: one send, both entries acknowledged
                 job.ack_ids.append(message.id)
                 continue
-            jobs[trigger.trigger_id] = Job(trigger=trigger, fields=fields, attempt=message.deliveries,
-                                           entry_id=message.id, ack_ids=[message.id])
+            jobs[trigger.trigger_id] = Job(
+                trigger=trigger, fields=fields, attempt=message.deliveries, entry_id=message.id, ack_ids=[message.id]
+            )
         if malformed:
             await self._dead_letter_malformed(malformed)
         if jobs:
             await self.deliverer.submit(list(jobs.values()))
 
     async def _dead_letter_malformed(self, malformed: list[tuple[Message, str]]) -> None:
-        letters = [(message, dead_letter_fields(
-            message.raw, stream=names.TRIGGERS, entry_id=message.id, group=names.GROUP_NOTIFIER,
-            consumer=self.settings.consumer_name, reason=reason, deliveries=message.deliveries))
-            for message, reason in malformed]
+        letters = [
+            (
+                message,
+                dead_letter_fields(
+                    message.raw,
+                    stream=names.TRIGGERS,
+                    entry_id=message.id,
+                    group=names.GROUP_NOTIFIER,
+                    consumer=self.settings.consumer_name,
+                    reason=reason,
+                    deliveries=message.deliveries,
+                ),
+            )
+            for message, reason in malformed
+        ]
 
         def ops(pipe: Pipeline) -> None:
             for message, letter in letters:
                 add_dead_letter(pipe, names.TRIGGERS, letter)
                 pipe.xack(names.TRIGGERS, names.GROUP_NOTIFIER, message.id)
+
         await self.deliverer.commits.commit(ops)
         for message, letter in letters:
             log.error("trigger.malformed", id=message.id, reason=letter["dl_reason"])
@@ -91,8 +104,16 @@ class Notifier:
             except MalformedEvent:  # only well-formed triggers enter the queue; guard against tampering
                 log.error("retry.malformed", trigger_id=item.trigger_id)
                 continue
-            jobs.append(Job(trigger=trigger, fields=item.fields, attempt=item.attempts + 1, entry_id=item.entry_id,
-                            first_failed_ms=item.first_failed_ms, from_queue=True))
+            jobs.append(
+                Job(
+                    trigger=trigger,
+                    fields=item.fields,
+                    attempt=item.attempts + 1,
+                    entry_id=item.entry_id,
+                    first_failed_ms=item.first_failed_ms,
+                    from_queue=True,
+                )
+            )
         if jobs:
             await self.deliverer.deliver(jobs)
         return len(due)
@@ -118,9 +139,14 @@ class Notifier:
     def consumer(self) -> StreamConsumer:
         """The consumer of the triggers stream in the notifier's group (acks go with each outcome)."""
         options = ConsumerOptions(
-            stream=names.TRIGGERS, group=names.GROUP_NOTIFIER, consumer=self.settings.consumer_name,
-            service=SERVICE, batch_size=self.batch_size, reclaim_idle_ms=self.settings.reclaim_idle_ms,
-            max_deliveries=self.settings.max_deliveries, handler_acks=True,
+            stream=names.TRIGGERS,
+            group=names.GROUP_NOTIFIER,
+            consumer=self.settings.consumer_name,
+            service=SERVICE,
+            batch_size=self.batch_size,
+            reclaim_idle_ms=self.settings.reclaim_idle_ms,
+            max_deliveries=self.settings.max_deliveries,
+            handler_acks=True,
         )
         return StreamConsumer(self.redis, options, self.handle_batch)
 
@@ -131,8 +157,9 @@ async def run(redis: Redis, settings: NotifierSettings, stop: asyncio.Event) -> 
     notifier = Notifier(redis, settings, pool)
     accounts = AccountMailer(redis, settings, pool, SERVICE)
     try:
-        await gather_until_stopped(stop, notifier.consumer().run(stop), notifier.run_retries(stop),
-                                   accounts.consumer().run(stop))
+        await gather_until_stopped(
+            stop, notifier.consumer().run(stop), notifier.run_retries(stop), accounts.consumer().run(stop)
+        )
     finally:
         await notifier.deliverer.drain()
         await pool.close()

@@ -40,8 +40,13 @@ async def serve(args: argparse.Namespace) -> None:
     await exchange.start()
     if args.random_walk:
         exchange.start_random_walk(args.rate, seed=args.seed)
-    log.info("fakeexchange.ready", ws_url=exchange.ws_url, rest_url=exchange.rest_url,
-             random_walk=args.random_walk, rate=args.rate)
+    log.info(
+        "fakeexchange.ready",
+        ws_url=exchange.ws_url,
+        rest_url=exchange.rest_url,
+        random_walk=args.random_walk,
+        rate=args.rate,
+    )
     try:
         await stop.wait()
     finally:

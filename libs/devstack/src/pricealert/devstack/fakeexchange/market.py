@@ -15,8 +15,15 @@ if TYPE_CHECKING:
 class RandomWalk:
     """Plays `rate_per_s` trades a second in total, round-robin over `symbols`."""
 
-    def __init__(self, exchange: FakeExchange, rate_per_s: float, symbols: list[str], *,
-                 volatility: float = 0.0005, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        exchange: FakeExchange,
+        rate_per_s: float,
+        symbols: list[str],
+        *,
+        volatility: float = 0.0005,
+        seed: int | None = None,
+    ) -> None:
         if rate_per_s <= 0 or not symbols:
             raise ValueError("a random walk needs a positive rate and at least one symbol")
         self.exchange = exchange

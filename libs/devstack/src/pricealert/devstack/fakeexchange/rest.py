@@ -108,17 +108,20 @@ class RestApi:
             return selected
         if status is not None:
             selected = [s for s in selected if s.status == status]
-        return json_response(200, {
-            "timezone": "UTC",
-            "serverTime": int(time.time() * 1000),
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 1, "limit": 10},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-            ],
-            "exchangeFilters": [],
-            "symbols": [s.exchange_info() for s in selected],
-        })
+        return json_response(
+            200,
+            {
+                "timezone": "UTC",
+                "serverTime": int(time.time() * 1000),
+                "rateLimits": [
+                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 1, "limit": 10},
+                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+                ],
+                "exchangeFilters": [],
+                "symbols": [s.exchange_info() for s in selected],
+            },
+        )
 
     def _ticker_price(self, query: dict[str, str]) -> Response:
         selected = self._selected(query)

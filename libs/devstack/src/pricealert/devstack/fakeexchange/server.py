@@ -73,9 +73,15 @@ class FakeExchange(FaultsMixin):
     async def start(self) -> Self:
         """Listen on host:port (port 0 picks a free one)."""
         self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._process_request,
-            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout, compression=None,
-            max_queue=None, close_timeout=2,
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            compression=None,
+            max_queue=None,
+            close_timeout=2,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("fakeexchange.started", ws_url=self.ws_url, rest_url=self.rest_url, symbols=len(self.symbols))
@@ -97,8 +103,9 @@ class FakeExchange(FaultsMixin):
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     @property
@@ -131,8 +138,16 @@ class FakeExchange(FaultsMixin):
 
     # -- market data ------------------------------------------------------------------------------------
 
-    def trade(self, symbol: str, price: Decimal | str | float, quantity: Decimal | str = "0.001",
-              trade_time: int | None = None, *, buyer_maker: bool = False, trade_id: int | None = None) -> int:
+    def trade(
+        self,
+        symbol: str,
+        price: Decimal | str | float,
+        quantity: Decimal | str = "0.001",
+        trade_time: int | None = None,
+        *,
+        buyer_maker: bool = False,
+        trade_id: int | None = None,
+    ) -> int:
         """Emit one trade to `<sym>@trade` and `<sym>@aggTrade` subscribers now; returns its trade id.
 
         Passing an earlier `trade_id` replays that trade (a duplicate, as overlapping connections see).
@@ -150,21 +165,33 @@ class FakeExchange(FaultsMixin):
         lower = symbol.lower()
         name = json.dumps(symbol)
         # Formatted by hand: json.dumps of the dict costs more than everything else here together.
-        self.emit(f"{lower}@trade",
-                  f'{{"e":"trade","E":{now},"s":{name},"t":{trade_id},"p":"{p}","q":"{q}","T":{t},"m":{m},"M":true}}')
+        self.emit(
+            f"{lower}@trade",
+            f'{{"e":"trade","E":{now},"s":{name},"t":{trade_id},"p":"{p}","q":"{q}","T":{t},"m":{m},"M":true}}',
+        )
         agg_stream = f"{lower}@aggTrade"
         for session in self.sessions:
             if session.open and agg_stream in session.streams:
                 agg_id = self._agg_ids.get(symbol, self._trade_id_start // 2) + 1
                 self._agg_ids[symbol] = agg_id
-                self.emit(agg_stream, f'{{"e":"aggTrade","E":{now},"s":{name},"a":{agg_id},"p":"{p}","q":"{q}",'
-                                      f'"f":{trade_id},"l":{trade_id},"T":{t},"m":{m},"M":true}}')
+                self.emit(
+                    agg_stream,
+                    f'{{"e":"aggTrade","E":{now},"s":{name},"a":{agg_id},"p":"{p}","q":"{q}",'
+                    f'"f":{trade_id},"l":{trade_id},"T":{t},"m":{m},"M":true}}',
+                )
                 break
         return trade_id
 
-    async def play_trade(self, symbol: str, price: Decimal | str | float, quantity: Decimal | str = "0.001",
-                         trade_time: int | None = None, *, buyer_maker: bool = False,
-                         trade_id: int | None = None) -> int:
+    async def play_trade(
+        self,
+        symbol: str,
+        price: Decimal | str | float,
+        quantity: Decimal | str = "0.001",
+        trade_time: int | None = None,
+        *,
+        buyer_maker: bool = False,
+        trade_id: int | None = None,
+    ) -> int:
         """Emit one trade (see `trade`) and yield to the loop so it goes out; returns its trade id."""
         played = self.trade(symbol, price, quantity, trade_time, buyer_maker=buyer_maker, trade_id=trade_id)
         await asyncio.sleep(0)
@@ -189,8 +216,14 @@ class FakeExchange(FaultsMixin):
             count += 1
         return count
 
-    def start_random_walk(self, rate_per_s: float, symbols: Iterable[str] | None = None,
-                          *, volatility: float = 0.0005, seed: int | None = None) -> RandomWalk:
+    def start_random_walk(
+        self,
+        rate_per_s: float,
+        symbols: Iterable[str] | None = None,
+        *,
+        volatility: float = 0.0005,
+        seed: int | None = None,
+    ) -> RandomWalk:
         """Trade `rate_per_s` times a second in total over `symbols` (default: every TRADING symbol)."""
         chosen = list(symbols) if symbols is not None else [s.symbol for s in self.symbols.values() if s.trading]
         walk = RandomWalk(self, rate_per_s, chosen, volatility=volatility, seed=seed)
@@ -236,8 +269,9 @@ class FakeExchange(FaultsMixin):
     async def _handle(self, connection: ServerConnection) -> None:
         route = parse_path(connection.request.path if connection.request else "/ws")
         assert route is not None  # _process_request refused the rest
-        session = ClientSession(len(self.sessions) + 1, connection.request.path if connection.request else "",
-                                connection, route.combined)
+        session = ClientSession(
+            len(self.sessions) + 1, connection.request.path if connection.request else "", connection, route.combined
+        )
         session.streams.update(dict.fromkeys(route.streams))
         self.sessions.append(session)
         writer = asyncio.create_task(self._writer(session))

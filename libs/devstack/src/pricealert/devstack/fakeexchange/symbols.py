@@ -62,8 +62,7 @@ class SymbolSpec:
                     "maxPrice": fmt8(self.max_price),
                     "tickSize": fmt8(self.tick_size),
                 },
-                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
-                 "stepSize": "0.00001000"},
+                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
             ],
             "permissions": [],
             "permissionSets": [["SPOT"]],
@@ -71,10 +70,19 @@ class SymbolSpec:
         }
 
 
-def _spec(symbol: str, base: str, quote: str, price: str, tick: str, max_price: str = "1000000",
-          status: str = "TRADING") -> SymbolSpec:
-    return SymbolSpec(symbol=symbol, base=base, quote=quote, price=Decimal(price), tick_size=Decimal(tick),
-                      min_price=Decimal(tick), max_price=Decimal(max_price), status=status)
+def _spec(
+    symbol: str, base: str, quote: str, price: str, tick: str, max_price: str = "1000000", status: str = "TRADING"
+) -> SymbolSpec:
+    return SymbolSpec(
+        symbol=symbol,
+        base=base,
+        quote=quote,
+        price=Decimal(price),
+        tick_size=Decimal(tick),
+        min_price=Decimal(tick),
+        max_price=Decimal(max_price),
+        status=status,
+    )
 
 
 def default_symbols() -> list[SymbolSpec]:

@@ -51,6 +51,7 @@ class ListQuery:
 def _number_up_to(limit: int) -> Callable[[bytes], int | None]:
     def parse(raw: bytes) -> int | None:
         return int(raw) if _NUMBER.fullmatch(raw) and int(raw) <= limit else None
+
     return parse
 
 
@@ -131,8 +132,13 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:
     """The same two messages a Starlette Response with media type application/json sends."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _JSON)]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _JSON)],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -203,17 +209,29 @@ class FastRoutes:
         if user is None:
             return
         try:
-            result = await state.service.list(user, status=query.status, symbol=query.symbol, page=query.page,
-                                              page_size=query.page_size)
+            result = await state.service.list(
+                user, status=query.status, symbol=query.symbol, page=query.page, page_size=query.page_size
+            )
         except Exception as exc:
             await self._handle(exc, scope, receive, send)
             return
-        await _send_json(send, 200, page_json(
-            result.items, total=result.total, page=query.page, page_size=query.page_size, path=scope["path"],
-            status=None if query.status is None else query.status.value, symbol=query.symbol))
+        await _send_json(
+            send,
+            200,
+            page_json(
+                result.items,
+                total=result.total,
+                page=query.page,
+                page_size=query.page_size,
+                path=scope["path"],
+                status=None if query.status is None else query.status.value,
+                symbol=query.symbol,
+            ),
+        )
 
-    async def _authenticate(self, state: AppState, authorization: bytes | None, scope: Scope, receive: Receive,
-                            send: Send) -> User | None:
+    async def _authenticate(
+        self, state: AppState, authorization: bytes | None, scope: Scope, receive: Receive, send: Send
+    ) -> User | None:
         """The caller; None once the error answer has been sent."""
         try:
             return await authenticate(bearer_token(authorization), state.keys, state.verified_tokens)

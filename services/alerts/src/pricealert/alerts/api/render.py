@@ -19,11 +19,18 @@ def alert_fields(alert: AlertView) -> dict[str, Any]:
     """The alert as `AlertOut` shows it, before serialisation."""
     triggered_price = alert.triggered_price
     return {
-        "id": alert.id, "symbol": alert.symbol, "condition": alert.condition,
-        "target_price": format(alert.target_price, "f"), "name": alert.name, "status": alert.status,
-        "created_at": alert.created_at, "expires_at": alert.expires_at, "triggered_at": alert.triggered_at,
+        "id": alert.id,
+        "symbol": alert.symbol,
+        "condition": alert.condition,
+        "target_price": format(alert.target_price, "f"),
+        "name": alert.name,
+        "status": alert.status,
+        "created_at": alert.created_at,
+        "expires_at": alert.expires_at,
+        "triggered_at": alert.triggered_at,
         "triggered_price": None if triggered_price is None else format(triggered_price, "f"),
-        "delivery_status": alert.delivery_status, "delivery_error": alert.delivery_error,
+        "delivery_status": alert.delivery_status,
+        "delivery_error": alert.delivery_error,
     }
 
 
@@ -32,8 +39,16 @@ def alert_json(alert: AlertView) -> bytes:
     return to_json(alert_fields(alert))
 
 
-def page_json(items: Sequence[AlertView], *, total: int, page: int, page_size: int, path: str,
-              status: str | None, symbol: str | None) -> bytes:
+def page_json(
+    items: Sequence[AlertView],
+    *,
+    total: int,
+    page: int,
+    page_size: int,
+    path: str,
+    status: str | None,
+    symbol: str | None,
+) -> bytes:
     """One page of a listing, with links to its neighbours that keep the filters."""
 
     def link(to_page: int) -> str:
@@ -45,8 +60,13 @@ def page_json(items: Sequence[AlertView], *, total: int, page: int, page_size: i
         return f"{path}?{urlencode(query)}"
 
     last_page = max(1, -(-total // page_size))
-    return to_json({
-        "items": [alert_fields(a) for a in items], "total": total, "page": page, "page_size": page_size,
-        "next": link(page + 1) if page * page_size < total else None,
-        "previous": link(min(page - 1, last_page)) if page > 1 else None,
-    })
+    return to_json(
+        {
+            "items": [alert_fields(a) for a in items],
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "next": link(page + 1) if page * page_size < total else None,
+            "previous": link(min(page - 1, last_page)) if page > 1 else None,
+        }
+    )

@@ -45,18 +45,32 @@ async def create_alert(body: AlertCreate, user: CurrentUser, service: ServiceDep
 
 @router.get("", response_model=AlertPage)
 async def read_alerts(
-    request: Request, user: CurrentUser, service: ServiceDep,
+    request: Request,
+    user: CurrentUser,
+    service: ServiceDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.", examples=[1])] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Alerts per page.", examples=[20])] = 20,
-    status: Annotated[AlertStatus | None, Query(description="Only alerts with this status.",
-                                                examples=["active"])] = None,
-    symbol: Annotated[str | None, Query(min_length=1, max_length=MAX_SYMBOL,
-                                        description="Only alerts on this symbol.", examples=["BTCUSDT"])] = None,
+    status: Annotated[
+        AlertStatus | None, Query(description="Only alerts with this status.", examples=["active"])
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_SYMBOL, description="Only alerts on this symbol.", examples=["BTCUSDT"]),
+    ] = None,
 ) -> Response:
     """List your alerts, newest first."""
     result = await service.list(user, status=status, symbol=symbol, page=page, page_size=page_size)
-    return _json(page_json(result.items, total=result.total, page=page, page_size=page_size,
-                           path=request.url.path, status=None if status is None else status.value, symbol=symbol))
+    return _json(
+        page_json(
+            result.items,
+            total=result.total,
+            page=page,
+            page_size=page_size,
+            path=request.url.path,
+            status=None if status is None else status.value,
+            symbol=symbol,
+        )
+    )
 
 
 @router.get("/{alert_id}", responses=_NOT_FOUND, response_model=AlertOut)
@@ -74,11 +88,25 @@ async def delete_alert(alert_id: AlertId, user: CurrentUser, service: ServiceDep
 
 # Paths of the replaced projects, kept so their clients keep working.
 for _path in ("/create", "/create/"):
-    router.add_api_route(_path, create_alert, methods=["POST"], status_code=status.HTTP_201_CREATED,
-                         responses=_CREATE_ERRORS, response_model=AlertOut, deprecated=True,
-                         summary="Create Alert (deprecated alias)",
-                         operation_id=f"create_alert_alias{'_slash' if _path.endswith('/') else ''}")
+    router.add_api_route(
+        _path,
+        create_alert,
+        methods=["POST"],
+        status_code=status.HTTP_201_CREATED,
+        responses=_CREATE_ERRORS,
+        response_model=AlertOut,
+        deprecated=True,
+        summary="Create Alert (deprecated alias)",
+        operation_id=f"create_alert_alias{'_slash' if _path.endswith('/') else ''}",
+    )
 for _path in ("/delete/{alert_id}", "/delete/{alert_id}/"):
-    router.add_api_route(_path, delete_alert, methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT,
-                         responses=_NOT_FOUND, deprecated=True, summary="Delete Alert (deprecated alias)",
-                         operation_id=f"delete_alert_alias{'_slash' if _path.endswith('/') else ''}")
+    router.add_api_route(
+        _path,
+        delete_alert,
+        methods=["DELETE"],
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=_NOT_FOUND,
+        deprecated=True,
+        summary="Delete Alert (deprecated alias)",
+        operation_id=f"delete_alert_alias{'_slash' if _path.endswith('/') else ''}",
+    )

@@ -74,8 +74,10 @@ def downgrade() -> None:
     """Back to the initial indexes, without the functions."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS alerts_outbox_take(bigint, integer)")
-        op.execute("DROP FUNCTION IF EXISTS alerts_create(text, integer, varchar, varchar, varchar, varchar, "
-                   "varchar, varchar, varchar, timestamptz, timestamptz, varchar, text)")
+        op.execute(
+            "DROP FUNCTION IF EXISTS alerts_create(text, integer, varchar, varchar, varchar, varchar, "
+            "varchar, varchar, varchar, timestamptz, timestamptz, varchar, text)"
+        )
     op.create_index("ix_alerts_user_created", "alerts", ["user_id", "created_at"])
     op.create_index("ix_alerts_user_status", "alerts", ["user_id", "status"])
     op.drop_index("ix_alerts_user_status_created", table_name="alerts")

@@ -71,14 +71,20 @@ def upgrade() -> None:
             PRIMARY KEY (user_id, status)
         )
     """)
-    op.execute("INSERT INTO alerts_status_counts (user_id, status, n) "
-               "SELECT user_id, status, count(*) FROM alerts GROUP BY user_id, status")
+    op.execute(
+        "INSERT INTO alerts_status_counts (user_id, status, n) "
+        "SELECT user_id, status, count(*) FROM alerts GROUP BY user_id, status"
+    )
     op.execute(COUNT_FUNCTION)
-    op.execute("CREATE TRIGGER alerts_count_rows AFTER INSERT OR DELETE ON alerts "
-               "FOR EACH ROW EXECUTE FUNCTION alerts_count_status()")
-    op.execute("CREATE TRIGGER alerts_count_changes AFTER UPDATE OF user_id, status ON alerts FOR EACH ROW "
-               "WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.status IS DISTINCT FROM NEW.status) "
-               "EXECUTE FUNCTION alerts_count_status()")
+    op.execute(
+        "CREATE TRIGGER alerts_count_rows AFTER INSERT OR DELETE ON alerts "
+        "FOR EACH ROW EXECUTE FUNCTION alerts_count_status()"
+    )
+    op.execute(
+        "CREATE TRIGGER alerts_count_changes AFTER UPDATE OF user_id, status ON alerts FOR EACH ROW "
+        "WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.status IS DISTINCT FROM NEW.status) "
+        "EXECUTE FUNCTION alerts_count_status()"
+    )
     op.execute(CREATE_FUNCTION.format(active="n", source="alerts_status_counts"))
 
 

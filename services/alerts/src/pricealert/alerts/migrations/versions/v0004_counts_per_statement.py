@@ -64,16 +64,23 @@ def upgrade() -> None:
     op.execute("DROP TRIGGER alerts_count_changes ON alerts")
     op.execute("DROP TRIGGER alerts_count_rows ON alerts")
     op.execute(STATEMENT_FUNCTION)
-    op.execute("CREATE TRIGGER alerts_count_inserts AFTER INSERT ON alerts "
-               "FOR EACH ROW EXECUTE FUNCTION alerts_count_status()")
+    op.execute(
+        "CREATE TRIGGER alerts_count_inserts AFTER INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION alerts_count_status()"
+    )
     # Transition tables allow neither a column list nor two events on one trigger: one trigger per event.
-    op.execute("CREATE TRIGGER alerts_count_updates AFTER UPDATE ON alerts "
-               "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
-               "FOR EACH STATEMENT EXECUTE FUNCTION alerts_count_statement()")
-    op.execute("CREATE TRIGGER alerts_count_deletes AFTER DELETE ON alerts REFERENCING OLD TABLE AS old_rows "
-               "FOR EACH STATEMENT EXECUTE FUNCTION alerts_count_statement()")
-    op.execute("CREATE TRIGGER alerts_count_truncates AFTER TRUNCATE ON alerts "
-               "FOR EACH STATEMENT EXECUTE FUNCTION alerts_count_statement()")
+    op.execute(
+        "CREATE TRIGGER alerts_count_updates AFTER UPDATE ON alerts "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION alerts_count_statement()"
+    )
+    op.execute(
+        "CREATE TRIGGER alerts_count_deletes AFTER DELETE ON alerts REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION alerts_count_statement()"
+    )
+    op.execute(
+        "CREATE TRIGGER alerts_count_truncates AFTER TRUNCATE ON alerts "
+        "FOR EACH STATEMENT EXECUTE FUNCTION alerts_count_statement()"
+    )
 
 
 def downgrade() -> None:

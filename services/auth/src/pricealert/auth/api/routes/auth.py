@@ -38,20 +38,26 @@ _LOGIN_BODY: dict[str, Any] = {
 }
 
 
-@router.post("/register", status_code=status.HTTP_202_ACCEPTED, response_model=SignupAccepted,
-             responses=error_responses(422, 429, 503))
+@router.post(
+    "/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignupAccepted,
+    responses=error_responses(422, 429, 503),
+)
 async def register(request: Request, body: RegisterRequest, registration: RegistrationDep) -> SignupAccepted:
     """Create an account and mail a link to verify its address; log in to get tokens.
 
     The answer is the same whether or not the address or username is taken: a taken address gets a
     notice by mail instead, so this route tells nobody which addresses have an account.
     """
-    return await registration.register(email=body.email, password=body.password, username=body.username,
-                                       address=client_address(request))
+    return await registration.register(
+        email=body.email, password=body.password, username=body.username, address=client_address(request)
+    )
 
 
-@router.post("/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY,
-             responses=error_responses(401, 403, 415, 422, 429))
+@router.post(
+    "/login", response_model=TokenPair, openapi_extra=_LOGIN_BODY, responses=error_responses(401, 403, 415, 422, 429)
+)
 async def login(request: Request, service: ServiceDep) -> TokenPair:
     """Exchange email and password (JSON, or the OAuth2 password form) for an access and a refresh token."""
     email, password = await _read_credentials(request)
@@ -65,8 +71,9 @@ async def refresh(body: RefreshRequest, service: ServiceDep) -> TokenPair:
     return await service.refresh(body.refresh_token)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
-             responses=error_responses(401, 422))
+@router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=error_responses(401, 422)
+)
 async def logout(body: RefreshRequest, service: ServiceDep) -> Response:
     """End the login session of a refresh token; no access token needed."""
     await service.logout(body.refresh_token)

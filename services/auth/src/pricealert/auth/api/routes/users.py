@@ -19,7 +19,9 @@ def _page_link(request: Request, page: int, page_size: int) -> str:
 
 @router.get("", response_model=UserPage, responses=error_responses(401, 403, 422))
 async def read_users(
-    request: Request, service: ServiceDep, _admin: AdminUser,
+    request: Request,
+    service: ServiceDep,
+    _admin: AdminUser,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> UserPage:
@@ -27,18 +29,27 @@ async def read_users(
     users, total = await service.list_users(page=page, page_size=page_size)
     last_page = max(1, -(-total // page_size))
     return UserPage(
-        items=[UserPublic.model_validate(user) for user in users], total=total, page=page, page_size=page_size,
+        items=[UserPublic.model_validate(user) for user in users],
+        total=total,
+        page=page,
+        page_size=page_size,
         next=_page_link(request, page + 1, page_size) if page < last_page else None,
         previous=_page_link(request, min(page - 1, last_page), page_size) if page > 1 else None,
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPublic,
-             responses=error_responses(401, 403, 409, 422))
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=UserPublic, responses=error_responses(401, 403, 409, 422)
+)
 async def create_user(body: AdminUserCreate, service: ServiceDep, _admin: AdminUser) -> UserPublic:
     """Create a user, optionally an admin or an inactive one."""
-    user = await service.create_user(email=body.email, password=body.password, username=body.username,
-                                     is_admin=body.is_admin, is_active=body.is_active)
+    user = await service.create_user(
+        email=body.email,
+        password=body.password,
+        username=body.username,
+        is_admin=body.is_admin,
+        is_active=body.is_active,
+    )
     return UserPublic.model_validate(user)
 
 

@@ -35,8 +35,12 @@ async def verify_link(
     return await registration.verify(token)
 
 
-@router.post("/resend", status_code=status.HTTP_202_ACCEPTED, response_model=SignupAccepted,
-             responses=error_responses(422, 429, 503))
+@router.post(
+    "/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignupAccepted,
+    responses=error_responses(422, 429, 503),
+)
 async def resend(request: Request, body: ResendRequest, registration: RegistrationDep) -> SignupAccepted:
     """Mail a new verification link to an account that waits for one; the same answer for any address."""
     return await registration.resend(str(body.email), address=client_address(request))

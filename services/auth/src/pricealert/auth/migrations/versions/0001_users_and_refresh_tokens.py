@@ -44,8 +44,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("replaced_by", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_refresh_tokens_user_id_users",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_refresh_tokens_user_id_users", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("jti", name="pk_refresh_tokens"),
     )
     op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"])

@@ -30,8 +30,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_email_verification_tokens_user_id_users",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_email_verification_tokens_user_id_users", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("token_hash", name="pk_email_verification_tokens"),
     )
     op.create_index("ix_email_verification_tokens_user_id", "email_verification_tokens", ["user_id"])

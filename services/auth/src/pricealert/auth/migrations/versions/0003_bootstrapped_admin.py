@@ -22,8 +22,7 @@ def upgrade() -> None:
     """Add users.created_by_bootstrap, false for every existing account."""
     # A plain ADD COLUMN (SQLite supports it with a constant default): batch mode would rebuild the
     # table on SQLite and lose the expression index on lower(username).
-    op.add_column("users", sa.Column("created_by_bootstrap", sa.Boolean(), nullable=False,
-                                     server_default=sa.false()))
+    op.add_column("users", sa.Column("created_by_bootstrap", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
