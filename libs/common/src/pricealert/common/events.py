@@ -182,6 +182,11 @@ class AlertEvent(Event):
     occurred_at: datetime
 
 
+def trigger_id_for(alert_id: str) -> str:
+    """An alert's trigger id: the alert's own id, since an alert fires at most once (the notifier dedupes by it)."""
+    return alert_id
+
+
 class Trigger(Event):
     """An alert that fired: what the notifier and the alerts service need, no lookups required."""
 

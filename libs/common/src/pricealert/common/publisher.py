@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -19,19 +20,30 @@ def maxlen_for(stream: str) -> int:
     return names.STREAM_MAXLEN.get(stream, DEFAULT_MAXLEN)
 
 
+def fields_of(event: Event | Mapping[str, str]) -> dict[str, str]:
+    """The str -> str mapping an event (or a ready mapping) is written as."""
+    return event.to_fields() if isinstance(event, Event) else dict(event)
+
+
+def append(target: Redis, stream: str, event: Event | Mapping[str, str]) -> Any:
+    """XADD `event` to `stream` with its approximate cap: the one trimmed XADD, for clients and pipelines alike.
+
+    On a client await the result for the entry id; on a pipeline (a Redis subclass) the command is queued.
+    """
+    # redis-py types XADD's field mapping as invariant in its value type; a str -> str dict is what it takes.
+    return target.xadd(stream, fields_of(event), maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]
+
+
 async def publish(redis: Redis, stream: str, event: Event | Mapping[str, str]) -> str:
     """XADD one event; returns its entry id."""
-    fields = event.to_fields() if isinstance(event, Event) else dict(event)
-    entry_id = await redis.xadd(stream, fields, maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]
+    entry_id = await append(redis, stream, event)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
 async def publish_many(redis: Redis, stream: str, events: Iterable[Event | Mapping[str, str]]) -> list[str]:
     """XADD several events in one pipelined round trip; returns their entry ids."""
-    cap = maxlen_for(stream)
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:
-            fields = event.to_fields() if isinstance(event, Event) else dict(event)
-            pipe.xadd(stream, fields, maxlen=cap, approximate=True)  # type: ignore[arg-type]
+            append(pipe, stream, event)
         ids = await pipe.execute()
     return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
