@@ -17,7 +17,7 @@ from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
 from pricealert.common.events import RawFields, now_ms
-from pricealert.common.publisher import maxlen_for
+from pricealert.common.publisher import append
 
 DL_PREFIX = "dl_"
 ENCODED_PREFIX = "b64:"
@@ -60,8 +60,38 @@ def dead_letter_fields(
 
 def add_dead_letter(pipe: Pipeline, stream: str, fields: Mapping[str, str]) -> None:
     """Add to `pipe`: append a dead letter (from dead_letter_fields) to `stream`'s dead-letter stream."""
-    dead = names.dead_letter_stream(stream)
-    pipe.xadd(dead, dict(fields), maxlen=maxlen_for(dead), approximate=True)  # type: ignore[arg-type]
+    append(pipe, names.dead_letter_stream(stream), fields)
+
+
+def dead_letter_entry(
+    pipe: Pipeline,
+    original: RawFields | Mapping[Any, Any],
+    *,
+    stream: str,
+    entry_id: str,
+    group: str,
+    consumer: str,
+    reason: str,
+    deliveries: int,
+    ack: bool = True,
+) -> dict[str, str]:
+    """Add to `pipe`: dead-letter entry `entry_id` of `stream` and (unless `ack` is False) ack it; returns the letter.
+
+    `ack=False` is for callers whose transaction acknowledges the entry already (the notifier's group commit).
+    """
+    fields = dead_letter_fields(
+        original,
+        stream=stream,
+        entry_id=entry_id,
+        group=group,
+        consumer=consumer,
+        reason=reason,
+        deliveries=deliveries,
+    )
+    add_dead_letter(pipe, stream, fields)
+    if ack:
+        pipe.xack(stream, group, entry_id)
+    return fields
 
 
 def encode_text(value: Any, *, name: bool = False) -> str:
