@@ -37,9 +37,9 @@ from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.gateway import GatewaySettings
 from pricealert.evaluator import worker as evaluator_worker
 from pricealert.evaluator.settings import EvaluatorSettings
-from pricealert.ingest import main as ingest_main
+from pricealert.ingest import handlers as ingest_handlers
 from pricealert.ingest.settings import IngestSettings
-from pricealert.notifier import worker as notifier_worker
+from pricealert.notifier import handlers as notifier_handlers
 from pricealert.notifier.settings import NotifierSettings
 
 SETTINGS: dict[str, type[BaseSettings]] = {
@@ -58,7 +58,11 @@ MODULES = {
     "notifier": "pricealert.notifier",
     "docs": "pricealert.devstack.gateway",
 }
-WORKERS = {"ingest": ingest_main.SERVICE, "evaluator": evaluator_worker.SERVICE, "notifier": notifier_worker.SERVICE}
+WORKERS = {
+    "ingest": ingest_handlers.SERVICE,
+    "evaluator": evaluator_worker.SERVICE,
+    "notifier": notifier_handlers.SERVICE,
+}
 APIS = {"auth": ("AUTH_HOST", "AUTH_PORT"), "alerts": ("ALERTS_HOST", "ALERTS_PORT"), "docs": ("HOST", "PORT")}
 COMPOSE = load_compose()
 SERVICES = COMPOSE["services"]

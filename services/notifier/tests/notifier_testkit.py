@@ -14,7 +14,7 @@ from pricealert.common import names
 from pricealert.common.events import Condition, NotificationResult, Trigger
 from pricealert.devstack.smtp import MailboxHandler, MailboxServer
 from pricealert.notifier.settings import NotifierSettings
-from pricealert.notifier.worker import run
+from pricealert.notifier.handlers import run
 
 
 def trigger(n: int = 1, email: str = "ada@example.com") -> Trigger:

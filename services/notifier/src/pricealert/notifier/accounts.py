@@ -13,29 +13,16 @@ import structlog
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, StreamConsumer
 from pricealert.common.events import AccountEvent
 from pricealert.notifier.delivery import SENT_TTL_S
-from pricealert.notifier.lease import Leases
+from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.mail import needs_mail, render_account
 from pricealert.notifier.metrics import ACCOUNT_EMAILS
 from pricealert.notifier.sender import SendFailed, SmtpPool
 from pricealert.notifier.settings import NotifierSettings
 
 log = structlog.get_logger()
-
-# Sent already (1), or take the lease (0), or someone else holds it (2).
-_TAKE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-return 2
-"""
-
-# Drop our lease (after a failure) unless someone else took it meanwhile.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class LeaseHeld(Exception):
@@ -51,12 +38,10 @@ class AccountMailer:
         self.pool = pool
         self.service = service
         self.leases = Leases(redis, f"{settings.consumer_name}:accounts", settings.lease_ms)
-        self._take = redis.register_script(_TAKE)
-        self._release = redis.register_script(_RELEASE)
 
-    async def handle_batch(self, messages: Sequence[Message]) -> None:
+    async def handle_batch(self, messages: Sequence[Received[AccountEvent]]) -> None:
         """Mail every event of the batch at once; raise the first failure (the loop retries entries one by one)."""
-        events = [AccountEvent.from_fields(m.raw) for m in messages]  # MalformedEvent: dead letter at once
+        events = [m.event for m in messages]
         outcomes = await asyncio.gather(*(self.mail(e) for e in events if needs_mail(e)), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -72,17 +57,17 @@ class AccountMailer:
             sent_key = names.notifier_account_mail_sent_key(event.event_id)
             lease_key = names.notifier_account_mail_lease_key(event.event_id)
             token = self.leases.new_token()
-            state = int(await self._take(keys=[sent_key, lease_key], args=[token, self.leases.lease_ms]))
-            if state == 1:
+            state = await self.leases.take_one(sent_key, lease_key, token)
+            if state is LeaseState.SENT:
                 ACCOUNT_EMAILS.labels(event.type.value, "duplicate").inc()
                 return
-            if state == 2:
+            if state is LeaseState.HELD:
                 ACCOUNT_EMAILS.labels(event.type.value, "held").inc()
                 raise LeaseHeld(f"another replica is sending the mail of {event.event_id}")
             try:
                 await self.pool.send(mail)
             except SendFailed as exc:
-                await self._release(keys=[lease_key], args=[token])
+                await self.leases.release(lease_key, token)
                 ACCOUNT_EMAILS.labels(event.type.value, "failed" if exc.permanent else "retry").inc()
                 log.warning("account_email.failed", type=event.type.value, reason=exc.reason, permanent=exc.permanent)
                 if exc.permanent:
@@ -106,4 +91,4 @@ class AccountMailer:
             reclaim_idle_ms=self.settings.reclaim_idle_ms,
             max_deliveries=self.settings.max_deliveries,
         )
-        return StreamConsumer(self.redis, options, self.handle_batch)
+        return StreamConsumer(self.redis, options, self.handle_batch, event=AccountEvent)

@@ -15,14 +15,14 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
-from pricealert.common.deadletter import add_dead_letter, dead_letter_fields
-from pricealert.common.events import DeliveryStatus, Fields, NotificationResult, Trigger, now_ms, utc_now
-from pricealert.common.publisher import maxlen_for
+from pricealert.common.deadletter import dead_letter_entry
+from pricealert.common.events import DeliveryStatus, Fields, Trigger, now_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.notifier.commit import GroupCommit, Ops
 from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.mail import render
 from pricealert.notifier.metrics import EMAILS, IN_FLIGHT, RECORD_RETRIES, SMTP_SECONDS, TRIGGER_TO_ACCEPT_SECONDS
+from pricealert.notifier.results import add_result
 from pricealert.notifier.retry import Retrying, RetryQueue, backoff_s
 from pricealert.notifier.sender import SendFailed, SmtpPool
 from pricealert.notifier.settings import NotifierSettings
@@ -269,36 +269,22 @@ class Deliverer:
         dead_letter: bool = True,
     ) -> None:
         trigger = job.trigger
-        result = NotificationResult(
-            trigger_id=trigger.trigger_id,
-            alert_id=trigger.alert_id,
-            status=status,
-            attempts=job.attempt if attempts is None else attempts,
-            error=error,
-            occurred_at=utc_now(),
-        )
+        result = add_result(pipe, trigger, status, error, job.attempt if attempts is None else attempts)
         if status is DeliveryStatus.SENT:
             pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
         elif dead_letter:
-            add_dead_letter(
+            # The commit acknowledges the job's entries with the outcome (a retried one was acknowledged before).
+            dead_letter_entry(
                 pipe,
-                names.TRIGGERS,
-                dead_letter_fields(
-                    job.fields,
-                    stream=names.TRIGGERS,
-                    entry_id=job.entry_id,
-                    group=names.GROUP_NOTIFIER,
-                    consumer=self.settings.consumer_name,
-                    reason=error or "failed",
-                    deliveries=job.attempt,
-                ),
+                job.fields,
+                stream=names.TRIGGERS,
+                entry_id=job.entry_id,
+                group=names.GROUP_NOTIFIER,
+                consumer=self.settings.consumer_name,
+                reason=error or "failed",
+                deliveries=job.attempt,
+                ack=False,
             )
-        pipe.xadd(
-            names.NOTIFICATION_RESULTS,
-            result.to_fields(),  # type: ignore[arg-type]
-            maxlen=maxlen_for(names.NOTIFICATION_RESULTS),
-            approximate=True,
-        )
         if job.from_queue:  # a stream copy never gets here while the trigger waits in the queue
             RetryQueue.forget(pipe, trigger.trigger_id)
 

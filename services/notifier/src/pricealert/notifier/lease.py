@@ -1,4 +1,8 @@
-"""Send leases: one script per batch says which triggers are settled or go to no verified address, takes the rest."""
+"""Send leases: one script per batch says which triggers are settled or go to no verified address, takes the rest.
+
+The rule, for alert mails (a batch) and account mails (one at a time): a mail marked sent is settled; else
+whoever sets its lease key (NX, with an expiry) sends it; everyone else leaves it to the holder.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +50,19 @@ end
 return 0
 """
 
+# The rule for one mail: 1 if sent already, else take the lease: 0 if taken, 3 if someone holds it.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+return 3
+"""
+
+# Drop our lease (after a failure) unless someone else took it meanwhile.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class LeaseState(IntEnum):
     """What the precheck found for one trigger."""
@@ -64,6 +81,8 @@ class Leases:
         self.lease_ms = lease_ms
         self._precheck = redis.register_script(_PRECHECK)
         self._renew = redis.register_script(_RENEW)
+        self._take = redis.register_script(_TAKE)
+        self._release = redis.register_script(_RELEASE)
         self._tokens = itertools.count()
         self._prefix = f"{consumer_name}:{os.getpid()}:{time.monotonic_ns() % 1_000_000}"
 
@@ -94,3 +113,11 @@ class Leases:
             args=[token, self.lease_ms],
         )
         return bool(renewed == 1)
+
+    async def take_one(self, sent_key: str, lease_key: str, token: str) -> LeaseState:
+        """The rule for one mail under its own keys: SENT, LEASED (ours now, under `token`) or HELD."""
+        return LeaseState(int(await self._take(keys=[sent_key, lease_key], args=[token, self.lease_ms])))
+
+    async def release(self, lease_key: str, token: str) -> None:
+        """Drop our lease after a failed send, so a retry need not wait for it to lapse; never someone else's."""
+        await self._release(keys=[lease_key], args=[token])

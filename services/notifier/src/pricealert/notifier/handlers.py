@@ -1,7 +1,8 @@
-"""The notifier process: triggers from the stream and due retries from the retry queue, one email each.
+"""The notifier's handlers: triggers from the stream and due retries from the retry queue, one email each.
 
-Streams in: pricealert:triggers and pricealert:account-events (group notifier). Streams out:
-pricealert:notification-results, pricealert:triggers:dead (and the loop's <stream>:dead).
+Consumes (group notifier): pricealert:triggers (Trigger, here) and pricealert:account-events (AccountEvent,
+accounts.AccountMailer). Produces: pricealert:notification-results (NotificationResult, delivery.Deliverer) and the
+dead letters pricealert:triggers:dead and pricealert:account-events:dead.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from collections.abc import Sequence
 
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
-from pricealert.common.deadletter import add_dead_letter, dead_letter_fields
+from pricealert.common.consumer import ConsumerOptions, Received, StreamConsumer
 from pricealert.common.events import MalformedEvent, Trigger, now_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.common.runner import gather_until_stopped
@@ -45,54 +44,24 @@ class Notifier:
         """How many triggers one read takes and how many may be in flight: enough to keep the SMTP pool busy."""
         return self.settings.concurrency * 8
 
-    async def handle_batch(self, messages: Sequence[Message]) -> None:
-        """Start delivering a batch of stream entries; each is acknowledged later, together with its outcome."""
+    async def handle_batch(self, messages: Sequence[Received[Trigger]]) -> None:
+        """Start delivering a batch of triggers; each entry is acknowledged later, together with its outcome."""
         jobs: dict[str, Job] = {}
-        malformed: list[tuple[Message, str]] = []
         for message in messages:
-            try:
-                fields = message.fields
-                trigger = Trigger.from_fields(fields)
-            except MalformedEvent as exc:
-                malformed.append((message, f"{type(exc).__name__}: {exc}"))
-                continue
+            trigger = message.event
             job = jobs.get(trigger.trigger_id)
             if job is not None:  # the same trigger twice in one read: one send, both entries acknowledged
                 job.ack_ids.append(message.id)
                 continue
             jobs[trigger.trigger_id] = Job(
-                trigger=trigger, fields=fields, attempt=message.deliveries, entry_id=message.id, ack_ids=[message.id]
+                trigger=trigger,
+                fields=message.fields,
+                attempt=message.deliveries,
+                entry_id=message.id,
+                ack_ids=[message.id],
             )
-        if malformed:
-            await self._dead_letter_malformed(malformed)
         if jobs:
             await self.deliverer.submit(list(jobs.values()))
-
-    async def _dead_letter_malformed(self, malformed: list[tuple[Message, str]]) -> None:
-        letters = [
-            (
-                message,
-                dead_letter_fields(
-                    message.raw,
-                    stream=names.TRIGGERS,
-                    entry_id=message.id,
-                    group=names.GROUP_NOTIFIER,
-                    consumer=self.settings.consumer_name,
-                    reason=reason,
-                    deliveries=message.deliveries,
-                ),
-            )
-            for message, reason in malformed
-        ]
-
-        def ops(pipe: Pipeline) -> None:
-            for message, letter in letters:
-                add_dead_letter(pipe, names.TRIGGERS, letter)
-                pipe.xack(names.TRIGGERS, names.GROUP_NOTIFIER, message.id)
-
-        await self.deliverer.commits.commit(ops)
-        for message, letter in letters:
-            log.error("trigger.malformed", id=message.id, reason=letter["dl_reason"])
 
     async def retry_due(self) -> int:
         """Deliver the retries that are due now; returns how many were taken."""
@@ -148,7 +117,7 @@ class Notifier:
             max_deliveries=self.settings.max_deliveries,
             handler_acks=True,
         )
-        return StreamConsumer(self.redis, options, self.handle_batch)
+        return StreamConsumer(self.redis, options, self.handle_batch, event=Trigger)
 
 
 async def run(redis: Redis, settings: NotifierSettings, stop: asyncio.Event) -> None:
