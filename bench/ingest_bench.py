@@ -21,7 +21,7 @@ from pricealert.common.redisconn import connect
 from pricealert.devstack.fakeexchange import default_symbols
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.servers import RedisServer, temp_dir
-from pricealert.ingest.main import IngestService
+from pricealert.ingest.handlers import IngestService
 from pricealert.ingest.settings import IngestSettings
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest_testing import Ingest, make_settings, max_messages_per_second
 
 from pricealert.devstack.fakeexchange import FakeExchange
-from pricealert.ingest.main import IngestService
+from pricealert.ingest.handlers import IngestService
 from pricealert.ingest.settings import IngestSettings
 
 

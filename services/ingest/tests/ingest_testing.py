@@ -16,7 +16,7 @@ from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger
 from pricealert.common.publisher import publish
 from pricealert.devstack.fakeexchange import ClientSession, FakeExchange
-from pricealert.ingest.main import IngestService
+from pricealert.ingest.handlers import IngestService
 from pricealert.ingest.settings import IngestSettings
 
 

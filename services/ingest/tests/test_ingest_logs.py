@@ -12,13 +12,13 @@ import pytest
 import structlog
 from redis.asyncio import Redis
 
-from pricealert.common.consumer import Message
+from pricealert.common.consumer import Received
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Trigger
 from pricealert.ingest.settings import IngestSettings
 from pricealert.ingest.subscriptions import SymbolRegistry
 
 
-def alert_message(kind: AlertEventType, alert_id: str, symbol: str) -> Message:
+def alert_message(kind: AlertEventType, alert_id: str, symbol: str) -> Received[AlertEvent]:
     event = AlertEvent(
         type=kind,
         event_id=uuid.uuid4().hex,
@@ -30,10 +30,10 @@ def alert_message(kind: AlertEventType, alert_id: str, symbol: str) -> Message:
         target_price=Decimal("1"),
         occurred_at=datetime.now(UTC),
     )
-    return Message("1-0", event.to_fields())
+    return Received("1-0", event, event.to_fields())
 
 
-def trigger_message(trigger_id: str, alert_id: str, symbol: str) -> Message:
+def trigger_message(trigger_id: str, alert_id: str, symbol: str) -> Received[Trigger]:
     trigger = Trigger(
         trigger_id=trigger_id,
         alert_id=alert_id,
@@ -48,7 +48,7 @@ def trigger_message(trigger_id: str, alert_id: str, symbol: str) -> Message:
         tick_received_at=1,
         fired_at=1,
     )
-    return Message("1-0", trigger.to_fields())
+    return Received("1-0", trigger, trigger.to_fields())
 
 
 def info_lines(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str | None, str | None, str]]:

@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from pricealert.common import names
 from pricealert.common.events import Condition, NotificationResult, Trigger
 from pricealert.devstack.smtp import MailboxHandler, MailboxServer
-from pricealert.notifier.settings import NotifierSettings
 from pricealert.notifier.handlers import run
+from pricealert.notifier.settings import NotifierSettings
 
 
 def trigger(n: int = 1, email: str = "ada@example.com") -> Trigger:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pricealert.common.runner import run_worker_process
-from pricealert.ingest.main import SERVICE, run
+from pricealert.ingest.handlers import SERVICE, run
 from pricealert.ingest.settings import get_settings
 
 

@@ -1,8 +1,9 @@
-"""Jittered exponential backoff, Retry-After parsing and the connection-attempt budget."""
+"""Jittered exponential backoff, Retry-After parsing, the connection-attempt budget and stoppable sleeps."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
@@ -74,3 +75,10 @@ class AttemptLimiter:
             wait = self.window_s - (now - self._attempts[0])
             log.warning("ingest.connect.budget_exhausted", wait_s=round(wait, 1), limit=self.limit)
             await asyncio.sleep(wait)
+
+
+async def sleep_or_stop(stop: asyncio.Event, delay: float) -> bool:
+    """Sleep `delay` seconds unless `stop` is set first; returns whether it was set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+    return stop.is_set()

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import structlog
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
-from pricealert.ingest.backoff import AttemptLimiter, Backoff, retry_after_s
+from pricealert.ingest.backoff import AttemptLimiter, Backoff, retry_after_s, sleep_or_stop
 from pricealert.ingest.connection import Link, TickSink
 from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.settings import IngestSettings
@@ -21,13 +21,6 @@ log = structlog.get_logger()
 
 STABLE_AFTER_S = 10.0  # a connection that lived this long (or carried data) resets the backoff
 MAKE_BEFORE_BREAK_WAIT_S = 10.0
-
-
-async def sleep_or_stop(stop: asyncio.Event, delay: float) -> bool:
-    """Sleep `delay` seconds unless `stop` is set first; returns whether it was set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
-    return stop.is_set()
 
 
 class Shard:
@@ -191,8 +184,8 @@ class Shard:
         await sleep_or_stop(self.stop, delay)
 
 
-class ConnectionPool:
-    """Maps the desired symbols to `<symbol>@trade` streams and spreads them over shards."""
+class ShardPool:
+    """The pool of shards: maps the desired symbols to `<symbol>@trade` streams and spreads them over shards."""
 
     def __init__(
         self, settings: IngestSettings, sink: TickSink, stats: Stats, *, filters: PriceFilters | None = None

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
-from pricealert.common.consumer import Message
+from pricealert.common.consumer import Received
 from pricealert.common.events import AlertEvent, AlertEventType, Trigger
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 
@@ -72,9 +72,9 @@ class SymbolRegistry:
             self.on_change()
         return [bool(reply) for reply in replies]
 
-    async def handle_alert_events(self, messages: Sequence[Message]) -> None:
+    async def handle_alert_events(self, messages: Sequence[Received[AlertEvent]]) -> None:
         """Consumer handler for the alert-events stream."""
-        events = [AlertEvent.from_fields(message.fields) for message in messages]
+        events = [message.event for message in messages]
         changed = await self.apply([(e.type is AlertEventType.CREATED, e.alert_id, e.symbol) for e in events])
         debug = log.is_enabled_for(logging.DEBUG)
         for event, symbol_changed in zip(events, changed, strict=True):
@@ -90,9 +90,9 @@ class SymbolRegistry:
                         reason=event.type.value,
                     )
 
-    async def handle_triggers(self, messages: Sequence[Message]) -> None:
+    async def handle_triggers(self, messages: Sequence[Received[Trigger]]) -> None:
         """Consumer handler for the triggers stream: a fired alert is no longer active."""
-        triggers = [Trigger.from_fields(message.fields) for message in messages]
+        triggers = [message.event for message in messages]
         changed = await self.apply([(False, t.alert_id, t.symbol) for t in triggers])
         for trigger, symbol_changed in zip(triggers, changed, strict=True):
             if symbol_changed:

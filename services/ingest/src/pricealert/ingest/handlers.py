@@ -1,4 +1,9 @@
-"""The ingest worker: alert events and triggers in, subscriptions kept, trades out as ticks, catalog published."""
+"""The ingest worker: alert events and triggers in, subscriptions kept, trades out as ticks, catalog published.
+
+Consumes (group ingest): pricealert:alert-events (AlertEvent) and pricealert:triggers (Trigger), both handled by
+subscriptions.SymbolRegistry. Produces: pricealert:ticks (the exchange's trades, publisher.TickPipeline) and
+pricealert:symbol-catalog (CatalogSnapshot, catalog.CatalogPublisher).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, StreamConsumer
+from pricealert.common.events import AlertEvent, Trigger
 from pricealert.common.redisconn import connect, wait_for_redis
 from pricealert.common.runner import gather_until_stopped
 from pricealert.ingest.catalog import CatalogPublisher
@@ -16,7 +22,7 @@ from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.metrics import register_metrics
 from pricealert.ingest.publisher import TickPipeline
 from pricealert.ingest.settings import IngestSettings, get_settings
-from pricealert.ingest.shards import ConnectionPool
+from pricealert.ingest.shards import ShardPool
 from pricealert.ingest.stats import Stats
 from pricealert.ingest.subscriptions import SymbolRegistry, SymbolSync
 
@@ -42,15 +48,17 @@ class IngestService:
             dedupe_window=s.dedupe_window,
         )
         self.filters = PriceFilters()
-        self.pool = ConnectionPool(s, self.pipeline.accept, self.stats, filters=self.filters)
+        self.shard_pool = ShardPool(s, self.pipeline.accept, self.stats, filters=self.filters)
         self.registry = SymbolRegistry(self.redis, gone_ttl_s=s.gone_ttl_s)
-        self.sync = SymbolSync(self.registry, self.pool.set_symbols, s.resync_s)
+        self.sync = SymbolSync(self.registry, self.shard_pool.set_symbols, s.resync_s)
         self.registry.on_change = self.sync.notify
         self.catalog = CatalogPublisher(s, self.redis, filters=self.filters)
         self.alert_events = StreamConsumer(
-            self.redis, self._options(names.ALERT_EVENTS), self.registry.handle_alert_events
+            self.redis, self._options(names.ALERT_EVENTS), self.registry.handle_alert_events, event=AlertEvent
         )
-        self.triggers = StreamConsumer(self.redis, self._options(names.TRIGGERS), self.registry.handle_triggers)
+        self.triggers = StreamConsumer(
+            self.redis, self._options(names.TRIGGERS), self.registry.handle_triggers, event=Trigger
+        )
 
     def _options(self, stream: str) -> ConsumerOptions:
         return ConsumerOptions(
@@ -70,7 +78,7 @@ class IngestService:
 
         async def connections() -> None:
             try:
-                await self.pool.run(stop)
+                await self.shard_pool.run(stop)
             finally:
                 connections_closed.set()
 
@@ -101,8 +109,8 @@ class IngestService:
     def gauges(self) -> dict[str, float]:
         """Current levels, for metrics and the periodic stats line."""
         return {
-            "subscribed_streams": len(self.pool.subscribed()),
-            "connections": len(self.pool.shards),
+            "subscribed_streams": len(self.shard_pool.subscribed()),
+            "connections": len(self.shard_pool.shards),
             "queued_ticks": self.pipeline.pending(),
         }
 
