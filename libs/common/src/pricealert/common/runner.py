@@ -37,8 +37,9 @@ async def run_until_signalled(worker: Worker, *, drain_timeout_s: float = 15.0) 
         except TimeoutError:
             log.warning("worker.drain.timed_out")
     stopper.cancel()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    failure = task.exception() if task.done() and not task.cancelled() else None
+    if failure is not None:
+        raise failure
     log.info("worker.stopped")
 
 
@@ -48,9 +49,10 @@ async def gather_until_stopped(stop: asyncio.Event, *loops: Awaitable[None]) -> 
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
-            if task.exception() is not None:
+            failure = task.exception()
+            if failure is not None:
                 stop.set()
-                raise task.exception()  # type: ignore[misc]
+                raise failure
         await asyncio.gather(*tasks)
     finally:
         stop.set()

@@ -97,7 +97,8 @@ class RetryQueue:
             "retry_entry_id": item.entry_id,
             "retry_last_error": item.last_error[:2000],
         }
-        pipe.hset(names.notifier_retry_key(item.trigger_id), mapping=mapping)  # type: ignore[arg-type]
+        key = names.notifier_retry_key(item.trigger_id)
+        pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]  # redis-py's mapping keys are invariant (FieldT)
         pipe.zadd(names.NOTIFIER_RETRY_QUEUE, {item.trigger_id: due_ms})
 
     @staticmethod
