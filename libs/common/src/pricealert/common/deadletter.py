@@ -63,35 +63,15 @@ def add_dead_letter(pipe: Pipeline, stream: str, fields: Mapping[str, str]) -> N
     append(pipe, names.dead_letter_stream(stream), fields)
 
 
-def dead_letter_entry(
-    pipe: Pipeline,
-    original: RawFields | Mapping[Any, Any],
-    *,
-    stream: str,
-    entry_id: str,
-    group: str,
-    consumer: str,
-    reason: str,
-    deliveries: int,
-    ack: bool = True,
-) -> dict[str, str]:
-    """Add to `pipe`: dead-letter entry `entry_id` of `stream` and (unless `ack` is False) ack it; returns the letter.
+def dead_letter_entry(pipe: Pipeline, letter: Mapping[str, str], *, ack: bool = True) -> None:
+    """Add to `pipe`: append `letter` (from dead_letter_fields) to its stream's dead letters and ack its entry.
 
     `ack=False` is for callers whose transaction acknowledges the entry already (the notifier's group commit).
     """
-    fields = dead_letter_fields(
-        original,
-        stream=stream,
-        entry_id=entry_id,
-        group=group,
-        consumer=consumer,
-        reason=reason,
-        deliveries=deliveries,
-    )
-    add_dead_letter(pipe, stream, fields)
+    stream = letter["dl_stream"]
+    add_dead_letter(pipe, stream, letter)
     if ack:
-        pipe.xack(stream, group, entry_id)
-    return fields
+        pipe.xack(stream, letter["dl_group"], letter["dl_entry_id"])
 
 
 def encode_text(value: Any, *, name: bool = False) -> str:

@@ -8,7 +8,7 @@ import structlog
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.deadletter import MAX_REASON_CHARS, dead_letter_entry, encode_text, safe_text
+from pricealert.common.deadletter import MAX_REASON_CHARS, dead_letter_entry, dead_letter_fields, encode_text, safe_text
 from pricealert.common.events import RawFields
 from pricealert.common.messages import PERMANENT_ERRORS, ConsumerOptions, Message, text
 from pricealert.common.metrics import ConsumerMetrics
@@ -78,17 +78,17 @@ class Redelivery:
     async def dead_letter(self, message: Message, reason: str) -> None:
         """Move the entry to the dead letters and ack it, in one transaction."""
         # Built from the raw entry, never from its decoded form: whatever the entry holds, this cannot fail.
+        fields = dead_letter_fields(
+            message.raw,
+            stream=self.options.stream,
+            entry_id=message.id,
+            group=self.options.group,
+            consumer=self.options.consumer,
+            reason=reason,
+            deliveries=message.deliveries,
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
-            fields = dead_letter_entry(
-                pipe,
-                message.raw,
-                stream=self.options.stream,
-                entry_id=message.id,
-                group=self.options.group,
-                consumer=self.options.consumer,
-                reason=reason,
-                deliveries=message.deliveries,
-            )
+            dead_letter_entry(pipe, fields)
             await pipe.execute()
         self.metrics.dead_lettered.inc()
         with structlog.contextvars.bound_contextvars(**ids_of(message)):

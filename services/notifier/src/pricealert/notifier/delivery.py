@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
-from pricealert.common.deadletter import dead_letter_entry
+from pricealert.common.deadletter import dead_letter_entry, dead_letter_fields
 from pricealert.common.events import DeliveryStatus, Fields, Trigger, now_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 from pricealert.notifier.commit import GroupCommit, Ops
@@ -274,8 +274,7 @@ class Deliverer:
             pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
         elif dead_letter:
             # The commit acknowledges the job's entries with the outcome (a retried one was acknowledged before).
-            dead_letter_entry(
-                pipe,
+            letter = dead_letter_fields(
                 job.fields,
                 stream=names.TRIGGERS,
                 entry_id=job.entry_id,
@@ -283,8 +282,8 @@ class Deliverer:
                 consumer=self.settings.consumer_name,
                 reason=error or "failed",
                 deliveries=job.attempt,
-                ack=False,
             )
+            dead_letter_entry(pipe, letter, ack=False)
         if job.from_queue:  # a stream copy never gets here while the trigger waits in the queue
             RetryQueue.forget(pipe, trigger.trigger_id)
 
