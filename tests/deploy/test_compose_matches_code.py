@@ -35,7 +35,7 @@ from pricealert.cli.redisacl import RedisAclSettings
 from pricealert.common import acl, names
 from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.gateway import GatewaySettings
-from pricealert.evaluator import worker as evaluator_worker
+from pricealert.evaluator import handlers as evaluator_handlers
 from pricealert.evaluator.settings import EvaluatorSettings
 from pricealert.ingest import main as ingest_main
 from pricealert.ingest.settings import IngestSettings
@@ -58,7 +58,7 @@ MODULES = {
     "notifier": "pricealert.notifier",
     "docs": "pricealert.devstack.gateway",
 }
-WORKERS = {"ingest": ingest_main.SERVICE, "evaluator": evaluator_worker.SERVICE, "notifier": notifier_worker.SERVICE}
+WORKERS = {"ingest": ingest_main.SERVICE, "evaluator": evaluator_handlers.SERVICE, "notifier": notifier_worker.SERVICE}
 APIS = {"auth": ("AUTH_HOST", "AUTH_PORT"), "alerts": ("ALERTS_HOST", "ALERTS_PORT"), "docs": ("HOST", "PORT")}
 COMPOSE = load_compose()
 SERVICES = COMPOSE["services"]
