@@ -24,9 +24,9 @@ from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
+from pricealert.evaluator.handlers import ticks_consumer
 from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.settings import EvaluatorSettings
-from pricealert.evaluator.worker import ticks_consumer
 
 BASE_PRICE = Decimal("100")
 

@@ -35,7 +35,7 @@ from pricealert.cli.redisacl import RedisAclSettings
 from pricealert.common import acl, names
 from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.gateway import GatewaySettings
-from pricealert.evaluator import worker as evaluator_worker
+from pricealert.evaluator import handlers as evaluator_handlers
 from pricealert.evaluator.settings import EvaluatorSettings
 from pricealert.ingest import handlers as ingest_handlers
 from pricealert.ingest.settings import IngestSettings
@@ -60,7 +60,7 @@ MODULES = {
 }
 WORKERS = {
     "ingest": ingest_handlers.SERVICE,
-    "evaluator": evaluator_worker.SERVICE,
+    "evaluator": evaluator_handlers.SERVICE,
     "notifier": notifier_handlers.SERVICE,
 }
 APIS = {"auth": ("AUTH_HOST", "AUTH_PORT"), "alerts": ("ALERTS_HOST", "ALERTS_PORT"), "docs": ("HOST", "PORT")}

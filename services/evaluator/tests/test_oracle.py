@@ -17,10 +17,10 @@ from pricealert.common import names
 from pricealert.common.consumer import Message
 from pricealert.common.events import AlertEventType, Tick, now_ms
 from pricealert.common.redisconn import connect
+from pricealert.evaluator.handlers import ticks_consumer
 from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.matcher import Matcher
 from pricealert.evaluator.settings import EvaluatorSettings
-from pricealert.evaluator.worker import ticks_consumer
 
 BASE_TIME = now_ms()
 

@@ -14,8 +14,8 @@ from pricealert.common import names
 from pricealert.common.events import Tick, now_ms
 from pricealert.common.publisher import publish
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
+from pricealert.evaluator.handlers import run
 from pricealert.evaluator.settings import EvaluatorSettings
-from pricealert.evaluator.worker import run
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], task: asyncio.Task[None], within: float = 15.0) -> None:

@@ -1,4 +1,10 @@
-"""Event schemas carried on the streams: flat, human-readable string fields (see README "Streams")."""
+"""The stream contracts: one event class per stream, owning its stream name, field names and encoding.
+
+Each class names its stream (`stream`), lists its fields in order (`FIELDS`, derived from the model) and
+encodes / decodes itself (`to_fields` / `from_fields`); a producer or raw fast path that bypasses pydantic
+(ingest's tick script, the evaluator's tick lines and trigger script) uses `FIELDS`, and tests/contracts
+writes through every producer and reads back with the class. Flat, human-readable string fields.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,16 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
-Fields = dict[str, str]
-RawFields = dict[bytes, bytes] | dict[str, str] | dict[Any, Any]
+from pricealert.common import names
 
-
-class MalformedEvent(ValueError):
-    """A stream entry that does not match the schema of its stream."""
+# Re-exported: decoding entries lives in entries.py, its names stay importable from here.
+from pricealert.common.entries import MAX_ENTRY_FIELDS as MAX_ENTRY_FIELDS
+from pricealert.common.entries import MAX_FIELD_BYTES as MAX_FIELD_BYTES
+from pricealert.common.entries import Fields as Fields
+from pricealert.common.entries import MalformedEvent as MalformedEvent
+from pricealert.common.entries import RawFields as RawFields
+from pricealert.common.entries import decode_entry as decode_entry
+from pricealert.common.entries import decode_fields as decode_fields
 
 
 class Condition(StrEnum):
@@ -36,75 +46,6 @@ def now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
-# Limits of one stream entry: far above anything a service writes, far below what would hurt a reader.
-MAX_ENTRY_FIELDS = 256
-MAX_FIELD_BYTES = 65_536
-
-
-def decode_fields(raw: RawFields) -> Fields:
-    """Turn a redis-py entry (bytes or str keys and values) into a str dict; MalformedEvent if not UTF-8."""
-    try:
-        return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]  # hot path: bytes
-    except AttributeError:
-        pass
-    except UnicodeDecodeError:
-        raise MalformedEvent(_undecodable(raw)) from None
-    try:
-        return {
-            (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
-            for k, v in raw.items()
-        }
-    except UnicodeDecodeError:
-        raise MalformedEvent(_undecodable(raw)) from None
-
-
-def decode_entry(raw: RawFields, max_field_bytes: int | None = MAX_FIELD_BYTES) -> Fields:
-    """decode_fields, after checking the entry's size: MalformedEvent for too many fields or too long a value."""
-    if len(raw) > MAX_ENTRY_FIELDS:
-        raise MalformedEvent(f"the entry has {len(raw)} fields, at most {MAX_ENTRY_FIELDS} are accepted")
-    if max_field_bytes is not None:
-        for name, value in raw.items():
-            longest = max(_size(name), _size(value))
-            if longest > max_field_bytes:
-                what = "a field name" if _size(name) > max_field_bytes else f"field {_preview(name)}"
-                raise MalformedEvent(f"{what} is {longest} bytes long, at most {max_field_bytes} are accepted")
-    return decode_fields(raw)
-
-
-def _size(value: Any) -> int:
-    return len(value) if isinstance(value, bytes | str) else len(str(value))
-
-
-def _preview(value: Any, limit: int = 40) -> str:
-    """A short, escaped rendering of a field name or value, for error messages."""
-    shown = value if isinstance(value, bytes) and not _is_utf8(value) else _text(value)
-    return repr(shown[:limit]) + ("..." if len(shown) > limit else "")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _undecodable(raw: RawFields) -> str:
-    """Which field of `raw` is not UTF-8, said readably."""
-    for name, value in raw.items():
-        if not _is_utf8(name):
-            return f"field name {_preview(name)} is not UTF-8"
-        if not _is_utf8(value):
-            return f"the value of field {_preview(name)} is not UTF-8: {_preview(value)}"
-    return "the entry is not UTF-8"
-
-
-def _is_utf8(value: Any) -> bool:
-    if not isinstance(value, bytes):
-        return True
-    try:
-        value.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _field_text(value: Any) -> str:
     if value is None:
         return ""
@@ -121,8 +62,14 @@ class Event(BaseModel):
     """Base of every stream event: flat fields, serialised as plain strings."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-    stream_type: ClassVar[str] = ""
+    stream: ClassVar[str] = ""  # the stream the event travels on (a names.py constant)
+    FIELDS: ClassVar[tuple[str, ...]] = ()  # its field names, in order (set from the model)
     max_field_bytes: ClassVar[int | None] = MAX_FIELD_BYTES
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.FIELDS = tuple(cls.model_fields)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -151,6 +98,8 @@ MAX_PRICE_FRACTION_DIGITS = 18
 class Tick(Event):
     """One trade on the exchange, as published by ingest."""
 
+    stream: ClassVar[str] = names.TICKS
+
     symbol: str
     price: Decimal
     trade_id: int
@@ -168,6 +117,8 @@ class AlertEventType(StrEnum):
 
 class AlertEvent(Event):
     """An alert's lifecycle change, with everything the evaluator and ingest need."""
+
+    stream: ClassVar[str] = names.ALERT_EVENTS
 
     type: AlertEventType
     event_id: str
@@ -189,6 +140,8 @@ def trigger_id_for(alert_id: str) -> str:
 
 class Trigger(Event):
     """An alert that fired: what the notifier and the alerts service need, no lookups required."""
+
+    stream: ClassVar[str] = names.TRIGGERS
 
     trigger_id: str
     alert_id: str
@@ -216,6 +169,8 @@ class DeliveryStatus(StrEnum):
 class NotificationResult(Event):
     """Outcome of sending one trigger's email."""
 
+    stream: ClassVar[str] = names.NOTIFICATION_RESULTS
+
     trigger_id: str
     alert_id: str
     status: Literal[DeliveryStatus.SENT, DeliveryStatus.FAILED]
@@ -236,6 +191,8 @@ class CatalogSymbol(BaseModel):
 
 class CatalogSnapshot(Event):
     """The exchange's tradable symbols, published whole by ingest."""
+
+    stream: ClassVar[str] = names.SYMBOL_CATALOG
 
     max_field_bytes: ClassVar[int | None] = None  # the whole exchange's symbols in one field
     fetched_at: datetime
@@ -266,6 +223,8 @@ class SigningKey(Event):
     each of its keys every few seconds with a new `valid_until`, so a key it drops soon stops verifying.
     """
 
+    stream: ClassVar[str] = names.SIGNING_KEYS
+
     kid: str
     algorithm: str
     public_key: str  # PEM
@@ -286,6 +245,8 @@ class AccountEventType(StrEnum):
 
 class AccountEvent(Event):
     """An account's event, with everything the notifier needs to write the mail it calls for."""
+
+    stream: ClassVar[str] = names.ACCOUNT_EVENTS
 
     type: AccountEventType
     event_id: str

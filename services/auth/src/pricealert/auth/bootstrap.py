@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from pricealert.auth import admins
 from pricealert.auth.admins import AdminOutcome
-from pricealert.auth.keys import publish_public_keys
+from pricealert.auth.handlers import publish_public_keys
 from pricealert.auth.repository import RefreshTokenRepository, VerificationTokenRepository
 from pricealert.auth.state import AuthState
 from pricealert.common.db import upgrade_database, wait_for_database

@@ -1,4 +1,4 @@
-"""Signing keys on disk (one PEM file per kid), rotation, retirement, and publishing root-signed public halves.
+"""Signing keys on disk (one PEM file per kid), rotation, retirement, and their root-signed public halves (statements).
 
 AUTH_KEY_DIR holds `<kid>.pem` (the keys in use, the newest signs), `retired/<kid>.pem` (keys an operator
 retired: never loaded, never published) and `root/` (see pricealert.auth.rootkey).
@@ -21,13 +21,10 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from redis.asyncio import Redis
 
 from pricealert.auth.rootkey import MissingRootKey, ensure_root_key
-from pricealert.common import names
 from pricealert.common.events import SigningKey
 from pricealert.common.keytrust import TrustedKey, sign_statement
-from pricealert.common.publisher import publish_many
 
 log = structlog.get_logger()
 
@@ -247,15 +244,3 @@ class DiskKeyRing:
     def published(self) -> list[KeyPair]:
         """The keys other services verify access tokens with: the newest, and those an access token may still name."""
         return live_keys(self.pairs, max_token_ttl=self.access_token_ttl, now=datetime.now(UTC))
-
-
-async def publish_public_keys(
-    redis: Redis, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *, validity: timedelta
-) -> list[str]:
-    """Append a root-signed statement for each key, valid for `validity` from now (one round trip).
-
-    Verifiers drop a key that stops being re-published once its last statement lapses.
-    """
-    now = datetime.now(UTC)
-    await publish_many(redis, names.SIGNING_KEYS, [pair.statement(root, now=now, validity=validity) for pair in pairs])
-    return [pair.kid for pair in pairs]

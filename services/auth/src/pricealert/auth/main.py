@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from pricealert.auth.account_events import AccountEvents
 from pricealert.auth.api.routes import auth, users, verification, wellknown
 from pricealert.auth.bootstrap import maintain_keys, prepare_database
+from pricealert.auth.handlers import AccountEvents
 from pricealert.auth.keys import DiskKeyRing
 from pricealert.auth.ratelimit import LoginLimiter, LoginLimits
 from pricealert.auth.registration import SignupPolicy

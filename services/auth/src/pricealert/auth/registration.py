@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.auth import metrics
-from pricealert.auth.account_events import AccountEvents, account_event
+from pricealert.auth.handlers import AccountEvents, account_event
 from pricealert.auth.models import EmailVerificationToken, User
 from pricealert.auth.repository import UserRepository, VerificationTokenRepository
 from pricealert.auth.schemas import SignupAccepted, VerifyResult

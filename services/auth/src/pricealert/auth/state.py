@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from pricealert.auth.account_events import AccountEvents
+from pricealert.auth.handlers import AccountEvents
 from pricealert.auth.keys import DiskKeyRing
 from pricealert.auth.ratelimit import LoginLimiter
 from pricealert.auth.registration import SignupPolicy

@@ -1,8 +1,9 @@
 """The index of active alerts in Redis: sorted sets per symbol and direction, scored by target price.
 
-Each member carries the whole alert ("id, indexed_at, user_id, email, condition, target, expires_at,
-name", tab-separated, name last), so firing needs no second lookup and no per-alert hash entry. A member
-the evaluation script parked (see matcher.py) has a mark, an order key and a tab in front of that.
+Each member carries the whole alert (MEMBER_FIELDS, tab-separated, name last), so firing needs no second
+lookup and no per-alert hash entry. A member the evaluation script parked (see matcher.py) has a mark, an
+order key and a tab in front of that. The scripts are lua/member.lua with lua/index_alert.lua or
+lua/unindex_alert.lua.
 """
 
 from __future__ import annotations
@@ -15,56 +16,20 @@ from redis.commands.core import AsyncScript
 
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition
+from pricealert.common.scripts import lua
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600  # longer than any redelivery or resync of an alert event
 # Marks of parked members: they sort after (above) or before (below) every alert id among equal scores.
 PARKED_MARKS = (b"~", b"!")
 
-# The member as indexed, whether parked or not (Lua; shared by the index's and the evaluation's scripts).
-UNPARKED_LUA = """
-local function unparked(member)
-  local first = string.byte(member)
-  if first == 126 or first == 33 then return string.sub(member, string.find(member, '\\t', 1, true) + 1) end
-  return member
-end
-"""
+# An index member's fields, tab-separated, name last: index_alert.lua writes the first two and member_rest the rest;
+# member.lua's parse reads them by these names (tests/contracts checks it).
+MEMBER_FIELDS = ("alert_id", "indexed_at", "user_id", "email", "condition", "target_price", "expires_at", "name")
 
 # Adds an alert unless it left the index already (a late create) or is indexed already (a redelivery).
-INDEX_ALERT = (
-    UNPARKED_LUA
-    + """
-local prefix, id, target, rest, symbol = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', prefix .. 'done:' .. id) == 1 then return 0 end
-for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', prefix .. direction .. symbol, target, target)) do
-    if string.sub(unparked(member), 1, #id + 1) == id .. '\\t' then return 0 end
-  end
-end
-local now = redis.call('TIME')
-local indexed_at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZADD', prefix .. ARGV[6] .. ':' .. symbol, target, id .. '\\t' .. indexed_at .. '\\t' .. rest)
-return 1
-"""
-)
-
+INDEX_ALERT = lua("pricealert.evaluator", "member", "index_alert")
 # Takes an alert out of the index for good and leaves a tombstone saying why.
-UNINDEX_ALERT = (
-    UNPARKED_LUA
-    + """
-local prefix, id, target, symbol, reason, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local removed = 0
-for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
-  local key = prefix .. direction .. symbol
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, target, target)) do
-    if string.sub(unparked(member), 1, #id + 1) == id .. '\\t' then
-      removed = removed + redis.call('ZREM', key, member)
-    end
-  end
-end
-redis.call('SET', prefix .. 'done:' .. id, reason, 'EX', ttl, 'NX')
-return removed
-"""
-)
+UNINDEX_ALERT = lua("pricealert.evaluator", "member", "unindex_alert")
 
 
 def member_alert_id(member: bytes) -> str:
@@ -110,16 +75,15 @@ class IndexedAlert:
     def member_rest(self) -> str:
         """The member's fields after id and indexed_at."""
         expires = str(self.expires_at_ms) if self.expires_at_ms is not None else ""
-        return "\t".join(
-            [
-                _clean(self.user_id),
-                _clean(self.email),
-                self.condition.value,
-                self.target_price,
-                expires,
-                _clean(self.name),
-            ]
-        )
+        values = {
+            "user_id": _clean(self.user_id),
+            "email": _clean(self.email),
+            "condition": self.condition.value,
+            "target_price": self.target_price,
+            "expires_at": expires,
+            "name": _clean(self.name),
+        }
+        return "\t".join(values[field] for field in MEMBER_FIELDS[2:])
 
 
 class AlertIndex:

@@ -66,7 +66,7 @@ class PriceFilters:
 
 
 class Trade(NamedTuple):
-    """One trade as read from the exchange: a Tick's fields, without pydantic's cost on the hot path."""
+    """One trade as read from the exchange: a Tick's fields in Tick.FIELDS order, without pydantic's hot-path cost."""
 
     symbol: str
     price: Decimal
@@ -76,13 +76,7 @@ class Trade(NamedTuple):
 
     def to_tick(self) -> Tick:
         """The trade as the Tick event published on the ticks stream."""
-        return Tick(
-            symbol=self.symbol,
-            price=self.price,
-            trade_id=self.trade_id,
-            exchange_time=self.exchange_time,
-            received_at=self.received_at,
-        )
+        return Tick(**self._asdict())
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from pricealert.common.runner import gather_until_stopped
 from pricealert.ingest.catalog import CatalogPublisher
 from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.metrics import register_metrics
-from pricealert.ingest.publisher import TickPipeline
 from pricealert.ingest.settings import IngestSettings, get_settings
 from pricealert.ingest.shards import ShardPool
 from pricealert.ingest.stats import Stats
 from pricealert.ingest.subscriptions import SymbolRegistry, SymbolSync
+from pricealert.ingest.tickwriter import TickPipeline
 
 log = structlog.get_logger()
 

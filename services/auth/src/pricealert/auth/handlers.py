@@ -1,28 +1,43 @@
-"""Account events on their stream, each with the change to the unverified-accounts set it stands for."""
+"""Auth's stream producers; auth consumes no stream.
+
+Produces: pricealert:signing-keys (SigningKey): publish_public_keys, called every AUTH_KEY_PUBLISH_INTERVAL_S by the
+          key-maintenance loop (bootstrap.maintain_keys);
+          pricealert:account-events (AccountEvent): AccountEvents, each event with the change to the
+          unverified-accounts set it stands for.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from pricealert.auth.keys import KeyPair
 from pricealert.auth.signup_limits import unavailable
 from pricealert.common import names
-from pricealert.common.events import AccountEvent, AccountEventType, utc_now
-from pricealert.common.publisher import maxlen_for
+from pricealert.common.events import AccountEvent, AccountEventType, SigningKey, utc_now
+from pricealert.common.publisher import append, maxlen_for, publish_many
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.scripts import lua
 
 # A notice at most once per key and window: mark and append in one step, so a failure leaves neither.
-_NOTICE_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-  return 1
-end
-return 0
-"""
+_NOTICE_ONCE = lua("pricealert.auth", "notice_once")
+
+
+async def publish_public_keys(
+    redis: Redis, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *, validity: timedelta
+) -> list[str]:
+    """Append a root-signed statement for each key, valid for `validity` from now (one round trip).
+
+    Verifiers drop a key that stops being re-published once its last statement lapses.
+    """
+    now = datetime.now(UTC)
+    await publish_many(redis, SigningKey.stream, [pair.statement(root, now=now, validity=validity) for pair in pairs])
+    return [pair.kid for pair in pairs]
 
 
 def account_event(
@@ -67,7 +82,7 @@ class AccountEvents:
         fields = [part for pair in event.to_fields().items() for part in pair]
         try:
             sent = await self._notice_once(
-                keys=[key, names.ACCOUNT_EVENTS], args=[window_s, maxlen_for(names.ACCOUNT_EVENTS), *fields]
+                keys=[key, AccountEvent.stream], args=[window_s, maxlen_for(AccountEvent.stream), *fields]
             )
         except TRANSIENT_REDIS_ERRORS as exc:
             raise unavailable() from exc
@@ -76,12 +91,7 @@ class AccountEvents:
     async def _transaction(self, event: AccountEvent, mark: Callable[[Pipeline], object]) -> None:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(
-                    names.ACCOUNT_EVENTS,
-                    event.to_fields(),  # type: ignore[arg-type]
-                    maxlen=maxlen_for(names.ACCOUNT_EVENTS),
-                    approximate=True,
-                )
+                append(pipe, AccountEvent.stream, event)
                 mark(pipe)
                 await pipe.execute()
         except TRANSIENT_REDIS_ERRORS as exc:

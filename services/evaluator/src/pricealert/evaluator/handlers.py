@@ -1,4 +1,9 @@
-"""The evaluator process: one consumer keeps the index current, another evaluates ticks."""
+"""The evaluator's stream handlers: one consumer keeps the index current, another evaluates ticks.
+
+Consumes: pricealert:alert-events (AlertEvent, group evaluator) into the index (index.py);
+          pricealert:ticks (Tick, group evaluator; raw fast path, matcher.py).
+Produces: pricealert:triggers (Trigger), appended by the evaluation script (lua/evaluate_ticks.lua).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
-from pricealert.common.events import AlertEvent, Tick, decode_entry
+from pricealert.common.events import AlertEvent, Tick, decode_entry, trigger_id_for
 from pricealert.common.runner import gather_until_stopped
 from pricealert.evaluator import metrics
 from pricealert.evaluator.index import AlertIndex
@@ -21,7 +26,7 @@ from pricealert.evaluator.settings import EvaluatorSettings
 
 log = structlog.get_logger()
 SERVICE = "evaluator"
-TICK_FIELDS = len(Tick.model_fields)
+TICK_FIELDS = len(Tick.FIELDS)
 
 
 def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
@@ -38,7 +43,7 @@ def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamCo
                 metrics.INDEX_CHANGES.labels(event.type.name.lower()).inc()
 
     options = ConsumerOptions(
-        stream=names.ALERT_EVENTS,
+        stream=AlertEvent.stream,
         group=names.GROUP_EVALUATOR,
         consumer=settings.consumer_name,
         service=SERVICE,
@@ -67,11 +72,11 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
         metrics.TRIGGERS.inc(len(fired))
         # Triggers are rare next to ticks: one line each is affordable, and it is what an operator greps for.
         for trigger in fired:
-            with bound_contextvars(alert_id=trigger.alert_id, trigger_id=trigger.alert_id):
+            with bound_contextvars(alert_id=trigger.alert_id, trigger_id=trigger_id_for(trigger.alert_id)):
                 log.info("trigger.fired", symbol=trigger.symbol, price=trigger.price)
 
     options = ConsumerOptions(
-        stream=names.TICKS,
+        stream=Tick.stream,
         group=names.GROUP_EVALUATOR,
         consumer=settings.consumer_name,
         service=SERVICE,
