@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+from pricealert.common.consumer import ConsumerOptions, Message, Received, StreamConsumer
 from pricealert.common.events import AlertEvent, Tick, decode_entry, trigger_id_for
 from pricealert.common.runner import gather_until_stopped
 from pricealert.evaluator import metrics
@@ -33,9 +33,9 @@ def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamCo
     """Applies alert.created / deleted / expired to the index."""
     index = AlertIndex(redis)
 
-    async def handle_alert_events(messages: Sequence[Message]) -> None:
+    async def handle_alert_events(messages: Sequence[Received[AlertEvent]]) -> None:
         for message in messages:
-            event = AlertEvent.from_fields(message.fields)
+            event = message.event
             with bound_contextvars(alert_id=event.alert_id):
                 changed = await index.apply(event)
                 log.info("alert.indexed", kind=event.type.value, symbol=event.symbol, changed=changed)
@@ -51,7 +51,7 @@ def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamCo
         reclaim_idle_ms=settings.reclaim_idle_ms,
         max_deliveries=settings.max_deliveries,
     )
-    return StreamConsumer(redis, options, handle_alert_events)
+    return StreamConsumer(redis, options, handle_alert_events, event=AlertEvent)
 
 
 def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
