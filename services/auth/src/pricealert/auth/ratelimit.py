@@ -14,58 +14,17 @@ from redis.asyncio import Redis
 from pricealert.common import names
 from pricealert.common.errors import ServiceUnavailable, TooManyRequests
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.scripts import lua
 
 ACCOUNT = "account"
 ADDRESS = "address"
 # Most addresses remembered per account (the newest win): bounds the set of a roaming user.
 MAX_KNOWN_ADDRESSES = 50
 
-# KEYS: pair, address, account, known addresses. ARGV: window s, the three limits (same order),
-# client address, known-address lifetime ms. Returns 0 (counted, go on) or the seconds to wait.
 # Checking and counting in one script is what stops N parallel guesses from all passing the check.
-_ATTEMPT = """
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local seen = redis.call('ZSCORE', KEYS[4], ARGV[5])
-local known = seen and tonumber(seen) >= now_ms - tonumber(ARGV[6])
-local window = tonumber(ARGV[1])
-local wait = 0
-for i = 1, 3 do
-  if i < 3 or not known then
-    local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if count >= tonumber(ARGV[i + 1]) then
-      local ttl = redis.call('TTL', KEYS[i])
-      if ttl < 0 then redis.call('EXPIRE', KEYS[i], window); ttl = window end
-      if ttl > wait then wait = ttl end
-    end
-  end
-end
-if wait > 0 then return math.max(wait, 1) end
-for i = 1, 3 do
-  redis.call('INCR', KEYS[i])
-  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], window) end
-end
-return 0
-"""
-
-# KEYS as above. ARGV: client address, known-address lifetime ms, remember (1/0), most addresses kept.
+_COUNT_LOGIN_ATTEMPT = lua("pricealert.auth", "count_login_attempt")
 # The attempt was counted up front; a right password gives it back and forgets this pair's failures.
-_SUCCEEDED = """
-redis.call('DEL', KEYS[1])
-for i = 2, 3 do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
-end
-if ARGV[3] == '1' then
-  local now = redis.call('TIME')
-  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  local lifetime = tonumber(ARGV[2])
-  redis.call('ZADD', KEYS[4], now_ms, ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now_ms - lifetime))
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[4]) + 1))
-  redis.call('PEXPIRE', KEYS[4], lifetime)
-end
-return 0
-"""
+_RECORD_LOGIN_SUCCESS = lua("pricealert.auth", "record_login_success")
 
 
 @dataclass(frozen=True)
@@ -104,7 +63,7 @@ class LoginLimiter:
         limits = self.limits
         try:
             wait = await self.redis.eval(
-                _ATTEMPT,
+                _COUNT_LOGIN_ATTEMPT,
                 4,
                 *self._keys(email, address),
                 str(limits.window_s),
@@ -125,7 +84,7 @@ class LoginLimiter:
         """Give back a right password's attempt, forget this pair's failures and (if `remember`) know the address."""
         try:
             await self.redis.eval(
-                _SUCCEEDED,
+                _RECORD_LOGIN_SUCCESS,
                 4,
                 *self._keys(email, address),
                 address,

@@ -9,22 +9,14 @@ from redis.asyncio import Redis
 from pricealert.common import names
 from pricealert.common.errors import ServiceUnavailable, TooManyRequests
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.scripts import lua
 
 ADDRESS = "address"
 RESEND = "resend"
 
 # Count first, compare after, in one step: N parallel requests cannot all read a count below the limit.
 # A counter gets its expiry in the same step, so a crash can never leave one without.
-_COUNT = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[1]) end
-  out[2 * i - 1] = count
-  out[2 * i] = redis.call('TTL', key)
-end
-return out
-"""
+_COUNT_SIGNUP_REQUESTS = lua("pricealert.auth", "count_signup_requests")
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,7 @@ class SignupLimiter:
 
     def __init__(self, redis: Redis, limits: SignupLimits) -> None:
         self.limits = limits
-        self._count = redis.register_script(_COUNT)
+        self._count = redis.register_script(_COUNT_SIGNUP_REQUESTS)
 
     async def count_registration(self, address: str) -> None:
         """Count one registration from `address`; 429 when the address is over its limit."""

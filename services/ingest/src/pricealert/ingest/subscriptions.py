@@ -15,24 +15,13 @@ from pricealert.common import names
 from pricealert.common.consumer import Received
 from pricealert.common.events import AlertEvent, AlertEventType, Trigger
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.scripts import lua
 
 log = structlog.get_logger()
 
-# KEYS: symbol's alert set, the symbols set, the alert's tombstone. ARGV: alert id, symbol.
 # An alert already gone (deleted, expired or fired, perhaps seen first on the triggers stream) stays gone.
-# Both scripts answer 1 when the symbol joined or left the symbol set, else 0.
-_ADD = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('SADD', KEYS[1], ARGV[1])
-return redis.call('SADD', KEYS[2], ARGV[2])
-"""
-# ARGV: alert id, symbol, tombstone TTL in seconds.
-_REMOVE = """
-redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
-redis.call('SREM', KEYS[1], ARGV[1])
-if redis.call('SCARD', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[2]) end
-return 0
-"""
+_ADD_ACTIVE_ALERT = lua("pricealert.ingest", "add_active_alert")
+_REMOVE_ACTIVE_ALERT = lua("pricealert.ingest", "remove_active_alert")
 
 
 def normalize(symbol: str) -> str:
@@ -47,8 +36,8 @@ class SymbolRegistry:
         self.redis = redis
         self.gone_ttl_s = gone_ttl_s
         self.on_change = on_change
-        self._add = redis.register_script(_ADD)
-        self._remove = redis.register_script(_REMOVE)
+        self._add = redis.register_script(_ADD_ACTIVE_ALERT)
+        self._remove = redis.register_script(_REMOVE_ACTIVE_ALERT)
 
     async def symbols(self) -> set[str]:
         """Every symbol with at least one active alert."""

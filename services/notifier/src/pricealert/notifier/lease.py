@@ -15,53 +15,12 @@ from enum import IntEnum
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.scripts import lua
 
-# KEYS[1] is the set of unverified accounts, then per trigger (keys sent, lease, retry): 1 if sent already,
-# 4 if its user's address is not verified, 2 if a stream copy of a trigger that waits in the retry queue
-# (that copy stands for it), else take the lease: 0 if taken, 3 if someone holds it.
-_PRECHECK = """
-local n = (#KEYS - 1) / 3
-local out = {}
-for i = 1, n do
-  local sent, lease, retry = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
-  if redis.call('EXISTS', sent) == 1 then
-    out[i] = 1
-  elseif redis.call('SISMEMBER', KEYS[1], ARGV[1 + 2 * n + i]) == 1 then
-    out[i] = 4
-  elseif ARGV[1 + n + i] == '0' and redis.call('EXISTS', retry) == 1 then
-    out[i] = 2
-  elseif redis.call('SET', lease, ARGV[1 + i], 'NX', 'PX', ARGV[1]) then
-    out[i] = 0
-  else
-    out[i] = 3
-  end
-end
-return out
-"""
-
-# Extend our lease, or take it again if it lapsed and nobody else took it; never once the mail is sent.
-_RENEW = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] or not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# The rule for one mail: 1 if sent already, else take the lease: 0 if taken, 3 if someone holds it.
-_TAKE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-return 3
-"""
-
-# Drop our lease (after a failure) unless someone else took it meanwhile.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_LEASE_BATCH = lua("pricealert.notifier", "lease_batch")
+_RENEW_LEASE = lua("pricealert.notifier", "renew_lease")
+_TAKE_LEASE = lua("pricealert.notifier", "take_lease")
+_RELEASE_LEASE = lua("pricealert.notifier", "release_lease")
 
 
 class LeaseState(IntEnum):
@@ -79,10 +38,10 @@ class Leases:
 
     def __init__(self, redis: Redis, consumer_name: str, lease_ms: int) -> None:
         self.lease_ms = lease_ms
-        self._precheck = redis.register_script(_PRECHECK)
-        self._renew = redis.register_script(_RENEW)
-        self._take = redis.register_script(_TAKE)
-        self._release = redis.register_script(_RELEASE)
+        self._lease_batch = redis.register_script(_LEASE_BATCH)
+        self._renew = redis.register_script(_RENEW_LEASE)
+        self._take = redis.register_script(_TAKE_LEASE)
+        self._release = redis.register_script(_RELEASE_LEASE)
         self._tokens = itertools.count()
         self._prefix = f"{consumer_name}:{os.getpid()}:{time.monotonic_ns() % 1_000_000}"
 
@@ -101,7 +60,7 @@ class Leases:
                 names.notifier_lease_key(trigger_id),
                 names.notifier_retry_key(trigger_id),
             ]
-        states = await self._precheck(
+        states = await self._lease_batch(
             keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued), *user_ids]
         )
         return [LeaseState(int(s)) for s in states]

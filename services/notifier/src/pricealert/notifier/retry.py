@@ -10,16 +10,13 @@ from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
 from pricealert.common.events import Fields, decode_fields
+from pricealert.common.scripts import lua
 
 META_PREFIX = "retry_"
 
 # Take the due ids and push their score forward by the claim time in one step, so that two replicas
 # never take the same id, and a replica that dies holding it only delays it by the claim time.
-_CLAIM = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
-return due
-"""
+_CLAIM_DUE_RETRIES = lua("pricealert.notifier", "claim_due_retries")
 
 
 def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
@@ -46,7 +43,7 @@ class RetryQueue:
     def __init__(self, redis: Redis, claim_ms: int) -> None:
         self.redis = redis
         self.claim_ms = claim_ms
-        self._claim = redis.register_script(_CLAIM)
+        self._claim = redis.register_script(_CLAIM_DUE_RETRIES)
 
     async def claim_due(self, now_ms: int, limit: int) -> list[Retrying]:
         """Take up to `limit` triggers whose time has come (they return after claim_ms unless settled)."""
