@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from pricealert.cli.streams import text
 from pricealert.common import names
 from pricealert.common.deadletter import DL_PREFIX, TRUNCATED, restore_fields
-from pricealert.common.publisher import maxlen_for
+from pricealert.common.publisher import append
 
 UNREADABLE = "unreadable"  # a failure fact the CLI adds itself, to a dead letter that is not text
 PAGE = 500
@@ -135,7 +135,8 @@ async def replay(redis: Redis, stream: str, ids: Sequence[str] = ()) -> Outcome:
             outcome.refused[letter.id] = str(exc)
             continue
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(stream, entry, maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]
+            # append copies the mapping as it is: the original bytes go back unchanged, whatever its str typing says.
+            append(pipe, stream, cast(dict[str, str], entry))
             pipe.xdel(dead, letter.id)
             new_id, _ = await pipe.execute()
         outcome.done[letter.id] = text(new_id)
