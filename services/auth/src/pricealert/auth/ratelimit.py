@@ -48,6 +48,8 @@ class LoginLimiter:
     def __init__(self, redis: Redis, limits: LoginLimits) -> None:
         self.redis = redis
         self.limits = limits
+        self._count_attempt = redis.register_script(_COUNT_LOGIN_ATTEMPT)
+        self._record_success = redis.register_script(_RECORD_LOGIN_SUCCESS)
 
     @staticmethod
     def _keys(email: str, address: str) -> list[str]:
@@ -62,16 +64,16 @@ class LoginLimiter:
         """Count one attempt, or raise TooManyRequests (with Retry-After) when a limit is reached."""
         limits = self.limits
         try:
-            wait = await self.redis.eval(
-                _COUNT_LOGIN_ATTEMPT,
-                4,
-                *self._keys(email, address),
-                str(limits.window_s),
-                str(limits.per_account_address),
-                str(limits.per_address),
-                str(limits.per_account),
-                address,
-                str(limits.known_address_ttl_s * 1000),
+            wait = await self._count_attempt(
+                keys=self._keys(email, address),
+                args=[
+                    str(limits.window_s),
+                    str(limits.per_account_address),
+                    str(limits.per_address),
+                    str(limits.per_account),
+                    address,
+                    str(limits.known_address_ttl_s * 1000),
+                ],
             )
         except TRANSIENT_REDIS_ERRORS as exc:
             raise _unavailable() from exc
@@ -83,14 +85,14 @@ class LoginLimiter:
     async def succeeded(self, email: str, address: str, *, remember: bool) -> None:
         """Give back a right password's attempt, forget this pair's failures and (if `remember`) know the address."""
         try:
-            await self.redis.eval(
-                _RECORD_LOGIN_SUCCESS,
-                4,
-                *self._keys(email, address),
-                address,
-                str(self.limits.known_address_ttl_s * 1000),
-                "1" if remember else "0",
-                str(MAX_KNOWN_ADDRESSES),
+            await self._record_success(
+                keys=self._keys(email, address),
+                args=[
+                    address,
+                    str(self.limits.known_address_ttl_s * 1000),
+                    "1" if remember else "0",
+                    str(MAX_KNOWN_ADDRESSES),
+                ],
             )
         except TRANSIENT_REDIS_ERRORS as exc:
             raise _unavailable() from exc
