@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -36,9 +35,10 @@ from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.logging import configure_logging
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import connect
-from pricealert.devstack.ports import free_port, wait_for_port
+from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer, create_database, temp_dir
+from pricealert.testsupport.nginx import Nginx, nginx_binary
 
 WRK_SCRIPT = """
 tokens = {%(tokens)s}
@@ -66,55 +66,6 @@ done = function(summary, latency, requests)
     latency.max / 1000, summary.duration))
 end
 """
-
-
-NGINX_TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "pricealert.conf.template"
-# What the nginx image's own nginx.conf provides around conf.d (one worker per core), in a private prefix.
-NGINX_MAIN = """\
-daemon off;
-worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/pricealert.conf;
-}}
-"""
-
-
-def start_nginx(prefix: Path, port: int, upstreams: dict[str, str]) -> subprocess.Popen[bytes]:
-    """nginx running deploy/nginx's template with local upstreams (its access log goes to a file)."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    text = NGINX_TEMPLATE.read_text()
-    for name, value in {"NGINX_LISTEN": f"127.0.0.1:{port}", "NGINX_RESOLVER": "127.0.0.1", **upstreams}.items():
-        text = text.replace("${" + name + "}", value)
-    (prefix / "pricealert.conf").write_text(text)
-    (prefix / "nginx.conf").write_text(NGINX_MAIN.format(prefix=prefix))
-    with (prefix / "access.log").open("ab") as access:
-        process = subprocess.Popen(
-            [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
-            stdout=access,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for_port(port, timeout=10)
-    return process
-
-
-def stop_nginx(process: subprocess.Popen[bytes]) -> None:
-    """Graceful stop (SIGQUIT), then kill."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def prepare(base_url: str, users: int) -> list[str]:
@@ -177,7 +128,7 @@ async def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    if args.gateway == "nginx" and shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+    if args.gateway == "nginx" and nginx_binary() is None:
         raise SystemExit("nginx is needed for --gateway nginx: apt-get install nginx (or use --gateway dev)")
     work = temp_dir("bench-api-")
     redis_server = RedisServer(work / "redis").start()
@@ -215,7 +166,8 @@ async def main() -> None:
     nginx = None
     try:
         if args.gateway == "nginx":
-            nginx = start_nginx(
+            nginx = Nginx(
+                nginx_binary() or "nginx",  # checked above
                 work / "nginx",
                 port,
                 {
@@ -223,7 +175,10 @@ async def main() -> None:
                     "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
                     "DOCS_UPSTREAM": f"127.0.0.1:{dev_port}",
                 },
-            )
+                workers="auto",  # one per core, as the nginx image's own nginx.conf
+                connections=4096,
+                log_level="warn",
+            ).start()
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
@@ -306,7 +261,7 @@ async def main() -> None:
         Path(args.out).write_text(json.dumps(result, indent=2))
     finally:
         if nginx is not None:
-            stop_nginx(nginx)
+            nginx.stop()
         for service in services:
             service.stop()
         await redis.aclose()

@@ -12,7 +12,8 @@ import httpx
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
 from chaos.scenarios import FaultContext, Scenario, run_fault
 from chaos.stack import ChaosStack
-from chaos.workload import LEVELS, Created, Market, User, create_alerts, plan_alerts, register_users, wait_until
+from chaos.workload import LEVELS, Created, Market, User, create_alerts, plan_alerts, register_users
+from pricealert.testsupport.polling import holds_within
 
 USERS = 12
 HOLD_S = 35.0  # longest wait for the market's targets to fire after a ramp (covers restarts and reclaims)
@@ -103,7 +104,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             else:
                 created = await create_alerts(client, users, plan_alerts(USERS), retry_catalog_s=30)
             mark("created")
-            result["indexed_before_ramp"] = await wait_until(indexed_all(stack, created), within=30)
+            result["indexed_before_ramp"] = await holds_within(indexed_all(stack, created), within=30)
             mark("indexed")
             await asyncio.sleep(0.5)  # the steady trades fix every cross alert's side
             await market.ramp(range(1, 9), 0.2)
@@ -112,17 +113,17 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 asyncio.create_task(run_fault(scenario, ctx, delay=0.03)) if (scenario.during == "ramp") else None
             )
             await market.ramp(range(25, LEVELS + 1), 0.2)
-            result["up_fired"] = await wait_until(fired_all(stack, created, "up"), within=HOLD_S)
+            result["up_fired"] = await holds_within(fired_all(stack, created, "up"), within=HOLD_S)
             mark("up")
             if fault_task is not None and scenario.hold_down_phase:
                 await fault_task
             await market.ramp(range(LEVELS - 1, -LEVELS - 1, -1), 0.05)
-            result["down_fired"] = await wait_until(fired_all(stack, created, "down"), within=HOLD_S)
+            result["down_fired"] = await holds_within(fired_all(stack, created, "down"), within=HOLD_S)
             mark("down")
             await market.stop()
             if fault_task is not None:
                 await fault_task
-            result["settled"] = await wait_until(settled(stack, client, users, created), within=SETTLE_S, every=0.5)
+            result["settled"] = await holds_within(settled(stack, client, users, created), within=SETTLE_S, every=0.5)
             mark("settled")
             await asyncio.sleep(QUIET_S)
             obs = await observe(stack, client, users)

@@ -8,7 +8,6 @@ import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import httpx
 
@@ -234,14 +233,3 @@ class Market:
         while True:
             self._trade_all()
             await asyncio.sleep(pause)
-
-
-async def wait_until(check: Any, within: float, every: float = 0.25) -> bool:
-    """Await `check()` until it is truthy or `within` seconds passed; returns whether it held."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if await check():
-                return True
-        await asyncio.sleep(every)
-    return False

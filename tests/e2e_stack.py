@@ -14,6 +14,7 @@ from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.smtp import MailboxServer, ReceivedMail
+from pricealert.testsupport.polling import eventually
 
 SERVICES = ("auth", "alerts", "ingest", "evaluator", "notifier", "gateway")
 
@@ -97,17 +98,6 @@ def stack_environment(
     }
 
 
-async def eventually_value(fetch, within: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Call `fetch` until it returns something truthy; return that."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{what} not reached within {within}s")
-
-
 def alert_mails(mailbox: MailboxServer) -> list[ReceivedMail]:
     """The alert mails among everything the SMTP server accepted (not the verification mails and notices)."""
     return [m for m in list(mailbox.mails) if str(m.message["Message-ID"]).startswith("<trigger.")]
@@ -122,7 +112,7 @@ async def verification_link(mailbox: MailboxServer, email: str, within: float = 
             return None
         return next(line.strip() for line in links[-1].text().splitlines() if "/auth/verify?token=" in line)
 
-    return str(await eventually_value(newest, within=within, what=f"the verification mail to {email}"))
+    return str(await eventually(newest, within=within, what=f"the verification mail to {email}"))
 
 
 async def register_verified(client: httpx.AsyncClient, mailbox: MailboxServer, email: str, password: str) -> None:
@@ -143,7 +133,7 @@ async def create_alert(client: httpx.AsyncClient, headers: dict[str, str], body:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    return dict(await eventually_value(attempt, what="symbol catalog"))
+    return dict(await eventually(attempt, within=20, what="symbol catalog"))
 
 
 async def fire_one_alert(
@@ -177,4 +167,4 @@ async def fire_one_alert(
             body = dict((await client.get(f"/alerts/{alert['id']}", headers=headers)).json())
             return body if body["delivery_status"] == "sent" else None
 
-        return dict(await eventually_value(sent, what="alert triggered and its mail sent"))
+        return dict(await eventually(sent, within=20, what="alert triggered and its mail sent"))

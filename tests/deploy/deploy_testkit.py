@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -21,11 +19,12 @@ import yaml  # type: ignore[import-untyped]
 from pricealert.common import acl
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.servers import redis_server_binary
+from pricealert.testsupport.nginx import TEMPLATE
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
-NGINX_TEMPLATE = DEPLOY / "nginx" / "pricealert.conf.template"
+NGINX_TEMPLATE = TEMPLATE
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 # Values for the secrets compose demands (${VAR:?}); nothing here is a real secret.
@@ -90,14 +89,6 @@ def service_environment(service: Mapping[str, Any], env: Mapping[str, str]) -> d
     return {str(k): None if v is None else interpolate(str(v), env) for k, v in raw.items()}
 
 
-def render_nginx(values: Mapping[str, str]) -> str:
-    """The template with exactly these variables substituted, as the nginx image's envsubst does."""
-    text = NGINX_TEMPLATE.read_text()
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    return text
-
-
 def template_variables() -> set[str]:
     """The ${VAR}s the nginx template expects (comments excluded)."""
     code = "\n".join(line.split("#", 1)[0] for line in NGINX_TEMPLATE.read_text().splitlines())
@@ -126,93 +117,6 @@ def compose_binary() -> list[str] | None:
         if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2."):
             return command
     return None
-
-
-def nginx_binary() -> str | None:
-    """Debian's nginx, if installed."""
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-
-
-MAIN_CONF = """\
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/pricealert.conf;
-}}
-"""
-
-
-@dataclass
-class Nginx:
-    """Debian's nginx running the gateway template with local upstreams, in its own prefix directory."""
-
-    binary: str
-    prefix: Path
-    port: int
-    upstreams: Mapping[str, str]
-    process: subprocess.Popen[bytes] | None = None
-
-    def write_config(self) -> Path:
-        """Render the template (test-local values) and a main nginx.conf around it; returns the main file."""
-        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
-        values = {"NGINX_LISTEN": f"127.0.0.1:{self.port}", "NGINX_RESOLVER": "127.0.0.1", **self.upstreams}
-        (self.prefix / "pricealert.conf").write_text(render_nginx(values))
-        main = self.prefix / "nginx.conf"
-        main.write_text(MAIN_CONF.format(prefix=self.prefix))
-        return main
-
-    def command(self, *args: str) -> list[str]:
-        """nginx with this prefix, configuration and error log."""
-        return [
-            self.binary,
-            "-p",
-            str(self.prefix),
-            "-c",
-            str(self.prefix / "nginx.conf"),
-            "-e",
-            str(self.prefix / "error.log"),
-            *args,
-        ]
-
-    def check(self) -> subprocess.CompletedProcess[str]:
-        """`nginx -t`: nginx's own verdict on the configuration."""
-        return subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30)
-
-    def start(self) -> Nginx:
-        """Start nginx in the foreground (its access log, /dev/stdout, goes to access.log)."""
-        self.write_config()
-        with (self.prefix / "access.log").open("ab") as access:
-            self.process = subprocess.Popen(self.command(), stdout=access, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, timeout=10)
-        return self
-
-    @property
-    def url(self) -> str:
-        """The gateway's base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def access_log(self) -> list[dict[str, Any]]:
-        """The JSON access-log lines written so far."""
-        lines = (self.prefix / "access.log").read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def stop(self) -> None:
-        """SIGQUIT (graceful) and wait."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def run_migrate_acl_step(

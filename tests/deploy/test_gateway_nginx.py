@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from deploy_testkit import Nginx, nginx_binary, require_tool
+from deploy_testkit import require_tool
 
 from pricealert.common import names
 from pricealert.common.events import AccountEvent, CatalogSnapshot, CatalogSymbol, utc_now
@@ -33,6 +33,7 @@ from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.rawhttp import RawResponse, raw_request
 from pricealert.devstack.servers import temp_dir
+from pricealert.testsupport.nginx import Nginx, nginx_binary
 
 PASSWORD = "correct-horse-battery"
 CLIENT_ADDRESS = "127.0.0.2"  # the test's client connects from here, so nginx sees a non-default peer

@@ -25,12 +25,13 @@ from deploy_testkit import (
     run_migrate_acl_step,
     service_environment,
 )
-from e2e_stack import Stack, alert_mails, eventually_value, fire_one_alert, stack_environment
+from e2e_stack import Stack, alert_mails, fire_one_alert, stack_environment
 
 from pricealert.common import acl, names
 from pricealert.common.redisconn import connect
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 SERVICES = load_compose()["services"]
@@ -140,7 +141,7 @@ async def test_every_service_works_as_its_own_redis_user_and_nothing_is_refused(
             groups = await admin.xinfo_groups(names.ALERT_EVENTS)
             return all(int(group["pending"]) == 0 and group.get("lag", 0) == 0 for group in groups)
 
-        await eventually_value(no_pending, what="the resynced alert events consumed")
+        await eventually(no_pending, within=20, what="the resynced alert events consumed")
         await asyncio.sleep(1.5)  # a few more rounds of every loop: reclaims, heartbeats, lag gauges
 
         refused = await admin.execute_command("ACL", "LOG")  # type: ignore[no-untyped-call]

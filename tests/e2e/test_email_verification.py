@@ -7,12 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_stack import Stack, alert_mails, create_alert, eventually_value, verification_link
+from e2e_stack import Stack, alert_mails, create_alert, verification_link
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -26,7 +27,7 @@ async def fire(
     alert = await create_alert(client, headers, {"symbol": "ETHUSDT", "target_price": target, "condition": "above"})
     # The symbol may still be subscribed for the alert before: wait for the evaluator too, or the trade can
     # reach it before the alert does (a trade before the alert is in the index fires nothing, by design).
-    await eventually_value(lambda: _indexed(redis, alert["id"]), what="the alert in the evaluator's index")
+    await eventually(lambda: _indexed(redis, alert["id"]), within=20, what="the alert in the evaluator's index")
     await exchange.wait_for(lambda: "ethusdt@trade" in exchange.subscriptions(), within=10, what="ingest on ethusdt")
     await exchange.play_trade("ETHUSDT", price)
 
@@ -34,7 +35,7 @@ async def fire(
         body = dict((await client.get(f"/alerts/{alert['id']}", headers=headers)).json())
         return body if body["status"] == "triggered" and body["delivery_status"] != "pending" else None
 
-    return dict(await eventually_value(settled, what="the alert triggered and its delivery settled"))
+    return dict(await eventually(settled, within=20, what="the alert triggered and its delivery settled"))
 
 
 async def _indexed(redis: Redis, alert_id: str) -> bool:

@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_stack import Stack, alert_mails, create_alert, eventually_value, register_verified
+from e2e_stack import Stack, alert_mails, create_alert, register_verified
 
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -42,13 +43,13 @@ async def test_trade_across_the_target_sends_exactly_one_email(
         async def one_mail() -> bool:
             return len(alert_mails(smtp_server)) >= 1
 
-        await eventually_value(one_mail, what="the email")
+        await eventually(one_mail, within=20, what="the email")
 
         async def triggered() -> dict[str, Any] | None:
             body = (await client.get(f"/alerts/{alert['id']}", headers=headers)).json()
             return dict(body) if body["status"] == "triggered" and body["delivery_status"] == "sent" else None
 
-        shown = await eventually_value(triggered, what="alert triggered and sent")
+        shown = await eventually(triggered, within=20, what="alert triggered and sent")
         assert shown["triggered_price"].startswith("100012.5")
 
         await exchange.play_trade("BTCUSDT", "100100")  # the alert fired once; later trades change nothing

@@ -15,12 +15,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from e2e_stack import Stack, eventually_value, fire_one_alert
+from e2e_stack import Stack, fire_one_alert
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -93,7 +94,7 @@ async def test_every_operations_command_runs(
     dead = names.dead_letter_stream(names.TRIGGERS)
     # A trigger no reader can parse: each group dead-letters it, so the dead-letter commands have work.
     await redis.xadd(names.TRIGGERS, {"trigger_id": "not-a-trigger"})
-    await eventually_value(lambda: redis.xlen(dead), what="a dead-lettered trigger")
+    await eventually(lambda: redis.xlen(dead), within=20, what="a dead-lettered trigger")
 
     env = {
         **os.environ,
@@ -110,7 +111,7 @@ async def test_every_operations_command_runs(
         if command.startswith("uv run pricealert "):
             line = command.removeprefix("uv run ").replace(EXAMPLE_CONSUMER, socket.gethostname())
             if EXAMPLE_DEAD_LETTER in line:
-                await eventually_value(lambda: redis.xlen(dead), what="a dead letter to drop")
+                await eventually(lambda: redis.xlen(dead), within=20, what="a dead letter to drop")
                 [(entry_id, _)] = await redis.xrange(dead, count=1)
                 line = line.replace(EXAMPLE_DEAD_LETTER, entry_id)
             output = run(line, env, stdin="admin-pass-123\nadmin-pass-123\n")

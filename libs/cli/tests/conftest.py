@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redisacl_testkit import AclRedis, apply_users
 
 from pricealert.common.redisconn import connect
 from pricealert.devstack.servers import RedisServer, temp_dir
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from redisacl_testkit import AclRedis, apply_users  # found through the path set just above
 
 
 @pytest.fixture

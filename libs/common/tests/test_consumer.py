@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.testsupport.polling import eventually
 
 STREAM = "test:stream"
 
@@ -32,14 +33,6 @@ def options(consumer: str, **overrides: object) -> ConsumerOptions:
     )
     base.update(overrides)
     return ConsumerOptions(**base)  # type: ignore[arg-type]
-
-
-async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def pending_count(redis: Redis) -> int:
@@ -74,7 +67,7 @@ async def test_entry_of_a_crashed_handler_stays_pending_and_another_consumer_rec
     async def handled() -> bool:
         return handled_by_b == ["1"]
 
-    await wait_until(handled)
+    await eventually(handled)
     stop.set()
     await task
     assert await pending_count(redis) == 0
@@ -97,7 +90,7 @@ async def test_failing_handler_leaves_entry_pending_then_succeeds_on_redelivery(
     async def succeeded() -> bool:
         return len(attempts) == 2 and await pending_count(redis) == 0
 
-    await wait_until(succeeded)
+    await eventually(succeeded)
     stop.set()
     await task
     assert attempts == [1, 2]
@@ -121,7 +114,7 @@ async def test_message_that_always_fails_ends_in_dead_letters_after_max_deliveri
     async def dead_lettered() -> bool:
         return bool(await redis.xlen(dead))
 
-    await wait_until(dead_lettered)
+    await eventually(dead_lettered)
     stop.set()
     await task
     assert deliveries == [1, 2, 3]
@@ -152,7 +145,7 @@ async def test_permanent_error_dead_letters_at_once_and_the_batch_goes_on(redis:
     async def done() -> bool:
         return sorted(handled) == ["1", "2"] and await pending_count(redis) == 0
 
-    await wait_until(done)
+    await eventually(done)
     stop.set()
     await task
     [(_, fields)] = await redis.xrange(names.dead_letter_stream(STREAM))
@@ -175,7 +168,7 @@ async def test_entry_that_is_not_utf8_is_dead_lettered_at_once_and_the_loop_goes
     async def done() -> bool:
         return (handled == ["after"] and await pending_count(redis) == 0) or task.done()
 
-    await wait_until(done)
+    await eventually(done)
     assert not task.done(), task.exception()
     stop.set()
     await task
@@ -202,7 +195,7 @@ async def test_dead_lettering_cannot_fail_on_what_the_entry_holds(redis: Redis) 
     async def dead_lettered() -> bool:
         return bool(await redis.xlen(names.dead_letter_stream(STREAM))) or task.done()
 
-    await wait_until(dead_lettered)
+    await eventually(dead_lettered)
     assert not task.done(), task.exception()
     stop.set()
     await task
@@ -226,14 +219,14 @@ async def test_consumer_recreates_its_group_when_redis_lost_it(redis: Redis) -> 
     async def first() -> bool:
         return handled == ["1"]
 
-    await wait_until(first)
+    await eventually(first)
     await redis.flushall()  # what a Redis restart without persistence looks like
     await redis.xadd(STREAM, {"n": "2"})
 
     async def second() -> bool:
         return handled == ["1", "2"]
 
-    await wait_until(second)
+    await eventually(second)
     stop.set()
     await task
 
@@ -250,7 +243,7 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
         async def some_handled() -> bool:
             return int(await redis.get(f"{STREAM}:handled-count") or 0) >= 5
 
-        await wait_until(some_handled)
+        await eventually(some_handled)
         process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(process.wait, 20) == 0
     finally:
@@ -270,7 +263,7 @@ async def test_sigterm_stops_cleanly_and_no_entry_is_lost(redis: Redis, redis_ur
         async def all_handled() -> bool:
             return await redis.scard(f"{STREAM}:handled") == total and await pending_count(redis) == 0
 
-        await wait_until(all_handled, timeout=30)
+        await eventually(all_handled, within=30)
     finally:
         restarted.send_signal(signal.SIGTERM)
         await asyncio.to_thread(restarted.wait, 20)
@@ -309,7 +302,7 @@ async def test_prefetch_reads_the_next_batch_during_the_handler_and_a_stop_leave
     async def all_handled() -> bool:
         return len(handled) == 50 and await pending_count(redis) == 0
 
-    await wait_until(all_handled)
+    await eventually(all_handled)
     stop.set()
     await task
     assert handled == [str(n) for n in range(50)]
@@ -338,7 +331,7 @@ async def test_a_batch_read_ahead_of_a_slow_one_is_not_handled_twice_after_a_rec
     async def all_handled() -> bool:
         return len(handled) >= 30 and await pending_count(redis) == 0
 
-    await wait_until(all_handled)
+    await eventually(all_handled)
     stop.set()
     await task
     assert sorted(handled, key=int) == [str(n) for n in range(30)], handled

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,15 +38,6 @@ CATALOG = [
         symbol="SHIBUSDT", min_price=Decimal("0.00000001"), max_price=Decimal("1"), tick_size=Decimal("0.00000001")
     ),
 ]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout_s: float = 5.0) -> None:
-    """Poll `check` until it holds; fail after `timeout_s` (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(0.05)
 
 
 async def alert_events(redis: Redis) -> list[AlertEvent]:

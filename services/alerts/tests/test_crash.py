@@ -19,8 +19,9 @@ from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.ports import free_port, wait_for_port
+from pricealert.testsupport.polling import eventually
 
-from .conftest import Tokens, alert_events, eventually
+from .conftest import Tokens, alert_events
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

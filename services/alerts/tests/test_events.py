@@ -23,8 +23,9 @@ from pricealert.common.events import (
     now_ms,
 )
 from pricealert.common.publisher import publish
+from pricealert.testsupport.polling import eventually
 
-from .conftest import Tokens, alert_events, eventually
+from .conftest import Tokens, alert_events
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -204,7 +205,7 @@ async def test_expired_alert_is_marked_and_announced(client: httpx.AsyncClient, 
     async def expired() -> bool:
         return bool((await get_alert(client, tokens, alert["id"]))["status"] == "expired")
 
-    await eventually(expired, timeout_s=6)
+    await eventually(expired, within=6)
 
     async def announced() -> bool:
         return any(e.type is AlertEventType.EXPIRED for e in await alert_events(redis))

@@ -14,8 +14,9 @@ from pricealert.common import names
 from pricealert.common.events import Condition, DeliveryStatus, NotificationResult, Trigger, now_ms, utc_now
 from pricealert.common.publisher import publish
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
+from pricealert.testsupport.polling import eventually
 
-from .conftest import Tokens, eventually
+from .conftest import Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -66,7 +67,7 @@ async def test_hostile_triggers_are_dead_lettered_and_triggers_are_still_recorde
     async def triggered() -> bool:
         return bool((await shown(client, tokens, alert_id))["status"] == "triggered")
 
-    await eventually(triggered, timeout_s=15)
+    await eventually(triggered, within=15)
 
 
 @pytest.mark.timeout(90)
@@ -80,7 +81,7 @@ async def test_hostile_notification_results_are_dead_lettered_and_results_are_st
     async def triggered() -> bool:
         return bool((await shown(client, tokens, alert_id))["status"] == "triggered")
 
-    await eventually(triggered, timeout_s=15)
+    await eventually(triggered, within=15)
     result = NotificationResult(
         trigger_id=trigger.trigger_id, alert_id=alert_id, status=DeliveryStatus.SENT, attempts=1, occurred_at=utc_now()
     )
@@ -92,4 +93,4 @@ async def test_hostile_notification_results_are_dead_lettered_and_results_are_st
     async def delivered() -> bool:
         return bool((await shown(client, tokens, alert_id))["delivery_status"] == "sent")
 
-    await eventually(delivered, timeout_s=15)
+    await eventually(delivered, within=15)

@@ -20,8 +20,9 @@ from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.common.publisher import publish
 from pricealert.devstack.ports import free_port, wait_for_port
+from pricealert.testsupport.polling import eventually
 
-from .conftest import TokenRoot, Tokens, alert_events, eventually
+from .conftest import TokenRoot, Tokens, alert_events
 from .test_events import trigger_for
 
 pytestmark = pytest.mark.usefixtures("catalog")
@@ -72,7 +73,7 @@ async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
             async def all_relayed() -> bool:
                 return {e.alert_id for e in await alert_events(redis)} == ids
 
-            await eventually(all_relayed, timeout_s=10)
+            await eventually(all_relayed, within=10)
             assert {e.type for e in await alert_events(redis)} == {AlertEventType.CREATED}
 
             first = created[0].json()
@@ -82,14 +83,14 @@ async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
                 shown = await client.get(f"/alerts/{first['id']}", headers=tokens.headers("u1"))
                 return bool(shown.json()["status"] == "triggered")
 
-            await eventually(triggered, timeout_s=10)
+            await eventually(triggered, within=10)
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait, 10)
 
         async def closed() -> bool:
             return not await asyncio.to_thread(port_open, port)
 
-        await eventually(closed, timeout_s=20)
+        await eventually(closed, within=20)
     finally:
         if process.poll() is None:
             process.kill()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -10,11 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from auth_testkit import AppFactory, client_for, make_settings, running_app
 from fastapi import FastAPI
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from auth_testing import AppFactory, client_for, make_settings, running_app
 
 from pricealert.auth.settings import AuthSettings
 

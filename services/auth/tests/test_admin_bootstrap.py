@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import structlog
-from auth_testing import AppFactory, assert_error, bearer, client_for, login, register
+from auth_testkit import AppFactory, assert_error, bearer, client_for, login, register
 from fastapi import FastAPI
 
 from pricealert.auth.models import User

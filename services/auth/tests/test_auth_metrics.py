@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
-from auth_testing import PASSWORD, assert_error, client_for, login, make_settings, register, running_app
+from auth_testkit import PASSWORD, assert_error, client_for, login, make_settings, register, running_app
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

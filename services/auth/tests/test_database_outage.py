@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from auth_testing import PASSWORD, assert_error, client_for, make_settings, register, register_and_login, running_app
+from auth_testkit import PASSWORD, assert_error, client_for, make_settings, register, register_and_login, running_app
 
 from pricealert.devstack.servers import PostgresServer
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_testing import AppFactory, account_events, assert_error, bearer, client_for, login, register, stored_user
+from auth_testkit import AppFactory, account_events, assert_error, bearer, client_for, login, register, stored_user
 from redis.asyncio import Redis
 from sqlalchemy import update
 

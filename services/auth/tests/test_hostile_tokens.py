@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from auth_testing import assert_error, bearer, register_and_login
+from auth_testkit import assert_error, bearer, register_and_login
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI

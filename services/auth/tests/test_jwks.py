@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import jwt
-from auth_testing import register_and_login
+from auth_testkit import register_and_login
 from fastapi import FastAPI
 
 from pricealert.auth.keys import generate_key, retire_key

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from auth_testing import AppFactory, bearer, client_for, login, make_settings, register, register_and_login
+from auth_testkit import AppFactory, bearer, client_for, login, make_settings, register, register_and_login
 from pydantic import ValidationError
 from redis.asyncio import Redis
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from auth_testing import PASSWORD, AppFactory, assert_error, client_for, login, register
+from auth_testkit import PASSWORD, AppFactory, assert_error, client_for, login, register
 from redis.asyncio import Redis
 
 from pricealert.common import names

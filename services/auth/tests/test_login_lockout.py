@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from auth_testing import PASSWORD, AppFactory, assert_error, client_for, login, register
+from auth_testkit import PASSWORD, AppFactory, assert_error, client_for, login, register
 from fastapi import FastAPI
 from redis.asyncio import Redis
 

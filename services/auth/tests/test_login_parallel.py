@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 import httpx
-from auth_testing import AppFactory, assert_error, client_for
+from auth_testkit import AppFactory, assert_error, client_for
 from fastapi import FastAPI
 
 from pricealert.auth.security import PasswordHasher

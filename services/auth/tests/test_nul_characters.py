@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from auth_testing import PASSWORD, assert_error, register
+from auth_testkit import PASSWORD, assert_error, register
 
 NUL = "\u0000"
 

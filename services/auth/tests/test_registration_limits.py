@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from auth_testing import AppFactory, account_events, assert_error, client_for, login, register, stored_user
+from auth_testkit import AppFactory, account_events, assert_error, client_for, login, register, stored_user
 from redis.asyncio import Redis
 
 from pricealert.auth.state import AuthState

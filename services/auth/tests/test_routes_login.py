@@ -7,7 +7,7 @@ import uuid
 import httpx
 import jwt
 import pytest
-from auth_testing import PASSWORD, AppFactory, assert_error, bearer, client_for, login, register
+from auth_testkit import PASSWORD, AppFactory, assert_error, bearer, client_for, login, register
 from fastapi import FastAPI
 
 from pricealert.auth.models import User

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
-from auth_testing import assert_error, bearer, register_and_login
+from auth_testkit import assert_error, bearer, register_and_login
 from fastapi import FastAPI
 
 from pricealert.auth.security import sign_token

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_testing import PASSWORD, assert_error, register, stored_user
+from auth_testkit import PASSWORD, assert_error, register, stored_user
 
 
 async def test_register_answers_202_without_user_or_tokens_and_stores_an_unverified_user(

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_testing import PASSWORD, AppFactory, assert_error, bearer, client_for, login, register
+from auth_testkit import PASSWORD, AppFactory, assert_error, bearer, client_for, login, register
 
 ADMIN = "root@example.com"
 ADMIN_PASSWORD = "admin password 123"

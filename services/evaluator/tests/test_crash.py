@@ -15,6 +15,7 @@ from pricealert.common import names
 from pricealert.common.events import Tick, now_ms
 from pricealert.common.publisher import publish_many
 from pricealert.devstack.processes import ServiceProcess
+from pricealert.testsupport.polling import eventually
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
@@ -30,13 +31,6 @@ def oracle(alerts: list[tuple[str, str, str, Decimal]], ticks: list[tuple[str, D
         if fires[condition]:
             fired.add(alert_id)
     return fired
-
-
-async def wait_until(check, within: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(120)
@@ -68,7 +62,7 @@ async def test_sigkill_of_one_replica_loses_and_duplicates_nothing(
                     total += await redis.zcard(key)
             return total == len(alerts)
 
-        await wait_until(indexed, within=30)
+        await eventually(indexed, within=30)
         # A random walk per symbol, as one trade stream; the kill lands a third of the way through.
         prices = dict.fromkeys(SYMBOLS, 1000)
         ticks: list[tuple[str, Decimal]] = []
@@ -91,7 +85,7 @@ async def test_sigkill_of_one_replica_loses_and_duplicates_nothing(
             group = next(g for g in await redis.xinfo_groups(names.TICKS) if g["name"] == b"evaluator")
             return bool(group["last-delivered-id"] == newest[0][0] and group["pending"] == 0)
 
-        await wait_until(all_acknowledged, within=60)
+        await eventually(all_acknowledged, within=60)
         fired = await fired_alert_ids(redis)
         assert len(fired) == len(set(fired)), "an alert fired twice"
         assert set(fired) == oracle(alerts, ticks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pricealert.common.events import AlertEventType, Tick, now_ms
 from pricealert.common.publisher import publish_many
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
+from pricealert.testsupport.polling import eventually
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -26,13 +26,6 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-
-
-async def wait_until(check, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(60)
@@ -51,7 +44,7 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
                 g["name"] == b"evaluator" for g in await redis.xinfo_groups(names.TICKS)
             )
 
-        await wait_until(ticks_group_exists)
+        await eventually(ticks_group_exists, within=20)
         await publish_many(
             redis,
             names.ALERT_EVENTS,
@@ -65,7 +58,7 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
         async def indexed() -> bool:
             return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
 
-        await wait_until(indexed)
+        await eventually(indexed, within=20)
         ticks = [
             Tick(symbol="BTCUSDT", price=Decimal(p), trade_id=n, exchange_time=now_ms(), received_at=now_ms())
             for n, p in enumerate(["99", "99.5", "101", "102", "98"])
@@ -75,14 +68,14 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
         async def fired() -> bool:
             return bool(await fired_alert_ids(redis) == ["m-above"])
 
-        await wait_until(fired)
+        await eventually(fired, within=20)
         async with httpx.AsyncClient() as client:
 
             async def counted() -> bool:
                 scrape = samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
                 return scrape.get(("pricealert_evaluator_ticks_total", frozenset()), 0) >= len(ticks)
 
-            await wait_until(counted)
+            await eventually(counted, within=20)
             scrape = samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
     finally:
         assert process.stop() == 0

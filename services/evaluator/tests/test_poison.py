@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -16,14 +16,7 @@ from pricealert.common.publisher import publish
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
 from pricealert.evaluator.handlers import run
 from pricealert.evaluator.settings import EvaluatorSettings
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], task: asyncio.Task[None], within: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert not task.done(), f"the evaluator stopped: {task.exception()!r}"
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
+from pricealert.testsupport.polling import eventually
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[
             g["name"] == names.GROUP_EVALUATOR.encode() for g in await redis.xinfo_groups(names.TICKS)
         )
 
-    await eventually(ticks_group, task)
+    await eventually(ticks_group, alive=task, within=15)
     yield task
     stop.set()
     await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
@@ -57,7 +50,7 @@ async def test_hostile_alert_events_are_dead_lettered_and_the_index_goes_on(
     async def indexed() -> bool:
         return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
 
-    await eventually(indexed, evaluator)
+    await eventually(indexed, alive=evaluator, within=15)
 
 
 @pytest.mark.timeout(90)
@@ -69,7 +62,7 @@ async def test_hostile_ticks_are_dead_lettered_and_good_ticks_still_fire(
     async def indexed() -> bool:
         return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
 
-    await eventually(indexed, evaluator)
+    await eventually(indexed, alive=evaluator, within=15)
     good = Tick(symbol="BTCUSDT", price=Decimal("50"), trade_id=1, exchange_time=now_ms(), received_at=now_ms())
     sent = await send_hostile(redis, names.TICKS, good.to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
@@ -82,4 +75,4 @@ async def test_hostile_ticks_are_dead_lettered_and_good_ticks_still_fire(
     async def fired() -> bool:
         return await fired_alert_ids(redis) == ["a1"]
 
-    await eventually(fired, evaluator)
+    await eventually(fired, alive=evaluator, within=15)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
+from ingest_testkit import Ingest, make_settings, max_messages_per_second
 from redis.asyncio import Redis
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from ingest_testing import Ingest, make_settings, max_messages_per_second
 
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.handlers import IngestService

@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from ingest_testing import Ingest, eventually, make_settings
+from ingest_testkit import Ingest, make_settings
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.catalog import CatalogPublisher, CatalogUnavailable, parse_exchange_info
+from pricealert.testsupport.polling import eventually
 
 Start = Callable[..., Ingest]
 

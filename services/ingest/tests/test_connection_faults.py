@@ -6,11 +6,10 @@ import asyncio
 import random
 from collections.abc import Callable
 
-from ingest_testing import (
+from ingest_testkit import (
     Ingest,
     emit_alert,
     emit_trigger,
-    eventually,
     make_settings,
     max_messages_per_second,
     read_ticks,
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.testsupport.polling import eventually
 
 Start = Callable[..., Ingest]
 

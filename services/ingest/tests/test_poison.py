@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from ingest_testing import Ingest, emit_alert, emit_trigger, eventually
+from ingest_testkit import Ingest, emit_alert, emit_trigger
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Trigger
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
+from pricealert.testsupport.polling import eventually
 
 Start = Callable[..., Ingest]
 

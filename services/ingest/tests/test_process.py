@@ -9,13 +9,14 @@ import subprocess
 import sys
 
 import httpx
-from ingest_testing import emit_alert, eventually, read_ticks
+from ingest_testkit import emit_alert, read_ticks
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.ports import free_port
+from pricealert.testsupport.polling import eventually
 
 
 async def test_process_ingests_and_stops_on_sigterm(redis: Redis, redis_url: str, exchange: FakeExchange) -> None:

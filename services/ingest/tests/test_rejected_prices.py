@@ -8,13 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from ingest_testing import Ingest, emit_alert, eventually
+from ingest_testkit import Ingest, emit_alert
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.metrics import IngestCollector
+from pricealert.testsupport.polling import eventually
 
 Start = Callable[..., Ingest]
 ABSURD = {  # price on the wire -> why ingest refuses it (BTCUSDT's filter is [0.01, 1000000])

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from ingest_testing import Ingest, emit_alert, emit_trigger, eventually, read_ticks
+from ingest_testkit import Ingest, emit_alert, emit_trigger, read_ticks
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.testsupport.polling import eventually
 
 Start = Callable[..., Ingest]
 

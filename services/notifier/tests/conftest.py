@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from notifier_testkit import Replica, StartNotifier
+from redis.asyncio import Redis
 
 from pricealert.notifier.settings import NotifierSettings
 

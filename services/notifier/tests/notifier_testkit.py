@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -64,14 +64,6 @@ async def publish_triggers(redis: Redis, numbers: range | list[int], email: str 
         for n in numbers:
             pipe.xadd(names.TRIGGERS, trigger(n, email).to_fields())  # type: ignore[arg-type]
         await pipe.execute()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.02) -> None:
-    """Poll `check` until it holds; fail after `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(interval)
 
 
 async def results(redis: Redis) -> list[NotificationResult]:

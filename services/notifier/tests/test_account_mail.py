@@ -6,12 +6,13 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from notifier_testkit import StartNotifier, eventually, message_id, publish_triggers, results, settings_for, trigger
+from notifier_testkit import StartNotifier, message_id, publish_triggers, results, settings_for, trigger
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AccountEvent, AccountEventType, utc_now
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 ACCOUNT_DEAD = names.dead_letter_stream(names.ACCOUNT_EVENTS)
 TRIGGERS_DEAD = names.dead_letter_stream(names.TRIGGERS)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from notifier_testkit import (
     SelectiveHandler,
-    eventually,
     message_id,
     message_ids,
     publish_triggers,
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.processes import ServiceProcess
+from pricealert.testsupport.polling import eventually
 
 MAILS = 400
 CONCURRENCY = 8
@@ -73,7 +73,7 @@ async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_
             pending = (await redis.xpending(names.TRIGGERS, names.GROUP_NOTIFIER))["pending"]
             return await redis.xlen(names.NOTIFICATION_RESULTS) >= MAILS and pending == 0
 
-        await eventually(every_trigger_reported, within=15, interval=0.1)
+        await eventually(every_trigger_reported, within=15, every=0.1)
         assert survivor.running
         seen = message_ids(server)
         duplicates = sum(count - 1 for count in seen.values())

@@ -9,7 +9,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from notifier_testkit import (
     SelectiveHandler,
     StartNotifier,
-    eventually,
     message_id,
     message_ids,
     publish_triggers,
@@ -22,6 +21,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 DEAD = names.dead_letter_stream(names.TRIGGERS)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from notifier_testkit import StartNotifier, eventually, message_id, message_ids, results, settings_for, trigger
+from notifier_testkit import StartNotifier, message_id, message_ids, results, settings_for, trigger
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.polling import eventually
 
 
 @pytest.mark.timeout(90)

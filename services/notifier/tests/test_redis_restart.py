@@ -9,7 +9,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from notifier_testkit import (
     Replica,
     SelectiveHandler,
-    eventually,
     message_id,
     message_ids,
     publish_triggers,
@@ -20,6 +19,7 @@ from notifier_testkit import (
 
 from pricealert.common.redisconn import connect
 from pricealert.devstack.servers import RedisServer, temp_dir
+from pricealert.testsupport.polling import eventually
 
 
 class NoticingHandler(SelectiveHandler):

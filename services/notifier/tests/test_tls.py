@@ -16,13 +16,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from notifier_testkit import StartNotifier, eventually, message_id, publish_triggers, results, settings_for
+from notifier_testkit import StartNotifier, message_id, publish_triggers, results, settings_for
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.smtp import MailboxHandler
 from pricealert.notifier.settings import SmtpTls
+from pricealert.testsupport.polling import eventually
 
 USER, PASSWORD = "alerts", "s3cret"
 # aiosmtpd warns on every connection of the implicit-TLS server (see `secure_server`), in its own thread.

@@ -9,21 +9,15 @@ from typing import Annotated
 import typer
 
 from pricealert.cli import ops, render
+from pricealert.cli.context import JsonFlag, fail
 
 keys_app = typer.Typer(
     no_args_is_help=True, help="The auth service's signing keys and the root key that vouches for them."
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
 
 def _json(ctx: typer.Context, flag: bool) -> bool:
     return bool(flag or getattr(ctx.obj, "json", False))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(1)
 
 
 @keys_app.command("ensure")
@@ -42,7 +36,7 @@ def keys_ensure(
     try:
         ensured = ops.ensure_signing_keys(export_root)
     except (ops.MissingService, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if _json(ctx, json_output):
         render.emit_json(dataclasses.asdict(ensured))
         return
@@ -59,7 +53,7 @@ def keys_rotate(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     try:
         kid = ops.rotate_signing_key()
     except (ops.MissingService, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if _json(ctx, json_output):
         render.emit_json({"kid": kid})
     else:
@@ -76,7 +70,7 @@ def keys_retire(
     try:
         path = ops.retire_signing_key(kid)
     except (ops.MissingService, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if _json(ctx, json_output):
         render.emit_json({"kid": kid, "moved_to": path})
     else:
@@ -89,7 +83,7 @@ def keys_list(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     try:
         keys = ops.list_signing_keys()
     except (ops.MissingService, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if _json(ctx, json_output):
         render.emit_json([dataclasses.asdict(key) for key in keys])
         return

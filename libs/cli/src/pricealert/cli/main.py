@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from pricealert.cli import deadletters, health, ops, redisacl, render, streams
+from pricealert.cli import deadletters, health, redisacl, render, streams
+from pricealert.cli.context import JsonFlag, Options, fail, options_of
 from pricealert.cli.keycmds import keys_app
+from pricealert.cli.servicecmds import alerts_app, db_app, users_app
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
 from pricealert.common.settings import DEFAULT_REDIS_URL
@@ -30,9 +30,6 @@ app = typer.Typer(
     help="Operate pricealert: inspect streams, repair dead letters, resync alerts, create admins.",
 )
 dead_letters_app = typer.Typer(no_args_is_help=True, help="List, replay or drop the dead letters of a stream.")
-alerts_app = typer.Typer(no_args_is_help=True, help="Alerts service maintenance.")
-users_app = typer.Typer(no_args_is_help=True, help="Auth service accounts.")
-db_app = typer.Typer(no_args_is_help=True, help="Service databases.")
 redis_app = typer.Typer(no_args_is_help=True, help="Redis itself.")
 acl_app = typer.Typer(no_args_is_help=True, help="One Redis ACL user per service (rules: pricealert.common.acl).")
 app.add_typer(dead_letters_app, name="dead-letters")
@@ -43,22 +40,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(redis_app, name="redis")
 redis_app.add_typer(acl_app, name="acl")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 StreamArg = Annotated[str, typer.Argument(help="The stream: `triggers`, `pricealert:triggers` or its `:dead` name.")]
 IdsOption = Annotated[list[str] | None, typer.Option("--id", help="A dead letter's id (repeatable); default: all.")]
-
-
-@dataclass
-class Options:
-    """Global options, shared by every command."""
-
-    redis_url: str
-    json: bool
-
-
-def _options(ctx: typer.Context, json_flag: bool) -> Options:
-    options: Options = ctx.obj
-    return Options(options.redis_url, options.json or json_flag)
 
 
 @app.callback()
@@ -75,11 +58,6 @@ def root(
     ctx.obj = Options(redis_url or DEFAULT_REDIS_URL, json_output)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
 def _with_redis(url: str, work: Callable[[Redis], Awaitable[T]]) -> T:
     """Run `work` with a client of `url`; Redis being away is a clean error, not a traceback."""
 
@@ -94,7 +72,7 @@ def _with_redis(url: str, work: Callable[[Redis], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except (*TRANSIENT_REDIS_ERRORS, TimeoutError) as exc:
-        raise _fail(f"Redis at {_safe(url)} is not reachable: {exc}") from exc
+        raise fail(f"Redis at {_safe(url)} is not reachable: {exc}") from exc
 
 
 def _safe(url: str) -> str:
@@ -108,7 +86,7 @@ def streams_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Every stream: length, groups, consumers, pending, lag and dead letters."""
-    options = _options(ctx, json_output)
+    options = options_of(ctx, json_output)
     result = _with_redis(options.redis_url, streams.all_streams)
     if options.json:
         render.emit_json({"streams": [s.as_dict() for s in result]})
@@ -125,7 +103,7 @@ def dead_letters_list(
     json_output: JsonFlag = False,
 ) -> None:
     """The dead letters of STREAM, oldest first, with the reason each failed."""
-    options = _options(ctx, json_output)
+    options = options_of(ctx, json_output)
     name = streams.resolve_stream(stream)
     letters = _with_redis(
         options.redis_url, lambda redis: deadletters.list_dead_letters(redis, name, count=count, start=start)
@@ -141,7 +119,7 @@ def dead_letters_replay(
     ctx: typer.Context, stream: StreamArg, ids: IdsOption = None, json_output: JsonFlag = False
 ) -> None:
     """Put dead letters back on STREAM (original fields, dl_* removed) and delete them from the dead letters."""
-    options = _options(ctx, json_output)
+    options = options_of(ctx, json_output)
     name = streams.resolve_stream(stream)
     outcome = _with_redis(options.redis_url, lambda redis: deadletters.replay(redis, name, ids or ()))
     _report(options, name, "replayed", outcome)
@@ -156,7 +134,7 @@ def dead_letters_drop(
     json_output: JsonFlag = False,
 ) -> None:
     """Delete dead letters of STREAM for good: the given ids, or all of them."""
-    options = _options(ctx, json_output)
+    options = options_of(ctx, json_output)
     name = streams.resolve_stream(stream)
     if not ids and not yes and not typer.confirm(f"Drop every dead letter of {name}?"):
         raise typer.Exit(1)
@@ -193,7 +171,7 @@ def health_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Exit 0 when this replica of SERVICE is alive (its heartbeat key exists); without SERVICE, list live workers."""
-    options = _options(ctx, json_output)
+    options = options_of(ctx, json_output)
     if http is not None:
         ok, detail = health.http_ready(http)
         _health_result(options, {"service": service, "url": http, "healthy": ok, "detail": detail}, ok)
@@ -226,74 +204,6 @@ def _health_result(options: Options, data: dict[str, Any], ok: bool) -> None:
         raise typer.Exit(1)
 
 
-def _run_op(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        return asyncio.run(work())
-    except ops.MissingService as exc:
-        raise _fail(str(exc)) from exc
-
-
-@alerts_app.command("resync")
-def alerts_resync(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Re-publish alert.created for every active alert, so every evaluator and ingest index is rebuilt."""
-    options = _options(ctx, json_output)
-    count = _run_op(lambda: ops.resync_alerts(options.redis_url))
-    if options.json:
-        render.emit_json({"republished": count})
-    else:
-        typer.echo(f"re-published {count} active alert(s)")
-
-
-@users_app.command("create-admin")
-def users_create_admin(
-    ctx: typer.Context,
-    email: Annotated[str, typer.Option(help="The admin's email.")],
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            hide_input=True,
-            confirmation_prompt=True,
-            envvar="ADMIN_PASSWORD",
-            help="Asked for when not given.",
-        ),
-    ],
-    reset_password: Annotated[
-        bool, typer.Option(help="Also set this password on the admin create-admin (or ADMIN_EMAIL) created before.")
-    ] = False,
-    json_output: JsonFlag = False,
-) -> None:
-    """Create an admin in the auth database; never promotes an existing account; idempotent."""
-    options = _options(ctx, json_output)
-    try:
-        result = _run_op(lambda: ops.create_admin(email, password, reset_password=reset_password))
-    except ValueError as exc:  # the settings' rules on the admin email and password
-        raise _fail(f"refused: {exc}") from exc
-    if options.json:
-        render.emit_json({"user_id": result.user_id, "email": result.email, "action": result.action})
-    else:
-        typer.echo(f"{result.email}: {result.action.replace('_', ' ')} (id {result.user_id})")
-
-
-@db_app.command("migrate")
-def db_migrate(
-    ctx: typer.Context,
-    services: Annotated[list[str] | None, typer.Argument(help="auth and/or alerts; default both.")] = None,
-    json_output: JsonFlag = False,
-) -> None:
-    """Bring the databases of auth and alerts to the newest schema (idempotent; run before the APIs start)."""
-    options = _options(ctx, json_output)
-    done: dict[str, str] = {}
-    for service in services or list(ops.MIGRATED_SERVICES):
-        if service not in ops.MIGRATED_SERVICES:
-            raise _fail(f"{service} has no database; choose from {', '.join(ops.MIGRATED_SERVICES)}", 2)
-        done[service] = _run_op(functools.partial(ops.migrate, service))
-        if not options.json:
-            typer.echo(f"{service}: migrated {done[service]}")
-    if options.json:
-        render.emit_json({"migrated": done})
-
-
 @acl_app.command("apply")
 def redis_acl_apply(
     ctx: typer.Context,
@@ -306,19 +216,19 @@ def redis_acl_apply(
     json_output: JsonFlag = False,
 ) -> None:
     """Set each service's Redis user (password from REDIS_PASSWORD_<SERVICE>) as an admin (REDIS_ADMIN_URL)."""
-    options = _options(ctx, json_output)
+    options = options_of(ctx, json_output)
     try:
         settings = redisacl.RedisAclSettings()
         passwords = settings.passwords()
     except (ValueError, redisacl.AclRefused) as exc:  # pydantic's ValidationError is a ValueError
-        raise _fail(f"refused: {exc}") from exc
+        raise fail(f"refused: {exc}") from exc
     url = settings.redis_admin_url or options.redis_url
     try:
         report = _with_redis(url, lambda redis: redisacl.apply(redis, passwords, disable_default=disable_default))
     except redisacl.AclRefused as exc:
-        raise _fail(f"refused: {exc}") from exc
+        raise fail(f"refused: {exc}") from exc
     except ResponseError as exc:
-        raise _fail(f"Redis at {_safe(url)} refused: {exc} (REDIS_ADMIN_URL must name an admin user)") from exc
+        raise fail(f"Redis at {_safe(url)} refused: {exc} (REDIS_ADMIN_URL must name an admin user)") from exc
     if options.json:
         render.emit_json(report.as_dict())
     else:

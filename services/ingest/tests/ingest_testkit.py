@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,22 +30,6 @@ class Ingest:
         """Stop the worker and wait for it (bounded)."""
         self.stop_event.set()
         await asyncio.wait_for(self.task, 10)
-
-
-async def eventually(
-    check: Callable[[], Any] | Callable[[], Awaitable[Any]], within: float = 5.0, what: str = "condition"
-) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {within}s")
-        await asyncio.sleep(0.02)
 
 
 async def emit_alert(redis: Redis, kind: AlertEventType, symbol: str, alert_id: str | None = None) -> str:
