@@ -72,7 +72,7 @@ def env_names(settings: type[BaseSettings]) -> set[str]:
     """Every environment variable a settings class reads (aliases, alias choices, or the field name)."""
     found: set[str] = set()
     for name, field in settings.model_fields.items():
-        alias = field.validation_alias or field.alias
+        alias = field.validation_alias
         if isinstance(alias, AliasChoices):
             found.update(str(choice) for choice in alias.choices)
         elif isinstance(alias, str):

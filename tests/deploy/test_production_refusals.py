@@ -88,7 +88,7 @@ def _names(settings: type[BaseSettings]) -> set[str]:
     """Every environment variable a settings class reads."""
     found = {name.upper() for name in settings.model_fields}
     for field in settings.model_fields.values():
-        alias = field.validation_alias or field.alias
+        alias = field.validation_alias
         found.update(str(a) for a in getattr(alias, "choices", [alias]) if a)
     return found
 

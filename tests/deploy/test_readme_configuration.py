@@ -52,7 +52,7 @@ def _fields() -> dict[str, FieldInfo]:
     found: dict[str, FieldInfo] = {}
     for settings in CLASSES:
         for name, field in settings.model_fields.items():
-            alias = field.validation_alias or field.alias
+            alias = field.validation_alias
             names = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [str(alias or name.upper())]
             for variable in names:
                 found.setdefault(variable, field)
@@ -60,6 +60,12 @@ def _fields() -> dict[str, FieldInfo]:
 
 
 FIELDS = _fields()
+
+
+def test_settings_name_their_variables_one_way() -> None:
+    """Every environment variable is named by `validation_alias` (which AliasChoices needs), never by `alias`."""
+    aliased = [f"{s.__name__}.{n}" for s in CLASSES for n, f in s.model_fields.items() if f.alias is not None]
+    assert not aliased, f"use validation_alias= for: {aliased}"
 
 
 def _matches(documented: str, default: Any) -> bool:

@@ -64,10 +64,10 @@ BAD_PATH = error_body(
 class GatewaySettings(ServiceSettings):
     """Where the gateway listens and where it forwards."""
 
-    host: str = Field(default="127.0.0.1", alias="HOST")
-    port: int = Field(default=8000, alias="PORT")
-    auth_url: str = Field(default="http://127.0.0.1:8101", alias="AUTH_URL")
-    alerts_url: str = Field(default="http://127.0.0.1:8102", alias="ALERTS_URL")
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    port: int = Field(default=8000, validation_alias="PORT")
+    auth_url: str = Field(default="http://127.0.0.1:8101", validation_alias="AUTH_URL")
+    alerts_url: str = Field(default="http://127.0.0.1:8102", validation_alias="ALERTS_URL")
 
 
 def merge_openapi(documents: list[dict[str, Any]]) -> dict[str, Any]:

@@ -25,34 +25,36 @@ class AuthSettings(ServiceSettings):
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL"),
     )
-    host: str = Field(default="127.0.0.1", alias="AUTH_HOST")
-    port: int = Field(default=8101, alias="AUTH_PORT", ge=1, le=65535)
-    forwarded_allow_ips: str = Field(default="127.0.0.1", alias="AUTH_FORWARDED_ALLOW_IPS")
-    key_dir: Path = Field(default=Path("var/keys"), alias="AUTH_KEY_DIR")
-    access_token_ttl_s: int = Field(default=900, alias="AUTH_ACCESS_TOKEN_TTL_S", ge=10, le=24 * 3600)
-    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, alias="AUTH_REFRESH_TOKEN_TTL_S", ge=60)
-    bcrypt_rounds: int = Field(default=12, alias="AUTH_BCRYPT_ROUNDS", ge=4, le=31)
-    login_window_s: int = Field(default=900, alias="AUTH_LOGIN_WINDOW_S", ge=1)
+    host: str = Field(default="127.0.0.1", validation_alias="AUTH_HOST")
+    port: int = Field(default=8101, validation_alias="AUTH_PORT", ge=1, le=65535)
+    forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="AUTH_FORWARDED_ALLOW_IPS")
+    key_dir: Path = Field(default=Path("var/keys"), validation_alias="AUTH_KEY_DIR")
+    access_token_ttl_s: int = Field(default=900, validation_alias="AUTH_ACCESS_TOKEN_TTL_S", ge=10, le=24 * 3600)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, validation_alias="AUTH_REFRESH_TOKEN_TTL_S", ge=60)
+    bcrypt_rounds: int = Field(default=12, validation_alias="AUTH_BCRYPT_ROUNDS", ge=4, le=31)
+    login_window_s: int = Field(default=900, validation_alias="AUTH_LOGIN_WINDOW_S", ge=1)
     login_max_failures_account_address: int = Field(
         default=5,
-        alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT_ADDRESS",
+        validation_alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT_ADDRESS",
         ge=1,
     )
-    login_max_failures_address: int = Field(default=100, alias="AUTH_LOGIN_MAX_FAILURES_ADDRESS", ge=1)
-    login_max_failures_account: int = Field(default=20, alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
-    login_known_address_ttl_s: int = Field(default=30 * 24 * 3600, alias="AUTH_LOGIN_KNOWN_ADDRESS_TTL_S", ge=1)
-    key_publish_interval_s: float = Field(default=15.0, alias="AUTH_KEY_PUBLISH_INTERVAL_S", gt=0)
+    login_max_failures_address: int = Field(default=100, validation_alias="AUTH_LOGIN_MAX_FAILURES_ADDRESS", ge=1)
+    login_max_failures_account: int = Field(default=20, validation_alias="AUTH_LOGIN_MAX_FAILURES_ACCOUNT", ge=1)
+    login_known_address_ttl_s: int = Field(
+        default=30 * 24 * 3600, validation_alias="AUTH_LOGIN_KNOWN_ADDRESS_TTL_S", ge=1
+    )
+    key_publish_interval_s: float = Field(default=15.0, validation_alias="AUTH_KEY_PUBLISH_INTERVAL_S", gt=0)
     # How long a published key statement vouches for its key: a retired key stops verifying elsewhere
     # at most this long (plus the verifiers' clock-skew allowance) after auth last re-published it.
-    key_validity_s: float = Field(default=45.0, alias="AUTH_KEY_VALIDITY_S", ge=1, le=3600)
+    key_validity_s: float = Field(default=45.0, validation_alias="AUTH_KEY_VALIDITY_S", ge=1, le=3600)
     # Self-service registration: an address must be verified before alert mail goes to it.
-    require_verified_email: bool = Field(default=True, alias="AUTH_REQUIRE_VERIFIED_EMAIL")
-    verify_token_ttl_s: int = Field(default=24 * 3600, alias="AUTH_VERIFY_TOKEN_TTL_S", ge=60)
-    register_window_s: int = Field(default=3600, alias="AUTH_REGISTER_WINDOW_S", ge=1)
-    register_max_per_address: int = Field(default=10, alias="AUTH_REGISTER_MAX_PER_ADDRESS", ge=1)
-    verify_resend_max_per_account: int = Field(default=3, alias="AUTH_VERIFY_RESEND_MAX_PER_ACCOUNT", ge=1)
-    admin_email: str | None = Field(default=None, alias="ADMIN_EMAIL")
-    admin_password: SecretStr | None = Field(default=None, alias="ADMIN_PASSWORD")
+    require_verified_email: bool = Field(default=True, validation_alias="AUTH_REQUIRE_VERIFIED_EMAIL")
+    verify_token_ttl_s: int = Field(default=24 * 3600, validation_alias="AUTH_VERIFY_TOKEN_TTL_S", ge=60)
+    register_window_s: int = Field(default=3600, validation_alias="AUTH_REGISTER_WINDOW_S", ge=1)
+    register_max_per_address: int = Field(default=10, validation_alias="AUTH_REGISTER_MAX_PER_ADDRESS", ge=1)
+    verify_resend_max_per_account: int = Field(default=3, validation_alias="AUTH_VERIFY_RESEND_MAX_PER_ACCOUNT", ge=1)
+    admin_email: str | None = Field(default=None, validation_alias="ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(default=None, validation_alias="ADMIN_PASSWORD")
 
     @model_validator(mode="after")
     def _keys_outlive_a_missed_publish(self) -> Self:

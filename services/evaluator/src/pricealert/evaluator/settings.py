@@ -12,9 +12,9 @@ from pricealert.common.settings import ServiceSettings, load_settings
 class EvaluatorSettings(ServiceSettings):
     """What the evaluator reads from the environment."""
 
-    tick_batch_size: int = Field(default=2000, alias="EVALUATOR_TICK_BATCH_SIZE", ge=1, le=4_000)
-    reclaim_idle_ms: int = Field(default=10_000, alias="EVALUATOR_RECLAIM_IDLE_MS", ge=100)
-    max_deliveries: int = Field(default=5, alias="EVALUATOR_MAX_DELIVERIES", ge=1)
+    tick_batch_size: int = Field(default=2000, validation_alias="EVALUATOR_TICK_BATCH_SIZE", ge=1, le=4_000)
+    reclaim_idle_ms: int = Field(default=10_000, validation_alias="EVALUATOR_RECLAIM_IDLE_MS", ge=100)
+    max_deliveries: int = Field(default=5, validation_alias="EVALUATOR_MAX_DELIVERIES", ge=1)
 
 
 @lru_cache

@@ -22,29 +22,29 @@ class SmtpTls(StrEnum):
 class NotifierSettings(ServiceSettings):
     """What the notifier reads from the environment."""
 
-    smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
-    smtp_port: int = Field(default=1025, alias="SMTP_PORT", ge=1, le=65535)
-    smtp_tls: SmtpTls = Field(default=SmtpTls.NONE, alias="SMTP_TLS")
-    smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
-    smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
+    smtp_host: str = Field(default="127.0.0.1", validation_alias="SMTP_HOST")
+    smtp_port: int = Field(default=1025, validation_alias="SMTP_PORT", ge=1, le=65535)
+    smtp_tls: SmtpTls = Field(default=SmtpTls.NONE, validation_alias="SMTP_TLS")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, validation_alias="SMTP_PASSWORD")
     # Off only for tests against self-signed certificates; SMTP_CA_FILE trusts a private CA instead.
-    smtp_validate_certs: bool = Field(default=True, alias="SMTP_VALIDATE_CERTS")
-    smtp_ca_file: str | None = Field(default=None, alias="SMTP_CA_FILE")
-    smtp_timeout_s: float = Field(default=10.0, alias="SMTP_TIMEOUT_S", gt=0)
+    smtp_validate_certs: bool = Field(default=True, validation_alias="SMTP_VALIDATE_CERTS")
+    smtp_ca_file: str | None = Field(default=None, validation_alias="SMTP_CA_FILE")
+    smtp_timeout_s: float = Field(default=10.0, validation_alias="SMTP_TIMEOUT_S", gt=0)
     # The whole SMTP transaction of one mail (connect, MAIL, RCPT, DATA) must finish within this.
-    send_timeout_s: float = Field(default=30.0, alias="NOTIFIER_SEND_TIMEOUT_S", gt=0)
-    mail_from: str = Field(default="pricealert <alerts@pricealert.localhost>", alias="MAIL_FROM")
-    app_url: str = Field(default="http://localhost:8000", alias="APP_URL")
-    concurrency: int = Field(default=16, alias="NOTIFIER_CONCURRENCY", ge=1, le=256)
+    send_timeout_s: float = Field(default=30.0, validation_alias="NOTIFIER_SEND_TIMEOUT_S", gt=0)
+    mail_from: str = Field(default="pricealert <alerts@pricealert.localhost>", validation_alias="MAIL_FROM")
+    app_url: str = Field(default="http://localhost:8000", validation_alias="APP_URL")
+    concurrency: int = Field(default=16, validation_alias="NOTIFIER_CONCURRENCY", ge=1, le=256)
     # Transient failures are retried on a jittered exponential schedule for at least retry_for_s.
-    retry_for_s: float = Field(default=900.0, alias="NOTIFIER_RETRY_FOR_S", ge=0)
-    backoff_base_s: float = Field(default=1.0, alias="NOTIFIER_BACKOFF_BASE_S", gt=0)
-    backoff_max_s: float = Field(default=60.0, alias="NOTIFIER_BACKOFF_MAX_S", gt=0)
+    retry_for_s: float = Field(default=900.0, validation_alias="NOTIFIER_RETRY_FOR_S", ge=0)
+    backoff_base_s: float = Field(default=1.0, validation_alias="NOTIFIER_BACKOFF_BASE_S", gt=0)
+    backoff_max_s: float = Field(default=60.0, validation_alias="NOTIFIER_BACKOFF_MAX_S", gt=0)
     # Entries of a dead replica are taken over after this idle time (triggers stream and retry queue).
-    reclaim_idle_ms: int = Field(default=20_000, alias="NOTIFIER_RECLAIM_IDLE_MS", ge=100)
+    reclaim_idle_ms: int = Field(default=20_000, validation_alias="NOTIFIER_RECLAIM_IDLE_MS", ge=100)
     # Only a safety net for entries that crash the handler: retries go through the retry queue, so
     # a stream entry is redelivered only after a replica died or while another one holds its lease.
-    max_deliveries: int = Field(default=100, alias="NOTIFIER_MAX_DELIVERIES", ge=1)
+    max_deliveries: int = Field(default=100, validation_alias="NOTIFIER_MAX_DELIVERIES", ge=1)
 
     @model_validator(mode="after")
     def _backoff_is_ordered(self) -> Self:
