@@ -59,7 +59,7 @@ async def handwritten(
     stack: ChaosStack, client: httpx.AsyncClient, headers: dict[str, str], alert_id: str, user_id: str
 ) -> dict[str, Any]:
     """Send every hand-written probe and raw request; count 5xx and transport errors."""
-    keys: list[tuple[bytes, dict[bytes, bytes]]] = await stack.redis.xrevrange(  # type: ignore[assignment]
+    keys: list[tuple[bytes, dict[bytes, bytes]]] = await stack.redis.xrevrange(  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
         names.SIGNING_KEYS, count=1
     )
     pem = keys[0][1][b"public_key"].decode() if keys else None

@@ -297,8 +297,8 @@ def identifiers(alert_id: str) -> list[Probe]:
         {"page_size": "1.5"},
         {"status": ["active", "x"]},
     ):
-        out.append(Probe(f"GET /alerts {params}", "GET", "/alerts", params=params))  # type: ignore[arg-type]
-        out.append(Probe(f"GET /auth/users {params}", "GET", "/auth/users", params=params))  # type: ignore[arg-type]
+        out.append(Probe(f"GET /alerts {params}", "GET", "/alerts", params=params))  # type: ignore[arg-type]  # hostile query values of every type
+        out.append(Probe(f"GET /auth/users {params}", "GET", "/auth/users", params=params))  # type: ignore[arg-type]  # hostile query values of every type
     return out
 
 

@@ -65,7 +65,7 @@ def accept_times(stack: ChaosStack) -> list[tuple[float, str]]:
 async def read_triggers(redis: Redis) -> list[dict[str, str]]:
     """Every entry of the triggers stream as text, with its entry id under 'entry_id'."""
     rows = []
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(names.TRIGGERS)  # type: ignore[assignment]
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(names.TRIGGERS)  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
     for entry_id, fields in entries:
         row = {k.decode(): v.decode() for k, v in fields.items()}
         row["entry_id"] = entry_id.decode()
@@ -78,7 +78,7 @@ async def index_ids(redis: Redis) -> set[str]:
     ids: set[str] = set()
     for symbol in SYMBOLS:
         for key in (names.eval_above_key(symbol), names.eval_below_key(symbol), names.eval_cross_key(symbol)):
-            members: list[bytes] = await redis.zrange(key, 0, -1)  # type: ignore[assignment]
+            members: list[bytes] = await redis.zrange(key, 0, -1)  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
             ids.update(member_alert_id(member) for member in members)
     return ids
 

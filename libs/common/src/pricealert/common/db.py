@@ -82,7 +82,7 @@ def create_engine(
         engine = create_async_engine(full_url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]  # SQLAlchemy's event hook is untyped (DBAPI connection)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")

@@ -30,8 +30,7 @@ def append(target: Redis, stream: str, event: Event | Mapping[str, str]) -> Any:
 
     On a client await the result for the entry id; on a pipeline (a Redis subclass) the command is queued.
     """
-    # redis-py types XADD's field mapping as invariant in its value type; a str -> str dict is what it takes.
-    return target.xadd(stream, fields_of(event), maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]
+    return target.xadd(stream, fields_of(event), maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
 
 
 async def publish(redis: Redis, stream: str, event: Event | Mapping[str, str]) -> str:

@@ -49,7 +49,7 @@ async def send_hostile(redis: Redis, stream: str, good: Mapping[str, str]) -> Se
     entries = hostile_entries(good)
     ids: dict[str, str] = {}
     for what, entry in entries.items():
-        entry_id = await redis.xadd(stream, entry)  # type: ignore[arg-type]
+        entry_id = await redis.xadd(stream, entry)  # type: ignore[arg-type]  # hostile entries carry bytes and odd types on purpose
         ids[what] = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     return Sent(stream, entries, ids)
 

@@ -75,7 +75,7 @@ def scrape_registry() -> CollectorRegistry:
     if not multiprocess():
         return REGISTRY
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     return registry
 
 
@@ -111,4 +111,4 @@ def shared_by_workers() -> Iterator[Path]:
 def worker_exiting() -> None:
     """Tell the multiprocess collector this process is gone (it drops its live gauges); no-op otherwise."""
     if multiprocess():
-        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated

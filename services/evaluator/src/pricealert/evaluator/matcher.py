@@ -48,7 +48,7 @@ MAX_BATCH = 4_000  # ids are unpacked onto the Lua stack for XACK
 def _as_bytes(raw: RawFields) -> dict[bytes, bytes]:
     first = next(iter(raw), b"")
     if isinstance(first, bytes):
-        return raw  # type: ignore[return-value]
+        return raw  # type: ignore[return-value]  # checked above: the entry's keys are bytes
     return {str(k).encode(): str(v).encode() for k, v in raw.items()}
 
 
