@@ -15,7 +15,7 @@ from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.smtp import MailboxServer, ReceivedMail
 
-SERVICES = ("auth", "alerts", "ingest", "evaluator", "notifier", "gateway")
+SERVICES = ("auth", "alerts", "alerts-worker", "ingest", "evaluator", "notifier", "gateway")
 
 
 @dataclass

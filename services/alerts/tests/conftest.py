@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from pricealert.alerts import worker
 from pricealert.alerts.main import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
@@ -175,10 +176,22 @@ def settings(database_url: str, redis_url: str, token_root: TokenRoot) -> Alerts
 
 
 @asynccontextmanager
+async def worker_running(settings: AlertsSettings) -> AsyncIterator[None]:
+    """The alerts worker (consumers, relay, sweeper) on `settings`, in this event loop."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
 async def running(settings: AlertsSettings) -> AsyncIterator[FastAPI]:
-    """The alerts app on `settings` with its lifespan running."""
+    """The alerts app on `settings` with its lifespan running, and the worker beside it (as in production)."""
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with application.router.lifespan_context(application), worker_running(settings):
         yield application
 
 

@@ -29,8 +29,8 @@ def _migrations_of(service: str) -> tuple[Any, Path, str]:
 
             return load_settings(AuthSettings), MIGRATIONS, VERSION_TABLE
         if service == "alerts":
-            from pricealert.alerts.main import MIGRATIONS as ALERTS_MIGRATIONS
-            from pricealert.alerts.main import VERSION_TABLE as ALERTS_VERSION_TABLE
+            from pricealert.alerts.maintenance import MIGRATIONS as ALERTS_MIGRATIONS
+            from pricealert.alerts.maintenance import VERSION_TABLE as ALERTS_VERSION_TABLE
             from pricealert.alerts.settings import AlertsSettings
 
             return load_settings(AlertsSettings), ALERTS_MIGRATIONS, ALERTS_VERSION_TABLE
@@ -205,7 +205,7 @@ async def create_admin(email: str, password: str, *, reset_password: bool = Fals
 async def resync_alerts(redis_url: str | None) -> int:
     """Re-publish alert.created for every active alert (`python -m pricealert.alerts resync`)."""
     try:
-        from pricealert.alerts.__main__ import resync
+        from pricealert.alerts.maintenance import resync
         from pricealert.alerts.settings import AlertsSettings
     except ImportError as exc:
         raise MissingService(f"pricealert-alerts is not installed here: {exc}") from exc
