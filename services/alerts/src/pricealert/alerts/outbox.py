@@ -59,9 +59,12 @@ class OutboxRelay:
         self._failing = False
         self._contended = False
 
-    async def relay_once(self) -> int:
-        """Publish and delete one batch; returns how many events went out."""
-        if not await self.store.outbox_has_rows():
+    async def relay_once(self, *, pending: bool = False) -> int:
+        """Publish and delete one batch; returns how many events went out.
+
+        `pending` says rows are likely (the last round found some), which skips the cheap emptiness check.
+        """
+        if not pending and not await self.store.outbox_has_rows():
             return 0
         if self._failing:
             # Fail fast while Redis is away instead of holding the database lock for a whole timeout.
@@ -96,10 +99,11 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay every poll interval (at once again after a full batch) until `stop`."""
         delay = self.poll_s
+        sent = 0
         while not stop.is_set():
             self._contended = False
             try:
-                sent = await self.relay_once()
+                sent = await self.relay_once(pending=sent > 0)
                 delay = self.poll_s
             except Exception as exc:  # Redis or the database away: back off, the rows stay put
                 OUTBOX_FAILURES.inc()
