@@ -178,8 +178,12 @@ def settings(database_url: str, redis_url: str, token_root: TokenRoot) -> Alerts
 @asynccontextmanager
 async def worker_running(settings: AlertsSettings) -> AsyncIterator[None]:
     """The alerts worker (consumers, relay, sweeper) on `settings`, in this event loop."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(settings, stop))
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(worker.run(settings, stop, started=started))
+    # Connected before the test goes on (a test that stops the database would otherwise meet its start-up).
+    await asyncio.wait([task, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        await task
     try:
         yield
     finally:

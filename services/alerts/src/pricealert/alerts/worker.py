@@ -38,11 +38,13 @@ async def supervise(name: str, loop: Loop, stop: asyncio.Event) -> None:
             delay = min(delay * 2, 10.0)
 
 
-async def run(settings: AlertsSettings, stop: asyncio.Event) -> None:
-    """Run the enabled loops until `stop`, then close every connection."""
+async def run(settings: AlertsSettings, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
+    """Run the enabled loops until `stop`, then close every connection; `started` is set once connected."""
     state = build_state(settings)
     try:
         await prepare(state)
+        if started is not None:
+            started.set()
         loops: list[tuple[str, Loop]] = []
         if settings.relay_enabled:
             relay = OutboxRelay(
