@@ -2,8 +2,8 @@
 
 Two measurements, each repeated: the capacity, with wrk sending as fast as the system answers (32 connections:
 its latencies are those of a saturated system), and the latency at the SPEC's load, with an open-loop client
-sending 1 000 requests a second on a fixed schedule (paced_load.py). auth, alerts and the gateway run as their
-own processes. Run: `uv run python bench/api_bench.py [--seconds 10] [--connections 32] [--rate 1000]
+sending 1 000 requests a second on a fixed schedule (paced_load.py). auth, alerts (API and worker) and the gateway
+run as their own processes. Run: `uv run python bench/api_bench.py [--seconds 10] [--connections 32] [--rate 1000]
 [--gateway nginx|dev] [--direct]` (needs `wrk`: `apt-get install wrk`).
 
 The gateway is nginx with deploy/nginx's configuration, as compose runs it (the development gateway then
@@ -161,7 +161,8 @@ async def main() -> None:
         "AUTH_REGISTER_MAX_PER_ADDRESS": "100000",
     }
     services = [
-        ServiceProcess(name, env, log_path=work / f"{name}.log").start() for name in ("auth", "alerts", "gateway")
+        ServiceProcess(name, env, log_path=work / f"{name}.log").start()
+        for name in ("auth", "alerts", "alerts-worker", "gateway")
     ]
     nginx = None
     try:

@@ -101,6 +101,7 @@ class ChaosStack:
         names_: dict[str, tuple[str, str]] = {
             "auth": ("auth", "auth-1"),
             "alerts": ("alerts", "alerts-1"),
+            "alerts-worker": ("alerts-worker", "alerts-worker-1"),
             "ingest": ("ingest", "ingest-1"),
         }
         for n in range(1, self.evaluators + 1):

@@ -16,7 +16,7 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.smtp import MailboxServer, ReceivedMail
 from pricealert.testsupport.polling import eventually
 
-SERVICES = ("auth", "alerts", "ingest", "evaluator", "notifier", "gateway")
+SERVICES = ("auth", "alerts", "alerts-worker", "ingest", "evaluator", "notifier", "gateway")
 
 
 @dataclass

@@ -26,7 +26,7 @@ from deploy_testkit import (
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from pricealert.alerts import consumers as alerts_consumers
+from pricealert.alerts import handlers as alerts_handlers
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.auth.keys import generate_key
 from pricealert.auth.rootkey import ensure_root_key, write_public_key
@@ -45,6 +45,7 @@ from pricealert.notifier.settings import NotifierSettings
 SETTINGS: dict[str, type[BaseSettings]] = {
     "auth": AuthSettings,
     "alerts": AlertsSettings,
+    "alerts-worker": AlertsSettings,
     "ingest": IngestSettings,
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
@@ -53,16 +54,20 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 MODULES = {
     "auth": "pricealert.auth",
     "alerts": "pricealert.alerts",
+    "alerts-worker": "pricealert.alerts",
     "ingest": "pricealert.ingest",
     "evaluator": "pricealert.evaluator",
     "notifier": "pricealert.notifier",
     "docs": "pricealert.devstack.gateway",
 }
 WORKERS = {
+    "alerts-worker": alerts_handlers.SERVICE,
     "ingest": ingest_handlers.SERVICE,
     "evaluator": evaluator_handlers.SERVICE,
     "notifier": notifier_handlers.SERVICE,
 }
+# The arguments after the module (the alerts API and its worker share one module).
+COMMANDS = {"alerts": ["serve"], "alerts-worker": ["worker"]}
 APIS = {"auth": ("AUTH_HOST", "AUTH_PORT"), "alerts": ("ALERTS_HOST", "ALERTS_PORT"), "docs": ("HOST", "PORT")}
 COMPOSE = load_compose()
 SERVICES = COMPOSE["services"]
@@ -98,7 +103,7 @@ def redis_url_of(role: acl.Role) -> str:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_command_runs_the_services_module(name: str) -> None:
     command = SERVICES[name]["command"]
-    assert command == ["python", "-m", MODULES[name]]
+    assert command == ["python", "-m", MODULES[name], *COMMANDS.get(name, [])]
     assert importlib.util.find_spec(MODULES[name]) is not None
 
 
@@ -123,7 +128,7 @@ def test_the_environment_makes_valid_production_settings(
         generate_key(tmp_path / "keys")
         ensure_root_key(tmp_path / "keys", allow_generate=True)
         environment["AUTH_KEY_DIR"] = str(tmp_path / "keys")
-    if name == "alerts":
+    if name in {"alerts", "alerts-worker"}:
         # What it exports into the token-root volume.
         root, _ = ensure_root_key(tmp_path / "keys", allow_generate=True)
         write_public_key(root, tmp_path / "token-root" / "public.pem")
@@ -135,12 +140,13 @@ def test_the_environment_makes_valid_production_settings(
 
     settings: Any = SETTINGS[name]()
 
-    assert settings.redis_url == ("" if name == "docs" else redis_url_of(acl.role(name)))
+    assert settings.redis_url == ("" if name == "docs" else redis_url_of(acl.role(name.removesuffix("-worker"))))
     assert settings.log_json is True
-    if name in {"auth", "alerts"}:
+    if name in {"auth", "alerts", "alerts-worker"}:
+        service = name.removesuffix("-worker")
         url = urlsplit(settings.database_url)
-        assert (url.scheme, url.hostname, url.path) == ("postgresql", "postgres", f"/{name}")
-        assert url.username == name  # each service has its own role and database
+        assert (url.scheme, url.hostname, url.path) == ("postgresql", "postgres", f"/{service}")
+        assert url.username == service  # each service has its own role and database
 
 
 @pytest.mark.parametrize("settings_class", [AuthSettings, AlertsSettings], ids=["auth", "alerts"])
@@ -169,11 +175,12 @@ def test_the_migrate_step_builds_valid_production_settings(
 @pytest.mark.parametrize("name", sorted(SETTINGS.keys() - {"docs"}))
 def test_each_service_connects_to_redis_as_its_own_user(name: str) -> None:
     environment = _environment(name)
+    role = acl.role(name.removesuffix("-worker"))  # the alerts worker is the alerts service
 
-    assert environment["REDIS_URL"] == redis_url_of(acl.role(name))
+    assert environment["REDIS_URL"] == redis_url_of(role)
     assert "REDIS_PASSWORD" not in environment and "REDIS_ADMIN_URL" not in environment
     for other in acl.ROLES:
-        assert (DUMMY_SECRETS[other.password_variable] in str(environment)) == (other.name == name)
+        assert (DUMMY_SECRETS[other.password_variable] in str(environment)) == (other.name == role.name)
 
 
 def test_the_docs_gateway_has_no_redis_credential() -> None:
@@ -211,7 +218,7 @@ def test_the_migrate_step_sets_every_redis_user_as_the_admin_after_the_migration
 
 
 def test_each_consumers_heartbeat_key_is_in_its_own_redis_users_keys() -> None:
-    for service in (*WORKERS.values(), alerts_consumers.SERVICE):
+    for service in WORKERS.values():
         assert acl.role(service).may_write(names.health_key(service, "host-1"))
 
 
@@ -313,7 +320,7 @@ def test_alerts_trusts_the_root_migrate_exports_and_never_mounts_private_keys() 
 
 def test_workers_scale_no_fixed_names_or_host_ports() -> None:
     assert "container_name" not in compose_text()
-    for name in ("ingest", "evaluator", "notifier"):
+    for name in ("alerts-worker", "ingest", "evaluator", "notifier"):
         assert "ports" not in SERVICES[name] and "hostname" not in SERVICES[name]
     published = {name for name, service in SERVICES.items() if "ports" in service}
     assert published == {"gateway", "mailpit"}

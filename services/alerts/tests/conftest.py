@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from pricealert.alerts import worker
 from pricealert.alerts.main import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
@@ -165,10 +166,26 @@ def settings(database_url: str, redis_url: str, token_root: TokenRoot) -> Alerts
 
 
 @asynccontextmanager
+async def worker_running(settings: AlertsSettings) -> AsyncIterator[None]:
+    """The alerts worker (consumers, relay, sweeper) on `settings`, in this event loop."""
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(worker.run(settings, stop, started=started))
+    # Connected before the test goes on (a test that stops the database would otherwise meet its start-up).
+    await asyncio.wait([task, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        await task
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
 async def running(settings: AlertsSettings) -> AsyncIterator[FastAPI]:
-    """The alerts app on `settings` with its lifespan running."""
+    """The alerts app on `settings` with its lifespan running, and the worker beside it (as in production)."""
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with application.router.lifespan_context(application), worker_running(settings):
         yield application
 
 

@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from pricealert.alerts.auth import User
-from pricealert.alerts.main import build_state, close_state, prepare_database
+from pricealert.alerts.maintenance import prepare
 from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.schemas import AlertCreate
 from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.state import build_state, close_state
 
 from .conftest import Tokens, alert_events
 
@@ -40,13 +41,13 @@ async def test_competing_relays_publish_each_event_once_in_order(
 ) -> None:
     quiet = settings.model_copy(update={"relay_enabled": False, "consumers_enabled": False, "expiry_enabled": False})
     state = build_state(quiet)
-    await prepare_database(state)
+    await prepare(state)
     try:
         user = User(id="u1", email="u1@example.com")
         created = [
             await state.service.create(user, AlertCreate(symbol="ETHUSDT", target_price=str(i + 1))) for i in range(60)
         ]
-        relays = [OutboxRelay(state.sessions, state.redis, batch_size=7) for _ in range(3)]
+        relays = [OutboxRelay(state.store, state.redis, batch_size=7) for _ in range(3)]
 
         async def drain_all(relay: OutboxRelay) -> None:
             for _ in range(40):

@@ -14,14 +14,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from pricealert.alerts.main import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.testsupport.polling import eventually
 
-from .conftest import Tokens, alert_events
+from .conftest import Tokens, alert_events, running
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -71,8 +70,7 @@ async def test_event_committed_before_a_kill_is_delivered_after_restart(
     alert_id = response.json()["id"]
     assert await redis.xlen(names.ALERT_EVENTS) == 0
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(settings):
 
         async def delivered() -> bool:
             return int(await redis.xlen(names.ALERT_EVENTS)) > 0
@@ -83,8 +81,7 @@ async def test_event_committed_before_a_kill_is_delivered_after_restart(
 
 
 async def test_resync_command_republishes_active_alerts(settings: AlertsSettings, tokens: Tokens, redis: Redis) -> None:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(settings) as app:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
             for price in ("1", "2"):
                 response = await client.post(

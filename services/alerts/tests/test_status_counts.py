@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from pricealert.alerts.main import MIGRATIONS, VERSION_TABLE
+from pricealert.alerts.maintenance import MIGRATIONS, VERSION_TABLE
 from pricealert.common.db import async_url, upgrade_database
 
 from .conftest import Tokens

@@ -1,21 +1,19 @@
-"""Several worker processes: one migrates, all serve and relay, one consumes; none outlives a killed parent."""
+"""The API's processes serve HTTP only and die with their parent; the worker process relays, consumes and reports."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from pricealert.alerts.workers import Leader
 from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.common.publisher import publish
@@ -34,10 +32,25 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
+def start(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pricealert.alerts", command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+async def test_api_processes_serve_the_worker_relays_and_consumes_and_none_outlives_its_parent(
     postgres_url: str, redis_url: str, tokens: Tokens, token_root: TokenRoot, redis: Redis
 ) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "ALERTS_DATABASE_URL": postgres_url,
@@ -47,16 +60,14 @@ async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
         "ALERTS_PORT": str(port),
         "ALERTS_WORKERS": "2",
         "ALERTS_CONSUMER_BLOCK_MS": "100",
-        "ALERTS_RELAY_POLL_S": "0.1",
         "TOKEN_ROOT_PUBLIC_KEY_FILE": str(token_root.public_key_file),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pricealert.alerts"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    api = start("serve", env)
+    worker = None
     try:
         await asyncio.to_thread(wait_for_port, port, timeout=60)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            # Many requests, so that both workers (sharing one listening socket) answer some.
+            # Many requests, so that both processes (sharing one listening socket) answer some.
             created = await asyncio.gather(
                 *(
                     client.post(
@@ -69,11 +80,16 @@ async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
             )
             assert [r.status_code for r in created] == [201] * 20
             ids = {r.json()["id"] for r in created}
+            # The API relays nothing: the events wait in the outbox for the worker.
+            await asyncio.sleep(0.5)
+            assert await redis.xlen(names.ALERT_EVENTS) == 0
+
+            worker = start("worker", {**env, "METRICS_PORT": str(metrics_port)})
 
             async def all_relayed() -> bool:
                 return {e.alert_id for e in await alert_events(redis)} == ids
 
-            await eventually(all_relayed, within=10)
+            await eventually(all_relayed, within=20)
             assert {e.type for e in await alert_events(redis)} == {AlertEventType.CREATED}
 
             first = created[0].json()
@@ -84,44 +100,26 @@ async def test_two_workers_serve_relay_consume_and_die_with_their_parent(
                 return bool(shown.json()["status"] == "triggered")
 
             await eventually(triggered, within=10)
-        process.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(process.wait, 10)
+
+            # The worker's own /metrics: what it relayed, and one figure per stream and group it consumes.
+            async def reported() -> bool:
+                text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+                relayed = re.search(r"^pricealert_alerts_outbox_relayed_total (\S+)$", text, re.MULTILINE)
+                pending = re.findall(r"^pricealert_stream_group_pending\{(.*)\} ", text, re.MULTILINE)
+                no_pid = all("pid=" not in labels for labels in pending)
+                return relayed is not None and float(relayed[1]) == 20 and len(pending) == 2 and no_pid
+
+            await eventually(reported, within=20)
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+        api.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(api.wait, 10)
 
         async def closed() -> bool:
             return not await asyncio.to_thread(port_open, port)
 
         await eventually(closed, within=20)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-
-async def test_only_the_lock_holder_runs_the_singletons(tmp_path: Path) -> None:
-    ran: list[str] = []
-
-    async def loop(stop: asyncio.Event) -> None:
-        ran.append("x")
-        await stop.wait()
-
-    async def supervise(name: str, run: object, stop: asyncio.Event) -> None:
-        await loop(stop)
-
-    stop = asyncio.Event()
-    lock = tmp_path / "leader.lock"
-    first = asyncio.create_task(Leader(lock, [("x", loop)], supervise).run(stop))
-    second = asyncio.create_task(Leader(lock, [("x", loop)], supervise).run(stop))
-    deadline = time.monotonic() + 5
-    while not ran and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)
-    assert ran == ["x"]
-    # The holder stops: the other one takes over within its retry interval.
-    first.cancel()
-    await asyncio.gather(first, return_exceptions=True)
-    deadline = time.monotonic() + 5
-    while len(ran) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert ran == ["x", "x"]
-    stop.set()
-    await second
+        stop(api)
+        if worker is not None:
+            stop(worker)

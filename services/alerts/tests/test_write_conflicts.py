@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pricealert.alerts.database import run_write
 from pricealert.alerts.metrics import TRANSACTION_RETRIES
 from pricealert.alerts.service import AlertService
+from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.common.events import Condition, Trigger
 
 from .conftest import Tokens
@@ -41,6 +42,12 @@ async def observer(postgres_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(postgres_url)
     yield connection
     await connection.close()
+
+
+def sql_store_of(app: FastAPI) -> SqlAlertStore:
+    store = service_of(app).store
+    assert isinstance(store, SqlAlertStore)
+    return store
 
 
 def service_of(app: FastAPI) -> AlertService:
@@ -205,7 +212,7 @@ async def test_a_deadlock_victim_runs_again(
 
     before = TRANSACTION_RETRIES.labels("40P01")._value.get()
     rival = asyncio.create_task(b_then_a())
-    work = asyncio.create_task(run_write(service_of(pg_app).sessions, a_then_b))
+    work = asyncio.create_task(run_write(sql_store_of(pg_app).sessions, a_then_b))
     await locked_a.wait()
     await lock_waiters(observer, 1)
     rival_waits.set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pricealert.common.settings import load_settings
 
@@ -29,18 +29,6 @@ def _require(service: str) -> None:
         raise MissingService(f"pricealert-{service} is not installed here (pricealert-cli[{service}])")
 
 
-def _alerts_migrations() -> tuple[Any, Path, str]:
-    """The settings, migration folder and version table of alerts."""
-    try:
-        from pricealert.alerts.main import MIGRATIONS as ALERTS_MIGRATIONS
-        from pricealert.alerts.main import VERSION_TABLE as ALERTS_VERSION_TABLE
-        from pricealert.alerts.settings import AlertsSettings
-
-        return load_settings(AlertsSettings), ALERTS_MIGRATIONS, ALERTS_VERSION_TABLE
-    except ImportError as exc:
-        raise MissingService(f"pricealert-alerts is not installed here: {exc}") from exc
-
-
 async def migrate(service: str) -> str:
     """Bring `service`'s database schema to head (idempotent); returns the database URL without password."""
     if service == "auth":
@@ -52,10 +40,14 @@ async def migrate(service: str) -> str:
         await asyncio.to_thread(maintenance.migrate, settings)
         return _redacted(settings.database_url)
     if service == "alerts":
+        _require("alerts")
+        from pricealert.alerts.maintenance import MIGRATIONS, VERSION_TABLE
+        from pricealert.alerts.settings import AlertsSettings
         from pricealert.common.db import upgrade_database
 
-        alerts_settings, migrations, version_table = _alerts_migrations()
-        await asyncio.to_thread(upgrade_database, alerts_settings.database_url, migrations, version_table)
+        # Not maintenance.migrate: that waits for the database forever, an operator's command fails at once.
+        alerts_settings = load_settings(AlertsSettings)
+        await asyncio.to_thread(upgrade_database, alerts_settings.database_url, MIGRATIONS, VERSION_TABLE)
         return _redacted(alerts_settings.database_url)
     raise ValueError(f"{service} has no database; choose from {', '.join(MIGRATED_SERVICES)}")
 
@@ -115,7 +107,7 @@ async def create_admin(email: str, password: str, *, reset_password: bool = Fals
 async def resync_alerts(redis_url: str | None) -> int:
     """Re-publish alert.created for every active alert (`python -m pricealert.alerts resync`)."""
     try:
-        from pricealert.alerts.__main__ import resync
+        from pricealert.alerts.maintenance import resync
         from pricealert.alerts.settings import AlertsSettings
     except ImportError as exc:
         raise MissingService(f"pricealert-alerts is not installed here: {exc}") from exc

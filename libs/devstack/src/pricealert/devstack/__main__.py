@@ -22,9 +22,9 @@ from pricealert.devstack.servers import RedisServer
 from pricealert.devstack.smtp import MailboxServer
 
 log = structlog.get_logger()
-SERVICES = ["auth", "alerts", "ingest", "evaluator", "notifier", "gateway"]
-# Each worker's /metrics on a port of its own: three processes on one host cannot share METRICS_PORT.
-WORKER_METRICS_PORTS = {"ingest": 9101, "evaluator": 9102, "notifier": 9103}
+SERVICES = ["auth", "alerts", "alerts-worker", "ingest", "evaluator", "notifier", "gateway"]
+# Each worker's /metrics on a port of its own: four processes on one host cannot share METRICS_PORT.
+WORKER_METRICS_PORTS = {"ingest": 9101, "evaluator": 9102, "notifier": 9103, "alerts-worker": 9104}
 
 
 def service_environment(name: str, env: dict[str, str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 SERVICE_MODULES = {
     "auth": "pricealert.auth",
     "alerts": "pricealert.alerts",
+    "alerts-worker": "pricealert.alerts",
     "ingest": "pricealert.ingest",
     "evaluator": "pricealert.evaluator",
     "notifier": "pricealert.notifier",
@@ -20,6 +21,8 @@ SERVICE_MODULES = {
     "fakeexchange": "pricealert.devstack.fakeexchange",
     "smtp": "pricealert.devstack.smtp",
 }
+# The command a module runs for a process of that name (the alerts API and its worker share a module).
+SERVICE_COMMANDS = {"alerts": ["serve"], "alerts-worker": ["worker"]}
 
 
 @dataclass
@@ -34,7 +37,7 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         """Spawn the process with the parent's environment plus `env`."""
-        command = [sys.executable, "-m", SERVICE_MODULES[self.name], *self.args]
+        command = [sys.executable, "-m", SERVICE_MODULES[self.name], *SERVICE_COMMANDS.get(self.name, []), *self.args]
         output = self.log_path.open("ab") if self.log_path is not None else None
         self.process = subprocess.Popen(
             command, env={**os.environ, **self.env}, stdout=output, stderr=subprocess.STDOUT if output else None

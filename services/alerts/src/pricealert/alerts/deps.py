@@ -8,31 +8,25 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pricealert.alerts.auth import User, authenticate
 from pricealert.alerts.catalog import SymbolCatalog
-from pricealert.alerts.outbox import OutboxRelay
-from pricealert.alerts.pgstore import PgStore
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.store import AlertStore
 from pricealert.common.tokens import KeyRing, VerifiedTokens
 
 
 @dataclass
 class AppState:
-    """What the lifespan builds and every request uses."""
+    """What a process of the service builds (state.py): the API's lifespan, the worker, the maintenance commands."""
 
     settings: AlertsSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    store: AlertStore
     redis: Redis
     keys: KeyRing
     catalog: SymbolCatalog
-    relay: OutboxRelay
     service: AlertService
-    store: PgStore | None = None
-    tasks: list[object] = field(default_factory=list)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 

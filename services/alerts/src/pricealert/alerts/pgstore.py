@@ -1,8 +1,8 @@
-"""The request paths on Postgres through asyncpg directly: one round trip per create, list or get.
+"""The alert store on Postgres: create, list, get and the relay's take through asyncpg, one round trip each.
 
 SQLAlchemy's session costs about a millisecond of CPU per transaction here (BEGIN, statement, ROLLBACK or
-COMMIT, each with its own overhead); these paths answer most API calls. Everything else, and SQLite, uses
-the repository module.
+COMMIT, each with its own overhead); these paths answer most API calls. The other writes (deletes, triggers,
+deliveries, expiry, resync) are rarer and keep SqlAlertStore's.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from pricealert.alerts.models import NewAlert
+from pricealert.alerts.outbox import alert_event
 from pricealert.alerts.pgconns import Connections
-from pricealert.alerts.repository import RELAY_LOCK_KEY, OutboxRow
+from pricealert.alerts.repository import RELAY_LOCK_KEY
+from pricealert.alerts.sqlstore import SqlAlertStore
+from pricealert.alerts.store import OutboxRow
+from pricealert.common import names
+from pricealert.common.events import AlertEventType
 
 # Columns of a listed alert, in AlertRow's field order.
 _COLUMNS = (
@@ -82,37 +87,40 @@ def _pg_dsn(url: str) -> str:
     return f"{scheme.split('+', 1)[0]}{sep}{rest}"
 
 
-class PgStore:
-    """A few asyncpg connections and the statements of the request paths."""
+class PgAlertStore(SqlAlertStore):
+    """The SQLAlchemy store plus a few asyncpg connections for the request paths and the relay's take."""
 
-    def __init__(self, url: str, *, max_size: int = 16) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pg_pool_size: int = 16) -> None:
+        super().__init__(url, pool_size=pool_size, max_overflow=max_overflow)
         self.dsn = _pg_dsn(url)
-        self.max_size = max_size
+        self.pg_pool_size = pg_pool_size
         self._connections: Connections | None = None
 
     async def start(self) -> None:
         """Open the first connection (after migrations: the functions the statements call come from them)."""
         connections = Connections(
-            self.dsn, max_size=self.max_size, server_settings={"application_name": "pricealert-alerts"}
+            self.dsn, max_size=self.pg_pool_size, server_settings={"application_name": "pricealert-alerts"}
         )
         await connections.start()
         self._connections = connections
 
     async def close(self) -> None:
-        """Close the connections."""
+        """Close the connections and the engine."""
         if self._connections is not None:
             await self._connections.close()
             self._connections = None
+        await super().close()
 
     @property
     def pool(self) -> Connections:
         """The open connections."""
         if self._connections is None:
-            raise RuntimeError("PgStore.start() was not awaited")
+            raise RuntimeError("PgAlertStore.start() was not awaited")
         return self._connections
 
-    async def create(self, alert: NewAlert, *, limit: int, stream: str, fields: dict[str, str]) -> int | None:
-        """Insert the alert and its event unless the user holds `limit` active ones; returns their count then."""
+    async def create(self, alert: NewAlert, *, limit: int) -> int | None:
+        """Insert the alert and alert.created unless the user holds `limit` active ones; returns their count then."""
+        fields = alert_event(alert, AlertEventType.CREATED).to_fields()
         active: int | None = await self.pool.fetchval(
             "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             f"alerts:{alert.user_id}",
@@ -126,7 +134,7 @@ class PgStore:
             alert.name,
             alert.created_at,
             alert.expires_at,
-            stream,
+            names.ALERT_EVENTS,
             json.dumps(fields, separators=(",", ":")),
         )
         return active
@@ -138,7 +146,7 @@ class PgStore:
         )
         return None if record is None else AlertRow.of(record)
 
-    async def list(
+    async def list_alerts(
         self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
     ) -> tuple[list[AlertRow], int]:
         """One page of the user's alerts, newest first, and the total matching (one consistent statement)."""
@@ -169,18 +177,22 @@ class PgStore:
         """Whether any event waits in the outbox."""
         return bool(await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM alerts_outbox)"))
 
+    def take_outbox(self, limit: int) -> PgOutboxBatch:
+        """The oldest rows in one asyncpg transaction (see PgOutboxBatch)."""
+        return PgOutboxBatch(self.pool, limit)
+
 
 class PgOutboxBatch:
     """One relay round: take rows under the relay lock, publish, then commit (or roll back on error)."""
 
-    def __init__(self, store: PgStore, limit: int) -> None:
-        self.store = store
+    def __init__(self, connections: Connections, limit: int) -> None:
+        self.connections = connections
         self.limit = limit
         self._conn: Any = None
         self._tx: Any = None
 
     async def __aenter__(self) -> list[OutboxRow] | None:
-        self._conn = await self.store.pool.acquire()
+        self._conn = await self.connections.acquire()
         try:
             self._tx = self._conn.transaction()
             await self._tx.start()
@@ -198,7 +210,7 @@ class PgOutboxBatch:
         await self._finish(commit=exc_type is None)
 
     async def _finish(self, *, commit: bool) -> None:
-        connections, connection, tx = self.store.pool, self._conn, self._tx
+        connections, connection, tx = self.connections, self._conn, self._tx
         self._conn = self._tx = None
         try:
             if tx is not None:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.alerts.models import Alert, AlertStatus, OutboxEntry
+from pricealert.alerts.store import OutboxRow, TriggerRecord
 from pricealert.common.events import utc_now
 
 # Any constant works; it only has to be the same in every replica of this service.
@@ -118,17 +117,6 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int) -> list[A
     return list((await session.execute(stmt, execution_options={"synchronize_session": False})).scalars().all())
 
 
-@dataclass(frozen=True)
-class TriggerRecord:
-    """What a trigger event writes onto its alert."""
-
-    alert_id: str
-    trigger_id: str
-    fired_at: datetime
-    price: Decimal
-    exchange_time: datetime
-
-
 def _unless_fired(column: Any, value: object) -> Any:
     """`value` where the alert holds no firing yet (bound with the column's type), else the column unchanged."""
     return case((Alert.triggered_at.is_(None), literal(value, column.type)), else_=column)
@@ -184,15 +172,6 @@ async def active_alert_ids_after(session: AsyncSession, after_id: str, limit: in
 async def outbox_has_rows(session: AsyncSession) -> bool:
     """Whether any event waits in the outbox (a cheap read, no lock)."""
     return (await session.execute(select(OutboxEntry.id).limit(1))).first() is not None
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """An event taken from the outbox."""
-
-    id: int
-    stream: str
-    fields: dict[str, str]
 
 
 async def take_outbox_batch(session: AsyncSession, limit: int) -> list[OutboxRow] | None:

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pricealert.alerts import repository
 from pricealert.alerts.auth import User
 from pricealert.alerts.catalog import SymbolCatalog
-from pricealert.alerts.database import read_session, run_write, write_session
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
-from pricealert.alerts.models import Alert, AlertStatus, NewAlert
-from pricealert.alerts.outbox import alert_event, stage_event
-from pricealert.alerts.pgstore import PgStore
+from pricealert.alerts.models import AlertStatus, NewAlert
 from pricealert.alerts.schemas import AlertCreate, AlertView
-from pricealert.common import names
+from pricealert.alerts.store import AlertStore, DeliveryRecord, TriggerRecord
 from pricealert.common.errors import Conflict, InvalidInput, NotFound
-from pricealert.common.events import AlertEventType, DeliveryStatus, NotificationResult, Trigger, utc_now
+from pricealert.common.events import DeliveryStatus, NotificationResult, Trigger, utc_now
 
 log = structlog.get_logger()
 
@@ -45,23 +40,12 @@ def ms_to_datetime(ms: int) -> datetime:
 
 
 class AlertService:
-    """Alert operations; each runs in its own transaction and wakes the relay after commits."""
+    """Alert operations on a store; each runs in its own transaction."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        catalog: SymbolCatalog,
-        *,
-        max_active_per_user: int,
-        on_commit: Callable[[], None] = lambda: None,
-        store: PgStore | None = None,
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, store: AlertStore, catalog: SymbolCatalog, *, max_active_per_user: int) -> None:
+        self.store = store
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
-        self.on_commit = on_commit
-        # On Postgres, create, list and get take one round trip each through asyncpg.
-        self.store = store
 
     def _limit_reached(self, active: int) -> Conflict:
         return Conflict(
@@ -106,24 +90,9 @@ class AlertService:
             updated_at=now,
             expires_at=data.expires_at,
         )
-        if self.store is not None:
-            active = await self.store.create(
-                alert,
-                limit=self.max_active_per_user,
-                stream=names.ALERT_EVENTS,
-                fields=alert_event(alert, AlertEventType.CREATED).to_fields(),
-            )
-            if active is not None:
-                raise self._limit_reached(active)
-        else:
-            async with write_session(self.sessions) as session:
-                await repository.lock_user(session, user.id)
-                active = await repository.count_active(session, user.id)
-                if active >= self.max_active_per_user:
-                    raise self._limit_reached(active)
-                repository.add_alert(session, Alert(**asdict(alert)))
-                stage_event(session, alert, AlertEventType.CREATED)
-        self.on_commit()
+        active = await self.store.create(alert, limit=self.max_active_per_user)
+        if active is not None:
+            raise self._limit_reached(active)
         ALERT_CHANGES.labels("created").inc()
         # structlog builds the whole event before the stdlib logger drops it: ask first on this hot path.
         if log.is_enabled_for(logging.INFO):
@@ -132,12 +101,7 @@ class AlertService:
 
     async def get(self, user: User, alert_id: str) -> AlertView:
         """One of the user's alerts; another user's alert does not exist for them."""
-        alert: AlertView | None
-        if self.store is not None:
-            alert = await self.store.get(alert_id, user.id)
-        else:
-            async with read_session(self.sessions) as session:
-                alert = await repository.get_alert(session, alert_id, user.id)
+        alert = await self.store.get(alert_id, user.id)
         if alert is None:
             raise _not_found(alert_id)
         return alert
@@ -149,46 +113,24 @@ class AlertService:
         status_value = None if status is None else status.value
         symbol_value = None if symbol is None else symbol.strip().upper()
         offset = (page - 1) * page_size
-        items: Sequence[AlertView]
-        if self.store is not None:
-            items, total = await self.store.list(
-                user.id, status=status_value, symbol=symbol_value, offset=offset, limit=page_size
-            )
-        else:
-            async with read_session(self.sessions) as session:
-                items, total = await repository.list_alerts(
-                    session, user.id, status=status_value, symbol=symbol_value, offset=offset, limit=page_size
-                )
+        items, total = await self.store.list_alerts(
+            user.id, status=status_value, symbol=symbol_value, offset=offset, limit=page_size
+        )
         return Page(items, total)
 
     async def delete(self, user: User, alert_id: str) -> None:
         """Soft-delete one of the user's alerts; deleting it again changes nothing."""
-
-        async def work(session: AsyncSession) -> Alert | None:
-            alert = await repository.mark_deleted(session, alert_id, user.id)
-            if alert is not None:
-                stage_event(session, alert, AlertEventType.DELETED)
-            elif await repository.get_alert(session, alert_id, user.id) is None:
-                raise _not_found(alert_id)
-            return alert
-
-        if await run_write(self.sessions, work) is not None:
-            self.on_commit()
+        deleted = await self.store.delete(alert_id, user.id)
+        if deleted is None:
+            raise _not_found(alert_id)
+        if deleted:
             ALERT_CHANGES.labels("deleted").inc()
             log.info("alert.deleted", alert_id=alert_id, user_id=user.id)
 
     async def expire_due(self, *, limit: int = 500) -> int:
         """Expire active alerts whose time passed and stage alert.expired for each; returns how many."""
-
-        async def work(session: AsyncSession) -> list[Alert]:
-            expired = await repository.expire_due(session, utc_now(), limit)
-            for alert in expired:
-                stage_event(session, alert, AlertEventType.EXPIRED)
-            return expired
-
-        expired = await run_write(self.sessions, work)
+        expired = await self.store.expire_due(utc_now(), limit)
         if expired:
-            self.on_commit()
             ALERT_CHANGES.labels("expired").inc(len(expired))
             for alert in expired:
                 log.info("alert.expired", alert_id=alert.id, user_id=alert.user_id)
@@ -198,24 +140,17 @@ class AlertService:
         """Mark each fired alert triggered (idempotent; deleted or expired alerts keep their status)."""
         # In user order: each status change locks its user's count rows, which every writer takes in that order.
         ordered = sorted(triggers, key=lambda t: (t.user_id, t.alert_id))
-
-        async def work(session: AsyncSession) -> list[bool]:
-            await repository.lock_alerts(session, [t.alert_id for t in ordered])
-            return [
-                await repository.record_trigger(
-                    session,
-                    repository.TriggerRecord(
-                        alert_id=t.alert_id,
-                        trigger_id=t.trigger_id,
-                        fired_at=ms_to_datetime(t.fired_at),
-                        price=t.price,
-                        exchange_time=ms_to_datetime(t.exchange_time),
-                    ),
-                )
-                for t in ordered
-            ]
-
-        for trigger, changed in zip(ordered, await run_write(self.sessions, work), strict=True):
+        records = [
+            TriggerRecord(
+                alert_id=t.alert_id,
+                trigger_id=t.trigger_id,
+                fired_at=ms_to_datetime(t.fired_at),
+                price=t.price,
+                exchange_time=ms_to_datetime(t.exchange_time),
+            )
+            for t in ordered
+        ]
+        for trigger, changed in zip(ordered, await self.store.record_triggers(records), strict=True):
             if changed:
                 ALERT_CHANGES.labels("triggered").inc()
             log.info(
@@ -227,20 +162,16 @@ class AlertService:
     async def record_results(self, results: Sequence[NotificationResult]) -> None:
         """Store each email's outcome on its alert (idempotent; a success is never undone)."""
         ordered = sorted(results, key=lambda r: r.alert_id)  # rows locked in id order, like every batch
-
-        async def work(session: AsyncSession) -> list[bool]:
-            return [
-                await repository.record_delivery(
-                    session,
-                    r.alert_id,
-                    r.status.value,
-                    None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000],
-                    r.attempts,
-                )
-                for r in ordered
-            ]
-
-        for result, changed in zip(ordered, await run_write(self.sessions, work), strict=True):
+        records = [
+            DeliveryRecord(
+                alert_id=r.alert_id,
+                status=r.status.value,
+                error=None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000],
+                attempts=r.attempts,
+            )
+            for r in ordered
+        ]
+        for result, changed in zip(ordered, await self.store.record_deliveries(records), strict=True):
             if changed:
                 DELIVERIES.labels(result.status.value).inc()
             log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value, changed=changed)
@@ -248,13 +179,7 @@ class AlertService:
     async def resync(self, *, batch_size: int = 1000) -> int:
         """Stage alert.created again for every active alert (rebuilds downstream indexes)."""
         after, total = "", 0
-        while True:
-            async with write_session(self.sessions) as session:
-                batch = await repository.active_alert_ids_after(session, after, batch_size)
-                for alert in batch:
-                    stage_event(session, alert, AlertEventType.CREATED)
-            if not batch:
-                return total
-            self.on_commit()
+        while batch := await self.store.stage_active_after(after, batch_size):
             total += len(batch)
-            after = batch[-1].id
+            after = batch[-1]
+        return total

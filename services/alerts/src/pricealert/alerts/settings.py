@@ -16,7 +16,7 @@ DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE = Path("var/keys") / ROOT_PUBLIC_KEY_IN_KEY_D
 
 
 class AlertsSettings(ServiceSettings):
-    """Everything the alerts API process (and its background tasks) can be tuned with."""
+    """Everything the alerts processes (the API, the worker, the maintenance commands) can be tuned with."""
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("ALERTS_DATABASE_URL", "DATABASE_URL")
@@ -27,7 +27,7 @@ class AlertsSettings(ServiceSettings):
     token_root_public_key_file: Path = Field(
         default=DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE, validation_alias="TOKEN_ROOT_PUBLIC_KEY_FILE"
     )
-    # uvicorn worker processes of `python -m pricealert.alerts` (one event loop each, one CPU core each).
+    # API processes of `python -m pricealert.alerts serve` (one event loop each, one CPU core each).
     workers: int = Field(default=2, ge=1, le=64, validation_alias="ALERTS_WORKERS")
     # SQLAlchemy's pool (background tasks, deletes; everything on SQLite); overflow connections are closed
     # after use, so the pool should cover what one process has in flight.
@@ -36,13 +36,12 @@ class AlertsSettings(ServiceSettings):
     # On Postgres, the asyncpg pool of the request paths (create, list, get).
     pg_pool_size: int = Field(default=16, ge=1, le=200, validation_alias="ALERTS_PG_POOL_SIZE")
     max_active_per_user: int = Field(default=500, ge=1, validation_alias="ALERTS_MAX_ACTIVE_PER_USER")
-    # Background tasks; switching the relay off leaves events in the outbox (used by the crash test).
+    # The loops of `python -m pricealert.alerts worker`; switching the relay off leaves events in the outbox.
     relay_enabled: bool = Field(default=True, validation_alias="ALERTS_RELAY_ENABLED")
     consumers_enabled: bool = Field(default=True, validation_alias="ALERTS_CONSUMERS_ENABLED")
     expiry_enabled: bool = Field(default=True, validation_alias="ALERTS_EXPIRY_ENABLED")
-    relay_poll_s: float = Field(default=0.5, gt=0, validation_alias="ALERTS_RELAY_POLL_S")
-    # After a commit wakes the relay it waits this long, so that one round takes the commits of a burst.
-    relay_coalesce_s: float = Field(default=0.01, ge=0, le=1.0, validation_alias="ALERTS_RELAY_COALESCE_S")
+    # How often the worker's relay looks for staged events (one cheap read): the commit-to-stream latency.
+    relay_poll_s: float = Field(default=0.01, gt=0, le=5.0, validation_alias="ALERTS_RELAY_POLL_S")
     relay_batch_size: int = Field(default=500, ge=1, le=10_000, validation_alias="ALERTS_RELAY_BATCH_SIZE")
     expiry_sweep_s: float = Field(default=1.0, gt=0, le=5.0, validation_alias="ALERTS_EXPIRY_SWEEP_S")
     catalog_refresh_s: float = Field(default=60.0, gt=0, validation_alias="ALERTS_CATALOG_REFRESH_S")

@@ -16,35 +16,12 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from pricealert.alerts.sqlfunctions import apply_functions
+
 revision: str = "0004_alerts_counts_per_statement"
 down_revision: str | None = "0003_alerts_status_counts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-STATEMENT_FUNCTION = """
-CREATE OR REPLACE FUNCTION alerts_count_statement() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        INSERT INTO alerts_status_counts AS c (user_id, status, n)
-        SELECT user_id, status, sum(d)::integer FROM (
-            SELECT user_id, status, -1 AS d FROM old_rows
-            UNION ALL
-            SELECT user_id, status, 1 AS d FROM new_rows
-        ) AS changes
-        GROUP BY user_id, status HAVING sum(d) <> 0 ORDER BY user_id COLLATE "C", status COLLATE "C"
-        ON CONFLICT (user_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
-    ELSIF TG_OP = 'TRUNCATE' THEN
-        DELETE FROM alerts_status_counts;
-    ELSE
-        INSERT INTO alerts_status_counts AS c (user_id, status, n)
-        SELECT user_id, status, -count(*)::integer FROM old_rows GROUP BY user_id, status
-        ORDER BY user_id COLLATE "C", status COLLATE "C"
-        ON CONFLICT (user_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
-    END IF;
-    RETURN NULL;
-END
-$$
-"""
 
 ROW_TRIGGERS = (
     "CREATE TRIGGER alerts_count_rows AFTER INSERT OR DELETE ON alerts "
@@ -63,7 +40,7 @@ def upgrade() -> None:
     op.execute("LOCK TABLE alerts IN SHARE ROW EXCLUSIVE MODE")
     op.execute("DROP TRIGGER alerts_count_changes ON alerts")
     op.execute("DROP TRIGGER alerts_count_rows ON alerts")
-    op.execute(STATEMENT_FUNCTION)
+    apply_functions("alerts_count_statement")
     op.execute(
         "CREATE TRIGGER alerts_count_inserts AFTER INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION alerts_count_status()"
     )

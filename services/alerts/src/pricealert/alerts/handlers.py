@@ -1,4 +1,9 @@
-"""Stream consumers of the alerts service: triggers and notification results."""
+"""The alerts service's stream handlers, run by its worker process (worker.py).
+
+Consumes: triggers (Trigger: the alert fired), notification-results (NotificationResult: its email's outcome).
+Produces: alert-events (AlertEvent), through the outbox (outbox.py) rather than from here: every alert change
+stages its event in the change's transaction, and the worker's relay appends it to the stream.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class ResultHandler:
 
 
 def build_consumers(redis: Redis, service: AlertService, settings: AlertsSettings) -> list[StreamConsumer]:
-    """The consumers the API process runs."""
+    """The consumers the worker process runs."""
 
     def options(stream: str) -> ConsumerOptions:
         return ConsumerOptions(

@@ -1,0 +1,135 @@
+"""The alert store through SQLAlchemy: every operation on SQLite, and the rarer writes on Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.alerts import repository
+from pricealert.alerts.database import make_engine, read_session, run_write, write_session
+from pricealert.alerts.models import Alert, NewAlert
+from pricealert.alerts.outbox import alert_event
+from pricealert.alerts.schemas import AlertView
+from pricealert.alerts.store import DeliveryRecord, OutboxRow, TriggerRecord
+from pricealert.common import names
+from pricealert.common.db import session_factory
+from pricealert.common.events import AlertEventType
+
+
+def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType) -> None:
+    """Put the event in the outbox, in the same transaction as the change it reports."""
+    repository.add_outbox(session, names.ALERT_EVENTS, alert_event(alert, event_type).to_fields())
+
+
+class SqlAlertStore:
+    """An engine and its sessions; each method is one transaction (writes run again when Postgres aborts them)."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        self.sessions = session_factory(self.engine)
+
+    async def start(self) -> None:
+        """Nothing to open: the engine connects on first use."""
+
+    async def close(self) -> None:
+        """Close the engine's connections."""
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def create(self, alert: NewAlert, *, limit: int) -> int | None:
+        """Store the alert and alert.created unless the user holds `limit` active alerts; returns their count then."""
+        async with write_session(self.sessions) as session:
+            await repository.lock_user(session, alert.user_id)
+            active = await repository.count_active(session, alert.user_id)
+            if active >= limit:
+                return active
+            repository.add_alert(session, Alert(**asdict(alert)))
+            stage_event(session, alert, AlertEventType.CREATED)
+        return None
+
+    async def get(self, alert_id: str, user_id: str) -> AlertView | None:
+        """One of the user's alerts."""
+        async with read_session(self.sessions) as session:
+            return await repository.get_alert(session, alert_id, user_id)
+
+    async def list_alerts(
+        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+    ) -> tuple[Sequence[AlertView], int]:
+        """One page of the user's alerts, newest first, and the total matching."""
+        async with read_session(self.sessions) as session:
+            return await repository.list_alerts(
+                session, user_id, status=status, symbol=symbol, offset=offset, limit=limit
+            )
+
+    async def delete(self, alert_id: str, user_id: str) -> bool | None:
+        """Soft-delete and stage alert.deleted: True if this call deleted it, False if it was, None if missing."""
+
+        async def work(session: AsyncSession) -> bool | None:
+            alert = await repository.mark_deleted(session, alert_id, user_id)
+            if alert is not None:
+                stage_event(session, alert, AlertEventType.DELETED)
+                return True
+            return None if await repository.get_alert(session, alert_id, user_id) is None else False
+
+        return await run_write(self.sessions, work)
+
+    async def expire_due(self, now: datetime, limit: int) -> list[Alert]:
+        """Expire up to `limit` active alerts due at `now`, staging alert.expired for each; returns them."""
+
+        async def work(session: AsyncSession) -> list[Alert]:
+            expired = await repository.expire_due(session, now, limit)
+            for alert in expired:
+                stage_event(session, alert, AlertEventType.EXPIRED)
+            return expired
+
+        return await run_write(self.sessions, work)
+
+    async def record_triggers(self, records: Sequence[TriggerRecord]) -> list[bool]:
+        """Store each firing (in the given order, one transaction); True where it stored this firing."""
+
+        async def work(session: AsyncSession) -> list[bool]:
+            await repository.lock_alerts(session, [r.alert_id for r in records])
+            return [await repository.record_trigger(session, r) for r in records]
+
+        return await run_write(self.sessions, work)
+
+    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> list[bool]:
+        """Store each outcome (one transaction); a success is never undone. True where it changed."""
+
+        async def work(session: AsyncSession) -> list[bool]:
+            return [
+                await repository.record_delivery(session, r.alert_id, r.status, r.error, r.attempts) for r in records
+            ]
+
+        return await run_write(self.sessions, work)
+
+    async def stage_active_after(self, after_id: str, limit: int) -> list[str]:
+        """Stage alert.created again for up to `limit` active alerts with ids above `after_id`; their ids, in order."""
+        async with write_session(self.sessions) as session:
+            batch = await repository.active_alert_ids_after(session, after_id, limit)
+            for alert in batch:
+                stage_event(session, alert, AlertEventType.CREATED)
+        return [alert.id for alert in batch]
+
+    async def outbox_has_rows(self) -> bool:
+        """Whether any event waits in the outbox (a cheap read, no lock)."""
+        async with read_session(self.sessions) as session:
+            return await repository.outbox_has_rows(session)
+
+    def take_outbox(self, limit: int) -> AbstractAsyncContextManager[list[OutboxRow] | None]:
+        """The oldest rows, deleted when the block exits cleanly (kept otherwise); None if another relay holds them."""
+        return self._take_outbox(limit)
+
+    @asynccontextmanager
+    async def _take_outbox(self, limit: int) -> AsyncIterator[list[OutboxRow] | None]:
+        async with write_session(self.sessions) as session:
+            yield await repository.take_outbox_batch(session, limit)

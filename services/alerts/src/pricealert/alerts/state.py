@@ -1,0 +1,43 @@
+"""What every process of the alerts service builds: the store for its database, Redis, the service."""
+
+from __future__ import annotations
+
+from pricealert.alerts.catalog import SymbolCatalog
+from pricealert.alerts.deps import AppState
+from pricealert.alerts.pgstore import PgAlertStore
+from pricealert.alerts.service import AlertService
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.sqlstore import SqlAlertStore
+from pricealert.alerts.store import AlertStore
+from pricealert.common.db import is_sqlite
+from pricealert.common.redisconn import connect
+from pricealert.common.tokens import KeyRing
+
+
+def open_store(settings: AlertsSettings) -> AlertStore:
+    """SQLAlchemy on SQLite; on Postgres the same plus asyncpg for the request paths (not connected yet)."""
+    pools = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    if is_sqlite(settings.database_url):
+        return SqlAlertStore(settings.database_url, **pools)
+    return PgAlertStore(settings.database_url, pg_pool_size=settings.pg_pool_size, **pools)
+
+
+def build_state(settings: AlertsSettings) -> AppState:
+    """Store, Redis, key ring, catalog and service for one process (nothing is connected yet)."""
+    store = open_store(settings)
+    redis = connect(settings.redis_url)
+    catalog = SymbolCatalog(redis, refresh_s=settings.catalog_refresh_s, min_refresh_s=settings.catalog_min_refresh_s)
+    return AppState(
+        settings=settings,
+        store=store,
+        redis=redis,
+        keys=KeyRing(redis, settings.token_root_public_key_file),
+        catalog=catalog,
+        service=AlertService(store, catalog, max_active_per_user=settings.max_active_per_user),
+    )
+
+
+async def close_state(state: AppState) -> None:
+    """Close every connection the state holds."""
+    await state.store.close()
+    await state.redis.aclose()

@@ -1,0 +1,93 @@
+"""Where alerts live: the one protocol both databases implement (each change commits with its outbox event).
+
+`SqlAlertStore` (sqlstore.py) is the SQLAlchemy path, every operation on SQLite and the rare writes on
+Postgres; `PgAlertStore` (pgstore.py) answers the request paths and the relay's take on Postgres through
+asyncpg directly, where that measured faster. `open_store` picks one for a database URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from pricealert.alerts.models import Alert, NewAlert
+from pricealert.alerts.schemas import AlertView
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An event taken from the outbox."""
+
+    id: int
+    stream: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """What a trigger event writes onto its alert."""
+
+    alert_id: str
+    trigger_id: str
+    fired_at: datetime
+    price: Decimal
+    exchange_time: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """What a notification result writes onto its alert."""
+
+    alert_id: str
+    status: str
+    error: str | None
+    attempts: int
+
+
+class AlertStore(Protocol):
+    """Alerts and their outbox; every method that changes an alert stages its alert-events entry with it."""
+
+    async def start(self) -> None:
+        """Connect (after the migrations: the Postgres functions come from them)."""
+
+    async def close(self) -> None:
+        """Close every connection."""
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+
+    async def create(self, alert: NewAlert, *, limit: int) -> int | None:
+        """Store the alert and alert.created unless the user holds `limit` active alerts; returns their count then."""
+
+    async def get(self, alert_id: str, user_id: str) -> AlertView | None:
+        """One of the user's alerts."""
+
+    async def list_alerts(
+        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+    ) -> tuple[Sequence[AlertView], int]:
+        """One page of the user's alerts, newest first, and the total matching."""
+
+    async def delete(self, alert_id: str, user_id: str) -> bool | None:
+        """Soft-delete and stage alert.deleted: True if this call deleted it, False if it was, None if missing."""
+
+    async def expire_due(self, now: datetime, limit: int) -> list[Alert]:
+        """Expire up to `limit` active alerts due at `now`, staging alert.expired for each; returns them."""
+
+    async def record_triggers(self, records: Sequence[TriggerRecord]) -> list[bool]:
+        """Store each firing (in the given order, one transaction); True where it stored this firing."""
+
+    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> list[bool]:
+        """Store each outcome (one transaction); a success is never undone. True where it changed."""
+
+    async def stage_active_after(self, after_id: str, limit: int) -> list[str]:
+        """Stage alert.created again for up to `limit` active alerts with ids above `after_id`; their ids, in order."""
+
+    async def outbox_has_rows(self) -> bool:
+        """Whether any event waits in the outbox (a cheap read, no lock)."""
+
+    def take_outbox(self, limit: int) -> AbstractAsyncContextManager[list[OutboxRow] | None]:
+        """The oldest rows, deleted when the block exits cleanly (kept otherwise); None if another relay holds them."""

@@ -1,0 +1,68 @@
+"""`python -m pricealert.alerts worker`: the stream consumers, the outbox relay and the expiry sweeper.
+
+One process of its own, apart from the API's (which serve HTTP only); replicas are safe: consumers share a
+group, the relay lock orders the relays, and the sweep's conditional update skips what another expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from pricealert.alerts.expiry import ExpirySweeper
+from pricealert.alerts.handlers import build_consumers
+from pricealert.alerts.maintenance import prepare
+from pricealert.alerts.outbox import OutboxRelay
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.state import build_state, close_state
+from pricealert.common.runner import run_until_signalled
+
+log = structlog.get_logger()
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def supervise(name: str, loop: Loop, stop: asyncio.Event) -> None:
+    """Run a background loop until `stop`, restarting it with backoff if it crashes."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await loop(stop)
+        except Exception:
+            log.exception("alerts.task.crashed", task=name, retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def run(settings: AlertsSettings, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
+    """Run the enabled loops until `stop`, then close every connection; `started` is set once connected."""
+    state = build_state(settings)
+    try:
+        await prepare(state)
+        if started is not None:
+            started.set()
+        loops: list[tuple[str, Loop]] = []
+        if settings.relay_enabled:
+            relay = OutboxRelay(
+                state.store, state.redis, poll_s=settings.relay_poll_s, batch_size=settings.relay_batch_size
+            )
+            loops.append(("outbox_relay", relay.run))
+        if settings.consumers_enabled:
+            consumers = build_consumers(state.redis, state.service, settings)
+            loops += [(f"consumer:{c.options.stream}", c.run) for c in consumers]
+        if settings.expiry_enabled:
+            loops.append(("expiry", ExpirySweeper(state.service, interval_s=settings.expiry_sweep_s).run))
+        log.info("alerts.worker.started", tasks=[name for name, _ in loops])
+        await asyncio.gather(*(supervise(name, loop, stop) for name, loop in loops), stop.wait())
+    finally:
+        await close_state(state)
+        log.info("alerts.worker.stopped")
+
+
+def main(settings: AlertsSettings) -> None:
+    """The worker process until SIGTERM/SIGINT."""
+    asyncio.run(run_until_signalled(lambda stop: run(settings, stop)))

@@ -1,0 +1,94 @@
+"""alert-events: what the alerts service's producer writes (the outbox, on Postgres through its SQL function, and
+the relay) reads back as the AlertEvent it staged, on a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from pricealert.alerts.auth import User
+from pricealert.alerts.deps import AppState
+from pricealert.alerts.maintenance import prepare
+from pricealert.alerts.outbox import OutboxRelay
+from pricealert.alerts.schemas import AlertCreate
+from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.state import build_state, close_state
+from pricealert.common import names
+from pricealert.common.events import AlertEvent, AlertEventType, CatalogSnapshot, CatalogSymbol, Condition
+from pricealert.common.publisher import publish
+
+USER = User(id="user-1", email="owner@example.com")
+SYMBOL = CatalogSymbol(
+    symbol="ETHBTC", min_price=Decimal("0.00001"), max_price=Decimal("922327"), tick_size=Decimal("0.00001")
+)
+
+
+@pytest.fixture
+async def state(database_url: str, redis_url: str, redis: Redis) -> AsyncIterator[AppState]:
+    """The alerts service's store and service on a fresh database (SQLite, then Postgres), the catalog published."""
+    await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build([SYMBOL], datetime.now(UTC)))
+    settings = AlertsSettings(database_url=database_url, redis_url=redis_url, catalog_min_refresh_s=0)
+    app_state = build_state(settings)
+    await prepare(app_state)
+    try:
+        yield app_state
+    finally:
+        await close_state(app_state)
+
+
+async def stream(redis: Redis) -> list[AlertEvent]:
+    entries: Any = await redis.xrange(names.ALERT_EVENTS)
+    return [AlertEvent.from_fields(fields) for _, fields in entries]
+
+
+async def test_each_change_reads_back_as_the_alert_event_it_staged(state: AppState, redis: Redis) -> None:
+    relay = OutboxRelay(state.store, state.redis)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    body = AlertCreate(
+        symbol="ethbtc", target_price="0.05000", condition=Condition.BELOW, name="dip", expires_at=expires
+    )
+    alert = await state.service.create(USER, body)
+    await state.service.delete(USER, alert.id)
+
+    assert await relay.drain() == 2
+    created, deleted = await stream(redis)
+
+    for event, event_type in ((created, AlertEventType.CREATED), (deleted, AlertEventType.DELETED)):
+        assert (event.type, event.alert_id, event.user_id, event.email) == (
+            event_type,
+            alert.id,
+            USER.id,
+            USER.email,
+        )
+        assert (event.symbol, event.condition, event.name) == ("ETHBTC", Condition.BELOW, "dip")
+        assert str(event.target_price) == "0.05000"  # the decimal as written, through JSON and the stream
+        assert event.expires_at == expires
+        assert event.occurred_at.tzinfo is not None
+    assert created.event_id != deleted.event_id
+
+
+async def test_an_expired_alert_and_a_resync_read_back_too(state: AppState, redis: Redis) -> None:
+    relay = OutboxRelay(state.store, state.redis)
+    kept = await state.service.create(USER, AlertCreate(symbol="ETHBTC", target_price="1"))
+    soon = await state.service.create(
+        USER, AlertCreate(symbol="ETHBTC", target_price="2", expires_at=datetime.now(UTC) + timedelta(seconds=1))
+    )
+    await relay.drain()
+    await redis.delete(names.ALERT_EVENTS)
+
+    expired = await state.store.expire_due(datetime.now(UTC) + timedelta(seconds=2), 10)
+    assert [a.id for a in expired] == [soon.id]
+    assert await state.service.resync() == 1
+    assert await relay.drain() == 2
+
+    events = await stream(redis)
+    assert [(e.type, e.alert_id) for e in events] == [
+        (AlertEventType.EXPIRED, soon.id),
+        (AlertEventType.CREATED, kept.id),
+    ]
+    assert events[0].expires_at == soon.expires_at
