@@ -1,8 +1,9 @@
 """The alerts service's stream handlers, run by its worker process (worker.py).
 
-Consumes: triggers (Trigger: the alert fired), notification-results (NotificationResult: its email's outcome).
-Produces: alert-events (AlertEvent), through the outbox (outbox.py) rather than from here: every alert change
-stages its event in the change's transaction, and the worker's relay appends it to the stream.
+Consumes (group alerts): pricealert:triggers (Trigger: the alert fired) and pricealert:notification-results
+(NotificationResult: its email's outcome). Produces: pricealert:alert-events (AlertEvent), through the outbox
+(outbox.py) rather than from here: every alert change stages its event in the change's transaction, and the
+worker's relay appends it to the stream.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Auth's stream producers; auth consumes no stream.
+"""Auth's stream producers.
+
+Consumes: no stream.
 
 Produces: pricealert:signing-keys (SigningKey): publish_public_keys, called every AUTH_KEY_PUBLISH_INTERVAL_S by the
           key-maintenance loop (bootstrap.maintain_keys);

@@ -29,7 +29,7 @@ log = structlog.get_logger()
 TickSink = Callable[[Trade], None]
 MALFORMED_LOG_EVERY = 1000
 REJECTED_LOG_EVERY_S = 10.0
-# websockets hands over buffered frames without suspending: yield now and then so the publisher runs.
+# websockets hands over buffered frames without suspending: yield now and then so the tick writer runs.
 YIELD_EVERY_FRAMES = 256
 
 

@@ -1,7 +1,7 @@
 """The ingest worker: alert events and triggers in, subscriptions kept, trades out as ticks, catalog published.
 
 Consumes (group ingest): pricealert:alert-events (AlertEvent) and pricealert:triggers (Trigger), both handled by
-subscriptions.SymbolRegistry. Produces: pricealert:ticks (the exchange's trades, publisher.TickPipeline) and
+subscriptions.SymbolRegistry. Produces: pricealert:ticks (the exchange's trades, tickwriter.TickPipeline) and
 pricealert:symbol-catalog (CatalogSnapshot, catalog.CatalogPublisher).
 """
 
