@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
+from contracts_testkit import assert_written_as, entries
 from redis.asyncio import Redis
 
 from pricealert.alerts.auth import User
@@ -42,8 +42,11 @@ async def state(database_url: str, redis_url: str, redis: Redis) -> AsyncIterato
 
 
 async def stream(redis: Redis) -> list[AlertEvent]:
-    entries: Any = await redis.xrange(names.ALERT_EVENTS)
-    return [AlertEvent.from_fields(fields) for _, fields in entries]
+    """The stream's entries as AlertEvents, each written with exactly the class's fields, in order."""
+    raw = await entries(redis, names.ALERT_EVENTS)
+    for fields in raw:
+        assert_written_as(AlertEvent, fields)
+    return [AlertEvent.from_fields(fields) for fields in raw]
 
 
 async def test_each_change_reads_back_as_the_alert_event_it_staged(state: AppState, redis: Redis) -> None:

@@ -115,13 +115,9 @@ class AlertEventType(StrEnum):
     EXPIRED = "alert.expired"
 
 
-class AlertEvent(Event):
-    """An alert's lifecycle change, with everything the evaluator and ingest need."""
+class AlertFacts(Event):
+    """What every event about one alert carries (no stream of its own): whose it is, its symbol, condition, target."""
 
-    stream: ClassVar[str] = names.ALERT_EVENTS
-
-    type: AlertEventType
-    event_id: str
     alert_id: str
     user_id: str
     email: str
@@ -129,6 +125,15 @@ class AlertEvent(Event):
     condition: Condition
     target_price: Decimal
     name: str | None = None
+
+
+class AlertEvent(AlertFacts):
+    """An alert's lifecycle change, with everything the evaluator and ingest need."""
+
+    stream: ClassVar[str] = names.ALERT_EVENTS
+
+    type: AlertEventType
+    event_id: str
     expires_at: datetime | None = None
     occurred_at: datetime
 
@@ -138,19 +143,12 @@ def trigger_id_for(alert_id: str) -> str:
     return alert_id
 
 
-class Trigger(Event):
+class Trigger(AlertFacts):
     """An alert that fired: what the notifier and the alerts service need, no lookups required."""
 
     stream: ClassVar[str] = names.TRIGGERS
 
     trigger_id: str
-    alert_id: str
-    user_id: str
-    email: str
-    symbol: str
-    condition: Condition
-    target_price: Decimal
-    name: str | None = None
     price: Decimal
     trade_id: int
     exchange_time: int

@@ -45,8 +45,8 @@ local function evaluate_symbol(sym, chunk)
     redis.call('SET', prefix .. 'done:' .. a.alert_id, 'fired', 'EX', ttl, 'NX')
     -- The fields of events.Trigger.FIELDS, in order; a trigger's id is its alert's (events.trigger_id_for).
     redis.call('XADD', triggers, 'MAXLEN', '~', maxlen, '*',
-      'trigger_id', a.alert_id, 'alert_id', a.alert_id, 'user_id', a.user_id, 'email', a.email, 'symbol', sym,
-      'condition', a.condition, 'target_price', a.target_price, 'name', a.name, 'price', tick.price,
+      'alert_id', a.alert_id, 'user_id', a.user_id, 'email', a.email, 'symbol', sym, 'condition', a.condition,
+      'target_price', a.target_price, 'name', a.name, 'trigger_id', a.alert_id, 'price', tick.price,
       'trade_id', tick.trade_id, 'exchange_time', tick.exchange_time, 'tick_received_at', tick.received_at,
       'fired_at', now)
     fired[#fired + 1] = a.alert_id
