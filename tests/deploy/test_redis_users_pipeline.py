@@ -39,6 +39,7 @@ SERVICES = load_compose()["services"]
 PROCESSES = {
     "auth": "auth",
     "alerts": "alerts",
+    "alerts-worker": "alerts-worker",
     "ingest": "ingest",
     "evaluator": "evaluator",
     "notifier": "notifier",

@@ -16,7 +16,7 @@ def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPa
     assert {name: port for name, port in ports.items() if port} == {
         name: str(port) for name, port in WORKER_METRICS_PORTS.items()
     }
-    assert len(set(WORKER_METRICS_PORTS.values())) == len(WORKER_METRICS_PORTS) == 3
+    assert len(set(WORKER_METRICS_PORTS.values())) == len(WORKER_METRICS_PORTS) == 4
 
 
 def test_an_operators_metrics_port_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
