@@ -20,7 +20,8 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer
 from pricealert.devstack.smtp import MailboxServer
 
-WORKERS = ("ingest", "evaluator", "notifier")
+APIS = ("auth", "alerts")  # the processes without a heartbeat (every other one is a worker)
+HEARTBEAT_SERVICE = {"alerts-worker": "alerts"}  # the alerts worker beats as the alerts service
 
 # Small idle times and timeouts so that recovery after a fault takes seconds, not the production minutes.
 CHAOS_ENV = {
@@ -160,10 +161,15 @@ class ChaosStack:
         assert process is not None
         process.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
 
+    def health_key(self, name: str) -> str:
+        """The heartbeat key of the worker process `name`."""
+        service, consumer = self.replicas()[name]
+        return names.health_key(HEARTBEAT_SERVICE.get(service, service), consumer)
+
     async def wait_ready(self, within: float = 90.0) -> None:
         """Gateway /readyz answers 200 and every worker replica has its health key."""
         deadline = time.monotonic() + within
-        health = [names.health_key(s, c) for s, c in self.replicas().values() if s in WORKERS]
+        health = [self.health_key(p) for p in self.replicas() if p not in APIS]
         async with httpx.AsyncClient(timeout=5) as client:
             while time.monotonic() < deadline:
                 try:
@@ -177,8 +183,7 @@ class ChaosStack:
 
     async def wait_worker(self, name: str, since_ms: int, within: float = 60.0) -> bool:
         """Wait until a (re)started worker wrote its health key after `since_ms`."""
-        service, consumer = self.replicas()[name]
-        key = names.health_key(service, consumer)
+        key = self.health_key(name)
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
