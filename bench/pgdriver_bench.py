@@ -24,21 +24,15 @@ from typing import Any
 import asyncpg
 import psycopg
 
-from pricealert.alerts.main import MIGRATIONS, VERSION_TABLE
+from pricealert.alerts.maintenance import MIGRATIONS, VERSION_TABLE
 from pricealert.alerts.pgconns import Connections
+from pricealert.alerts.pgstore import CREATE_STATEMENT, list_statement
 from pricealert.common.db import upgrade_database
 from pricealert.devstack.servers import PostgresServer, temp_dir
 
-CREATE = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-COLUMNS = (
-    "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
-    "triggered_price, delivery_status, delivery_error"
-)
+CREATE = CREATE_STATEMENT
 WHERE = "user_id = $1 AND status = $2"
-LIST = (
-    f"SELECT {COLUMNS}, (SELECT coalesce(sum(n), 0) FROM alerts_status_counts WHERE {WHERE}) AS total "
-    f"FROM alerts WHERE {WHERE} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-)
+LIST = list_statement(WHERE, f"SELECT coalesce(sum(n), 0) FROM alerts_status_counts WHERE {WHERE}", 2)
 USERS = 50
 ALERTS_PER_USER = 40
 Op = Callable[[int], Awaitable[Any]]

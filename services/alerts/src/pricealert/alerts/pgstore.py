@@ -28,6 +28,15 @@ _COLUMNS = (
     "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
     "triggered_price, delivery_status, delivery_error"
 )
+CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+
+
+def list_statement(where: str, count: str, arguments: int) -> str:
+    """A page of alerts matching `where` with the total `count` in each row; LIMIT and OFFSET follow `arguments`."""
+    return (
+        f"SELECT {_COLUMNS}, ({count}) AS total FROM alerts WHERE {where} "
+        f"ORDER BY created_at DESC, id DESC LIMIT ${arguments + 1} OFFSET ${arguments + 2}"
+    )
 
 
 # Not frozen: a frozen dataclass's __init__ costs several times more, and a page builds twenty of them.
@@ -122,7 +131,7 @@ class PgAlertStore(SqlAlertStore):
         """Insert the alert and alert.created unless the user holds `limit` active ones; returns their count then."""
         fields = alert_event(alert, AlertEventType.CREATED).to_fields()
         active: int | None = await self.pool.fetchval(
-            "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            CREATE_STATEMENT,
             f"alerts:{alert.user_id}",
             limit,
             alert.id,
@@ -161,8 +170,7 @@ class PgAlertStore(SqlAlertStore):
             where += f" AND symbol = ${len(args)}"
             count = f"SELECT count(*) FROM alerts WHERE {where}"
         records = await self.pool.fetch(
-            f"SELECT {_COLUMNS}, ({count}) AS total FROM alerts WHERE {where} "
-            f"ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+            list_statement(where, count, len(args)),
             *args,
             limit,
             offset,
