@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, StreamConsumer
 from pricealert.common.events import NotificationResult, Trigger
 
 SERVICE = "alerts"
@@ -27,11 +27,10 @@ class TriggerHandler:
     def __init__(self, service: AlertService) -> None:
         self.service = service
 
-    async def __call__(self, messages: Sequence[Message]) -> None:
+    async def __call__(self, messages: Sequence[Received[Trigger]]) -> None:
         """Handle one batch of trigger entries in one transaction."""
-        triggers = [Trigger.from_fields(m.fields) for m in messages]
         try:
-            await self.service.record_triggers(triggers)
+            await self.service.record_triggers([m.event for m in messages])
         except (OverflowError, OSError, ValueError) as exc:  # timestamps no datetime can hold
             raise PermanentError(str(exc)) from exc
 
@@ -42,9 +41,9 @@ class ResultHandler:
     def __init__(self, service: AlertService) -> None:
         self.service = service
 
-    async def __call__(self, messages: Sequence[Message]) -> None:
+    async def __call__(self, messages: Sequence[Received[NotificationResult]]) -> None:
         """Handle one batch of notification results in one transaction."""
-        await self.service.record_results([NotificationResult.from_fields(m.fields) for m in messages])
+        await self.service.record_results([m.event for m in messages])
 
 
 def build_consumers(redis: Redis, service: AlertService, settings: AlertsSettings) -> list[StreamConsumer]:
@@ -61,6 +60,6 @@ def build_consumers(redis: Redis, service: AlertService, settings: AlertsSetting
         )
 
     return [
-        StreamConsumer(redis, options(names.TRIGGERS), TriggerHandler(service)),
-        StreamConsumer(redis, options(names.NOTIFICATION_RESULTS), ResultHandler(service)),
+        StreamConsumer(redis, options(Trigger.stream), TriggerHandler(service), event=Trigger),
+        StreamConsumer(redis, options(NotificationResult.stream), ResultHandler(service), event=NotificationResult),
     ]
