@@ -20,7 +20,7 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer
 from pricealert.devstack.smtp import MailboxServer
 
-APIS = ("auth", "alerts")  # the processes without a heartbeat (every other one is a worker)
+APIS = ("auth", "alerts", "gateway")  # the processes without a heartbeat (every other one is a worker)
 HEARTBEAT_SERVICE = {"alerts-worker": "alerts"}  # the alerts worker beats as the alerts service
 
 # Small idle times and timeouts so that recovery after a fault takes seconds, not the production minutes.
