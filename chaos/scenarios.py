@@ -211,6 +211,14 @@ SCENARIOS: list[Scenario] = [
         during="create",
     ),
     Scenario(
+        "kill-alerts-worker",
+        "SIGKILL the alerts worker (relay, consumers, sweeper) while alerts are being created, restart after 2 s",
+        kill("alerts-worker"),
+        restart("alerts-worker"),
+        2.0,
+        during="create",
+    ),
+    Scenario(
         "redis-restart",
         "kill -9 redis-server (AOF everysec), restart on the same port/dir after 2 s",
         redis_kill,

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pricealert.devstack.fakeexchange.server import FakeExchange
+    from pricealert.devstack.fakeexchange.trading import TradingMixin
 
 
 class RandomWalk:
@@ -17,7 +17,7 @@ class RandomWalk:
 
     def __init__(
         self,
-        exchange: FakeExchange,
+        exchange: TradingMixin,
         rate_per_s: float,
         symbols: list[str],
         *,
