@@ -53,3 +53,13 @@ def test_every_service_has_the_shape_and_lists_its_streams(service: str) -> None
     rows = _stream_rows()
     for stream in re.findall(r"pricealert:[a-z-]+(?![a-z-]|:dead)", docstring):
         assert service in rows[stream], f"{service} names {stream}, whose row does not name {service}"
+
+
+def test_the_readme_stream_table_names_every_field_of_each_class() -> None:
+    readme: dict[str, str] = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if found := re.match(r"\| `(pricealert:[a-z-]+)` \|", line):
+            readme.setdefault(found[1], line)  # the Streams table comes first; the redis-cli one names no fields
+    for cls in STREAM_CLASSES:
+        carried = set(re.findall(r"\w+", readme[cls.stream].rsplit("|", 2)[-2]))
+        assert set(cls.FIELDS) <= carried, f"README's {cls.stream} row misses {set(cls.FIELDS) - carried}"
