@@ -17,7 +17,6 @@ from typing import Any
 from pricealert.alerts.models import NewAlert
 from pricealert.alerts.outbox import alert_event
 from pricealert.alerts.pgconns import Connections
-from pricealert.alerts.repository import RELAY_LOCK_KEY
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
 from pricealert.common import names
@@ -28,6 +27,8 @@ _COLUMNS = (
     "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
     "triggered_price, delivery_status, delivery_error"
 )
+# The relays' advisory lock (one at a time keeps the stream in id order): any constant, the same in every replica.
+RELAY_LOCK_KEY = 0x70A1E27
 CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 
 

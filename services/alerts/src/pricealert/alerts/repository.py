@@ -7,25 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, select, text, update
+from sqlalchemy import case, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.alerts.models import Alert, AlertStatus, OutboxEntry
 from pricealert.alerts.store import OutboxRow, TriggerRecord
 from pricealert.common.events import utc_now
 
-# Any constant works; it only has to be the same in every replica of this service.
-RELAY_LOCK_KEY = 0x70A1E27
-
 
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-async def lock_user(session: AsyncSession, user_id: str) -> None:
-    """Serialise this user's concurrent writers until commit (SQLite's write lock already does)."""
-    if _is_postgres(session):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": f"alerts:{user_id}"})
 
 
 async def lock_alerts(session: AsyncSession, alert_ids: Sequence[str]) -> None:
@@ -174,16 +165,12 @@ async def outbox_has_rows(session: AsyncSession) -> bool:
     return (await session.execute(select(OutboxEntry.id).limit(1))).first() is not None
 
 
-async def take_outbox_batch(session: AsyncSession, limit: int) -> list[OutboxRow] | None:
-    """Delete and return the oldest outbox rows (undone by rollback); None if another relay holds the lock."""
-    if _is_postgres(session):
-        # One relay at a time keeps the stream in id order across replicas; the others skip this round.
-        locked = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK_KEY})
-        if not locked.scalar_one():
-            return None
+async def take_outbox_batch(session: AsyncSession, limit: int) -> list[OutboxRow]:
+    """Delete and return the oldest outbox rows (undone by rollback), on SQLite, whose write lock orders relays.
+
+    On Postgres the relay takes rows through `alerts_outbox_take` (functions.sql, pgstore.PgOutboxBatch).
+    """
     oldest = select(OutboxEntry.id).order_by(OutboxEntry.id).limit(limit)
-    if _is_postgres(session):
-        oldest = oldest.with_for_update(skip_locked=True)
     stmt = (
         delete(OutboxEntry)
         .where(OutboxEntry.id.in_(oldest.scalar_subquery()))

@@ -47,8 +47,8 @@ class SqlAlertStore:
 
     async def create(self, alert: NewAlert, *, limit: int) -> int | None:
         """Store the alert and alert.created unless the user holds `limit` active alerts; returns their count then."""
+        # SQLite's write lock serialises the user's writers; on Postgres PgAlertStore creates through alerts_create.
         async with write_session(self.sessions) as session:
-            await repository.lock_user(session, alert.user_id)
             active = await repository.count_active(session, alert.user_id)
             if active >= limit:
                 return active
