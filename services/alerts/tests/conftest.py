@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from pricealert.alerts import worker
-from pricealert.alerts.main import create_app
+from pricealert.alerts.app import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol

@@ -9,7 +9,7 @@ import httpx
 import jwt
 import pytest
 
-from pricealert.alerts.main import create_app
+from pricealert.alerts.app import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.ports import free_port
 

@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from pricealert.auth.main import create_app
+from pricealert.auth.app import create_app
 from pricealert.auth.repository import UserRepository
 from pricealert.auth.schemas import UserPublic
 from pricealert.auth.settings import AuthSettings

@@ -35,7 +35,7 @@ async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_services_own_addr
 async def test_not_ready_while_redis_is_unreachable(settings: AuthSettings) -> None:
     from auth_testkit import client_for
 
-    from pricealert.auth.main import create_app
+    from pricealert.auth.app import create_app
     from pricealert.devstack.ports import free_port
 
     dead = AuthSettings(_env_file=None, **{**settings.model_dump(), "redis_url": f"redis://127.0.0.1:{free_port()}/0"})

@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from pricealert.alerts.main import create_app
+from pricealert.alerts.app import create_app
 from pricealert.alerts.maintenance import migrate
 from pricealert.alerts.metrics import shared_by_workers
 from pricealert.alerts.settings import AlertsSettings, get_settings

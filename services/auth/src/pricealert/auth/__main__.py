@@ -7,8 +7,8 @@ import sys
 
 import uvicorn
 
+from pricealert.auth.app import create_app
 from pricealert.auth.keys import generate_key
-from pricealert.auth.main import create_app
 from pricealert.auth.settings import get_settings
 from pricealert.common.logging import configure_logging
 
