@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, overload
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from pricealert.common import names
@@ -29,7 +28,7 @@ from pricealert.common.messages import (
 )
 from pricealert.common.metrics import ConsumerMetrics
 from pricealert.common.redelivery import Redelivery
-from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, wait_for_redis
+from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, RedisClient, wait_for_redis
 
 __all__ = [
     "PERMANENT_ERRORS",
@@ -53,14 +52,18 @@ class StreamConsumer:
     """
 
     @overload
-    def __init__(self, redis: Redis, options: ConsumerOptions, handler: BatchHandler, event: None = None) -> None: ...
+    def __init__(
+        self, redis: RedisClient, options: ConsumerOptions, handler: BatchHandler, event: None = None
+    ) -> None: ...
 
     @overload
-    def __init__(self, redis: Redis, options: ConsumerOptions, handler: EventHandler[E], event: type[E]) -> None: ...
+    def __init__(
+        self, redis: RedisClient, options: ConsumerOptions, handler: EventHandler[E], event: type[E]
+    ) -> None: ...
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         options: ConsumerOptions,
         handler: Callable[[Sequence[Any]], Awaitable[None]],
         event: type[Event] | None = None,
@@ -99,17 +102,17 @@ class StreamConsumer:
                 await self._drain_own_pending(stop)
                 while not stop.is_set():
                     await self.poll_once()
+            except TRANSIENT_REDIS_ERRORS as exc:  # first: a cluster's CLUSTERDOWN or TRYAGAIN is a ResponseError too
+                await self.close()
+                self._log.warning("stream.read.failed", error=str(exc))
+                await asyncio.sleep(0.2)
+                await wait_for_redis(self.redis, stop=stop)
             except ResponseError as exc:
                 await self.close()
                 if "NOGROUP" not in str(exc):
                     raise
                 # The stream or group vanished (a Redis restart without persistence): recreate it.
                 self._log.warning("stream.group.missing")
-            except TRANSIENT_REDIS_ERRORS as exc:
-                await self.close()
-                self._log.warning("stream.read.failed", error=str(exc))
-                await asyncio.sleep(0.2)
-                await wait_for_redis(self.redis, stop=stop)
         await self._finish_prefetched()
         self._log.info("stream.consumer.stopped")
 

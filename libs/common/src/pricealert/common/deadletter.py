@@ -13,11 +13,10 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from pricealert.common import names
 from pricealert.common.events import RawFields, now_ms
 from pricealert.common.publisher import append
+from pricealert.common.redisconn import RedisPipeline
 
 DL_PREFIX = "dl_"
 ENCODED_PREFIX = "b64:"
@@ -58,12 +57,12 @@ def dead_letter_fields(
     return fields
 
 
-def add_dead_letter(pipe: Pipeline, stream: str, fields: Mapping[str, str]) -> None:
+def add_dead_letter(pipe: RedisPipeline, stream: str, fields: Mapping[str, str]) -> None:
     """Add to `pipe`: append a dead letter (from dead_letter_fields) to `stream`'s dead-letter stream."""
     append(pipe, names.dead_letter_stream(stream), fields)
 
 
-def dead_letter_entry(pipe: Pipeline, letter: Mapping[str, str], *, ack: bool = True) -> None:
+def dead_letter_entry(pipe: RedisPipeline, letter: Mapping[str, str], *, ack: bool = True) -> None:
     """Add to `pipe`: append `letter` (from dead_letter_fields) to its stream's dead letters and ack its entry.
 
     `ack=False` is for callers whose transaction acknowledges the entry already (the notifier's group commit).

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from redis.asyncio import Redis
-
 from pricealert.common import names
 from pricealert.common.events import Event
+from pricealert.common.redisconn import RedisClient, RedisPipeline
 
 DEFAULT_MAXLEN = 1_000_000
 
@@ -25,7 +24,7 @@ def fields_of(event: Event | Mapping[str, str]) -> dict[str, str]:
     return event.to_fields() if isinstance(event, Event) else dict(event)
 
 
-def append(target: Redis, stream: str, event: Event | Mapping[str, str]) -> Any:
+def append(target: RedisClient | RedisPipeline, stream: str, event: Event | Mapping[str, str]) -> Any:
     """XADD `event` to `stream` with its approximate cap: the one trimmed XADD, for clients and pipelines alike.
 
     On a client await the result for the entry id; on a pipeline (a Redis subclass) the command is queued.
@@ -33,13 +32,13 @@ def append(target: Redis, stream: str, event: Event | Mapping[str, str]) -> Any:
     return target.xadd(stream, fields_of(event), maxlen=maxlen_for(stream), approximate=True)  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
 
 
-async def publish(redis: Redis, stream: str, event: Event | Mapping[str, str]) -> str:
+async def publish(redis: RedisClient, stream: str, event: Event | Mapping[str, str]) -> str:
     """XADD one event; returns its entry id."""
     entry_id = await append(redis, stream, event)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
-async def publish_many(redis: Redis, stream: str, events: Iterable[Event | Mapping[str, str]]) -> list[str]:
+async def publish_many(redis: RedisClient, stream: str, events: Iterable[Event | Mapping[str, str]]) -> list[str]:
     """XADD several events in one pipelined round trip; returns their entry ids."""
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:

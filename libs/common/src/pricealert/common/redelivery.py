@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.deadletter import MAX_REASON_CHARS, dead_letter_entry, dead_letter_fields, encode_text, safe_text
 from pricealert.common.events import RawFields
 from pricealert.common.messages import PERMANENT_ERRORS, ConsumerOptions, Message, text
 from pricealert.common.metrics import ConsumerMetrics
+from pricealert.common.redisconn import RedisClient
 
 
 class Redelivery:
     """The consumer loop's side of the pending entries list: who had an entry how often, and where failures end."""
 
-    def __init__(self, redis: Redis, options: ConsumerOptions, metrics: ConsumerMetrics, log: Any) -> None:
+    def __init__(self, redis: RedisClient, options: ConsumerOptions, metrics: ConsumerMetrics, log: Any) -> None:
         self.redis = redis
         self.options = options
         self.metrics = metrics

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TYPE_CHECKING, TypeAlias
+from urllib.parse import urlsplit
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.exceptions import AskError, ClusterError, RedisClusterException, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+if TYPE_CHECKING:
+    from pricealert.common.settings import ServiceSettings
 
 log = structlog.get_logger()
 
@@ -17,7 +25,22 @@ log = structlog.get_logger()
 MAX_BLOCK_MS = 2_000
 SOCKET_TIMEOUT_S = 10.0
 
-TRANSIENT_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_URL): both speak the same single-slot commands.
+RedisClient: TypeAlias = Redis | RedisCluster
+RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
+
+# What a later attempt may get past. On a cluster: CLUSTERDOWN and MASTERDOWN (ClusterError), TRYAGAIN, a
+# MOVED or ASK redirection the client gave up following (AskError), a slot no known node serves: all of them
+# happen while a master fails over or slots move, and end when the cluster settles. Not CROSSSLOT: a bug.
+TRANSIENT_REDIS_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,
+    TryAgainError,
+    AskError,
+    SlotNotCoveredError,
+)
 
 
 def connect(url: str) -> Redis:
@@ -32,14 +55,52 @@ def connect(url: str) -> Redis:
     )
 
 
-async def wait_for_redis(redis: Redis, *, stop: asyncio.Event | None = None, max_delay: float = 5.0) -> None:
+def connect_cluster(seeds: str) -> RedisCluster:
+    """A Redis Cluster client for `seeds` (comma-separated redis:// URLs of any nodes); nothing is sent until use.
+
+    The first seed's user, password and TLS apply to every node; the client learns the others from CLUSTER SLOTS.
+    """
+    urls = [url.strip() for url in seeds.split(",") if url.strip()]
+    if not urls:
+        raise ValueError("REDIS_CLUSTER_URL names no node")
+    others = [urlsplit(url) for url in urls[1:]]
+    startup = [ClusterNode(str(part.hostname), part.port or 6379) for part in others]
+    return RedisCluster.from_url(
+        urls[0],
+        startup_nodes=startup,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=5.0,
+        socket_keepalive=True,
+        health_check_interval=30,
+        decode_responses=False,
+    )
+
+
+def connect_configured(settings: ServiceSettings) -> RedisClient:
+    """The cluster client when REDIS_CLUSTER_URL is set, else the one-Redis client of REDIS_URL."""
+    if settings.redis_cluster_url:
+        return connect_cluster(settings.redis_cluster_url)
+    return connect(settings.redis_url)
+
+
+async def _ping(redis: RedisClient) -> None:
+    if isinstance(redis, RedisCluster):
+        # Any node answers for the cluster once the client knows its slots (PING would ask every node, and a
+        # failed master stays in the client's list until its next refresh).
+        await redis.ping(target_nodes=RedisCluster.RANDOM)
+    else:
+        await redis.ping()
+
+
+async def wait_for_redis(redis: RedisClient, *, stop: asyncio.Event | None = None, max_delay: float = 5.0) -> None:
     """Ping until Redis answers, backing off with jitter; returns early if `stop` is set."""
     delay = 0.1
     while True:
         try:
-            await redis.ping()
+            await _ping(redis)
             return
-        except TRANSIENT_REDIS_ERRORS as exc:
+        except (*TRANSIENT_REDIS_ERRORS, RedisClusterException) as exc:
+            # RedisClusterException: no seed reachable yet, or the slots not all covered yet.
             log.warning("redis.unavailable", error=str(exc), retry_in=round(delay, 2))
         pause = delay * random.uniform(0.5, 1.0)
         if stop is None:
