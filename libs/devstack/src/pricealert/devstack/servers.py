@@ -35,6 +35,7 @@ class RedisServer:
     directory: Path
     port: int = field(default_factory=free_port)
     appendonly: bool = False
+    extra_args: tuple[str, ...] = ()  # more `--name value` options (a cluster node's)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +66,7 @@ class RedisServer:
             "no",
             "--loglevel",
             "warning",
+            *self.extra_args,
         ]
         log_file = (self.directory / "redis.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
