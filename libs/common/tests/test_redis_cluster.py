@@ -20,7 +20,13 @@ from redis.exceptions import (
 )
 
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect_cluster, connect_configured, wait_for_redis
+from pricealert.common.redisconn import (
+    TRANSIENT_REDIS_ERRORS,
+    RedisClient,
+    connect_cluster,
+    connect_configured,
+    wait_for_redis,
+)
 from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.ports import free_port
 from pricealert.testsupport.cluster import RedisClusterNodes
@@ -64,12 +70,8 @@ async def test_a_dead_seed_in_the_list_is_skipped(redis_cluster_url: str) -> Non
         await client.aclose()
 
 
-async def test_wait_for_redis_returns_once_the_cluster_answers(redis_cluster_url: str) -> None:
-    client = connect_cluster(redis_cluster_url)
-    try:
-        await asyncio.wait_for(wait_for_redis(client), 10)
-    finally:
-        await client.aclose()
+async def test_wait_for_redis_returns_once_the_cluster_answers(redis_cluster: RedisClient) -> None:
+    await asyncio.wait_for(wait_for_redis(redis_cluster), 10)
 
 
 async def test_wait_for_redis_keeps_waiting_while_no_node_answers() -> None:
@@ -98,7 +100,7 @@ async def _publish(client: RedisCluster, n: int, *, within: float = 30.0) -> Non
 
 
 @pytest.mark.timeout(60)
-async def test_a_consumer_rides_through_the_failover_of_its_streams_master(
+async def test_a_consumer_rides_through_the_failover_of_its_streams_master_and_its_return(
     redis_cluster_with_replicas: RedisClusterNodes,
 ) -> None:
     cluster = redis_cluster_with_replicas
@@ -131,6 +133,11 @@ async def test_a_consumer_rides_through_the_failover_of_its_streams_master(
         assert cluster.master_of(STREAM) is not master  # its replica took over
         pending = await client.xpending(STREAM, "g")
         assert int(pending["pending"]) == 0
+
+        master.start()  # the old master comes back (AOF and nodes.conf kept) and rejoins as a replica
+        cluster.wait_ok()
+        await _publish(client, 40)
+        await eventually(lambda: len(handled) == 41, within=10, what="an entry after the rejoin", alive=task)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -56,11 +57,14 @@ def cluster_ports(count: int) -> list[int]:
 def _cluster_info(port: int) -> dict[str, str]:
     client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
     try:
-        text = client.execute_command("CLUSTER", "INFO")
+        reply = client.cluster("INFO")
         replication = client.info("replication")
     finally:
         client.close()
-    info = dict(line.split(":", 1) for line in str(text).splitlines() if ":" in line)
+    if isinstance(reply, dict):  # parsed by redis-py's callback, or not: either way name -> value
+        info = {str(k): str(v) for k, v in reply.items()}
+    else:
+        info = dict(line.split(":", 1) for line in str(reply).splitlines() if ":" in line)
     info["role"] = str(replication.get("role", ""))
     info["master_link_status"] = str(replication.get("master_link_status", "up"))
     return info
@@ -151,14 +155,15 @@ class RedisClusterNodes:
         """The node that serves `key`'s slot now (as the first running node sees the cluster)."""
         client = redis.Redis(port=self.running()[0].port, socket_timeout=2)
         try:
-            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
-            nodes = str(client.execute_command("CLUSTER", "NODES"), "utf-8")
+            slot = int(client.cluster("KEYSLOT", key))
+            nodes: dict[str, dict[str, Any]] = client.cluster("NODES")  # parsed by redis-py: address -> facts
         finally:
             client.close()
-        for line in nodes.splitlines():
-            parts = line.split()
-            if "master" in parts[2] and "fail" not in parts[2] and _serves(parts[8:], slot):
-                port = int(parts[1].split("@")[0].rsplit(":", 1)[1])
+        for address, facts in nodes.items():
+            flags = str(facts["flags"]).split(",")
+            served = any(int(span[0]) <= slot <= int(span[-1]) for span in facts["slots"])
+            if "master" in flags and "fail" not in flags and served:
+                port = int(address.split("@")[0].rsplit(":", 1)[1])
                 return next(n for n in self.nodes if n.port == port)
         raise LookupError(f"no master serves {key!r} (slot {slot})")
 
@@ -176,16 +181,6 @@ class RedisClusterNodes:
         """Stop every node (their data directories go with the fixture's)."""
         for node in self.nodes:
             node.stop(kill=True)
-
-
-def _serves(ranges: list[str], slot: int) -> bool:
-    for item in ranges:
-        if item.startswith("["):  # a slot being migrated or imported
-            continue
-        low, _, high = item.partition("-")
-        if int(low) <= slot <= int(high or low):
-            return True
-    return False
 
 
 def _start_or_skip(directory: Path, replicas: int) -> RedisClusterNodes:
