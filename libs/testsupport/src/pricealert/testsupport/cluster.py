@@ -183,11 +183,23 @@ class RedisClusterNodes:
             node.stop(kill=True)
 
 
-def _start_or_skip(directory: Path, replicas: int) -> RedisClusterNodes:
+def cluster_unsupported() -> str | None:
+    """Why no cluster can be started here (no redis-server or redis-cli, or one older than 5), else None."""
     try:
-        redis_cli_binary()
-    except FileNotFoundError as exc:
-        pytest.skip(f"no Redis Cluster: {exc}")
+        cli = redis_cli_binary()
+        version = subprocess.run([cli, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (FileNotFoundError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    major = version.split()[1].split(".")[0] if len(version.split()) > 1 else ""
+    if not major.isdigit() or int(major) < 5:
+        return f"{cli} is {version.strip()!r}: `redis-cli --cluster create` needs Redis 5 or later"
+    return None
+
+
+def _start_or_skip(directory: Path, replicas: int) -> RedisClusterNodes:
+    reason = cluster_unsupported()
+    if reason is not None:
+        pytest.skip(f"no Redis Cluster: {reason}")
     cluster = RedisClusterNodes(directory, replicas_per_master=replicas)
     try:
         return cluster.start()
