@@ -142,3 +142,36 @@ async def test_a_consumer_rides_through_the_failover_of_its_streams_master_and_i
         stop.set()
         await asyncio.wait_for(task, 10)
         await client.aclose()
+
+
+@pytest.mark.timeout(60)
+async def test_a_consumer_waits_out_a_restart_of_the_whole_cluster(
+    redis_cluster_with_replicas: RedisClusterNodes,
+) -> None:
+    cluster = redis_cluster_with_replicas
+    client = connect_cluster(cluster.seeds)
+    handled: list[str] = []
+
+    async def records(messages: Sequence[Message]) -> None:
+        handled.extend(m.fields["n"] for m in messages)
+
+    options = ConsumerOptions(stream=STREAM, group="g", consumer="c", service="test", block_ms=100)
+    stop = asyncio.Event()
+    task = asyncio.create_task(StreamConsumer(client, options, records).run(stop))
+    try:
+        await _publish(client, 0)
+        await eventually(lambda: handled == ["0"], within=10, what="the first entry handled", alive=task)
+        await asyncio.sleep(1.2)  # the AOF's once-a-second fsync
+        for node in cluster.nodes:
+            node.stop()
+        await asyncio.sleep(2)  # the consumer finds no node at all meanwhile
+        assert not task.done(), task
+        for node in cluster.nodes:
+            node.start()
+        cluster.wait_ok()
+        await _publish(client, 1)
+        await eventually(lambda: handled == ["0", "1"], within=20, what="an entry after the restart", alive=task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()

@@ -43,6 +43,29 @@ TRANSIENT_REDIS_ERRORS = (
 )
 
 
+class ClusterUnreachable(RedisConnectionError):
+    """No node of the cluster answers (or those that answer do not serve every slot): like a Redis that is down."""
+
+
+class _RedisCluster(RedisCluster):
+    """The cluster client, except that failing to learn the cluster's layout is a ConnectionError.
+
+    redis-py raises a bare RedisClusterException there (every seed down, slots not all served), which nothing
+    would retry: a consumer would die of a restart of the whole cluster.
+    """
+
+    async def initialize(
+        self,
+        additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+        last_failed_node_name: str | None = None,
+    ) -> RedisCluster:
+        """Learn the nodes and slots, as RedisCluster does; ClusterUnreachable when no seed tells them."""
+        try:
+            return await super().initialize(additional_startup_nodes_info, last_failed_node_name)
+        except RedisClusterException as exc:
+            raise ClusterUnreachable(str(exc)) from exc
+
+
 def connect(url: str) -> Redis:
     """A Redis client for `url`; nothing is sent until first use."""
     return Redis.from_url(
@@ -65,7 +88,7 @@ def connect_cluster(seeds: str) -> RedisCluster:
         raise ValueError("REDIS_CLUSTER_URL names no node")
     others = [urlsplit(url) for url in urls[1:]]
     startup = [ClusterNode(str(part.hostname), part.port or 6379) for part in others]
-    return RedisCluster.from_url(
+    return _RedisCluster.from_url(
         urls[0],
         startup_nodes=startup,
         socket_timeout=SOCKET_TIMEOUT_S,
@@ -99,8 +122,7 @@ async def wait_for_redis(redis: RedisClient, *, stop: asyncio.Event | None = Non
         try:
             await _ping(redis)
             return
-        except (*TRANSIENT_REDIS_ERRORS, RedisClusterException) as exc:
-            # RedisClusterException: no seed reachable yet, or the slots not all covered yet.
+        except TRANSIENT_REDIS_ERRORS as exc:
             log.warning("redis.unavailable", error=str(exc), retry_in=round(delay, 2))
         pause = delay * random.uniform(0.5, 1.0)
         if stop is None:
