@@ -47,12 +47,10 @@ class ClusterUnreachable(RedisConnectionError):
     """No node of the cluster answers (or those that answer do not serve every slot): like a Redis that is down."""
 
 
+# redis-py raises a bare RedisClusterException when it cannot learn the layout (every seed down, slots not all
+# served), which nothing retries: a consumer would die of a restart of the whole cluster.
 class _RedisCluster(RedisCluster):
-    """The cluster client, except that failing to learn the cluster's layout is a ConnectionError.
-
-    redis-py raises a bare RedisClusterException there (every seed down, slots not all served), which nothing
-    would retry: a consumer would die of a restart of the whole cluster.
-    """
+    """The cluster client, except that failing to learn the cluster's layout is a ConnectionError."""
 
     async def initialize(
         self,
