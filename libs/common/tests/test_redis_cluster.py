@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import (
     AskError,
@@ -24,10 +23,8 @@ from pricealert.common.redisconn import (
     TRANSIENT_REDIS_ERRORS,
     RedisClient,
     connect_cluster,
-    connect_configured,
     wait_for_redis,
 )
-from pricealert.common.settings import ServiceSettings
 from pricealert.devstack.ports import free_port
 from pricealert.testsupport.cluster import RedisClusterNodes
 from pricealert.testsupport.polling import eventually
@@ -41,14 +38,9 @@ def test_cluster_errors_of_a_failover_are_transient() -> None:
     assert not issubclass(ResponseError, TRANSIENT_REDIS_ERRORS)  # NOGROUP, CROSSSLOT, a script's error: not
 
 
-def test_without_a_cluster_url_the_factory_gives_the_one_redis_client() -> None:
-    client = connect_configured(ServiceSettings(redis_url="redis://127.0.0.1:1/0"))
-    assert isinstance(client, Redis)
-
-
 async def test_the_factory_connects_through_one_seed_and_reaches_every_master(redis_cluster_url: str) -> None:
     one_seed = redis_cluster_url.split(",")[0]
-    client = connect_configured(ServiceSettings(redis_cluster_url=one_seed))
+    client = connect_cluster(one_seed)
     assert isinstance(client, RedisCluster)
     try:
         keys = [f"test:key:{n}" for n in range(30)]

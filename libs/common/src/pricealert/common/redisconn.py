@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
-    from pricealert.common.settings import ServiceSettings
+    pass
 
 log = structlog.get_logger()
 
@@ -25,7 +25,7 @@ log = structlog.get_logger()
 MAX_BLOCK_MS = 2_000
 SOCKET_TIMEOUT_S = 10.0
 
-# One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_URL): both speak the same single-slot commands.
+# One Redis (connect) or a Redis Cluster (connect_cluster): both speak the same single-slot commands.
 RedisClient: TypeAlias = Redis | RedisCluster
 RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
 
@@ -83,7 +83,7 @@ def connect_cluster(seeds: str) -> RedisCluster:
     """
     urls = [url.strip() for url in seeds.split(",") if url.strip()]
     if not urls:
-        raise ValueError("REDIS_CLUSTER_URL names no node")
+        raise ValueError("the cluster seed list names no node")
     others = [urlsplit(url) for url in urls[1:]]
     startup = [ClusterNode(str(part.hostname), part.port or 6379) for part in others]
     return _RedisCluster.from_url(
@@ -95,13 +95,6 @@ def connect_cluster(seeds: str) -> RedisCluster:
         health_check_interval=30,
         decode_responses=False,
     )
-
-
-def connect_configured(settings: ServiceSettings) -> RedisClient:
-    """The cluster client when REDIS_CLUSTER_URL is set, else the one-Redis client of REDIS_URL."""
-    if settings.redis_cluster_url:
-        return connect_cluster(settings.redis_cluster_url)
-    return connect(settings.redis_url)
 
 
 async def _ping(redis: RedisClient) -> None:

@@ -38,9 +38,6 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     redis_url: str = DEFAULT_REDIS_URL
-    # Set, connect_configured (redisconn.py) gives a Redis Cluster client of these comma-separated seed URLs instead
-    # of REDIS_URL's. The services still connect with REDIS_URL until their keys share slots (issue 17).
-    redis_cluster_url: str | None = Field(default=None, validation_alias="REDIS_CLUSTER_URL")
     consumer_name: str = Field(default_factory=socket.gethostname)
     # The workers' Prometheus endpoint (the APIs serve /metrics on their own port). 0 is off: several
     # workers on one host (`make run`, the tests) would otherwise fight over one port.

@@ -81,7 +81,7 @@ class RedisClusterNodes:
 
     @property
     def seeds(self) -> str:
-        """REDIS_CLUSTER_URL for this cluster: every node's URL, comma-separated."""
+        """Seed URLs of this cluster for connect_cluster: every node's URL, comma-separated."""
         return ",".join(f"redis://127.0.0.1:{node.port}" for node in self.nodes)
 
     def start(self, *, timeout: float = 40.0) -> RedisClusterNodes:
@@ -222,7 +222,7 @@ def redis_cluster_nodes() -> Iterator[RedisClusterNodes]:
 
 @pytest.fixture
 def redis_cluster_url(redis_cluster_nodes: RedisClusterNodes) -> str:
-    """REDIS_CLUSTER_URL of the session's 3-master cluster, emptied before the test."""
+    """Seed URLs of the session's 3-master cluster, emptied before the test."""
     redis_cluster_nodes.flush()
     return redis_cluster_nodes.seeds
 
