@@ -19,7 +19,13 @@ def open_store(settings: AlertsSettings) -> AlertStore:
     pools = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
     if is_sqlite(settings.database_url):
         return SqlAlertStore(settings.database_url, **pools)
-    return PgAlertStore(settings.database_url, pg_pool_size=settings.pg_pool_size, **pools)
+    return PgAlertStore(
+        settings.database_url,
+        pg_pool_size=settings.pg_pool_size,
+        read_url=settings.database_read_url,
+        pooler=settings.database_pooler,
+        **pools,
+    )
 
 
 def build_state(settings: AlertsSettings) -> AppState:
