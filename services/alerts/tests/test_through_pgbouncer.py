@@ -7,13 +7,14 @@ with the app's database reached through PgBouncer, which hands out a server conn
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 
 import asyncpg
 import pytest
 
-from pricealert.alerts.maintenance import VERSION_TABLE
+from pricealert.alerts.maintenance import MIGRATIONS, VERSION_TABLE
+from pricealert.common.db import upgrade_database
+from pricealert.common.migrations import MIGRATION_LOCK_CLASS
+from pricealert.testsupport.polling import eventually
 
 from .test_concurrency import (
     test_competing_relays_publish_each_event_once_in_order,
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 pytestmark = pytest.mark.usefixtures("catalog")
+ADVISORY_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
+)
 
 
 @pytest.fixture
@@ -70,21 +74,23 @@ def pg_app_database_url(pgbouncer_url: str) -> str:
     return pgbouncer_url
 
 
-async def test_replicas_starting_together_migrate_one_at_a_time(pgbouncer_url: str) -> None:
-    """Three processes migrate auth and alerts at once through the pooler: the lock lives in each transaction."""
-    environment = {**os.environ, "DATABASE_URL": pgbouncer_url, "ENV": "development"}
-    command = [sys.executable, "-m", "pricealert.cli", "db", "migrate", "auth", "alerts"]
-    processes = [
-        await asyncio.create_subprocess_exec(
-            *command, env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-        for _ in range(3)
-    ]
-    outputs = [(await p.communicate())[0].decode() for p in processes]
-    assert [p.returncode for p in processes] == [0, 0, 0], outputs
-    connection = await asyncpg.connect(pgbouncer_url, statement_cache_size=0)
+async def test_a_migration_waits_for_one_under_way_through_the_pooler(pgbouncer_url: str, postgres_url: str) -> None:
+    """The migration lock is taken inside the migration's transaction, so it holds across PgBouncer's connections."""
+    other, observer = await asyncpg.connect(postgres_url), await asyncpg.connect(postgres_url)
     try:
-        versions = await connection.fetch(f"SELECT version_num FROM {VERSION_TABLE}")
+        async with other.transaction():  # another replica migrating: it holds the lock until its commit
+            await other.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", MIGRATION_LOCK_CLASS, VERSION_TABLE)
+            migrating = asyncio.create_task(
+                asyncio.to_thread(upgrade_database, pgbouncer_url, MIGRATIONS, VERSION_TABLE)
+            )
+            await eventually(
+                lambda: observer.fetchval(ADVISORY_WAITERS),
+                what="the migration waiting for the lock",
+                alive=migrating,
+            )
+            assert not migrating.done()
+        await asyncio.wait_for(migrating, timeout=30)
+        assert await observer.fetchval(f"SELECT count(*) FROM {VERSION_TABLE}") == 1
     finally:
-        await connection.close()
-    assert len(versions) == 1
+        await other.close()
+        await observer.close()
