@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pricealert.alerts.metrics import TRANSACTION_RETRIES
-from pricealert.common.db import Pooler, create_engine, is_sqlite
+from pricealert.common.db import create_engine, is_sqlite
+from pricealert.common.settings import Pooler
 
 log = structlog.get_logger()
 T = TypeVar("T")

@@ -21,8 +21,9 @@ from pricealert.alerts.pgconns import Connections
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
 from pricealert.common import names
-from pricealert.common.db import NO_STATEMENT_CACHE, Pooler
+from pricealert.common.db import NO_STATEMENT_CACHE
 from pricealert.common.events import AlertEventType
+from pricealert.common.settings import Pooler
 
 # Columns of a listed alert, in AlertRow's field order.
 _COLUMNS = (

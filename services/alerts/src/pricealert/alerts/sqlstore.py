@@ -17,8 +17,9 @@ from pricealert.alerts.outbox import alert_event
 from pricealert.alerts.schemas import AlertView
 from pricealert.alerts.store import DeliveryRecord, OutboxRow, TriggerRecord
 from pricealert.common import names
-from pricealert.common.db import Pooler, session_factory
+from pricealert.common.db import session_factory
 from pricealert.common.events import AlertEventType
+from pricealert.common.settings import Pooler
 
 
 def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType) -> None:
