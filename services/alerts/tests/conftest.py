@@ -210,15 +210,21 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+def pg_app_database_url(postgres_url: str) -> str:
+    """The URL pg_app reaches the test's Postgres database by: directly (a module may override it)."""
+    return postgres_url
+
+
+@pytest.fixture
 async def pg_app(
-    postgres_url: str, redis_url: str, token_root: TokenRoot, request: pytest.FixtureRequest
+    pg_app_database_url: str, redis_url: str, token_root: TokenRoot, request: pytest.FixtureRequest
 ) -> AsyncIterator[FastAPI]:
     """The app on a fresh Postgres database, its consumers and expiry off, at most 3 active alerts per user.
 
     Parametrize it indirectly with a dict to change other settings.
     """
     settings = AlertsSettings(
-        database_url=postgres_url,
+        database_url=pg_app_database_url,
         redis_url=redis_url,
         consumer_name="alerts-test",
         token_root_public_key_file=token_root.public_key_file,

@@ -15,7 +15,12 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from pricealert.common.settings import Pooler
+
 log = structlog.get_logger()
+# A statement prepared on one server connection is unknown to the next (and its name may be taken there):
+# no cached, named statements. asyncpg then prepares each statement unnamed, in the same exchange as its run.
+NO_STATEMENT_CACHE: dict[str, Any] = {"statement_cache_size": 0}
 
 # Connecting failed because the server is away or refuses clients for now (not a bug in the request).
 UNREACHABLE = (
@@ -70,12 +75,14 @@ def create_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     liveness: Literal["ping", "socket"] = "ping",
+    pooler: Pooler = "none",
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so several processes can share it.
 
     Postgres connections are checked at checkout: "ping" runs a round trip (three, with asyncpg) on every
     checkout; "socket" only refuses connections whose socket the server already closed (restart,
-    terminated backend), which costs nothing on the hot path.
+    terminated backend), which costs nothing on the hot path. Behind a transaction pooler
+    (`pooler="pgbouncer"`) neither asyncpg nor SQLAlchemy's dialect caches prepared statements.
     """
     full_url = async_url(url)
     if is_sqlite(full_url):
@@ -90,12 +97,15 @@ def create_engine(
             cursor.close()
 
         return engine
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": application_name}}
+    if pooler == "pgbouncer":
+        connect_args |= {**NO_STATEMENT_CACHE, "prepared_statement_cache_size": 0}
     engine = create_async_engine(
         full_url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=liveness == "ping",
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args=connect_args,
     )
 
     @event.listens_for(engine.sync_engine, "do_connect")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import socket
 from enum import StrEnum
-from typing import Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# What sits between a service and Postgres: "pgbouncer" is a pooler that hands out a server connection per
+# transaction (PgBouncer's pool_mode = transaction), so no session state may outlive a transaction.
+Pooler = Literal["none", "pgbouncer"]
 
 
 def refuse_sqlite(url: str, variables: str) -> None:

@@ -1,4 +1,4 @@
-"""pytest fixtures with real servers: Redis, Postgres, SMTP (testcontainers when Docker answers, else local)."""
+"""pytest fixtures with real servers: Redis, Postgres, PgBouncer, SMTP (testcontainers when Docker answers)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pricealert.common.redisconn import connect
+from pricealert.devstack.pgbouncer import PgBouncerServer, pgbouncer_binary
 from pricealert.devstack.servers import PostgresServer, RedisServer, temp_dir
 from pricealert.devstack.smtp import MailboxServer
 
@@ -96,6 +97,42 @@ def postgres_url(postgres_admin_url: str) -> str:
     from pricealert.devstack.servers import create_database
 
     return create_database(postgres_admin_url, f"test_{uuid.uuid4().hex[:12]}")
+
+
+def _pgbouncer(upstream: str) -> PgBouncerServer:
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (Debian: apt-get install pgbouncer); the PgBouncer variants skip")
+    return PgBouncerServer(temp_dir("pricealert-pgbouncer-"), upstream).start()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_server(_servers: ExitStack, postgres_admin_url: str) -> PgBouncerServer:
+    """One real PgBouncer in transaction mode in front of the session Postgres (skips if not installed)."""
+    server = _pgbouncer(postgres_admin_url)
+    _servers.callback(server.stop)
+    return server
+
+
+@pytest.fixture
+def pgbouncer_url(postgres_url: str, pgbouncer_server: PgBouncerServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test's fresh Postgres database (`postgres_url`) reached through the session PgBouncer.
+
+    Sets DATABASE_POOLER=pgbouncer for the test, as a deployment behind PgBouncer does: the settings it builds
+    read it.
+    """
+    monkeypatch.setenv("DATABASE_POOLER", "pgbouncer")
+    return pgbouncer_server.url_for(postgres_url)
+
+
+@pytest.fixture
+def own_pgbouncer(postgres_admin_url: str) -> Iterator[PgBouncerServer]:
+    """A PgBouncer of this test's own in front of the session Postgres, for tests that stop it (skips if absent)."""
+    server = _pgbouncer(postgres_admin_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pricealert.alerts.metrics import TRANSACTION_RETRIES
 from pricealert.common.db import create_engine, is_sqlite
+from pricealert.common.settings import Pooler
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -26,11 +27,16 @@ for _sqlstate in sorted(RETRYABLE_SQLSTATES):
     TRANSACTION_RETRIES.labels(_sqlstate)  # 0 from the first scrape, not absent
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, pooler: Pooler = "none") -> AsyncEngine:
     """An async engine for `url`; on SQLite, `write_session` transactions begin IMMEDIATE."""
     # The socket check instead of a ping per checkout: a ping is three round trips with asyncpg.
     engine = create_engine(
-        url, application_name="pricealert-alerts", pool_size=pool_size, max_overflow=max_overflow, liveness="socket"
+        url,
+        application_name="pricealert-alerts",
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        liveness="socket",
+        pooler=pooler,
     )
     if is_sqlite(url):
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another

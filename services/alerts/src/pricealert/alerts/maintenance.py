@@ -10,13 +10,11 @@ import asyncio
 import fcntl
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricealert.alerts.database import make_engine
 from pricealert.alerts.deps import AppState
@@ -29,7 +27,6 @@ log = structlog.get_logger()
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_alerts"
-MIGRATION_LOCK_KEY = 0x70A1E28
 
 
 @asynccontextmanager
@@ -49,27 +46,16 @@ async def _sqlite_file_lock(url: str) -> AsyncIterator[None]:
         os.close(fd)  # releases the lock
 
 
-@asynccontextmanager
-async def _migration_lock(engine: AsyncEngine, url: str) -> AsyncIterator[None]:
-    """One process at a time migrates (API workers, the worker and replicas start together)."""
-    if is_sqlite(url):
-        async with _sqlite_file_lock(url):
-            yield
-        return
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-        try:
-            yield
-        finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
-
-
 async def migrate(settings: AlertsSettings) -> None:
     """Wait until the database answers and bring its schema to head (a no-op when it is there)."""
-    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0, pooler=settings.database_pooler)
     try:
         await wait_for_database(engine)
-        async with _migration_lock(engine, settings.database_url):
+        # One process at a time migrates (API workers, the worker and replicas start together). On Postgres the
+        # migration's own transaction takes the lock (common.migrations): a session-level lock taken here would
+        # not outlive a transaction behind a transaction pooler.
+        url = settings.database_url
+        async with _sqlite_file_lock(url) if is_sqlite(url) else nullcontext():
             await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS, VERSION_TABLE)
     finally:
         await engine.dispose()

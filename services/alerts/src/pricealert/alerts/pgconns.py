@@ -29,10 +29,18 @@ CONNECTION_LOST = (*UNREACHABLE, asyncpg.exceptions.AdminShutdownError, asyncpg.
 class Connections:
     """At most `max_size` connections to `dsn`; idle ones are reused newest first."""
 
-    def __init__(self, dsn: str, *, max_size: int, server_settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_size: int,
+        server_settings: dict[str, str] | None = None,
+        connect_options: dict[str, Any] | None = None,
+    ) -> None:
         self.dsn = dsn
         self.max_size = max_size
         self.server_settings = server_settings or {}
+        self.connect_options = connect_options or {}  # more arguments of asyncpg.connect (statement_cache_size)
         self._idle: list[Any] = []
         self._open = 0
         self._waiters: deque[asyncio.Future[Any]] = deque()
@@ -74,7 +82,10 @@ class Connections:
                 self._open += 1
                 try:
                     return await asyncpg.connect(
-                        self.dsn, server_settings=self.server_settings, timeout=CONNECT_TIMEOUT_S
+                        self.dsn,
+                        server_settings=self.server_settings,
+                        timeout=CONNECT_TIMEOUT_S,
+                        **self.connect_options,
                     )
                 except BaseException as exc:
                     self._open -= 1

@@ -2,7 +2,8 @@
 
 SQLAlchemy's session costs about a millisecond of CPU per transaction here (BEGIN, statement, ROLLBACK or
 COMMIT, each with its own overhead); these paths answer most API calls. The other writes (deletes, triggers,
-deliveries, expiry, resync) are rarer and keep SqlAlertStore's.
+deliveries, expiry, resync) are rarer and keep SqlAlertStore's. Listings may read from a replica (`read_url`);
+everything else, reads right after a write included, goes to the primary.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pricealert.alerts.pgconns import Connections
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
 from pricealert.common import names
+from pricealert.common.db import NO_STATEMENT_CACHE
 from pricealert.common.events import AlertEventType
+from pricealert.common.settings import Pooler
 
 # Columns of a listed alert, in AlertRow's field order.
 _COLUMNS = (
@@ -100,33 +103,65 @@ def _pg_dsn(url: str) -> str:
 class PgAlertStore(SqlAlertStore):
     """The SQLAlchemy store plus a few asyncpg connections for the request paths and the relay's take."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pg_pool_size: int = 16) -> None:
-        super().__init__(url, pool_size=pool_size, max_overflow=max_overflow)
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pg_pool_size: int = 16,
+        read_url: str | None = None,
+        pooler: Pooler = "none",
+    ) -> None:
+        super().__init__(url, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
         self.dsn = _pg_dsn(url)
+        self.read_dsn = None if read_url is None else _pg_dsn(read_url)
         self.pg_pool_size = pg_pool_size
+        self.pooler = pooler
         self._connections: Connections | None = None
+        self._reads: Connections | None = None
+
+    def _connections_to(self, dsn: str) -> Connections:
+        return Connections(
+            dsn,
+            max_size=self.pg_pool_size,
+            server_settings={"application_name": "pricealert-alerts"},
+            connect_options=NO_STATEMENT_CACHE if self.pooler == "pgbouncer" else None,
+        )
 
     async def start(self) -> None:
         """Open the first connection (after migrations: the functions the statements call come from them)."""
-        connections = Connections(
-            self.dsn, max_size=self.pg_pool_size, server_settings={"application_name": "pricealert-alerts"}
-        )
+        connections = self._connections_to(self.dsn)
         await connections.start()
-        self._connections = connections
+        self._connections = self._reads = connections
+        if self.read_dsn is not None:
+            reads = self._connections_to(self.read_dsn)
+            await reads.start()
+            self._reads = reads
 
     async def close(self) -> None:
         """Close the connections and the engine."""
-        if self._connections is not None:
-            await self._connections.close()
-            self._connections = None
+        connections, reads = self._connections, self._reads
+        self._connections = self._reads = None
+        if reads is not None and reads is not connections:
+            await reads.close()
+        if connections is not None:
+            await connections.close()
         await super().close()
 
     @property
     def pool(self) -> Connections:
-        """The open connections."""
+        """The open connections to the primary."""
         if self._connections is None:
             raise RuntimeError("PgAlertStore.start() was not awaited")
         return self._connections
+
+    @property
+    def reads(self) -> Connections:
+        """The connections listings read through: the replica's when a read URL is set, else the primary's."""
+        if self._reads is None:
+            raise RuntimeError("PgAlertStore.start() was not awaited")
+        return self._reads
 
     async def create(self, alert: NewAlert, *, limit: int) -> int | None:
         """Insert the alert and alert.created unless the user holds `limit` active ones; returns their count then."""
@@ -159,7 +194,10 @@ class PgAlertStore(SqlAlertStore):
     async def list_alerts(
         self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
     ) -> tuple[list[AlertRow], int]:
-        """One page of the user's alerts, newest first, and the total matching (one consistent statement)."""
+        """One page of the user's alerts, newest first, and the total matching (one consistent statement).
+
+        Read from the replica when there is one: a listing may lag the primary by the replication delay.
+        """
         where, args = "user_id = $1", [user_id]
         if status is not None:
             args.append(status)
@@ -170,7 +208,7 @@ class PgAlertStore(SqlAlertStore):
             args.append(symbol)
             where += f" AND symbol = ${len(args)}"
             count = f"SELECT count(*) FROM alerts WHERE {where}"
-        records = await self.pool.fetch(
+        records = await self.reads.fetch(
             list_statement(where, count, len(args)),
             *args,
             limit,
@@ -179,7 +217,7 @@ class PgAlertStore(SqlAlertStore):
         if records:
             return [AlertRow.of(r) for r in records], int(records[0]["total"])
         # An empty page carries no total: count on its own (only past the last page, or no alerts at all).
-        total = 0 if offset == 0 else int(await self.pool.fetchval(count, *args))
+        total = 0 if offset == 0 else int(await self.reads.fetchval(count, *args))
         return [], total
 
     async def outbox_has_rows(self) -> bool:

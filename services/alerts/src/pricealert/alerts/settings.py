@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR, load_root_public_key
-from pricealert.common.settings import ServiceSettings, load_settings, refuse_sqlite
+from pricealert.common.settings import Pooler, ServiceSettings, load_settings, refuse_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
 # Where auth writes the root's public half under its default AUTH_KEY_DIR (development on one machine).
 DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE = Path("var/keys") / ROOT_PUBLIC_KEY_IN_KEY_DIR
+
+
+def _is_postgres(url: str) -> bool:
+    return url.partition(":")[0].partition("+")[0].strip().lower() in {"postgres", "postgresql"}
 
 
 class AlertsSettings(ServiceSettings):
@@ -20,6 +25,11 @@ class AlertsSettings(ServiceSettings):
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("ALERTS_DATABASE_URL", "DATABASE_URL")
+    )
+    # Listings (GET /alerts) only: a replica of the database, which may lag; unset, they read the primary too.
+    database_read_url: str | None = Field(default=None, validation_alias="ALERTS_DATABASE_READ_URL")
+    database_pooler: Pooler = Field(
+        default="none", validation_alias=AliasChoices("ALERTS_DATABASE_POOLER", "DATABASE_POOLER")
     )
     host: str = Field(default="127.0.0.1", validation_alias="ALERTS_HOST")
     port: int = Field(default=8102, ge=1, le=65535, validation_alias="ALERTS_PORT")
@@ -48,6 +58,19 @@ class AlertsSettings(ServiceSettings):
     catalog_min_refresh_s: float = Field(default=2.0, ge=0, validation_alias="ALERTS_CATALOG_MIN_REFRESH_S")
     consumer_block_ms: int = Field(default=1_000, ge=10, le=2_000, validation_alias="ALERTS_CONSUMER_BLOCK_MS")
     consumer_reclaim_idle_ms: int = Field(default=30_000, ge=100, validation_alias="ALERTS_RECLAIM_IDLE_MS")
+
+    @field_validator("database_read_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes an unset variable through as empty
+
+    @model_validator(mode="after")
+    def _replica_reads_need_postgres(self) -> Self:
+        """A read URL only beside a Postgres primary, and itself Postgres (SQLite has no replicas)."""
+        read = self.database_read_url
+        if read is not None and not (_is_postgres(self.database_url) and _is_postgres(read)):
+            raise ValueError("ALERTS_DATABASE_READ_URL needs a Postgres URL there and in ALERTS_DATABASE_URL")
+        return self
 
     def check_production(self) -> None:
         """Refuse SQLite (the development default or any other file) and a missing token root key in production."""

@@ -19,6 +19,7 @@ from pricealert.alerts.store import DeliveryRecord, OutboxRow, TriggerRecord
 from pricealert.common import names
 from pricealert.common.db import session_factory
 from pricealert.common.events import AlertEventType
+from pricealert.common.settings import Pooler
 
 
 def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType) -> None:
@@ -29,8 +30,8 @@ def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: Aler
 class SqlAlertStore:
     """An engine and its sessions; each method is one transaction (writes run again when Postgres aborts them)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
-        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pooler: Pooler = "none") -> None:
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
         self.sessions = session_factory(self.engine)
 
     async def start(self) -> None:

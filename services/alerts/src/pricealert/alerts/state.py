@@ -16,10 +16,18 @@ from pricealert.common.tokens import KeyRing
 
 def open_store(settings: AlertsSettings) -> AlertStore:
     """SQLAlchemy on SQLite; on Postgres the same plus asyncpg for the request paths (not connected yet)."""
-    pools = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
     if is_sqlite(settings.database_url):
-        return SqlAlertStore(settings.database_url, **pools)
-    return PgAlertStore(settings.database_url, pg_pool_size=settings.pg_pool_size, **pools)
+        return SqlAlertStore(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+    return PgAlertStore(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pg_pool_size=settings.pg_pool_size,
+        read_url=settings.database_read_url,
+        pooler=settings.database_pooler,
+    )
 
 
 def build_state(settings: AlertsSettings) -> AppState:

@@ -123,7 +123,7 @@ async def create_admin(email: str, password: str, *, reset_password: bool = Fals
     # The same rules as the admin the auth service bootstraps from ADMIN_EMAIL / ADMIN_PASSWORD.
     settings = AuthSettings(admin_email=email, admin_password=SecretStr(password))
     await asyncio.to_thread(migrate, settings)
-    engine = create_engine(settings.database_url, application_name="pricealert-cli")
+    engine = create_engine(settings.database_url, application_name="pricealert-cli", pooler=settings.database_pooler)
     try:
         async with session_factory(engine)() as session:
             result = await ensure_admin(

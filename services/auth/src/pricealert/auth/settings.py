@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from pricealert.auth.rootkey import root_private_path
-from pricealert.common.settings import ServiceSettings, load_settings, refuse_sqlite
+from pricealert.common.settings import Pooler, ServiceSettings, load_settings, refuse_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///var/auth.db"
 _WEAK_ADMIN_PASSWORDS = {"admin", "administrator", "changeme", "change-me", "password", "secret"}
@@ -24,6 +24,9 @@ class AuthSettings(ServiceSettings):
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL"),
+    )
+    database_pooler: Pooler = Field(
+        default="none", validation_alias=AliasChoices("AUTH_DATABASE_POOLER", "DATABASE_POOLER")
     )
     host: str = Field(default="127.0.0.1", validation_alias="AUTH_HOST")
     port: int = Field(default=8101, validation_alias="AUTH_PORT", ge=1, le=65535)
