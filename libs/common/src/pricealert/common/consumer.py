@@ -12,7 +12,8 @@ import structlog
 from redis.exceptions import ResponseError
 
 from pricealert.common import names
-from pricealert.common.events import Event, MalformedEvent, now_ms
+from pricealert.common.events import Event, MalformedEvent
+from pricealert.common.health import beat
 from pricealert.common.messages import (
     PERMANENT_ERRORS,
     BatchHandler,
@@ -281,8 +282,7 @@ class StreamConsumer:
         if now < self._next_heartbeat:
             return
         self._next_heartbeat = now + min(5.0, self.options.health_ttl_s / 3)
-        key = names.health_key(self.options.service, self.options.consumer)
-        await self.redis.set(key, str(now_ms()), ex=self.options.health_ttl_s)
+        await beat(self.redis, self.options.service, self.options.consumer, self.options.health_ttl_s)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from pricealert.alerts.expiry import ExpirySweeper
-from pricealert.alerts.handlers import build_consumers
+from pricealert.alerts.handlers import SERVICE, build_consumers
 from pricealert.alerts.maintenance import prepare
 from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.state import build_state, close_state
+from pricealert.common.health import keep_beating
 from pricealert.common.runner import run_until_signalled
 
 log = structlog.get_logger()
@@ -54,6 +55,9 @@ async def run(settings: AlertsSettings, stop: asyncio.Event, *, started: asyncio
         if settings.consumers_enabled:
             consumers = build_consumers(state.redis, state.service, settings)
             loops += [(f"consumer:{c.options.stream}", c.run) for c in consumers]
+        else:  # the consumers beat for the worker; without them the health check still needs a heartbeat
+            redis = state.redis
+            loops.append(("heartbeat", lambda stop: keep_beating(redis, SERVICE, settings.consumer_name, stop)))
         if settings.expiry_enabled:
             loops.append(("expiry", ExpirySweeper(state.service, interval_s=settings.expiry_sweep_s).run))
         log.info("alerts.worker.started", tasks=[name for name, _ in loops])
