@@ -2,85 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from alerts_testkit import (
+    CATALOG,
+    TokenRoot,
+    Tokens,
+    client_of,
+    public_pem,
+    publish_catalog,
+    running,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from pricealert.alerts import worker
-from pricealert.alerts.app import create_app
 from pricealert.alerts.settings import AlertsSettings
-from pricealert.common import names
-from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol
-from pricealert.common.keytrust import sign_statement
-from pricealert.common.publisher import publish
-from pricealert.common.tokens import AUDIENCE, ISSUER
-
-CATALOG = [
-    CatalogSymbol(symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")),
-    CatalogSymbol(symbol="ETHUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")),
-    CatalogSymbol(
-        symbol="ETHBTC", min_price=Decimal("0.00001"), max_price=Decimal("922327"), tick_size=Decimal("0.00001")
-    ),
-    CatalogSymbol(
-        symbol="SHIBUSDT", min_price=Decimal("0.00000001"), max_price=Decimal("1"), tick_size=Decimal("0.00000001")
-    ),
-]
-
-
-async def alert_events(redis: Redis) -> list[AlertEvent]:
-    """Every entry of the alert-events stream, parsed."""
-    entries: Any = await redis.xrange(names.ALERT_EVENTS)
-    return [AlertEvent.from_fields(fields) for _, fields in entries]
-
-
-def public_pem(key: Ed25519PrivateKey) -> str:
-    """The PEM of `key`'s public half."""
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-@dataclass
-class TokenRoot:
-    """The test's root key (auth's role): the app trusts its public file, and it vouches for signing keys."""
-
-    key: Ed25519PrivateKey
-    public_key_file: Path
-
-    async def vouch(
-        self, redis: Redis, kid: str, public_key: str, *, algorithm: str = "EdDSA", validity_s: float = 3600
-    ) -> None:
-        """Publish a statement for `kid` signed by this root, as auth does."""
-        now = datetime.now(UTC)
-        await publish(
-            redis,
-            names.SIGNING_KEYS,
-            sign_statement(
-                self.key,
-                kid=kid,
-                algorithm=algorithm,
-                public_pem=public_key,
-                issued_at=now,
-                valid_until=now + timedelta(seconds=validity_s),
-            ),
-        )
+from pricealert.common.events import CatalogSymbol
 
 
 @pytest.fixture
@@ -92,43 +34,6 @@ def token_root(tmp_path: Path) -> TokenRoot:
     return TokenRoot(key, path)
 
 
-@dataclass
-class Tokens:
-    """Signs access tokens the way the auth service does."""
-
-    key: Ed25519PrivateKey
-    kid: str
-
-    def make(
-        self,
-        user_id: str,
-        email: str | None = None,
-        *,
-        token_type: str = "access",
-        ttl_s: int = 900,
-        key: Ed25519PrivateKey | None = None,
-        **extra: object,
-    ) -> str:
-        """A signed token for `user_id`."""
-        now = int(time.time())
-        claims: dict[str, object] = {
-            "sub": user_id,
-            "email": email or f"{user_id}@example.com",
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "iat": now,
-            "exp": now + ttl_s,
-            "jti": uuid.uuid4().hex,
-            "type": token_type,
-            **extra,
-        }
-        return jwt.encode(claims, key or self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def headers(self, user_id: str) -> dict[str, str]:
-        """Authorization headers for `user_id`."""
-        return {"Authorization": f"Bearer {self.make(user_id)}"}
-
-
 @pytest.fixture
 async def tokens(redis: Redis, token_root: TokenRoot) -> Tokens:
     """A fresh Ed25519 key, vouched for by the test root on the signing-keys stream."""
@@ -136,11 +41,6 @@ async def tokens(redis: Redis, token_root: TokenRoot) -> Tokens:
     kid = uuid.uuid4().hex[:16]
     await token_root.vouch(redis, kid, public_pem(key))
     return Tokens(key, kid)
-
-
-async def publish_catalog(redis: Redis, symbols: list[CatalogSymbol] = CATALOG) -> None:
-    """Publish a symbol catalog the way ingest does."""
-    await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
 
 
 @pytest.fixture
@@ -164,35 +64,6 @@ def settings(database_url: str, redis_url: str, token_root: TokenRoot) -> Alerts
         consumer_reclaim_idle_ms=1000,
         consumer_block_ms=100,
     )
-
-
-@asynccontextmanager
-async def worker_running(settings: AlertsSettings) -> AsyncIterator[None]:
-    """The alerts worker (consumers, relay, sweeper) on `settings`, in this event loop."""
-    stop, started = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(worker.run(settings, stop, started=started))
-    # Connected before the test goes on (a test that stops the database would otherwise meet its start-up).
-    await asyncio.wait([task, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        await task
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-
-
-@asynccontextmanager
-async def running(settings: AlertsSettings) -> AsyncIterator[FastAPI]:
-    """The alerts app on `settings` with its lifespan running, and the worker beside it (as in production)."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application), worker_running(settings):
-        yield application
-
-
-def client_of(app: FastAPI) -> httpx.AsyncClient:
-    """An HTTP client talking to `app` in-process."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts")
 
 
 @pytest.fixture

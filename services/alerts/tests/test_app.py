@@ -8,12 +8,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from alerts_testkit import TokenRoot, Tokens
 
 from pricealert.alerts.app import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.ports import free_port
-
-from .conftest import TokenRoot, Tokens
 
 
 async def test_every_schema_field_and_parameter_has_an_example(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+from alerts_testkit import Tokens, alert_events
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
@@ -15,8 +16,6 @@ from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.schemas import AlertCreate
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.state import build_state, close_state
-
-from .conftest import Tokens, alert_events
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

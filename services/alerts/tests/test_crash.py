@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from alerts_testkit import Tokens, alert_events, running
 from redis.asyncio import Redis
 
 from pricealert.alerts.settings import AlertsSettings
@@ -19,8 +20,6 @@ from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.testsupport.polling import eventually
-
-from .conftest import Tokens, alert_events, running
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

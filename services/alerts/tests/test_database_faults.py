@@ -7,11 +7,10 @@ import asyncio
 import asyncpg
 import httpx
 import pytest
+from alerts_testkit import TokenRoot, Tokens, client_of, running
 
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.servers import PostgresServer
-
-from .conftest import TokenRoot, Tokens, client_of, running
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

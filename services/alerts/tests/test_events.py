@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alerts_testkit import Tokens, alert_events
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
@@ -24,8 +25,6 @@ from pricealert.common.events import (
 )
 from pricealert.common.publisher import publish
 from pricealert.testsupport.polling import eventually
-
-from .conftest import Tokens, alert_events
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

@@ -7,12 +7,11 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from alerts_testkit import TokenRoot, Tokens
 from redis.asyncio import Redis
 
 from pricealert.common.errors import Unauthorized
 from pricealert.common.tokens import KeyRing, TokenType, VerifiedTokens, verify
-
-from .conftest import TokenRoot, Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from alerts_testkit import Tokens
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from pricealert.alerts.api.fastpath import FastRoutes, ListQuery, _read_body, _replay, parse_query
 from pricealert.alerts.models import AlertStatus
-
-from .conftest import Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

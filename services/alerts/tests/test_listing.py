@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
-from .conftest import Tokens
+from alerts_testkit import Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from .conftest import Tokens
+from alerts_testkit import Tokens
 
 NUL = "\u0000"
 GOOD = {"symbol": "BTCUSDT", "target_price": "70000", "condition": "above", "name": "ok"}

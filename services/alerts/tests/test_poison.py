@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alerts_testkit import Tokens
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -15,8 +16,6 @@ from pricealert.common.events import Condition, DeliveryStatus, NotificationResu
 from pricealert.common.publisher import publish
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
 from pricealert.testsupport.polling import eventually
-
-from .conftest import Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from alerts_testkit import TokenRoot, Tokens, client_of, running
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -15,7 +16,6 @@ from pricealert.alerts.pgstore import PgAlertStore
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.devstack.pgbouncer import PgBouncerServer
 
-from .conftest import TokenRoot, Tokens, client_of, running
 from .test_fast_paths import test_listing_pages_and_totals_past_the_end
 from .test_listing import test_filters_by_status_and_symbol, test_pages_are_newest_first_with_links
 from .test_routes_alerts import test_create_returns_the_alert, test_delete_is_soft_and_idempotent

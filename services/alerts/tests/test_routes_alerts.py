@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from alerts_testkit import Tokens
 
 from pricealert.common.events import CatalogSymbol
-
-from .conftest import Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

@@ -10,11 +10,10 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
+from alerts_testkit import Tokens
 
 from pricealert.alerts.maintenance import MIGRATIONS, VERSION_TABLE
 from pricealert.common.db import async_url, upgrade_database
-
-from .conftest import Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

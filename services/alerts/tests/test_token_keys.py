@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alerts_testkit import TokenRoot, Tokens, public_pem
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
@@ -22,8 +23,6 @@ from pricealert.common import names
 from pricealert.common.errors import Unauthorized
 from pricealert.common.keytrust import statement_bytes
 from pricealert.common.tokens import KeyRing, TokenType, VerifiedTokens, verify
-
-from .conftest import TokenRoot, Tokens, public_pem
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

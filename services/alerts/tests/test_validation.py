@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from .conftest import Tokens, publish_catalog
+from alerts_testkit import Tokens, publish_catalog
 
 BAD_PRICES: list[Any] = [
     "NaN",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from alerts_testkit import worker_running
 from redis.asyncio import Redis
 
 from pricealert.alerts.handlers import SERVICE
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.testsupport.polling import eventually
-
-from .conftest import worker_running
 
 
 @pytest.mark.parametrize("consumers", [True, False], ids=["with-consumers", "relay-only"])

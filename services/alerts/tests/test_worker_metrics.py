@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alerts_testkit import TokenRoot, Tokens
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pricealert.devstack.ports import free_port, wait_for_port
-
-from .conftest import TokenRoot, Tokens
 
 pytestmark = pytest.mark.usefixtures("catalog")
 

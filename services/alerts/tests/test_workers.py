@@ -12,6 +12,7 @@ import sys
 
 import httpx
 import pytest
+from alerts_testkit import TokenRoot, Tokens, alert_events
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -20,7 +21,6 @@ from pricealert.common.publisher import publish
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.testsupport.polling import eventually
 
-from .conftest import TokenRoot, Tokens, alert_events
 from .test_events import trigger_for
 
 pytestmark = pytest.mark.usefixtures("catalog")

@@ -12,6 +12,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import pytest
+from alerts_testkit import Tokens
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,6 @@ from pricealert.alerts.service import AlertService
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.common.events import Condition, Trigger
 
-from .conftest import Tokens
 from .test_status_counts import COUNTED, KEPT
 
 pytestmark = pytest.mark.usefixtures("catalog")
