@@ -102,3 +102,15 @@ async def test_without_a_read_url_listings_read_the_primary(
 def test_a_read_url_needs_postgres_on_both_sides(primary: str, replica: str) -> None:
     with pytest.raises(ValidationError, match="ALERTS_DATABASE_READ_URL"):
         AlertsSettings(database_url=primary, database_read_url=replica)
+
+
+async def test_the_api_starts_while_the_replica_is_away(
+    settings: AlertsSettings, tokens: Tokens, own_pgbouncer: PgBouncerServer
+) -> None:
+    own_pgbouncer.stop()  # away before the API starts: creating still works, listings answer 503
+    async with running(settings) as app, client_of(app) as client:
+        headers = tokens.headers("u1")
+        created = await client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"}, headers=headers)
+        assert created.status_code == 201
+        listed = await client.get("/alerts", headers=headers)
+        assert listed.status_code == 503, listed.text

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from pricealert.common.events import Event, Fields, MalformedEvent, RawFields, decode_fields
+from pricealert.common.health import HEALTH_TTL_S
 
 E = TypeVar("E", bound=Event)
 
@@ -64,7 +65,7 @@ class ConsumerOptions:
     reclaim_every_s: float = 1.0
     max_deliveries: int = 5
     group_start_id: str = "0"
-    health_ttl_s: int = 30
+    health_ttl_s: int = HEALTH_TTL_S
     # Lag and pending gauges cost one XINFO GROUPS: read at most this often, never per batch.
     levels_every_s: float = 5.0
     # The handler acknowledges its entries itself, atomically with its effect (the loop then does not).

@@ -9,6 +9,8 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from pricealert.common.db import NO_STATEMENT_CACHE
+
 # The first of the two-integer advisory keys (a key space of its own), the second the version table's hash.
 MIGRATION_LOCK_CLASS = 0x70A1E28
 
@@ -42,7 +44,7 @@ def run_migrations(target_metadata: MetaData) -> None:
     async def _main() -> None:
         # On Postgres no prepared-statement caches: they save nothing here, and would not survive a transaction pooler.
         postgres = make_url(url).get_backend_name() == "postgresql"
-        connect_args = {"statement_cache_size": 0, "prepared_statement_cache_size": 0} if postgres else {}
+        connect_args = {**NO_STATEMENT_CACHE, "prepared_statement_cache_size": 0} if postgres else {}
         engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
-from redis.exceptions import AskError, ClusterError, RedisClusterException, SlotNotCoveredError, TryAgainError
+from redis.exceptions import ClusterError, RedisClusterException, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-if TYPE_CHECKING:
-    pass
 
 log = structlog.get_logger()
 
@@ -29,16 +26,17 @@ SOCKET_TIMEOUT_S = 10.0
 RedisClient: TypeAlias = Redis | RedisCluster
 RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
 
-# What a later attempt may get past. On a cluster: CLUSTERDOWN and MASTERDOWN (ClusterError), TRYAGAIN, a
-# MOVED or ASK redirection the client gave up following (AskError), a slot no known node serves: all of them
-# happen while a master fails over or slots move, and end when the cluster settles. Not CROSSSLOT: a bug.
+# What a later attempt may get past. On a cluster: CLUSTERDOWN and MASTERDOWN, or redirections the cluster
+# client gave up following (ClusterError), TRYAGAIN, a slot no known node serves: all of them happen while a
+# master fails over or slots move, and end when the cluster settles. Not MOVED or ASK themselves: the cluster
+# client follows them, and a one-Redis client that meets one points at a cluster node (a misconfiguration that
+# must stop the worker with its reason, not loop). Not CROSSSLOT: a bug.
 TRANSIENT_REDIS_ERRORS = (
     RedisConnectionError,
     RedisTimeoutError,
     OSError,
     ClusterError,
     TryAgainError,
-    AskError,
     SlotNotCoveredError,
 )
 
@@ -61,6 +59,8 @@ class _RedisCluster(RedisCluster):
         try:
             return await super().initialize(additional_startup_nodes_info, last_failed_node_name)
         except RedisClusterException as exc:
+            if "not enabled" in str(exc):  # a one-Redis server named as a seed: a misconfiguration, not an outage
+                raise
             raise ClusterUnreachable(str(exc)) from exc
 
 

@@ -15,9 +15,14 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 Pooler = Literal["none", "pgbouncer"]
 
 
+def database_kind(url: str) -> str:
+    """The database a URL names, without its driver: `sqlite`, `postgresql`, `postgres`, ..."""
+    return url.partition(":")[0].partition("+")[0].strip().lower()
+
+
 def refuse_sqlite(url: str, variables: str) -> None:
     """Raise ValueError if `url` names SQLite: one file on one host, for development and tests only."""
-    if url.partition(":")[0].partition("+")[0].strip().lower() == "sqlite":
+    if database_kind(url) == "sqlite":
         raise ValueError(
             f"{variables} names a SQLite database; ENV=production needs a Postgres URL "
             "(postgresql://user:password@host:5432/database)"

@@ -135,9 +135,8 @@ class PgAlertStore(SqlAlertStore):
         await connections.start()
         self._connections = self._reads = connections
         if self.read_dsn is not None:
-            reads = self._connections_to(self.read_dsn)
-            await reads.start()
-            self._reads = reads
+            # Opened on the first listing, not here: a replica that is away fails listings (503), never start-up.
+            self._reads = self._connections_to(self.read_dsn)
 
     async def close(self) -> None:
         """Close the connections and the engine."""

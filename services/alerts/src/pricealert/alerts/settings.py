@@ -9,7 +9,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR, load_root_public_key
-from pricealert.common.settings import Pooler, ServiceSettings, load_settings, refuse_sqlite
+from pricealert.common.settings import Pooler, ServiceSettings, database_kind, load_settings, refuse_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
 # Where auth writes the root's public half under its default AUTH_KEY_DIR (development on one machine).
@@ -17,7 +17,7 @@ DEFAULT_TOKEN_ROOT_PUBLIC_KEY_FILE = Path("var/keys") / ROOT_PUBLIC_KEY_IN_KEY_D
 
 
 def _is_postgres(url: str) -> bool:
-    return url.partition(":")[0].partition("+")[0].strip().lower() in {"postgres", "postgresql"}
+    return database_kind(url) in {"postgres", "postgresql"}
 
 
 class AlertsSettings(ServiceSettings):
