@@ -51,10 +51,10 @@ async def emit_alert(redis: Redis, kind: AlertEventType, symbol: str, alert_id: 
     return alert_id
 
 
-async def emit_trigger(redis: Redis, alert_id: str, symbol: str) -> None:
-    """Publish a trigger as the evaluator would."""
-    trigger = Trigger(
-        trigger_id=uuid.uuid4().hex,
+def make_trigger(alert_id: str, symbol: str, trigger_id: str | None = None) -> Trigger:
+    """A trigger of `alert_id` on `symbol`, as the evaluator writes one."""
+    return Trigger(
+        trigger_id=trigger_id or uuid.uuid4().hex,
         alert_id=alert_id,
         user_id="u1",
         email="u@example.com",
@@ -67,7 +67,11 @@ async def emit_trigger(redis: Redis, alert_id: str, symbol: str) -> None:
         tick_received_at=1,
         fired_at=1,
     )
-    await publish(redis, names.TRIGGERS, trigger)
+
+
+async def emit_trigger(redis: Redis, alert_id: str, symbol: str) -> None:
+    """Publish a trigger as the evaluator would."""
+    await publish(redis, names.TRIGGERS, make_trigger(alert_id, symbol))
 
 
 async def read_ticks(redis: Redis) -> list[Tick]:

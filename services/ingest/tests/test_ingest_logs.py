@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import structlog
+from ingest_testkit import make_trigger
 from redis.asyncio import Redis
 
 from pricealert.common.consumer import Received
@@ -34,20 +35,7 @@ def alert_message(kind: AlertEventType, alert_id: str, symbol: str) -> Received[
 
 
 def trigger_message(trigger_id: str, alert_id: str, symbol: str) -> Received[Trigger]:
-    trigger = Trigger(
-        trigger_id=trigger_id,
-        alert_id=alert_id,
-        user_id="u1",
-        email="u@example.com",
-        symbol=symbol,
-        condition=Condition.ABOVE,
-        target_price=Decimal("1"),
-        price=Decimal("2"),
-        trade_id=1,
-        exchange_time=1,
-        tick_received_at=1,
-        fired_at=1,
-    )
+    trigger = make_trigger(alert_id, symbol, trigger_id)
     return Received("1-0", trigger, trigger.to_fields())
 
 

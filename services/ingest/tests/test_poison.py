@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from ingest_testkit import Ingest, emit_alert, emit_trigger
+from ingest_testkit import Ingest, emit_alert, emit_trigger, make_trigger
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Trigger
+from pricealert.common.events import AlertEvent, AlertEventType, Condition
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
 from pricealert.testsupport.polling import eventually
@@ -35,20 +35,7 @@ def alert_fields(symbol: str) -> dict[str, str]:
 
 
 def trigger_fields(symbol: str) -> dict[str, str]:
-    return Trigger(
-        trigger_id="t",
-        alert_id="a",
-        user_id="u1",
-        email="u@example.com",
-        symbol=symbol,
-        condition=Condition.ABOVE,
-        target_price=Decimal("1"),
-        price=Decimal("2"),
-        trade_id=1,
-        exchange_time=1,
-        tick_received_at=1,
-        fired_at=1,
-    ).to_fields()
+    return make_trigger("a", symbol, "t").to_fields()
 
 
 async def running(ingest: Ingest) -> bool:
