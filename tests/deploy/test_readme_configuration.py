@@ -7,12 +7,12 @@ from enum import Enum
 from typing import Any
 
 import pytest
+from compose_testkit import SETTINGS
 from deploy_testkit import REPO
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
-from test_compose_matches_code import SETTINGS
 
 from pricealert.cli.redisacl import RedisAclSettings
 from pricealert.common.settings import ServiceSettings
