@@ -28,6 +28,7 @@ from pricealert.common.messages import (
     text,
 )
 from pricealert.common.metrics import ConsumerMetrics
+from pricealert.common.ownership import ShardLeaseLost
 from pricealert.common.redelivery import Redelivery
 from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, RedisClient, wait_for_redis
 
@@ -100,9 +101,15 @@ class StreamConsumer:
         while not stop.is_set():
             try:
                 await self.ensure_group()
+                if self.options.exclusive:
+                    await self.redelivery.take_all_pending()
                 await self._drain_own_pending(stop)
                 while not stop.is_set():
                     await self.poll_once()
+            except ShardLeaseLost:
+                await self.close()
+                self._log.warning("stream.consumer.lease_lost")
+                raise
             except TRANSIENT_REDIS_ERRORS as exc:  # first: a cluster's CLUSTERDOWN or TRYAGAIN is a ResponseError too
                 await self.close()
                 self._log.warning("stream.read.failed", error=str(exc))
@@ -237,8 +244,14 @@ class StreamConsumer:
             live, items = await self._decoded(self.event, live)
         if not live:
             return
+        await self._handle(live, items)
+
+    async def _handle(self, live: list[Message], items: Sequence[Any]) -> None:
+        """Hand the batch to the handler; on failure, one entry at a time, so only the failing one is retried."""
         try:
             await self.handler(items)
+        except ShardLeaseLost:
+            raise
         except Exception as exc:
             if len(live) == 1:
                 await self.redelivery.failed(live[0], exc)
@@ -247,6 +260,8 @@ class StreamConsumer:
             for message, item in zip(live, items, strict=True):
                 try:
                     await self.handler([item])
+                except ShardLeaseLost:
+                    raise
                 except Exception as single_exc:
                     await self.redelivery.failed(message, single_exc)
                 else:

@@ -1,9 +1,10 @@
 """The stream contracts: one event class per stream, owning its stream name, field names and encoding.
 
-Each class names its stream (`stream`), lists its fields in order (`FIELDS`, derived from the model) and
-encodes / decodes itself (`to_fields` / `from_fields`); a producer or raw fast path that bypasses pydantic
-(ingest's tick script, the evaluator's tick lines and trigger script) uses `FIELDS`, and tests/contracts
-writes through every producer and reads back with the class. Flat, human-readable string fields.
+Each class names its stream (`stream`; a per-shard event its `kind`, its stream being `stream_of(shard)`), lists
+its fields in order (`FIELDS`, derived from the model) and encodes / decodes itself (`to_fields` / `from_fields`);
+a producer or raw fast path that bypasses pydantic (ingest's tick script, the evaluator's tick lines and trigger
+script) uses `FIELDS`, and tests/contracts writes through every producer and reads back with the class. Flat,
+human-readable string fields.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class Event(BaseModel):
     """Base of every stream event: flat fields, serialised as plain strings."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-    stream: ClassVar[str] = ""  # the stream the event travels on (a names.py constant)
+    stream: ClassVar[str] = ""  # the stream an unsharded event travels on (a names.py constant)
+    kind: ClassVar[str] = ""  # a sharded event's stream kind (names.*_KIND): it travels on stream_of(shard)
     FIELDS: ClassVar[tuple[str, ...]] = ()  # its field names, in order (set from the model)
     max_field_bytes: ClassVar[int | None] = MAX_FIELD_BYTES
 
@@ -70,6 +72,13 @@ class Event(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.FIELDS = tuple(cls.model_fields)
+
+    @classmethod
+    def stream_of(cls, shard: int) -> str:
+        """The stream of `shard` this (sharded) event travels on, e.g. `pricealert:{s3}:ticks` for Tick."""
+        if not cls.kind:
+            raise TypeError(f"{cls.__name__} travels on one stream, {cls.stream}, not one per shard")
+        return names.shard_stream(shard, cls.kind)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -98,7 +107,7 @@ MAX_PRICE_FRACTION_DIGITS = 18
 class Tick(Event):
     """One trade on the exchange, as published by ingest."""
 
-    stream: ClassVar[str] = names.TICKS
+    kind: ClassVar[str] = names.TICKS_KIND
 
     symbol: str
     price: Decimal
@@ -130,7 +139,7 @@ class AlertFacts(Event):
 class AlertEvent(AlertFacts):
     """An alert's lifecycle change, with everything the evaluator and ingest need."""
 
-    stream: ClassVar[str] = names.ALERT_EVENTS
+    kind: ClassVar[str] = names.ALERT_EVENTS_KIND
 
     type: AlertEventType
     event_id: str
@@ -146,7 +155,7 @@ def trigger_id_for(alert_id: str) -> str:
 class Trigger(AlertFacts):
     """An alert that fired: what the notifier and the alerts service need, no lookups required."""
 
-    stream: ClassVar[str] = names.TRIGGERS
+    kind: ClassVar[str] = names.TRIGGERS_KIND
 
     trigger_id: str
     price: Decimal
@@ -167,7 +176,7 @@ class DeliveryStatus(StrEnum):
 class NotificationResult(Event):
     """Outcome of sending one trigger's email."""
 
-    stream: ClassVar[str] = names.NOTIFICATION_RESULTS
+    kind: ClassVar[str] = names.NOTIFICATION_RESULTS_KIND
 
     trigger_id: str
     alert_id: str

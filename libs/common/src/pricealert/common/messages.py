@@ -74,6 +74,9 @@ class ConsumerOptions:
     # The prefetched entries wait in this consumer's pending list meanwhile: only for handlers that are quick
     # next to reclaim_idle_ms and idempotent (the evaluator's script).
     prefetch: bool = False
+    # The only consumer of its stream for now (a shard's owner, ownership.py): at start it takes every entry
+    # pending in the group, whoever read it, and handles those first (per-symbol order is kept across a handover).
+    exclusive: bool = False
 
 
 def text(value: Any) -> str:

@@ -16,7 +16,7 @@ def maxlen_for(stream: str) -> int:
     """The approximate length cap of `stream`."""
     if stream.endswith(":dead"):
         return names.DEAD_LETTER_MAXLEN
-    return names.STREAM_MAXLEN.get(stream, DEFAULT_MAXLEN)
+    return names.STREAM_MAXLEN.get(names.stream_kind(stream), DEFAULT_MAXLEN)
 
 
 def fields_of(event: Event | Mapping[str, str]) -> dict[str, str]:

@@ -45,6 +45,26 @@ class Redelivery:
         self.metrics.reclaimed.inc(len(claimed))
         return await self.with_delivery_counts(claimed)
 
+    async def take_all_pending(self) -> int:
+        """Make every entry pending in the group this consumer's (a new shard owner's start); returns how many."""
+        cursor, taken = "0-0", 0
+        while True:
+            reply = await self.redis.xautoclaim(
+                self.options.stream,
+                self.options.group,
+                self.options.consumer,
+                min_idle_time=0,
+                start_id=cursor,
+                count=1000,
+                justid=True,
+            )
+            cursor, taken = text(reply[0]), taken + len(reply[1])
+            if cursor == "0-0":
+                break
+        if taken:
+            self._log.info("stream.pending.taken_over", count=taken)
+        return taken
+
     async def with_delivery_counts(self, entries: list[tuple[str, RawFields]]) -> list[Message]:
         """`entries` (pending here) as messages carrying how often each was delivered."""
         pending = await self.redis.xpending_range(

@@ -76,6 +76,11 @@ def connect(url: str) -> Redis:
     )
 
 
+def connect_to(url: str, cluster_url: str = "") -> RedisClient:
+    """The one factory: a cluster client for `cluster_url` (seed URLs) when it is set, else a client for `url`."""
+    return connect_cluster(cluster_url) if cluster_url.strip() else connect(url)
+
+
 def connect_cluster(seeds: str) -> RedisCluster:
     """A Redis Cluster client for `seeds` (comma-separated redis:// URLs of any nodes); nothing is sent until use.
 

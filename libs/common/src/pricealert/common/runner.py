@@ -8,11 +8,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common.logging import configure_logging
 from pricealert.common.metrics import serve_worker_metrics
-from pricealert.common.redisconn import connect
+from pricealert.common.redisconn import RedisClient, connect_to
 from pricealert.common.settings import ServiceSettings
 
 log = structlog.get_logger()
@@ -60,14 +59,14 @@ async def gather_until_stopped(stop: asyncio.Event, *loops: Awaitable[None]) -> 
 
 
 def run_worker_process(
-    service: str, settings: S, run: Callable[[Redis, S, asyncio.Event], Coroutine[Any, Any, None]]
+    service: str, settings: S, run: Callable[[RedisClient, S, asyncio.Event], Coroutine[Any, Any, None]]
 ) -> None:
     """Entry point of a worker process: logging, metrics (when METRICS_PORT is set), and `run` until SIGTERM."""
     configure_logging(service=service, level=settings.log_level, json=settings.log_json)
     serve_worker_metrics(settings.metrics_host, settings.metrics_port)
 
     async def main() -> None:
-        redis = connect(settings.redis_url)
+        redis = connect_to(settings.redis_url, settings.redis_cluster_url)
         try:
             await run_until_signalled(lambda stop: run(redis, settings, stop))
         finally:

@@ -9,6 +9,8 @@ from typing import Literal, Self, TypeVar
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pricealert.common.shards import DEFAULT_SHARDS, MAX_SHARDS
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # What sits between a service and Postgres: "pgbouncer" is a pooler that hands out a server connection per
 # transaction (PgBouncer's pool_mode = transaction), so no session state may outlive a transaction.
@@ -46,6 +48,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     redis_url: str = DEFAULT_REDIS_URL
+    # Seed URLs (comma-separated redis:// of any nodes) of a Redis Cluster; when set it is used instead of REDIS_URL.
+    redis_cluster_url: str = ""
+    # Symbols are spread over this many shards (shards.py); every process must agree, and Redis records it.
+    shards: int = Field(default=DEFAULT_SHARDS, ge=1, le=MAX_SHARDS)
     consumer_name: str = Field(default_factory=socket.gethostname)
     # The workers' Prometheus endpoint (the APIs serve /metrics on their own port). 0 is off: several
     # workers on one host (`make run`, the tests) would otherwise fight over one port.
@@ -60,8 +66,8 @@ class ServiceSettings(BaseSettings):
 
     def check_production(self) -> None:
         """Raise ValueError for settings that are unsafe in production; services extend this."""
-        if self.redis_url == DEFAULT_REDIS_URL:
-            raise ValueError("REDIS_URL must be set explicitly when ENV=production")
+        if self.redis_url == DEFAULT_REDIS_URL and not self.redis_cluster_url:
+            raise ValueError("REDIS_URL (or REDIS_CLUSTER_URL) must be set explicitly when ENV=production")
 
 
 S = TypeVar("S", bound=ServiceSettings)

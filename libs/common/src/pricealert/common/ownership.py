@@ -1,0 +1,170 @@
+"""Which shards this replica works: an expiring lease per shard in Redis, a fair share of the live replicas each.
+
+Every replica of a service (evaluator, ingest) beats into the service's members set and holds leases
+(`names.shard_owner_key`) on at most ceil(shards / live replicas) shards; it renews them every `interval_s`,
+gives extras back when a replica joins, and takes free ones (a dead owner's lapse after `lease_ms`). The lease
+key lives in its shard's slot, so the scripts that act on a shard check the token in the same atomic step
+(fencing): a replica paused past its lease cannot write after the new owner took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from pricealert.common import names
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
+from pricealert.common.scripts import lua
+
+log = structlog.get_logger()
+
+DEFAULT_LEASE_MS = 10_000
+DEFAULT_INTERVAL_S = 2.0
+
+# Runs one owned shard's loops until the event is set; returning early (or raising) gives the shard up.
+ShardWork = Callable[[int, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+class ShardLeaseLost(Exception):
+    """A shard's lease is another replica's now: stop working it (raised by fenced scripts' callers)."""
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (member beats are compared across hosts)."""
+    return int(time.time() * 1000)
+
+
+class ShardOwnership:
+    """This replica's leases on the shards of `service`; `run` starts and stops a ShardWork per owned shard."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        service: str,
+        consumer: str,
+        count: int,
+        lease_ms: int = DEFAULT_LEASE_MS,
+        interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        if interval_s * 1000 * 2 >= lease_ms:
+            raise ValueError("the lease must outlast two renewal intervals")
+        self.redis = redis
+        self.service = service
+        self.count = count
+        self.lease_ms = lease_ms
+        self.interval_s = interval_s
+        # Unique per process: two replicas started with one name (or a restart) never share a lease.
+        self.token = f"{consumer}:{uuid.uuid4().hex[:12]}"
+        self.owned: set[int] = set()
+        self._renew = redis.register_script(lua("pricealert.common", "renew_shard"))
+        self._release = redis.register_script(lua("pricealert.common", "release_shard"))
+        self._log = log.bind(service=service, token=self.token)
+
+    def owner_key(self, shard: int) -> str:
+        """The lease key of `shard` for this service."""
+        return names.shard_owner_key(self.service, shard)
+
+    async def fair_share(self) -> int:
+        """Beat into the members set, drop members silent for a lease, and return ceil(shards / live members)."""
+        key, now = names.members_key(self.service), now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {self.token: now})
+            pipe.zremrangebyscore(key, "-inf", now - self.lease_ms)
+            pipe.zcard(key)
+            replies = await pipe.execute()
+        return math.ceil(self.count / max(1, int(replies[2])))
+
+    async def renew(self) -> set[int]:
+        """Renew every owned lease; returns the shards whose lease another replica holds now (lost)."""
+        lost = set()
+        for shard in sorted(self.owned):
+            if not await self._renew(keys=[self.owner_key(shard)], args=[self.token, self.lease_ms]):
+                lost.add(shard)
+        return lost
+
+    async def try_take(self, wanted: int) -> set[int]:
+        """Take up to `wanted` free shards, starting at a point of the ring fixed by this token (spreads replicas)."""
+        taken: set[int] = set()
+        start = zlib.crc32(self.token.encode()) % self.count
+        for step in range(self.count):
+            if len(taken) >= wanted:
+                break
+            shard = (start + step) % self.count
+            if shard in self.owned:
+                continue
+            if await self.redis.set(self.owner_key(shard), self.token, nx=True, px=self.lease_ms):
+                taken.add(shard)
+        return taken
+
+    async def release(self, shard: int) -> None:
+        """Give `shard`'s lease up (if still ours), so the next replica takes it at once instead of after a lease."""
+        await self._release(keys=[self.owner_key(shard)], args=[self.token])
+
+    async def leave(self) -> None:
+        """Leave the members set (a clean stop): the others' fair share grows at their next step."""
+        await self.redis.zrem(names.members_key(self.service), self.token)
+
+    async def run(self, stop: asyncio.Event, work: ShardWork) -> None:
+        """Hold leases until `stop` is set, running `work` for each owned shard; give every lease up at the end."""
+        running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+
+        async def end(shard: int, *, release: bool) -> None:
+            task, shard_stop = running.pop(shard)
+            shard_stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+            self.owned.discard(shard)
+            if release:
+                await self.release(shard)
+            self._log.info("shard.released" if release else "shard.lost", shard=shard)
+
+        try:
+            while not stop.is_set():
+                try:
+                    await self._step(running, end, work)
+                except TRANSIENT_REDIS_ERRORS as exc:
+                    self._log.warning("shard.lease.unavailable", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
+        finally:
+            for _, shard_stop in running.values():
+                shard_stop.set()
+            try:
+                for shard in list(running):
+                    await end(shard, release=True)
+                await self.leave()
+            except TRANSIENT_REDIS_ERRORS as exc:  # the leases lapse by themselves
+                self._log.warning("shard.release.failed", error=str(exc))
+
+    async def _step(
+        self,
+        running: dict[int, tuple[asyncio.Task[None], asyncio.Event]],
+        end: Callable[..., Awaitable[None]],
+        work: ShardWork,
+    ) -> None:
+        # A shard whose work ended by itself: a lost lease (fenced script) or a failure, re-raised here.
+        for shard, (task, _) in list(running.items()):
+            if task.done():
+                failure = None if task.cancelled() else task.exception()
+                await end(shard, release=not isinstance(failure, ShardLeaseLost))
+                if failure is not None and not isinstance(failure, ShardLeaseLost):
+                    raise failure
+        for shard in await self.renew():
+            await end(shard, release=False)
+        share = await self.fair_share()
+        # Highest shards first: deterministic, so two replicas do not give the same shards back and forth.
+        for shard in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - share)]:
+            await end(shard, release=True)
+        for shard in sorted(await self.try_take(share - len(self.owned))):
+            self.owned.add(shard)
+            shard_stop = asyncio.Event()
+            running[shard] = (asyncio.create_task(work(shard, shard_stop)), shard_stop)
+            self._log.info("shard.taken", shard=shard)
