@@ -11,8 +11,9 @@ import structlog
 
 from pricealert.common.logging import configure_logging
 from pricealert.common.metrics import serve_worker_metrics
-from pricealert.common.redisconn import RedisClient, connect_to
+from pricealert.common.redisconn import RedisClient, connect_to, wait_for_redis
 from pricealert.common.settings import ServiceSettings
+from pricealert.common.shards import agree_on_shard_count
 
 log = structlog.get_logger()
 
@@ -67,8 +68,15 @@ def run_worker_process(
 
     async def main() -> None:
         redis = connect_to(settings.redis_url, settings.redis_cluster_url)
+        async def checked(stop: asyncio.Event) -> None:
+            # Refuse to start on another shard count than the data was written with (shards.py).
+            await wait_for_redis(redis, stop=stop)
+            if not stop.is_set():
+                await agree_on_shard_count(redis, settings.shards)
+                await run(redis, settings, stop)
+
         try:
-            await run_until_signalled(lambda stop: run(redis, settings, stop))
+            await run_until_signalled(checked)
         finally:
             await redis.aclose()
 
