@@ -1,19 +1,19 @@
-"""Fixtures of the evaluator's tests: its index and matcher on the test's real Redis."""
+"""Fixtures of the evaluator's tests: its index and per-shard matchers on the test's real Redis."""
 
 from __future__ import annotations
 
 import pytest
+from evaluator_testkit import SHARDS, ShardMatchers
 from redis.asyncio import Redis
 
 from pricealert.evaluator.index import AlertIndex
-from pricealert.evaluator.matcher import Matcher
 
 
 @pytest.fixture
 def index(redis: Redis) -> AlertIndex:
-    return AlertIndex(redis)
+    return AlertIndex(redis, SHARDS)
 
 
 @pytest.fixture
-def matcher(redis: Redis) -> Matcher:
-    return Matcher(redis)
+def matcher(redis: Redis) -> ShardMatchers:
+    return ShardMatchers(redis)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
-from evaluator_testkit import alert_event, fired_alert_ids, ticks_on_stream
+from evaluator_testkit import SHARDS, ShardMatchers, alert_event, fired_alert_ids, ticks_on_stream, triggers
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AlertEventType, Trigger, now_ms, utc_now
+from pricealert.common.shards import shard_of
 from pricealert.evaluator.index import AlertIndex
-from pricealert.evaluator.matcher import Matcher
 
 
-async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
     await index.apply(alert_event("a1", "above", "100"))
     await index.apply(alert_event("a2", "above", "100.5"))
     ticks = await ticks_on_stream(redis, ["99.99", "100", "100.4"])
@@ -23,7 +24,7 @@ async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index:
     assert await fired_alert_ids(redis) == ["a1"]
 
 
-async def test_below_fires_at_or_below_target(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+async def test_below_fires_at_or_below_target(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
     await index.apply(alert_event("b1", "below", "50"))
     await index.apply(alert_event("b2", "below", "49"))
     assert await matcher.evaluate(await ticks_on_stream(redis, ["51", "50.00000000"])) == 1
@@ -31,7 +32,7 @@ async def test_below_fires_at_or_below_target(redis: Redis, index: AlertIndex, m
 
 
 async def test_cross_side_is_fixed_by_first_tick_then_fires_on_the_other_side(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     await index.apply(alert_event("up", "cross", "100"))
     await index.apply(alert_event("down", "cross", "90"))
@@ -42,27 +43,27 @@ async def test_cross_side_is_fixed_by_first_tick_then_fires_on_the_other_side(
 
 
 async def test_cross_fires_when_the_first_tick_is_exactly_at_target(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     await index.apply(alert_event("c", "cross", "100"))
     assert await matcher.evaluate(await ticks_on_stream(redis, ["100.00"])) == 1
 
 
 async def test_cross_side_and_fire_can_happen_within_one_batch(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     await index.apply(alert_event("c", "cross", "100"))
     assert await matcher.evaluate(await ticks_on_stream(redis, ["101", "102", "99.5"])) == 1
-    [(_, fields)] = await redis.xrange(names.TRIGGERS)
+    [fields] = await triggers(redis)
     assert fields[b"price"] == b"99.5"
 
 
 async def test_trigger_carries_everything_the_notifier_and_alerts_service_need(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     await index.apply(alert_event("t1", "above", "100000"))
     await matcher.evaluate(await ticks_on_stream(redis, ["100012.50000000"], exchange_time=1_777_807_004_059))
-    [(_, fields)] = await redis.xrange(names.TRIGGERS)
+    [fields] = await triggers(redis)
     trigger = Trigger.from_fields(fields)
     assert (trigger.trigger_id, trigger.alert_id, trigger.email, trigger.symbol) == (
         "t1",
@@ -76,7 +77,7 @@ async def test_trigger_carries_everything_the_notifier_and_alerts_service_need(
 
 
 async def test_deleted_alert_never_fires_even_if_its_create_arrives_late(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     await index.apply(alert_event("d1", "above", "10"))
     await index.apply(alert_event("d1", "above", "10", kind=AlertEventType.DELETED))
@@ -86,7 +87,7 @@ async def test_deleted_alert_never_fires_even_if_its_create_arrives_late(
     assert await fired_alert_ids(redis) == []
 
 
-async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
     await index.apply(alert_event("x1", "above", "10", expires_at=utc_now() - timedelta(seconds=1)))
     await index.apply(alert_event("x2", "above", "10", expires_at=utc_now() + timedelta(hours=1)))
     await index.apply(alert_event("x3", "above", "10"))
@@ -95,15 +96,15 @@ async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matche
     assert await fired_alert_ids(redis) == ["x2"]
 
 
-async def test_tick_older_than_the_alert_does_not_judge_it(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+async def test_tick_older_than_the_alert_does_not_judge_it(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
     old = await ticks_on_stream(redis, ["11"])
-    await redis.execute_command("DEBUG", "SLEEP", "0.002")
+    await asyncio.sleep(0.005)  # indexing times are in ms: the alert's must be later than the tick's
     await index.apply(alert_event("late", "above", "10"))
     assert await matcher.evaluate(old) == 0
     assert await matcher.evaluate(await ticks_on_stream(redis, ["10"])) == 1
 
 
-async def test_symbols_are_independent(redis: Redis, index: AlertIndex, matcher: Matcher) -> None:
+async def test_symbols_are_independent(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
     await index.apply(alert_event("btc", "above", "10", symbol="BTCUSDT"))
     await index.apply(alert_event("eth", "above", "10", symbol="ETHUSDT"))
     ticks = await ticks_on_stream(redis, ["11"], symbol="ETHUSDT")
@@ -111,7 +112,7 @@ async def test_symbols_are_independent(redis: Redis, index: AlertIndex, matcher:
     assert await fired_alert_ids(redis) == ["eth"]
 
 
-async def test_malformed_tick_is_refused_before_it_reaches_the_script(matcher: Matcher) -> None:
+async def test_malformed_tick_is_refused_before_it_reaches_the_script(matcher: ShardMatchers) -> None:
     from pricealert.common.consumer import Message
     from pricealert.common.events import MalformedEvent
 
@@ -128,22 +129,22 @@ async def test_malformed_tick_is_refused_before_it_reaches_the_script(matcher: M
 
 
 async def test_redelivered_create_of_an_active_alert_indexes_it_once(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     await index.apply(alert_event("r1", "above", "10"))
     await index.apply(alert_event("r1", "above", "10"))
     await index.apply(alert_event("r2", "cross", "10"))
     await index.apply(alert_event("r2", "cross", "10"))
-    assert await redis.zcard(names.eval_above_key("BTCUSDT")) == 1
+    assert await redis.zcard(names.eval_above_key(shard_of("BTCUSDT", SHARDS), "BTCUSDT")) == 1
     assert await matcher.evaluate(await ticks_on_stream(redis, ["9", "11"])) == 2
     assert await fired_alert_ids(redis) == ["r1", "r2"]
 
 
 async def test_alert_names_with_tabs_and_newlines_survive_the_index(
-    redis: Redis, index: AlertIndex, matcher: Matcher
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:
     event = alert_event("n1", "above", "10").model_copy(update={"name": "a\tb\nc"})
     await index.apply(event)
     await matcher.evaluate(await ticks_on_stream(redis, ["10"]))
-    [(_, fields)] = await redis.xrange(names.TRIGGERS)
+    [fields] = await triggers(redis)
     assert fields[b"name"] == b"a b c" and fields[b"email"] == b"u1@example.com"

@@ -1,8 +1,9 @@
-"""The evaluator's stream handlers: one consumer keeps the index current, another evaluates ticks.
+"""The evaluator's stream handlers: per owned shard, one consumer keeps the index current, another evaluates ticks.
 
-Consumes: pricealert:alert-events (AlertEvent, group evaluator) into the index (index.py);
-          pricealert:ticks (Tick, group evaluator; raw fast path, matcher.py).
-Produces: pricealert:triggers (Trigger), appended by the evaluation script (lua/evaluate_ticks.lua).
+Shards (ownership.py): each replica holds leases on its fair share of the shards and works only those.
+Consumes: pricealert:{s<k>}:alert-events (AlertEvent, group evaluator) into the index (index.py);
+          pricealert:{s<k>}:ticks (Tick, group evaluator; raw fast path, matcher.py, fenced by the shard's lease).
+Produces: pricealert:{s<k>}:triggers (Trigger), appended by the evaluation script (lua/evaluate_ticks.lua).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import time
 from collections.abc import Sequence
 
 import structlog
-from redis.asyncio import Redis
 from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, Received, StreamConsumer
 from pricealert.common.events import AlertEvent, Tick, decode_entry, trigger_id_for
+from pricealert.common.health import keep_beating
+from pricealert.common.ownership import ShardOwnership
+from pricealert.common.redisconn import RedisClient
 from pricealert.common.runner import gather_until_stopped
 from pricealert.evaluator import metrics
 from pricealert.evaluator.index import AlertIndex
@@ -29,9 +32,9 @@ SERVICE = "evaluator"
 TICK_FIELDS = len(Tick.FIELDS)
 
 
-def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
-    """Applies alert.created / deleted / expired to the index."""
-    index = AlertIndex(redis)
+def alert_events_consumer(redis: RedisClient, settings: EvaluatorSettings, shard: int) -> StreamConsumer:
+    """Applies the shard's alert.created / deleted / expired to the index."""
+    index = AlertIndex(redis, settings.shards)
 
     async def handle_alert_events(messages: Sequence[Received[AlertEvent]]) -> None:
         for message in messages:
@@ -43,20 +46,23 @@ def alert_events_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamCo
                 metrics.INDEX_CHANGES.labels(event.type.name.lower()).inc()
 
     options = ConsumerOptions(
-        stream=AlertEvent.stream,
+        stream=AlertEvent.stream_of(shard),
         group=names.GROUP_EVALUATOR,
         consumer=settings.consumer_name,
         service=SERVICE,
         batch_size=200,
         reclaim_idle_ms=settings.reclaim_idle_ms,
         max_deliveries=settings.max_deliveries,
+        exclusive=True,
     )
     return StreamConsumer(redis, options, handle_alert_events, event=AlertEvent)
 
 
-def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
-    """Evaluates ticks in batches against the index."""
-    matcher = Matcher(redis)
+def ticks_consumer(
+    redis: RedisClient, settings: EvaluatorSettings, shard: int, *, owner_key: str, token: str
+) -> StreamConsumer:
+    """Evaluates the shard's ticks in batches against the index, while `token` holds the shard's lease."""
+    matcher = Matcher(redis, shard=shard, count=settings.shards, owner_key=owner_key, token=token)
 
     async def handle_ticks(messages: Sequence[Message]) -> None:
         started = time.perf_counter()
@@ -76,7 +82,7 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
                 log.info("trigger.fired", symbol=trigger.symbol, price=trigger.price)
 
     options = ConsumerOptions(
-        stream=Tick.stream,
+        stream=Tick.stream_of(shard),
         group=names.GROUP_EVALUATOR,
         consumer=settings.consumer_name,
         service=SERVICE,
@@ -88,12 +94,40 @@ def ticks_consumer(redis: Redis, settings: EvaluatorSettings) -> StreamConsumer:
         handler_acks=True,
         # Redis runs one batch's script while this process parses the next batch: the two cores work at once.
         prefetch=True,
+        # The shard's owner takes over what a dead owner left pending, at once.
+        exclusive=True,
     )
     return StreamConsumer(redis, options, handle_ticks)
 
 
-async def run(redis: Redis, settings: EvaluatorSettings, stop: asyncio.Event) -> None:
-    """Run both consumers until `stop` is set."""
+def ownership_of(redis: RedisClient, settings: EvaluatorSettings) -> ShardOwnership:
+    """This replica's leases on the evaluator's shards."""
+    return ShardOwnership(
+        redis,
+        service=SERVICE,
+        consumer=settings.consumer_name,
+        count=settings.shards,
+        lease_ms=settings.lease_ms,
+        interval_s=settings.lease_interval_s,
+    )
+
+
+async def run_shard(
+    redis: RedisClient, settings: EvaluatorSettings, ownership: ShardOwnership, shard: int, stop: asyncio.Event
+) -> None:
+    """Both consumers of one owned shard until `stop` is set (the shard went) or one fails (ShardLeaseLost)."""
+    events = alert_events_consumer(redis, settings, shard)
+    ticks = ticks_consumer(redis, settings, shard, owner_key=ownership.owner_key(shard), token=ownership.token)
+    await gather_until_stopped(stop, events.run(stop), ticks.run(stop))
+
+
+async def run(redis: RedisClient, settings: EvaluatorSettings, stop: asyncio.Event) -> None:
+    """Work the shards this replica holds until `stop` is set; the heartbeat goes on while it holds none."""
+    ownership = ownership_of(redis, settings)
+
+    async def work(shard: int, shard_stop: asyncio.Event) -> None:
+        await run_shard(redis, settings, ownership, shard, shard_stop)
+
     await gather_until_stopped(
-        stop, alert_events_consumer(redis, settings).run(stop), ticks_consumer(redis, settings).run(stop)
+        stop, ownership.run(stop, work), keep_beating(redis, SERVICE, settings.consumer_name, stop)
     )

@@ -1,22 +1,25 @@
 """The index of active alerts in Redis: sorted sets per symbol and direction, scored by target price.
 
-Each member carries the whole alert (MEMBER_FIELDS, tab-separated, name last), so firing needs no second
-lookup and no per-alert hash entry. A member the evaluation script parked (see matcher.py) has a mark, an
-order key and a tab in front of that. The scripts are lua/member.lua with lua/index_alert.lua or
+A symbol's sets and its shard's tombstones carry the shard's hash tag (names.eval_*_key of shard_of(symbol)), so
+each script touches one slot. Each member carries the whole alert (MEMBER_FIELDS, tab-separated, name last), so
+firing needs no second lookup and no per-alert hash entry. A member the evaluation script parked (see matcher.py)
+has a mark, an order key and a tab in front of that. The scripts are lua/member.lua with lua/index_alert.lua or
 lua/unindex_alert.lua.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition
+from pricealert.common.redisconn import RedisClient
 from pricealert.common.scripts import lua
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 
 TOMBSTONE_TTL_S = 30 * 24 * 3600  # longer than any redelivery or resync of an alert event
 # Marks of parked members: they sort after (above) or before (below) every alert id among equal scores.
@@ -28,8 +31,17 @@ MEMBER_FIELDS = ("alert_id", "indexed_at", "user_id", "email", "condition", "tar
 
 # Adds an alert unless it left the index already (a late create) or is indexed already (a redelivery).
 INDEX_ALERT = lua("pricealert.evaluator", "member", "index_alert")
-# Takes an alert out of the index for good and leaves a tombstone saying why.
+# Takes an alert out of the index for good and leaves a tombstone (in the shard's tombstone set).
 UNINDEX_ALERT = lua("pricealert.evaluator", "member", "unindex_alert")
+
+
+def index_keys(shard: int, symbol: str) -> list[str]:
+    """The keys of `symbol`'s index in `shard`, in the scripts' order: cross, above, below."""
+    return [
+        names.eval_cross_key(shard, symbol),
+        names.eval_above_key(shard, symbol),
+        names.eval_below_key(shard, symbol),
+    ]
 
 
 def member_alert_id(member: bytes) -> str:
@@ -87,24 +99,31 @@ class IndexedAlert:
 
 
 class AlertIndex:
-    """Applies alert events to the index; every operation is idempotent."""
+    """Applies alert events to the index (in the shard of each alert's symbol); every operation is idempotent."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient, count: int = DEFAULT_SHARDS) -> None:
         self.redis = redis
+        self.count = count
         self._index: AsyncScript = redis.register_script(INDEX_ALERT)
         self._unindex: AsyncScript = redis.register_script(UNINDEX_ALERT)
 
-    async def apply(self, event: AlertEvent, client: Redis | Pipeline | None = None) -> bool:
+    def keys_of(self, symbol: str) -> list[str]:
+        """The keys the scripts touch for `symbol`: its cross, above and below sets, its shard's tombstones."""
+        shard = shard_of(symbol, self.count)
+        return [*index_keys(shard, symbol), names.eval_done_key(shard)]
+
+    async def apply(self, event: AlertEvent, client: RedisClient | Pipeline | None = None) -> bool:
         """Add a created alert, remove a deleted or expired one; True if the index changed (False on a pipeline)."""
         symbol, target = event.symbol.upper(), format(event.target_price, "f")
         if "\t" in event.alert_id or not event.alert_id or event.alert_id[:1].encode() in PARKED_MARKS:
             raise ValueError(f"unusable alert id {event.alert_id!r}")
+        keys = self.keys_of(symbol)
+        reply: Any
         if event.type is AlertEventType.CREATED:
             alert = IndexedAlert.from_event(event)
-            args = [names.EVAL_INDEX_PREFIX, alert.alert_id, target, alert.member_rest(), symbol, alert.condition.value]
-            reply = await self._index(keys=[], args=args, client=client)
+            args = [alert.alert_id, target, alert.member_rest(), alert.condition.value]
+            reply = await self._index(keys=keys, args=args, client=client)
         else:
-            reason = "deleted" if event.type is AlertEventType.DELETED else "expired"
-            args = [names.EVAL_INDEX_PREFIX, event.alert_id, target, symbol, reason, str(TOMBSTONE_TTL_S)]
-            reply = await self._unindex(keys=[], args=args, client=client)
+            args = [event.alert_id, target, str(TOMBSTONE_TTL_S)]
+            reply = await self._unindex(keys=keys, args=args, client=client)
         return not isinstance(client, Pipeline) and bool(reply)

@@ -1,4 +1,4 @@
-"""Evaluates a batch of ticks in one atomic script: take each reached alert out of the index, append its trigger."""
+"""Evaluates a batch of one shard's ticks in one atomic script: take each reached alert out, append its trigger."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from pricealert.common import names
@@ -21,13 +20,16 @@ from pricealert.common.events import (
     Trigger,
     now_ms,
 )
+from pricealert.common.ownership import ShardLeaseLost
 from pricealert.common.publisher import maxlen_for
+from pricealert.common.redisconn import RedisClient
 from pricealert.common.scripts import lua
-from pricealert.evaluator.index import TOMBSTONE_TTL_S
+from pricealert.common.shards import shard_of
+from pricealert.evaluator.index import TOMBSTONE_TTL_S, index_keys
 
 # Taking an alert out of the index and appending its trigger happen in one script (lua/evaluate_ticks.lua), so a
-# replica that dies at any instruction did both or neither: redelivered ticks can never fire an alert twice.
-# Index keys are derived inside the script from the tick's symbol (standalone Redis, not Cluster).
+# replica that dies at any instruction did both or neither: redelivered ticks can never fire an alert twice. Every key
+# is passed in KEYS (one shard's: one slot on a cluster), and the script runs only for the shard's lease holder.
 EVALUATE_TICKS = lua("pricealert.evaluator", "member", "evaluate_ticks")
 
 # A tick line is the tick's values in Tick.FIELDS order (symbol, price, then integers: tests/contracts checks the
@@ -43,6 +45,7 @@ _ONE = re.compile(_SYMBOL + b" " + _LINE)
 # One regex over the whole batch is far cheaper than one per tick; per-tick checks run only to name a culprit.
 _ALL = re.compile(b"(?:" + _SYMBOL + b" " + _LINE + b")*")
 MAX_BATCH = 4_000  # ids are unpacked onto the Lua stack for XACK
+MAX_KNOWN_SYMBOLS = 100_000  # the per-symbol key cache starts over past this many symbols
 
 
 def _as_bytes(raw: RawFields) -> dict[bytes, bytes]:
@@ -97,13 +100,44 @@ class Fired(NamedTuple):
 
 
 class Matcher:
-    """Runs the evaluation script for a batch of tick entries in one round trip; it also acks them."""
+    """Runs the evaluation script for a batch of one shard's tick entries in one round trip; it also acks them.
 
-    def __init__(self, redis: Redis, *, group: str = names.GROUP_EVALUATOR) -> None:
+    Fenced: the script runs only while `token` holds the shard's lease (`owner_key`); else ShardLeaseLost.
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        shard: int,
+        count: int,
+        owner_key: str,
+        token: str,
+        group: str = names.GROUP_EVALUATOR,
+    ) -> None:
         self.redis = redis
+        self.shard = shard
+        self.count = count
         self.group = group
+        self.token = token
+        self.ticks_stream = Tick.stream_of(shard)
+        self.triggers_stream = Trigger.stream_of(shard)
         self._evaluate: AsyncScript = redis.register_script(EVALUATE_TICKS)
-        self._static_args = [names.EVAL_INDEX_PREFIX, Trigger.stream]
+        self._static_keys = [owner_key, self.ticks_stream, self.triggers_stream, names.eval_done_key(shard)]
+        self._maxlen = str(maxlen_for(self.triggers_stream))
+        self._symbol_keys: dict[bytes, list[str]] = {}
+
+    def _keys_of(self, symbol: bytes, message_id: str) -> list[str]:
+        """The index keys of `symbol` in this shard (cached); a tick of another shard's symbol is malformed here."""
+        keys = self._symbol_keys.get(symbol)
+        if keys is None:
+            name = symbol.decode()
+            if shard_of(name, self.count) != self.shard:
+                raise MalformedEvent(f"tick {message_id} of {name} is not of shard {self.shard}")
+            if len(self._symbol_keys) >= MAX_KNOWN_SYMBOLS:
+                self._symbol_keys.clear()
+            keys = self._symbol_keys[symbol] = index_keys(self.shard, name)
+        return keys
 
     async def evaluate(self, messages: Sequence[Message]) -> int:
         """Evaluate tick entries in stream order and acknowledge them; returns how many alerts fired."""
@@ -117,12 +151,14 @@ class Matcher:
             raise ValueError(f"at most {MAX_BATCH} ticks per batch")
         lines: dict[bytes, list[bytes]] = {}
         extremes: dict[bytes, list[tuple[float, bytes]]] = {}
-        for line in validated_lines(messages):
+        keys = list(self._static_keys)
+        for message, line in zip(messages, validated_lines(messages), strict=True):
             symbol, rest = line.split(b" ", 1)
             price = rest[: rest.index(b" ")]
             value = float(price)
             known = extremes.get(symbol)
             if known is None:
+                keys += self._keys_of(symbol, message.id)
                 lines[symbol] = [rest]
                 extremes[symbol] = [(value, price), (value, price)]
                 continue
@@ -131,6 +167,7 @@ class Matcher:
                 known[0] = (value, price)
             elif value < known[1][0]:
                 known[1] = (value, price)
+        # One summary line per symbol, in the order its keys were appended to `keys` (dicts keep insertion order).
         summary, chunks, offset = [], [], 1
         for symbol, symbol_lines in lines.items():
             chunk = b"".join(symbol_lines)
@@ -139,15 +176,17 @@ class Matcher:
             chunks.append(chunk)
             offset += len(chunk)
         args: list[bytes | str] = [
-            *self._static_args,
+            self.token,
             str(now_ms()),
-            str(maxlen_for(Trigger.stream)),
+            self._maxlen,
             str(TOMBSTONE_TTL_S),
             b"".join(summary),
             b"".join(chunks),
-            Tick.stream,
             self.group,
             " ".join(m.id for m in messages),
         ]
-        reply = [_text(value) for value in await self._evaluate(keys=[], args=args)]
-        return [Fired(reply[i], reply[i + 1], reply[i + 2]) for i in range(0, len(reply), 3)]
+        reply = await self._evaluate(keys=keys, args=args)
+        if not isinstance(reply, list):
+            raise ShardLeaseLost(f"shard {self.shard}: the lease is not {self.token}'s")
+        values = [_text(value) for value in reply]
+        return [Fired(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values), 3)]

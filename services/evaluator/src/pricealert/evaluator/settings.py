@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from pricealert.common.ownership import DEFAULT_INTERVAL_S, DEFAULT_LEASE_MS
 from pricealert.common.settings import ServiceSettings, load_settings
 
 
@@ -15,6 +17,16 @@ class EvaluatorSettings(ServiceSettings):
     tick_batch_size: int = Field(default=2000, validation_alias="EVALUATOR_TICK_BATCH_SIZE", ge=1, le=4_000)
     reclaim_idle_ms: int = Field(default=10_000, validation_alias="EVALUATOR_RECLAIM_IDLE_MS", ge=100)
     max_deliveries: int = Field(default=5, validation_alias="EVALUATOR_MAX_DELIVERIES", ge=1)
+    # Shard leases (ownership.py): a dead replica's shards are free after lease_ms and taken at the next renewal
+    # step of a live one, so within lease_ms + lease_interval_s (12 s by default).
+    lease_ms: int = Field(default=DEFAULT_LEASE_MS, validation_alias="EVALUATOR_LEASE_MS", ge=1_000)
+    lease_interval_s: float = Field(default=DEFAULT_INTERVAL_S, validation_alias="EVALUATOR_LEASE_INTERVAL_S", gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_renewals(self) -> Self:
+        if self.lease_interval_s * 1000 * 2 >= self.lease_ms:
+            raise ValueError("EVALUATOR_LEASE_MS must outlast two EVALUATOR_LEASE_INTERVAL_S")
+        return self
 
 
 @lru_cache

@@ -1,7 +1,24 @@
 -- Needs member.lua in front. Takes each reached alert out of the index and appends its trigger (matcher.py).
-local prefix, triggers, now, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local summary, ticks_blob, ticks_stream, group, ids_blob = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+-- One shard's batch; every key is in KEYS and carries the shard's hash tag. KEYS: the shard's owner key, ticks
+-- stream, triggers stream and tombstones, then per summary line (symbol) its cross, above and below sets.
+-- ARGV: owner token, now (ms), triggers MAXLEN, tombstone lifetime (s), summary, tick lines, group, entry ids.
+-- Fenced: if the lease is not the caller's the script writes nothing and returns 0 (a list otherwise).
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ticks_stream, triggers, done = KEYS[2], KEYS[3], KEYS[4]
+local now, maxlen, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local summary, ticks_blob, group, ids_blob = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fired = {}
+local tombstone_expiry = string.format('%.0f', tonumber(now) + ttl * 1000)
+local trimmed = false
+
+-- A tombstone for an alert that left the index; expired ones are trimmed first (once per batch, off the fast path).
+local function bury(alert_id)
+  if not trimmed then
+    redis.call('ZREMRANGEBYSCORE', done, '-inf', now)
+    trimmed = true
+  end
+  redis.call('ZADD', done, 'NX', tombstone_expiry, alert_id)
+end
 
 -- Orders two plain decimals ("65000.5", "0.00001") exactly: -1, 0 or 1. Scores are doubles, which cannot tell
 -- 65000 from 65000.00000000000001: they only find the candidates, this decides.
@@ -31,18 +48,17 @@ local function park(key, member, mark, target)
   redis.call('ZADD', key, score, mark .. string.char(64 + #string.match(target, '^%d*')) .. target .. '\t' .. member)
 end
 
-local function evaluate_symbol(sym, chunk)
-  local cross, above, below = prefix .. 'cross:' .. sym, prefix .. 'above:' .. sym, prefix .. 'below:' .. sym
+local function evaluate_symbol(sym, chunk, cross, above, below)
 
   -- Fires (or expires) the alert `a` in `member` of `key`; a tick older than its indexing does not judge it (false).
   local function fire(key, member, a, tick)
     if tick.stream_ms < a.indexed_at then return false end
     redis.call('ZREM', key, member)
     if a.expires_at ~= '' and tonumber(tick.exchange_time) > tonumber(a.expires_at) then
-      redis.call('SET', prefix .. 'done:' .. a.alert_id, 'expired', 'EX', ttl, 'NX')
+      bury(a.alert_id)
       return
     end
-    redis.call('SET', prefix .. 'done:' .. a.alert_id, 'fired', 'EX', ttl, 'NX')
+    bury(a.alert_id)
     -- The fields of events.Trigger.FIELDS, in order; a trigger's id is its alert's (events.trigger_id_for).
     redis.call('XADD', triggers, 'MAXLEN', '~', maxlen, '*',
       'alert_id', a.alert_id, 'user_id', a.user_id, 'email', a.email, 'symbol', sym, 'condition', a.condition,
@@ -102,22 +118,25 @@ local function evaluate_symbol(sym, chunk)
   end
 end
 
--- summary lines "SYMBOL HIGH LOW START LENGTH": each symbol's extreme prices and where its ticks lie
+-- summary lines "SYMBOL HIGH LOW START LENGTH": each symbol's extreme prices and where its ticks lie; the n-th
+-- line's keys are KEYS[3n + 2 .. 3n + 4] (cross, above, below)
+local n = 0
 for sym, high, low, start, length in string.gmatch(summary, '(%S+) (%S+) (%S+) (%d+) (%d+)\n') do
+  local cross, above, below = KEYS[3 * n + 5], KEYS[3 * n + 6], KEYS[3 * n + 7]
+  n = n + 1
   -- Fast path: nothing can fire unless the batch's extremes reach the nearest targets.
-  local prefix_sym = prefix .. 'cross:' .. sym
-  local may_fire = redis.call('EXISTS', prefix_sym) == 1
+  local may_fire = redis.call('EXISTS', cross) == 1
   if not may_fire then
-    local nearest_above = redis.call('ZRANGE', prefix .. 'above:' .. sym, 0, 0, 'WITHSCORES')
-    local nearest_below = redis.call('ZRANGE', prefix .. 'below:' .. sym, -1, -1, 'WITHSCORES')
+    local nearest_above = redis.call('ZRANGE', above, 0, 0, 'WITHSCORES')
+    local nearest_below = redis.call('ZRANGE', below, -1, -1, 'WITHSCORES')
     may_fire = (#nearest_above > 0 and tonumber(nearest_above[2]) <= tonumber(high))
       or (#nearest_below > 0 and tonumber(nearest_below[2]) >= tonumber(low))
   end
   if may_fire then
-    evaluate_symbol(sym, string.sub(ticks_blob, tonumber(start), tonumber(start) + tonumber(length) - 1))
+    evaluate_symbol(sym, string.sub(ticks_blob, tonumber(start), tonumber(start) + tonumber(length) - 1),
+      cross, above, below)
   end
 end
-
 -- Acknowledged in the same script as the triggers they caused: both happen, or neither.
 local ids = {}
 for id in string.gmatch(ids_blob, '%S+') do ids[#ids + 1] = id end

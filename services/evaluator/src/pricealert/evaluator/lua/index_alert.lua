@@ -1,12 +1,16 @@
--- Needs member.lua in front (index.py).
-local prefix, id, target, rest, symbol = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', prefix .. 'done:' .. id) == 1 then return 0 end
-for _, direction in ipairs({'cross:', 'above:', 'below:'}) do
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', prefix .. direction .. symbol, target, target)) do
+-- Needs member.lua in front (index.py). Adds an alert to its symbol's index unless it left it already.
+-- KEYS: the symbol's cross, above and below sets, the shard's tombstones (one slot: the shard's hash tag).
+-- ARGV: alert id, target price, the member's fields after id and indexed_at, condition (cross, above, below).
+local id, target, rest, condition = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local tombstone = redis.call('ZSCORE', KEYS[4], id)
+if tombstone and tonumber(tombstone) > now_ms then return 0 end
+for k = 1, 3 do
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], target, target)) do
     if string.sub(unparked(member), 1, #id + 1) == id .. '\t' then return 0 end
   end
 end
-local now = redis.call('TIME')
-local indexed_at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZADD', prefix .. ARGV[6] .. ':' .. symbol, target, id .. '\t' .. indexed_at .. '\t' .. rest)
+local key = ({cross = KEYS[1], above = KEYS[2], below = KEYS[3]})[condition]
+redis.call('ZADD', key, target, id .. '\t' .. now_ms .. '\t' .. rest)
 return 1
