@@ -138,8 +138,8 @@ class ShardOwnership:
             for _, shard_stop in running.values():
                 shard_stop.set()
             try:
-                for shard in list(running):
-                    await end(shard, release=True)
+                # All at once: each shard's loops finish their blocking read first (a second or so each).
+                await asyncio.gather(*(end(shard, release=True) for shard in list(running)))
                 await self.leave()
             except TRANSIENT_REDIS_ERRORS as exc:  # the leases lapse by themselves
                 self._log.warning("shard.release.failed", error=str(exc))
@@ -157,12 +157,12 @@ class ShardOwnership:
                 await end(shard, release=not isinstance(failure, ShardLeaseLost))
                 if failure is not None and not isinstance(failure, ShardLeaseLost):
                     raise failure
-        for shard in await self.renew():
-            await end(shard, release=False)
+        # Shards end concurrently: one by one, their loops' blocking reads would hold up the renewals past a lease.
+        await asyncio.gather(*(end(shard, release=False) for shard in await self.renew()))
         share = await self.fair_share()
         # Highest shards first: deterministic, so two replicas do not give the same shards back and forth.
-        for shard in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - share)]:
-            await end(shard, release=True)
+        extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - share)]
+        await asyncio.gather(*(end(shard, release=True) for shard in extra))
         for shard in sorted(await self.try_take(share - len(self.owned))):
             self.owned.add(shard)
             shard_stop = asyncio.Event()
