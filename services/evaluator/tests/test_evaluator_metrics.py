@@ -7,16 +7,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from evaluator_testkit import alert_event, fired_alert_ids
+from evaluator_testkit import SHARDS, alert_event, events_stream, fired_alert_ids, tick_stream
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import AlertEventType, Tick, now_ms
 from pricealert.common.publisher import publish_many
+from pricealert.common.shards import shard_of
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.testsupport.polling import eventually
+
+TICKS, EVENTS = tick_stream("BTCUSDT"), events_stream("BTCUSDT")
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -40,14 +43,14 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
     try:
 
         async def ticks_group_exists() -> bool:
-            return bool(await redis.exists(names.TICKS)) and any(
-                g["name"] == b"evaluator" for g in await redis.xinfo_groups(names.TICKS)
+            return bool(await redis.exists(TICKS)) and any(
+                g["name"] == b"evaluator" for g in await redis.xinfo_groups(TICKS)
             )
 
         await eventually(ticks_group_exists, within=20)
         await publish_many(
             redis,
-            names.ALERT_EVENTS,
+            EVENTS,
             [
                 alert_event("m-above", "above", "100"),
                 alert_event("m-gone", "above", "500"),
@@ -56,14 +59,14 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
         )
 
         async def indexed() -> bool:
-            return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
+            return bool(await redis.zcard(names.eval_above_key(shard_of("BTCUSDT", SHARDS), "BTCUSDT")) == 1)
 
         await eventually(indexed, within=20)
         ticks = [
             Tick(symbol="BTCUSDT", price=Decimal(p), trade_id=n, exchange_time=now_ms(), received_at=now_ms())
             for n, p in enumerate(["99", "99.5", "101", "102", "98"])
         ]
-        await publish_many(redis, names.TICKS, ticks)
+        await publish_many(redis, TICKS, ticks)
 
         async def fired() -> bool:
             return bool(await fired_alert_ids(redis) == ["m-above"])
@@ -84,8 +87,8 @@ async def test_metrics_endpoint_counts_what_the_evaluator_did(redis: Redis, redi
     assert scrape[("pricealert_evaluator_index_changes_total", frozenset({("kind", "created")}))] == 2
     assert scrape[("pricealert_evaluator_index_changes_total", frozenset({("kind", "deleted")}))] == 1
     assert scrape[("pricealert_evaluator_batch_duration_seconds_count", frozenset())] >= 1
-    ticks_group = frozenset({("stream", names.TICKS), ("group", "evaluator")})
-    events_group = frozenset({("stream", names.ALERT_EVENTS), ("group", "evaluator")})
+    ticks_group = frozenset({("stream", TICKS), ("group", "evaluator")})
+    events_group = frozenset({("stream", EVENTS), ("group", "evaluator")})
     assert scrape[("pricealert_stream_entries_handled_total", ticks_group)] == len(ticks)
     assert scrape[("pricealert_stream_entries_handled_total", events_group)] == 3
     assert ("pricealert_stream_group_pending", ticks_group) in scrape

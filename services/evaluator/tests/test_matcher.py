@@ -15,7 +15,9 @@ from pricealert.common.shards import shard_of
 from pricealert.evaluator.index import AlertIndex
 
 
-async def test_above_fires_at_or_above_target_and_only_once(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
+async def test_above_fires_at_or_above_target_and_only_once(
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
+) -> None:
     await index.apply(alert_event("a1", "above", "100"))
     await index.apply(alert_event("a2", "above", "100.5"))
     ticks = await ticks_on_stream(redis, ["99.99", "100", "100.4"])
@@ -96,7 +98,9 @@ async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matche
     assert await fired_alert_ids(redis) == ["x2"]
 
 
-async def test_tick_older_than_the_alert_does_not_judge_it(redis: Redis, index: AlertIndex, matcher: ShardMatchers) -> None:
+async def test_tick_older_than_the_alert_does_not_judge_it(
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
+) -> None:
     old = await ticks_on_stream(redis, ["11"])
     await asyncio.sleep(0.005)  # indexing times are in ms: the alert's must be later than the tick's
     await index.apply(alert_event("late", "above", "10"))

@@ -8,21 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from evaluator_testkit import alert_event, fired_alert_ids
+from evaluator_testkit import SHARDS, TEST_TOKEN, ShardMatchers, alert_event, fired_alert_ids, hold_lease, tick_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from pricealert.common import names
 from pricealert.common.consumer import Message
 from pricealert.common.events import AlertEventType, Tick, now_ms
 from pricealert.common.redisconn import connect
+from pricealert.common.shards import shard_of
 from pricealert.evaluator.handlers import ticks_consumer
 from pricealert.evaluator.index import AlertIndex
-from pricealert.evaluator.matcher import Matcher
 from pricealert.evaluator.settings import EvaluatorSettings
 
 BASE_TIME = now_ms()
+TICKS = tick_stream("BTCUSDT")
 
 
 @dataclass
@@ -92,23 +92,25 @@ operations = operations_over(prices)
 
 async def drained(redis: Redis) -> bool:
     """Every tick on the stream delivered to the group and acknowledged."""
-    newest = await redis.xrevrange(names.TICKS, count=1)
+    newest = await redis.xrevrange(TICKS, count=1)
     if not newest:
         return True
     last = newest[0][0]
-    group = next(g for g in await redis.xinfo_groups(names.TICKS) if g["name"] == b"evaluator")
+    group = next(g for g in await redis.xinfo_groups(TICKS) if g["name"] == b"evaluator")
     return bool(group["last-delivered-id"] == last and group["pending"] == 0)
 
 
 async def run_scenario(  # noqa: C901 - one branch per kind of operation, kept together
     redis_url: str, ops: list[tuple[object, ...]], replicas: int = 0, batch_size: int = 3
 ) -> tuple[list[str], list[str]]:
-    """Apply ops; ticks are judged by the Matcher directly (replicas=0) or by N consumers of one group."""
+    """Apply ops; ticks are judged by the Matcher directly (replicas=0) or by N consumers of the shard's group."""
     redis = connect(redis_url)
     await redis.flushall()
-    index, matcher = AlertIndex(redis), Matcher(redis)
+    index, matcher = AlertIndex(redis, SHARDS), ShardMatchers(redis)
     settings = [EvaluatorSettings(consumer_name=f"replica-{n}", tick_batch_size=batch_size) for n in range(replicas)]
-    consumers = [ticks_consumer(redis, s) for s in settings]
+    shard = shard_of("BTCUSDT", SHARDS)
+    owner_key = await hold_lease(redis, shard)
+    consumers = [ticks_consumer(redis, s, shard, owner_key=owner_key, token=TEST_TOKEN) for s in settings]
     for consumer in consumers:  # an idle replica must not hold up the drain with a long blocking read
         consumer.options = dataclasses.replace(consumer.options, block_ms=5)
     for consumer in consumers[:1]:
@@ -153,7 +155,7 @@ async def run_scenario(  # noqa: C901 - one branch per kind of operation, kept t
             tick = Tick(
                 symbol="BTCUSDT", price=price, trade_id=clock, exchange_time=BASE_TIME + clock, received_at=now_ms()
             )
-            entry = await redis.xadd(names.TICKS, tick.to_fields())  # type: ignore[arg-type]
+            entry = await redis.xadd(TICKS, tick.to_fields())  # type: ignore[arg-type]
             batch.append(Message(entry.decode(), tick.to_fields()))
             for alert_id, alert in list(oracle.items()):
                 outcome = oracle_fires(alert, price, tick.exchange_time)

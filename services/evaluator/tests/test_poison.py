@@ -7,21 +7,24 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from evaluator_testkit import alert_event, fired_alert_ids
+from evaluator_testkit import SHARDS, alert_event, events_stream, fired_alert_ids, tick_stream
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import Tick, now_ms
 from pricealert.common.publisher import publish
+from pricealert.common.shards import shard_of
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
 from pricealert.evaluator.handlers import run
 from pricealert.evaluator.settings import EvaluatorSettings
 from pricealert.testsupport.polling import eventually
 
+TICKS, EVENTS = tick_stream("BTCUSDT"), events_stream("BTCUSDT")
+
 
 @pytest.fixture
 async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[None]]:
-    """Both consumers of the evaluator as production wires them, in this loop; quick reclaims."""
+    """The evaluator as production wires it (it takes every shard), in this loop; quick reclaims."""
     settings = EvaluatorSettings(
         redis_url=redis_url, consumer_name="ev-poison", EVALUATOR_RECLAIM_IDLE_MS=300, EVALUATOR_TICK_BATCH_SIZE=50
     )
@@ -29,8 +32,8 @@ async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[
     task = asyncio.create_task(run(redis, settings, stop))
 
     async def ticks_group() -> bool:
-        return bool(await redis.exists(names.TICKS)) and any(
-            g["name"] == names.GROUP_EVALUATOR.encode() for g in await redis.xinfo_groups(names.TICKS)
+        return bool(await redis.exists(TICKS)) and any(
+            g["name"] == names.GROUP_EVALUATOR.encode() for g in await redis.xinfo_groups(TICKS)
         )
 
     await eventually(ticks_group, alive=task, within=15)
@@ -43,12 +46,12 @@ async def evaluator(redis: Redis, redis_url: str) -> AsyncIterator[asyncio.Task[
 async def test_hostile_alert_events_are_dead_lettered_and_the_index_goes_on(
     redis: Redis, evaluator: asyncio.Task[None]
 ) -> None:
-    sent = await send_hostile(redis, names.ALERT_EVENTS, alert_event("good", "above", "100").to_fields())
+    sent = await send_hostile(redis, EVENTS, alert_event("good", "above", "100").to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
-    await publish(redis, names.ALERT_EVENTS, alert_event("after", "above", "200"))
+    await publish(redis, EVENTS, alert_event("after", "above", "200"))
 
     async def indexed() -> bool:
-        return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
+        return bool(await redis.zcard(names.eval_above_key(shard_of("BTCUSDT", SHARDS), "BTCUSDT")) == 1)
 
     await eventually(indexed, alive=evaluator, within=15)
 
@@ -57,18 +60,18 @@ async def test_hostile_alert_events_are_dead_lettered_and_the_index_goes_on(
 async def test_hostile_ticks_are_dead_lettered_and_good_ticks_still_fire(
     redis: Redis, evaluator: asyncio.Task[None]
 ) -> None:
-    await publish(redis, names.ALERT_EVENTS, alert_event("a1", "above", "100"))
+    await publish(redis, EVENTS, alert_event("a1", "above", "100"))
 
     async def indexed() -> bool:
-        return bool(await redis.zcard(names.eval_above_key("BTCUSDT")) == 1)
+        return bool(await redis.zcard(names.eval_above_key(shard_of("BTCUSDT", SHARDS), "BTCUSDT")) == 1)
 
     await eventually(indexed, alive=evaluator, within=15)
     good = Tick(symbol="BTCUSDT", price=Decimal("50"), trade_id=1, exchange_time=now_ms(), received_at=now_ms())
-    sent = await send_hostile(redis, names.TICKS, good.to_fields())
+    sent = await send_hostile(redis, TICKS, good.to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_EVALUATOR])
     await publish(
         redis,
-        names.TICKS,
+        TICKS,
         Tick(symbol="BTCUSDT", price=Decimal("101"), trade_id=2, exchange_time=now_ms(), received_at=now_ms()),
     )
 
