@@ -1,6 +1,8 @@
 """Evaluator benchmark: throughput, tick→trigger latency and index memory with 1 000 000 alerts on 500 symbols.
 
-Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--symbols 500]` (a fresh bundled Redis each run).
+Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--symbols 500] [--shards 16]` (a fresh bundled
+Redis each run). Ticks go to their symbol's shard stream; throughput drains every shard's stream at once, one
+consumer per shard in one process (as one replica owning every shard runs them), under leases the bench holds.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, now_ms, utc_now
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger, now_ms, utc_now
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
+from pricealert.common.shards import shard_of
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
-from pricealert.evaluator.handlers import ticks_consumer
+from pricealert.evaluator.handlers import SERVICE, ticks_consumer
 from pricealert.evaluator.index import AlertIndex
 from pricealert.evaluator.settings import EvaluatorSettings
 
@@ -35,9 +38,9 @@ def symbol(n: int) -> str:
     return f"S{n:04d}USDT"
 
 
-async def load_alerts(redis: Redis, count: int, symbols: int) -> None:
+async def load_alerts(redis: Redis, count: int, symbols: int, shards: int) -> None:
     """Index `count` alerts, spread over symbols, targets far from the base price so ticks rarely fire them."""
-    index = AlertIndex(redis)
+    index = AlertIndex(redis, shards)
     rng = random.Random(1)
     chunk = 5_000
     for start in range(0, count, chunk):
@@ -68,36 +71,57 @@ def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
     return Tick(symbol=sym, price=price, trade_id=n, exchange_time=now_ms(), received_at=now_ms()).to_fields()
 
 
-async def throughput(redis: Redis, symbols: int, ticks: int) -> float:
-    """Ticks per second the evaluator's consumer drains from a pre-filled stream."""
-    settings = EvaluatorSettings(consumer_name="bench")
-    consumer = ticks_consumer(redis, settings)
-    await consumer.ensure_group()
+async def throughput(redis: Redis, symbols: int, ticks: int, shards: int) -> float:
+    """Ticks per second the evaluator's consumers (one per shard, polled together) drain from pre-filled streams."""
+    settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
+    consumers = []
+    for shard in range(shards):
+        owner_key = names.shard_owner_key(SERVICE, shard)
+        await redis.set(owner_key, "bench")
+        consumers.append(ticks_consumer(redis, settings, shard, owner_key=owner_key, token="bench"))
+        await consumers[-1].ensure_group()
     rng = random.Random(2)
     for start in range(0, ticks, 10_000):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + 10_000, ticks)):
                 price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
-                pipe.xadd(names.TICKS, tick(symbol(rng.randrange(symbols)), price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                sym = symbol(rng.randrange(symbols))
+                pipe.xadd(Tick.stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             await pipe.execute()
     started = time.perf_counter()
     handled = 0
     while handled < ticks:
-        handled += await consumer.poll_once()
+        handled += sum(await asyncio.gather(*(consumer.poll_once() for consumer in consumers)))
     elapsed = time.perf_counter() - started
-    await consumer.close()
+    for consumer in consumers:
+        await consumer.close()
     return ticks / elapsed
 
 
+async def delete_streams(redis: Redis, shards: int, *kinds: str) -> None:
+    """Delete the per-shard streams of `kinds` (names.TICKS_KIND, ...)."""
+    await redis.delete(*(names.shard_stream(shard, kind) for shard in range(shards) for kind in kinds))
+
+
+async def groups_ready(redis: Redis, streams: list[str]) -> None:
+    """Wait until the evaluator's group exists on every stream (a new group starts at the end: earlier ticks wait)."""
+    for stream in streams:
+        while not await redis.exists(stream) or not await redis.xinfo_groups(stream):
+            await asyncio.sleep(0.1)
+
+
 async def latency(
-    redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float, run: int = 0
+    redis: Redis, redis_url: str, symbols: int, rate: int, seconds: float, shards: int, run: int = 0
 ) -> tuple[list[float], float]:
     """ms from tick XADD to trigger seen, at `rate` ticks/s, against the evaluator running as its own process."""
-    index = AlertIndex(redis)
+    index = AlertIndex(redis, shards)
     evaluator = ServiceProcess(
-        "evaluator", {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "CONSUMER_NAME": "bench-latency"}
+        "evaluator",
+        {"REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "CONSUMER_NAME": "bench-latency", "SHARDS": str(shards)},
     ).start()
-    await asyncio.sleep(2.0)  # let it create its groups and drain
+    used = sorted({shard_of(symbol(n), shards) for n in range(symbols)})
+    await asyncio.wait_for(groups_ready(redis, [Tick.stream_of(shard) for shard in used]), 30)
+    await asyncio.sleep(1.0)  # let it drain what it took over
     total = int(rate * seconds)
     # Some ticks cross a fresh alert (one per symbol, so each such tick fires exactly one); the rest fire nothing.
     fire_every = max(1, -(-total // symbols))
@@ -120,18 +144,20 @@ async def latency(
 
     async def read_triggers() -> None:
         reader = connect(redis_url)
-        last_id = "$"
+        # One XREAD for all (one Redis). From the start, not "$": a stream still at "$" would skip what is appended
+        # between two reads (the triggers streams were deleted before this run).
+        last_ids: dict[str, str] = {Trigger.stream_of(shard): "0-0" for shard in used}
         deadline = float("inf")
         while len(seen) < len(sent) or producing:
             if not producing:
                 deadline = min(deadline, time.perf_counter() + 10)
                 if time.perf_counter() > deadline:
                     break
-            reply = await reader.xread({names.TRIGGERS: last_id}, count=1000, block=100)
+            reply = await reader.xread(last_ids, count=1000, block=100)  # type: ignore[arg-type]  # str ids are fine
             now = time.perf_counter()
-            for _, entries in reply or []:
+            for stream, entries in reply or []:
                 for entry_id, fields in entries:
-                    last_id = entry_id.decode()
+                    last_ids[stream.decode()] = entry_id.decode()
                     seen.setdefault(fields[b"alert_id"].decode(), now)
         await reader.aclose()
 
@@ -147,7 +173,7 @@ async def latency(
         price = BASE_PRICE + (Decimal("0.7") if fires else Decimal("0.5"))
         sym = symbol(n // fire_every) if fires else symbol(n % symbols)
         t0 = time.perf_counter()
-        await redis.xadd(names.TICKS, tick(sym, price, 10_000_000 + n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+        await redis.xadd(Tick.stream_of(shard_of(sym, shards)), tick(sym, price, 10_000_000 + n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
         if fires:
             sent[f"lat{run}-{n}"] = t0
     producing = False
@@ -174,6 +200,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--ticks", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -185,17 +212,20 @@ async def main() -> None:
     try:
         baseline = int((await redis.info("memory"))["used_memory"])
         t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols)
+        await load_alerts(redis, args.alerts, args.symbols, args.shards)
         load_s = time.perf_counter() - t0
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
         rates = []
         for _ in range(args.repeats):
-            rates.append(await throughput(redis, args.symbols, args.ticks))
-            await redis.delete(names.TICKS)
+            rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
+            await delete_streams(redis, args.shards, names.TICKS_KIND)
         runs = []
         for run in range(args.repeats):
-            await redis.delete(names.TICKS, names.TRIGGERS)
-            lat, evaluator_rss_mb = await latency(redis, server.url, args.symbols, args.rate, args.seconds, run)
+            await delete_streams(redis, args.shards, names.TICKS_KIND, names.TRIGGERS_KIND)
+            await redis.delete(*(names.shard_owner_key(SERVICE, shard) for shard in range(args.shards)))
+            lat, evaluator_rss_mb = await latency(
+                redis, server.url, args.symbols, args.rate, args.seconds, args.shards, run
+            )
             runs.append(
                 {
                     "count": len(lat),
@@ -212,6 +242,7 @@ async def main() -> None:
         result = {
             "alerts": args.alerts,
             "symbols": args.symbols,
+            "shards": args.shards,
             "load_seconds": round(load_s, 1),
             "throughput_ticks_per_s": round(statistics.median(rates)),
             "throughput_runs": [round(r) for r in rates],
