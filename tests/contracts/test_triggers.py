@@ -1,4 +1,4 @@
-"""Contract of pricealert:triggers: the evaluator's script firing an indexed alert writes what Trigger reads."""
+"""Contract of the triggers streams: the evaluator's script firing an indexed alert writes what Trigger reads."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from redis.asyncio import Redis
 from pricealert.common import names
 from pricealert.common.consumer import Message
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger, trigger_id_for, utc_now
+from pricealert.common.ownership import ShardOwnership
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.evaluator.index import MEMBER_FIELDS, AlertIndex
 from pricealert.evaluator.matcher import Matcher
 from pricealert.ingest.frames import Trade
 from pricealert.ingest.stats import Stats
 from pricealert.ingest.tickwriter import TickPipeline
+
+SHARDS = DEFAULT_SHARDS
+SHARD = shard_of("BTCUSDT", SHARDS)
 
 
 def lua_source(name: str) -> str:
@@ -40,14 +45,19 @@ def created(alert_id: str, *, name: str | None) -> AlertEvent:
 
 
 async def test_a_fired_alert_is_a_trigger_that_trigger_reads(redis: Redis) -> None:
-    index, matcher = AlertIndex(redis), Matcher(redis)
+    owner_key = names.shard_owner_key("evaluator", SHARD)
+    await redis.set(owner_key, "contract")
+    index = AlertIndex(redis, SHARDS)
+    matcher = Matcher(redis, shard=SHARD, count=SHARDS, owner_key=owner_key, token="contract")
     await index.apply(created("a-1", name="my alert"))
     await index.apply(created("a-2", name=None))
-    writer = TickPipeline(redis, Stats(), queue_size=10, batch_size=10, dedupe_window=10)
+    ingest = ShardOwnership(redis, service="ingest", consumer="contract", count=SHARDS)
+    ingest.owned |= await ingest.try_take(SHARDS)
+    writer = TickPipeline(redis, Stats(), ownership=ingest, queue_size=10, batch_size=10, dedupe_window=10)
     await writer.publish([Trade("BTCUSDT", Decimal("101.25"), 42, 1777807004058, 1777807004060)])
-    ticks = [Message(entry_id.decode(), fields) for entry_id, fields in await redis.xrange(Tick.stream)]
+    ticks = [Message(entry_id.decode(), fields) for entry_id, fields in await redis.xrange(Tick.stream_of(SHARD))]
     fired = await matcher.fire(ticks)
-    raw = await entries(redis, Trigger.stream)
+    raw = await entries(redis, Trigger.stream_of(SHARD))
     assert [f.alert_id for f in fired] == ["a-1", "a-2"]
     for entry in raw:
         assert_written_as(Trigger, entry)
@@ -96,8 +106,8 @@ def test_the_member_script_parses_the_member_fields() -> None:
 
 async def test_an_indexed_member_holds_the_member_fields(redis: Redis) -> None:
     event = created("a-3", name="tab\there")
-    await AlertIndex(redis).apply(event)
-    [member] = await redis.zrange(names.eval_above_key("BTCUSDT"), 0, -1)
+    await AlertIndex(redis, SHARDS).apply(event)
+    [member] = await redis.zrange(names.eval_above_key(SHARD, "BTCUSDT"), 0, -1)
     values = dict(zip(MEMBER_FIELDS, member.decode().split("\t"), strict=True))
     assert values["alert_id"] == "a-3" and int(values["indexed_at"]) > 0
     assert (values["user_id"], values["email"], values["condition"]) == ("u-7", "trader@example.com", "above")
