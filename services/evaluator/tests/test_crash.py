@@ -93,8 +93,8 @@ async def test_sigkill_of_one_replica_loses_and_duplicates_nothing(
         "REDIS_URL": redis_url,
         "EVALUATOR_RECLAIM_IDLE_MS": "1000",
         "EVALUATOR_TICK_BATCH_SIZE": "50",
-        "EVALUATOR_LEASE_MS": "3000",
-        "EVALUATOR_LEASE_INTERVAL_S": "0.5",
+        "EVALUATOR_SHARD_LEASE_MS": "3000",
+        "EVALUATOR_SHARD_INTERVAL_S": "0.5",
         "LOG_LEVEL": "WARNING",
     }
     replicas = [

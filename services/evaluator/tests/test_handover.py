@@ -43,8 +43,8 @@ def settings_for(redis_url: str, name: str) -> EvaluatorSettings:
     return EvaluatorSettings(
         redis_url=redis_url,
         consumer_name=name,
-        EVALUATOR_LEASE_MS=LEASE_MS,
-        EVALUATOR_LEASE_INTERVAL_S=INTERVAL_S,
+        EVALUATOR_SHARD_LEASE_MS=LEASE_MS,
+        EVALUATOR_SHARD_INTERVAL_S=INTERVAL_S,
         EVALUATOR_RECLAIM_IDLE_MS=60_000,  # the takeover, not a reclaim, must hand the pending ticks over
     )
 

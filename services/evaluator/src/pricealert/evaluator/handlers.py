@@ -107,8 +107,8 @@ def ownership_of(redis: RedisClient, settings: EvaluatorSettings) -> ShardOwners
         service=SERVICE,
         consumer=settings.consumer_name,
         count=settings.shards,
-        lease_ms=settings.lease_ms,
-        interval_s=settings.lease_interval_s,
+        lease_ms=settings.shard_lease_ms,
+        interval_s=settings.shard_interval_s,
     )
 
 

@@ -18,14 +18,14 @@ class EvaluatorSettings(ServiceSettings):
     reclaim_idle_ms: int = Field(default=10_000, validation_alias="EVALUATOR_RECLAIM_IDLE_MS", ge=100)
     max_deliveries: int = Field(default=5, validation_alias="EVALUATOR_MAX_DELIVERIES", ge=1)
     # Shard leases (ownership.py): a dead replica's shards are free after lease_ms and taken at the next renewal
-    # step of a live one, so within lease_ms + lease_interval_s (12 s by default).
-    lease_ms: int = Field(default=DEFAULT_LEASE_MS, validation_alias="EVALUATOR_LEASE_MS", ge=1_000)
-    lease_interval_s: float = Field(default=DEFAULT_INTERVAL_S, validation_alias="EVALUATOR_LEASE_INTERVAL_S", gt=0)
+    # step of a live one, so within shard_lease_ms + shard_interval_s (12 s by default).
+    shard_lease_ms: int = Field(default=DEFAULT_LEASE_MS, validation_alias="EVALUATOR_SHARD_LEASE_MS", ge=500)
+    shard_interval_s: float = Field(default=DEFAULT_INTERVAL_S, validation_alias="EVALUATOR_SHARD_INTERVAL_S", gt=0)
 
     @model_validator(mode="after")
     def _lease_outlasts_renewals(self) -> Self:
-        if self.lease_interval_s * 1000 * 2 >= self.lease_ms:
-            raise ValueError("EVALUATOR_LEASE_MS must outlast two EVALUATOR_LEASE_INTERVAL_S")
+        if self.shard_interval_s * 1000 * 2 >= self.shard_lease_ms:
+            raise ValueError("EVALUATOR_SHARD_LEASE_MS must outlast two EVALUATOR_SHARD_INTERVAL_S renewals")
         return self
 
 
