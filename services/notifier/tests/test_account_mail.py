@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from notifier_testkit import StartNotifier, message_id, publish_triggers, results, settings_for, trigger
+from notifier_testkit import DEAD, TRIGGERS, StartNotifier, message_id, publish_triggers, results, settings_for, trigger
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -15,7 +15,6 @@ from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
 
 ACCOUNT_DEAD = names.dead_letter_stream(names.ACCOUNT_EVENTS)
-TRIGGERS_DEAD = names.dead_letter_stream(names.TRIGGERS)
 
 
 def account_event(kind: AccountEventType, email: str = "new@example.com", **fields: object) -> AccountEvent:
@@ -128,12 +127,12 @@ async def test_no_alert_mail_to_an_unverified_address_until_it_is_verified(
     [refused] = await results(redis)
     assert (refused.trigger_id, refused.status, refused.attempts) == ("t1", "failed", 0)
     assert refused.error is not None and refused.error.startswith("email_not_verified:")
-    assert smtp_server.mails == [] and await redis.xlen(TRIGGERS_DEAD) == 0  # no fault: nothing for operators
-    [group] = await redis.xinfo_groups(names.TRIGGERS)
+    assert smtp_server.mails == [] and await redis.xlen(DEAD) == 0  # no fault: nothing for operators
+    [group] = await redis.xinfo_groups(TRIGGERS)
     assert group["pending"] == 0
 
     await redis.srem(names.ACCOUNTS_UNVERIFIED, "u1")  # what auth does when the address is verified
-    await redis.xadd(names.TRIGGERS, trigger(2).to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger(2).to_fields())  # type: ignore[arg-type]
 
     async def two_results() -> bool:
         return len(await results(redis)) == 2
