@@ -121,14 +121,9 @@ class Deliverer:
             log.warning("email.unsettled", error=f"{type(task.exception()).__name__}: {task.exception()}")
 
     async def _lease(self, jobs: Sequence[Job]) -> list[Job]:
-        """Per shard of the batch (there is one: a batch comes from one shard's stream or queue), see _lease_shard."""
-        by_shard: dict[int, list[Job]] = {}
-        for job in jobs:
-            by_shard.setdefault(job.shard, []).append(job)
-        ready: list[Job] = []
-        for shard, shard_jobs in by_shard.items():
-            ready += await self._lease_shard(shard, shard_jobs)
-        return ready
+        """_lease_shard per shard of the batch (there is one: a batch comes from one shard's stream or queue)."""
+        shards = sorted({job.shard for job in jobs})
+        return [ready for k in shards for ready in await self._lease_shard(k, [j for j in jobs if j.shard == k])]
 
     async def _lease_shard(self, shard: int, jobs: list[Job]) -> list[Job]:
         """One script call for the shard's jobs: sent already? waiting for a retry? else take the lease."""
@@ -159,9 +154,8 @@ class Deliverer:
         if unverified:
             await self._refuse_unverified(shard, unverified)
         if settled:
-            await self.commits[shard].commit(
-                lambda p: self._settle_duplicates(p, settled), ack=[i for job in settled for i in job.ack_ids]
-            )
+            acks = [i for job in settled for i in job.ack_ids]
+            await self.commits[shard].commit(lambda p: self._settle_duplicates(p, settled), ack=acks)
             EMAILS.labels(Outcome.DUPLICATE).inc(len(settled))
             for job in settled:
                 _debug("email.duplicate", job)
