@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 from pricealert.common import names
 from pricealert.common.redisconn import RedisClient
@@ -75,10 +76,22 @@ class Leases:
         # time, not atomically with it. Auth verifying an address between the check and the send only withholds
         # or sends that user's mail by a few ms; the sent mark and the lease alone decide who sends, so no mail is
         # ever sent twice.
-        states, flags = await asyncio.gather(
+        replies: tuple[Any, Any] = await asyncio.gather(
             self._lease_batch(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued)]),
             self.redis.smismember(names.ACCOUNTS_UNVERIFIED, users),
+            return_exceptions=True,
         )
+        states, flags = replies
+        if isinstance(states, BaseException):
+            raise states
+        if isinstance(flags, BaseException):
+            # Leases kept for a failed batch would hold its triggers up until they lapse: give them back.
+            taken = [(t, token) for t, token, s in zip(trigger_ids, tokens, states, strict=True) if int(s) == 0]
+            await asyncio.gather(
+                *(self.release(names.notifier_lease_key(shard, t), token) for t, token in taken),
+                return_exceptions=True,
+            )
+            raise flags
         unverified = {user for user, flag in zip(users, flags, strict=True) if int(flag)}
         out: list[LeaseState] = []
         for raw, user_id in zip(states, user_ids, strict=True):
