@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from pricealert.common.settings import ServiceSettings, load_settings
 
@@ -40,12 +40,21 @@ class IngestSettings(ServiceSettings):
     catalog_retry_max_s: float = Field(default=300.0, gt=0, validation_alias="INGEST_CATALOG_RETRY_MAX_S")
     catalog_enabled: bool = Field(default=True, validation_alias="INGEST_CATALOG_ENABLED")
     gone_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, validation_alias="INGEST_GONE_TTL_S")
+    # Shard leases (common/ownership.py): a dead replica's symbols are resubscribed elsewhere within about a lease.
+    shard_lease_ms: int = Field(default=10_000, ge=500, validation_alias="INGEST_SHARD_LEASE_MS")
+    shard_interval_s: float = Field(default=2.0, gt=0, validation_alias="INGEST_SHARD_INTERVAL_S")
     # METRICS_HOST/METRICS_PORT, as for every worker; the older INGEST_ names still work and win.
     metrics_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("INGEST_METRICS_HOST", "METRICS_HOST"))
     metrics_port: int = Field(
         default=0, ge=0, le=65535, validation_alias=AliasChoices("INGEST_METRICS_PORT", "METRICS_PORT")
     )
     stats_interval_s: float = Field(default=60.0, gt=0, validation_alias="INGEST_STATS_INTERVAL_S")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_renewals(self) -> IngestSettings:
+        if self.shard_interval_s * 1000 * 2 >= self.shard_lease_ms:
+            raise ValueError("INGEST_SHARD_LEASE_MS must outlast two INGEST_SHARD_INTERVAL_S renewals")
+        return self
 
     def check_production(self) -> None:
         """Refuse the exchange over plain connections in production: altered prices would fire alerts."""
