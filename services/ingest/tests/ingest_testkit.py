@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -111,3 +114,22 @@ def max_messages_per_second(session: ClientSession) -> int:
     """The most frames a client sent within any 1 s window."""
     times = [r.at for r in session.received]
     return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
+
+
+def spawn_ingest(exchange: FakeExchange, redis_url: str, name: str, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m pricealert.ingest` as its own process (a replica), with `env` on top of the test settings."""
+    variables = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "BINANCE_WS_URL": exchange.ws_url,
+        "BINANCE_REST_URL": exchange.rest_url,
+        "CONSUMER_NAME": name,
+        "LOG_LEVEL": "WARNING",
+        "INGEST_RECONNECT_FIRST_DELAY_S": "0.05",
+        "INGEST_CONTROL_MESSAGES_PER_S": "4.0",
+        "INGEST_RESYNC_S": "0.5",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pricealert.ingest"], env=variables, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
