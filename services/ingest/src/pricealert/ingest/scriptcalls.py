@@ -1,4 +1,5 @@
-"""Several script calls in one go: one pipelined round trip on one Redis, concurrent calls on a cluster."""
+"""Several script calls in one go, in order: one pipelined round trip on one Redis; on a cluster the calls of each
+slot one after the other, the slots concurrently."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from pricealert.common.redisconn import RedisClient
 
@@ -26,5 +28,16 @@ async def call_scripts(redis: RedisClient, calls: Sequence[ScriptCall]) -> list[
             for script, keys, args in calls:
                 await script(keys=keys, args=args, client=pipe)
             return list(await pipe.execute())
-    # A cluster pipeline does not load missing scripts (NOSCRIPT fails it): one call each, each routed by its keys.
-    return list(await asyncio.gather(*(script(keys=keys, args=args) for script, keys, args in calls)))
+    # A cluster pipeline does not load missing scripts (NOSCRIPT fails it): one call each, routed by its keys.
+    by_slot: dict[int, list[int]] = {}
+    for index, (_, keys, _) in enumerate(calls):
+        by_slot.setdefault(key_slot(keys[0].encode()), []).append(index)
+    replies: list[Any] = [None] * len(calls)
+
+    async def in_order(indexes: list[int]) -> None:
+        for index in indexes:
+            script, keys, args = calls[index]
+            replies[index] = await script(keys=keys, args=args)
+
+    await asyncio.gather(*(in_order(indexes) for indexes in by_slot.values()))
+    return replies
