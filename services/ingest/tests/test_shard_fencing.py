@@ -135,3 +135,11 @@ async def test_registry_and_append_scripts_work_on_a_cluster(redis_cluster: Redi
         assert await trade_ids(redis_cluster, symbol) == expected
     stream = Tick.stream_of(shard_of("BTCUSDT", SHARDS))
     assert await redis_cluster.xlen(stream) == 2
+
+
+async def test_batched_script_calls_survive_a_script_flush(redis: Redis) -> None:
+    registry = SymbolRegistry(redis, shards=SHARDS, gone_ttl_s=60)
+    assert await registry.apply([(True, "a", "BTCUSDT"), (True, "b", "ETHUSDT")]) == [True, True]
+    await redis.script_flush()  # a restarted Redis forgets its scripts
+    assert await registry.apply([(False, "a", "BTCUSDT"), (True, "c", "ADAUSDT")]) == [True, True]
+    assert await registry.symbols() == {"ETHUSDT", "ADAUSDT"}

@@ -23,6 +23,8 @@ from pricealert.ingest.stats import Stats
 log = structlog.get_logger()
 
 DROPPED_LOG_EVERY = 10_000
+# The last trade ids written per shard only have to outlive a handover (a lease, then a resubscription).
+LAST_TRADE_TTL_MS = 60_000
 SEPARATOR = "\x1f"  # ASCII unit separator: frames.py refuses symbols that contain control characters
 
 # One EVALSHA per shard per batch, one compact row per tick (lua/append_ticks.lua): redis-py packs a pipelined XADD
@@ -67,7 +69,10 @@ class TickPipeline:
         self._wakeup = asyncio.Event()
         self.recent = RecentTrades(dedupe_window)
         self._append_ticks = redis.register_script(_APPEND_TICKS)
-        self._head = [str(maxlen_for(Tick.stream_of(0))), SEPARATOR, *Tick.FIELDS]
+        marks_ttl_ms = max(LAST_TRADE_TTL_MS, 6 * ownership.lease_ms)
+        head = [str(marks_ttl_ms), str(maxlen_for(Tick.stream_of(0))), *Tick.FIELDS]
+        # Encoded once: every call of every batch repeats them.
+        self._head = [ownership.token.encode(), SEPARATOR.encode(), SEPARATOR.join(head).encode()]
         self._shard_of: dict[str, int] = {}
         self._keys: dict[int, list[str]] = {}
 
@@ -128,8 +133,7 @@ class TickPipeline:
                 self.stats.unowned += 1
         shards = list(rows)
         calls: list[ScriptCall] = [
-            (self._append_ticks, self._shard_keys(shard), [self.ownership.token, *self._head, *rows[shard]])
-            for shard in shards
+            (self._append_ticks, self._shard_keys(shard), [*self._head, *rows[shard]]) for shard in shards
         ]
         appended = 0
         for shard, reply in zip(shards, await call_scripts(self.redis, calls), strict=True):

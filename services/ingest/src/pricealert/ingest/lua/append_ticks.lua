@@ -1,16 +1,29 @@
 -- Appends a batch of one shard's ticks (tickwriter.py), fenced by the shard's lease and deduplicated by trade id.
 -- KEYS: the shard's owner key, its ticks stream, its last-trade hash (symbol -> last trade id written).
--- ARGV: our lease token, MAXLEN, separator, the five names of events.Tick.FIELDS, then one row per tick: its
--- values in that order, joined by the separator. A trade whose id is not above the last written for its symbol
--- is skipped (a new owner may receive what the old one wrote). Returns -1, writing nothing, when the lease is
--- not ours; else the number of ticks appended.
+-- ARGV: our lease token, the separator, a head (the marks' lifetime in ms, MAXLEN and the five names of
+-- events.Tick.FIELDS, joined by the separator: one argument, as each call of a batch repeats it), then one row per
+-- tick: its values in that order, joined by the separator. A trade whose id is not above the last
+-- written for its symbol is skipped (a new owner may receive what the old one wrote). The marks expire when the
+-- shard writes nothing for their lifetime: a handover takes seconds, and an exchange whose ids restart (the fake
+-- one) is not ignored for long. Returns -1, writing nothing, when the lease is not ours; else how many ticks were
+-- appended.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local key, last_key, maxlen, sep = KEYS[2], KEYS[3], ARGV[2], ARGV[3]
-local f1, f2, f3, f4, f5 = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local key, last_key, sep = KEYS[2], KEYS[3], ARGV[2]
 local find, sub = string.find, string.sub
+local head, at = {}, 1
+while true do
+  local stop = find(ARGV[3], sep, at, true)
+  if not stop then
+    head[#head + 1] = sub(ARGV[3], at)
+    break
+  end
+  head[#head + 1] = sub(ARGV[3], at, stop - 1)
+  at = stop + 1
+end
+local ttl, maxlen, f1, f2, f3, f4, f5 = head[1], head[2], head[3], head[4], head[5], head[6], head[7]
 local last, last_text, moved = {}, {}, {}
 local appended = 0
-for i = 9, #ARGV do
+for i = 4, #ARGV do
   local row = ARGV[i]
   local a = find(row, sep, 1, true)
   local b = find(row, sep, a + 1, true)
@@ -35,5 +48,8 @@ for symbol in pairs(moved) do
   marks[#marks + 1] = symbol
   marks[#marks + 1] = last_text[symbol]
 end
-if #marks > 0 then redis.call('HSET', last_key, unpack(marks)) end
+if #marks > 0 then
+  redis.call('HSET', last_key, unpack(marks))
+  redis.call('PEXPIRE', last_key, ttl)
+end
 return appended
