@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from ingest_testkit import Ingest, emit_alert, make_settings, read_shard_ticks, shard
+from ingest_testkit import Ingest, emit_alert, emit_trigger, make_settings, read_shard_ticks, shard
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -15,6 +15,7 @@ from pricealert.common.redisconn import RedisClient
 from pricealert.common.shards import shard_of
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.frames import Trade
+from pricealert.ingest.handlers import IngestService
 from pricealert.ingest.stats import Stats
 from pricealert.ingest.subscriptions import SymbolRegistry
 from pricealert.ingest.tickwriter import TickPipeline
@@ -143,3 +144,28 @@ async def test_batched_script_calls_survive_a_script_flush(redis: Redis) -> None
     await redis.script_flush()  # a restarted Redis forgets its scripts
     assert await registry.apply([(False, "a", "BTCUSDT"), (True, "c", "ADAUSDT")]) == [True, True]
     assert await registry.symbols() == {"ETHUSDT", "ADAUSDT"}
+
+
+async def test_a_replica_on_a_cluster_follows_alert_events_and_writes_ticks_per_shard(
+    redis_cluster: RedisClient, redis_cluster_url: str, exchange: FakeExchange
+) -> None:
+    settings = make_settings(exchange, "redis://unused", redis_cluster_url=redis_cluster_url, shards=SHARDS)
+    ingest = Ingest(IngestService(settings, redis_cluster))
+    try:
+        symbols = ["BTCUSDT", "ADAUSDT", "BNBUSDT"]
+        for symbol in symbols:
+            await emit_alert(redis_cluster, AlertEventType.CREATED, symbol, shards=SHARDS)
+        streams = {f"{s.lower()}@trade" for s in symbols}
+        await eventually(lambda: exchange.subscriptions() == streams, what="subscribed from every shard's events")
+        played = {s: await exchange.play_trade(s, "2.5") for s in symbols}
+        for symbol, trade_id in played.items():
+            await eventually(lambda s=symbol: trade_ids(redis_cluster, s), what=f"{symbol}'s tick")
+            assert await trade_ids(redis_cluster, symbol) == [trade_id]
+        await emit_alert(redis_cluster, AlertEventType.CREATED, "ETHUSDT", shards=SHARDS)
+        alert = await emit_alert(redis_cluster, AlertEventType.CREATED, "DOGEUSDT", shards=SHARDS)
+        await eventually(lambda: len(exchange.subscriptions()) == 5, what="more subscribed")
+        await emit_trigger(redis_cluster, alert, "DOGEUSDT", shards=SHARDS)
+        await eventually(lambda: "dogeusdt@trade" not in exchange.subscriptions(), what="a fired alert unsubscribed")
+    finally:
+        await ingest.stop()
+    assert all([await redis_cluster.get(names.shard_owner_key("ingest", k)) is None for k in range(SHARDS)])
