@@ -70,6 +70,7 @@ class IngestService:
             batch_size=s.publish_batch_size,
             dedupe_window=s.dedupe_window,
             on_lease_lost=self._lease_lost,
+            linger_s=s.publish_linger_ms / 1000,
         )
         self.filters = PriceFilters()
         self.shard_pool = ShardPool(s, self.pipeline.accept, self.stats, filters=self.filters)

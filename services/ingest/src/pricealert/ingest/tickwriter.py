@@ -58,6 +58,7 @@ class TickPipeline:
         batch_size: int,
         dedupe_window: int,
         on_lease_lost: Callable[[int], None] | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.stats = stats
@@ -65,6 +66,7 @@ class TickPipeline:
         self.batch_size = batch_size
         self.queue_size = queue_size
         self.on_lease_lost = on_lease_lost
+        self.linger_s = linger_s
         self._buffer: list[Trade] = []
         self._wakeup = asyncio.Event()
         self.recent = RecentTrades(dedupe_window)
@@ -162,5 +164,9 @@ class TickPipeline:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:
                 task.cancel()
+        if self.linger_s > 0 and len(self._buffer) < self.batch_size // 10 and not stop.is_set():
+            # A handful of trades would cost a script call per shard for them: let the batch fill a moment.
+            # Under load the next batch is waiting already, large enough, and nothing lingers.
+            await asyncio.sleep(self.linger_s)
         batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
         return batch
