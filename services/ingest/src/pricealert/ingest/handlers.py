@@ -125,6 +125,7 @@ class IngestService:
         """A fenced append of `shard` was refused: stop subscribing its symbols and end its work."""
         owned = self.owned.get(shard)
         if owned is not None and not owned.lost:
+            log.warning("shard.lease.refused", shard=shard, hint="another replica holds the lease: shard given up")
             owned.lost = True
             owned.stop.set()
             self.sync.notify()

@@ -141,7 +141,6 @@ class TickPipeline:
         for shard, reply in zip(shards, await call_scripts(self.redis, calls), strict=True):
             if int(reply) < 0:
                 self.stats.refused += len(rows[shard])
-                log.warning("ingest.ticks.refused", shard=shard, ticks=len(rows[shard]))
                 if self.on_lease_lost is not None:
                     self.on_lease_lost(shard)
                 continue
