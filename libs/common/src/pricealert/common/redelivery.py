@@ -47,20 +47,23 @@ class Redelivery:
 
     async def take_all_pending(self) -> int:
         """Make every entry pending in the group this consumer's (a new shard owner's start); returns how many."""
-        cursor, taken = "0-0", 0
+        cursor, taken, count = "0-0", 0, 1000
         while True:
-            reply = await self.redis.xautoclaim(
+            # With justid redis-py returns the claimed ids only, not the cursor: go on after the last one.
+            ids = await self.redis.xautoclaim(
                 self.options.stream,
                 self.options.group,
                 self.options.consumer,
                 min_idle_time=0,
                 start_id=cursor,
-                count=1000,
+                count=count,
                 justid=True,
             )
-            cursor, taken = text(reply[0]), taken + len(reply[1])
-            if cursor == "0-0":
+            taken += len(ids)
+            if len(ids) < count:
                 break
+            millis, _, seq = text(ids[-1]).partition("-")
+            cursor = f"{millis}-{int(seq) + 1}"
         if taken:
             self._log.info("stream.pending.taken_over", count=taken)
         return taken
