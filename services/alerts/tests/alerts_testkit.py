@@ -24,9 +24,11 @@ from pricealert.alerts import worker
 from pricealert.alerts.app import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol
+from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol, Event
 from pricealert.common.keytrust import sign_statement
 from pricealert.common.publisher import publish
+from pricealert.common.redisconn import RedisClient
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.common.tokens import AUDIENCE, ISSUER
 
 CATALOG = [
@@ -41,10 +43,34 @@ CATALOG = [
 ]
 
 
-async def alert_events(redis: Redis) -> list[AlertEvent]:
-    """Every entry of the alert-events stream, parsed."""
-    entries: Any = await redis.xrange(names.ALERT_EVENTS)
-    return [AlertEvent.from_fields(fields) for _, fields in entries]
+# The shard count of the tests' settings (SHARDS unset).
+SHARDS = DEFAULT_SHARDS
+
+
+def stream_of(event: type[Event], symbol: str, shards: int = SHARDS) -> str:
+    """The stream of `event`'s kind of `symbol`'s shard (a notification result travels on its trigger's shard)."""
+    return event.stream_of(shard_of(symbol, shards))
+
+
+def alert_events_streams(shards: int = SHARDS) -> list[str]:
+    """Every shard's alert-events stream."""
+    return [AlertEvent.stream_of(shard) for shard in range(shards)]
+
+
+async def alert_events(redis: RedisClient, shards: int = SHARDS) -> list[AlertEvent]:
+    """Every entry of every shard's alert-events stream, parsed, by entry id (each stream's order kept)."""
+    found: list[tuple[tuple[int, int], AlertEvent]] = []
+    for stream in alert_events_streams(shards):
+        entries: Any = await redis.xrange(stream)
+        for entry_id, fields in entries:
+            ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)).partition("-")
+            found.append(((int(ms), int(seq)), AlertEvent.from_fields(fields)))
+    return [event for _, event in sorted(found, key=lambda pair: pair[0])]
+
+
+async def alert_events_count(redis: RedisClient, shards: int = SHARDS) -> int:
+    """How many entries the shards' alert-events streams hold together."""
+    return sum([int(await redis.xlen(stream)) for stream in alert_events_streams(shards)])
 
 
 def public_pem(key: Ed25519PrivateKey) -> str:
