@@ -18,7 +18,6 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from pricealert.alerts import worker
 from pricealert.alerts.app import create_app
@@ -90,7 +89,7 @@ class TokenRoot:
     public_key_file: Path
 
     async def vouch(
-        self, redis: Redis, kid: str, public_key: str, *, algorithm: str = "EdDSA", validity_s: float = 3600
+        self, redis: RedisClient, kid: str, public_key: str, *, algorithm: str = "EdDSA", validity_s: float = 3600
     ) -> None:
         """Publish a statement for `kid` signed by this root, as auth does."""
         now = datetime.now(UTC)
@@ -145,7 +144,7 @@ class Tokens:
         return {"Authorization": f"Bearer {self.make(user_id)}"}
 
 
-async def publish_catalog(redis: Redis, symbols: list[CatalogSymbol] = CATALOG) -> None:
+async def publish_catalog(redis: RedisClient, symbols: list[CatalogSymbol] = CATALOG) -> None:
     """Publish a symbol catalog the way ingest does."""
     await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
 
