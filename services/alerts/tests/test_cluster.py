@@ -136,6 +136,14 @@ async def test_events_go_to_their_shards_streams_and_the_worker_consumes_every_s
             return shown == {("triggered", "sent")}
 
         await eventually(all_sent, within=20)
+        # An entry that does not decode goes to its stream's dead letters (a MULTI of one shard's two keys).
+        poisoned = Trigger.stream_of(SHARDS - 1)
+        await cluster.xadd(poisoned, {"alert_id": alerts[0]["id"], "price": "not a price"})
+
+        async def dead_lettered() -> bool:
+            return int(await cluster.xlen(names.dead_letter_stream(poisoned))) == 1
+
+        await eventually(dead_lettered)
         for k in range(SHARDS):  # every entry of every shard's streams handled and acknowledged
             for stream in (Trigger.stream_of(k), NotificationResult.stream_of(k)):
                 groups: Any = await cluster.xinfo_groups(stream)
