@@ -69,10 +69,15 @@ async def prepare(state: AppState) -> None:
 
 
 async def agree_on_shards(state: AppState, stop: asyncio.Event | None = None) -> None:
-    """Wait for Redis, then refuse (ShardCountMismatch) to go on with another shard count than Redis records."""
-    await wait_for_redis(state.redis, stop=stop)
-    if stop is None or not stop.is_set():
-        await state.gate.agree()
+    """Refuse (ShardCountMismatch) to go on with another shard count than Redis records.
+
+    With `stop` (the worker) it waits for Redis first; without (a command) Redis being away fails at once.
+    """
+    if stop is not None:
+        await wait_for_redis(state.redis, stop=stop)
+        if stop.is_set():
+            return
+    await state.gate.agree()
 
 
 async def resync(settings: AlertsSettings) -> int:
