@@ -49,7 +49,7 @@ class AlertService:
         self.store = store
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
-        self.gate = gate  # when set, changes wait for no shard count mismatch
+        self.gate = gate  # set: creates and deletes are refused (503) once the shard count disagrees with Redis
 
     def _limit_reached(self, active: int) -> Conflict:
         return Conflict(
