@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli_testkit import dead_letter_via_consumer, json_of, leave_pending, run_cli, tick_fields, trigger_fields
-from test_shards import replicas
+from cli_testkit import dead_letter_via_consumer, json_of, leave_pending, replicas, run_cli, tick_fields, trigger_fields
 
 from pricealert.common import names
 from pricealert.common.redisconn import RedisClient

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from cli_testkit import json_of, run_cli
+from cli_testkit import json_of, replicas, run_cli
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.ownership import ShardOwnership
-from pricealert.common.redisconn import RedisClient
 from pricealert.testsupport.polling import eventually
 
 COUNT = 4
-
-
-@asynccontextmanager
-async def replicas(redis: RedisClient, service: str, consumers: Sequence[str]) -> AsyncIterator[list[ShardOwnership]]:
-    """Replicas of `service` holding shard leases (their work just waits) until the block ends."""
-    stop = asyncio.Event()
-    owners = [
-        ShardOwnership(redis, service=service, consumer=c, count=COUNT, lease_ms=1500, interval_s=0.3)
-        for c in consumers
-    ]
-
-    async def idle(shard: int, shard_stop: asyncio.Event) -> None:
-        await shard_stop.wait()
-
-    tasks = [asyncio.create_task(owner.run(stop, idle)) for owner in owners]
-    try:
-        yield owners
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
 
 
 def _split_evenly(owners: Sequence[ShardOwnership]) -> bool:
