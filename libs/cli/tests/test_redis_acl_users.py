@@ -314,3 +314,28 @@ async def test_an_exclusive_consumer_takes_over_pending_entries_as_its_own_user(
         stop.set()
         await running
     assert (await admin.xpending(TICKS, names.GROUP_EVALUATOR))["pending"] == 0
+
+
+async def test_the_evaluators_fenced_script_declares_its_ticks_stream_and_acks_in_it(
+    acl_redis: AclRedis, admin: Redis
+) -> None:
+    """The evaluation script has the shard's ticks stream in KEYS (it XACKs there): Redis 7 checks declared keys."""
+    entry = await admin.xadd(TICKS, tick_fields(1))
+    await admin.xgroup_create(TICKS, names.GROUP_EVALUATOR, id="0")
+    await admin.xreadgroup(names.GROUP_EVALUATOR, "host-1", {TICKS: ">"})
+    await admin.set(names.shard_owner_key("evaluator", 5), "token-1")
+    keys = [names.shard_owner_key("evaluator", 5), TICKS, TRIGGERS, names.eval_done_key(5)]
+    script = """
+    if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', 0)
+    redis.call('XADD', KEYS[3], '*', 'trigger_id', 't-1')
+    return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
+    """
+    async with acl_redis.client(acl.EVALUATOR) as redis:
+        assert await redis.eval(script, len(keys), *keys, "token-1", names.GROUP_EVALUATOR, entry) == 1
+        acl_redis.require_selectors()
+        with pytest.raises(NoPermissionError):  # and still no way to forge a tick, in a script or not
+            await redis.xadd(TICKS, tick_fields(2))
+        with pytest.raises(ResponseError, match=r"(?i)can't (access|run)|no permissions"):
+            await redis.eval("return redis.call('XADD', KEYS[1], '*', 'a', '1')", 1, TICKS)
+    assert await admin.xlen(TRIGGERS) == 1 and await admin.xlen(TICKS) == 1

@@ -191,3 +191,17 @@ def test_server_versions() -> None:
     assert acl.ServerAcl.parse("7.0.15").selectors and acl.ServerAcl.parse("7.0.15").handshake() == ()
     assert acl.ServerAcl.parse("7.4.1").handshake() == ("+client|setinfo",)
     assert "+client|maint_notifications" in REDIS_6.handshake()
+
+
+def test_a_script_may_declare_a_consumed_stream_only_through_its_own_selector() -> None:
+    """The evaluator's fenced script has its shard's ticks stream in KEYS (it XACKs there), beside its own keys."""
+    rules = acl.rules(acl.EVALUATOR, ["0" * 64], REDIS_7)
+
+    selectors = [rule for rule in rules if rule.startswith("(")]
+    [script] = [rule for rule in selectors if "+evalsha" in rule]
+    assert f"~{acl.TICKS}" in script and f"~{acl.TRIGGERS}" in script
+    assert script.endswith("+eval +evalsha)") and "+xadd" not in script
+    assert f"~{acl.TICKS}" not in rules  # never a root pattern: no XADD to ticks
+    for role in acl.SERVICES:
+        assert set(role.script_consumes) <= set(role.consumes), role.name
+    assert not any("+evalsha" in rule for rule in acl.rules(acl.EVALUATOR, ["0" * 64], REDIS_6) if "(" in rule)

@@ -22,7 +22,8 @@ ADMIN_USER = f"{USER_PREFIX}admin"
 # What a client sends by itself: redis-py's connection health check, a client name when one is set.
 # On a Redis Cluster the client learns which node serves which slot with CLUSTER SLOTS (redisconn.connect_cluster).
 CONNECTION = ("+ping", "+client|setname", "+cluster|slots")
-SCRIPTS = ("+eval", "+evalsha", "+script|load", "+script|exists")
+RUN_SCRIPTS = ("+eval", "+evalsha")
+SCRIPTS = (*RUN_SCRIPTS, "+script|load", "+script|exists")
 TRANSACTIONS = ("+multi", "+exec", "+discard")
 KEY_LIFETIME = ("+exists", "+del", "+unlink", "+expire", "+pexpire", "+ttl", "+pttl")
 APPEND = ("+xadd",)
@@ -68,6 +69,9 @@ class Role:
     # so a read-only `%R~` pattern would refuse the script. They get a plain `~` pattern; what keeps them
     # read-only is that the user has no command that writes their type (e.g. SISMEMBER, no SADD/SREM).
     script_reads: tuple[str, ...] = ()
+    # Consumed streams a script declares in KEYS (to XACK there, atomically with its effect). On Redis 7 a selector
+    # lets EVAL/EVALSHA name them beside the user's own keys; inside, each call is checked as usual (XACK only).
+    script_consumes: tuple[str, ...] = ()
     data_types: tuple[str, ...] = ()  # command categories of the keys it writes: "@string", "@set", ...
     commands: tuple[str, ...] = ()
 
@@ -163,6 +167,8 @@ EVALUATOR = Role(
     "evaluator",
     writes=(on_every_shard(names.eval_prefix, whole_family=True), TRIGGERS, *shard_leases("evaluator"), SHARD_COUNT),
     consumes=(ALERT_EVENTS, TICKS),
+    # The fenced evaluation script acknowledges the ticks it judged (evaluate_ticks.lua).
+    script_consumes=(TICKS,),
     data_types=("@sortedset", "@string"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"),
 )
@@ -258,6 +264,9 @@ def rules(role: Role, password_hashes: Sequence[str], server: ServerAcl) -> list
     out += [f"+{category}" for category in role.data_types] + ["-@dangerous"] + _unique(commands)
     if role.consumes and server.selectors:
         out.append("(" + " ".join([*(f"~{stream}" for stream in role.consumes), *CONSUME]) + ")")
+    if role.script_consumes and server.selectors:
+        declared = (*role.own_keys, *role.script_reads, *role.script_consumes)
+        out.append("(" + " ".join([*(f"~{pattern}" for pattern in declared), *RUN_SCRIPTS]) + ")")
     return out
 
 
