@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import pytest
 from redis.asyncio import Redis
 
-from pricealert.common import names, redelivery
+from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
 from pricealert.common.redisconn import RedisClient
 from pricealert.testsupport.polling import eventually
@@ -19,15 +18,18 @@ GROUP = names.GROUP_EVALUATOR
 
 async def _left_pending(redis: RedisClient, count: int) -> list[str]:
     """`count` entries, all read by two consumers of an old owner that died without acking; plus 2 unread ones."""
-    ids = [(await redis.xadd(STREAM, {"n": str(i)})).decode() for i in range(count + 2)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(count + 2):
+            pipe.xadd(STREAM, {"n": str(i)})
+        ids = [entry_id.decode() for entry_id in await pipe.execute()]
     await redis.xgroup_create(STREAM, GROUP, id="0")
     await redis.xreadgroup(GROUP, "old-owner-a", {STREAM: ">"}, count=count // 2)
     await redis.xreadgroup(GROUP, "old-owner-b", {STREAM: ">"}, count=count - count // 2)
     return ids
 
 
-async def _take_over(redis: RedisClient, *, exclusive: bool) -> tuple[list[Message], list[str]]:
-    ids = await _left_pending(redis, 10)
+async def _take_over(redis: RedisClient, *, exclusive: bool, pending: int = 10) -> tuple[list[Message], list[str]]:
+    ids = await _left_pending(redis, pending)
     handled: list[Message] = []
 
     async def handle(messages: Sequence[Message]) -> None:
@@ -40,7 +42,8 @@ async def _take_over(redis: RedisClient, *, exclusive: bool) -> tuple[list[Messa
     stop = asyncio.Event()
     task = asyncio.create_task(StreamConsumer(redis, options, handle).run(stop))
     try:
-        await eventually(lambda: len(handled) >= 2, within=10, what="entries handled", alive=task)
+        expected = pending + 2 if exclusive else 2
+        await eventually(lambda: len(handled) >= expected, within=20, what="entries handled", alive=task)
         await asyncio.sleep(0.3)
     finally:
         stop.set()
@@ -64,11 +67,11 @@ async def test_a_shared_consumer_leaves_other_consumers_pending_entries_to_the_i
     assert (await redis.xpending(STREAM, GROUP))["pending"] == 10
 
 
-async def test_the_takeover_pages_through_a_long_pending_list(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redelivery, "TAKE_OVER_PAGE", 3)
-    handled, ids = await _take_over(redis, exclusive=True)
+async def test_the_takeover_pages_through_a_long_pending_list(redis: Redis) -> None:
+    handled, ids = await _take_over(redis, exclusive=True, pending=2345)  # more than a page of a thousand
 
     assert [m.id for m in handled] == ids
+    assert (await redis.xpending(STREAM, GROUP))["pending"] == 0
 
 
 async def test_an_exclusive_consumer_takes_over_on_a_cluster(redis_cluster: RedisClient) -> None:
