@@ -7,6 +7,7 @@ from typing import Any
 from cli_testkit import dead_letter_via_consumer, json_of, leave_pending, replicas, run_cli, tick_fields, trigger_fields
 
 from pricealert.common import names
+from pricealert.common.health import beat
 from pricealert.common.redisconn import RedisClient
 from pricealert.testsupport.polling import eventually
 
@@ -51,6 +52,20 @@ async def test_streams_reports_every_shard_across_the_masters(
     ticks_total = next(t for t in report["totals"] if t["kind"] == "ticks")
     assert ticks_total["length"] == 48 and ticks_total["groups"][0]["pending"] == 16
     assert (await run_cli("streams", "--consumers", env=env)).exit_code == 0
+
+
+async def test_health_finds_the_heartbeats_on_every_master(redis_cluster: RedisClient, redis_cluster_url: str) -> None:
+    env = {"REDIS_CLUSTER_URL": redis_cluster_url}
+    consumers = [f"evaluator-{n}" for n in range(12)]
+    for consumer in consumers:
+        await beat(redis_cluster, "evaluator", consumer, 30)
+    assert len(await _masters_of(redis_cluster, [names.health_key("evaluator", c) for c in consumers])) > 1
+
+    listed = await run_cli("health", "--json", env=env)
+    one = await run_cli("health", "evaluator", "--consumer", "evaluator-7", env=env)
+
+    assert sorted(w["consumer"] for w in json_of(listed)["workers"]) == sorted(consumers)
+    assert one.exit_code == 0, one.output
 
 
 async def test_shards_shows_the_leases_taken_on_the_cluster(redis_cluster: RedisClient, redis_cluster_url: str) -> None:
