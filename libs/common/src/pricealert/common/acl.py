@@ -20,8 +20,9 @@ USER_PREFIX = f"{names.PREFIX}-"
 ADMIN_USER = f"{USER_PREFIX}admin"
 
 # What a client sends by itself: redis-py's connection health check, a client name when one is set.
-# On a Redis Cluster the client learns which node serves which slot with CLUSTER SLOTS (redisconn.connect_cluster).
-CONNECTION = ("+ping", "+client|setname", "+cluster|slots")
+# On a Redis Cluster the client (redisconn.connect_cluster) learns which node serves which slot with CLUSTER SLOTS,
+# and the commands' key positions with COMMAND (and COMMAND GETKEYS for XREADGROUP's): metadata, no data.
+CONNECTION = ("+ping", "+client|setname", "+cluster|slots", "+command")
 RUN_SCRIPTS = ("+eval", "+evalsha")
 SCRIPTS = (*RUN_SCRIPTS, "+script|load", "+script|exists")
 TRANSACTIONS = ("+multi", "+exec", "+discard")
