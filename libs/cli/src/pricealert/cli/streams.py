@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from pricealert.cli.leases import OWNED_GROUPS, Lease, read_leases, shard_count
 from pricealert.common import names
@@ -146,31 +149,70 @@ async def discover_streams(redis: RedisClient, count: int) -> list[str]:
 
 async def stream_info(redis: RedisClient, stream: str) -> StreamInfo:
     """Length, groups, consumers, pending, lag and dead-letter count of one stream."""
-    dead = names.dead_letter_stream(stream)
-    dead_count = int(await redis.xlen(dead))
-    shard, kind = names.stream_shard(stream), names.stream_kind(stream)
-    if not await redis.exists(stream):
-        return StreamInfo(stream, False, 0, None, dead, dead_count, kind=kind, shard=shard)
-    info = await redis.xinfo_stream(stream)
-    last_id = text(info["last-generated-id"])
-    result = StreamInfo(stream, True, int(info["length"]), last_id, dead, dead_count, kind=kind, shard=shard)
-    for group in await redis.xinfo_groups(stream):
-        result.groups.append(await _group_info(redis, stream, group))
-    return result
+    [info] = await streams_info(redis, [stream])
+    return info
 
 
-async def _group_info(redis: RedisClient, stream: str, group: dict[str, Any]) -> GroupInfo:
+async def streams_info(redis: RedisClient, streams: Sequence[str]) -> list[StreamInfo]:
+    """`stream_info` of each of `streams`, in a few pipelined round trips (a cluster's pipeline asks each master)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xlen(names.dead_letter_stream(stream))
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute(raise_on_error=False)
+    infos: list[StreamInfo] = []
+    groups: list[tuple[StreamInfo, dict[str, Any]]] = []
+    for index, stream in enumerate(streams):
+        dead_count, info, group_replies = replies[3 * index : 3 * index + 3]
+        dead = names.dead_letter_stream(stream)
+        result = StreamInfo(
+            stream,
+            False,
+            0,
+            None,
+            dead,
+            int(_ok(dead_count)),
+            kind=names.stream_kind(stream),
+            shard=names.stream_shard(stream),
+        )
+        if not _missing(info):
+            result.exists, result.length = True, int(_ok(info)["length"])
+            result.last_id = text(_ok(info)["last-generated-id"])
+            groups += [(result, group) for group in _ok(group_replies)]
+        infos.append(result)
+    async with redis.pipeline(transaction=False) as pipe:
+        for result, group in groups:
+            pipe.xinfo_consumers(result.name, text(group["name"]))
+        consumers = await pipe.execute()
+    for (result, group), replies_of_group in zip(groups, consumers, strict=True):
+        result.groups.append(await _group_info(redis, result.name, group, replies_of_group))
+    return infos
+
+
+def _missing(reply: Any) -> bool:
+    """Whether a pipelined XINFO STREAM answered that the stream does not exist."""
+    return isinstance(reply, ResponseError) and "no such key" in str(reply)
+
+
+def _ok(reply: Any) -> Any:
+    """A pipelined reply, or the error it holds raised."""
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
+
+
+async def _group_info(
+    redis: RedisClient, stream: str, group: dict[str, Any], consumers: list[dict[str, Any]]
+) -> GroupInfo:
     name = text(group["name"])
     last_delivered = text(group["last-delivered-id"])
     lag = group.get("lag")
     exact = lag is not None
     if lag is None:
         lag, exact = await _count_after(redis, stream, last_delivered)
-    consumers = [
-        ConsumerInfo(text(c["name"]), int(c["pending"]), int(c["idle"]))
-        for c in await redis.xinfo_consumers(stream, name)
-    ]
-    return GroupInfo(name, int(group["pending"]), last_delivered, int(lag), exact, consumers)
+    found = [ConsumerInfo(text(c["name"]), int(c["pending"]), int(c["idle"])) for c in consumers]
+    return GroupInfo(name, int(group["pending"]), last_delivered, int(lag), exact, found)
 
 
 async def _count_after(redis: RedisClient, stream: str, last_id: str) -> tuple[int, bool]:
@@ -220,12 +262,10 @@ async def all_streams(
     if shard is not None:
         wanted = [s for s in wanted if names.stream_shard(s) == shard]
     leases = await read_leases(redis, sorted({s for s in map(names.stream_shard, wanted) if s is not None}))
-    infos = []
-    for stream in wanted:
-        info = await stream_info(redis, stream)
+    infos = await streams_info(redis, wanted)
+    for info in infos:
         if info.shard is not None:
             info.owners = {service: _holder(leases.get((service, info.shard))) for service in OWNED_GROUPS}
-        infos.append(info)
     return StreamsReport(count, infos, totals(infos))
 
 
