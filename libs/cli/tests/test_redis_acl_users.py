@@ -153,19 +153,19 @@ async def test_a_script_is_checked_key_by_key_even_for_keys_it_names_itself(acl_
             await redis.eval("return redis.call('GET', KEYS[1])", 1, names.shard_owner_key("ingest", 3))
 
 
-@pytest.mark.parametrize("role", [acl.INGEST, acl.NOTIFIER, acl.ALERTS], ids=lambda r: r.name)
+@pytest.mark.parametrize("role", [acl.INGEST, acl.NOTIFIER, acl.ALERTS, acl.EVALUATOR], ids=lambda r: r.name)
 async def test_a_consumer_cannot_append_to_the_streams_it_only_consumes(
     acl_redis: AclRedis, admin: Redis, role: acl.Role
 ) -> None:
     acl_redis.require_selectors()
     async with acl_redis.client(role) as redis:
-        for stream in role.consumes:
+        for stream in map(concrete, role.consumes):
             with pytest.raises(NoPermissionError):  # e.g. ingest forging a trigger, which the notifier would mail
                 await redis.xadd(stream, trigger_fields(1))
             for destructive in (redis.xtrim(stream, 0), redis.delete(stream), redis.set(stream, "x")):
                 with pytest.raises(NoPermissionError):
                     await destructive
-    assert await admin.xlen(TRIGGERS) == 0
+    assert await admin.xlen(TRIGGERS) == 0 and await admin.xlen(TICKS) == 0
 
 
 @pytest.mark.parametrize("role", acl.SERVICES, ids=lambda r: r.name)
