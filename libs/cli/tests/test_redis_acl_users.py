@@ -339,3 +339,20 @@ async def test_the_evaluators_fenced_script_declares_its_ticks_stream_and_acks_i
         with pytest.raises(ResponseError, match=r"(?i)can't (access|run)|no permissions"):
             await redis.eval("return redis.call('XADD', KEYS[1], '*', 'a', '1')", 1, TICKS)
     assert await admin.xlen(TRIGGERS) == 1 and await admin.xlen(TICKS) == 1
+
+
+async def test_the_notifier_asks_which_users_are_unverified_and_cannot_change_it(
+    acl_redis: AclRedis, admin: Redis
+) -> None:
+    await admin.sadd(names.ACCOUNTS_UNVERIFIED, "user-2")
+    async with acl_redis.client(acl.NOTIFIER) as redis:
+        assert await redis.smismember(names.ACCOUNTS_UNVERIFIED, ["user-1", "user-2"]) == [0, 1]
+        acl_redis.require_selectors()  # Redis 6 has no read-only keys
+        for write in (
+            redis.srem(names.ACCOUNTS_UNVERIFIED, "user-2"),
+            redis.delete(names.ACCOUNTS_UNVERIFIED),
+            redis.sadd(names.ACCOUNTS_UNVERIFIED, "user-3"),
+        ):
+            with pytest.raises(NoPermissionError):
+                await write
+    assert await admin.smembers(names.ACCOUNTS_UNVERIFIED) == {b"user-2"}

@@ -133,14 +133,22 @@ def test_redis_7_rules_keep_reads_and_consumed_streams_apart() -> None:
     assert "+client|setinfo" in rules
 
 
-def test_a_key_a_script_only_reads_is_a_plain_pattern_and_no_write_command_reaches_it() -> None:
-    """Redis 7 checks a script's declared keys as read and written: `%R~` would refuse the notifier's lease script."""
+def test_the_notifier_only_reads_the_unverified_accounts_and_only_with_smismember() -> None:
     rules = acl.rules(acl.NOTIFIER, ["0" * 64], REDIS_7)
 
-    assert f"~{names.ACCOUNTS_UNVERIFIED}" in rules and f"%R~{names.ACCOUNTS_UNVERIFIED}" not in rules
-    assert "+sismember" in rules and "+@set" not in rules
+    assert f"%R~{names.ACCOUNTS_UNVERIFIED}" in rules and f"~{names.ACCOUNTS_UNVERIFIED}" not in rules
+    assert "+smismember" in rules and "+@set" not in rules
     assert acl.NOTIFIER.reaches(names.ACCOUNTS_UNVERIFIED) and not acl.NOTIFIER.may_write(names.ACCOUNTS_UNVERIFIED)
     assert writers(names.ACCOUNTS_UNVERIFIED) == ["auth"]
+
+
+def test_a_key_a_script_only_reads_is_a_plain_pattern_and_no_write_command_reaches_it() -> None:
+    """Redis 7 checks a script's declared keys as read and written: `%R~` would refuse a script that declares one."""
+    role = acl.Role("reader", writes=("pricealert:reader:*",), script_reads=(names.ACCOUNTS_UNVERIFIED,))
+    rules = acl.rules(role, ["0" * 64], REDIS_7)
+
+    assert f"~{names.ACCOUNTS_UNVERIFIED}" in rules and f"%R~{names.ACCOUNTS_UNVERIFIED}" not in rules
+    assert role.reaches(names.ACCOUNTS_UNVERIFIED) and not role.may_write(names.ACCOUNTS_UNVERIFIED)
 
 
 def test_redis_6_rules_have_no_selectors_and_give_consumed_streams_as_keys() -> None:

@@ -173,7 +173,8 @@ EVALUATOR = Role(
     data_types=("@sortedset", "@string"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"),
 )
-# The notifier's lease script asks auth's set of unverified accounts whether a trigger's user may get mail.
+# Beside its shard's lease script, the notifier asks auth's set of unverified accounts (tag {auth}, another slot:
+# not in the script) which of a batch's users may get mail: SMISMEMBER, read-only.
 NOTIFIER = Role(
     "notifier",
     writes=(
@@ -183,9 +184,9 @@ NOTIFIER = Role(
         SHARD_COUNT,
     ),
     consumes=(TRIGGERS, names.ACCOUNT_EVENTS),
-    script_reads=(names.ACCOUNTS_UNVERIFIED,),
+    reads=(names.ACCOUNTS_UNVERIFIED,),
     data_types=("@string", "@hash", "@sortedset"),
-    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+sismember"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+smismember"),
 )
 SERVICES: tuple[Role, ...] = (AUTH, ALERTS, INGEST, EVALUATOR, NOTIFIER)
 
