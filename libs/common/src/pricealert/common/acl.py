@@ -30,17 +30,9 @@ KEY_LIFETIME = ("+exists", "+del", "+unlink", "+expire", "+pexpire", "+ttl", "+p
 APPEND = ("+xadd",)
 READ_STREAMS = ("+xrange", "+xrevrange", "+xlen")
 # The consumer loop (consumer.py) and the handlers that acknowledge their own entries; never XTRIM,
-# XDEL, XSETID or XGROUP DESTROY on another service's stream. XCLAIM: a new shard owner takes the pending entries.
-CONSUME = (
-    "+xgroup|create",
-    "+xreadgroup",
-    "+xack",
-    "+xautoclaim",
-    "+xclaim",
-    "+xpending",
-    "+xinfo|groups",
-    "+xrevrange",
-)
+# XDEL, XSETID or XGROUP DESTROY on another service's stream. XAUTOCLAIM also serves a new shard owner that takes
+# every pending entry (redelivery.take_all_pending).
+CONSUME = ("+xgroup|create", "+xreadgroup", "+xack", "+xautoclaim", "+xpending", "+xinfo|groups", "+xrevrange")
 # Written by the consumer loop; read by `pricealert health <service>`, the worker's compose health check.
 HEARTBEAT = ("+set", "+get", "+ttl")
 # `pricealert streams`, `shards` (leases and members), `health` and `dead-letters` (list, replay, drop).
