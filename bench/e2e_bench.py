@@ -110,7 +110,7 @@ async def main() -> None:
         while len(exchange.subscriptions()) < args.symbols and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols)
+        await load_alerts(redis, args.alerts, args.symbols, args.shards)
         load_s = time.perf_counter() - t0
         rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
         for r in range(rounds):  # round r's alerts are crossed by round r's trades only
