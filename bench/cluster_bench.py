@@ -18,6 +18,7 @@ import bisect
 import json
 import os
 import random
+import shutil
 import time
 import uuid
 from collections import defaultdict
@@ -256,6 +257,7 @@ async def main() -> None:
         runs = [await one_run(cluster, int(n), args, work) for n in args.processes.split(",")]
     finally:
         cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)  # six AOF files of a few hundred MB
     result = {
         "masters": 3,
         "shards": args.shards,
