@@ -257,7 +257,7 @@ async def main() -> None:
         runs = [await one_run(cluster, int(n), args, work) for n in args.processes.split(",")]
     finally:
         cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)  # six AOF files of a few hundred MB
+        shutil.rmtree(work, ignore_errors=True)  # the masters' AOF files: hundreds of MB
     result = {
         "masters": 3,
         "shards": args.shards,
