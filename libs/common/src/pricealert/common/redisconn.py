@@ -101,6 +101,16 @@ class _RedisCluster(RedisCluster):
                 raise
             raise ClusterUnreachable(str(exc)) from exc
 
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one command as RedisCluster does; a connection torn down under it during a failover is a
+        ConnectionError (redis-py 8 lets an AttributeError on the closed connection's None writer escape)."""
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except AttributeError as exc:
+            if "NoneType" not in str(exc):
+                raise
+            raise ClusterUnreachable(f"connection lost during a cluster change: {exc}") from exc
+
     async def _determine_slot(self, command: str, *args: Any) -> int:
         """The command's slot; for stream reads from the STREAMS names here, not by a COMMAND GETKEYS round trip."""
         if str(command).upper() in ("XREADGROUP", "XREAD"):

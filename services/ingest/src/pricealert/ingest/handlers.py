@@ -1,10 +1,11 @@
 """The ingest worker: shards owned, alert events and triggers in, subscriptions kept, trades out, catalog published.
 
-Replicas share the shards (common/ownership.py). For each shard it owns, a replica consumes (group ingest,
-exclusively) the shard's alert-events (AlertEvent) and triggers (Trigger) streams into subscriptions.SymbolRegistry,
-subscribes the union of its shards' symbols (shards.ShardPool) and writes their trades to the shard's ticks stream
-(tickwriter.TickPipeline, fenced by the lease). Every replica publishes pricealert:symbol-catalog (CatalogSnapshot,
-catalog.CatalogPublisher): it fetches the exchange's symbols anyway for its price checks, and the snapshots are whole.
+Consumes: pricealert:{s<k>}:alert-events (AlertEvent) and pricealert:{s<k>}:triggers (Trigger), group ingest,
+          exclusively, for each shard k this replica owns (common/ownership.py), into subscriptions.SymbolRegistry.
+Produces: pricealert:{s<k>}:ticks (Tick): the trades of the owned shards' symbols (shards.ShardPool subscribes their
+          union), written by tickwriter.TickPipeline, fenced by the lease; pricealert:symbol-catalog
+          (CatalogSnapshot, catalog.CatalogPublisher) from every replica: it fetches the exchange's symbols anyway
+          for its price checks, and the snapshots are whole.
 """
 
 from __future__ import annotations
