@@ -2,7 +2,8 @@
 
 auth and alerts (API and, where the tree has one, its worker) run as their own processes on real Postgres and
 Redis. One user creates alerts one at a time, a random pause between them (so that no create lines up with a
-relay's schedule); each latency is measured from the request's start to the entry read back with XREAD BLOCK.
+relay's schedule); each latency is measured from the request's start to the entry read back with XREAD BLOCK from
+the alert-events stream of BTCUSDT's shard.
 Run: `uv run python bench/alert_events_latency.py [--samples 300]`.
 """
 
@@ -23,7 +24,8 @@ from pricealert.common import names
 from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.publisher import publish
-from pricealert.common.redisconn import connect
+from pricealert.common.redisconn import connect_to
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.processes import SERVICE_MODULES, ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer, create_database, temp_dir
@@ -40,7 +42,7 @@ async def measure(samples: int) -> dict[str, Any]:
     work = temp_dir("bench-alert-events-")
     redis_server = RedisServer(work / "redis").start()
     postgres = PostgresServer(work / "pg").start()
-    redis = connect(redis_server.url)
+    redis = connect_to(redis_server.url)
     auth_port, alerts_port = free_port(), free_port()
     env = {
         "REDIS_URL": redis_server.url,
@@ -69,6 +71,7 @@ async def measure(samples: int) -> dict[str, Any]:
             login = await client.post(f"http://127.0.0.1:{auth_port}/auth/login", json=credentials)
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             url = f"http://127.0.0.1:{alerts_port}/alerts"
+            stream = AlertEvent.stream_of(shard_of(symbol.symbol, DEFAULT_SHARDS))  # SHARDS is not set
             last = "$"
             latencies: list[float] = []
             for n in range(samples + 10):  # the first ten warm up (catalog, connections)
@@ -81,9 +84,9 @@ async def measure(samples: int) -> dict[str, Any]:
                 alert_id = response.json()["id"]
                 seen = False
                 while not seen:
-                    read: Any = await redis.xread({names.ALERT_EVENTS: last}, block=5000, count=100)
+                    read: Any = await redis.xread({stream: last}, block=5000, count=100)
                     if not read:
-                        raise TimeoutError(f"alert {alert_id} not in {names.ALERT_EVENTS} within 5 s")
+                        raise TimeoutError(f"alert {alert_id} not in {stream} within 5 s")
                     for entry_id, fields in read[0][1]:
                         last = entry_id
                         seen = seen or AlertEvent.from_fields(fields).alert_id == alert_id

@@ -34,7 +34,7 @@ from pricealert.common.events import CatalogSnapshot, CatalogSymbol
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.logging import configure_logging
 from pricealert.common.publisher import publish
-from pricealert.common.redisconn import connect
+from pricealert.common.redisconn import connect_to
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer, create_database, temp_dir
@@ -134,7 +134,7 @@ async def main() -> None:
     redis_server = RedisServer(work / "redis").start()
     postgres = PostgresServer(work / "pg").start()
     database_url = create_database(postgres.url(), "bench")
-    redis = connect(redis_server.url)
+    redis = connect_to(redis_server.url)
     symbols = [
         CatalogSymbol(
             symbol="BTCUSDT", min_price=Decimal("0.01"), max_price=Decimal("1000000"), tick_size=Decimal("0.01")

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,7 +29,8 @@ from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, utc_now
 from pricealert.common.logging import configure_logging
 from pricealert.common.publisher import publish_many
-from pricealert.common.redisconn import connect
+from pricealert.common.redisconn import RedisClient, connect
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.devstack.fakeexchange import FakeExchange, default_symbols
 from pricealert.devstack.fakeexchange.symbols import synthetic_symbols
 from pricealert.devstack.ports import free_port, wait_for_port
@@ -49,12 +52,30 @@ def alert(alert_id: str, sym: str, target: Decimal) -> AlertEvent:
     )
 
 
+async def publish_alerts(redis: RedisClient, shards: int, events: Iterable[AlertEvent]) -> None:
+    """Publish alert events, each to its symbol's shard stream (as the alerts service's relay does)."""
+    by_shard: dict[int, list[AlertEvent]] = defaultdict(list)
+    for event in events:
+        by_shard[shard_of(event.symbol, shards)].append(event)
+    for shard, batch in by_shard.items():
+        await publish_many(redis, names.alert_events_stream(shard), batch)
+
+
+async def read_triggers(redis: RedisClient, shards: int) -> list[dict[bytes, bytes]]:
+    """The fields of every trigger of every shard."""
+    rows: list[dict[bytes, bytes]] = []
+    for shard in range(shards):
+        rows.extend(fields for _, fields in await redis.xrange(names.triggers_stream(shard)))
+    return rows
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
     parser.add_argument("--out", default="bench/results/e2e.json")
     args = parser.parse_args()
     work = temp_dir("bench-e2e-")
@@ -76,6 +97,7 @@ async def main() -> None:
         "BINANCE_WS_URL": exchange.ws_url,
         "BINANCE_REST_URL": exchange.rest_url,
         "CONSUMER_NAME": "bench",
+        "SHARDS": str(args.shards),
     }
     services = [
         ServiceProcess(name, env, log_path=work / f"{name}.log").start() for name in ("ingest", "evaluator", "notifier")
@@ -83,18 +105,18 @@ async def main() -> None:
     try:
         # One far-away alert per symbol makes ingest subscribe to all of them.
         anchors = [alert(f"anchor-{n}", symbol(n), BASE_PRICE * 100) for n in range(args.symbols)]
-        await publish_many(redis, names.ALERT_EVENTS, anchors)
+        await publish_alerts(redis, args.shards, anchors)
         deadline = time.monotonic() + 60
         while len(exchange.subscriptions()) < args.symbols and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols)
+        await load_alerts(redis, args.alerts, args.symbols, args.shards)
         load_s = time.perf_counter() - t0
         rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
         for r in range(rounds):  # round r's alerts are crossed by round r's trades only
             target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
-            await publish_many(
-                redis, names.ALERT_EVENTS, [alert(f"lat-{r}-{n}", symbol(n), target) for n in range(args.symbols)]
+            await publish_alerts(
+                redis, args.shards, [alert(f"lat-{r}-{n}", symbol(n), target) for n in range(args.symbols)]
             )
         await asyncio.sleep(3)  # the evaluator indexes them
         sent: dict[str, float] = {}
@@ -124,7 +146,7 @@ async def main() -> None:
                     accepted.setdefault(alert_id, float(at))
         latencies = [accepted[a] - sent[a] for a in sent if a in accepted]
         stages: dict[str, list[float]] = {"trade_to_ingest": [], "ingest_to_trigger": [], "trigger_to_smtp": []}
-        for _, fields in await redis.xrange(names.TRIGGERS):
+        for fields in await read_triggers(redis, args.shards):
             alert_id = fields[b"alert_id"].decode()
             if alert_id in sent and alert_id in accepted:
                 received, fired_at = int(fields[b"tick_received_at"]), int(fields[b"fired_at"])

@@ -1,4 +1,5 @@
-"""Benchmark (not a test): trades/s from the fake exchange's socket into the ticks stream, one ingest process.
+"""Benchmark (not a test): trades/s from the fake exchange's socket into the ticks streams, one ingest process
+owning every shard (fenced, deduplicated appends: one script call per shard per batch).
 
 Run: `uv run python bench/ingest_bench.py --rate 30000 --seconds 5 --repeats 3`.
 The fake exchange runs as its own process (random walk at --rate trades/s in total over the default
@@ -16,8 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from pricealert.common import names
 from pricealert.common.redisconn import connect
+from pricealert.common.shards import shard_of
 from pricealert.devstack.fakeexchange import default_symbols
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.servers import RedisServer, temp_dir
@@ -44,9 +48,6 @@ async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]
     try:
         await asyncio.to_thread(wait_for_port, port)
         await redis.flushall()
-        for i, spec in enumerate(s for s in default_symbols() if s.trading):
-            await redis.sadd(names.ingest_symbol_key(spec.symbol), f"bench-{i}")
-            await redis.sadd(names.INGEST_SYMBOLS, spec.symbol)
         settings = IngestSettings(
             binance_ws_url=f"ws://127.0.0.1:{port}",
             binance_rest_url=f"http://127.0.0.1:{port}",
@@ -54,13 +55,17 @@ async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]
             stats_interval_s=3600,
             log_level="WARNING",
         )
+        for i, spec in enumerate(s for s in default_symbols() if s.trading):
+            shard = shard_of(spec.symbol, settings.shards)
+            await redis.sadd(names.ingest_symbol_key(shard, spec.symbol), f"bench-{i}")
+            await redis.sadd(names.ingest_symbols_key(shard), spec.symbol)
         service = IngestService(settings, redis)
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
-        await asyncio.sleep(2.0)  # connect, subscribe, warm up
-        start_len, start, cpu0 = await redis.xlen(names.TICKS), time.monotonic(), _cpu()
+        await asyncio.sleep(2.0)  # take the shards, connect, subscribe, warm up
+        start_len, start, cpu0 = await ticks_written(redis, settings.shards), time.monotonic(), _cpu()
         await asyncio.sleep(seconds)
-        end_len, end, cpu1 = await redis.xlen(names.TICKS), time.monotonic(), _cpu()
+        end_len, end, cpu1 = await ticks_written(redis, settings.shards), time.monotonic(), _cpu()
         stop.set()
         await task
         ticks, cpu = end_len - start_len, cpu1 - cpu0
@@ -76,6 +81,11 @@ async def one_run(redis_url: str, rate: int, seconds: float) -> dict[str, float]
         fake.terminate()
         await fake.wait()
         await redis.aclose()
+
+
+async def ticks_written(redis: Redis, shards: int) -> int:
+    """Entries on every shard's ticks stream."""
+    return sum([await redis.xlen(names.ticks_stream(shard)) for shard in range(shards)])
 
 
 def _cpu() -> float:

@@ -1,8 +1,9 @@
 """Notifier benchmark: emails per second from one notifier process to a local SMTP server.
 
-Run: `uv run python bench/notifier_bench.py [--mails 5000] [--runs 3]` (fresh bundled Redis and local SMTP
-server per run). Reports medians: emails/s including the notifier's start-up, emails/s once it runs, and the
-notifier's CPU time per email (the figure least disturbed by other load on the machine).
+Run: `uv run python bench/notifier_bench.py [--mails 5000] [--runs 3] [--shards 16] [--symbols 1]` (fresh bundled
+Redis and local SMTP server per run). The triggers are spread over `--symbols` symbols, each on its shard's stream.
+Reports medians: emails/s including the notifier's start-up, emails/s once it runs, and the notifier's CPU time per
+email (the figure least disturbed by other load on the machine).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from pricealert.common import names
-from pricealert.common.events import Condition, Trigger, now_ms
+from redis.asyncio import Redis
+
+from pricealert.common.events import Condition, NotificationResult, Trigger, now_ms
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
+from pricealert.common.shards import shard_of
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
@@ -34,13 +37,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def trigger(n: int) -> dict[str, str]:
+def symbol_of(n: int, symbols: int) -> str:
+    """The symbol of trigger `n` when the triggers are spread over `symbols` symbols (BTCUSDT alone if 1)."""
+    return "BTCUSDT" if symbols == 1 else f"SYM{n % symbols}USDT"
+
+
+def trigger(n: int, symbol: str) -> dict[str, str]:
     return Trigger(
         trigger_id=f"t{n}",
         alert_id=f"t{n}",
         user_id="u",
         email=f"user{n}@example.com",
-        symbol="BTCUSDT",
+        symbol=symbol,
         condition=Condition.ABOVE,
         target_price=Decimal("100000"),
         name="bench",
@@ -52,7 +60,34 @@ def trigger(n: int) -> dict[str, str]:
     ).to_fields()
 
 
-async def one_run(mails: int, concurrency: int) -> dict[str, object]:
+async def results_written(redis: Redis, shards: int) -> int:
+    """How many results every shard's results stream holds, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for shard in range(shards):
+            pipe.xlen(NotificationResult.stream_of(shard))
+        return sum(await pipe.execute())
+
+
+def entry_ms(entry_id: object) -> int:
+    """The ms timestamp of a stream entry id."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return int(text.split("-")[0])
+
+
+async def result_span_ms(redis: Redis, shards: int) -> int:
+    """From the first to the last result event over every shard (entry ids are ms timestamps)."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for shard in range(shards):
+        stream = NotificationResult.stream_of(shard)
+        first, last = await redis.xrange(stream, count=1), await redis.xrevrange(stream, count=1)
+        if first and last:
+            firsts.append(entry_ms(first[0][0]))
+            lasts.append(entry_ms(last[0][0]))
+    return max(lasts) - min(firsts)
+
+
+async def one_run(mails: int, concurrency: int, shards: int, symbols: int) -> dict[str, object]:
     """Fresh Redis and SMTP server, `mails` triggers queued, then one notifier process drains them."""
     server = RedisServer(temp_dir("bench-redis-")).start()
     smtp_port = free_port()
@@ -66,7 +101,9 @@ async def one_run(mails: int, concurrency: int) -> dict[str, object]:
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(mails):
-                pipe.xadd(names.TRIGGERS, trigger(n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                symbol = symbol_of(n, symbols)
+                stream = Trigger.stream_of(shard_of(symbol, shards))
+                pipe.xadd(stream, trigger(n, symbol))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             await pipe.execute()
         started = time.perf_counter()
         notifier = ServiceProcess(
@@ -78,22 +115,18 @@ async def one_run(mails: int, concurrency: int) -> dict[str, object]:
                 "LOG_LEVEL": "WARNING",
                 "CONSUMER_NAME": "bench",
                 "NOTIFIER_CONCURRENCY": str(concurrency),
+                "SHARDS": str(shards),
             },
         ).start()
         assert notifier.process is not None
         steady: tuple[int, float] | None = None  # (results so far, notifier CPU seconds) once mails flow
-        while (done := await redis.xlen(names.NOTIFICATION_RESULTS)) < mails:
+        while (done := await results_written(redis, shards)) < mails:
             if steady is None and done > 0:
                 steady = (done, cpu_seconds(notifier.process.pid))
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu = {"notifier": cpu_seconds(notifier.process.pid), "smtp_server": cpu_seconds(smtp.pid)}
-        # Rate after start-up: from the first to the last result event (entry ids are ms timestamps).
-        first, last = (
-            await redis.xrange(names.NOTIFICATION_RESULTS, count=1),
-            await redis.xrevrange(names.NOTIFICATION_RESULTS, count=1),
-        )
-        span_ms = int(last[0][0].split(b"-")[0]) - int(first[0][0].split(b"-")[0])
+        span_ms = await result_span_ms(redis, shards)  # the rate after start-up
         notifier.stop()
         smtp.send_signal(signal.SIGTERM)
         counts = json.loads(smtp.communicate(timeout=180)[0])
@@ -123,14 +156,18 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mails", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--shards", type=int, default=16, help="SHARDS of the notifier")
+    parser.add_argument("--symbols", type=int, default=1, help="spread the triggers over this many symbols")
     parser.add_argument("--runs", type=int, default=3, help="repeat on fresh servers; medians are reported")
     parser.add_argument("--out", default="bench/results/notifier.json")
     args = parser.parse_args()
-    runs = [await one_run(args.mails, args.concurrency) for _ in range(args.runs)]
+    runs = [await one_run(args.mails, args.concurrency, args.shards, args.symbols) for _ in range(args.runs)]
     lost = [r["smtp"] for r in runs if r["smtp"] != {"accepted": args.mails, "distinct_message_ids": args.mails}]
     result = {
         "mails": args.mails,
         "concurrency": args.concurrency,
+        "shards": args.shards,
+        "symbols": args.symbols,
         "runs": len(runs),
         # Median over runs; "including start" counts the notifier process's start-up (imports, connections).
         "emails_per_s": statistics.median(int(str(r["emails_per_s"])) for r in runs),

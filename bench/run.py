@@ -57,6 +57,13 @@ def main() -> None:
         "ingest": run("ingest_bench.py", "--rate", "40000", "--seconds", seconds, "--repeats", repeats),
         "notifier": run("notifier_bench.py", "--mails", "1000" if args.quick else "5000", "--runs", repeats),
         "api": run("api_bench.py", "--seconds", seconds, "--repeats", repeats),
+        "cluster": run(
+            "cluster_bench.py",
+            "--alerts",
+            "20000" if args.quick else "200000",
+            "--ticks",
+            "60000" if args.quick else "600000",
+        ),
     }
     write_report(results, RESULTS, quick=args.quick)
     print((RESULTS / "bench.md").read_text())

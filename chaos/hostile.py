@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from chaos.hostile_requests import RAW_REQUESTS, Probe, probes
+from chaos.hostile_requests import RAW_REQUESTS, probes
+from chaos.hostile_tokens import Probe
 from chaos.stack import ChaosStack
 from chaos.workload import SYMBOLS, PlannedAlert, create_alert, register_users
 from pricealert.common import names

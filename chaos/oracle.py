@@ -11,22 +11,24 @@ from email import message_from_bytes, policy
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 
 from chaos.stack import ChaosStack
 from chaos.workload import SYMBOLS, Created, User, fires_at
 from pricealert.common import names
+from pricealert.common.redisconn import RedisClient
+from pricealert.common.shards import shard_of
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.evaluator.index import member_alert_id
 
+# (stream kind, group) of every per-shard consumer group the workload goes through; each shard has them all.
 GROUPS = (
-    (names.TICKS, names.GROUP_EVALUATOR),
-    (names.ALERT_EVENTS, names.GROUP_EVALUATOR),
-    (names.ALERT_EVENTS, names.GROUP_INGEST),
-    (names.TRIGGERS, names.GROUP_NOTIFIER),
-    (names.TRIGGERS, names.GROUP_ALERTS),
-    (names.TRIGGERS, names.GROUP_INGEST),
-    (names.NOTIFICATION_RESULTS, names.GROUP_ALERTS),
+    (names.TICKS_KIND, names.GROUP_EVALUATOR),
+    (names.ALERT_EVENTS_KIND, names.GROUP_EVALUATOR),
+    (names.ALERT_EVENTS_KIND, names.GROUP_INGEST),
+    (names.TRIGGERS_KIND, names.GROUP_NOTIFIER),
+    (names.TRIGGERS_KIND, names.GROUP_ALERTS),
+    (names.TRIGGERS_KIND, names.GROUP_INGEST),
+    (names.NOTIFICATION_RESULTS_KIND, names.GROUP_ALERTS),
 )
 
 
@@ -62,37 +64,49 @@ def accept_times(stack: ChaosStack) -> list[tuple[float, str]]:
     return rows
 
 
-async def read_triggers(redis: Redis) -> list[dict[str, str]]:
-    """Every entry of the triggers stream as text, with its entry id under 'entry_id'."""
+async def read_triggers(redis: RedisClient, shards: int) -> list[dict[str, str]]:
+    """Every entry of every shard's triggers stream as text, with its entry id under 'entry_id' and 'shard'."""
     rows = []
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(names.TRIGGERS)  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
-    for entry_id, fields in entries:
-        row = {k.decode(): v.decode() for k, v in fields.items()}
-        row["entry_id"] = entry_id.decode()
-        rows.append(row)
+    for shard in range(shards):
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(names.triggers_stream(shard))  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
+        for entry_id, fields in entries:
+            row = {k.decode(): v.decode() for k, v in fields.items()}
+            row["entry_id"], row["shard"] = entry_id.decode(), str(shard)
+            rows.append(row)
     return rows
 
 
-async def index_ids(redis: Redis) -> set[str]:
-    """Ids of the alerts the evaluator's index holds now."""
+async def index_ids(redis: RedisClient, shards: int) -> set[str]:
+    """Ids of the alerts the evaluator's index holds now (each symbol's keys live in its shard)."""
     ids: set[str] = set()
     for symbol in SYMBOLS:
-        for key in (names.eval_above_key(symbol), names.eval_below_key(symbol), names.eval_cross_key(symbol)):
+        shard = shard_of(symbol, shards)
+        for key in (
+            names.eval_above_key(shard, symbol),
+            names.eval_below_key(shard, symbol),
+            names.eval_cross_key(shard, symbol),
+        ):
             members: list[bytes] = await redis.zrange(key, 0, -1)  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
             ids.update(member_alert_id(member) for member in members)
     return ids
 
 
-async def backlog(redis: Redis) -> dict[str, int]:
-    """Pending entries per stream/group, the notifier's retry queue, and every dead-letter stream's length."""
+async def backlog(redis: RedisClient, shards: int) -> dict[str, int]:
+    """Pending entries per stream kind/group and the notifier's retry queues, summed over the shards; every
+    dead-letter stream's length."""
     out: dict[str, int] = {}
-    for stream, group in GROUPS:
-        try:
-            info = await redis.xpending(stream, group)
-            out[f"pending {stream}/{group}"] = int(info["pending"])
-        except Exception:  # a group not created yet has nothing pending
-            out[f"pending {stream}/{group}"] = 0
-    out["notifier retry queue"] = int(await redis.zcard(names.NOTIFIER_RETRY_QUEUE))
+    for kind, group in GROUPS:
+        total = 0
+        for shard in range(shards):
+            try:
+                info = await redis.xpending(names.shard_stream(shard, kind), group)
+                total += int(info["pending"])
+            except Exception:  # a group not created yet has nothing pending
+                pass
+        out[f"pending {kind}/{group}"] = total
+    queued = [int(await redis.zcard(names.notifier_retry_queue_key(shard))) for shard in range(shards)]
+    out["notifier retry queue"] = sum(queued)
+    # On a cluster scan_iter walks every master.
     async for key in redis.scan_iter(match=f"{names.PREFIX}:*:dead"):
         out[f"dead {key.decode()}"] = int(await redis.xlen(key))
     return out
@@ -144,10 +158,10 @@ async def observe(stack: ChaosStack, client: httpx.AsyncClient, users: list[User
     except httpx.HTTPError as exc:  # judged as every status wrong; the other counts still stand
         shown, status_error = {}, f"{type(exc).__name__}: {exc}"[:300]
     return Observation(
-        await read_triggers(stack.redis),
+        await read_triggers(stack.redis, stack.shards),
         accept_times(stack),
-        await index_ids(stack.redis),
-        await backlog(stack.redis),
+        await index_ids(stack.redis, stack.shards),
+        await backlog(stack.redis, stack.shards),
         shown,
         crashed,
         status_error,

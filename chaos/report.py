@@ -114,7 +114,9 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
         "",
         f"{passed}/{len(results)} fault scenarios pass; whole run {wall_s:.0f} s. Each scenario runs on a fresh "
         "stack (Redis with AOF everysec, SQLite, an aiosmtpd SMTP server, the fake exchange, every service as its own "
-        "process): 12 users create 240 alerts on 4 symbols (200 that the scripted market crosses: above, below and "
+        "process; the cluster-* scenarios: a Redis Cluster of 3 masters + 3 replicas, AOF on each, and 2 processes "
+        "each of ingest, the evaluator and the notifier sharing the 16 shards): 12 users create 240 alerts on 4 "
+        "symbols (200 that the scripted market crosses: above, below and "
         "cross both ways; 40 it never reaches), then the market ramps up (with a burst that fires 40 alerts at once, "
         "the moment the fault is injected), holds, ramps down and holds, with 200 trades/s of steady load.",
         "",

@@ -1,7 +1,8 @@
 """`make chaos`: every fault scenario on its own stack, then the hostile-input run; writes chaos/results/.
 
-Run from the repository root: `uv run python -m chaos [--only a,b] [--no-hostile] [--no-faults]
-[--hostile-databases sqlite,postgres]`.
+Run from the repository root: `uv run python -m chaos [--only a,b] [--no-hostile] [--no-faults] [--no-cluster]
+[--hostile-databases sqlite,postgres]`. The cluster scenarios (chaos/cluster_faults.py) start a Redis Cluster of
+3 masters + 3 replicas from the bundled redis-server.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python chaos/run.py`: make the package importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
 from chaos.report import row, write_report
 from chaos.runner import run_scenario
@@ -34,13 +36,13 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: bool) -> None:
+async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: bool, cluster: bool = True) -> None:
     """Run the chosen scenarios one after the other, then the hostile run, and write the report."""
     began = time.monotonic()
     root = temp_dir("chaos-")
     say(f"chaos: working directory {root}")
     results: list[dict[str, Any]] = []
-    for scenario in SCENARIOS if faults else []:
+    for scenario in [*SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []:
         if only and scenario.name not in only:
             continue
         say(f"== {scenario.name}: {scenario.what}")
@@ -77,12 +79,13 @@ def main() -> None:
         help="the databases the hostile-input run is repeated on (comma-separated)",
     )
     parser.add_argument("--no-faults", action="store_true", help="only the hostile-input run")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the scenarios on a Redis Cluster")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (service logs)")
     args = parser.parse_args()
     configure_logging(service="chaos", level="WARNING")
     only = {n.strip() for n in args.only.split(",") if n.strip()} or None
     databases = [] if args.no_hostile else [d.strip() for d in args.hostile_databases.split(",") if d.strip()]
-    asyncio.run(run(only, not args.no_faults, databases, args.keep))
+    asyncio.run(run(only, not args.no_faults, databases, args.keep, not args.no_cluster))
 
 
 if __name__ == "__main__":

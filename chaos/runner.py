@@ -26,7 +26,7 @@ def fired_all(stack: ChaosStack, created: list[Created], phase: str) -> Any:
     wanted = {c.alert.name for c in created if c.acknowledged and c.alert.phase == phase}
 
     async def check() -> bool:
-        return wanted <= {t.get("name") for t in await read_triggers(stack.redis)}
+        return wanted <= {t.get("name") for t in await read_triggers(stack.redis, stack.shards)}
 
     return check
 
@@ -38,7 +38,7 @@ def indexed_all(stack: ChaosStack, created: list[Created]) -> Any:
 
     async def check() -> bool:
         subscribed = {s.split("@")[0] for s in stack.exchange.subscriptions()}
-        return wanted <= await index_ids(stack.redis) and symbols <= subscribed
+        return wanted <= await index_ids(stack.redis, stack.shards) and symbols <= subscribed
 
     return check
 
@@ -47,11 +47,11 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
     """A check: every trigger mailed, nothing pending or waiting for a retry, every status final."""
 
     async def check() -> bool:
-        triggers = await read_triggers(stack.redis)
+        triggers = await read_triggers(stack.redis, stack.shards)
         mailed = set(accepted_ids(stack.smtp))
         if not {t["trigger_id"] for t in triggers} <= mailed:
             return False
-        if any(v for k, v in (await backlog(stack.redis)).items() if not k.startswith("dead ")):
+        if any(v for k, v in (await backlog(stack.redis, stack.shards)).items() if not k.startswith("dead ")):
             return False
         fired = {t["alert_id"] for t in triggers}
         shown = await statuses(client, users, stack.api_errors)
@@ -81,7 +81,13 @@ async def create_under_fault(
 async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     """Run one scenario on its own stack; returns its measured result."""
     began = time.monotonic()
-    stack = ChaosStack(root / scenario.name, evaluators=scenario.evaluators, notifiers=scenario.notifiers)
+    stack = ChaosStack(
+        root / scenario.name,
+        evaluators=scenario.evaluators,
+        notifiers=scenario.notifiers,
+        ingests=scenario.ingests,
+        cluster=scenario.cluster,
+    )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
     result: dict[str, Any] = {"scenario": scenario.name, "what": scenario.what}

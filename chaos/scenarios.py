@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from chaos.oracle import accepted_ids
+from chaos.oracle import accepted_ids, read_triggers
 from chaos.stack import ChaosStack
 from pricealert.common import names
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
@@ -28,6 +28,7 @@ class FaultContext:
     ended_ms: float | None = None
     mail_window: int = 0
     notes: list[str] = field(default_factory=list)
+    victims: list[str] = field(default_factory=list)  # processes a fault killed, to restart when it ends
     task: asyncio.Task[None] | None = None
 
 
@@ -45,6 +46,8 @@ class Scenario:
     fault_s: float = 0.0
     evaluators: int = 1
     notifiers: int = 1
+    ingests: int = 1
+    cluster: bool = False  # on a Redis Cluster of 3 masters + 3 replicas instead of one Redis
     during: str = "ramp"  # "ramp": while the market moves; "create": while alerts are being created
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
 
@@ -52,12 +55,19 @@ class Scenario:
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:
     """(triggers leased or accepted but not yet recorded as sent, every accepted trigger id)."""
     accepted = set(accepted_ids(stack.smtp))
+    shard_of_trigger = {t["trigger_id"]: int(t["shard"]) for t in await read_triggers(stack.redis, stack.shards)}
     leased: set[str] = set()
-    async for key in stack.redis.scan_iter(match=names.notifier_lease_key("*"), count=1000):
-        leased.add(key.decode().rsplit(":", 1)[1])
-    candidates = sorted(accepted | leased)
-    marks = [await stack.redis.exists(names.notifier_sent_key(t)) for t in candidates]
-    return {t for t, m in zip(candidates, marks, strict=True) if not m}, accepted
+    for shard in range(stack.shards):  # a trigger's lease and sent mark live in its symbol's shard
+        async for key in stack.redis.scan_iter(match=names.notifier_lease_key(shard, "*"), count=1000):
+            leased.add(trigger_id := key.decode().rsplit(":", 1)[1])
+            shard_of_trigger[trigger_id] = shard
+    unsent = set()
+    for trigger_id in sorted(accepted | leased):
+        known = shard_of_trigger.get(trigger_id)
+        where = range(stack.shards) if known is None else (known,)  # mailed, yet in no stream: look everywhere
+        if not any([await stack.redis.exists(names.notifier_sent_key(k, trigger_id)) for k in where]):
+            unsent.add(trigger_id)
+    return unsent, accepted
 
 
 async def noop(ctx: FaultContext) -> None:
@@ -100,6 +110,7 @@ async def redis_kill(ctx: FaultContext) -> None:
     """kill -9 of redis-server (AOF on, appendfsync everysec)."""
     before, accepted = await in_flight(ctx.stack)
     ctx.started_ms = wall_ms()
+    assert ctx.stack.redis_server is not None, "redis-restart runs on one Redis"
     await asyncio.to_thread(ctx.stack.redis_server.stop, kill=True)
     await asyncio.sleep(0.2)
     ctx.mail_window = len(before | (set(accepted_ids(ctx.stack.smtp)) - accepted))
@@ -108,6 +119,7 @@ async def redis_kill(ctx: FaultContext) -> None:
 
 async def redis_start(ctx: FaultContext) -> None:
     """Start redis-server again on the same port and data directory."""
+    assert ctx.stack.redis_server is not None, "redis-restart runs on one Redis"
     await asyncio.to_thread(ctx.stack.redis_server.start)
     ctx.ended_ms = wall_ms()
     ctx.notes.append("redis-server restarted (AOF replayed)")
@@ -191,7 +203,7 @@ async def stop_garbage(ctx: FaultContext) -> None:
 
 SCENARIOS: list[Scenario] = [
     Scenario("baseline", "no fault: the oracle's control run", noop, noop),
-    Scenario("kill-ingest", "SIGKILL ingest, restart after 2 s", kill("ingest"), restart("ingest"), 2.0),
+    Scenario("kill-ingest", "SIGKILL ingest, restart after 2 s", kill("ingest-1"), restart("ingest-1"), 2.0),
     Scenario(
         "kill-evaluator", "SIGKILL the evaluator, restart after 2 s", kill("evaluator-1"), restart("evaluator-1"), 2.0
     ),

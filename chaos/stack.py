@@ -1,24 +1,28 @@
-"""One fresh stack per scenario: Redis (AOF), SMTP, the fake exchange and every service as its own process."""
+"""One fresh stack per scenario: Redis (AOF; or a Redis Cluster of 3 masters + 3 replicas), SMTP, the fake exchange
+and every service as its own process."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, connect_to
+from pricealert.common.scripts import SHEBANG_VARIABLE
+from pricealert.common.shards import DEFAULT_SHARDS
 from pricealert.devstack.fakeexchange import FakeExchange, default_symbols
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.processes import ServiceProcess
-from pricealert.devstack.servers import PostgresServer, RedisServer
+from pricealert.devstack.servers import PostgresServer, RedisServer, redis_server_binary
 from pricealert.devstack.smtp import MailboxServer
+from pricealert.testsupport.cluster import RedisClusterNodes
 
 APIS = ("auth", "alerts", "gateway")  # the processes without a heartbeat (every other one is a worker)
 HEARTBEAT_SERVICE = {"alerts-worker": "alerts"}  # the alerts worker beats as the alerts service
@@ -43,12 +47,29 @@ CHAOS_ENV = {
 }
 
 
-def stack_environment(directory: Path, *, redis_url: str, smtp_port: int, exchange: FakeExchange) -> dict[str, str]:
+def redis_major() -> int:
+    """The major version of the redis-server the stack runs (0 if it cannot tell)."""
+    reply = subprocess.run([redis_server_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
+    version = next((word[2:] for word in reply.split() if word.startswith("v=")), "0").split(".")[0]
+    return int(version) if version.isdigit() else 0
+
+
+def stack_environment(
+    directory: Path,
+    *,
+    redis_url: str,
+    smtp_port: int,
+    exchange: FakeExchange,
+    redis_cluster_url: str = "",
+    shards: int = DEFAULT_SHARDS,
+) -> dict[str, str]:
     """Environment that points every service at this scenario's servers (SQLite files in `directory`)."""
     auth_port, alerts_port = free_port(), free_port()
     return {
         **CHAOS_ENV,
         "REDIS_URL": redis_url,
+        "REDIS_CLUSTER_URL": redis_cluster_url,
+        "SHARDS": str(shards),
         # Seven interpreters importing FastAPI/SQLAlchemy from source cost ~5 s of CPU each on every start.
         "PYTHONDONTWRITEBYTECODE": "",
         "AUTH_DATABASE_URL": f"sqlite:///{directory / 'auth.db'}",
@@ -75,16 +96,20 @@ class ChaosStack:
     directory: Path
     evaluators: int = 1
     notifiers: int = 1
+    ingests: int = 1
+    shards: int = DEFAULT_SHARDS
+    cluster: bool = False  # a Redis Cluster of 3 masters, each with a replica, instead of one Redis
     extra_env: dict[str, str] = field(default_factory=dict)
     # "sqlite" (files in the directory) or "postgres" (a server of the stack's own, one database per service)
     database: str = "sqlite"
     api_errors: list[str] = field(default_factory=list)  # 5xx answers the oracle's reads got
-    redis_server: RedisServer = field(init=False)
+    redis_server: RedisServer | None = None
+    cluster_nodes: RedisClusterNodes | None = None
     smtp: MailboxServer = field(init=False)
     exchange: FakeExchange = field(init=False)
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
-    redis: Redis = field(init=False)
+    redis: RedisClient = field(init=False)
     postgres: PostgresServer | None = None
 
     @property
@@ -103,8 +128,9 @@ class ChaosStack:
             "auth": ("auth", "auth-1"),
             "alerts": ("alerts", "alerts-1"),
             "alerts-worker": ("alerts-worker", "alerts-worker-1"),
-            "ingest": ("ingest", "ingest-1"),
         }
+        for n in range(1, self.ingests + 1):
+            names_[f"ingest-{n}"] = ("ingest", f"ingest-{n}")
         for n in range(1, self.evaluators + 1):
             names_[f"evaluator-{n}"] = ("evaluator", f"evaluator-{n}")
         for n in range(1, self.notifiers + 1):
@@ -114,21 +140,38 @@ class ChaosStack:
 
     async def start(self) -> None:
         """Start the servers and every process, then wait until the APIs and workers report ready."""
-        self.redis_server = RedisServer(self.directory / "redis", appendonly=True).start()
+        redis_url, cluster_url = await asyncio.to_thread(self._start_redis)
         self.smtp = MailboxServer(accept_log=self.accept_log).start()
         self.exchange = await FakeExchange(default_symbols()).start()
         database_env = await asyncio.to_thread(self._database_env)
         self.env = (
             stack_environment(
-                self.directory, redis_url=self.redis_server.url, smtp_port=self.smtp.port, exchange=self.exchange
+                self.directory,
+                redis_url=redis_url,
+                smtp_port=self.smtp.port,
+                exchange=self.exchange,
+                redis_cluster_url=cluster_url,
+                shards=self.shards,
             )
             | database_env
             | self.extra_env
         )
-        self.redis = connect(self.redis_server.url)
+        self.redis = connect_to(redis_url, cluster_url)
         for name in self.replicas():
             self.start_process(name)
         await self.wait_ready()
+
+    def _start_redis(self) -> tuple[str, str]:
+        """Start one Redis or the cluster; (REDIS_URL, REDIS_CLUSTER_URL: empty for one Redis)."""
+        if not self.cluster:
+            self.redis_server = RedisServer(self.directory / "redis", appendonly=True).start()
+            return self.redis_server.url, ""
+        nodes = RedisClusterNodes(self.directory / "cluster", masters=3, replicas_per_master=1)
+        self.cluster_nodes = nodes
+        nodes.start()
+        if redis_major() >= 7:  # as the tests do: a script touching a key outside its KEYS' slot then fails
+            self.extra_env.setdefault(SHEBANG_VARIABLE, "1")
+        return f"redis://127.0.0.1:{nodes.nodes[0].port}/0", nodes.seeds
 
     def _database_env(self) -> dict[str, str]:
         """The database URLs of auth and alerts when the stack runs on Postgres (SQLite needs none extra)."""
@@ -209,7 +252,10 @@ class ChaosStack:
         await self.exchange.stop()
         self.smtp.stop()
         await self.redis.aclose()
-        self.redis_server.stop()
+        if self.redis_server is not None:
+            self.redis_server.stop()
+        if self.cluster_nodes is not None:
+            self.cluster_nodes.stop()
         if self.postgres is not None:
             self.postgres.stop()
         return codes

@@ -17,6 +17,8 @@ from pricealert.devstack.smtp import MailboxServer, ReceivedMail
 from pricealert.testsupport.polling import eventually
 
 SERVICES = ("auth", "alerts", "alerts-worker", "ingest", "evaluator", "notifier", "gateway")
+# The pipeline on a Redis Cluster runs this many replicas of each sharded worker.
+CLUSTER_REPLICAS = {"ingest": 2, "evaluator": 2, "notifier": 2}
 
 
 @dataclass
@@ -39,6 +41,12 @@ class Stack:
         for name in names or SERVICES:
             env = {**self.env, **self.service_env.get(name, {})}
             self.processes[name] = ServiceProcess(name, env, log_path=self.directory / f"{name}.log").start()
+
+    def start_replica(self, service: str, n: int) -> None:
+        """Start replica `n` of `service`, named `<service>-<n>` (its process key, log file and consumer name)."""
+        name = f"{service}-{n}"
+        env = {**self.env, **self.service_env.get(service, {}), "CONSUMER_NAME": name}
+        self.processes[name] = ServiceProcess(service, env, log_path=self.directory / f"{name}.log").start()
 
     def stop(self) -> dict[str, int | None]:
         """Stop every service with SIGTERM; returns their exit codes."""

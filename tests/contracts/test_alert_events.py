@@ -1,5 +1,5 @@
 """alert-events: what the alerts service's producer writes (the outbox, on Postgres through its SQL function, and
-the relay) reads back as the AlertEvent it staged, on a real Redis."""
+the relay) reads back as the AlertEvent it staged, on its symbol's shard's stream, on a real Redis."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from pricealert.alerts.state import build_state, close_state
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, CatalogSnapshot, CatalogSymbol, Condition
 from pricealert.common.publisher import publish
+from pricealert.common.shards import shard_of
 
 USER = User(id="user-1", email="owner@example.com")
 SYMBOL = CatalogSymbol(
@@ -41,16 +42,25 @@ async def state(database_url: str, redis_url: str, redis: Redis) -> AsyncIterato
         await close_state(app_state)
 
 
-async def stream(redis: Redis) -> list[AlertEvent]:
-    """The stream's entries as AlertEvents, each written with exactly the class's fields, in order."""
-    raw = await entries(redis, names.ALERT_EVENTS)
+def shard_stream(state: AppState) -> str:
+    """The alert-events stream of the symbol's shard."""
+    return AlertEvent.stream_of(shard_of(SYMBOL.symbol, state.settings.shards))
+
+
+async def stream(state: AppState, redis: Redis) -> list[AlertEvent]:
+    """The shard stream's entries as AlertEvents, each written with exactly the class's fields, in order; no other
+    shard's stream holds any."""
+    others = [AlertEvent.stream_of(k) for k in range(state.settings.shards)]
+    others.remove(shard_stream(state))
+    assert [await redis.xlen(other) for other in others] == [0] * len(others)
+    raw = await entries(redis, shard_stream(state))
     for fields in raw:
         assert_written_as(AlertEvent, fields)
     return [AlertEvent.from_fields(fields) for fields in raw]
 
 
 async def test_each_change_reads_back_as_the_alert_event_it_staged(state: AppState, redis: Redis) -> None:
-    relay = OutboxRelay(state.store, state.redis)
+    relay = OutboxRelay(state.store, state.redis, shards=state.settings.shards)
     expires = datetime.now(UTC) + timedelta(hours=1)
     body = AlertCreate(
         symbol="ethbtc", target_price="0.05000", condition=Condition.BELOW, name="dip", expires_at=expires
@@ -59,7 +69,7 @@ async def test_each_change_reads_back_as_the_alert_event_it_staged(state: AppSta
     await state.service.delete(USER, alert.id)
 
     assert await relay.drain() == 2
-    created, deleted = await stream(redis)
+    created, deleted = await stream(state, redis)
 
     for event, event_type in ((created, AlertEventType.CREATED), (deleted, AlertEventType.DELETED)):
         assert (event.type, event.alert_id, event.user_id, event.email) == (
@@ -76,20 +86,20 @@ async def test_each_change_reads_back_as_the_alert_event_it_staged(state: AppSta
 
 
 async def test_an_expired_alert_and_a_resync_read_back_too(state: AppState, redis: Redis) -> None:
-    relay = OutboxRelay(state.store, state.redis)
+    relay = OutboxRelay(state.store, state.redis, shards=state.settings.shards)
     kept = await state.service.create(USER, AlertCreate(symbol="ETHBTC", target_price="1"))
     soon = await state.service.create(
         USER, AlertCreate(symbol="ETHBTC", target_price="2", expires_at=datetime.now(UTC) + timedelta(seconds=1))
     )
     await relay.drain()
-    await redis.delete(names.ALERT_EVENTS)
+    await redis.delete(shard_stream(state))
 
     expired = await state.store.expire_due(datetime.now(UTC) + timedelta(seconds=2), 10)
     assert [a.id for a in expired] == [soon.id]
     assert await state.service.resync() == 1
     assert await relay.drain() == 2
 
-    events = await stream(redis)
+    events = await stream(state, redis)
     assert [(e.type, e.alert_id) for e in events] == [
         (AlertEventType.EXPIRED, soon.id),
         (AlertEventType.CREATED, kept.id),

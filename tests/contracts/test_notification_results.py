@@ -1,4 +1,4 @@
-"""Contract of pricealert:notification-results: what the notifier writes reads back as a NotificationResult."""
+"""Contract of pricealert:{s<k>}:notification-results: what the notifier writes reads back as a NotificationResult."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
-from pricealert.common import names
 from pricealert.common.events import Condition, DeliveryStatus, NotificationResult, Trigger, trigger_id_for
 from pricealert.notifier.results import add_result
 
@@ -30,14 +29,16 @@ def trigger(alert_id: str) -> Trigger:
 
 
 async def test_results_written_by_the_notifier_read_back_as_notification_results(redis: Redis) -> None:
+    shard = 5
     async with redis.pipeline(transaction=True) as pipe:
         written = [
-            add_result(pipe, trigger("a1"), DeliveryStatus.SENT, None, 1),
-            add_result(pipe, trigger("a2"), DeliveryStatus.FAILED, "550 5.1.1 mailbox unavailable: «ü»", 3),
-            add_result(pipe, trigger("a3"), DeliveryStatus.FAILED, "email_not_verified: verify it", 0),
+            add_result(pipe, shard, trigger("a1"), DeliveryStatus.SENT, None, 1),
+            add_result(pipe, shard, trigger("a2"), DeliveryStatus.FAILED, "550 5.1.1 mailbox unavailable: «ü»", 3),
+            add_result(pipe, shard, trigger("a3"), DeliveryStatus.FAILED, "email_not_verified: verify it", 0),
         ]
         await pipe.execute()
-    entries = await redis.xrange(names.NOTIFICATION_RESULTS)
+    assert await redis.keys("*notification-results*") == [NotificationResult.stream_of(shard).encode()]
+    entries = await redis.xrange(NotificationResult.stream_of(shard))
     read = [NotificationResult.from_fields(fields) for _, fields in entries]
     assert read == written
     assert read[0].error is None and read[0].trigger_id == trigger_id_for("a1")

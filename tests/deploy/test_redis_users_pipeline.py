@@ -133,20 +133,28 @@ async def test_every_service_works_as_its_own_redis_user_and_nothing_is_refused(
 
         streams = operator(stack, port, "streams", "--json")
         assert streams.returncode == 0, streams.stderr
+        shards = operator(stack, port, "shards", "--json")  # the shard leases and members, as the CLI's user
+        assert shards.returncode == 0, shards.stderr
         beats = operator(stack, port, "health", "--json")  # every worker's heartbeat, read as the CLI's user
         assert beats.returncode == 0 and all(f'"{w}"' in beats.stdout for w in ("ingest", "evaluator", "notifier"))
         resync = operator(stack, port, "alerts", "resync")  # re-publishes alert events as the CLI's user
         assert resync.returncode == 0, resync.stderr
 
+        alert_events = [names.alert_events_stream(k) for k in range(int(await admin.get(names.SHARD_COUNT_KEY)))]
+
         async def no_pending() -> bool:
-            groups = await admin.xinfo_groups(names.ALERT_EVENTS)
-            return all(int(group["pending"]) == 0 and group.get("lag", 0) == 0 for group in groups)
+            for stream in alert_events:
+                groups = await admin.xinfo_groups(stream) if await admin.exists(stream) else []
+                if not all(int(group["pending"]) == 0 and group.get("lag", 0) == 0 for group in groups):
+                    return False
+            return True
 
         await eventually(no_pending, within=20, what="the resynced alert events consumed")
         await asyncio.sleep(1.5)  # a few more rounds of every loop: reclaims, heartbeats, lag gauges
 
         refused = await admin.execute_command("ACL", "LOG")  # type: ignore[no-untyped-call]
         assert refused == [], [(e[b"username"], e[b"object"], e[b"reason"], e[b"count"]) for e in refused]
-        assert await admin.xlen(names.dead_letter_stream(names.TRIGGERS)) == 0
+        dead = [names.dead_letter_stream(names.triggers_stream(k)) for k in range(len(alert_events))]
+        assert [await admin.xlen(stream) for stream in dead] == [0] * len(dead)
     finally:
         await admin.aclose()

@@ -11,6 +11,7 @@ from e2e_stack import Stack, alert_mails, create_alert, verification_link
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
@@ -39,7 +40,8 @@ async def fire(
 
 
 async def _indexed(redis: Redis, alert_id: str) -> bool:
-    members = await redis.zrange(names.eval_above_key("ETHUSDT"), 0, -1)
+    # The stack runs the default shard count; ETHUSDT's index lives in its shard.
+    members = await redis.zrange(names.eval_above_key(shard_of("ETHUSDT", DEFAULT_SHARDS), "ETHUSDT"), 0, -1)
     return any(alert_id in member for member in members)
 
 

@@ -19,6 +19,7 @@ from e2e_stack import Stack, fire_one_alert
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
@@ -91,9 +92,11 @@ async def test_every_operations_command_runs(
         stack.url, exchange, smtp_server, email="ops@example.com", symbol="BTCUSDT", target="100", trade_price="101"
     )
     redis = Redis.from_url(redis_url, decode_responses=True)
-    dead = names.dead_letter_stream(names.TRIGGERS)
+    # The README's recipes name BTCUSDT's shard ({s3} of the default 16): the alert above fired there.
+    triggers = names.triggers_stream(shard_of("BTCUSDT", DEFAULT_SHARDS))
+    dead = names.dead_letter_stream(triggers)
     # A trigger no reader can parse: each group dead-letters it, so the dead-letter commands have work.
-    await redis.xadd(names.TRIGGERS, {"trigger_id": "not-a-trigger"})
+    await redis.xadd(triggers, {"trigger_id": "not-a-trigger"})
     await eventually(lambda: redis.xlen(dead), within=20, what="a dead-lettered trigger")
 
     env = {

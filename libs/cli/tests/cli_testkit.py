@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
@@ -13,6 +14,8 @@ from typer.testing import CliRunner, Result
 from pricealert.cli.main import app
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.common.ownership import ShardOwnership
+from pricealert.common.redisconn import RedisClient
 
 
 async def run_cli(*args: str, env: Mapping[str, str] | None = None, input: str | None = None) -> Result:
@@ -87,3 +90,25 @@ async def dead_letter_via_consumer(
     await loop.poll_once()
     assert await redis.xlen(names.dead_letter_stream(stream)) >= len(entries)
     return ids
+
+
+@asynccontextmanager
+async def replicas(
+    redis: RedisClient, service: str, consumers: Sequence[str], count: int = 4
+) -> AsyncIterator[list[ShardOwnership]]:
+    """Replicas of `service` holding shard leases (their work just waits) until the block ends."""
+    stop = asyncio.Event()
+    owners = [
+        ShardOwnership(redis, service=service, consumer=c, count=count, lease_ms=1500, interval_s=0.3)
+        for c in consumers
+    ]
+
+    async def idle(shard: int, shard_stop: asyncio.Event) -> None:
+        await shard_stop.wait()
+
+    tasks = [asyncio.create_task(owner.run(stop, idle)) for owner in owners]
+    try:
+        yield owners
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)

@@ -17,6 +17,11 @@ from pricealert.common.redisconn import connect
 PASSWORDS = {role.name: f"{role.name}-password-{index:02d}-0123456789" for index, role in enumerate(acl.ROLES)}
 
 
+def concrete(pattern: str, shard: int = 5) -> str:
+    """A key `pattern` of acl.py (`pricealert:{s*}:triggers`) on one shard (`pricealert:{s5}:triggers`)."""
+    return pattern.replace("{s*}", f"{{s{shard}}}")
+
+
 def user_url(url: str, user: str, password: str) -> str:
     """`url` logged in as `user`."""
     parts = urlsplit(url)

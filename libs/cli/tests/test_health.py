@@ -20,7 +20,9 @@ async def _beat(redis: Redis, service: str, consumer: str) -> None:
     async def accept(messages: Sequence[Message]) -> None:
         return None
 
-    loop = StreamConsumer(redis, ConsumerOptions(names.TICKS, service, consumer, service=service, block_ms=10), accept)
+    loop = StreamConsumer(
+        redis, ConsumerOptions(names.ticks_stream(0), service, consumer, service=service, block_ms=10), accept
+    )
     await loop.ensure_group()
     await loop.poll_once()
 

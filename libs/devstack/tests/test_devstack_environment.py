@@ -1,13 +1,21 @@
 """`make run` gives each worker its own metrics port unless the operator chose one, points alerts at the root key
-and the links in the mails at its gateway."""
+and the links in the mails at its gateway, starts no Redis for a cluster, and reports an earlier version's data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import redis
+from structlog.testing import capture_logs
 
-from pricealert.devstack.__main__ import SERVICES, WORKER_METRICS_PORTS, embedded_environment, service_environment
+from pricealert.devstack.__main__ import (
+    SERVICES,
+    WORKER_METRICS_PORTS,
+    embedded_environment,
+    service_environment,
+    warn_if_unsharded,
+)
 
 
 def test_each_worker_gets_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,3 +66,29 @@ def test_the_links_in_the_mails_point_at_the_gateway(
         else:
             monkeypatch.setenv(name, value)
     assert embedded_environment(tmp_path, demo=False, stack=[]).get("APP_URL") == expected
+
+
+def test_a_cluster_url_means_no_bundled_redis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_CLUSTER_URL", "redis://node-1:6379,redis://node-2:6379")
+    for name, value in {"SMTP_HOST": "mail", "DATABASE_URL": "sqlite:///x.db", "AUTH_KEY_DIR": "keys"}.items():
+        monkeypatch.setenv(name, value)
+    stack: list[object] = []
+    env = embedded_environment(tmp_path, demo=False, stack=stack)
+    assert "REDIS_URL" not in env and stack == []
+
+
+async def test_an_earlier_versions_unsharded_streams_are_reported_with_the_fix(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with capture_logs() as quiet:
+            warn_if_unsharded(redis_url)
+        client.xadd("pricealert:alert-events", {"type": "alert.created"})
+        with capture_logs() as logs:
+            warn_if_unsharded(redis_url)
+    finally:
+        client.close()
+    assert quiet == []
+    [event] = logs
+    assert event["event"] == "devstack.unsharded_data" and event["streams"] == ["pricealert:alert-events"]
+    assert "pricealert alerts resync" in event["fix"]

@@ -18,15 +18,16 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from pricealert.alerts import worker
 from pricealert.alerts.app import create_app
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol
+from pricealert.common.events import AlertEvent, CatalogSnapshot, CatalogSymbol, Event
 from pricealert.common.keytrust import sign_statement
 from pricealert.common.publisher import publish
+from pricealert.common.redisconn import RedisClient
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.common.tokens import AUDIENCE, ISSUER
 
 CATALOG = [
@@ -41,10 +42,34 @@ CATALOG = [
 ]
 
 
-async def alert_events(redis: Redis) -> list[AlertEvent]:
-    """Every entry of the alert-events stream, parsed."""
-    entries: Any = await redis.xrange(names.ALERT_EVENTS)
-    return [AlertEvent.from_fields(fields) for _, fields in entries]
+# The shard count of the tests' settings (SHARDS unset).
+SHARDS = DEFAULT_SHARDS
+
+
+def stream_of(event: type[Event], symbol: str, shards: int = SHARDS) -> str:
+    """The stream of `event`'s kind of `symbol`'s shard (a notification result travels on its trigger's shard)."""
+    return event.stream_of(shard_of(symbol, shards))
+
+
+def alert_events_streams(shards: int = SHARDS) -> list[str]:
+    """Every shard's alert-events stream."""
+    return [AlertEvent.stream_of(shard) for shard in range(shards)]
+
+
+async def alert_events(redis: RedisClient, shards: int = SHARDS) -> list[AlertEvent]:
+    """Every entry of every shard's alert-events stream, parsed, by entry id (each stream's order kept)."""
+    found: list[tuple[tuple[int, int], AlertEvent]] = []
+    for stream in alert_events_streams(shards):
+        entries: Any = await redis.xrange(stream)
+        for entry_id, fields in entries:
+            ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)).partition("-")
+            found.append(((int(ms), int(seq)), AlertEvent.from_fields(fields)))
+    return [event for _, event in sorted(found, key=lambda pair: pair[0])]
+
+
+async def alert_events_count(redis: RedisClient, shards: int = SHARDS) -> int:
+    """How many entries the shards' alert-events streams hold together."""
+    return sum([int(await redis.xlen(stream)) for stream in alert_events_streams(shards)])
 
 
 def public_pem(key: Ed25519PrivateKey) -> str:
@@ -64,7 +89,7 @@ class TokenRoot:
     public_key_file: Path
 
     async def vouch(
-        self, redis: Redis, kid: str, public_key: str, *, algorithm: str = "EdDSA", validity_s: float = 3600
+        self, redis: RedisClient, kid: str, public_key: str, *, algorithm: str = "EdDSA", validity_s: float = 3600
     ) -> None:
         """Publish a statement for `kid` signed by this root, as auth does."""
         now = datetime.now(UTC)
@@ -119,7 +144,7 @@ class Tokens:
         return {"Authorization": f"Bearer {self.make(user_id)}"}
 
 
-async def publish_catalog(redis: Redis, symbols: list[CatalogSymbol] = CATALOG) -> None:
+async def publish_catalog(redis: RedisClient, symbols: list[CatalogSymbol] = CATALOG) -> None:
     """Publish a symbol catalog the way ingest does."""
     await publish(redis, names.SYMBOL_CATALOG, CatalogSnapshot.build(symbols, datetime.now(UTC)))
 

@@ -46,7 +46,7 @@ async def test_competing_relays_publish_each_event_once_in_order(
         created = [
             await state.service.create(user, AlertCreate(symbol="ETHUSDT", target_price=str(i + 1))) for i in range(60)
         ]
-        relays = [OutboxRelay(state.store, state.redis, batch_size=7) for _ in range(3)]
+        relays = [OutboxRelay(state.store, state.redis, shards=quiet.shards, batch_size=7) for _ in range(3)]
 
         async def drain_all(relay: OutboxRelay) -> None:
             for _ in range(40):

@@ -12,11 +12,10 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from alerts_testkit import Tokens, alert_events, running
+from alerts_testkit import Tokens, alert_events, alert_events_count, alert_events_streams, running
 from redis.asyncio import Redis
 
 from pricealert.alerts.settings import AlertsSettings
-from pricealert.common import names
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.testsupport.polling import eventually
@@ -67,12 +66,12 @@ async def test_event_committed_before_a_kill_is_delivered_after_restart(
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait, 10)
     alert_id = response.json()["id"]
-    assert await redis.xlen(names.ALERT_EVENTS) == 0
+    assert await alert_events_count(redis) == 0
 
     async with running(settings):
 
         async def delivered() -> bool:
-            return int(await redis.xlen(names.ALERT_EVENTS)) > 0
+            return await alert_events_count(redis) > 0
 
         await eventually(delivered)
     events = await alert_events(redis)
@@ -89,10 +88,10 @@ async def test_resync_command_republishes_active_alerts(settings: AlertsSettings
                 assert response.status_code == 201
 
         async def relayed() -> bool:
-            return int(await redis.xlen(names.ALERT_EVENTS)) == 2
+            return await alert_events_count(redis) == 2
 
         await eventually(relayed)
-    await redis.delete(names.ALERT_EVENTS)
+    await redis.delete(*alert_events_streams())
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "pricealert.alerts", "resync"],

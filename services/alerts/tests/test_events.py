@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from alerts_testkit import Tokens, alert_events
+from alerts_testkit import Tokens, alert_events, stream_of
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
@@ -90,8 +90,8 @@ async def test_outbox_publishes_created_and_deleted(client: httpx.AsyncClient, t
 async def test_trigger_then_notification_result(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     alert = await create(client, tokens)
     trigger = trigger_for(alert)
-    await publish(redis, names.TRIGGERS, trigger)
-    await publish(redis, names.TRIGGERS, trigger)  # a redelivery changes nothing
+    await publish(redis, stream_of(Trigger, trigger.symbol), trigger)
+    await publish(redis, stream_of(Trigger, trigger.symbol), trigger)  # a redelivery changes nothing
 
     async def triggered() -> bool:
         return bool((await get_alert(client, tokens, alert["id"]))["status"] == "triggered")
@@ -104,7 +104,7 @@ async def test_trigger_then_notification_result(client: httpx.AsyncClient, token
     assert abs(fired.timestamp() * 1000 - trigger.fired_at) < 1
     await publish(
         redis,
-        names.NOTIFICATION_RESULTS,
+        stream_of(NotificationResult, trigger.symbol),
         NotificationResult(
             trigger_id=trigger.trigger_id,
             alert_id=alert["id"],
@@ -125,10 +125,10 @@ async def test_trigger_then_notification_result(client: httpx.AsyncClient, token
 async def test_failed_delivery_shows_the_reason(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     alert = await create(client, tokens)
     trigger = trigger_for(alert)
-    await publish(redis, names.TRIGGERS, trigger)
+    await publish(redis, stream_of(Trigger, trigger.symbol), trigger)
     await publish(
         redis,
-        names.NOTIFICATION_RESULTS,
+        stream_of(NotificationResult, trigger.symbol),
         NotificationResult(
             trigger_id=trigger.trigger_id,
             alert_id=alert["id"],
@@ -153,8 +153,8 @@ async def test_trigger_for_a_deleted_alert_keeps_it_deleted(
     deleted = await create(client, tokens)
     control = await create(client, tokens)
     await client.delete(f"/alerts/{deleted['id']}", headers=tokens.headers("u1"))
-    await publish(redis, names.TRIGGERS, trigger_for(deleted))
-    await publish(redis, names.TRIGGERS, trigger_for(control))
+    await publish(redis, stream_of(Trigger, deleted["symbol"]), trigger_for(deleted))
+    await publish(redis, stream_of(Trigger, control["symbol"]), trigger_for(control))
 
     async def control_triggered() -> bool:
         return bool((await get_alert(client, tokens, control["id"]))["status"] == "triggered")
@@ -186,12 +186,13 @@ async def test_the_first_firing_is_kept_and_counted_once(
 
 async def test_malformed_trigger_is_dead_lettered(client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     alert = await create(client, tokens)
-    await redis.xadd(names.TRIGGERS, {"alert_id": alert["id"], "price": "not a price"})
+    triggers = stream_of(Trigger, alert["symbol"])
+    await redis.xadd(triggers, {"alert_id": alert["id"], "price": "not a price"})
     absurd = {**trigger_for(alert).to_fields(), "fired_at": str(10**30)}
-    await redis.xadd(names.TRIGGERS, absurd)  # type: ignore[arg-type]
+    await redis.xadd(triggers, absurd)  # type: ignore[arg-type]
 
     async def dead() -> bool:
-        return int(await redis.xlen(names.dead_letter_stream(names.TRIGGERS))) == 2
+        return int(await redis.xlen(names.dead_letter_stream(triggers))) == 2
 
     await eventually(dead)
     assert (await get_alert(client, tokens, alert["id"]))["status"] == "active"
@@ -214,8 +215,8 @@ async def test_expired_alert_is_marked_and_announced(client: httpx.AsyncClient, 
     assert [e.alert_id for e in expired_events] == [alert["id"]]
     assert (await get_alert(client, tokens, keeper["id"]))["status"] == "active"
     # An expired alert that fires late (a race in the evaluator) stays expired.
-    await publish(redis, names.TRIGGERS, trigger_for(alert))
-    await publish(redis, names.TRIGGERS, trigger_for(keeper))
+    await publish(redis, stream_of(Trigger, alert["symbol"]), trigger_for(alert))
+    await publish(redis, stream_of(Trigger, keeper["symbol"]), trigger_for(keeper))
 
     async def keeper_triggered() -> bool:
         return bool((await get_alert(client, tokens, keeper["id"]))["status"] == "triggered")

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from alerts_testkit import Tokens
+from alerts_testkit import Tokens, stream_of
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -58,10 +58,10 @@ async def test_hostile_triggers_are_dead_lettered_and_triggers_are_still_recorde
     client: httpx.AsyncClient, tokens: Tokens, redis: Redis
 ) -> None:
     alert_id = await create_alert(client, tokens)
-    sent = await send_hostile(redis, names.TRIGGERS, trigger_of(alert_id).to_fields())
+    sent = await send_hostile(redis, stream_of(Trigger, "BTCUSDT"), trigger_of(alert_id).to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS])
     assert (await shown(client, tokens, alert_id))["status"] == "active"
-    await publish(redis, names.TRIGGERS, trigger_of(alert_id))
+    await publish(redis, stream_of(Trigger, "BTCUSDT"), trigger_of(alert_id))
 
     async def triggered() -> bool:
         return bool((await shown(client, tokens, alert_id))["status"] == "triggered")
@@ -75,7 +75,7 @@ async def test_hostile_notification_results_are_dead_lettered_and_results_are_st
 ) -> None:
     alert_id = await create_alert(client, tokens)
     trigger = trigger_of(alert_id)
-    await publish(redis, names.TRIGGERS, trigger)
+    await publish(redis, stream_of(Trigger, "BTCUSDT"), trigger)
 
     async def triggered() -> bool:
         return bool((await shown(client, tokens, alert_id))["status"] == "triggered")
@@ -84,10 +84,10 @@ async def test_hostile_notification_results_are_dead_lettered_and_results_are_st
     result = NotificationResult(
         trigger_id=trigger.trigger_id, alert_id=alert_id, status=DeliveryStatus.SENT, attempts=1, occurred_at=utc_now()
     )
-    sent = await send_hostile(redis, names.NOTIFICATION_RESULTS, result.to_fields())
+    sent = await send_hostile(redis, stream_of(NotificationResult, "BTCUSDT"), result.to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS])
     assert (await shown(client, tokens, alert_id))["delivery_status"] == "pending"
-    await publish(redis, names.NOTIFICATION_RESULTS, result)
+    await publish(redis, stream_of(NotificationResult, "BTCUSDT"), result)
 
     async def delivered() -> bool:
         return bool((await shown(client, tokens, alert_id))["delivery_status"] == "sent")

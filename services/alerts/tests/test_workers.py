@@ -12,11 +12,10 @@ import sys
 
 import httpx
 import pytest
-from alerts_testkit import TokenRoot, Tokens, alert_events
+from alerts_testkit import SHARDS, TokenRoot, Tokens, alert_events, alert_events_count, stream_of
 from redis.asyncio import Redis
 
-from pricealert.common import names
-from pricealert.common.events import AlertEventType
+from pricealert.common.events import AlertEventType, Trigger
 from pricealert.common.publisher import publish
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.testsupport.polling import eventually
@@ -82,7 +81,7 @@ async def test_api_processes_serve_the_worker_relays_and_consumes_and_none_outli
             ids = {r.json()["id"] for r in created}
             # The API relays nothing: the events wait in the outbox for the worker.
             await asyncio.sleep(0.5)
-            assert await redis.xlen(names.ALERT_EVENTS) == 0
+            assert await alert_events_count(redis) == 0
 
             worker = start("worker", {**env, "METRICS_PORT": str(metrics_port)})
 
@@ -93,7 +92,7 @@ async def test_api_processes_serve_the_worker_relays_and_consumes_and_none_outli
             assert {e.type for e in await alert_events(redis)} == {AlertEventType.CREATED}
 
             first = created[0].json()
-            await publish(redis, names.TRIGGERS, trigger_for(first))
+            await publish(redis, stream_of(Trigger, first["symbol"]), trigger_for(first))
 
             async def triggered() -> bool:
                 shown = await client.get(f"/alerts/{first['id']}", headers=tokens.headers("u1"))
@@ -101,13 +100,13 @@ async def test_api_processes_serve_the_worker_relays_and_consumes_and_none_outli
 
             await eventually(triggered, within=10)
 
-            # The worker's own /metrics: what it relayed, and one figure per stream and group it consumes.
+            # The worker's own /metrics: what it relayed, and one figure per stream and group it consumes (2 per shard).
             async def reported() -> bool:
                 text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
                 relayed = re.search(r"^pricealert_alerts_outbox_relayed_total (\S+)$", text, re.MULTILINE)
                 pending = re.findall(r"^pricealert_stream_group_pending\{(.*)\} ", text, re.MULTILINE)
                 no_pid = all("pid=" not in labels for labels in pending)
-                return relayed is not None and float(relayed[1]) == 20 and len(pending) == 2 and no_pid
+                return relayed is not None and float(relayed[1]) == 20 and len(pending) == 2 * SHARDS and no_pid
 
             await eventually(reported, within=20)
         worker.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from pricealert.auth.app import create_app
 from pricealert.auth.repository import UserRepository
@@ -19,6 +18,7 @@ from pricealert.auth.settings import AuthSettings
 from pricealert.auth.state import AuthState
 from pricealert.common import names
 from pricealert.common.events import AccountEvent
+from pricealert.common.redisconn import RedisClient
 
 PASSWORD = "correct horse battery"
 AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
@@ -97,7 +97,7 @@ async def register_and_login(client: httpx.AsyncClient, email: str) -> dict[str,
     return await login(client, email)
 
 
-async def account_events(redis: Redis) -> list[AccountEvent]:
+async def account_events(redis: RedisClient) -> list[AccountEvent]:
     """Every account event appended so far."""
     return [AccountEvent.from_fields(fields) for _, fields in await redis.xrange(names.ACCOUNT_EVENTS)]
 

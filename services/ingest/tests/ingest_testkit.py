@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from redis.asyncio import Redis
-
-from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger
 from pricealert.common.publisher import publish
+from pricealert.common.redisconn import RedisClient
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.devstack.fakeexchange import ClientSession, FakeExchange
 from pricealert.ingest.handlers import IngestService
 from pricealert.ingest.settings import IngestSettings
@@ -32,8 +34,15 @@ class Ingest:
         await asyncio.wait_for(self.task, 10)
 
 
-async def emit_alert(redis: Redis, kind: AlertEventType, symbol: str, alert_id: str | None = None) -> str:
-    """Publish an alert event as the alerts service would; returns the alert id."""
+def shard(symbol: str, shards: int = DEFAULT_SHARDS) -> int:
+    """The shard of `symbol` (the tests run with the default shard count unless they say otherwise)."""
+    return shard_of(symbol.strip().upper(), shards)
+
+
+async def emit_alert(
+    redis: RedisClient, kind: AlertEventType, symbol: str, alert_id: str | None = None, shards: int = DEFAULT_SHARDS
+) -> str:
+    """Publish an alert event to its symbol's shard stream, as the alerts service would; returns the alert id."""
     alert_id = alert_id or uuid.uuid4().hex
     now = datetime.now(UTC)
     event = AlertEvent(
@@ -47,7 +56,7 @@ async def emit_alert(redis: Redis, kind: AlertEventType, symbol: str, alert_id: 
         target_price=Decimal("1"),
         occurred_at=now,
     )
-    await publish(redis, names.ALERT_EVENTS, event)
+    await publish(redis, AlertEvent.stream_of(shard(symbol, shards)), event)
     return alert_id
 
 
@@ -69,14 +78,20 @@ def make_trigger(alert_id: str, symbol: str, trigger_id: str | None = None) -> T
     )
 
 
-async def emit_trigger(redis: Redis, alert_id: str, symbol: str) -> None:
-    """Publish a trigger as the evaluator would."""
-    await publish(redis, names.TRIGGERS, make_trigger(alert_id, symbol))
+async def emit_trigger(redis: RedisClient, alert_id: str, symbol: str, shards: int = DEFAULT_SHARDS) -> None:
+    """Publish a trigger to its symbol's shard stream, as the evaluator would."""
+    await publish(redis, Trigger.stream_of(shard(symbol, shards)), make_trigger(alert_id, symbol))
 
 
-async def read_ticks(redis: Redis) -> list[Tick]:
-    """Every tick on the ticks stream, oldest first."""
-    return [Tick.from_fields(fields) for _id, fields in await redis.xrange(names.TICKS)]
+async def read_shard_ticks(redis: RedisClient, shard: int) -> list[Tick]:
+    """Every tick on one shard's ticks stream, oldest first."""
+    return [Tick.from_fields(fields) for _id, fields in await redis.xrange(Tick.stream_of(shard))]
+
+
+async def read_ticks(redis: RedisClient, shards: int = DEFAULT_SHARDS) -> list[Tick]:
+    """Every tick on every shard's ticks stream, by receive time."""
+    ticks = [tick for k in range(shards) for tick in await read_shard_ticks(redis, k)]
+    return sorted(ticks, key=lambda tick: (tick.received_at, tick.trade_id))
 
 
 def make_settings(exchange: FakeExchange, redis_url: str, **overrides: Any) -> IngestSettings:
@@ -99,3 +114,22 @@ def max_messages_per_second(session: ClientSession) -> int:
     """The most frames a client sent within any 1 s window."""
     times = [r.at for r in session.received]
     return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
+
+
+def spawn_ingest(exchange: FakeExchange, redis_url: str, name: str, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m pricealert.ingest` as its own process (a replica), with `env` on top of the test settings."""
+    variables = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "BINANCE_WS_URL": exchange.ws_url,
+        "BINANCE_REST_URL": exchange.rest_url,
+        "CONSUMER_NAME": name,
+        "LOG_LEVEL": "WARNING",
+        "INGEST_RECONNECT_FIRST_DELAY_S": "0.05",
+        "INGEST_CONTROL_MESSAGES_PER_S": "4.0",
+        "INGEST_RESYNC_S": "0.5",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pricealert.ingest"], env=variables, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )

@@ -44,7 +44,7 @@ def info_lines(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str | No
 
 
 async def test_symbol_set_changes_are_logged_with_the_alert_id(redis: Redis) -> None:
-    registry = SymbolRegistry(redis, gone_ttl_s=60)
+    registry = SymbolRegistry(redis, shards=16, gone_ttl_s=60)
     with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         await registry.handle_alert_events(
             [

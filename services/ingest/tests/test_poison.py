@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from ingest_testkit import Ingest, emit_alert, emit_trigger, make_trigger
+from ingest_testkit import Ingest, emit_alert, emit_trigger, make_trigger, shard
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Trigger
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
 from pricealert.testsupport.polling import eventually
@@ -48,7 +48,7 @@ async def test_hostile_alert_events_are_dead_lettered_and_subscriptions_go_on(
     redis: Redis, exchange: FakeExchange, start_ingest: Start
 ) -> None:
     ingest = start_ingest()
-    sent = await send_hostile(redis, names.ALERT_EVENTS, alert_fields("BTCUSDT"))
+    sent = await send_hostile(redis, AlertEvent.stream_of(shard("BTCUSDT")), alert_fields("BTCUSDT"))
     await wait_dead_lettered(redis, sent, [names.GROUP_INGEST])
     await emit_alert(redis, AlertEventType.CREATED, "ETHUSDT")
     await eventually(lambda: exchange.subscriptions() == {"ethusdt@trade"}, what="subscribed after the poison")
@@ -62,7 +62,7 @@ async def test_hostile_triggers_are_dead_lettered_and_unsubscribing_goes_on(
     ingest = start_ingest()
     alert_id = await emit_alert(redis, AlertEventType.CREATED, "BNBUSDT")
     await eventually(lambda: exchange.subscriptions() == {"bnbusdt@trade"}, what="subscribed")
-    sent = await send_hostile(redis, names.TRIGGERS, trigger_fields("BNBUSDT"))
+    sent = await send_hostile(redis, Trigger.stream_of(shard("BNBUSDT")), trigger_fields("BNBUSDT"))
     await wait_dead_lettered(redis, sent, [names.GROUP_INGEST])
     await emit_trigger(redis, alert_id, "BNBUSDT")
     await eventually(lambda: not exchange.subscriptions(), what="unsubscribed after the poison")

@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import httpx
-from ingest_testkit import emit_alert, read_ticks
+from ingest_testkit import emit_alert, read_ticks, shard
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEventType
+from pricealert.common.events import AlertEvent, AlertEventType
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.ports import free_port
 from pricealert.testsupport.polling import eventually
@@ -44,7 +44,9 @@ async def test_process_ingests_and_stops_on_sigterm(redis: Redis, redis_url: str
             metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         assert "pricealert_ingest_published_total 1.0" in metrics
         assert "pricealert_ingest_subscribed_streams 1.0" in metrics
-        assert 'pricealert_stream_entries_handled_total{group="ingest",stream="pricealert:alert-events"} 1.0' in metrics
+        stream = AlertEvent.stream_of(shard("BTCUSDT"))
+        assert f'pricealert_stream_entries_handled_total{{group="ingest",stream="{stream}"}} 1.0' in metrics
+        assert "pricealert_ingest_owned_shards 16.0" in metrics
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(process.communicate, timeout=10)
         assert process.returncode == 0, output.decode()[-2000:]

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from ingest_testkit import Ingest, emit_alert
+from ingest_testkit import Ingest, emit_alert, shard
 from redis.asyncio import Redis
 
-from pricealert.common import names
-from pricealert.common.events import AlertEventType
+from pricealert.common.events import AlertEventType, Tick
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.metrics import IngestCollector
 from pricealert.testsupport.polling import eventually
@@ -56,8 +55,8 @@ def rejected_counts(ingest: Ingest) -> dict[str, float]:
 
 
 async def published(redis: Redis) -> list[tuple[int, int]]:
-    """(trade id, length of the price) of every tick on the stream, read raw."""
-    entries: Any = await redis.xrange(names.TICKS)
+    """(trade id, length of the price) of every BTCUSDT tick on its shard's stream, read raw."""
+    entries: Any = await redis.xrange(Tick.stream_of(shard("BTCUSDT")))
     return [(int(fields[b"trade_id"]), len(fields[b"price"])) for _, fields in entries]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from ingest_testkit import Ingest, emit_alert, emit_trigger, read_ticks
+from ingest_testkit import Ingest, emit_alert, emit_trigger, read_ticks, shard
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEventType
+from pricealert.common.events import AlertEventType, Tick
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.testsupport.polling import eventually
 
@@ -27,7 +27,7 @@ async def test_created_alert_subscribes_and_trades_become_ticks(
     (tick,) = ticks
     assert tick.symbol == "BTCUSDT" and tick.price == Decimal("70123.45") and tick.trade_id == trade_id
     assert tick.exchange_time == 1_700_000_000_123 and tick.received_at > 1_700_000_000_000
-    entries = await redis.xrange(names.TICKS)
+    entries = await redis.xrange(Tick.stream_of(shard("BTCUSDT")))
     assert entries[0][1][b"price"] == b"70123.45000000"
 
 
@@ -44,7 +44,8 @@ async def test_symbol_is_unsubscribed_when_its_last_alert_goes(
     assert "ethusdt@trade" in exchange.subscriptions()
     await emit_alert(redis, AlertEventType.EXPIRED, "ETHUSDT", second)
     await eventually(lambda: exchange.subscriptions() == {"solusdt@trade"}, what="unsubscribed")
-    assert await redis.smembers(names.INGEST_SYMBOLS) == {b"SOLUSDT"}
+    assert await redis.smembers(names.ingest_symbols_key(shard("SOLUSDT"))) == {b"SOLUSDT"}
+    assert await ingest.service.registry.symbols() == {"SOLUSDT"}
 
 
 async def test_trigger_unsubscribes_a_fired_alert(redis: Redis, exchange: FakeExchange, start_ingest: Start) -> None:
@@ -53,7 +54,7 @@ async def test_trigger_unsubscribes_a_fired_alert(redis: Redis, exchange: FakeEx
     await eventually(lambda: exchange.subscriptions() == {"bnbusdt@trade"}, what="subscribed")
     await emit_trigger(redis, alert_id, "BNBUSDT")
     await eventually(lambda: not exchange.subscriptions(), what="unsubscribed")
-    assert await redis.scard(names.ingest_symbol_key("BNBUSDT")) == 0
+    assert await redis.scard(names.ingest_symbol_key(shard("BNBUSDT"), "BNBUSDT")) == 0
 
 
 async def test_late_created_event_does_not_revive_a_fired_alert(

@@ -8,23 +8,32 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import Condition, NotificationResult, Trigger
+from pricealert.common.redisconn import RedisClient
+from pricealert.common.shards import shard_of
 from pricealert.devstack.smtp import MailboxHandler, MailboxServer
 from pricealert.notifier.handlers import run
 from pricealert.notifier.settings import NotifierSettings
 
+SHARDS = 4  # the tests' shard count (settings_for): few consumers per replica, several shards all the same
+SYMBOL = "BTCUSDT"
+SHARD = shard_of(SYMBOL, SHARDS)  # where the triggers of SYMBOL, and all their keys, live
+TRIGGERS = Trigger.stream_of(SHARD)
+DEAD = names.dead_letter_stream(TRIGGERS)
+RESULTS = NotificationResult.stream_of(SHARD)
+RETRY_QUEUE = names.notifier_retry_queue_key(SHARD)
 
-def trigger(n: int = 1, email: str = "ada@example.com") -> Trigger:
-    """Trigger number `n` (trigger and alert id `t<n>`)."""
+
+def trigger(n: int = 1, email: str = "ada@example.com", symbol: str = SYMBOL) -> Trigger:
+    """Trigger number `n` (trigger and alert id `t<n>`) on `symbol`."""
     return Trigger(
         trigger_id=f"t{n}",
         alert_id=f"t{n}",
         user_id="u1",
         email=email,
-        symbol="BTCUSDT",
+        symbol=symbol,
         condition=Condition.ABOVE,
         target_price=Decimal("100000"),
         name="moon",
@@ -53,22 +62,54 @@ def settings_for(port: int, **overrides: object) -> NotifierSettings:
         backoff_base_s=0.05,
         backoff_max_s=0.3,
         concurrency=4,
+        shards=SHARDS,
     )
     values.update(overrides)
     return NotifierSettings(**values)  # type: ignore[arg-type]
 
 
-async def publish_triggers(redis: Redis, numbers: range | list[int], email: str = "ada@example.com") -> None:
-    """XADD the triggers with these numbers in one round trip."""
+def sent_key(n: int) -> str:
+    """The sent mark of trigger `n` on SYMBOL."""
+    return names.notifier_sent_key(SHARD, f"t{n}")
+
+
+def lease_key(n: int) -> str:
+    """The lease of trigger `n` on SYMBOL."""
+    return names.notifier_lease_key(SHARD, f"t{n}")
+
+
+def retry_key(n: int) -> str:
+    """The retry hash of trigger `n` on SYMBOL."""
+    return names.notifier_retry_key(SHARD, f"t{n}")
+
+
+async def publish_triggers(
+    redis: RedisClient,
+    numbers: range | list[int],
+    email: str = "ada@example.com",
+    symbol: str = SYMBOL,
+    shards: int = SHARDS,
+) -> None:
+    """XADD the triggers with these numbers on `symbol` to its shard's stream, in one round trip."""
+    stream = Trigger.stream_of(shard_of(symbol, shards))
     async with redis.pipeline(transaction=False) as pipe:
         for n in numbers:
-            pipe.xadd(names.TRIGGERS, trigger(n, email).to_fields())  # type: ignore[arg-type]
+            pipe.xadd(stream, trigger(n, email, symbol).to_fields())  # type: ignore[arg-type]
         await pipe.execute()
 
 
-async def results(redis: Redis) -> list[NotificationResult]:
-    """Every notification result published so far."""
-    return [NotificationResult.from_fields(f) for _, f in await redis.xrange(names.NOTIFICATION_RESULTS)]
+async def results(redis: RedisClient, shards: int = SHARDS) -> list[NotificationResult]:
+    """Every notification result published so far on any shard, in the order they were written."""
+    entries = []
+    for shard in range(shards):
+        entries += await redis.xrange(NotificationResult.stream_of(shard))
+    entries.sort(key=lambda entry: tuple(int(part) for part in entry[0].split(b"-")))
+    return [NotificationResult.from_fields(fields) for _, fields in entries]
+
+
+async def pending(redis: RedisClient, stream: str = TRIGGERS) -> int:
+    """Entries of `stream` delivered to the notifier and not yet acknowledged."""
+    return int((await redis.xpending(stream, names.GROUP_NOTIFIER))["pending"])
 
 
 def message_ids(server: MailboxServer) -> Counter[str]:
@@ -112,7 +153,7 @@ def selective_server(handler: SelectiveHandler, port: int | None = None) -> Mail
 class Replica:
     """One notifier `run(...)` task in the test's event loop."""
 
-    def __init__(self, redis: Redis, settings: NotifierSettings) -> None:
+    def __init__(self, redis: RedisClient, settings: NotifierSettings) -> None:
         self.stopping = asyncio.Event()
         self.task = asyncio.create_task(run(redis, settings, self.stopping))
 

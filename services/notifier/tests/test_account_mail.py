@@ -6,8 +6,20 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from notifier_testkit import StartNotifier, message_id, publish_triggers, results, settings_for, trigger
+from notifier_testkit import (
+    DEAD,
+    TRIGGERS,
+    StartNotifier,
+    lease_key,
+    message_id,
+    message_ids,
+    publish_triggers,
+    results,
+    settings_for,
+    trigger,
+)
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from pricealert.common import names
 from pricealert.common.events import AccountEvent, AccountEventType, utc_now
@@ -15,7 +27,6 @@ from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
 
 ACCOUNT_DEAD = names.dead_letter_stream(names.ACCOUNT_EVENTS)
-TRIGGERS_DEAD = names.dead_letter_stream(names.TRIGGERS)
 
 
 def account_event(kind: AccountEventType, email: str = "new@example.com", **fields: object) -> AccountEvent:
@@ -128,12 +139,12 @@ async def test_no_alert_mail_to_an_unverified_address_until_it_is_verified(
     [refused] = await results(redis)
     assert (refused.trigger_id, refused.status, refused.attempts) == ("t1", "failed", 0)
     assert refused.error is not None and refused.error.startswith("email_not_verified:")
-    assert smtp_server.mails == [] and await redis.xlen(TRIGGERS_DEAD) == 0  # no fault: nothing for operators
-    [group] = await redis.xinfo_groups(names.TRIGGERS)
+    assert smtp_server.mails == [] and await redis.xlen(DEAD) == 0  # no fault: nothing for operators
+    [group] = await redis.xinfo_groups(TRIGGERS)
     assert group["pending"] == 0
 
     await redis.srem(names.ACCOUNTS_UNVERIFIED, "u1")  # what auth does when the address is verified
-    await redis.xadd(names.TRIGGERS, trigger(2).to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger(2).to_fields())  # type: ignore[arg-type]
 
     async def two_results() -> bool:
         return len(await results(redis)) == 2
@@ -141,3 +152,28 @@ async def test_no_alert_mail_to_an_unverified_address_until_it_is_verified(
     await eventually(two_results)
     assert [str(m.message["Message-ID"]) for m in smtp_server.mails] == [message_id(2)]
     assert (await results(redis))[1].status == "sent"
+
+
+async def test_a_failed_unverified_check_gives_the_batch_leases_back_and_the_mail_goes_out_once_it_answers(
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
+    # A set of another type makes SMISMEMBER fail (WRONGTYPE) beside a lease script that succeeds.
+    await redis.set(names.ACCOUNTS_UNVERIFIED, "not a set")
+    settings = settings_for(smtp_server.port, send_timeout_s=10.0)  # leases of 15 s: far beyond this test's waits
+    replica = notifier(settings)
+    await publish_triggers(redis, [1])
+
+    async def tried() -> bool:
+        entries = await redis.xpending_range(TRIGGERS, names.GROUP_NOTIFIER, min="-", max="+", count=10)
+        return bool(entries) and entries[0]["times_delivered"] >= 1
+
+    await eventually(tried, alive=replica.task, tolerate=(ResponseError,))  # NOGROUP until the consumer starts
+    await asyncio.sleep(0.3)
+    assert not await redis.exists(lease_key(1)) and smtp_server.mails == []
+    await redis.delete(names.ACCOUNTS_UNVERIFIED)
+
+    async def sent() -> bool:
+        return len(await results(redis)) == 1
+
+    await eventually(sent, within=5, alive=replica.task)  # after the reclaim time, not after a lease's 15 s
+    assert message_ids(smtp_server) == {message_id(1): 1}

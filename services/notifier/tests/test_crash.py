@@ -6,6 +6,10 @@ from collections import Counter
 from pathlib import Path
 
 from notifier_testkit import (
+    DEAD,
+    RESULTS,
+    SHARDS,
+    TRIGGERS,
     SelectiveHandler,
     message_id,
     message_ids,
@@ -39,6 +43,7 @@ def replica(name: str, redis_url: str, smtp_port: int, log_dir: Path) -> Service
             "NOTIFIER_BACKOFF_MAX_S": "0.5",
             "LOG_LEVEL": "WARNING",
             "ENV": "test",
+            "SHARDS": str(SHARDS),
         },
         log_path=log_dir / f"{name}.log",
     )
@@ -53,14 +58,14 @@ async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_
     victim = replica("victim", redis_url, server.port, tmp_path)
     survivor = replica("survivor", redis_url, server.port, tmp_path)
     try:
-        await redis.xgroup_create(names.TRIGGERS, names.GROUP_NOTIFIER, id="0", mkstream=True)
+        await redis.xgroup_create(TRIGGERS, names.GROUP_NOTIFIER, id="0", mkstream=True)
         await publish_triggers(redis, range(MAILS))
         victim.start()
         survivor.start()
 
         async def victim_is_sending() -> bool:
             held = await redis.xpending_range(
-                names.TRIGGERS, names.GROUP_NOTIFIER, min="-", max="+", count=MAILS, consumername="victim"
+                TRIGGERS, names.GROUP_NOTIFIER, min="-", max="+", count=MAILS, consumername="victim"
             )
             return len(server.mails) >= MAILS // 8 and len(held) > 0
 
@@ -70,8 +75,8 @@ async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_
         assert at_kill < MAILS, "the victim died after the work was done"
 
         async def every_trigger_reported() -> bool:  # cheap to poll: the SMTP server shares this process
-            pending = (await redis.xpending(names.TRIGGERS, names.GROUP_NOTIFIER))["pending"]
-            return await redis.xlen(names.NOTIFICATION_RESULTS) >= MAILS and pending == 0
+            pending = (await redis.xpending(TRIGGERS, names.GROUP_NOTIFIER))["pending"]
+            return await redis.xlen(RESULTS) >= MAILS and pending == 0
 
         await eventually(every_trigger_reported, within=15, every=0.1)
         assert survivor.running
@@ -87,7 +92,7 @@ async def test_replica_killed_mid_send_loses_nothing_and_duplicates_stay_within_
         # A result is recorded with its acknowledgement in one transaction: one per trigger, even here.
         assert Counter(r.trigger_id for r in outcomes) == {f"t{n}": 1 for n in range(MAILS)}
         assert {r.status for r in outcomes} == {"sent"}
-        assert await redis.xlen(names.dead_letter_stream(names.TRIGGERS)) == 0
+        assert await redis.xlen(DEAD) == 0
     finally:
         victim.kill()
         survivor.stop()

@@ -7,12 +7,19 @@ import threading
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from notifier_testkit import (
+    DEAD,
+    RETRY_QUEUE,
+    SHARDS,
+    TRIGGERS,
     SelectiveHandler,
     StartNotifier,
+    lease_key,
     message_id,
     message_ids,
+    pending,
     publish_triggers,
     results,
+    retry_key,
     selective_server,
     settings_for,
     trigger,
@@ -20,21 +27,20 @@ from notifier_testkit import (
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.events import Trigger
+from pricealert.common.shards import shard_of
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
 
-DEAD = names.dead_letter_stream(names.TRIGGERS)
-
-
-async def pending(redis: Redis) -> int:
-    return int((await redis.xpending(names.TRIGGERS, names.GROUP_NOTIFIER))["pending"])
+# Symbols of the four shards (SHARDS = 4): BTCUSDT's is the testkit's SHARD.
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "ADAUSDT", "DOGEUSDT")
 
 
 async def test_one_trigger_one_email_with_its_details(
     redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
 ) -> None:
     notifier(settings_for(smtp_server.port))
-    await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
     async def one_result() -> bool:
         return len(await results(redis)) == 1
@@ -51,7 +57,7 @@ async def test_one_trigger_one_email_with_its_details(
     assert html is not None and "100012.5" in html.get_content()
     [result] = await results(redis)
     assert (result.status, result.attempts, result.error) == ("sent", 1, None)
-    assert await pending(redis) == 0 and not await redis.exists(names.notifier_lease_key("t1"))
+    assert await pending(redis) == 0 and not await redis.exists(lease_key(1))
 
 
 async def test_redelivered_trigger_that_was_sent_is_only_acknowledged(
@@ -64,10 +70,10 @@ async def test_redelivered_trigger_that_was_sent_is_only_acknowledged(
         return len(smtp_server.mails) == 2
 
     await eventually(two_mails)
-    last = await redis.xadd(names.TRIGGERS, trigger(1).to_fields())  # type: ignore[arg-type]  # a late duplicate
+    last = await redis.xadd(TRIGGERS, trigger(1).to_fields())  # type: ignore[arg-type]  # a late duplicate
 
     async def all_acknowledged() -> bool:
-        [group] = await redis.xinfo_groups(names.TRIGGERS)
+        [group] = await redis.xinfo_groups(TRIGGERS)
         return bool(group["last-delivered-id"] == last) and await pending(redis) == 0
 
     await eventually(all_acknowledged)
@@ -81,7 +87,7 @@ async def test_transient_failures_then_success_send_exactly_one_mail(
 ) -> None:
     smtp_server.handler.fail_next(2, "451 4.3.0 Try again later")
     notifier(settings_for(smtp_server.port))
-    await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
     async def sent() -> bool:
         return any(r.status == "sent" for r in await results(redis))
@@ -91,7 +97,7 @@ async def test_transient_failures_then_success_send_exactly_one_mail(
     assert message_ids(smtp_server) == {message_id(1): 1}
     [result] = await results(redis)
     assert (result.status, result.attempts) == ("sent", 3)
-    assert await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 0 and not await redis.exists(names.notifier_retry_key("t1"))
+    assert await redis.zcard(RETRY_QUEUE) == 0 and not await redis.exists(retry_key(1))
     assert await pending(redis) == 0 and await redis.xlen(DEAD) == 0
 
 
@@ -100,7 +106,7 @@ async def test_permanent_failure_dead_letters_and_reports_failed(
 ) -> None:
     smtp_server.handler.fail_next(1, "550 5.1.1 No such user")
     notifier(settings_for(smtp_server.port))
-    await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
     async def dead_lettered() -> bool:
         return await redis.xlen(DEAD) == 1
@@ -132,8 +138,8 @@ async def test_a_mailbox_that_keeps_refusing_does_not_hold_up_the_others(redis: 
 
         await eventually(retried_on_its_own_schedule)
         assert "t0" not in {r.trigger_id for r in await results(redis)}
-        assert await redis.zscore(names.NOTIFIER_RETRY_QUEUE, "t0") is not None
-        assert int(await redis.hget(names.notifier_retry_key("t0"), "retry_attempts") or 0) >= 1
+        assert await redis.zscore(RETRY_QUEUE, "t0") is not None
+        assert int(await redis.hget(retry_key(0), "retry_attempts") or 0) >= 1
         assert await pending(redis) == 0  # it waits in the retry queue, not in the stream
         handler.busy.clear()
 
@@ -153,7 +159,7 @@ async def test_transient_failures_are_given_up_after_the_retry_period(redis: Red
     server = selective_server(handler).start()
     try:
         notifier(settings_for(server.port, retry_for_s=0.6))
-        await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
+        await redis.xadd(TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
         async def dead_lettered() -> bool:
             return await redis.xlen(DEAD) == 1
@@ -164,8 +170,8 @@ async def test_transient_failures_are_given_up_after_the_retry_period(redis: Red
         assert result.error is not None and "gave up" in result.error and "451" in result.error
         [(_, fields)] = await redis.xrange(DEAD)
         assert b"gave up" in fields[b"dl_reason"] and fields[b"trigger_id"] == b"t1"
-        assert await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 0
-        assert not await redis.exists(names.notifier_retry_key("t1"))
+        assert await redis.zcard(RETRY_QUEUE) == 0
+        assert not await redis.exists(retry_key(1))
         assert server.mails == []
     finally:
         server.stop()
@@ -176,10 +182,10 @@ async def test_a_scheduled_retry_survives_a_restart_of_the_notifier(
 ) -> None:
     smtp_server.handler.fail_next(1, "421 4.3.2 Service shutting down")
     first = notifier(settings_for(smtp_server.port, backoff_base_s=2.0, backoff_max_s=2.0))
-    await redis.xadd(names.TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger().to_fields())  # type: ignore[arg-type]
 
     async def scheduled() -> bool:
-        return await redis.zscore(names.NOTIFIER_RETRY_QUEUE, "t1") is not None
+        return await redis.zscore(RETRY_QUEUE, "t1") is not None
 
     await eventually(scheduled)
     await first.stop()
@@ -211,7 +217,7 @@ async def test_mails_wait_while_the_smtp_server_is_down_and_go_out_when_it_retur
         await publish_triggers(redis, range(5, 25))
 
         async def all_waiting() -> bool:
-            return await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 20
+            return await redis.zcard(RETRY_QUEUE) == 20
 
         await eventually(all_waiting)
         await asyncio.sleep(1.0)  # several retries meet the closed port
@@ -237,10 +243,14 @@ async def test_three_replicas_mail_each_trigger_exactly_once(redis: Redis, notif
     try:
         for name in ("n1", "n2", "n3"):
             notifier(settings_for(server.port, consumer_name=name, reclaim_idle_ms=100, concurrency=2))
-        await publish_triggers(redis, range(300))
+        for index, symbol in enumerate(SYMBOLS):  # every shard's stream, shared by the three replicas
+            await publish_triggers(redis, range(index * 75, (index + 1) * 75), symbol=symbol)
+        streams = [Trigger.stream_of(shard_of(symbol, SHARDS)) for symbol in SYMBOLS]
+        assert len(set(streams)) == SHARDS
 
         async def all_settled() -> bool:
-            return len(await results(redis)) >= 300 and await pending(redis) == 0
+            waiting = [await pending(redis, stream) for stream in streams]
+            return len(await results(redis)) >= 300 and waiting == [0] * SHARDS
 
         await eventually(all_settled, within=15)
         await asyncio.sleep(0.3)
@@ -249,7 +259,9 @@ async def test_three_replicas_mail_each_trigger_exactly_once(redis: Redis, notif
         assert sorted(r.trigger_id for r in outcomes) == sorted(f"t{n}" for n in range(300))
         assert {r.status for r in outcomes} == {"sent"}
         assert sum(r.attempts > 1 for r in outcomes) >= 1
-        assert await redis.zcard(names.NOTIFIER_RETRY_QUEUE) == 0 and await redis.xlen(DEAD) == 0
+        for shard in range(SHARDS):
+            assert await redis.zcard(names.notifier_retry_queue_key(shard)) == 0
+            assert await redis.xlen(names.dead_letter_stream(Trigger.stream_of(shard))) == 0
     finally:
         server.stop()
 
@@ -258,7 +270,7 @@ async def test_malformed_trigger_is_dead_lettered_without_blocking_the_rest(
     redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
 ) -> None:
     notifier(settings_for(smtp_server.port))
-    await redis.xadd(names.TRIGGERS, {"trigger_id": "broken"})
+    await redis.xadd(TRIGGERS, {"trigger_id": "broken"})
     await publish_triggers(redis, [1])
 
     async def settled() -> bool:
@@ -294,7 +306,7 @@ async def test_a_slow_mail_does_not_hold_up_the_triggers_read_after_it(redis: Re
         await publish_triggers(redis, [0], email="slow@example.com")
 
         async def slow_one_in_data() -> bool:
-            return await redis.exists(names.notifier_lease_key("t0")) == 1
+            return await redis.exists(lease_key(0)) == 1
 
         await eventually(slow_one_in_data)
         await asyncio.sleep(0.2)  # a notifier reading batch by batch is now inside the slow one's batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from notifier_testkit import StartNotifier, message_id, message_ids, results, settings_for, trigger
+from notifier_testkit import TRIGGERS, StartNotifier, message_id, message_ids, results, settings_for, trigger
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -17,10 +17,10 @@ async def test_hostile_triggers_are_dead_lettered_and_mail_goes_on(
     redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
 ) -> None:
     replica = notifier(settings_for(smtp_server.port))
-    sent = await send_hostile(redis, names.TRIGGERS, trigger(1).to_fields())
+    sent = await send_hostile(redis, TRIGGERS, trigger(1).to_fields())
     await wait_dead_lettered(redis, sent, [names.GROUP_NOTIFIER])
     assert not replica.task.done(), replica.task.exception()
-    await redis.xadd(names.TRIGGERS, trigger(2).to_fields())  # type: ignore[arg-type]
+    await redis.xadd(TRIGGERS, trigger(2).to_fields())  # type: ignore[arg-type]
 
     async def mailed() -> bool:
         assert not replica.task.done(), replica.task.exception()

@@ -16,10 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from notifier_testkit import StartNotifier, message_id, publish_triggers, results, settings_for
+from notifier_testkit import StartNotifier, message_id, publish_triggers, results, retry_key, settings_for
 from redis.asyncio import Redis
 
-from pricealert.common import names
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.smtp import MailboxHandler
 from pricealert.notifier.settings import SmtpTls
@@ -136,7 +135,7 @@ async def test_an_untrusted_certificate_or_a_wrong_password_keeps_mails_for_late
 
     def last_error_says(text: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
-            errors = [await redis.hget(names.notifier_retry_key(f"t{n}"), "retry_last_error") or b"" for n in range(2)]
+            errors = [await redis.hget(retry_key(n), "retry_last_error") or b"" for n in range(2)]
             return all(text.encode() in e for e in errors)
 
         return check

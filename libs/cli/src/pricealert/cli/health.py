@@ -8,11 +8,10 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from pricealert.cli.streams import text
 from pricealert.common import names
 from pricealert.common.events import now_ms
+from pricealert.common.redisconn import RedisClient
 
 HEALTH_PREFIX = names.health_key("", "")[:-1]  # "pricealert:health:"
 
@@ -37,7 +36,7 @@ def default_consumer() -> str:
     return socket.gethostname()
 
 
-async def heartbeat(redis: Redis, service: str, consumer: str) -> Heartbeat | None:
+async def heartbeat(redis: RedisClient, service: str, consumer: str) -> Heartbeat | None:
     """The heartbeat of one replica, or None when its key has expired (the replica is stuck or gone)."""
     key = names.health_key(service, consumer)
     async with redis.pipeline(transaction=False) as pipe:
@@ -49,7 +48,7 @@ async def heartbeat(redis: Redis, service: str, consumer: str) -> Heartbeat | No
     return _beat(service, consumer, value, int(ttl))
 
 
-async def live_workers(redis: Redis) -> list[Heartbeat]:
+async def live_workers(redis: RedisClient) -> list[Heartbeat]:
     """Every replica whose heartbeat key exists, by service and consumer."""
     beats: list[Heartbeat] = []
     async for raw_key in redis.scan_iter(match=f"{HEALTH_PREFIX}*", count=1000):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pricealert.common.settings import load_settings
 
@@ -104,12 +104,21 @@ async def create_admin(email: str, password: str, *, reset_password: bool = Fals
     return await maintenance.create_admin(email, password, reset_password=reset_password)
 
 
-async def resync_alerts(redis_url: str | None) -> int:
-    """Re-publish alert.created for every active alert (`python -m pricealert.alerts resync`)."""
+async def resync_alerts(redis_url: str | None, cluster_url: str = "", shards: int | None = None) -> int:
+    """Re-publish alert.created for every active alert (`python -m pricealert.alerts resync`), each to its shard."""
     try:
         from pricealert.alerts.maintenance import resync
         from pricealert.alerts.settings import AlertsSettings
     except ImportError as exc:
         raise MissingService(f"pricealert-alerts is not installed here: {exc}") from exc
-    settings = load_settings(AlertsSettings) if redis_url is None else AlertsSettings(redis_url=redis_url)
+    if redis_url is None:
+        settings = load_settings(AlertsSettings)
+    else:
+        # Only what the operator gave: every other setting still comes from the environment.
+        given: dict[str, Any] = {"redis_url": redis_url}
+        if cluster_url:
+            given["redis_cluster_url"] = cluster_url
+        if shards:
+            given["shards"] = shards
+        settings = AlertsSettings(**given)
     return await resync(settings)

@@ -14,8 +14,9 @@ from rich.table import Table
 
 from pricealert.cli.deadletters import DeadLetter
 from pricealert.cli.health import Heartbeat
+from pricealert.cli.leases import OWNED_GROUPS, ShardsReport
 from pricealert.cli.redisacl import AclReport
-from pricealert.cli.streams import StreamInfo
+from pricealert.cli.streams import KindTotal, StreamsReport
 from pricealert.common import acl, names
 
 
@@ -33,10 +34,19 @@ def _lag(group: Any) -> str:
     return f"{group.lag}" if group.lag_exact else f"{group.lag}+"
 
 
-def streams_table(streams: Sequence[StreamInfo], *, consumers: bool = False) -> None:
-    """One row per stream and consumer group; optionally one row per consumer after it."""
+def _short(stream: str) -> str:
+    return stream.removeprefix(f"{names.PREFIX}:")
+
+
+def _token(token: str | None) -> str:
+    return "-" if token is None else token
+
+
+def streams_table(report: StreamsReport, *, consumers: bool = False) -> None:
+    """One row per stream and consumer group (with the group's shard owner), totals per kind, optionally consumers."""
     table = Table(
-        title=f"streams (key {names.PREFIX}:<stream>; dead letters in {names.PREFIX}:<stream>:dead)",
+        title=f"streams on {report.shard_count} shards (key {names.PREFIX}:{{s<shard>}}:<kind>; dead letters in "
+        f"<stream>:dead; owner: the {'/'.join(OWNED_GROUPS)} replica leasing the shard)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -45,13 +55,14 @@ def streams_table(streams: Sequence[StreamInfo], *, consumers: bool = False) -> 
     table.add_column("group", no_wrap=True)
     for column in ("consumers", "pending", "lag", "dead"):
         table.add_column(column, justify="right")
-    for stream in streams:
-        short = stream.name.removeprefix(f"{names.PREFIX}:")
-        length = str(stream.length) if stream.exists else "-"
+    table.add_column("owner", no_wrap=True)
+    for stream in report.streams:
+        short, length = _short(stream.name), str(stream.length) if stream.exists else "-"
         if not stream.groups:
-            table.add_row(short, length, "-", "-", "-", "-", str(stream.dead_letters))
+            table.add_row(short, length, "-", "-", "-", "-", str(stream.dead_letters), "")
         for index, group in enumerate(stream.groups):
             first = index == 0
+            owner = _token(stream.owners.get(group.name)) if group.name in stream.owners else ""
             table.add_row(
                 short if first else "",
                 length if first else "",
@@ -60,26 +71,87 @@ def streams_table(streams: Sequence[StreamInfo], *, consumers: bool = False) -> 
                 str(group.pending),
                 _lag(group),
                 str(stream.dead_letters) if first else "",
+                owner,
             )
     out = console()
     out.print(table)
+    out.print(_totals_table(report.totals))
     if consumers:
         detail = Table(title="consumers", title_justify="left", box=box.SIMPLE_HEAD)
         for column in ("stream", "group", "consumer", "pending", "idle ms"):
             detail.add_column(
                 column, no_wrap=column != "consumer", justify="right" if column in {"pending", "idle ms"} else "left"
             )
-        for stream in streams:
+        for stream in report.streams:
             for group in stream.groups:
                 for consumer in group.consumers:
                     detail.add_row(
-                        stream.name.removeprefix(f"{names.PREFIX}:"),
-                        group.name,
-                        consumer.name,
-                        str(consumer.pending),
-                        str(consumer.idle_ms),
+                        _short(stream.name), group.name, consumer.name, str(consumer.pending), str(consumer.idle_ms)
                     )
         out.print(detail)
+
+
+def _totals_table(totals: Sequence[KindTotal]) -> Table:
+    table = Table(title="totals per kind (every shard)", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("kind", no_wrap=True)
+    for column in ("streams", "length"):
+        table.add_column(column, justify="right")
+    table.add_column("group", no_wrap=True)
+    for column in ("pending", "lag", "dead"):
+        table.add_column(column, justify="right")
+    for total in totals:
+        head = (total.kind, str(total.streams), str(total.length))
+        if not total.groups:
+            table.add_row(*head, "-", "-", "-", str(total.dead_letters))
+        for index, group in enumerate(total.groups):
+            first = index == 0
+            table.add_row(
+                *(head if first else ("", "", "")),
+                group.name,
+                str(group.pending),
+                _lag(group),
+                str(total.dead_letters) if first else "",
+            )
+    return table
+
+
+def shards_table(report: ShardsReport) -> None:
+    """Each shard's lease holders with the time left, then each live replica with the shards it holds."""
+    recorded = "recorded in Redis" if report.recorded else "assumed: no worker has recorded it yet"
+    table = Table(title=f"{report.shard_count} shards ({recorded})", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("shard", justify="right")
+    for service in OWNED_GROUPS:
+        table.add_column(f"{service} owner", no_wrap=True)
+        table.add_column("ttl ms", justify="right")
+    for row in report.shards:
+        cells = [str(row.shard)]
+        for service in OWNED_GROUPS:
+            lease = row.leases[service]
+            cells += [_token(lease.owner), "-" if lease.ttl_ms is None else str(lease.ttl_ms)]
+        table.add_row(*cells)
+    members = Table(title="members (live replicas)", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("service", "member", "last beat (ms ago)", "shards", "owns"):
+        members.add_column(column, no_wrap=column != "owns", justify="right" if column == "shards" else "left")
+    for member in report.members:
+        age = "not a member" if member.age_ms is None else str(member.age_ms)
+        members.add_row(member.service, member.token, age, str(len(member.shards)), _spans(member.shards))
+    out = console()
+    out.print(table)
+    out.print(members)
+    for service, free in report.unowned.items():
+        if free:
+            out.print(f"{service}: no owner for shard(s) {_spans(free)}", markup=False)
+
+
+def _spans(shards: Sequence[int]) -> str:
+    """`0-3,7,9-10`: sorted shard numbers in runs."""
+    runs: list[list[int]] = []
+    for shard in sorted(shards):
+        if runs and shard == runs[-1][-1] + 1:
+            runs[-1].append(shard)
+        else:
+            runs.append([shard])
+    return ",".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs) or "-"
 
 
 def dead_letters_table(stream: str, letters: Sequence[DeadLetter]) -> None:
@@ -87,6 +159,8 @@ def dead_letters_table(stream: str, letters: Sequence[DeadLetter]) -> None:
     out = console()
     out.print(f"dead letters of {stream}: {len(letters)} shown", style="bold")
     for letter in letters:
+        if letter.stream != stream:
+            out.print(f"{letter.stream}:", style="bold", markup=False)
         failure = letter.failure
         failed_at = _iso(failure.get("failed_at", ""))
         out.print(

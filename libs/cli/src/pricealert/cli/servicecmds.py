@@ -30,7 +30,7 @@ def _run_op(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def alerts_resync(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """Re-publish alert.created for every active alert, so every evaluator and ingest index is rebuilt."""
     options = options_of(ctx, json_output)
-    count = _run_op(lambda: ops.resync_alerts(options.redis_url))
+    count = _run_op(lambda: ops.resync_alerts(options.redis_url, options.redis_cluster_url, options.shards))
     if options.json:
         render.emit_json({"republished": count})
     else:

@@ -9,7 +9,7 @@ streams. Redis 6.2 has neither, so there a user may also write what it consumes 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -20,19 +20,34 @@ USER_PREFIX = f"{names.PREFIX}-"
 ADMIN_USER = f"{USER_PREFIX}admin"
 
 # What a client sends by itself: redis-py's connection health check, a client name when one is set.
-CONNECTION = ("+ping", "+client|setname")
-SCRIPTS = ("+eval", "+evalsha", "+script|load", "+script|exists")
+# On a Redis Cluster the client (redisconn.connect_cluster) learns which node serves which slot with CLUSTER SLOTS,
+# and the commands' key positions with COMMAND (and COMMAND GETKEYS for XREADGROUP's): metadata, no data.
+CONNECTION = ("+ping", "+client|setname", "+cluster|slots", "+command")
+RUN_SCRIPTS = ("+eval", "+evalsha")
+SCRIPTS = (*RUN_SCRIPTS, "+script|load", "+script|exists")
 TRANSACTIONS = ("+multi", "+exec", "+discard")
 KEY_LIFETIME = ("+exists", "+del", "+unlink", "+expire", "+pexpire", "+ttl", "+pttl")
 APPEND = ("+xadd",)
 READ_STREAMS = ("+xrange", "+xrevrange", "+xlen")
 # The consumer loop (consumer.py) and the handlers that acknowledge their own entries; never XTRIM,
-# XDEL, XSETID or XGROUP DESTROY on another service's stream.
+# XDEL, XSETID or XGROUP DESTROY on another service's stream. XAUTOCLAIM also serves a new shard owner that takes
+# every pending entry (redelivery.take_all_pending).
 CONSUME = ("+xgroup|create", "+xreadgroup", "+xack", "+xautoclaim", "+xpending", "+xinfo|groups", "+xrevrange")
 # Written by the consumer loop; read by `pricealert health <service>`, the worker's compose health check.
 HEARTBEAT = ("+set", "+get", "+ttl")
-# `pricealert streams`, `health` and `dead-letters` (list, replay, drop).
-INSPECT = ("+scan", "+get", "+ttl", "+exists", "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers", "+xdel")
+# `pricealert streams`, `shards` (leases and members), `health` and `dead-letters` (list, replay, drop).
+INSPECT = (
+    "+scan",
+    "+get",
+    "+ttl",
+    "+pttl",
+    "+exists",
+    "+zrange",
+    "+xinfo|stream",
+    "+xinfo|groups",
+    "+xinfo|consumers",
+    "+xdel",
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,9 @@ class Role:
     # so a read-only `%R~` pattern would refuse the script. They get a plain `~` pattern; what keeps them
     # read-only is that the user has no command that writes their type (e.g. SISMEMBER, no SADD/SREM).
     script_reads: tuple[str, ...] = ()
+    # Consumed streams a script declares in KEYS (to XACK there, atomically with its effect). On Redis 7 a selector
+    # lets EVAL/EVALSHA name them beside the user's own keys; inside, each call is checked as usual (XACK only).
+    script_consumes: tuple[str, ...] = ()
     data_types: tuple[str, ...] = ()  # command categories of the keys it writes: "@string", "@set", ...
     commands: tuple[str, ...] = ()
 
@@ -84,6 +102,30 @@ def family(prefix: str) -> str:
     return f"{prefix}*"
 
 
+# Every shard's copy of a key: `{s*}` stands for the hash tag of any shard (names.shard_prefix).
+ANY_SHARD = f"{names.PREFIX}:{{s*}}:"
+
+
+def on_every_shard(key_of: Callable[[int], str], *, whole_family: bool = False) -> str:
+    """The pattern of `key_of(shard)` on every shard, e.g. `pricealert:{s*}:ticks` (`pricealert:{s*}:eval:*` for
+    a family: `key_of` then gives the family's prefix)."""
+    tail = key_of(0).removeprefix(names.shard_prefix(0))
+    return f"{ANY_SHARD}{tail}" + ("*" if whole_family else "")
+
+
+def shard_leases(service: str) -> tuple[str, ...]:
+    """The lease keys of every shard and the members set of a service whose replicas share the shards."""
+    return (on_every_shard(lambda shard: names.shard_owner_key(service, shard)), names.members_key(service))
+
+
+TICKS = on_every_shard(names.ticks_stream)
+ALERT_EVENTS = on_every_shard(names.alert_events_stream)
+TRIGGERS = on_every_shard(names.triggers_stream)
+NOTIFICATION_RESULTS = on_every_shard(names.notification_results_stream)
+# Read by every worker, set (NX) by whichever starts first (shards.agree_on_shard_count): the one key that
+# several services write. It holds a count that never changes without a migration.
+SHARD_COUNT = names.SHARD_COUNT_KEY
+
 # Auth's family holds its login and registration counters, the known addresses of each account and the
 # set of unverified accounts (which the notifier reads); login scripts read the server's clock.
 AUTH = Role(
@@ -94,33 +136,49 @@ AUTH = Role(
 )
 ALERTS = Role(
     "alerts",
-    writes=(names.ALERT_EVENTS,),
-    consumes=(names.TRIGGERS, names.NOTIFICATION_RESULTS),
+    writes=(ALERT_EVENTS, SHARD_COUNT),
+    consumes=(TRIGGERS, NOTIFICATION_RESULTS),
     reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG),
     commands=(*APPEND, *READ_STREAMS),
 )
+# Ingest and the evaluator share their shards by leases (ownership.py): SET NX and fenced scripts on the owner
+# keys, a sorted set of live replicas.
 INGEST = Role(
     "ingest",
-    writes=(names.TICKS, names.SYMBOL_CATALOG, family(names.INGEST_KEYS)),
-    consumes=(names.ALERT_EVENTS, names.TRIGGERS),
-    data_types=("@set", "@string"),
+    writes=(
+        TICKS,
+        names.SYMBOL_CATALOG,
+        on_every_shard(names.ingest_prefix, whole_family=True),
+        *shard_leases("ingest"),
+        SHARD_COUNT,
+    ),
+    consumes=(ALERT_EVENTS, TRIGGERS),
+    data_types=("@set", "@string", "@sortedset", "@hash"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND),
 )
 EVALUATOR = Role(
     "evaluator",
-    writes=(family(names.EVAL_INDEX_PREFIX), names.TRIGGERS),
-    consumes=(names.ALERT_EVENTS, names.TICKS),
+    writes=(on_every_shard(names.eval_prefix, whole_family=True), TRIGGERS, *shard_leases("evaluator"), SHARD_COUNT),
+    consumes=(ALERT_EVENTS, TICKS),
+    # The fenced evaluation script acknowledges the ticks it judged (evaluate_ticks.lua).
+    script_consumes=(TICKS,),
     data_types=("@sortedset", "@string"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"),
 )
-# The notifier's lease script asks auth's set of unverified accounts whether a trigger's user may get mail.
+# Beside its shard's lease script, the notifier asks auth's set of unverified accounts (tag {auth}, another slot:
+# not in the script) which of a batch's users may get mail: SMISMEMBER, read-only.
 NOTIFIER = Role(
     "notifier",
-    writes=(family(names.NOTIFIER_KEYS), names.NOTIFICATION_RESULTS),
-    consumes=(names.TRIGGERS, names.ACCOUNT_EVENTS),
-    script_reads=(names.ACCOUNTS_UNVERIFIED,),
+    writes=(
+        on_every_shard(names.notifier_prefix, whole_family=True),
+        family(names.NOTIFIER_ACCOUNT_KEYS),
+        NOTIFICATION_RESULTS,
+        SHARD_COUNT,
+    ),
+    consumes=(TRIGGERS, names.ACCOUNT_EVENTS),
+    reads=(names.ACCOUNTS_UNVERIFIED,),
     data_types=("@string", "@hash", "@sortedset"),
-    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+sismember"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+smismember"),
 )
 SERVICES: tuple[Role, ...] = (AUTH, ALERTS, INGEST, EVALUATOR, NOTIFIER)
 
@@ -200,6 +258,9 @@ def rules(role: Role, password_hashes: Sequence[str], server: ServerAcl) -> list
     out += [f"+{category}" for category in role.data_types] + ["-@dangerous"] + _unique(commands)
     if role.consumes and server.selectors:
         out.append("(" + " ".join([*(f"~{stream}" for stream in role.consumes), *CONSUME]) + ")")
+    if role.script_consumes and server.selectors:
+        declared = (*role.own_keys, *role.script_reads, *role.script_consumes)
+        out.append("(" + " ".join([*(f"~{pattern}" for pattern in declared), *RUN_SCRIPTS]) + ")")
     return out
 
 

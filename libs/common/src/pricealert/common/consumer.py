@@ -117,9 +117,10 @@ class StreamConsumer:
                 await wait_for_redis(self.redis, stop=stop)
             except ResponseError as exc:
                 await self.close()
-                if "NOGROUP" not in str(exc):
+                if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                     raise
-                # The stream or group vanished (a Redis restart without persistence): recreate it.
+                # The stream or group vanished (a Redis restart without persistence; Redis 7 answers a read that
+                # was blocked on it with UNBLOCKED): recreate it.
                 self._log.warning("stream.group.missing")
         await self._finish_prefetched()
         self._log.info("stream.consumer.stopped")

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import math
 import time
-import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -62,8 +61,9 @@ class ShardOwnership:
         self.count = count
         self.lease_ms = lease_ms
         self.interval_s = interval_s
-        # Unique per process: two replicas started with one name (or a restart) never share a lease.
-        self.token = f"{consumer}:{uuid.uuid4().hex[:12]}"
+        # The consumer name, unique per live replica as the consumer groups already require: a replica restarted
+        # under its name renews its own leases at once instead of waiting for them to lapse.
+        self.token = consumer
         self.owned: set[int] = set()
         self._renew = redis.register_script(lua("pricealert.common", "renew_shard"))
         self._release = redis.register_script(lua("pricealert.common", "release_shard"))

@@ -47,23 +47,23 @@ class Redelivery:
 
     async def take_all_pending(self) -> int:
         """Make every entry pending in the group this consumer's (a new shard owner's start); returns how many."""
-        start, taken = "0-0", 0
+        cursor, taken, count = "0-0", 0, 1000
         while True:
-            # With JUSTID redis-py returns the claimed ids only, not XAUTOCLAIM's cursor: go on after the last one.
+            # With justid redis-py returns the claimed ids only, not the cursor: go on after the last one.
             ids = await self.redis.xautoclaim(
                 self.options.stream,
                 self.options.group,
                 self.options.consumer,
                 min_idle_time=0,
-                start_id=start,
-                count=1000,
+                start_id=cursor,
+                count=count,
                 justid=True,
             )
-            if not ids:
-                break
             taken += len(ids)
-            ms, seq = text(ids[-1]).split("-")
-            start = f"{ms}-{int(seq) + 1}"
+            if len(ids) < count:
+                break
+            millis, _, seq = text(ids[-1]).partition("-")
+            cursor = f"{millis}-{int(seq) + 1}"
         if taken:
             self._log.info("stream.pending.taken_over", count=taken)
         return taken

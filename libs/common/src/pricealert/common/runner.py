@@ -68,6 +68,7 @@ def run_worker_process(
 
     async def main() -> None:
         redis = connect_to(settings.redis_url, settings.redis_cluster_url)
+
         async def checked(stop: asyncio.Event) -> None:
             # Refuse to start on another shard count than the data was written with (shards.py).
             await wait_for_redis(redis, stop=stop)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from importlib.resources import files
+
+# Redis 7 reads a first line "#!lua" as "this script keeps to the slot of its KEYS": on a cluster it then refuses
+# any key of another slot, even one served by the same node (without it only other nodes' keys fail). Redis 6
+# cannot parse the line, so it is opt-in: LUA_SHEBANG=1 on Redis 7 (the test suite sets it when it runs Redis 7).
+SHEBANG_VARIABLE = "LUA_SHEBANG"
 
 
 @cache
 def lua(package: str, *parts: str) -> str:
     """The script made of the files `parts` of `package`'s lua/ folder, in order (shared helpers first)."""
     folder = files(package).joinpath("lua")
-    return "\n".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in parts)
+    body = "\n".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in parts)
+    return f"#!lua\n{body}" if os.environ.get(SHEBANG_VARIABLE) == "1" else body

@@ -13,12 +13,12 @@ from typing import Any, Protocol
 import jwt
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pricealert.common import names
 from pricealert.common.errors import Unauthorized
 from pricealert.common.keytrust import TrustedKey, UntrustedKey, load_root_public_key, verify_statement
+from pricealert.common.redisconn import RedisClient
 
 log = structlog.get_logger()
 
@@ -69,7 +69,7 @@ class KeyRing:
     """
 
     def __init__(
-        self, redis: Redis, root_public_key: Path, *, refresh_interval_s: float = 5.0, clock_skew_s: float = 5.0
+        self, redis: RedisClient, root_public_key: Path, *, refresh_interval_s: float = 5.0, clock_skew_s: float = 5.0
     ) -> None:
         self.redis = redis
         self.root_public_key = root_public_key

@@ -1,7 +1,7 @@
 """`python -m pricealert.devstack [--demo]`: the whole system on this machine, on embedded defaults.
 
-A bundled Redis unless REDIS_URL is set, SQLite unless DATABASE_URL is set, a local SMTP server that
-keeps every mail as a file in var/mailbox unless SMTP_HOST is set, and live Binance data (or, with
+A bundled Redis unless REDIS_URL (or REDIS_CLUSTER_URL) is set, SQLite unless DATABASE_URL is set, a local SMTP
+server that keeps every mail as a file in var/mailbox unless SMTP_HOST is set, and live Binance data (or, with
 --demo, the fake exchange playing a random-walk market). Every service runs as its own process.
 """
 
@@ -13,6 +13,7 @@ import signal
 import time
 from pathlib import Path
 
+import redis
 import structlog
 
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
@@ -25,6 +26,8 @@ log = structlog.get_logger()
 SERVICES = ["auth", "alerts", "alerts-worker", "ingest", "evaluator", "notifier", "gateway"]
 # Each worker's /metrics on a port of its own: four processes on one host cannot share METRICS_PORT.
 WORKER_METRICS_PORTS = {"ingest": 9101, "evaluator": 9102, "notifier": 9103, "alerts-worker": 9104}
+# Streams of the versions before shards: data left in var/redis by one of them is not read any more.
+UNSHARDED_STREAMS = ("pricealert:ticks", "pricealert:alert-events", "pricealert:triggers")
 
 
 def service_environment(name: str, env: dict[str, str]) -> dict[str, str]:
@@ -52,10 +55,11 @@ def _unset(*names: str) -> bool:
 def embedded_environment(var: Path, demo: bool, stack: list[object]) -> dict[str, str]:
     """Start what the environment does not name, and return the variables that point the services at it."""
     env: dict[str, str] = {}
-    if _unset("REDIS_URL"):
-        redis = RedisServer(var / "redis", port=int(os.environ.get("DEV_REDIS_PORT", "6390")), appendonly=True)
-        stack.append(redis.start())
-        env["REDIS_URL"] = redis.url
+    if _unset("REDIS_URL", "REDIS_CLUSTER_URL"):
+        server = RedisServer(var / "redis", port=int(os.environ.get("DEV_REDIS_PORT", "6390")), appendonly=True)
+        stack.append(server.start())
+        env["REDIS_URL"] = server.url
+        warn_if_unsharded(server.url)
     if _unset("SMTP_HOST"):
         mailbox = MailboxServer(folder=var / "mailbox", port=int(os.environ.get("DEV_SMTP_PORT", "1025")))
         stack.append(mailbox.start())
@@ -78,6 +82,21 @@ def embedded_environment(var: Path, demo: bool, stack: list[object]) -> dict[str
         stack.append(exchange)
         env.update(BINANCE_WS_URL=f"ws://127.0.0.1:{port}", BINANCE_REST_URL=f"http://127.0.0.1:{port}")
     return env
+
+
+def warn_if_unsharded(url: str) -> None:
+    """Say how to move on when the bundled Redis holds an earlier version's unsharded streams (README "Shards")."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        found = [name for name in UNSHARDED_STREAMS if client.exists(name)]
+    finally:
+        client.close()
+    if found:
+        log.warning(
+            "devstack.unsharded_data",
+            streams=found,
+            fix="once the stack is up: uv run pricealert alerts resync (README: Upgrading from the unsharded names)",
+        )
 
 
 def supervise(processes: list[ServiceProcess], stopping: list[bool]) -> None:
@@ -115,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             docs=f"http://127.0.0.1:{port}/docs",
             mailbox=str(var / "mailbox") if "SMTP_PORT" in env else "SMTP_HOST",
             demo=args.demo,
-            redis=env.get("REDIS_URL", os.environ.get("REDIS_URL")),
+            redis=os.environ.get("REDIS_CLUSTER_URL") or env.get("REDIS_URL", os.environ.get("REDIS_URL")),
         )
         supervise(processes, stopping)
     finally:

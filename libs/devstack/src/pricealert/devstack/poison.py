@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from pricealert.common import names
 from pricealert.common.deadletter import DL_PREFIX, TRUNCATED, restore_fields
+from pricealert.common.redisconn import RedisClient
 
 MEGABYTE = 1 << 20
 MANY_FIELDS = 10_000
@@ -44,7 +44,7 @@ class Sent:
     ids: dict[str, str]
 
 
-async def send_hostile(redis: Redis, stream: str, good: Mapping[str, str]) -> Sent:
+async def send_hostile(redis: RedisClient, stream: str, good: Mapping[str, str]) -> Sent:
     """XADD every hostile entry built from `good` to `stream` (raw bytes, as anything with Redis access can)."""
     entries = hostile_entries(good)
     ids: dict[str, str] = {}
@@ -54,7 +54,7 @@ async def send_hostile(redis: Redis, stream: str, good: Mapping[str, str]) -> Se
     return Sent(stream, entries, ids)
 
 
-async def wait_dead_lettered(redis: Redis, sent: Sent, groups: list[str], within: float = 20.0) -> None:
+async def wait_dead_lettered(redis: RedisClient, sent: Sent, groups: list[str], within: float = 20.0) -> None:
     """Wait until every hostile entry is dead-lettered and nothing of it is pending in `groups`; assert the layout.
 
     Each group dead-letters each entry once: `len(groups)` dead letters per entry, each with a reason, its
@@ -89,7 +89,7 @@ async def wait_dead_lettered(redis: Redis, sent: Sent, groups: list[str], within
             assert restore_fields(original) == sent.entries[what], f"{what}: original not kept"
 
 
-async def _letters(redis: Redis, stream: str) -> dict[str, int]:
+async def _letters(redis: RedisClient, stream: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     raw: Any = await redis.xrange(names.dead_letter_stream(stream))
     for _, fields in raw:
@@ -98,7 +98,7 @@ async def _letters(redis: Redis, stream: str) -> dict[str, int]:
     return counts
 
 
-async def _pending_ids(redis: Redis, stream: str, group: str) -> set[str]:
+async def _pending_ids(redis: RedisClient, stream: str, group: str) -> set[str]:
     try:
         pending: Any = await redis.xpending_range(stream, group, min="-", max="+", count=100_000)
     except ResponseError:  # no such group yet: nothing pending in it

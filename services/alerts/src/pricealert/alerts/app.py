@@ -29,12 +29,18 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings or get_settings())
-        await prepare(state)
-        app.state.alerts = state
-        log.info("alerts.started")
+        stopping, checking = asyncio.Event(), None
         try:
+            await prepare(state)
+            # Refuses to start on another shard count than Redis records; while Redis is away, checks once it answers.
+            checking = await state.gate.start(stopping)
+            app.state.alerts = state
+            log.info("alerts.started")
             yield
         finally:
+            stopping.set()
+            if checking is not None:
+                await checking
             await close_state(state)
             worker_exiting()
             log.info("alerts.stopped")
@@ -51,7 +57,7 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
 
     async def ready() -> bool:
         state: AppState | None = getattr(app.state, "alerts", None)
-        if state is None:
+        if state is None or not state.gate.agreed:
             return False
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):

@@ -7,12 +7,11 @@ import difflib
 import time
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.errors import InvalidInput, ServiceUnavailable
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol, MalformedEvent
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 
 log = structlog.get_logger()
 
@@ -20,7 +19,7 @@ log = structlog.get_logger()
 class SymbolCatalog:
     """Symbols by name; re-read when stale, and when a symbol is unknown (at most every min interval)."""
 
-    def __init__(self, redis: Redis, *, refresh_s: float = 60.0, min_refresh_s: float = 2.0) -> None:
+    def __init__(self, redis: RedisClient, *, refresh_s: float = 60.0, min_refresh_s: float = 2.0) -> None:
         self.redis = redis
         self.refresh_s = refresh_s
         self.min_refresh_s = min_refresh_s

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from redis.asyncio import Redis
 
 from pricealert.alerts.auth import User, authenticate
 from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.shardgate import ShardGate
 from pricealert.alerts.store import AlertStore
+from pricealert.common.redisconn import RedisClient
 from pricealert.common.tokens import KeyRing, VerifiedTokens
 
 
@@ -23,10 +24,11 @@ class AppState:
 
     settings: AlertsSettings
     store: AlertStore
-    redis: Redis
+    redis: RedisClient
     keys: KeyRing
     catalog: SymbolCatalog
     service: AlertService
+    gate: ShardGate
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 

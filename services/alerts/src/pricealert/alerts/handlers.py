@@ -1,22 +1,22 @@
 """The alerts service's stream handlers, run by its worker process (worker.py).
 
-Consumes (group alerts): pricealert:triggers (Trigger: the alert fired) and pricealert:notification-results
-(NotificationResult: its email's outcome). Produces: pricealert:alert-events (AlertEvent), through the outbox
-(outbox.py) rather than from here: every alert change stages its event in the change's transaction, and the
-worker's relay appends it to the stream.
+Consumes (group alerts), of every shard k: pricealert:{s<k>}:triggers (Trigger: the alert fired) and
+pricealert:{s<k>}:notification-results (NotificationResult: its email's outcome), one consumer per stream (on a
+cluster one XREADGROUP names one stream). Produces: pricealert:{s<k>}:alert-events (AlertEvent) of the alert's
+symbol's shard, through the outbox (outbox.py) rather than from here: every alert change stages its event in the
+change's transaction, and the worker's relay appends it to the stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, StreamConsumer
 from pricealert.common.events import NotificationResult, Trigger
+from pricealert.common.redisconn import RedisClient
 
 SERVICE = "alerts"
 
@@ -46,8 +46,8 @@ class ResultHandler:
         await self.service.record_results([m.event for m in messages])
 
 
-def build_consumers(redis: Redis, service: AlertService, settings: AlertsSettings) -> list[StreamConsumer]:
-    """The consumers the worker process runs."""
+def build_consumers(redis: RedisClient, service: AlertService, settings: AlertsSettings) -> list[StreamConsumer]:
+    """The consumers the worker process runs: of every shard, its triggers and its notification results."""
 
     def options(stream: str) -> ConsumerOptions:
         return ConsumerOptions(
@@ -59,7 +59,11 @@ def build_consumers(redis: Redis, service: AlertService, settings: AlertsSetting
             block_ms=settings.consumer_block_ms,
         )
 
-    return [
-        StreamConsumer(redis, options(Trigger.stream), TriggerHandler(service), event=Trigger),
-        StreamConsumer(redis, options(NotificationResult.stream), ResultHandler(service), event=NotificationResult),
-    ]
+    triggers, results = TriggerHandler(service), ResultHandler(service)
+    consumers: list[StreamConsumer] = []
+    for shard in range(settings.shards):
+        consumers.append(StreamConsumer(redis, options(Trigger.stream_of(shard)), triggers, event=Trigger))
+        consumers.append(
+            StreamConsumer(redis, options(NotificationResult.stream_of(shard)), results, event=NotificationResult)
+        )
+    return consumers

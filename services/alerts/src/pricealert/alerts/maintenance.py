@@ -22,6 +22,7 @@ from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.state import build_state, close_state
 from pricealert.common.db import is_sqlite, upgrade_database, wait_for_database
+from pricealert.common.redisconn import wait_for_redis
 
 log = structlog.get_logger()
 
@@ -67,13 +68,28 @@ async def prepare(state: AppState) -> None:
     await state.store.start()
 
 
+async def agree_on_shards(state: AppState, stop: asyncio.Event | None = None) -> None:
+    """Refuse (ShardCountMismatch) to go on with another shard count than Redis records.
+
+    With `stop` (the worker) it waits for Redis first; without (a command) Redis being away fails at once.
+    """
+    if stop is not None:
+        await wait_for_redis(state.redis, stop=stop)
+        if stop.is_set():
+            return
+    await state.gate.agree()
+
+
 async def resync(settings: AlertsSettings) -> int:
-    """Stage alert.created for every active alert and relay the outbox until it is empty; returns how many."""
+    """Stage alert.created for every active alert, each to its symbol's shard's stream, and relay the outbox until
+    it is empty; returns how many."""
     state = build_state(settings)
     try:
         await prepare(state)
+        await agree_on_shards(state)
         staged = await state.service.resync()
-        sent = await OutboxRelay(state.store, state.redis, batch_size=settings.relay_batch_size).drain()
+        relay = OutboxRelay(state.store, state.redis, shards=settings.shards, batch_size=settings.relay_batch_size)
+        sent = await relay.drain()
         log.info("alerts.resynced", alerts=staged, events_sent=sent)
         return staged
     finally:

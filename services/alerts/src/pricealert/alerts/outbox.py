@@ -1,7 +1,8 @@
 """The transactional outbox: events staged with their alert change, relayed to their stream by the worker.
 
 This is alert-events' producer: every alert change stages an AlertEvent (`alert_event`) in the same transaction
-(sqlstore.py, or the `alerts_create` SQL function on Postgres), and `OutboxRelay` appends the rows to the stream.
+(sqlstore.py, or the `alerts_create` SQL function on Postgres) with the stream of its symbol's shard
+(`alert_events_stream`), and `OutboxRelay` appends the rows to their streams.
 """
 
 from __future__ import annotations
@@ -9,22 +10,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from itertools import groupby
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.alerts.metrics import OUTBOX_FAILURES, OUTBOX_RELAYED
 from pricealert.alerts.models import Alert, NewAlert
-from pricealert.alerts.store import AlertStore
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, utc_now
+from pricealert.alerts.store import AlertStore, OutboxRow
+from pricealert.common import names
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Fields, utc_now
 from pricealert.common.publisher import publish_many
+from pricealert.common.redisconn import RedisClient
+from pricealert.common.shards import shard_of
 
 log = structlog.get_logger()
 
 PUBLISH_TIMEOUT_S = 5.0
 CONTENDED_RETRY_S = 0.005
 FAILURE_BACKOFF_S = (0.5, 5.0)
+# The one alert-events stream before the shards: rows staged by an older release still name it.
+UNSHARDED_STREAM = f"{names.PREFIX}:{names.ALERT_EVENTS_KIND}"
+
+
+def alert_events_stream(symbol: str, shards: int) -> str:
+    """The alert-events stream of `symbol`'s shard among `shards`: where the events about its alerts go."""
+    return AlertEvent.stream_of(shard_of(symbol, shards))
 
 
 def alert_event(alert: Alert | NewAlert, event_type: AlertEventType) -> AlertEvent:
@@ -51,9 +60,12 @@ class OutboxRelay:
     empty outbox is one cheap read, so a short interval keeps commit-to-stream latency low.
     """
 
-    def __init__(self, store: AlertStore, redis: Redis, *, poll_s: float = 0.01, batch_size: int = 500) -> None:
+    def __init__(
+        self, store: AlertStore, redis: RedisClient, *, shards: int, poll_s: float = 0.01, batch_size: int = 500
+    ) -> None:
         self.store = store
         self.redis = redis
+        self.shards = shards
         self.poll_s = poll_s
         self.batch_size = batch_size
         self._failing = False
@@ -77,10 +89,7 @@ class OutboxRelay:
             # Publishing inside the transaction: if it fails the rows come back; if we die after
             # XADD but before COMMIT they are published again (consumers tolerate duplicates).
             try:
-                for stream, group in groupby(rows, key=lambda r: r.stream):
-                    await asyncio.wait_for(
-                        publish_many(self.redis, stream, [r.fields for r in group]), timeout=PUBLISH_TIMEOUT_S
-                    )
+                await asyncio.wait_for(self._publish(rows), timeout=PUBLISH_TIMEOUT_S)
             except BaseException:
                 self._failing = True
                 raise
@@ -88,6 +97,29 @@ class OutboxRelay:
         OUTBOX_RELAYED.inc(len(rows))
         log.debug("outbox.relayed", count=len(rows), last_id=rows[-1].id)
         return len(rows)
+
+    def stream_of(self, row: OutboxRow) -> str:
+        """The stream a row goes to: the one it names, or its symbol's shard's for a row staged before the shards."""
+        symbol = row.fields.get("symbol")
+        if row.stream == UNSHARDED_STREAM and symbol:
+            return alert_events_stream(symbol, self.shards)
+        return row.stream
+
+    async def _publish(self, rows: list[OutboxRow]) -> None:
+        """XADD the rows, each stream's in id order, the streams side by side (one pipeline each, one slot each)."""
+        by_stream: dict[str, list[Fields]] = {}
+        for row in rows:
+            by_stream.setdefault(self.stream_of(row), []).append(row.fields)
+        if len(by_stream) == 1:
+            [(stream, events)] = by_stream.items()
+            await publish_many(self.redis, stream, events)
+            return
+        tasks = [asyncio.ensure_future(publish_many(self.redis, s, events)) for s, events in by_stream.items()]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:  # one failed: the rows come back anyway, the others need not finish
+                task.cancel()
 
     async def drain(self) -> int:
         """Relay until the outbox is empty; returns how many events went out."""

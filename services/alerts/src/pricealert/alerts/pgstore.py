@@ -16,11 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from pricealert.alerts.models import NewAlert
-from pricealert.alerts.outbox import alert_event
+from pricealert.alerts.outbox import alert_event, alert_events_stream
 from pricealert.alerts.pgconns import Connections
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
-from pricealert.common import names
 from pricealert.common.db import NO_STATEMENT_CACHE
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
@@ -107,13 +106,14 @@ class PgAlertStore(SqlAlertStore):
         self,
         url: str,
         *,
+        shards: int,
         pool_size: int = 10,
         max_overflow: int = 10,
         pg_pool_size: int = 16,
         read_url: str | None = None,
         pooler: Pooler = "none",
     ) -> None:
-        super().__init__(url, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
+        super().__init__(url, shards=shards, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
         self.dsn = _pg_dsn(url)
         self.read_dsn = None if read_url is None else _pg_dsn(read_url)
         self.pg_pool_size = pg_pool_size
@@ -178,7 +178,7 @@ class PgAlertStore(SqlAlertStore):
             alert.name,
             alert.created_at,
             alert.expires_at,
-            names.ALERT_EVENTS,
+            alert_events_stream(alert.symbol, self.shards),
             json.dumps(fields, separators=(",", ":")),
         )
         return active

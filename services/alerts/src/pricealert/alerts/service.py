@@ -15,6 +15,7 @@ from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
 from pricealert.alerts.models import AlertStatus, NewAlert
 from pricealert.alerts.schemas import AlertCreate, AlertView
+from pricealert.alerts.shardgate import ShardGate
 from pricealert.alerts.store import AlertStore, DeliveryRecord, TriggerRecord
 from pricealert.common.errors import Conflict, InvalidInput, NotFound
 from pricealert.common.events import DeliveryStatus, NotificationResult, Trigger, utc_now
@@ -42,10 +43,13 @@ def ms_to_datetime(ms: int) -> datetime:
 class AlertService:
     """Alert operations on a store; each runs in its own transaction."""
 
-    def __init__(self, store: AlertStore, catalog: SymbolCatalog, *, max_active_per_user: int) -> None:
+    def __init__(
+        self, store: AlertStore, catalog: SymbolCatalog, *, max_active_per_user: int, gate: ShardGate | None = None
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
+        self.gate = gate  # set: creates and deletes are refused (503) once the shard count disagrees with Redis
 
     def _limit_reached(self, active: int) -> Conflict:
         return Conflict(
@@ -56,6 +60,8 @@ class AlertService:
 
     async def create(self, user: User, data: AlertCreate) -> NewAlert:
         """Validate against the catalog and the user's limit, then store the alert and its event."""
+        if self.gate is not None:
+            self.gate.check()
         entry = await self.catalog.lookup(data.symbol)
         price = data.target_price
         low = entry.min_price if entry.min_price > 0 else None
@@ -120,6 +126,8 @@ class AlertService:
 
     async def delete(self, user: User, alert_id: str) -> None:
         """Soft-delete one of the user's alerts; deleting it again changes nothing."""
+        if self.gate is not None:
+            self.gate.check()
         deleted = await self.store.delete(alert_id, user.id)
         if deleted is None:
             raise _not_found(alert_id)

@@ -13,26 +13,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pricealert.alerts import repository
 from pricealert.alerts.database import make_engine, read_session, run_write, write_session
 from pricealert.alerts.models import Alert, NewAlert
-from pricealert.alerts.outbox import alert_event
+from pricealert.alerts.outbox import alert_event, alert_events_stream
 from pricealert.alerts.schemas import AlertView
 from pricealert.alerts.store import DeliveryRecord, OutboxRow, TriggerRecord
-from pricealert.common import names
 from pricealert.common.db import session_factory
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
 
 
-def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType) -> None:
-    """Put the event in the outbox, in the same transaction as the change it reports."""
-    repository.add_outbox(session, names.ALERT_EVENTS, alert_event(alert, event_type).to_fields())
+def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType, shards: int) -> None:
+    """Put the event in the outbox for its symbol's shard's stream, in the same transaction as the change."""
+    stream = alert_events_stream(alert.symbol, shards)
+    repository.add_outbox(session, stream, alert_event(alert, event_type).to_fields())
 
 
 class SqlAlertStore:
-    """An engine and its sessions; each method is one transaction (writes run again when Postgres aborts them)."""
+    """An engine and its sessions; each method is one transaction (writes run again when Postgres aborts them).
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pooler: Pooler = "none") -> None:
+    `shards` is the shard count (SHARDS): each staged event names its symbol's shard's alert-events stream.
+    """
+
+    def __init__(
+        self, url: str, *, shards: int, pool_size: int = 10, max_overflow: int = 10, pooler: Pooler = "none"
+    ) -> None:
         self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
         self.sessions = session_factory(self.engine)
+        self.shards = shards
 
     async def start(self) -> None:
         """Nothing to open: the engine connects on first use."""
@@ -54,7 +60,7 @@ class SqlAlertStore:
             if active >= limit:
                 return active
             repository.add_alert(session, Alert(**asdict(alert)))
-            stage_event(session, alert, AlertEventType.CREATED)
+            stage_event(session, alert, AlertEventType.CREATED, self.shards)
         return None
 
     async def get(self, alert_id: str, user_id: str) -> AlertView | None:
@@ -77,7 +83,7 @@ class SqlAlertStore:
         async def work(session: AsyncSession) -> bool | None:
             alert = await repository.mark_deleted(session, alert_id, user_id)
             if alert is not None:
-                stage_event(session, alert, AlertEventType.DELETED)
+                stage_event(session, alert, AlertEventType.DELETED, self.shards)
                 return True
             return None if await repository.get_alert(session, alert_id, user_id) is None else False
 
@@ -89,7 +95,7 @@ class SqlAlertStore:
         async def work(session: AsyncSession) -> list[Alert]:
             expired = await repository.expire_due(session, now, limit)
             for alert in expired:
-                stage_event(session, alert, AlertEventType.EXPIRED)
+                stage_event(session, alert, AlertEventType.EXPIRED, self.shards)
             return expired
 
         return await run_write(self.sessions, work)
@@ -118,7 +124,7 @@ class SqlAlertStore:
         async with write_session(self.sessions) as session:
             batch = await repository.active_alert_ids_after(session, after_id, limit)
             for alert in batch:
-                stage_event(session, alert, AlertEventType.CREATED)
+                stage_event(session, alert, AlertEventType.CREATED, self.shards)
         return [alert.id for alert in batch]
 
     async def outbox_has_rows(self) -> bool:

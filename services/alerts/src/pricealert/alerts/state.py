@@ -7,10 +7,11 @@ from pricealert.alerts.deps import AppState
 from pricealert.alerts.pgstore import PgAlertStore
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
+from pricealert.alerts.shardgate import ShardGate
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import AlertStore
 from pricealert.common.db import is_sqlite
-from pricealert.common.redisconn import connect
+from pricealert.common.redisconn import connect_to
 from pricealert.common.tokens import KeyRing
 
 
@@ -18,10 +19,14 @@ def open_store(settings: AlertsSettings) -> AlertStore:
     """SQLAlchemy on SQLite; on Postgres the same plus asyncpg for the request paths (not connected yet)."""
     if is_sqlite(settings.database_url):
         return SqlAlertStore(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            shards=settings.shards,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
         )
     return PgAlertStore(
         settings.database_url,
+        shards=settings.shards,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pg_pool_size=settings.pg_pool_size,
@@ -31,9 +36,10 @@ def open_store(settings: AlertsSettings) -> AlertStore:
 
 
 def build_state(settings: AlertsSettings) -> AppState:
-    """Store, Redis, key ring, catalog and service for one process (nothing is connected yet)."""
+    """Store, Redis, key ring, catalog, shard gate and service for one process (nothing is connected yet)."""
     store = open_store(settings)
-    redis = connect(settings.redis_url)
+    redis = connect_to(settings.redis_url, settings.redis_cluster_url)
+    gate = ShardGate(redis, settings.shards)
     catalog = SymbolCatalog(redis, refresh_s=settings.catalog_refresh_s, min_refresh_s=settings.catalog_min_refresh_s)
     return AppState(
         settings=settings,
@@ -41,7 +47,8 @@ def build_state(settings: AlertsSettings) -> AppState:
         redis=redis,
         keys=KeyRing(redis, settings.token_root_public_key_file),
         catalog=catalog,
-        service=AlertService(store, catalog, max_active_per_user=settings.max_active_per_user),
+        service=AlertService(store, catalog, max_active_per_user=settings.max_active_per_user, gate=gate),
+        gate=gate,
     )
 
 

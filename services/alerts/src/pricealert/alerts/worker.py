@@ -14,7 +14,7 @@ import structlog
 
 from pricealert.alerts.expiry import ExpirySweeper
 from pricealert.alerts.handlers import SERVICE, build_consumers
-from pricealert.alerts.maintenance import prepare
+from pricealert.alerts.maintenance import agree_on_shards, prepare
 from pricealert.alerts.outbox import OutboxRelay
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.state import build_state, close_state
@@ -44,12 +44,17 @@ async def run(settings: AlertsSettings, stop: asyncio.Event, *, started: asyncio
     state = build_state(settings)
     try:
         await prepare(state)
+        await agree_on_shards(state, stop)
         if started is not None:
             started.set()
         loops: list[tuple[str, Loop]] = []
         if settings.relay_enabled:
             relay = OutboxRelay(
-                state.store, state.redis, poll_s=settings.relay_poll_s, batch_size=settings.relay_batch_size
+                state.store,
+                state.redis,
+                shards=settings.shards,
+                poll_s=settings.relay_poll_s,
+                batch_size=settings.relay_batch_size,
             )
             loops.append(("outbox_relay", relay.run))
         if settings.consumers_enabled:

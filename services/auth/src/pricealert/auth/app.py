@@ -26,7 +26,7 @@ from pricealert.auth.state import AuthState
 from pricealert.common.api import install_common
 from pricealert.common.db import create_engine, session_factory
 from pricealert.common.metrics import install_metrics
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, connect_to
 from pricealert.common.settings import Environment
 
 log = structlog.get_logger()
@@ -37,7 +37,7 @@ _STOP_TIMEOUT_S = 5.0
 
 async def build_state(settings: AuthSettings) -> AuthState:
     """Engine, Redis client, keys (generated in development; required in production), hasher, limiter."""
-    redis = connect(settings.redis_url)
+    redis = connect_to(settings.redis_url, settings.redis_cluster_url)
     max_ttl = timedelta(seconds=max(settings.access_token_ttl_s, settings.refresh_token_ttl_s))
     keyring = DiskKeyRing(
         settings.key_dir,

@@ -4,7 +4,7 @@ Consumes: no stream.
 
 Produces: pricealert:signing-keys (SigningKey): publish_public_keys, called every AUTH_KEY_PUBLISH_INTERVAL_S by the
           key-maintenance loop (bootstrap.maintain_keys);
-          pricealert:account-events (AccountEvent): AccountEvents, each event with the change to the
+          pricealert:{auth}:account-events (AccountEvent): AccountEvents, each event with the change to the
           unverified-accounts set it stands for.
 """
 
@@ -15,15 +15,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from pricealert.auth.keys import KeyPair
 from pricealert.auth.signup_limits import unavailable
 from pricealert.common import names
 from pricealert.common.events import AccountEvent, AccountEventType, SigningKey, utc_now
 from pricealert.common.publisher import append, maxlen_for, publish_many
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, RedisPipeline
 from pricealert.common.scripts import lua
 
 # A notice at most once per key and window: mark and append in one step, so a failure leaves neither.
@@ -31,7 +29,7 @@ _NOTICE_ONCE = lua("pricealert.auth", "notice_once")
 
 
 async def publish_public_keys(
-    redis: Redis, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *, validity: timedelta
+    redis: RedisClient, pairs: Sequence[KeyPair], root: Ed25519PrivateKey, *, validity: timedelta
 ) -> list[str]:
     """Append a root-signed statement for each key, valid for `validity` from now (one round trip).
 
@@ -67,7 +65,7 @@ def account_event(
 class AccountEvents:
     """Appends account events; Redis being away is a 503, and the caller's transaction then rolls back."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._notice_once = redis.register_script(_NOTICE_ONCE)
 
@@ -90,7 +88,7 @@ class AccountEvents:
             raise unavailable() from exc
         return bool(sent)
 
-    async def _transaction(self, event: AccountEvent, mark: Callable[[Pipeline], object]) -> None:
+    async def _transaction(self, event: AccountEvent, mark: Callable[[RedisPipeline], object]) -> None:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 append(pipe, AccountEvent.stream, event)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from pricealert.common import names
 from pricealert.common.errors import ServiceUnavailable, TooManyRequests
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.scripts import lua
 
 ACCOUNT = "account"
@@ -45,7 +43,7 @@ def _unavailable() -> ServiceUnavailable:
 class LoginLimiter:
     """Counts login attempts before the password check and refuses those over a limit (429)."""
 
-    def __init__(self, redis: Redis, limits: LoginLimits) -> None:
+    def __init__(self, redis: RedisClient, limits: LoginLimits) -> None:
         self.redis = redis
         self.limits = limits
         self._count_attempt = redis.register_script(_COUNT_LOGIN_ATTEMPT)

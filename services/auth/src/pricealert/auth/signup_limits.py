@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from pricealert.common import names
 from pricealert.common.errors import ServiceUnavailable, TooManyRequests
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.scripts import lua
 
 ADDRESS = "address"
@@ -36,7 +34,7 @@ def unavailable() -> ServiceUnavailable:
 class SignupLimiter:
     """Counts sign-up requests atomically before any costly work, and refuses those over a limit."""
 
-    def __init__(self, redis: Redis, limits: SignupLimits) -> None:
+    def __init__(self, redis: RedisClient, limits: SignupLimits) -> None:
         self.limits = limits
         self._count = redis.register_script(_COUNT_SIGNUP_REQUESTS)
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pricealert.auth.handlers import AccountEvents
@@ -17,6 +16,7 @@ from pricealert.auth.security import PasswordHasher
 from pricealert.auth.service import TokenPolicy
 from pricealert.auth.settings import AuthSettings
 from pricealert.auth.signup_limits import SignupLimiter
+from pricealert.common.redisconn import RedisClient
 
 
 @dataclass
@@ -26,7 +26,7 @@ class AuthState:
     settings: AuthSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: RedisClient
     keyring: DiskKeyRing
     hasher: PasswordHasher
     limiter: LoginLimiter

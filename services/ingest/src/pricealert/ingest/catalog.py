@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol, utc_now
 from pricealert.common.publisher import publish
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.ingest.backoff import Backoff, retry_after_s
 from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.settings import IngestSettings
@@ -62,7 +61,7 @@ class CatalogPublisher:
     def __init__(
         self,
         settings: IngestSettings,
-        redis: Redis,
+        redis: RedisClient,
         client: httpx.AsyncClient | None = None,
         *,
         filters: PriceFilters | None = None,

@@ -1,21 +1,26 @@
-"""The ingest worker: alert events and triggers in, subscriptions kept, trades out as ticks, catalog published.
+"""The ingest worker: shards owned, alert events and triggers in, subscriptions kept, trades out, catalog published.
 
-Consumes (group ingest): pricealert:alert-events (AlertEvent) and pricealert:triggers (Trigger), both handled by
-subscriptions.SymbolRegistry. Produces: pricealert:ticks (the exchange's trades, tickwriter.TickPipeline) and
-pricealert:symbol-catalog (CatalogSnapshot, catalog.CatalogPublisher).
+Consumes: pricealert:{s<k>}:alert-events (AlertEvent) and pricealert:{s<k>}:triggers (Trigger), group ingest,
+          exclusively, for each shard k this replica owns (common/ownership.py), into subscriptions.SymbolRegistry.
+Produces: pricealert:{s<k>}:ticks (Tick): the trades of the owned shards' symbols (shards.ShardPool subscribes their
+          union), written by tickwriter.TickPipeline, fenced by the lease; pricealert:symbol-catalog
+          (CatalogSnapshot, catalog.CatalogPublisher) from every replica: it fetches the exchange's symbols anyway
+          for its price checks, and the snapshots are whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, StreamConsumer
 from pricealert.common.events import AlertEvent, Trigger
-from pricealert.common.redisconn import connect, wait_for_redis
+from pricealert.common.health import keep_beating
+from pricealert.common.ownership import ShardLeaseLost, ShardOwnership
+from pricealert.common.redisconn import RedisClient, connect_to, wait_for_redis
 from pricealert.common.runner import gather_until_stopped
 from pricealert.ingest.catalog import CatalogPublisher
 from pricealert.ingest.frames import PriceFilters
@@ -31,34 +36,67 @@ log = structlog.get_logger()
 SERVICE = "ingest"
 
 
+@dataclass
+class OwnedShard:
+    """A shard this replica works: its stop (the lease's) and whether a fenced append found the lease gone."""
+
+    stop: asyncio.Event
+    lost: bool = False
+    consumers: list[StreamConsumer] = field(default_factory=list)
+
+
 class IngestService:
     """Every part of the worker, wired together; `run(stop)` runs them until `stop` is set."""
 
-    def __init__(self, settings: IngestSettings | None = None, redis: Redis | None = None) -> None:
+    def __init__(self, settings: IngestSettings | None = None, redis: RedisClient | None = None) -> None:
         self.settings = settings or get_settings()
-        self._own_redis = redis is None
-        self.redis = redis if redis is not None else connect(self.settings.redis_url)
-        self.stats = Stats()
         s = self.settings
+        self._own_redis = redis is None
+        self.redis = redis if redis is not None else connect_to(s.redis_url, s.redis_cluster_url)
+        self.stats = Stats()
+        self.ownership = ShardOwnership(
+            self.redis,
+            service=SERVICE,
+            consumer=s.consumer_name,
+            count=s.shards,
+            lease_ms=s.shard_lease_ms,
+            interval_s=s.shard_interval_s,
+        )
+        self.owned: dict[int, OwnedShard] = {}
         self.pipeline = TickPipeline(
             self.redis,
             self.stats,
+            ownership=self.ownership,
             queue_size=s.queue_size,
             batch_size=s.publish_batch_size,
             dedupe_window=s.dedupe_window,
+            on_lease_lost=self._lease_lost,
+            linger_s=s.publish_linger_ms / 1000,
         )
         self.filters = PriceFilters()
         self.shard_pool = ShardPool(s, self.pipeline.accept, self.stats, filters=self.filters)
-        self.registry = SymbolRegistry(self.redis, gone_ttl_s=s.gone_ttl_s)
-        self.sync = SymbolSync(self.registry, self.shard_pool.set_symbols, s.resync_s)
+        self.registry = SymbolRegistry(self.redis, shards=s.shards, gone_ttl_s=s.gone_ttl_s)
+        self.sync = SymbolSync(self.registry, self.shard_pool.set_symbols, s.resync_s, owned=self.working_shards)
         self.registry.on_change = self.sync.notify
         self.catalog = CatalogPublisher(s, self.redis, filters=self.filters)
-        self.alert_events = StreamConsumer(
-            self.redis, self._options(names.ALERT_EVENTS), self.registry.handle_alert_events, event=AlertEvent
-        )
-        self.triggers = StreamConsumer(
-            self.redis, self._options(names.TRIGGERS), self.registry.handle_triggers, event=Trigger
-        )
+
+    def working_shards(self) -> set[int]:
+        """The shards whose symbols this replica subscribes: owned, and no append refused."""
+        return {shard for shard, owned in self.owned.items() if not owned.lost}
+
+    def consumers(self, shard: int) -> list[StreamConsumer]:
+        """The consumers of an owned shard's streams: its alert events and its triggers, both into the registry."""
+        return [
+            StreamConsumer(
+                self.redis,
+                self._options(AlertEvent.stream_of(shard)),
+                self.registry.handle_alert_events,
+                event=AlertEvent,
+            ),
+            StreamConsumer(
+                self.redis, self._options(Trigger.stream_of(shard)), self.registry.handle_triggers, event=Trigger
+            ),
+        ]
 
     def _options(self, stream: str) -> ConsumerOptions:
         return ConsumerOptions(
@@ -68,13 +106,36 @@ class IngestService:
             service=SERVICE,
             batch_size=500,
             reclaim_idle_ms=30_000,
+            exclusive=True,
         )
 
+    async def work_shard(self, shard: int, stop: asyncio.Event) -> None:
+        """Keep `shard`'s registry and subscribe its symbols until `stop` (its lease ends) or an append is refused."""
+        owned = self.owned[shard] = OwnedShard(stop, consumers=self.consumers(shard))
+        self.sync.notify()
+        try:
+            await gather_until_stopped(stop, *(consumer.run(stop) for consumer in owned.consumers))
+        finally:
+            if self.owned.get(shard) is owned:
+                del self.owned[shard]
+            self.sync.notify()
+        if owned.lost:
+            raise ShardLeaseLost(f"shard {shard}: another replica holds its lease")
+
+    def _lease_lost(self, shard: int) -> None:
+        """A fenced append of `shard` was refused: stop subscribing its symbols and end its work."""
+        owned = self.owned.get(shard)
+        if owned is not None and not owned.lost:
+            log.warning("shard.lease.refused", shard=shard, hint="another replica holds the lease: shard given up")
+            owned.lost = True
+            owned.stop.set()
+            self.sync.notify()
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until `stop` is set; connections close first, then the queued ticks are flushed."""
+        """Run until `stop` is set; connections close first, the queued ticks are flushed, then leases are given up."""
         log.info("ingest.starting", ws_url=self.settings.ws_stream_url, rest_url=self.settings.binance_rest_url)
         await wait_for_redis(self.redis, stop=stop)
-        connections_closed = asyncio.Event()
+        connections_closed, flushed = asyncio.Event(), asyncio.Event()
 
         async def connections() -> None:
             try:
@@ -82,12 +143,19 @@ class IngestService:
             finally:
                 connections_closed.set()
 
+        async def ticks() -> None:
+            try:
+                await self.pipeline.run(connections_closed)
+            finally:
+                flushed.set()
+
         loops = [
-            self.alert_events.run(stop),
-            self.triggers.run(stop),
+            # The leases outlive the flush: the queued ticks are appended under them.
+            self.ownership.run(flushed, self.work_shard),
             self.sync.run(stop),
             connections(),
-            self.pipeline.run(connections_closed),
+            ticks(),
+            keep_beating(self.redis, SERVICE, self.settings.consumer_name, stop),
             self._report(stop),
         ]
         if self.settings.catalog_enabled:
@@ -109,13 +177,14 @@ class IngestService:
     def gauges(self) -> dict[str, float]:
         """Current levels, for metrics and the periodic stats line."""
         return {
+            "owned_shards": len(self.working_shards()),
             "subscribed_streams": len(self.shard_pool.subscribed()),
             "connections": len(self.shard_pool.shards),
             "queued_ticks": self.pipeline.pending(),
         }
 
 
-async def run(redis: Redis, settings: IngestSettings, stop: asyncio.Event) -> None:
+async def run(redis: RedisClient, settings: IngestSettings, stop: asyncio.Event) -> None:
     """The process's worker (run_worker_process serves its metrics when METRICS_PORT is set)."""
     service = IngestService(settings, redis)
     register_metrics(service.stats, service.gauges)

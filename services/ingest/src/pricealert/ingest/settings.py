@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from pricealert.common.settings import ServiceSettings, load_settings
 
@@ -34,18 +34,30 @@ class IngestSettings(ServiceSettings):
     ping_timeout_s: float = Field(default=20.0, gt=0, validation_alias="INGEST_PING_TIMEOUT_S")
     resync_s: float = Field(default=1.0, gt=0, le=10.0, validation_alias="INGEST_RESYNC_S")
     publish_batch_size: int = Field(default=1000, ge=1, le=10_000, validation_alias="INGEST_PUBLISH_BATCH_SIZE")
+    # An idle tick writer waits this long after the first trade before it appends (each batch costs one script call
+    # per shard it touches, however few its trades): a bounded delay for far fewer calls at light load.
+    publish_linger_ms: float = Field(default=2.0, ge=0, le=50, validation_alias="INGEST_PUBLISH_LINGER_MS")
     queue_size: int = Field(default=200_000, ge=100, validation_alias="INGEST_QUEUE_SIZE")
     dedupe_window: int = Field(default=200_000, ge=100, validation_alias="INGEST_DEDUPE_WINDOW")
     catalog_refresh_s: float = Field(default=3600.0, gt=0, validation_alias="INGEST_CATALOG_REFRESH_S")
     catalog_retry_max_s: float = Field(default=300.0, gt=0, validation_alias="INGEST_CATALOG_RETRY_MAX_S")
     catalog_enabled: bool = Field(default=True, validation_alias="INGEST_CATALOG_ENABLED")
     gone_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, validation_alias="INGEST_GONE_TTL_S")
+    # Shard leases (common/ownership.py): a dead replica's symbols are resubscribed elsewhere within about a lease.
+    shard_lease_ms: int = Field(default=10_000, ge=500, validation_alias="INGEST_SHARD_LEASE_MS")
+    shard_interval_s: float = Field(default=2.0, gt=0, validation_alias="INGEST_SHARD_INTERVAL_S")
     # METRICS_HOST/METRICS_PORT, as for every worker; the older INGEST_ names still work and win.
     metrics_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("INGEST_METRICS_HOST", "METRICS_HOST"))
     metrics_port: int = Field(
         default=0, ge=0, le=65535, validation_alias=AliasChoices("INGEST_METRICS_PORT", "METRICS_PORT")
     )
     stats_interval_s: float = Field(default=60.0, gt=0, validation_alias="INGEST_STATS_INTERVAL_S")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_renewals(self) -> IngestSettings:
+        if self.shard_interval_s * 1000 * 2 >= self.shard_lease_ms:
+            raise ValueError("INGEST_SHARD_LEASE_MS must outlast two INGEST_SHARD_INTERVAL_S renewals")
+        return self
 
     def check_production(self) -> None:
         """Refuse the exchange over plain connections in production: altered prices would fire alerts."""

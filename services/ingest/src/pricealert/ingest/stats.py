@@ -17,6 +17,8 @@ class Stats:
     malformed: int = 0
     dropped: int = 0
     published: int = 0
+    unowned: int = 0  # trades of shards this replica does not own (any more), not published
+    refused: int = 0  # trades whose append was refused: the shard's lease had gone to another replica
     connects: int = 0
     connect_failures: int = 0
     disconnects: int = 0

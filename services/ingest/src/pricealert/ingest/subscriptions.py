@@ -1,21 +1,22 @@
-"""The desired symbol set, kept in Redis from alert events and triggers, idempotent under redelivery."""
+"""The desired symbol set, kept in Redis per shard from alert events and triggers, idempotent under redelivery."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
 from pricealert.common.consumer import Received
-from pricealert.common.events import AlertEvent, AlertEventType, Trigger
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.events import AlertEvent, AlertEventType, Trigger, now_ms
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.scripts import lua
+from pricealert.common.shards import shard_of
+from pricealert.ingest.scriptcalls import ScriptCall, call_scripts
 
 log = structlog.get_logger()
 
@@ -30,33 +31,47 @@ def normalize(symbol: str) -> str:
 
 
 class SymbolRegistry:
-    """Which symbols have active alerts: one Redis set of alert ids per symbol, plus the set of symbols."""
+    """Which symbols have active alerts: per shard, one Redis set of alert ids per symbol plus the set of symbols."""
 
-    def __init__(self, redis: Redis, *, gone_ttl_s: int, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, redis: RedisClient, *, shards: int, gone_ttl_s: int, on_change: Callable[[], None] | None = None
+    ) -> None:
         self.redis = redis
+        self.shards = shards
         self.gone_ttl_s = gone_ttl_s
         self.on_change = on_change
         self._add = redis.register_script(_ADD_ACTIVE_ALERT)
         self._remove = redis.register_script(_REMOVE_ACTIVE_ALERT)
 
-    async def symbols(self) -> set[str]:
-        """Every symbol with at least one active alert."""
-        members = await self.redis.smembers(names.INGEST_SYMBOLS)
-        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+    async def symbols(self, shards: Iterable[int] | None = None) -> set[str]:
+        """Every symbol with at least one active alert on `shards` (all shards by default)."""
+        found: set[str] = set()
+        for shard in range(self.shards) if shards is None else sorted(shards):
+            members = await self.redis.smembers(names.ingest_symbols_key(shard))
+            found.update(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+        return found
 
     async def apply(self, changes: Sequence[tuple[bool, str, str]]) -> list[bool]:
-        """Apply (active?, alert id, symbol) changes in one round trip; for each, whether the symbol set changed."""
+        """Apply (active?, alert id, symbol) changes, each in its symbol's shard; for each, whether the symbol set
+        changed."""
         if not changes:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for active, alert_id, raw_symbol in changes:
-                symbol = normalize(raw_symbol)
-                keys = [names.ingest_symbol_key(symbol), names.INGEST_SYMBOLS, names.ingest_gone_key(alert_id)]
-                if active:
-                    await self._add(keys=keys, args=[alert_id, symbol], client=pipe)
-                else:
-                    await self._remove(keys=keys, args=[alert_id, symbol, self.gone_ttl_s], client=pipe)
-            replies = await pipe.execute()
+        now = now_ms()
+        gone_until = now + self.gone_ttl_s * 1000
+        calls: list[ScriptCall] = []
+        for active, alert_id, raw_symbol in changes:
+            symbol = normalize(raw_symbol)
+            shard = shard_of(symbol, self.shards)
+            keys = [
+                names.ingest_symbol_key(shard, symbol),
+                names.ingest_symbols_key(shard),
+                names.ingest_gone_key(shard),
+            ]
+            if active:
+                calls.append((self._add, keys, [alert_id, symbol, now]))
+            else:
+                calls.append((self._remove, keys, [alert_id, symbol, now, gone_until]))
+        replies = await call_scripts(self.redis, calls)
         if self.on_change is not None:
             self.on_change()
         return [bool(reply) for reply in replies]
@@ -90,12 +105,19 @@ class SymbolRegistry:
 
 
 class SymbolSync:
-    """Pushes the Redis symbol set to the connection pool on every change and every `interval_s`."""
+    """Pushes the symbols of the owned shards to the connection pool on every change and every `interval_s`."""
 
-    def __init__(self, registry: SymbolRegistry, apply: Callable[[set[str]], None], interval_s: float) -> None:
+    def __init__(
+        self,
+        registry: SymbolRegistry,
+        apply: Callable[[set[str]], None],
+        interval_s: float,
+        owned: Callable[[], Iterable[int]],
+    ) -> None:
         self.registry = registry
         self.apply = apply
         self.interval_s = interval_s
+        self.owned = owned
         self.changed = asyncio.Event()
         self.synced = 0
 
@@ -108,7 +130,7 @@ class SymbolSync:
         while not stop.is_set():
             self.changed.clear()
             try:
-                self.apply(await self.registry.symbols())
+                self.apply(await self.registry.symbols(set(self.owned())))
                 self.synced += 1
             except (RedisError, *TRANSIENT_REDIS_ERRORS) as exc:
                 log.warning("ingest.symbols.sync_failed", error=f"{type(exc).__name__}: {exc}")

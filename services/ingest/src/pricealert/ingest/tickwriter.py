@@ -1,27 +1,35 @@
-"""The tick writer: hand-over from the receive loops to the ticks stream (dedupe, a bounded queue, batched appends)."""
+"""The tick writer: hand-over from the receive loops to the shards' ticks streams (dedupe, a bounded queue, batched
+appends fenced by the shard leases)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
-from redis.asyncio import Redis
 
+from pricealert.common import names
 from pricealert.common.events import Tick
+from pricealert.common.ownership import ShardOwnership
 from pricealert.common.publisher import maxlen_for
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.scripts import lua
+from pricealert.common.shards import shard_of
 from pricealert.ingest.backoff import Backoff
 from pricealert.ingest.frames import RecentTrades, Trade
+from pricealert.ingest.scriptcalls import ScriptCall, call_scripts
 from pricealert.ingest.stats import Stats
 
 log = structlog.get_logger()
 
 DROPPED_LOG_EVERY = 10_000
+# The last trade ids written per shard only have to outlive a handover (a lease, then a resubscription).
+LAST_TRADE_TTL_MS = 60_000
 SEPARATOR = "\x1f"  # ASCII unit separator: frames.py refuses symbols that contain control characters
 
-# One EVALSHA per batch, one compact row per tick (lua/append_ticks.lua): redis-py packs a pipelined XADD of five
-# fields in about 70 us of Python, this in about 5 us, which is what lets one process publish 20 000+ ticks/s.
+# One EVALSHA per shard per batch, one compact row per tick (lua/append_ticks.lua): redis-py packs a pipelined XADD
+# of five fields in about 70 us of Python, this in about 5 us, which is what lets one process publish 20 000+ ticks/s.
+# The script checks the shard's lease (a replica that lost it writes nothing) and skips trade ids already written.
 _APPEND_TICKS = lua("pricealert.ingest", "append_ticks")
 
 
@@ -34,28 +42,41 @@ def tick_row(tick: Trade) -> str:
 
 
 class TickPipeline:
-    """Receive loops call `accept` (never blocks); `run` publishes what they accepted to the ticks stream."""
+    """Receive loops call `accept` (never blocks); `run` publishes what they accepted to the owned shards' streams.
+
+    Trades of a shard `ownership` does not hold are dropped; when a shard's append is refused (its lease went to
+    another replica), `on_lease_lost(shard)` is called and that shard's ticks of the batch are dropped.
+    """
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         stats: Stats,
         *,
+        ownership: ShardOwnership,
         queue_size: int,
         batch_size: int,
         dedupe_window: int,
-        stream: str = Tick.stream,
+        on_lease_lost: Callable[[int], None] | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.stats = stats
+        self.ownership = ownership
         self.batch_size = batch_size
-        self.stream = stream
         self.queue_size = queue_size
+        self.on_lease_lost = on_lease_lost
+        self.linger_s = linger_s
         self._buffer: list[Trade] = []
         self._wakeup = asyncio.Event()
         self.recent = RecentTrades(dedupe_window)
         self._append_ticks = redis.register_script(_APPEND_TICKS)
-        self._maxlen = str(maxlen_for(stream))
+        marks_ttl_ms = max(LAST_TRADE_TTL_MS, 6 * ownership.lease_ms)
+        head = [str(marks_ttl_ms), str(maxlen_for(Tick.stream_of(0))), *Tick.FIELDS]
+        # Encoded once: every call of every batch repeats them.
+        self._head = [ownership.token.encode(), SEPARATOR.encode(), SEPARATOR.join(head).encode()]
+        self._shard_of: dict[str, int] = {}
+        self._keys: dict[int, list[str]] = {}
 
     def accept(self, tick: Trade) -> None:
         """Queue a trade unless it is a repeat; drops (and counts) when Redis has fallen far behind."""
@@ -95,14 +116,45 @@ class TickPipeline:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
-            self.stats.published += len(batch)
             batch = []
 
-    async def publish(self, ticks: list[Trade]) -> None:
-        """XADD `ticks` to the stream, in order, in one round trip."""
-        await self._append_ticks(
-            keys=[self.stream], args=[self._maxlen, SEPARATOR, *Tick.FIELDS, *map(tick_row, ticks)]
-        )
+    async def publish(self, ticks: list[Trade]) -> int:
+        """XADD `ticks` to their shards' streams, in order, one script call per shard; returns how many were new.
+
+        Safe to repeat after a failure: the script skips the trade ids it already wrote.
+        """
+        rows: dict[int, list[str]] = {}
+        owned = self.ownership.owned
+        for tick in ticks:
+            shard = self._shard_of.get(tick.symbol)
+            if shard is None:
+                shard = self._shard_of[tick.symbol] = shard_of(tick.symbol, self.ownership.count)
+            if shard in owned:
+                rows.setdefault(shard, []).append(tick_row(tick))
+            else:
+                self.stats.unowned += 1
+        shards = list(rows)
+        calls: list[ScriptCall] = [
+            (self._append_ticks, self._shard_keys(shard), [*self._head, *rows[shard]]) for shard in shards
+        ]
+        appended = 0
+        for shard, reply in zip(shards, await call_scripts(self.redis, calls), strict=True):
+            if int(reply) < 0:
+                self.stats.refused += len(rows[shard])
+                if self.on_lease_lost is not None:
+                    self.on_lease_lost(shard)
+                continue
+            appended += int(reply)
+            self.stats.duplicates += len(rows[shard]) - int(reply)
+        self.stats.published += appended
+        return appended
+
+    def _shard_keys(self, shard: int) -> list[str]:
+        keys = self._keys.get(shard)
+        if keys is None:
+            owner = self.ownership.owner_key(shard)
+            keys = self._keys[shard] = [owner, Tick.stream_of(shard), names.ingest_last_trade_key(shard)]
+        return keys
 
     async def _next_batch(self, stop: asyncio.Event) -> list[Trade]:
         while not self._buffer and not stop.is_set():
@@ -111,5 +163,9 @@ class TickPipeline:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:
                 task.cancel()
+        if self.linger_s > 0 and len(self._buffer) < self.batch_size // 10 and not stop.is_set():
+            # A handful of trades would cost a script call per shard for them: let the batch fill a moment.
+            # Under load the next batch is waiting already, large enough, and nothing lingers.
+            await asyncio.sleep(self.linger_s)
         batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
         return batch

@@ -1,7 +1,7 @@
 """Account mail: verification links and registration notices from the account-events stream, one mail per event.
 
-Stream in: pricealert:account-events (group notifier). Streams out: none; a mail that keeps failing
-ends in pricealert:account-events:dead through the shared consumer loop.
+Stream in: pricealert:{auth}:account-events (group notifier). Streams out: none; a mail that keeps failing
+ends in pricealert:{auth}:account-events:dead through the shared consumer loop.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import Sequence
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, StreamConsumer
 from pricealert.common.events import AccountEvent
+from pricealert.common.redisconn import RedisClient
 from pricealert.notifier.delivery import SENT_TTL_S
 from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.mail import needs_mail, render_account
@@ -32,7 +32,7 @@ class LeaseHeld(Exception):
 class AccountMailer:
     """Sends the mail each account event calls for, at most once per event id (sent mark plus lease)."""
 
-    def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool, service: str) -> None:
+    def __init__(self, redis: RedisClient, settings: NotifierSettings, pool: SmtpPool, service: str) -> None:
         self.redis = redis
         self.settings = settings
         self.pool = pool

@@ -1,4 +1,4 @@
-"""Group commit: the records of mails that finish at about the same time go to Redis in one MULTI/EXEC."""
+"""Group commit: the records of one shard's mails that finish at about the same time go to Redis in one MULTI/EXEC."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from pricealert.common.redisconn import RedisClient, RedisPipeline
 
-Ops = Callable[[Pipeline], None]
+Ops = Callable[[RedisPipeline], None]
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,11 @@ class GroupCommit:
     A caller returns once its commands are durable in Redis (or raises what the transaction raised).
     While one transaction is on the wire the next callers queue up behind it, so under load one round
     trip records many mails, and when idle a mail is recorded at once. Keys to delete and stream
-    entries to acknowledge are merged into one DEL and one XACK per transaction.
+    entries to acknowledge are merged into one DEL and one XACK per transaction. Every key of the commands
+    queued here must be of the shard of `ack_stream` (one slot on a Redis Cluster): ShardCommits keeps one per shard.
     """
 
-    def __init__(self, redis: Redis, ack_stream: str, ack_group: str) -> None:
+    def __init__(self, redis: RedisClient, ack_stream: str, ack_group: str) -> None:
         self.redis = redis
         self.ack_stream = ack_stream
         self.ack_group = ack_group
@@ -75,5 +75,21 @@ class GroupCommit:
                         pending.done.set_result(None)
 
 
-def nothing(pipe: Pipeline) -> None:
+class ShardCommits:
+    """One GroupCommit per shard, made on first use: each transaction holds one shard's keys only."""
+
+    def __init__(self, redis: RedisClient, ack_stream_of: Callable[[int], str], ack_group: str) -> None:
+        self.redis = redis
+        self.ack_stream_of = ack_stream_of
+        self.ack_group = ack_group
+        self._commits: dict[int, GroupCommit] = {}
+
+    def __getitem__(self, shard: int) -> GroupCommit:
+        commits = self._commits.get(shard)
+        if commits is None:
+            commits = self._commits[shard] = GroupCommit(self.redis, self.ack_stream_of(shard), self.ack_group)
+        return commits
+
+
+def nothing(pipe: RedisPipeline) -> None:
     """Ops that add no command (for commits that only delete or acknowledge)."""

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import structlog
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from pricealert.common import names
 from pricealert.common.deadletter import dead_letter_entry, dead_letter_fields
 from pricealert.common.events import DeliveryStatus, Fields, Trigger, now_ms
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
-from pricealert.notifier.commit import GroupCommit, Ops
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, RedisPipeline
+from pricealert.notifier.commit import Ops, ShardCommits
 from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.mail import render
 from pricealert.notifier.metrics import EMAILS, IN_FLIGHT, RECORD_RETRIES, SMTP_SECONDS, TRIGGER_TO_ACCEPT_SECONDS
@@ -53,8 +51,9 @@ for _outcome in Outcome:  # every outcome from 0 on the first scrape: a rate ove
 
 @dataclass
 class Job:
-    """One trigger to deliver, from the triggers stream or from the retry queue."""
+    """One trigger to deliver, from a shard's triggers stream or from its retry queue."""
 
+    shard: int  # every key of the trigger lives in this shard (the shard of the stream it came on)
     trigger: Trigger
     fields: Fields
     attempt: int  # the number of the attempt about to be made
@@ -74,13 +73,13 @@ class Deliverer:
     """
 
     def __init__(
-        self, redis: Redis, settings: NotifierSettings, pool: SmtpPool, queue: RetryQueue, max_in_flight: int
+        self, redis: RedisClient, settings: NotifierSettings, pool: SmtpPool, queue: RetryQueue, max_in_flight: int
     ) -> None:
         self.redis = redis
         self.settings = settings
         self.pool = pool
         self.queue = queue
-        self.commits = GroupCommit(redis, names.TRIGGERS, names.GROUP_NOTIFIER)
+        self.commits = ShardCommits(redis, Trigger.stream_of, names.GROUP_NOTIFIER)
         self.leases = Leases(redis, settings.consumer_name, settings.lease_ms)
         self._room = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[Outcome]] = set()
@@ -122,10 +121,16 @@ class Deliverer:
             log.warning("email.unsettled", error=f"{type(task.exception()).__name__}: {task.exception()}")
 
     async def _lease(self, jobs: Sequence[Job]) -> list[Job]:
-        """One script call for the whole batch: sent already? waiting for a retry? else take the lease."""
+        """_lease_shard per shard of the batch (there is one: a batch comes from one shard's stream or queue)."""
+        shards = sorted({job.shard for job in jobs})
+        return [ready for k in shards for ready in await self._lease_shard(k, [j for j in jobs if j.shard == k])]
+
+    async def _lease_shard(self, shard: int, jobs: list[Job]) -> list[Job]:
+        """One script call for the shard's jobs: sent already? waiting for a retry? else take the lease."""
         for job in jobs:
             job.lease_token = self.leases.new_token()
         states = await self.leases.take(
+            shard,
             [job.trigger.trigger_id for job in jobs],
             [job.lease_token for job in jobs],
             [job.from_queue for job in jobs],
@@ -147,24 +152,24 @@ class Deliverer:
             else:
                 settled.append(job)
         if unverified:
-            await self._refuse_unverified(unverified)
+            await self._refuse_unverified(shard, unverified)
         if settled:
-            await self.commits.commit(
-                lambda p: self._settle_duplicates(p, settled), ack=[i for job in settled for i in job.ack_ids]
-            )
+            acks = [i for job in settled for i in job.ack_ids]
+            await self.commits[shard].commit(lambda p: self._settle_duplicates(p, settled), ack=acks)
             EMAILS.labels(Outcome.DUPLICATE).inc(len(settled))
             for job in settled:
                 _debug("email.duplicate", job)
         return ready
 
-    async def _refuse_unverified(self, jobs: list[Job]) -> None:
+    async def _refuse_unverified(self, shard: int, jobs: list[Job]) -> None:
         """Record "failed, address not verified" for each, without a retry or a dead letter: it is no fault."""
 
-        def ops(pipe: Pipeline) -> None:
+        def ops(pipe: RedisPipeline) -> None:
             for job in jobs:
                 self._result(pipe, job, DeliveryStatus.FAILED, NOT_VERIFIED, attempts=0, dead_letter=False)
 
-        await self.commits.commit(ops, ack=[i for job in jobs for i in job.ack_ids])
+        leases = [names.notifier_lease_key(shard, job.trigger.trigger_id) for job in jobs]  # taken by the check
+        await self.commits[shard].commit(ops, delete=leases, ack=[i for job in jobs for i in job.ack_ids])
         EMAILS.labels(Outcome.UNVERIFIED).inc(len(jobs))
         for job in jobs:
             log.info(
@@ -175,10 +180,10 @@ class Deliverer:
             )
 
     @staticmethod
-    def _settle_duplicates(pipe: Pipeline, settled: list[Job]) -> None:
+    def _settle_duplicates(pipe: RedisPipeline, settled: list[Job]) -> None:
         for job in settled:
             if job.from_queue:  # sent meanwhile through another copy of the trigger
-                RetryQueue.forget(pipe, job.trigger.trigger_id)
+                RetryQueue.forget(pipe, job.shard, job.trigger.trigger_id)
 
     async def _attempt(self, job: Job) -> Outcome:
         trigger = job.trigger
@@ -187,7 +192,7 @@ class Deliverer:
             # ever unrecorded: that bounds the duplicates a crash can cause.
             async with self.pool.slot():
                 renew = time.monotonic() - job.leased_at > self._renew_after_s
-                if renew and not await self.leases.renew(trigger.trigger_id, job.lease_token):
+                if renew and not await self.leases.renew(job.shard, trigger.trigger_id, job.lease_token):
                     EMAILS.labels(Outcome.HELD).inc()
                     _debug("email.held", job)
                     return Outcome.HELD  # someone else took over; whoever holds it settles the trigger
@@ -218,8 +223,8 @@ class Deliverer:
         pause = 0.05
         while True:
             try:
-                await self.commits.commit(
-                    ops, delete=[names.notifier_lease_key(job.trigger.trigger_id)], ack=job.ack_ids
+                await self.commits[job.shard].commit(
+                    ops, delete=[names.notifier_lease_key(job.shard, job.trigger.trigger_id)], ack=job.ack_ids
                 )
                 return
             except TRANSIENT_REDIS_ERRORS as exc:
@@ -249,7 +254,7 @@ class Deliverer:
                 entry_id=job.entry_id,
                 last_error=failure.reason,
             )
-            return Outcome.RETRY, lambda pipe: RetryQueue.schedule(pipe, item, now + int(delay * 1000))
+            return Outcome.RETRY, lambda pipe: RetryQueue.schedule(pipe, job.shard, item, now + int(delay * 1000))
         reason = (
             failure.reason
             if failure.permanent
@@ -260,7 +265,7 @@ class Deliverer:
 
     def _result(
         self,
-        pipe: Pipeline,
+        pipe: RedisPipeline,
         job: Job,
         status: DeliveryStatus,
         error: str | None,
@@ -269,14 +274,15 @@ class Deliverer:
         dead_letter: bool = True,
     ) -> None:
         trigger = job.trigger
-        result = add_result(pipe, trigger, status, error, job.attempt if attempts is None else attempts)
+        result = add_result(pipe, job.shard, trigger, status, error, job.attempt if attempts is None else attempts)
         if status is DeliveryStatus.SENT:
-            pipe.set(names.notifier_sent_key(trigger.trigger_id), result.occurred_at.isoformat(), ex=SENT_TTL_S)
+            sent_key = names.notifier_sent_key(job.shard, trigger.trigger_id)
+            pipe.set(sent_key, result.occurred_at.isoformat(), ex=SENT_TTL_S)
         elif dead_letter:
             # The commit acknowledges the job's entries with the outcome (a retried one was acknowledged before).
             letter = dead_letter_fields(
                 job.fields,
-                stream=names.TRIGGERS,
+                stream=Trigger.stream_of(job.shard),  # its dead letters: the shard stream's, in the shard's slot
                 entry_id=job.entry_id,
                 group=names.GROUP_NOTIFIER,
                 consumer=self.settings.consumer_name,
@@ -285,7 +291,7 @@ class Deliverer:
             )
             dead_letter_entry(pipe, letter, ack=False)
         if job.from_queue:  # a stream copy never gets here while the trigger waits in the queue
-            RetryQueue.forget(pipe, trigger.trigger_id)
+            RetryQueue.forget(pipe, job.shard, trigger.trigger_id)
 
 
 def _debug(event: str, job: Job) -> None:

@@ -1,8 +1,9 @@
-"""The notifier's handlers: triggers from the stream and due retries from the retry queue, one email each.
+"""The notifier's handlers: triggers from every shard's stream and due retries from its retry queue, one email each.
 
-Consumes (group notifier): pricealert:triggers (Trigger, here) and pricealert:account-events (AccountEvent,
-accounts.AccountMailer). Produces: pricealert:notification-results (NotificationResult, delivery.Deliverer) and the
-dead letters pricealert:triggers:dead and pricealert:account-events:dead.
+Consumes (group notifier): every shard's pricealert:{s<k>}:triggers (Trigger, here; one consumer per shard, the
+replicas share each stream through the group) and pricealert:{auth}:account-events (AccountEvent,
+accounts.AccountMailer). Produces: each shard's pricealert:{s<k>}:notification-results (NotificationResult,
+delivery.Deliverer) and the dead letters pricealert:{s<k>}:triggers:dead and pricealert:{auth}:account-events:dead.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from functools import partial
 
 import structlog
-from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Received, StreamConsumer
 from pricealert.common.events import MalformedEvent, Trigger, now_ms
-from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.runner import gather_until_stopped
 from pricealert.notifier.accounts import AccountMailer
 from pricealert.notifier.delivery import Deliverer, Job
@@ -31,9 +32,9 @@ IDLE_POLL_S = 0.5  # longest pause of the retry loop when nothing is due (other 
 
 
 class Notifier:
-    """Hands the triggers stream's entries and the due retries to one Deliverer."""
+    """Hands every shard's triggers-stream entries and due retries to one Deliverer."""
 
-    def __init__(self, redis: Redis, settings: NotifierSettings, pool: SmtpPool) -> None:
+    def __init__(self, redis: RedisClient, settings: NotifierSettings, pool: SmtpPool) -> None:
         self.redis = redis
         self.settings = settings
         self.queue = RetryQueue(redis, claim_ms=max(settings.reclaim_idle_ms, settings.lease_ms))
@@ -44,8 +45,8 @@ class Notifier:
         """How many triggers one read takes and how many may be in flight: enough to keep the SMTP pool busy."""
         return self.settings.concurrency * 8
 
-    async def handle_batch(self, messages: Sequence[Received[Trigger]]) -> None:
-        """Start delivering a batch of triggers; each entry is acknowledged later, together with its outcome."""
+    async def handle_batch(self, shard: int, messages: Sequence[Received[Trigger]]) -> None:
+        """Start delivering a batch of `shard`'s triggers; each entry is acknowledged later, with its outcome."""
         jobs: dict[str, Job] = {}
         for message in messages:
             trigger = message.event
@@ -54,6 +55,7 @@ class Notifier:
                 job.ack_ids.append(message.id)
                 continue
             jobs[trigger.trigger_id] = Job(
+                shard=shard,
                 trigger=trigger,
                 fields=message.fields,
                 attempt=message.deliveries,
@@ -63,9 +65,10 @@ class Notifier:
         if jobs:
             await self.deliverer.submit(list(jobs.values()))
 
-    async def retry_due(self) -> int:
-        """Deliver the retries that are due now; returns how many were taken."""
-        due = await self.queue.claim_due(now_ms(), self.batch_size)
+    async def retry_due(self, shard: int) -> tuple[int, float | None]:
+        """Deliver `shard`'s retries that are due now; returns how many were taken, and if none, the seconds until
+        the next is due (None if none waits)."""
+        due, until_next = await self.queue.claim_due(shard, now_ms(), self.batch_size)
         jobs: list[Job] = []
         for item in due:
             try:
@@ -75,6 +78,7 @@ class Notifier:
                 continue
             jobs.append(
                 Job(
+                    shard=shard,
                     trigger=trigger,
                     fields=item.fields,
                     attempt=item.attempts + 1,
@@ -85,30 +89,34 @@ class Notifier:
             )
         if jobs:
             await self.deliverer.deliver(jobs)
-        return len(due)
+        return len(due), until_next
 
-    async def run_retries(self, stop: asyncio.Event) -> None:
-        """Take due retries until `stop` is set; a replica that dies holding some only delays them."""
+    async def run_retries(self, stop: asyncio.Event, shard: int) -> None:
+        """Take `shard`'s due retries until `stop` is set; a replica that dies holding some only delays them."""
         while not stop.is_set():
             pause = 0.0
             try:
-                if not await self.retry_due():
-                    until_next = await self.queue.seconds_until_next(now_ms())
+                taken, until_next = await self.retry_due(shard)
+                if not taken:
                     pause = IDLE_POLL_S if until_next is None else min(IDLE_POLL_S, max(0.01, until_next))
             except TRANSIENT_REDIS_ERRORS as exc:
-                log.warning("retry.redis_failed", error=str(exc))
+                log.warning("retry.redis_failed", shard=shard, error=str(exc))
                 pause = 1.0
             except Exception:  # the claimed retries come back after the claim time; keep the loop alive
-                log.exception("retry.failed")
+                log.exception("retry.failed", shard=shard)
                 pause = 1.0
             if pause:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pause)
 
-    def consumer(self) -> StreamConsumer:
-        """The consumer of the triggers stream in the notifier's group (acks go with each outcome)."""
+    def consumers(self) -> list[StreamConsumer]:
+        """One consumer per shard's triggers stream (a cluster reads one stream per XREADGROUP)."""
+        return [self.consumer(shard) for shard in range(self.settings.shards)]
+
+    def consumer(self, shard: int) -> StreamConsumer:
+        """The consumer of `shard`'s triggers stream in the notifier's group (acks go with each outcome)."""
         options = ConsumerOptions(
-            stream=names.TRIGGERS,
+            stream=Trigger.stream_of(shard),
             group=names.GROUP_NOTIFIER,
             consumer=self.settings.consumer_name,
             service=SERVICE,
@@ -117,17 +125,21 @@ class Notifier:
             max_deliveries=self.settings.max_deliveries,
             handler_acks=True,
         )
-        return StreamConsumer(self.redis, options, self.handle_batch, event=Trigger)
+        return StreamConsumer(self.redis, options, partial(self.handle_batch, shard), event=Trigger)
 
 
-async def run(redis: Redis, settings: NotifierSettings, stop: asyncio.Event) -> None:
+async def run(redis: RedisClient, settings: NotifierSettings, stop: asyncio.Event) -> None:
     """Send mails until `stop` is set, then finish the mails in flight."""
     pool = SmtpPool(settings, size=settings.concurrency)
     notifier = Notifier(redis, settings, pool)
     accounts = AccountMailer(redis, settings, pool, SERVICE)
     try:
+        shards = range(settings.shards)
         await gather_until_stopped(
-            stop, notifier.consumer().run(stop), notifier.run_retries(stop), accounts.consumer().run(stop)
+            stop,
+            *(consumer.run(stop) for consumer in notifier.consumers()),
+            *(notifier.run_retries(stop, shard) for shard in shards),
+            accounts.consumer().run(stop),
         )
     finally:
         await notifier.deliverer.drain()

@@ -1,20 +1,22 @@
-"""Send leases: one script per batch says which triggers are settled or go to no verified address, takes the rest.
+"""Send leases: one script per batch of a shard says which triggers are settled and takes the rest.
 
 The rule, for alert mails (a batch) and account mails (one at a time): a mail marked sent is settled; else
-whoever sets its lease key (NX, with an expiry) sends it; everyone else leaves it to the holder.
+whoever sets its lease key (NX, with an expiry) sends it; everyone else leaves it to the holder. Every key a
+trigger's rule touches lives in its shard (tag {s<k>}); an account mail's keys carry the tag {auth}.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
 from collections.abc import Sequence
 from enum import IntEnum
-
-from redis.asyncio import Redis
+from typing import Any
 
 from pricealert.common import names
+from pricealert.common.redisconn import RedisClient
 from pricealert.common.scripts import lua
 
 _LEASE_BATCH = lua("pricealert.notifier", "lease_batch")
@@ -30,13 +32,23 @@ class LeaseState(IntEnum):
     SENT = 1  # sent already
     QUEUED = 2  # waits in the retry queue, which stands for this stream copy
     HELD = 3  # another sender holds it
-    UNVERIFIED = 4  # its user's address is not verified: no mail goes to it
+    UNVERIFIED = 4  # its user's address is not verified: no mail goes to it (the lease is ours, to drop)
+
+
+def trigger_keys(shard: int, trigger_id: str) -> list[str]:
+    """The sent, lease and retry keys of one trigger, in its shard (the order lease_batch.lua reads them in)."""
+    return [
+        names.notifier_sent_key(shard, trigger_id),
+        names.notifier_lease_key(shard, trigger_id),
+        names.notifier_retry_key(shard, trigger_id),
+    ]
 
 
 class Leases:
     """Takes and renews the per-trigger leases that keep two senders off one mail."""
 
-    def __init__(self, redis: Redis, consumer_name: str, lease_ms: int) -> None:
+    def __init__(self, redis: RedisClient, consumer_name: str, lease_ms: int) -> None:
+        self.redis = redis
         self.lease_ms = lease_ms
         self._lease_batch = redis.register_script(_LEASE_BATCH)
         self._renew = redis.register_script(_RENEW_LEASE)
@@ -50,25 +62,49 @@ class Leases:
         return f"{self._prefix}:{next(self._tokens)}"
 
     async def take(
-        self, trigger_ids: Sequence[str], tokens: Sequence[str], queued: Sequence[bool], user_ids: Sequence[str]
+        self,
+        shard: int,
+        trigger_ids: Sequence[str],
+        tokens: Sequence[str],
+        queued: Sequence[bool],
+        user_ids: Sequence[str],
     ) -> list[LeaseState]:
-        """One round trip for the whole batch; `queued` marks the copies taken from the retry queue."""
-        keys: list[str] = [names.ACCOUNTS_UNVERIFIED]
-        for trigger_id in trigger_ids:
-            keys += [
-                names.notifier_sent_key(trigger_id),
-                names.notifier_lease_key(trigger_id),
-                names.notifier_retry_key(trigger_id),
-            ]
-        states = await self._lease_batch(
-            keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued), *user_ids]
+        """One round trip for a batch of `shard`'s triggers; `queued` marks the copies taken from the retry queue."""
+        keys = [key for trigger_id in trigger_ids for key in trigger_keys(shard, trigger_id)]
+        users = sorted(set(user_ids))
+        # The unverified set carries the tag {auth}, so it cannot join the shard's script: it is asked at the same
+        # time, not atomically with it. Auth verifying an address between the check and the send only withholds
+        # or sends that user's mail by a few ms; the sent mark and the lease alone decide who sends, so no mail is
+        # ever sent twice.
+        replies: tuple[Any, Any] = await asyncio.gather(
+            self._lease_batch(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued)]),
+            self.redis.smismember(names.ACCOUNTS_UNVERIFIED, users),
+            return_exceptions=True,
         )
-        return [LeaseState(int(s)) for s in states]
+        states, flags = replies
+        if isinstance(states, BaseException):
+            raise states
+        if isinstance(flags, BaseException):
+            # Leases kept for a failed batch would hold its triggers up until they lapse: give them back.
+            taken = [(t, token) for t, token, s in zip(trigger_ids, tokens, states, strict=True) if int(s) == 0]
+            await asyncio.gather(
+                *(self.release(names.notifier_lease_key(shard, t), token) for t, token in taken),
+                return_exceptions=True,
+            )
+            raise flags
+        unverified = {user for user, flag in zip(users, flags, strict=True) if int(flag)}
+        out: list[LeaseState] = []
+        for raw, user_id in zip(states, user_ids, strict=True):
+            state = LeaseState(int(raw))
+            # Sent, queued or held: whoever settles the trigger checks again; a lease taken here is dropped by
+            # the commit that records the refusal.
+            out.append(LeaseState.UNVERIFIED if state is LeaseState.LEASED and user_id in unverified else state)
+        return out
 
-    async def renew(self, trigger_id: str, token: str) -> bool:
+    async def renew(self, shard: int, trigger_id: str, token: str) -> bool:
         """Keep our lease (or take it back if it lapsed unclaimed); False if it is no longer ours to send."""
         renewed = await self._renew(
-            keys=[names.notifier_lease_key(trigger_id), names.notifier_sent_key(trigger_id)],
+            keys=[names.notifier_lease_key(shard, trigger_id), names.notifier_sent_key(shard, trigger_id)],
             args=[token, self.lease_ms],
         )
         return bool(renewed == 1)

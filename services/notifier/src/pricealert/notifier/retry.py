@@ -1,15 +1,13 @@
-"""The retry queue: triggers waiting for another delivery attempt, due on a jittered exponential schedule."""
+"""The retry queues, one per shard: triggers waiting for another attempt, due on a jittered exponential schedule."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-
 from pricealert.common import names
 from pricealert.common.events import Fields, decode_fields
+from pricealert.common.redisconn import RedisClient, RedisPipeline
 from pricealert.common.scripts import lua
 
 META_PREFIX = "retry_"
@@ -38,26 +36,32 @@ class Retrying:
 
 
 class RetryQueue:
-    """The sorted set of due times plus one hash per waiting trigger; every change is part of a caller's MULTI."""
+    """Per shard, the sorted set of due times plus one hash per waiting trigger; every change is part of a caller's
+    MULTI, all of whose keys are of the trigger's shard."""
 
-    def __init__(self, redis: Redis, claim_ms: int) -> None:
+    def __init__(self, redis: RedisClient, claim_ms: int) -> None:
         self.redis = redis
         self.claim_ms = claim_ms
         self._claim = redis.register_script(_CLAIM_DUE_RETRIES)
 
-    async def claim_due(self, now_ms: int, limit: int) -> list[Retrying]:
-        """Take up to `limit` triggers whose time has come (they return after claim_ms unless settled)."""
-        ids = await self._claim(keys=[names.NOTIFIER_RETRY_QUEUE], args=[now_ms, now_ms + self.claim_ms, limit])
+    async def claim_due(self, shard: int, now_ms: int, limit: int) -> tuple[list[Retrying], float | None]:
+        """Take up to `limit` of `shard`'s triggers whose time has come (they return after claim_ms unless settled).
+
+        Also returns, when none was due, the seconds until the earliest one is (None if the queue is empty).
+        """
+        queue = names.notifier_retry_queue_key(shard)
+        reply = await self._claim(keys=[queue], args=[now_ms, now_ms + self.claim_ms, limit])
+        head, *ids = [i.decode() if isinstance(i, bytes) else str(i) for i in reply]
+        until_next = max(0.0, (float(head) - now_ms) / 1000) if head else None
         if not ids:
-            return []
-        trigger_ids = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+            return [], until_next
         async with self.redis.pipeline(transaction=False) as pipe:
-            for trigger_id in trigger_ids:
-                pipe.hgetall(names.notifier_retry_key(trigger_id))
+            for trigger_id in ids:
+                pipe.hgetall(names.notifier_retry_key(shard, trigger_id))
             hashes = await pipe.execute()
         out: list[Retrying] = []
         orphans: list[str] = []
-        for trigger_id, raw in zip(trigger_ids, hashes, strict=True):
+        for trigger_id, raw in zip(ids, hashes, strict=True):
             if not raw:  # settled between the claim and the read
                 orphans.append(trigger_id)
                 continue
@@ -74,19 +78,12 @@ class RetryQueue:
                 )
             )
         if orphans:
-            await self.redis.zrem(names.NOTIFIER_RETRY_QUEUE, *orphans)
-        return out
-
-    async def seconds_until_next(self, now_ms: int) -> float | None:
-        """Seconds until the earliest waiting trigger is due (0 if overdue), None if the queue is empty."""
-        head = await self.redis.zrange(names.NOTIFIER_RETRY_QUEUE, 0, 0, withscores=True)
-        if not head:
-            return None
-        return max(0.0, (float(head[0][1]) - now_ms) / 1000)
+            await self.redis.zrem(queue, *orphans)
+        return out, None
 
     @staticmethod
-    def schedule(pipe: Pipeline, item: Retrying, due_ms: int) -> None:
-        """Add to `pipe`: keep `item` (its fields and attempt count) and make it due at `due_ms`."""
+    def schedule(pipe: RedisPipeline, shard: int, item: Retrying, due_ms: int) -> None:
+        """Add to `pipe`: keep `item` (its fields and attempt count) in `shard`'s queue, due at `due_ms`."""
         mapping = {
             **item.fields,
             "retry_attempts": str(item.attempts),
@@ -94,12 +91,12 @@ class RetryQueue:
             "retry_entry_id": item.entry_id,
             "retry_last_error": item.last_error[:2000],
         }
-        key = names.notifier_retry_key(item.trigger_id)
+        key = names.notifier_retry_key(shard, item.trigger_id)
         pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]  # redis-py's mapping keys are invariant (FieldT)
-        pipe.zadd(names.NOTIFIER_RETRY_QUEUE, {item.trigger_id: due_ms})
+        pipe.zadd(names.notifier_retry_queue_key(shard), {item.trigger_id: due_ms})
 
     @staticmethod
-    def forget(pipe: Pipeline, trigger_id: str) -> None:
-        """Add to `pipe`: drop whatever the queue holds for `trigger_id`."""
-        pipe.zrem(names.NOTIFIER_RETRY_QUEUE, trigger_id)
-        pipe.delete(names.notifier_retry_key(trigger_id))
+    def forget(pipe: RedisPipeline, shard: int, trigger_id: str) -> None:
+        """Add to `pipe`: drop whatever `shard`'s queue holds for `trigger_id`."""
+        pipe.zrem(names.notifier_retry_queue_key(shard), trigger_id)
+        pipe.delete(names.notifier_retry_key(shard, trigger_id))

@@ -1,5 +1,6 @@
--- Extends our lease, or takes it again if it lapsed and nobody else took it (lease.py). KEYS: lease, sent.
--- ARGV: token, lease ms. Returns 1 if ours, 0 if someone else holds it, -1 once the mail is sent.
+-- Extends our lease, or takes it again if it lapsed and nobody else took it (lease.py). KEYS: the trigger's lease
+-- and sent keys (both of its shard). ARGV: token, lease ms. Returns 1 if ours, 0 if someone else holds it, -1 once
+-- the mail is sent.
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] or not holder then

@@ -1,0 +1,276 @@
+"""Evaluator throughput on a Redis Cluster of 3 masters, with 1 and then 2 evaluator processes sharing the shards.
+
+Each run: N evaluator processes on the cluster (REDIS_CLUSTER_URL, SHARDS) take the shards by leases; the alerts
+are published to their symbols' alert-events streams and indexed; the evaluators stop, the benchmark holds every
+shard's lease itself while it fills every shard's ticks stream, starts N evaluators again and lets the leases go.
+The clock runs while the evaluators drain the ticks: the rate between 10 % and 90 % of the ticks delivered (the
+lease hand-out at the start and the last batches left out), with the CPU seconds each evaluator process and the
+Redis masters spent. On a 2-core machine the processes and the masters share the cores: read the per-process
+and per-CPU-second figures, not only the total.
+Run: `uv run python bench/cluster_bench.py [--alerts 200000] [--ticks 600000] [--processes 1,2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import os
+import random
+import shutil
+import time
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pricealert.common import names
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, utc_now
+from pricealert.common.logging import configure_logging
+from pricealert.common.publisher import append
+from pricealert.common.redisconn import RedisClient, connect_cluster
+from pricealert.common.shards import DEFAULT_SHARDS, shard_of
+from pricealert.devstack.processes import ServiceProcess
+from pricealert.devstack.servers import temp_dir
+from pricealert.testsupport.cluster import RedisClusterNodes
+
+BASE_PRICE = Decimal("100.00")
+HOLD = "bench:hold"  # the benchmark's own lease token while it fills the ticks streams
+CHUNK = 5_000
+
+
+def symbol(n: int) -> str:
+    return f"B{n:04d}USDT"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def publish_alerts(redis: RedisClient, count: int, symbols: int, shards: int) -> None:
+    """`count` alerts spread over the symbols, targets 2 .. 90 away from the price so that ticks rarely fire one."""
+    rng = random.Random(1)
+    for start in range(0, count, CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + CHUNK, count)):
+                condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
+                offset = Decimal(rng.randint(2_000, 90_000)) / 1000
+                sym = symbol(n % symbols)
+                event = AlertEvent(
+                    type=AlertEventType.CREATED,
+                    event_id=f"e{n}",
+                    alert_id=str(uuid.UUID(int=n)),
+                    user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
+                    email=f"trader.{n % 50_000:05d}@example.com",
+                    symbol=sym,
+                    condition=condition,
+                    target_price=BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset,
+                    occurred_at=utc_now(),
+                )
+                append(pipe, names.alert_events_stream(shard_of(sym, shards)), event)
+            await pipe.execute()
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as (ms, sequence), which orders ids as Redis does."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def fill_ticks(redis: RedisClient, count: int, symbols: int, shards: int) -> dict[int, list[tuple[int, int]]]:
+    """`count` ticks near the price, round-robin over the symbols; each shard's entry ids in order."""
+    ids: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    now = int(time.time() * 1000)
+    for start in range(0, count, CHUNK):
+        order = []
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + CHUNK, count)):
+                sym = symbol(n % symbols)
+                shard = shard_of(sym, shards)
+                price = BASE_PRICE + Decimal(n % 100 - 50) / 100
+                tick = Tick(symbol=sym, price=price, trade_id=n, exchange_time=now, received_at=now)
+                # No trim: every tick must stay until it is read (the caps are sized for a healthy backlog).
+                pipe.xadd(names.ticks_stream(shard), tick.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                order.append(shard)
+            replies = await pipe.execute()
+        for shard, entry_id in zip(order, replies, strict=True):
+            ids[shard].append(entry_key(text(entry_id)))
+    return ids
+
+
+async def delivered(redis: RedisClient, ids: dict[int, list[tuple[int, int]]]) -> int:
+    """How many of the filled ticks the evaluator group has been handed so far, over every shard."""
+    total = 0
+    for shard, entries in ids.items():
+        for group in await redis.xinfo_groups(names.ticks_stream(shard)):
+            if text(group["name"]) == names.GROUP_EVALUATOR:
+                total += bisect.bisect_right(entries, entry_key(text(group["last-delivered-id"])))
+    return total
+
+
+class Evaluators:
+    """N evaluator processes on the cluster."""
+
+    def __init__(self, count: int, env: dict[str, str], work: Path) -> None:
+        self.processes = [
+            ServiceProcess(
+                "evaluator", {**env, "CONSUMER_NAME": f"evaluator-{n}"}, log_path=work / f"evaluator-{n}.log"
+            )
+            for n in range(1, count + 1)
+        ]
+
+    def start(self) -> Evaluators:
+        for process in self.processes:
+            process.start()
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def cpu(self) -> list[float]:
+        return [cpu_seconds(p.process.pid) for p in self.processes if p.process is not None]
+
+
+async def wait_until(check: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {within} s")
+        await asyncio.sleep(0.1)
+
+
+async def owned(redis: RedisClient, shards: int, by: set[str]) -> bool:
+    """Every shard's evaluator lease is held by one of `by` (consumer names), and each of them holds one."""
+    holders = set()
+    for shard in range(shards):
+        token = await redis.get(names.shard_owner_key(names.GROUP_EVALUATOR, shard))
+        if token is None or text(token).rsplit(":", 1)[0] not in by:
+            return False
+        holders.add(text(token).rsplit(":", 1)[0])
+    return holders == by
+
+
+async def drained(redis: RedisClient, kind: str, shards: int) -> bool:
+    """The evaluator group has been handed every entry of every shard's `kind` stream and acknowledged them all."""
+    for shard in range(shards):
+        stream = names.shard_stream(shard, kind)
+        last = await redis.xrevrange(stream, count=1)
+        if not last:
+            continue
+        groups = {text(g["name"]): g for g in await redis.xinfo_groups(stream)}
+        group = groups.get(names.GROUP_EVALUATOR)
+        if group is None or text(group["last-delivered-id"]) != text(last[0][0]) or int(group["pending"]):
+            return False
+    return True
+
+
+async def one_run(cluster: RedisClusterNodes, count: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Index the alerts with `count` evaluators, then time them draining the ticks."""
+    cluster.flush()
+    env = {
+        "REDIS_CLUSTER_URL": cluster.seeds,
+        "REDIS_URL": f"redis://127.0.0.1:{cluster.nodes[0].port}/0",
+        "SHARDS": str(args.shards),
+        "LOG_LEVEL": "WARNING",
+        # Short renewal steps: every process takes its shards within a quarter second of the benchmark's release.
+        "EVALUATOR_SHARD_INTERVAL_S": "0.25",
+        "EVALUATOR_SHARD_LEASE_MS": "5000",
+    }
+    consumers = {f"evaluator-{n}" for n in range(1, count + 1)}
+    redis = connect_cluster(cluster.seeds)
+    evaluators = Evaluators(count, env, work).start()
+    try:
+        await wait_until(lambda: owned(redis, args.shards, consumers), 60, "the evaluators owning every shard")
+        started = time.monotonic()
+        await publish_alerts(redis, args.alerts, args.symbols, args.shards)
+        await wait_until(lambda: drained(redis, names.ALERT_EVENTS_KIND, args.shards), 600, "the alerts indexed")
+        index_s = time.monotonic() - started
+        evaluators.stop()
+        for shard in range(args.shards):  # the leases were given back at the stop; hold them while filling
+            await redis.set(names.shard_owner_key(names.GROUP_EVALUATOR, shard), HOLD, px=600_000)
+        ids = await fill_ticks(redis, args.ticks, args.symbols, args.shards)
+        evaluators = Evaluators(count, env, work).start()
+        members = names.members_key(names.GROUP_EVALUATOR)
+        await wait_until(lambda: _members(redis, members, count), 60, "every evaluator beating")
+        masters = [node for node in cluster.running() if node.process is not None]
+        redis_cpu0 = sum(cpu_seconds(node.process.pid) for node in masters if node.process is not None)
+        cpu0 = evaluators.cpu()
+        for shard in range(args.shards):
+            await redis.delete(names.shard_owner_key(names.GROUP_EVALUATOR, shard))
+        t0 = time.monotonic()
+        marks: dict[str, float] = {}
+        while not await drained(redis, names.TICKS_KIND, args.shards):
+            done = await delivered(redis, ids)
+            for name, share in (("t10", 0.1), ("t90", 0.9)):
+                if name not in marks and done >= share * args.ticks:
+                    marks[name] = time.monotonic()
+            if time.monotonic() - t0 > 600:
+                raise TimeoutError("the ticks were not drained within 600 s")
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - t0
+        cpu = [after - before for before, after in zip(cpu0, evaluators.cpu(), strict=True)]
+        redis_cpu = sum(cpu_seconds(node.process.pid) for node in masters if node.process is not None) - redis_cpu0
+    finally:
+        evaluators.stop()
+        await redis.aclose()
+    window = marks.get("t90", t0 + elapsed) - marks.get("t10", t0)
+    rate = 0.8 * args.ticks / window if window > 0 else args.ticks / elapsed
+    return {
+        "processes": count,
+        "ticks": args.ticks,
+        "index_seconds": round(index_s, 1),
+        "drain_seconds": round(elapsed, 2),
+        "ticks_per_s": round(rate),
+        "ticks_per_s_whole_drain": round(args.ticks / elapsed),
+        "per_process_ticks_per_s": round(rate / count),
+        "evaluator_cpu_s": [round(c, 2) for c in cpu],
+        "ticks_per_evaluator_cpu_s": round(args.ticks / sum(cpu)) if sum(cpu) else None,
+        "redis_cpu_s": round(redis_cpu, 2),
+    }
+
+
+async def _members(redis: RedisClient, key: str, count: int) -> bool:
+    return int(await redis.zcard(key)) >= count
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--alerts", type=int, default=200_000)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--ticks", type=int, default=600_000)
+    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
+    parser.add_argument("--processes", default="1,2", help="comma-separated evaluator process counts, one run each")
+    parser.add_argument("--out", default="bench/results/cluster.json")
+    args = parser.parse_args()
+    work = temp_dir("bench-cluster-")
+    cluster = RedisClusterNodes(work / "cluster", masters=3).start()
+    try:
+        runs = [await one_run(cluster, int(n), args, work) for n in args.processes.split(",")]
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the masters' AOF files: hundreds of MB
+    result = {
+        "masters": 3,
+        "shards": args.shards,
+        "alerts": args.alerts,
+        "symbols": args.symbols,
+        "cores": os.cpu_count(),
+        "runs": runs,
+    }
+    print(json.dumps(result, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    configure_logging(service="bench", level=os.environ.get("LOG_LEVEL", "WARNING"))
+    asyncio.run(main())
