@@ -98,6 +98,17 @@ async def test_expired_alert_never_fires(redis: Redis, index: AlertIndex, matche
     assert await fired_alert_ids(redis) == ["x2"]
 
 
+async def test_an_expired_alert_in_a_walk_does_not_hide_the_reached_alerts_behind_it(
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
+) -> None:
+    # The walk reads 8 members a page; an expired one that it removes must not shift the next page past one.
+    await index.apply(alert_event("gone", "above", "1", expires_at=utc_now() - timedelta(seconds=1)))
+    for n in range(2, 11):
+        await index.apply(alert_event(f"a{n:02d}", "above", str(n)))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["11"], exchange_time=now_ms())) == 9
+    assert sorted(await fired_alert_ids(redis)) == [f"a{n:02d}" for n in range(2, 11)]
+
+
 async def test_tick_older_than_the_alert_does_not_judge_it(
     redis: Redis, index: AlertIndex, matcher: ShardMatchers
 ) -> None:

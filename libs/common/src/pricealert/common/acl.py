@@ -192,7 +192,8 @@ def consumed_streams() -> tuple[str, ...]:
 # (and `alerts resync` re-publishes alert events), and deletes dead letters.
 CLI = Role(
     "cli",
-    writes=(*consumed_streams(), *map(names.dead_letter_stream, consumed_streams())),
+    # `alerts resync` may be the first to run on an empty Redis: it records the shard count then.
+    writes=(*consumed_streams(), *map(names.dead_letter_stream, consumed_streams()), SHARD_COUNT),
     reads=(family(f"{names.PREFIX}:"),),
     commands=(*INSPECT, *APPEND, *READ_STREAMS, *TRANSACTIONS),
 )

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import math
 import time
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -61,10 +62,11 @@ class ShardOwnership:
         self.count = count
         self.lease_ms = lease_ms
         self.interval_s = interval_s
-        # The consumer name, unique per live replica as the consumer groups already require: a replica restarted
-        # under its name renews its own leases at once instead of waiting for them to lapse.
-        self.token = consumer
+        # Unique per process: two replicas started by mistake under one name still split the shards and fence
+        # each other (a crashed replica's leases lapse after lease_ms; a clean stop gives them back at once).
+        self.token = f"{consumer}:{uuid.uuid4().hex[:12]}"
         self.owned: set[int] = set()
+        self._renewed_at: dict[int, float] = {}  # monotonic time of each owned lease's last renewal
         self._renew = redis.register_script(lua("pricealert.common", "renew_shard"))
         self._release = redis.register_script(lua("pricealert.common", "release_shard"))
         self._log = log.bind(service=service, token=self.token)
@@ -84,10 +86,26 @@ class ShardOwnership:
         return math.ceil(self.count / max(1, int(replies[2])))
 
     async def renew(self) -> set[int]:
-        """Renew every owned lease; returns the shards whose lease another replica holds now (lost)."""
-        lost = set()
-        for shard in sorted(self.owned):
-            if not await self._renew(keys=[self.owner_key(shard)], args=[self.token, self.lease_ms]):
+        """Renew every owned lease; returns the shards lost: another replica's now, or unreachable for a lease.
+
+        Each shard on its own: a master failing over delays its shards' renewals, not the other masters' shards.
+        """
+        shards = sorted(self.owned)
+        replies = await asyncio.gather(
+            *(self._renew(keys=[self.owner_key(shard)], args=[self.token, self.lease_ms]) for shard in shards),
+            return_exceptions=True,
+        )
+        lost, now = set(), time.monotonic()
+        for shard, reply in zip(shards, replies, strict=True):
+            if isinstance(reply, TRANSIENT_REDIS_ERRORS):
+                # Unknown: the lease may still be ours until it would have lapsed since the last renewal.
+                if now - self._renewed_at.get(shard, now) >= self.lease_ms / 1000 - self.interval_s:
+                    lost.add(shard)
+            elif isinstance(reply, BaseException):
+                raise reply
+            elif reply:
+                self._renewed_at[shard] = now
+            else:
                 lost.add(shard)
         return lost
 
@@ -101,8 +119,12 @@ class ShardOwnership:
             shard = (start + step) % self.count
             if shard in self.owned:
                 continue
-            if await self.redis.set(self.owner_key(shard), self.token, nx=True, px=self.lease_ms):
-                taken.add(shard)
+            try:
+                if await self.redis.set(self.owner_key(shard), self.token, nx=True, px=self.lease_ms):
+                    taken.add(shard)
+                    self._renewed_at[shard] = time.monotonic()
+            except TRANSIENT_REDIS_ERRORS as exc:  # that shard's master is away: try the others
+                self._log.warning("shard.take.failed", shard=shard, error=str(exc))
         return taken
 
     async def release(self, shard: int) -> None:
@@ -113,23 +135,27 @@ class ShardOwnership:
         """Leave the members set (a clean stop): the others' fair share grows at their next step."""
         await self.redis.zrem(names.members_key(self.service), self.token)
 
-    async def run(self, stop: asyncio.Event, work: ShardWork) -> None:
-        """Hold leases until `stop` is set, running `work` for each owned shard; give every lease up at the end."""
+    async def run(self, stop: asyncio.Event, work: ShardWork, *, take_until: asyncio.Event | None = None) -> None:
+        """Hold leases until `stop` is set, running `work` for each owned shard; give every lease up at the end.
+
+        Once `take_until` is set (a replica shutting down that holds its leases a while longer) no shard is taken.
+        """
         running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
 
-        async def end(shard: int, *, release: bool) -> None:
+        async def end(shard: int, *, lost: bool) -> None:
             task, shard_stop = running.pop(shard)
             shard_stop.set()
             await asyncio.gather(task, return_exceptions=True)
             self.owned.discard(shard)
-            if release:
-                await self.release(shard)
-            self._log.info("shard.released" if release else "shard.lost", shard=shard)
+            self._renewed_at.pop(shard, None)
+            # Even a lost one: a renewal may have written our token back meanwhile (the script deletes only ours).
+            await self.release(shard)
+            self._log.info("shard.lost" if lost else "shard.released", shard=shard)
 
         try:
             while not stop.is_set():
                 try:
-                    await self._step(running, end, work)
+                    await self._step(running, end, work, taking=take_until is None or not take_until.is_set())
                 except TRANSIENT_REDIS_ERRORS as exc:
                     self._log.warning("shard.lease.unavailable", error=str(exc))
                 with contextlib.suppress(TimeoutError):
@@ -139,7 +165,7 @@ class ShardOwnership:
                 shard_stop.set()
             try:
                 # All at once: each shard's loops finish their blocking read first (a second or so each).
-                await asyncio.gather(*(end(shard, release=True) for shard in list(running)))
+                await asyncio.gather(*(end(shard, lost=False) for shard in list(running)))
                 await self.leave()
             except TRANSIENT_REDIS_ERRORS as exc:  # the leases lapse by themselves
                 self._log.warning("shard.release.failed", error=str(exc))
@@ -149,20 +175,24 @@ class ShardOwnership:
         running: dict[int, tuple[asyncio.Task[None], asyncio.Event]],
         end: Callable[..., Awaitable[None]],
         work: ShardWork,
+        *,
+        taking: bool,
     ) -> None:
         # A shard whose work ended by itself: a lost lease (fenced script) or a failure, re-raised here.
         for shard, (task, _) in list(running.items()):
             if task.done():
                 failure = None if task.cancelled() else task.exception()
-                await end(shard, release=not isinstance(failure, ShardLeaseLost))
+                await end(shard, lost=isinstance(failure, ShardLeaseLost))
                 if failure is not None and not isinstance(failure, ShardLeaseLost):
                     raise failure
         # Shards end concurrently: one by one, their loops' blocking reads would hold up the renewals past a lease.
-        await asyncio.gather(*(end(shard, release=False) for shard in await self.renew()))
+        await asyncio.gather(*(end(shard, lost=True) for shard in await self.renew()))
         share = await self.fair_share()
         # Highest shards first: deterministic, so two replicas do not give the same shards back and forth.
         extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - share)]
-        await asyncio.gather(*(end(shard, release=True) for shard in extra))
+        await asyncio.gather(*(end(shard, lost=False) for shard in extra))
+        if not taking:
+            return
         for shard in sorted(await self.try_take(share - len(self.owned))):
             self.owned.add(shard)
             shard_stop = asyncio.Event()

@@ -26,8 +26,10 @@ async def agree_on_shard_count(redis: RedisClient, count: int) -> None:
     Processes that disagree would write a symbol's events where its evaluator never reads: refuse to start instead.
     Changing the count is a migration (README "Changing the shard count").
     """
-    await redis.set(names.SHARD_COUNT_KEY, str(count), nx=True)
     recorded = await redis.get(names.SHARD_COUNT_KEY)
+    if recorded is None:  # the first process: record it (NX: another may have just done so)
+        await redis.set(names.SHARD_COUNT_KEY, str(count), nx=True)
+        recorded = await redis.get(names.SHARD_COUNT_KEY)
     text = recorded.decode() if isinstance(recorded, bytes) else str(recorded)
     if text != str(count):
         raise ShardCountMismatch(

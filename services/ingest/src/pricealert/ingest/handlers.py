@@ -151,7 +151,7 @@ class IngestService:
 
         loops = [
             # The leases outlive the flush: the queued ticks are appended under them.
-            self.ownership.run(flushed, self.work_shard),
+            self.ownership.run(flushed, self.work_shard, take_until=stop),
             self.sync.run(stop),
             connections(),
             ticks(),

@@ -12,13 +12,14 @@ from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
-from pricealert.common.redisconn import RedisClient
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 
 ScriptCall = tuple[AsyncScript, list[str], list[Any]]
 
 
 async def call_scripts(redis: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
-    """Run `calls` (script, keys, args); their replies in order."""
+    """Run `calls` (script, keys, args); their replies in order. On a cluster, a call whose slot's master could not
+    be reached has the transient error as its reply (the other slots' calls are made)."""
     if not calls:
         return []
     if len(calls) == 1:
@@ -33,9 +34,15 @@ async def call_scripts(redis: RedisClient, calls: Sequence[ScriptCall]) -> list[
     replies: list[Any] = [None] * len(calls)
 
     async def in_order(indexes: list[int]) -> None:
-        for index in indexes:
+        for position, index in enumerate(indexes):
             script, keys, args = calls[index]
-            replies[index] = await script(keys=keys, args=args)
+            try:
+                replies[index] = await script(keys=keys, args=args)
+            except TRANSIENT_REDIS_ERRORS as exc:
+                # That slot's master is away: its calls fail, the other slots' go on (the caller retries these).
+                for later in indexes[position:]:
+                    replies[later] = exc
+                return
 
     await asyncio.gather(*(in_order(indexes) for indexes in by_slot.values()))
     return replies

@@ -41,6 +41,10 @@ def tick_row(tick: Trade) -> str:
     )
 
 
+class PartiallyPublished(Exception):
+    """Some shards' trades were written, others' masters were unreachable: those are queued again."""
+
+
 class TickPipeline:
     """Receive loops call `accept` (never blocks); `run` publishes what they accepted to the owned shards' streams.
 
@@ -107,6 +111,12 @@ class TickPipeline:
                     return
             try:
                 await self.publish(batch)
+            except PartiallyPublished as exc:
+                batch = []  # the unwritten trades are back in the queue
+                delay = backoff.next_delay()
+                log.warning("ingest.publish.partial", error=str(exc.__cause__), retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
             except TRANSIENT_REDIS_ERRORS as exc:
                 delay = backoff.next_delay()
                 log.warning("ingest.publish.failed", error=str(exc), batch=len(batch), retry_in_s=round(delay, 2))
@@ -137,8 +147,12 @@ class TickPipeline:
         calls: list[ScriptCall] = [
             (self._append_ticks, self._shard_keys(shard), [*self._head, *rows[shard]]) for shard in shards
         ]
-        appended = 0
-        for shard, reply in zip(shards, await call_scripts(self.redis, calls), strict=True):
+        appended, unreachable = 0, None
+        replies = await call_scripts(self.redis, calls)
+        for shard, reply in zip(shards, replies, strict=True):
+            if isinstance(reply, BaseException):
+                unreachable = reply
+                continue
             if int(reply) < 0:
                 self.stats.refused += len(rows[shard])
                 if self.on_lease_lost is not None:
@@ -147,6 +161,12 @@ class TickPipeline:
             appended += int(reply)
             self.stats.duplicates += len(rows[shard]) - int(reply)
         self.stats.published += appended
+        if unreachable is not None:
+            # Some shards' masters are away: their trades go back in front of the queue (order kept per symbol)
+            # and are tried with the next batch; the reachable shards' trades are written meanwhile.
+            failed = {shard for shard, reply in zip(shards, replies, strict=True) if isinstance(reply, BaseException)}
+            self._buffer[:0] = [tick for tick in ticks if self._shard_of[tick.symbol] in failed]
+            raise PartiallyPublished(f"shards {sorted(failed)} unreachable") from unreachable
         return appended
 
     def _shard_keys(self, shard: int) -> list[str]:

@@ -50,13 +50,14 @@ end
 
 local function evaluate_symbol(sym, chunk, cross, above, below)
 
-  -- Fires (or expires) the alert `a` in `member` of `key`; a tick older than its indexing does not judge it (false).
+  -- Fires (or expires) the alert `a` in `member` of `key` (true: it left the index); a tick older than its indexing
+  -- does not judge it (false: it stays in front of the walk).
   local function fire(key, member, a, tick)
     if tick.stream_ms < a.indexed_at then return false end
     redis.call('ZREM', key, member)
     if a.expires_at ~= '' and tonumber(tick.exchange_time) > tonumber(a.expires_at) then
       bury(a.alert_id)
-      return
+      return true  -- out of the index: the walk's offset must not count it
     end
     bury(a.alert_id)
     -- The fields of events.Trigger.FIELDS, in order; a trigger's id is its alert's (events.trigger_id_for).
