@@ -36,6 +36,7 @@ SKIPPED = {
     "cp .env.example .env": "the compose set-up, see above",
     "make run": "starts the stack this test already runs",
     "export REDIS_URL=": "this test points every command at its own Redis",
+    "export REDIS_CLUSTER_URL=": "one Redis here; the CLI on a cluster: libs/cli/tests/test_cli_on_cluster.py",
     "RCLI=": "this test defines RCLI for its own Redis, from the README's definition",
     "grep ": "searches a log file `make run` would have written",
 }
