@@ -36,7 +36,8 @@ class IngestSettings(ServiceSettings):
     publish_batch_size: int = Field(default=1000, ge=1, le=10_000, validation_alias="INGEST_PUBLISH_BATCH_SIZE")
     # An idle tick writer waits this long after the first trade before it appends (each batch costs one script call
     # per shard it touches, however few its trades): a bounded delay for far fewer calls at light load.
-    publish_linger_ms: float = Field(default=2.0, ge=0, le=50, validation_alias="INGEST_PUBLISH_LINGER_MS")
+    # 0: a trade waits for nothing (latency first); a few ms trade latency at light load for CPU per trade.
+    publish_linger_ms: float = Field(default=0.0, ge=0, le=50, validation_alias="INGEST_PUBLISH_LINGER_MS")
     queue_size: int = Field(default=200_000, ge=100, validation_alias="INGEST_QUEUE_SIZE")
     dedupe_window: int = Field(default=200_000, ge=100, validation_alias="INGEST_DEDUPE_WINDOW")
     catalog_refresh_s: float = Field(default=3600.0, gt=0, validation_alias="INGEST_CATALOG_REFRESH_S")
