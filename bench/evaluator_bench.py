@@ -21,7 +21,6 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.consumer import StreamConsumer
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger, now_ms, utc_now
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
@@ -73,8 +72,7 @@ def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
 
 
 async def throughput(redis: Redis, symbols: int, ticks: int, shards: int) -> float:
-    """Ticks per second the evaluator's consumers (one per shard, each polling on its own) drain from pre-filled
-    streams."""
+    """Ticks per second the evaluator's consumers (one per shard, polled together) drain from pre-filled streams."""
     settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
     consumers = []
     for shard in range(shards):
@@ -90,23 +88,11 @@ async def throughput(redis: Redis, symbols: int, ticks: int, shards: int) -> flo
                 sym = symbol(rng.randrange(symbols))
                 pipe.xadd(Tick.stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             await pipe.execute()
-    # Each consumer polls on its own, as in the evaluator (no round in which all wait for the slowest shard).
-    handled, drained = 0, asyncio.Event()
-
-    async def drain(consumer: StreamConsumer) -> None:
-        nonlocal handled
-        while not drained.is_set():
-            handled += await consumer.poll_once()
-            if handled >= ticks:
-                drained.set()
-
     started = time.perf_counter()
-    tasks = [asyncio.create_task(drain(consumer)) for consumer in consumers]
-    await drained.wait()
+    handled = 0
+    while handled < ticks:
+        handled += sum(await asyncio.gather(*(consumer.poll_once() for consumer in consumers)))
     elapsed = time.perf_counter() - started
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
     for consumer in consumers:
         await consumer.close()
     return ticks / elapsed
