@@ -120,7 +120,7 @@ local function evaluate_symbol(sym, chunk, cross, above, below)
 end
 
 -- summary lines "SYMBOL HIGH LOW START LENGTH": each symbol's extreme prices and where its ticks lie; the n-th
--- line's keys are KEYS[3n + 2 .. 3n + 4] (cross, above, below)
+-- line's keys (n from 0) are KEYS[3n + 5 .. 3n + 7] (cross, above, below)
 local n = 0
 for sym, high, low, start, length in string.gmatch(summary, '(%S+) (%S+) (%S+) (%d+) (%d+)\n') do
   local cross, above, below = KEYS[3 * n + 5], KEYS[3 * n + 6], KEYS[3 * n + 7]
