@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from pricealert.common import names
 
@@ -30,11 +30,48 @@ from pricealert.common.entries import decode_fields as decode_fields
 
 
 class Condition(StrEnum):
-    """When an alert fires relative to its target price."""
+    """When an alert fires: a target price, a percent move within a window, or a range (docs/conditions.md)."""
 
     ABOVE = "above"
     BELOW = "below"
     CROSS = "cross"
+    PCT_UP = "pct_up"
+    PCT_DOWN = "pct_down"
+    PCT_MOVE = "pct_move"
+    ENTER_RANGE = "enter_range"
+    EXIT_RANGE = "exit_range"
+
+
+LEVEL_CONDITIONS = frozenset({Condition.ABOVE, Condition.BELOW, Condition.CROSS})  # these take target_price
+PERCENT_CONDITIONS = frozenset({Condition.PCT_UP, Condition.PCT_DOWN, Condition.PCT_MOVE})  # percent and window
+RANGE_CONDITIONS = frozenset({Condition.ENTER_RANGE, Condition.EXIT_RANGE})  # low and high
+
+
+DEFINITION_FIELDS = ("target_price", "low", "high", "percent", "window")
+
+
+def definition_fields(condition: Condition) -> frozenset[str]:
+    """The fields that define an alert of `condition`, beside its symbol and frequency."""
+    if condition in PERCENT_CONDITIONS:
+        return frozenset({"percent", "window"})
+    if condition in RANGE_CONDITIONS:
+        return frozenset({"low", "high"})
+    return frozenset({"target_price"})
+
+
+class Frequency(StrEnum):
+    """How often an alert fires: once (then it is triggered), or at every crossing after a cooldown."""
+
+    ONCE = "once"
+    EVERY_TIME = "every_time"
+
+
+# A percent alert's window: its name -> its length in seconds. The evaluator keeps each as WINDOW_BUCKETS buckets.
+WINDOWS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "24h": 86_400}
+WINDOW_BUCKETS = 60
+MIN_PERCENT, MAX_PERCENT = Decimal("0.1"), Decimal("1000")
+MIN_COOLDOWN_S, MAX_COOLDOWN_S, DEFAULT_COOLDOWN_S = 1, 7 * 86_400, 300
+MAX_MESSAGE_CHARS = 1_000
 
 
 def utc_now() -> datetime:
@@ -120,20 +157,57 @@ class AlertEventType(StrEnum):
     """What happened to an alert."""
 
     CREATED = "alert.created"
+    UPDATED = "alert.updated"  # a PATCH: the whole new definition (a new version), active or paused
     DELETED = "alert.deleted"
     EXPIRED = "alert.expired"
 
 
 class AlertFacts(Event):
-    """What every event about one alert carries (no stream of its own): whose it is, its symbol, condition, target."""
+    """What every event about one alert carries (no stream of its own): whose it is, its symbol, its definition.
+
+    `target_price` is set for the level conditions, `percent` and `window` for the percent ones, `low` and `high`
+    for the ranges (docs/conditions.md); `version` counts the alert's definitions, from 1.
+    """
 
     alert_id: str
     user_id: str
     email: str
     symbol: str
     condition: Condition
-    target_price: Decimal
+    target_price: Decimal | None = None
     name: str | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+    percent: Decimal | None = None
+    window: str | None = None
+    frequency: Frequency = Frequency.ONCE
+    cooldown_s: int | None = None
+    message: str | None = None
+    version: int = 1
+
+    @model_validator(mode="after")
+    def _definition_fits(self) -> Self:
+        """The fields the condition needs are there and those of other conditions are not (docs/conditions.md)."""
+        needs = definition_fields(self.condition)
+        given = {name for name in DEFINITION_FIELDS if getattr(self, name) is not None}
+        if missing := needs - given:
+            raise ValueError(f"{self.condition.value} needs {', '.join(sorted(missing))}")
+        if extra := given - needs:
+            raise ValueError(f"{self.condition.value} takes no {', '.join(sorted(extra))}")
+        if self.window is not None and self.window not in WINDOWS:
+            raise ValueError(f"unknown window {self.window!r}")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+    def is_compact(self) -> bool:
+        """A v1-shaped alert (a level, once, no message, first version): the evaluator's compact index entry."""
+        return (
+            self.condition in LEVEL_CONDITIONS
+            and self.frequency is Frequency.ONCE
+            and not self.message
+            and self.version == 1
+        )
 
 
 class AlertEvent(AlertFacts):
@@ -145,11 +219,13 @@ class AlertEvent(AlertFacts):
     event_id: str
     expires_at: datetime | None = None
     occurred_at: datetime
+    paused: bool = False  # alert.updated: the new version is paused (out of the index) rather than active
+    previous_target_price: Decimal | None = None  # alert.updated: the target of the version before (to find it)
 
 
-def trigger_id_for(alert_id: str) -> str:
-    """An alert's trigger id: the alert's own id, since an alert fires at most once (the notifier dedupes by it)."""
-    return alert_id
+def trigger_id_for(alert_id: str, firing: int = 1, frequency: Frequency = Frequency.ONCE) -> str:
+    """A firing's trigger id: a once alert's is the alert id; a recurring alert's n-th is `<alert id>:<n>`."""
+    return alert_id if frequency is Frequency.ONCE else f"{alert_id}:{firing}"
 
 
 class Trigger(AlertFacts):
@@ -163,6 +239,10 @@ class Trigger(AlertFacts):
     exchange_time: int
     tick_received_at: int
     fired_at: int
+    firing: int = 1  # the alert's n-th firing
+    reference_price: Decimal | None = None  # percent alerts: the window's low (up) or high (down) the move is from
+    change_pct: str | None = None  # percent alerts: the move, in percent, rounded to 2 decimals ("5.03", "-4.12")
+    paused: bool = False  # this firing reached the hourly limit: the alert is paused
 
 
 class DeliveryStatus(StrEnum):
