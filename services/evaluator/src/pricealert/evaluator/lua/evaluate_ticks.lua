@@ -13,12 +13,14 @@ S.fired, S.sizes = {}, {}
 local summary, ticks_blob, group, ids_blob = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 for size in string.gmatch(ARGV[10], '%d+') do S.sizes[#S.sizes + 1] = tonumber(size) end
 
-local function evaluate_symbol(sym, chunk, K, window_key)
-  S.pending = redis.call('EXISTS', K.X) == 1
+-- `found`: how many of K.X, K.adv, K.own and the window hash exist.
+local function evaluate_symbol(sym, chunk, K, window_key, found)
+  S.pending = found > 0 and redis.call('EXISTS', K.X) == 1
   S.levels = S.levels or S.pending
   local W, mins, owns
-  if redis.call('EXISTS', K.adv, K.own, window_key) > 0 then
+  if found > (S.pending and 1 or 0) then
     W, mins, owns = load_windows(window_key), load_mins(K), load_owns(K)
+    W.watched = next(mins) ~= nil or #owns > 0
   end
   -- tick lines (matcher.py): a tick's fields after its symbol, in events.Tick.FIELDS order, then its entry id
   for price, trade_id, etime, received, stream_ms in
@@ -35,8 +37,8 @@ local function evaluate_symbol(sym, chunk, K, window_key)
     end
     if W then
       if S.adv_changed then mins = load_mins(K) end
-      local lows, highs = add_trade(window_key, W, price, etime)
-      judge_percent(K, sym, tick, W, mins, owns, lows, highs)
+      add_trade(window_key, W, price, tonumber(price), etime)
+      judge_percent(K, sym, tick, W, mins, owns)
     end
   end
   if W then
@@ -58,9 +60,10 @@ for sym, high, low, start, length in string.gmatch(summary, '(%S+) (%S+) (%S+) (
   local nearest_below = redis.call('ZRANGE', K.B, -1, -1, 'WITHSCORES')
   S.levels = (#nearest_above > 0 and tonumber(nearest_above[2]) <= tonumber(high))
     or (#nearest_below > 0 and tonumber(nearest_below[2]) >= tonumber(low))
-  if S.levels or redis.call('EXISTS', K.X, K.adv, K.own, window_key) > 0 then
+  local found = redis.call('EXISTS', K.X, K.adv, K.own, window_key)
+  if S.levels or found > 0 then
     evaluate_symbol(sym, string.sub(ticks_blob, tonumber(start), tonumber(start) + tonumber(length) - 1), K,
-      window_key)
+      window_key, found)
   end
 end
 -- Acknowledged in the same script as the triggers they caused: both happen, or neither.
