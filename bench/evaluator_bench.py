@@ -23,6 +23,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from pricealert.common import names
+from pricealert.common.consumer import Message
 from pricealert.common.events import (
     WINDOWS,
     AlertEvent,
@@ -41,6 +42,7 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
 from pricealert.evaluator.handlers import SERVICE, ticks_consumer
 from pricealert.evaluator.index import AlertIndex
+from pricealert.evaluator.matcher import Matcher
 from pricealert.evaluator.settings import EvaluatorSettings
 
 BASE_PRICE = Decimal("100")
@@ -108,15 +110,36 @@ async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advan
             await pipe.execute()
 
 
-async def window_bytes_per_symbol(redis: Redis, symbols: int, shards: int) -> float:
-    """Mean bytes of a symbol's window state (its window hash) in Redis, over the symbols that have one."""
-    sizes = []
-    for n in range(symbols):
-        key = names.eval_window_key(shard_of(symbol(n), shards), symbol(n))
-        size = await redis.memory_usage(key)
-        if size:
-            sizes.append(size)
-    return statistics.mean(sizes) if sizes else 0.0
+async def full_window_bytes(redis: Redis, shards: int) -> int:
+    """Bytes of one symbol's window state in Redis once every window is full: a trade every 10 s for 25 hours."""
+    sym = "WINDOWUSDT"
+    shard = shard_of(sym, shards)
+    event = AlertEvent(
+        type=AlertEventType.CREATED,
+        event_id="window",
+        alert_id="window-alert",
+        user_id="u",
+        email="u@example.com",
+        symbol=sym,
+        condition=Condition.PCT_UP,
+        percent=Decimal(1000),
+        window="1m",
+        occurred_at=utc_now(),
+    )
+    await AlertIndex(redis, shards).apply(event)
+    owner_key = names.shard_owner_key(SERVICE, shard)
+    await redis.set(owner_key, "bench")
+    matcher = Matcher(redis, shard=shard, count=shards, owner_key=owner_key, token="bench")
+    rng, start = random.Random(3), now_ms()
+    for first in range(0, 9_000, 1_000):
+        batch = []
+        for n in range(first, first + 1_000):
+            price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
+            fields = Tick(symbol=sym, price=price, trade_id=n, exchange_time=start + n * 10_000, received_at=start)
+            entry_id = await redis.xadd(Tick.stream_of(shard), fields.to_fields())  # type: ignore[arg-type]
+            batch.append(Message(entry_id.decode(), fields.to_fields()))
+        await matcher.fire(batch)
+    return int(await redis.memory_usage(names.eval_window_key(shard, sym)) or 0)
 
 
 def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
@@ -272,7 +295,7 @@ async def main() -> None:
         for _ in range(args.repeats):
             rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
             await delete_streams(redis, args.shards, names.TICKS_KIND)
-        window_bytes = await window_bytes_per_symbol(redis, args.symbols, args.shards)
+        window_bytes = await full_window_bytes(redis, args.shards)
         runs = []
         for run in range(args.repeats):
             await delete_streams(redis, args.shards, names.TICKS_KIND, names.TRIGGERS_KIND)
