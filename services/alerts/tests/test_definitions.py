@@ -58,7 +58,12 @@ async def test_each_new_condition_is_created_shown_and_announced(
         created.append(response.json())
     pct_up, pct_down, pct_move, enter, exit_ = created
     assert (pct_up["percent"], pct_up["window"], pct_up["target_price"]) == ("5", "1h", None)
-    assert (pct_up["frequency"], pct_up["cooldown_s"], pct_up["version"], pct_up["firing_count"]) == ("once", None, 1, 0)
+    assert (pct_up["frequency"], pct_up["cooldown_s"], pct_up["version"], pct_up["firing_count"]) == (
+        "once",
+        None,
+        1,
+        0,
+    )
     assert (pct_down["frequency"], pct_down["cooldown_s"], pct_down["percent"]) == ("every_time", 300, "2.5")
     assert (pct_move["cooldown_s"], pct_move["message"]) == (60, "{{symbol}} moved {{ change_pct }} % in {{window}}")
     assert (enter["low"], enter["high"], enter["percent"], enter["window"]) == ("60000", "70000.5", None, None)
@@ -191,7 +196,11 @@ async def test_refusals_say_what_is_allowed(client: httpx.AsyncClient, tokens: T
     window = await error(condition="pct_up", percent="5", window="7d")
     assert window["details"] == {"windows": ["1m", "5m", "15m", "1h", "4h", "24h"]}
     extra = await error(condition="pct_up", percent="5", window="1h", target_price="1", low="1")
-    assert extra["details"] == {"condition": "pct_up", "fields": ["low", "target_price"], "allowed": ["percent", "window"]}
+    assert extra["details"] == {
+        "condition": "pct_up",
+        "fields": ["low", "target_price"],
+        "allowed": ["percent", "window"],
+    }
     falls = await error(condition="pct_down", percent="100", window="1h")
     assert falls["details"] == {"condition": "pct_down", "min": "0.1", "max": "100"}
     cooldown = await error(target_price="1", frequency="every_time", cooldown_s=10**12)
