@@ -99,6 +99,8 @@ def _percent_words(trigger: Trigger) -> tuple[str, list[tuple[str, str]]]:
     move = change_pct(trigger)
     up = move >= 0 if move is not None else trigger.condition is not Condition.PCT_DOWN
     verb, extreme = ("rose", "lowest") if up else ("fell", "highest")
+    if move is None and trigger.condition is Condition.PCT_MOVE:
+        verb = "moved"  # a firing without its move: the direction is unknown
     size = plain(abs(move)) if move is not None else f"at least {plain(trigger.percent)}"
     headline = f"{trigger.symbol} {verb} {size} % within {trigger.window}"
     if trigger.reference_price is not None:
