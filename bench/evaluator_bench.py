@@ -1,8 +1,10 @@
 """Evaluator benchmark: throughput, tick→trigger latency and index memory with 1 000 000 alerts on 500 symbols.
 
-Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--symbols 500] [--shards 16]` (a fresh bundled
-Redis each run). Ticks go to their symbol's shard stream; throughput drains every shard's stream at once, one
-consumer per shard in one process (as one replica owning every shard runs them), under leases the bench holds.
+Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--advanced 200000] [--symbols 500] [--shards 16]`
+(a fresh bundled Redis each run). `--advanced` of the alerts are percent, range or recurring ones (issue 18: every
+symbol then keeps its rolling windows, the slow path of the evaluation script). Ticks go to their symbol's shard
+stream; throughput drains every shard's stream at once, one consumer per shard in one process (as one replica
+owning every shard runs them), under leases the bench holds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger, now_ms, utc_now
+from pricealert.common.events import (
+    WINDOWS,
+    AlertEvent,
+    AlertEventType,
+    Condition,
+    Frequency,
+    Tick,
+    Trigger,
+    now_ms,
+    utc_now,
+)
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
 from pricealert.common.shards import shard_of
@@ -38,17 +50,47 @@ def symbol(n: int) -> str:
     return f"S{n:04d}USDT"
 
 
-async def load_alerts(redis: Redis, count: int, symbols: int, shards: int) -> None:
-    """Index `count` alerts, spread over symbols, targets far from the base price so ticks rarely fire them."""
+ADVANCED_KINDS = (
+    Condition.PCT_UP,
+    Condition.PCT_DOWN,
+    Condition.PCT_MOVE,
+    Condition.ENTER_RANGE,
+    Condition.EXIT_RANGE,
+    Condition.ABOVE,  # every_time, as the next two
+    Condition.BELOW,
+    Condition.CROSS,
+)
+
+
+def definition(n: int, rng: random.Random, advanced: bool) -> dict[str, object]:
+    """The condition fields of alert n: v1 levels, or (advanced) one of ADVANCED_KINDS, all far from firing."""
+    offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
+    if not advanced:
+        condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
+        target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
+        return {"condition": condition, "target_price": target}
+    condition = ADVANCED_KINDS[n // 2 % len(ADVANCED_KINDS)]
+    if condition in (Condition.PCT_UP, Condition.PCT_DOWN, Condition.PCT_MOVE):
+        # Ticks move at most 3 % (98.5 .. 101.5): percents of 4 .. 90 never fire.
+        percent = Decimal(rng.randint(40, 900)) / 10
+        return {"condition": condition, "percent": percent, "window": rng.choice(list(WINDOWS))}
+    if condition is Condition.ENTER_RANGE:
+        return {"condition": condition, "low": BASE_PRICE + offset, "high": BASE_PRICE + offset + 10}
+    if condition is Condition.EXIT_RANGE:
+        return {"condition": condition, "low": BASE_PRICE - offset, "high": BASE_PRICE + offset}
+    target = BASE_PRICE + offset if condition is not Condition.BELOW else BASE_PRICE - offset
+    return {"condition": condition, "target_price": target, "frequency": Frequency.EVERY_TIME, "cooldown_s": 60}
+
+
+async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
+    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks."""
     index = AlertIndex(redis, shards)
     rng = random.Random(1)
     chunk = 5_000
+    every = count // advanced if advanced else 0
     for start in range(0, count, chunk):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
-                condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
-                offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
-                target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
                 event = AlertEvent(
                     type=AlertEventType.CREATED,
@@ -57,14 +99,24 @@ async def load_alerts(redis: Redis, count: int, symbols: int, shards: int) -> No
                     user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
                     email=f"trader.{n % 50_000:05d}@example.com",
                     symbol=symbol(n % symbols),
-                    condition=condition,
-                    target_price=target,
                     name=None,
                     expires_at=None,
                     occurred_at=utc_now(),
+                    **definition(n, rng, bool(every) and n % every == every - 1),  # type: ignore[arg-type]
                 )
                 await index.apply(event, client=pipe)
             await pipe.execute()
+
+
+async def window_bytes_per_symbol(redis: Redis, symbols: int, shards: int) -> float:
+    """Mean bytes of a symbol's window state (its window hash) in Redis, over the symbols that have one."""
+    sizes = []
+    for n in range(symbols):
+        key = names.eval_window_key(shard_of(symbol(n), shards), symbol(n))
+        size = await redis.memory_usage(key)
+        if size:
+            sizes.append(size)
+    return statistics.mean(sizes) if sizes else 0.0
 
 
 def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
@@ -199,6 +251,7 @@ def percentile(values: list[float], p: float) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--advanced", type=int, default=200_000)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--ticks", type=int, default=200_000)
@@ -212,13 +265,14 @@ async def main() -> None:
     try:
         baseline = int((await redis.info("memory"))["used_memory"])
         t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols, args.shards)
+        await load_alerts(redis, args.alerts, args.symbols, args.shards, args.advanced)
         load_s = time.perf_counter() - t0
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
         rates = []
         for _ in range(args.repeats):
             rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
             await delete_streams(redis, args.shards, names.TICKS_KIND)
+        window_bytes = await window_bytes_per_symbol(redis, args.symbols, args.shards)
         runs = []
         for run in range(args.repeats):
             await delete_streams(redis, args.shards, names.TICKS_KIND, names.TRIGGERS_KIND)
@@ -241,12 +295,14 @@ async def main() -> None:
         rss = statistics.median(r["evaluator_rss_mb"] for r in runs)
         result = {
             "alerts": args.alerts,
+            "advanced_alerts": args.advanced,
             "symbols": args.symbols,
             "shards": args.shards,
             "load_seconds": round(load_s, 1),
             "throughput_ticks_per_s": round(statistics.median(rates)),
             "throughput_runs": [round(r) for r in rates],
             "redis_index_mb": round(index_mb, 1),
+            "window_state_bytes_per_symbol": round(window_bytes),
             "evaluator_process_rss_mb": rss,
             "index_memory_mb": round(index_mb + rss, 1),
             "latency_ms": {k: v for k, v in median_run.items() if k != "samples"},
