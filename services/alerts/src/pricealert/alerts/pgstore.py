@@ -24,14 +24,19 @@ from pricealert.common.db import NO_STATEMENT_CACHE
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
 
-# Columns of a listed alert, in AlertRow's field order.
+# Columns of a listed alert, in AlertRow's field order ("window" is a reserved word in Postgres).
 _COLUMNS = (
     "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
-    "triggered_price, delivery_status, delivery_error"
+    'triggered_price, delivery_status, delivery_error, frequency, cooldown_s, message, low, high, percent, "window", '
+    "version, firing_count, last_fired_at, paused_reason"
 )
 # The relays' advisory lock (one at a time keeps the stream in id order): any constant, the same in every replica.
 RELAY_LOCK_KEY = 0x70A1E27
 CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+# The same with the definition's fields beyond a target price (functions.sql).
+CREATE_FULL_STATEMENT = (
+    "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+)
 
 
 def list_statement(where: str, count: str, arguments: int) -> str:
@@ -42,6 +47,10 @@ def list_statement(where: str, count: str, arguments: int) -> str:
     )
 
 
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 # Not frozen: a frozen dataclass's __init__ costs several times more, and a page builds twenty of them.
 @dataclass(slots=True)
 class AlertRow:
@@ -50,7 +59,7 @@ class AlertRow:
     id: str
     symbol: str
     condition: str
-    target_price: Decimal
+    target_price: Decimal | None
     name: str | None
     status: str
     created_at: datetime
@@ -59,6 +68,17 @@ class AlertRow:
     triggered_price: Decimal | None
     delivery_status: str | None
     delivery_error: str | None
+    frequency: str
+    cooldown_s: int | None
+    message: str | None
+    low: Decimal | None
+    high: Decimal | None
+    percent: Decimal | None
+    window: str | None
+    version: int
+    firing_count: int
+    last_fired_at: datetime | None
+    paused_reason: str | None
 
     @classmethod
     def of(cls, record: Sequence[Any]) -> AlertRow:
@@ -76,21 +96,52 @@ class AlertRow:
             triggered_price,
             delivery_status,
             delivery_error,
-        ) = tuple(record)[:12]
+            frequency,
+            cooldown_s,
+            message,
+            low,
+            high,
+            percent,
+            window,
+            version,
+            firing_count,
+            last_fired_at,
+            paused_reason,
+        ) = tuple(record)[:23]
         return cls(
             id_,
             symbol,
             condition,
-            Decimal(target),
+            _decimal(target),
             name,
             status,
             created,
             expires,
             triggered,
-            None if triggered_price is None else Decimal(triggered_price),
+            _decimal(triggered_price),
             delivery_status,
             delivery_error,
+            frequency,
+            cooldown_s,
+            message,
+            _decimal(low),
+            _decimal(high),
+            _decimal(percent),
+            window,
+            version,
+            firing_count,
+            last_fired_at,
+            paused_reason,
         )
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def is_v1(alert: NewAlert) -> bool:
+    """A level alert that fires once, without a message: the 13 arguments of alerts_create say it all."""
+    return alert.target_price is not None and alert.frequency == "once" and alert.message is None
 
 
 def _pg_dsn(url: str) -> str:
@@ -165,8 +216,7 @@ class PgAlertStore(SqlAlertStore):
     async def create(self, alert: NewAlert, *, limit: int) -> int | None:
         """Insert the alert and alert.created unless the user holds `limit` active ones; returns their count then."""
         fields = alert_event(alert, AlertEventType.CREATED).to_fields()
-        active: int | None = await self.pool.fetchval(
-            CREATE_STATEMENT,
+        arguments = [
             f"alerts:{alert.user_id}",
             limit,
             alert.id,
@@ -174,12 +224,26 @@ class PgAlertStore(SqlAlertStore):
             alert.email,
             alert.symbol,
             alert.condition,
-            format(alert.target_price, "f"),
+            _text(alert.target_price),
             alert.name,
             alert.created_at,
             alert.expires_at,
             alert_events_stream(alert.symbol, self.shards),
             json.dumps(fields, separators=(",", ":")),
+        ]
+        if is_v1(alert):
+            active: int | None = await self.pool.fetchval(CREATE_STATEMENT, *arguments)
+            return active
+        active = await self.pool.fetchval(
+            CREATE_FULL_STATEMENT,
+            *arguments,
+            _text(alert.low),
+            _text(alert.high),
+            _text(alert.percent),
+            alert.window,
+            alert.frequency,
+            alert.cooldown_s,
+            alert.message,
         )
         return active
 
@@ -191,7 +255,14 @@ class PgAlertStore(SqlAlertStore):
         return None if record is None else AlertRow.of(record)
 
     async def list_alerts(
-        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+        self,
+        user_id: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        offset: int,
+        limit: int,
+        condition: str | None = None,
     ) -> tuple[list[AlertRow], int]:
         """One page of the user's alerts, newest first, and the total matching (one consistent statement).
 
@@ -201,12 +272,13 @@ class PgAlertStore(SqlAlertStore):
         if status is not None:
             args.append(status)
             where += f" AND status = ${len(args)}"
-        # The status counts answer unless a symbol narrows the listing (then the rows are counted).
+        # The status counts answer unless a symbol or a condition narrows the listing (then the rows are counted).
         count = f"SELECT coalesce(sum(n), 0) FROM alerts_status_counts WHERE {where}"
-        if symbol is not None:
-            args.append(symbol)
-            where += f" AND symbol = ${len(args)}"
-            count = f"SELECT count(*) FROM alerts WHERE {where}"
+        for column, value in (("symbol", symbol), ("condition", condition)):
+            if value is not None:
+                args.append(value)
+                where += f" AND {column} = ${len(args)}"
+                count = f"SELECT count(*) FROM alerts WHERE {where}"
         records = await self.reads.fetch(
             list_statement(where, count, len(args)),
             *args,
