@@ -203,8 +203,8 @@ async def test_0006_keeps_v1_alerts_and_their_firing_and_downgrades(
         url,
         sa.update(Alert).where(Alert.id == "a-active").values(status="paused", paused_reason="by you"),
         sa.insert(Alert).values(
-            id="a-pct", user_id="u1", email="u1@example.com", symbol="BTCUSDT", condition="pct_move", percent=Decimal("5"),
-            window="1h", name=None, status="active", created_at=FIRED_AT, updated_at=FIRED_AT,
+            id="a-pct", user_id="u1", email="u1@example.com", symbol="BTCUSDT", condition="pct_move",
+            percent=Decimal("5"), window="1h", name=None, status="active", created_at=FIRED_AT, updated_at=FIRED_AT,
         ),
     )  # fmt: skip
 
