@@ -19,7 +19,7 @@ from pricealert.common.shards import shard_of
 ROOT = Path(__file__).resolve().parents[2]
 
 SYMBOL, EVENT = "BTCUSDT", "42"
-TRIGGER, NEXT_TRIGGER = "9f1c2d3e", "7a6b5c4d"
+TRIGGER, NEXT_TRIGGER = "9f1c2d3e", "7a6b5c4d:2"  # a once alert's, a recurring alert's second
 SHARDS = 16
 SHARD = shard_of(SYMBOL, SHARDS)
 # A symbol of the same shard: a batch of one shard holds several symbols.
@@ -29,13 +29,24 @@ EMAIL, ADDRESS = "ann@example.com", "203.0.113.7"
 
 def eval_keys(symbol: str) -> list[str]:
     return [
+        names.eval_cross_key(SHARD, symbol),
         names.eval_above_key(SHARD, symbol),
         names.eval_below_key(SHARD, symbol),
-        names.eval_cross_key(SHARD, symbol),
+        names.eval_adv_key(SHARD, symbol),
+        *(names.eval_pct_key(SHARD, symbol, direction) for direction in ("up", "down", "move")),
+        names.eval_own_key(SHARD, symbol),
     ]
 
 
-INGEST_KEYS = [names.ingest_symbol_key(SHARD, SYMBOL), names.ingest_symbols_key(SHARD), names.ingest_gone_key(SHARD)]
+INDEX_KEYS = [*eval_keys(SYMBOL), names.eval_defs_key(SHARD), names.eval_done_key(SHARD)]
+
+
+INGEST_KEYS = [
+    names.ingest_symbol_key(SHARD, SYMBOL),
+    names.ingest_symbols_key(SHARD),
+    names.ingest_gone_key(SHARD),
+    names.ingest_versions_key(SHARD),
+]
 LOGIN_KEYS = [
     names.login_pair_failures_key(EMAIL, ADDRESS),
     names.login_failures_key("address", ADDRESS),
@@ -52,7 +63,7 @@ def trigger_keys(trigger: str) -> list[str]:
     ]
 
 
-# Every script under a lua/ folder (member.lua is a library the evaluator's scripts include; it names no key):
+# Every script under a lua/ folder (LIBRARIES are pieces the evaluator's scripts include; they name no key):
 # the keys one call touches, as its caller passes them in KEYS.
 SCRIPTS: dict[str, list[str]] = {
     "count_login_attempt.lua": LOGIN_KEYS,
@@ -68,13 +79,18 @@ SCRIPTS: dict[str, list[str]] = {
         Tick.stream_of(SHARD),
         Trigger.stream_of(SHARD),
         names.eval_done_key(SHARD),
+        names.eval_defs_key(SHARD),
         *eval_keys(SYMBOL),
+        names.eval_window_key(SHARD, SYMBOL),
         *eval_keys(SAME_SHARD_SYMBOL),
+        names.eval_window_key(SHARD, SAME_SHARD_SYMBOL),
     ],
-    "index_alert.lua": [*eval_keys(SYMBOL), names.eval_done_key(SHARD)],
-    "unindex_alert.lua": [*eval_keys(SYMBOL), names.eval_done_key(SHARD)],
+    "index_alert.lua": INDEX_KEYS,
+    "index_def.lua": INDEX_KEYS,
+    "unindex_alert.lua": INDEX_KEYS,
     "add_active_alert.lua": INGEST_KEYS,
     "remove_active_alert.lua": INGEST_KEYS,
+    "pause_active_alert.lua": INGEST_KEYS,
     "append_ticks.lua": [
         names.shard_owner_key("ingest", SHARD),
         Tick.stream_of(SHARD),
@@ -89,7 +105,7 @@ SCRIPTS: dict[str, list[str]] = {
     "renew_shard.lua": [names.shard_owner_key("evaluator", SHARD)],
     "release_shard.lua": [names.shard_owner_key("ingest", SHARD)],
 }
-LIBRARIES = {"member.lua"}
+LIBRARIES = {"member.lua", "defs.lua", "fire.lua", "levels.lua", "percent.lua"}
 
 # Every MULTI (pipeline(transaction=True)): the keys one execution touches.
 TRANSACTIONS: dict[str, list[str]] = {

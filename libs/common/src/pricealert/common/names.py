@@ -115,6 +115,32 @@ def eval_cross_key(shard: int, symbol: str) -> str:
     return f"{eval_prefix(shard)}cross:{symbol}"
 
 
+def eval_pct_key(shard: int, symbol: str, direction: str) -> str:
+    """Percent alerts on `symbol` of one direction (up, down, move), scored by window index * 10 000 + percent."""
+    return f"{eval_prefix(shard)}pct:{direction}:{symbol}"
+
+
+def eval_adv_key(shard: int, symbol: str) -> str:
+    """Hash of the smallest percent per window and direction of `symbol`'s percent alerts (exists while any do)."""
+    return f"{eval_prefix(shard)}adv:{symbol}"
+
+
+def eval_own_key(shard: int, symbol: str) -> str:
+    """Set of `symbol`'s recurring percent alerts that measure their next move from their last firing."""
+    return f"{eval_prefix(shard)}own:{symbol}"
+
+
+def eval_window_key(shard: int, symbol: str) -> str:
+    """Hash of `symbol`'s rolling windows: a summary and the low / high of each window's buckets."""
+    return f"{eval_prefix(shard)}window:{symbol}"
+
+
+def eval_defs_key(shard: int) -> str:
+    """Hash of the shard's alerts indexed with their whole definition and state (alert id -> JSON): every alert
+    but the v1-shaped ones, whose index member carries all they need."""
+    return f"{eval_prefix(shard)}defs"
+
+
 def eval_done_key(shard: int) -> str:
     """Tombstones of the shard's alerts that left the index (fired, deleted, expired), so a late create cannot
     revive one: sorted set of alert ids scored by when the tombstone expires (epoch ms)."""
@@ -139,6 +165,12 @@ def ingest_symbols_key(shard: int) -> str:
 def ingest_gone_key(shard: int) -> str:
     """Tombstones of alerts no longer active, so a late alert.created can't revive one: alert id -> expiry (ms)."""
     return f"{ingest_prefix(shard)}gone"
+
+
+def ingest_versions_key(shard: int) -> str:
+    """The order of the latest change applied to each of the shard's alerts past its first definition, so an older
+    one read late (another stream, a redelivery) can't undo it: alert id -> 2 x version, + 1 when it paused."""
+    return f"{ingest_prefix(shard)}versions"
 
 
 def ingest_last_trade_key(shard: int) -> str:
