@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,9 @@ import pytest
 from alerts_testkit import Tokens, alert_events
 from redis.asyncio import Redis
 
+from pricealert.alerts.api.render import alert_json
+from pricealert.alerts.models import NewAlert
+from pricealert.alerts.views import AlertOut
 from pricealert.common.alertmessage import PLACEHOLDERS
 from pricealert.common.events import AlertEventType, Condition, Frequency
 from pricealert.testsupport.polling import eventually
@@ -255,3 +259,31 @@ async def test_the_condition_filter(client: httpx.AsyncClient, tokens: Tokens) -
     assert slow.json() == paged
     refused = await client.get("/alerts?condition=sideways", headers=headers)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("kind", ["level", "percent", "range"])
+def test_the_rendered_alert_is_what_alert_out_serialises(kind: str) -> None:
+    now = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    definition: dict[str, Any] = {
+        "level": {"condition": "above", "target_price": Decimal("100000.50")},
+        "percent": {"condition": "pct_down", "target_price": None, "percent": Decimal("4.5"), "window": "4h",
+                    "frequency": "every_time", "cooldown_s": 60, "message": "{{price}}"},
+        "range": {"condition": "enter_range", "target_price": None, "low": Decimal("1"), "high": Decimal("2.50")},
+    }[kind]  # fmt: skip
+    alert = NewAlert(
+        id="3f0c9a52-8d1e-4c7b-9b6a-2f1e0d4c5b7a",
+        user_id="u1",
+        email="u1@example.com",
+        symbol="BTCUSDT",
+        name="n",
+        status="paused",
+        created_at=now,
+        updated_at=now,
+        expires_at=None,
+        version=3,
+        firing_count=60,
+        last_fired_at=now,
+        paused_reason="fired 60 times within an hour; resume it to go on",
+        **definition,
+    )
+    assert alert_json(alert) == AlertOut.of(alert).model_dump_json().encode()

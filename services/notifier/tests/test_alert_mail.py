@@ -207,8 +207,8 @@ async def test_line_breaks_in_the_name_or_message_never_reach_a_header(
 async def test_a_paused_firing_says_so_and_how_to_resume(
     redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
 ) -> None:
-    notifier(settings_for(smtp_server.port, firings_per_hour=20))
-    paused = make("a7:20", **RECURRING, **PCT_UP, firing=20, paused=True)
+    notifier(settings_for(smtp_server.port))
+    paused = make("a7:20", **RECURRING, **PCT_UP, firing=20, paused=True, hour_firings=20)
     mail = (await send(redis, smtp_server, paused))["a7:20"]
     assert mail.message["Subject"] == (
         "BTCUSDT rose 5.03 % within 1h: 64000 -> 67219 (pct_up alert) - firing #20, alert paused"

@@ -9,27 +9,19 @@ everything else, reads right after a write included, goes to the primary.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pricealert.alerts.models import NewAlert
 from pricealert.alerts.outbox import alert_event, alert_events_stream
 from pricealert.alerts.pgconns import Connections
+from pricealert.alerts.pgrows import COLUMNS, AlertRow, list_statement
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
 from pricealert.common.db import NO_STATEMENT_CACHE
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
 
-# Columns of a listed alert, in AlertRow's field order ("window" is a reserved word in Postgres).
-_COLUMNS = (
-    "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
-    'triggered_price, delivery_status, delivery_error, frequency, cooldown_s, message, low, high, percent, "window", '
-    "version, firing_count, last_fired_at, paused_reason"
-)
 # The relays' advisory lock (one at a time keeps the stream in id order): any constant, the same in every replica.
 RELAY_LOCK_KEY = 0x70A1E27
 CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -37,102 +29,6 @@ CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10
 CREATE_FULL_STATEMENT = (
     "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
 )
-
-
-def list_statement(where: str, count: str, arguments: int) -> str:
-    """A page of alerts matching `where` with the total `count` in each row; LIMIT and OFFSET follow `arguments`."""
-    return (
-        f"SELECT {_COLUMNS}, ({count}) AS total FROM alerts WHERE {where} "
-        f"ORDER BY created_at DESC, id DESC LIMIT ${arguments + 1} OFFSET ${arguments + 2}"
-    )
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
-# Not frozen: a frozen dataclass's __init__ costs several times more, and a page builds twenty of them.
-@dataclass(slots=True)
-class AlertRow:
-    """The fields of an alert the API shows, read without the ORM."""
-
-    id: str
-    symbol: str
-    condition: str
-    target_price: Decimal | None
-    name: str | None
-    status: str
-    created_at: datetime
-    expires_at: datetime | None
-    triggered_at: datetime | None
-    triggered_price: Decimal | None
-    delivery_status: str | None
-    delivery_error: str | None
-    frequency: str
-    cooldown_s: int | None
-    message: str | None
-    low: Decimal | None
-    high: Decimal | None
-    percent: Decimal | None
-    window: str | None
-    version: int
-    firing_count: int
-    last_fired_at: datetime | None
-    paused_reason: str | None
-
-    @classmethod
-    def of(cls, record: Sequence[Any]) -> AlertRow:
-        """The row from a record of `_COLUMNS` (prices are stored as decimal text)."""
-        (
-            id_,
-            symbol,
-            condition,
-            target,
-            name,
-            status,
-            created,
-            expires,
-            triggered,
-            triggered_price,
-            delivery_status,
-            delivery_error,
-            frequency,
-            cooldown_s,
-            message,
-            low,
-            high,
-            percent,
-            window,
-            version,
-            firing_count,
-            last_fired_at,
-            paused_reason,
-        ) = tuple(record)[:23]
-        return cls(
-            id_,
-            symbol,
-            condition,
-            _decimal(target),
-            name,
-            status,
-            created,
-            expires,
-            triggered,
-            _decimal(triggered_price),
-            delivery_status,
-            delivery_error,
-            frequency,
-            cooldown_s,
-            message,
-            _decimal(low),
-            _decimal(high),
-            _decimal(percent),
-            window,
-            version,
-            firing_count,
-            last_fired_at,
-            paused_reason,
-        )
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -250,7 +146,7 @@ class PgAlertStore(SqlAlertStore):
     async def get(self, alert_id: str, user_id: str) -> AlertRow | None:
         """One of the user's alerts."""
         record = await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM alerts WHERE id = $1 AND user_id = $2", alert_id, user_id
+            f"SELECT {COLUMNS} FROM alerts WHERE id = $1 AND user_id = $2", alert_id, user_id
         )
         return None if record is None else AlertRow.of(record)
 

@@ -118,8 +118,8 @@ def _percent_words(trigger: Trigger) -> tuple[str, list[tuple[str, str]]]:
     return headline, rows
 
 
-def describe(trigger: Trigger, *, firings_per_hour: int) -> AlertText:
-    """The words of `trigger`'s mail; `firings_per_hour` is the limit a paused firing reached."""
+def describe(trigger: Trigger) -> AlertText:
+    """The words of `trigger`'s mail."""
     price = plain(trigger.price)
     if trigger.condition in PERCENT_CONDITIONS:
         headline, rows = _percent_words(trigger)
@@ -147,7 +147,7 @@ def describe(trigger: Trigger, *, firings_per_hour: int) -> AlertText:
     rows.append(("Alert id", trigger.alert_id))
     message = alertmessage.render(trigger.message, placeholder_values(trigger)) if trigger.message else None
     notice = (
-        f"This alert fired {firings_per_hour} times within an hour, its limit, and is now paused: it will not fire "
+        f"This alert fired {trigger.hour_firings} times within an hour, its limit, and is now paused: it will not fire "
         "again until you resume it."
         if trigger.paused
         else None

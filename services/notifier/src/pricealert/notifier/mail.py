@@ -78,7 +78,7 @@ def render(trigger: Trigger, settings: NotifierSettings) -> RenderedMail:
     HTML part), never into a header.
     """
     mail_from, app_url = settings.mail_from, settings.app_url
-    text = describe(trigger, firings_per_hour=settings.firings_per_hour)
+    text = describe(trigger)
     context = {
         "text": text,
         "name": one_line(trigger.name) if trigger.name else None,

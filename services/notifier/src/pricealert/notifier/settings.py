@@ -45,9 +45,6 @@ class NotifierSettings(ServiceSettings):
     # Only a safety net for entries that crash the handler: retries go through the retry queue, so
     # a stream entry is redelivered only after a replica died or while another one holds its lease.
     max_deliveries: int = Field(default=100, validation_alias="NOTIFIER_MAX_DELIVERIES", ge=1)
-    # The evaluator's hourly limit of firings per alert (the same variable): the mail of the firing that reached it
-    # says how many it was. Triggers do not carry it.
-    firings_per_hour: int = Field(default=60, validation_alias="EVALUATOR_FIRINGS_PER_HOUR", ge=1)
 
     @model_validator(mode="after")
     def _backoff_is_ordered(self) -> Self:
