@@ -159,6 +159,7 @@ async def test_new_kinds_of_alert_fire_through_the_gateway(
         headers = await log_in(client, smtp_server, "kinds@example.com")
         user = User(stack, exchange, smtp_server, client, headers)
         await each_new_condition_fires_once(user)
+        await percent_move_counts_trades_from_before_the_alert(user)
         await recurring_fires_per_crossing_outside_its_cooldown(user)
         await paused_does_not_fire_until_resumed(user)
         await patched_target_replaces_the_old_within_a_second(user)
@@ -203,6 +204,16 @@ async def each_new_condition_fires_once(user: User) -> None:
         assert rendered in mail.text(), mail.text()
         assert rendered.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in html(mail)
     assert len(alert_mails(user.mailbox)) == len(CASES)
+
+
+async def percent_move_counts_trades_from_before_the_alert(user: User) -> None:
+    """LTCUSDT's 1m window still holds the 85 of the pct_move case (kept while the symbol had percent alerts): a new
+    pct_down 1 % alert fires on its very first trade, 84.1, a fall that began before it was created."""
+    alert = await user.create({"symbol": "LTCUSDT", "condition": "pct_down", "percent": "1", "window": "1m"})
+    first = await user.exchange.play_trade("LTCUSDT", "84.1")
+    [firing] = await user.delivered(alert["id"], 1)
+    assert firing["trade_id"] == first, firing
+    assert "-1.06 %" in user.mails(alert["id"])[0].text()
 
 
 async def recurring_fires_per_crossing_outside_its_cooldown(user: User) -> None:
