@@ -1,0 +1,293 @@
+"""Scenarios of every condition and frequency for the evaluator and its oracle (oracle.py): operations, strategies.
+
+An operation list (creates, PATCHes, deletes, trades, flushes) becomes alert events and ticks (`Scenario`), fed in
+the same order to the oracle and to a `Driver` (the Matcher, replica consumers or evaluator processes); then the
+triggers the evaluator appended must be the oracle's firings, per alert and in order (`assert_same_firings`).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from hypothesis import strategies as st
+from oracle import Firing, Oracle
+
+from pricealert.common.events import (
+    LEVEL_CONDITIONS,
+    RANGE_CONDITIONS,
+    AlertEvent,
+    AlertEventType,
+    Condition,
+    Frequency,
+    Tick,
+    Trigger,
+    now_ms,
+    trigger_id_for,
+    utc_now,
+)
+from pricealert.common.redisconn import RedisClient
+
+BASE_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the trade times are synthetic, whole days from the epoch
+SYMBOLS = ("BTCUSDT", "ETHUSDT")  # on different shards
+FIRINGS_PER_HOUR = 3
+
+
+@dataclass(frozen=True)
+class Create:
+    symbol: str
+    condition: Condition
+    frequency: Frequency
+    cooldown_s: int
+    target: Decimal
+    bounds: tuple[Decimal, Decimal]  # a range's low and high
+    percent: Decimal
+    window: str
+    expires_in_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Patch:
+    alert: int  # the n-th created alert
+    target: Decimal
+    bounds: tuple[Decimal, Decimal]  # a range's low and high
+    percent: Decimal
+    window: str
+    cooldown_s: int
+    redefine: bool  # False: only the status (or nothing) changes
+    status: str | None = None  # "paused", "active" or unchanged
+
+
+@dataclass(frozen=True)
+class Delete:
+    alert: int
+
+
+@dataclass(frozen=True)
+class Trade:
+    symbol: str
+    price: Decimal
+    dt: int  # ms after the previous trade (negative: out of order)
+
+
+@dataclass(frozen=True)
+class Flush:
+    pass
+
+
+Operation = Create | Patch | Delete | Trade | Flush
+
+
+class Scenario:
+    """Turns operations into the alert events and ticks the alerts service and ingest would publish."""
+
+    def __init__(self, firings_per_hour: int = FIRINGS_PER_HOUR) -> None:
+        self.oracle = Oracle(firings_per_hour)
+        self.alerts: list[AlertEvent] = []  # the latest event of each created alert
+        self.clock = BASE_TIME
+        self.trade_id = 0
+        self.events = 0
+
+    def event(self, op: Create | Patch | Delete) -> AlertEvent | None:
+        """The event `op` makes, or None when the alerts service would publish none (an alert gone, a no-op)."""
+        if isinstance(op, Create):
+            return self._created(op)
+        if op.alert >= len(self.alerts):
+            return None
+        before = self.alerts[op.alert]
+        status = self.oracle.status(before.alert_id)
+        if status == "gone" or (before.expires_at is not None and self.clock > before.expires_at.timestamp() * 1000):
+            return None
+        self.events += 1
+        if isinstance(op, Delete):
+            fields = before.model_dump() | {"type": AlertEventType.DELETED, "occurred_at": utc_now()}
+            return AlertEvent(**fields | {"event_id": f"e{self.events}"})
+        if not op.redefine and op.status in (None, status):
+            return None  # nothing changes: no new version
+        fields = before.model_dump() | {
+            "type": AlertEventType.UPDATED,
+            "event_id": f"e{self.events}",
+            "version": before.version + 1,
+            "paused": (op.status or status) == "paused",
+            "occurred_at": utc_now(),
+            "previous_target_price": before.target_price,
+        }
+        if op.redefine:
+            fields |= definition(before.condition, op.target, op.bounds, op.percent, op.window)
+            if before.frequency is Frequency.EVERY_TIME:
+                fields["cooldown_s"] = op.cooldown_s
+        return AlertEvent(**fields)
+
+    def _created(self, op: Create) -> AlertEvent:
+        alert_id = f"a{len(self.alerts)}"
+        self.events += 1
+        expires = None
+        if op.expires_in_s is not None:  # whole seconds: a datetime keeps them exactly
+            expires = datetime.fromtimestamp(self.clock // 1000 + op.expires_in_s, UTC)
+        return AlertEvent(
+            type=AlertEventType.CREATED,
+            event_id=f"e{self.events}",
+            alert_id=alert_id,
+            user_id="u1",
+            email="u1@example.com",
+            symbol=op.symbol,
+            condition=op.condition,
+            frequency=op.frequency,
+            cooldown_s=op.cooldown_s if op.frequency is Frequency.EVERY_TIME else None,
+            name=f"alert {alert_id}",
+            expires_at=expires,
+            occurred_at=utc_now(),
+            **definition(op.condition, op.target, op.bounds, op.percent, op.window),
+        )
+
+    def applied(self, event: AlertEvent) -> None:
+        """The evaluator applied `event`: so does the oracle."""
+        if event.type is AlertEventType.CREATED:
+            self.alerts.append(event)
+        else:
+            self.alerts[int(event.alert_id[1:])] = event
+        self.oracle.apply(event)
+
+    def tick(self, op: Trade) -> Tick:
+        """The tick of a trade `op.dt` ms after the previous one; the oracle judges it."""
+        self.clock += op.dt
+        self.trade_id += 1
+        tick = Tick(
+            symbol=op.symbol, price=op.price, trade_id=self.trade_id, exchange_time=self.clock, received_at=now_ms()
+        )
+        self.oracle.trade(tick)
+        return tick
+
+
+def definition(
+    condition: Condition, target: Decimal, bounds: tuple[Decimal, Decimal], percent: Decimal, window: str
+) -> dict[str, object]:
+    """The definition fields of `condition` (docs/conditions.md), the others None."""
+    fields: dict[str, object] = dict.fromkeys(("target_price", "low", "high", "percent", "window"))
+    if condition in LEVEL_CONDITIONS:
+        fields["target_price"] = target
+    elif condition in RANGE_CONDITIONS:
+        fields["low"], fields["high"] = bounds
+    else:
+        fields["percent"], fields["window"] = percent, window
+    return fields
+
+
+class Driver(Protocol):
+    """The evaluator under test: applies an event, takes a tick, judges every tick taken (flush)."""
+
+    async def apply(self, event: AlertEvent) -> None: ...
+    async def add(self, tick: Tick) -> None: ...
+    async def flush(self) -> None: ...
+
+
+async def run_operations(driver: Driver, ops: list[Operation], scenario: Scenario) -> None:
+    """Feed `ops` to the driver and the oracle; an event waits until every earlier tick was judged."""
+    for op in ops:
+        if isinstance(op, Trade):
+            await driver.add(scenario.tick(op))
+        elif isinstance(op, Flush):
+            await driver.flush()
+        elif (event := scenario.event(op)) is not None:
+            await driver.flush()
+            await driver.apply(event)
+            scenario.applied(event)
+    await driver.flush()
+
+
+async def shard_triggers(redis: RedisClient, shards: int) -> list[dict[str, str]]:
+    """Every trigger of every shard, as text fields; in stream order within a shard (so within an alert)."""
+    found = []
+    for shard in range(shards):
+        for _, fields in await redis.xrange(Trigger.stream_of(shard)):
+            found.append({k.decode(): v.decode() for k, v in fields.items()})
+    return found
+
+
+def assert_same_firings(triggers: list[dict[str, str]], scenario: Scenario) -> None:
+    """The triggers are the oracle's firings: ids unique and right, per alert the same firings in the same order."""
+    ids = [t["trigger_id"] for t in triggers]
+    assert len(ids) == len(set(ids)), f"a trigger was appended twice: {sorted(ids)}"
+    fired: dict[str, list[Firing]] = {}
+    references: dict[str, list[Decimal | None]] = {}
+    for t in triggers:
+        firing = Firing(
+            int(t.get("firing") or 1), int(t.get("version") or 1), Decimal(t["price"]), t.get("paused") == "1"
+        )
+        assert t["trigger_id"] == trigger_id_for(t["alert_id"], firing.firing, Frequency(t.get("frequency") or "once"))
+        fired.setdefault(t["alert_id"], []).append(firing)
+        references.setdefault(t["alert_id"], []).append(
+            Decimal(t["reference_price"]) if t.get("reference_price") else None
+        )
+    expected = scenario.oracle.firings
+    for alert_id in sorted(set(fired) | set(expected)):
+        assert fired.get(alert_id, []) == expected.get(alert_id, []), f"{alert_id} ({describe(scenario, alert_id)})"
+    for alert_id, firings in expected.items():
+        for firing, reference in zip(firings, references[alert_id], strict=True):
+            if firing.reference_price is not None:
+                assert reference == firing.reference_price, f"{alert_id} firing {firing.firing}: reference price"
+
+
+def describe(scenario: Scenario, alert_id: str) -> str:
+    """The alert's latest definition, for a failure message."""
+    event = scenario.alerts[int(alert_id[1:])]
+    return " ".join(f"{k}={v}" for k, v in event.model_dump(exclude_none=True).items() if k in DESCRIBED)
+
+
+DESCRIBED = ("symbol", "condition", "frequency", "cooldown_s", "target_price", "low", "high", "percent", "window")
+
+# Strategies: prices a few percent apart (so percents and ranges are reached), exact bounds and targets among them.
+PRICES = [Decimal(n) for n in range(95, 106)] + [Decimal(p) for p in ("96.7", "99.5", "100.5", "103.3", "104.95")]
+PERCENTS = [Decimal(p) for p in ("0.5", "1", "2", "3.3", "5", "10")]
+prices = st.sampled_from(PRICES)
+bounds = st.lists(prices, min_size=2, max_size=2, unique=True).map(lambda pair: (min(pair), max(pair)))
+percents = st.sampled_from(PERCENTS)
+windows = st.sampled_from(["1m", "1m", "5m", "1h", "24h"])
+cooldowns = st.sampled_from([1, 2, 5, 30, 120])
+# ms between trades: mostly under 2 s, sometimes across a window's edge, a cooldown or an hour, rarely backwards
+gaps = st.one_of(
+    st.integers(min_value=0, max_value=2_000),
+    st.integers(min_value=0, max_value=2_000),
+    st.sampled_from([59_000, 60_000, 61_000, 300_000, 3_600_000, 86_400_000]),
+    st.integers(min_value=-1_500, max_value=-1),
+)
+
+
+def operations(
+    conditions: list[Condition] | None = None,
+    frequencies: list[Frequency] | None = None,
+    patches: bool = True,
+    max_size: int = 70,
+) -> st.SearchStrategy[list[Operation]]:
+    """Random operation lists over SYMBOLS (only `conditions` and `frequencies` if given; no PATCH if not `patches`)."""
+    symbols = st.sampled_from(SYMBOLS)
+    creates = st.builds(
+        Create,
+        symbols,
+        st.sampled_from(conditions or list(Condition)),
+        st.sampled_from(frequencies or list(Frequency)),
+        cooldowns,
+        prices,
+        bounds,
+        percents,
+        windows,
+        st.one_of(st.none(), st.none(), st.integers(min_value=1, max_value=90)),
+    )
+    alerts = st.integers(min_value=0, max_value=9)
+    edits = st.builds(
+        Patch, alerts, prices, bounds, percents, windows, cooldowns, st.booleans(),
+        st.sampled_from([None, None, "paused", "active", "active"]),
+    )  # fmt: skip
+    trades = st.builds(Trade, symbols, prices, gaps)
+    kinds = [creates, creates, trades, trades, trades, trades, trades, st.builds(Delete, alerts), st.just(Flush())]
+    if patches:
+        kinds += [edits, edits]
+    # a few alerts first, so that most examples fire something
+    return st.builds(
+        operator.add,
+        st.lists(creates, min_size=1, max_size=3),
+        st.lists(st.one_of(kinds), min_size=min(10, max_size), max_size=max_size),
+    )
