@@ -29,10 +29,16 @@ EMAIL, ADDRESS = "ann@example.com", "203.0.113.7"
 
 def eval_keys(symbol: str) -> list[str]:
     return [
+        names.eval_cross_key(SHARD, symbol),
         names.eval_above_key(SHARD, symbol),
         names.eval_below_key(SHARD, symbol),
-        names.eval_cross_key(SHARD, symbol),
+        names.eval_adv_key(SHARD, symbol),
+        *(names.eval_pct_key(SHARD, symbol, direction) for direction in ("up", "down", "move")),
+        names.eval_own_key(SHARD, symbol),
     ]
+
+
+INDEX_KEYS = [*eval_keys(SYMBOL), names.eval_defs_key(SHARD), names.eval_done_key(SHARD)]
 
 
 INGEST_KEYS = [names.ingest_symbol_key(SHARD, SYMBOL), names.ingest_symbols_key(SHARD), names.ingest_gone_key(SHARD)]
@@ -52,7 +58,7 @@ def trigger_keys(trigger: str) -> list[str]:
     ]
 
 
-# Every script under a lua/ folder (member.lua is a library the evaluator's scripts include; it names no key):
+# Every script under a lua/ folder (LIBRARIES are pieces the evaluator's scripts include; they name no key):
 # the keys one call touches, as its caller passes them in KEYS.
 SCRIPTS: dict[str, list[str]] = {
     "count_login_attempt.lua": LOGIN_KEYS,
@@ -68,11 +74,15 @@ SCRIPTS: dict[str, list[str]] = {
         Tick.stream_of(SHARD),
         Trigger.stream_of(SHARD),
         names.eval_done_key(SHARD),
+        names.eval_defs_key(SHARD),
         *eval_keys(SYMBOL),
+        names.eval_window_key(SHARD, SYMBOL),
         *eval_keys(SAME_SHARD_SYMBOL),
+        names.eval_window_key(SHARD, SAME_SHARD_SYMBOL),
     ],
-    "index_alert.lua": [*eval_keys(SYMBOL), names.eval_done_key(SHARD)],
-    "unindex_alert.lua": [*eval_keys(SYMBOL), names.eval_done_key(SHARD)],
+    "index_alert.lua": INDEX_KEYS,
+    "index_def.lua": INDEX_KEYS,
+    "unindex_alert.lua": INDEX_KEYS,
     "add_active_alert.lua": INGEST_KEYS,
     "remove_active_alert.lua": INGEST_KEYS,
     "append_ticks.lua": [
@@ -89,7 +99,7 @@ SCRIPTS: dict[str, list[str]] = {
     "renew_shard.lua": [names.shard_owner_key("evaluator", SHARD)],
     "release_shard.lua": [names.shard_owner_key("ingest", SHARD)],
 }
-LIBRARIES = {"member.lua"}
+LIBRARIES = {"member.lua", "defs.lua", "fire.lua", "levels.lua", "percent.lua"}
 
 # Every MULTI (pipeline(transaction=True)): the keys one execution touches.
 TRANSACTIONS: dict[str, list[str]] = {

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [*ROOT.glob("libs/*/src"), *ROOT.glob("services/*/src")]
 # The scripts that XADD, each with the test that checks the fields it writes against its event class.
 APPENDING = {
-    "evaluate_ticks.lua": "test_triggers.py (Trigger.FIELDS)",
+    "fire.lua": "test_triggers.py (Trigger.FIELDS)",
     "append_ticks.lua": "test_ticks.py (Tick.FIELDS, passed in)",
     "notice_once.lua": "test_account_events.py (AccountEvent.to_fields, passed in)",
 }

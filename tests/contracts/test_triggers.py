@@ -11,7 +11,16 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger, trigger_id_for, utc_now
+from pricealert.common.events import (
+    AlertEvent,
+    AlertEventType,
+    Condition,
+    Frequency,
+    Tick,
+    Trigger,
+    trigger_id_for,
+    utc_now,
+)
 from pricealert.common.ownership import ShardOwnership
 from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.evaluator.index import MEMBER_FIELDS, AlertIndex
@@ -77,20 +86,27 @@ async def test_a_fired_alert_is_a_trigger_that_trigger_reads(redis: Redis) -> No
         "trade_id": 42,
         "exchange_time": 1777807004058,
         "tick_received_at": 1777807004060,
+        **dict.fromkeys(("low", "high", "percent", "window", "cooldown_s", "message", "reference_price", "change_pct")),
+        "frequency": Frequency.ONCE,
+        "version": 1,
+        "firing": 1,
+        "paused": False,
     }
 
 
 def test_the_trigger_script_writes_trigger_fields_with_the_trigger_id_rule() -> None:
     xadd = re.search(
-        r"redis\.call\('XADD', triggers, 'MAXLEN', '~', maxlen, '\*',(.*?)\)\n", lua_source("evaluate_ticks"), re.S
+        r"redis\.call\('XADD', S\.triggers, 'MAXLEN', '~', S\.maxlen, '\*',(.*?)\)\n", lua_source("fire"), re.S
     )
     assert xadd is not None
     pairs = re.findall(r"'(\w+)', ([\w.]+)", xadd.group(1))
     assert tuple(name for name, _ in pairs) == Trigger.FIELDS
-    values = dict(pairs)
-    # trigger_id_for(alert_id) is alert_id itself, and the script writes the same value for both.
-    assert trigger_id_for("a-1") == "a-1"
-    assert values["trigger_id"] == values["alert_id"] == "a.alert_id"
+    assert all(value == f"f.{name}" for name, value in pairs)
+    # trigger_id_for: a once alert's is its alert id, a recurring one's "<alert id>:<n>", as the script builds them.
+    source = lua_source("fire")
+    assert trigger_id_for("a-1") == "a-1" and "trigger_id = a.alert_id" in source
+    assert trigger_id_for("a-1", 3, Frequency.EVERY_TIME) == "a-1:3"
+    assert "trigger_id = every and (d.id .. ':' .. d.k) or d.id" in source
 
 
 def test_the_member_script_parses_the_member_fields() -> None:

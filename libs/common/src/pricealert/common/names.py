@@ -115,6 +115,32 @@ def eval_cross_key(shard: int, symbol: str) -> str:
     return f"{eval_prefix(shard)}cross:{symbol}"
 
 
+def eval_pct_key(shard: int, symbol: str, direction: str) -> str:
+    """Percent alerts on `symbol` of one direction (up, down, move), scored by window index * 10 000 + percent."""
+    return f"{eval_prefix(shard)}pct:{direction}:{symbol}"
+
+
+def eval_adv_key(shard: int, symbol: str) -> str:
+    """Hash of the smallest percent per window and direction of `symbol`'s percent alerts (exists while any do)."""
+    return f"{eval_prefix(shard)}adv:{symbol}"
+
+
+def eval_own_key(shard: int, symbol: str) -> str:
+    """Set of `symbol`'s recurring percent alerts that measure their next move from their last firing."""
+    return f"{eval_prefix(shard)}own:{symbol}"
+
+
+def eval_window_key(shard: int, symbol: str) -> str:
+    """Hash of `symbol`'s rolling windows: a summary and the low / high of each window's buckets."""
+    return f"{eval_prefix(shard)}window:{symbol}"
+
+
+def eval_defs_key(shard: int) -> str:
+    """Hash of the shard's alerts indexed with their whole definition and state (alert id -> JSON): every alert
+    but the v1-shaped ones, whose index member carries all they need."""
+    return f"{eval_prefix(shard)}defs"
+
+
 def eval_done_key(shard: int) -> str:
     """Tombstones of the shard's alerts that left the index (fired, deleted, expired), so a late create cannot
     revive one: sorted set of alert ids scored by when the tombstone expires (epoch ms)."""

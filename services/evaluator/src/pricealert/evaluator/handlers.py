@@ -17,7 +17,7 @@ from structlog.contextvars import bound_contextvars
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, Received, StreamConsumer
-from pricealert.common.events import AlertEvent, Tick, decode_entry, trigger_id_for
+from pricealert.common.events import AlertEvent, Tick, decode_entry
 from pricealert.common.health import keep_beating
 from pricealert.common.ownership import ShardOwnership
 from pricealert.common.redisconn import RedisClient
@@ -62,7 +62,14 @@ def ticks_consumer(
     redis: RedisClient, settings: EvaluatorSettings, shard: int, *, owner_key: str, token: str
 ) -> StreamConsumer:
     """Evaluates the shard's ticks in batches against the index, while `token` holds the shard's lease."""
-    matcher = Matcher(redis, shard=shard, count=settings.shards, owner_key=owner_key, token=token)
+    matcher = Matcher(
+        redis,
+        shard=shard,
+        count=settings.shards,
+        owner_key=owner_key,
+        token=token,
+        firings_per_hour=settings.firings_per_hour,
+    )
 
     async def handle_ticks(messages: Sequence[Message]) -> None:
         started = time.perf_counter()
@@ -78,7 +85,7 @@ def ticks_consumer(
         metrics.TRIGGERS.inc(len(fired))
         # Triggers are rare next to ticks: one line each is affordable, and it is what an operator greps for.
         for trigger in fired:
-            with bound_contextvars(alert_id=trigger.alert_id, trigger_id=trigger_id_for(trigger.alert_id)):
+            with bound_contextvars(alert_id=trigger.alert_id, trigger_id=trigger.trigger_id):
                 log.info("trigger.fired", symbol=trigger.symbol, price=trigger.price)
 
     options = ConsumerOptions(

@@ -14,6 +14,8 @@ from pricealert.common.deadletter import describe
 from pricealert.common.events import (
     MAX_PRICE_FRACTION_DIGITS,
     MAX_PRICE_INTEGER_DIGITS,
+    WINDOW_BUCKETS,
+    WINDOWS,
     MalformedEvent,
     RawFields,
     Tick,
@@ -25,12 +27,12 @@ from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import RedisClient
 from pricealert.common.scripts import lua
 from pricealert.common.shards import shard_of
-from pricealert.evaluator.index import TOMBSTONE_TTL_S, index_keys
+from pricealert.evaluator.index import TOMBSTONE_TTL_S, symbol_keys
 
 # Taking an alert out of the index and appending its trigger happen in one script (lua/evaluate_ticks.lua), so a
 # replica that dies at any instruction did both or neither: redelivered ticks can never fire an alert twice. Every key
 # is passed in KEYS (one shard's: one slot on a cluster), and the script runs only for the shard's lease holder.
-EVALUATE_TICKS = lua("pricealert.evaluator", "member", "evaluate_ticks")
+EVALUATE_TICKS = lua("pricealert.evaluator", "member", "defs", "fire", "levels", "percent", "evaluate_ticks")
 
 # A tick line is the tick's values in Tick.FIELDS order (symbol, price, then integers: tests/contracts checks the
 # layout) and its entry id; the regexes below and the script's line pattern read it in that order. One name per key
@@ -46,6 +48,9 @@ _ONE = re.compile(_SYMBOL + b" " + _LINE)
 _ALL = re.compile(b"(?:" + _SYMBOL + b" " + _LINE + b")*")
 MAX_BATCH = 4_000  # ids are unpacked onto the Lua stack for XACK
 MAX_KNOWN_SYMBOLS = 100_000  # the per-symbol key cache starts over past this many symbols
+DEFAULT_FIRINGS_PER_HOUR = 60
+# The windows' bucket lengths in ms, in WINDOWS order (a definition's window index is its place here, from 1).
+BUCKET_MS = " ".join(str(seconds * 1000 // WINDOW_BUCKETS) for seconds in WINDOWS.values())
 
 
 def _as_bytes(raw: RawFields) -> dict[bytes, bytes]:
@@ -92,11 +97,12 @@ def _text(value: bytes | str) -> str:
 
 
 class Fired(NamedTuple):
-    """One alert a batch fired: its id (its trigger's too), its symbol and the price of the tick that reached it."""
+    """One firing of a batch: the alert's id, its symbol, the price of the tick that reached it, the trigger id."""
 
     alert_id: str
     symbol: str
     price: str
+    trigger_id: str
 
 
 class Matcher:
@@ -114,16 +120,24 @@ class Matcher:
         owner_key: str,
         token: str,
         group: str = names.GROUP_EVALUATOR,
+        firings_per_hour: int = DEFAULT_FIRINGS_PER_HOUR,
     ) -> None:
         self.redis = redis
         self.shard = shard
         self.count = count
         self.group = group
         self.token = token
+        self.firings_per_hour = firings_per_hour
         self.ticks_stream = Tick.stream_of(shard)
         self.triggers_stream = Trigger.stream_of(shard)
         self._evaluate: AsyncScript = redis.register_script(EVALUATE_TICKS)
-        self._static_keys = [owner_key, self.ticks_stream, self.triggers_stream, names.eval_done_key(shard)]
+        self._static_keys = [
+            owner_key,
+            self.ticks_stream,
+            self.triggers_stream,
+            names.eval_done_key(shard),
+            names.eval_defs_key(shard),
+        ]
         self._maxlen = str(maxlen_for(self.triggers_stream))
         self._symbol_keys: dict[bytes, list[str]] = {}
 
@@ -136,7 +150,10 @@ class Matcher:
                 raise MalformedEvent(f"tick {message_id} of {name} is not of shard {self.shard}")
             if len(self._symbol_keys) >= MAX_KNOWN_SYMBOLS:
                 self._symbol_keys.clear()
-            keys = self._symbol_keys[symbol] = index_keys(self.shard, name)
+            keys = self._symbol_keys[symbol] = [
+                *symbol_keys(self.shard, name),
+                names.eval_window_key(self.shard, name),
+            ]
         return keys
 
     async def evaluate(self, messages: Sequence[Message]) -> int:
@@ -184,9 +201,11 @@ class Matcher:
             b"".join(chunks),
             self.group,
             " ".join(m.id for m in messages),
+            str(self.firings_per_hour),
+            BUCKET_MS,
         ]
         reply = await self._evaluate(keys=keys, args=args)
         if not isinstance(reply, list):
             raise ShardLeaseLost(f"shard {self.shard}: the lease is not {self.token}'s")
         values = [_text(value) for value in reply]
-        return [Fired(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values), 3)]
+        return [Fired(*values[i : i + 4]) for i in range(0, len(values), 4)]

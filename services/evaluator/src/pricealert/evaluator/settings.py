@@ -17,6 +17,8 @@ class EvaluatorSettings(ServiceSettings):
     tick_batch_size: int = Field(default=2000, validation_alias="EVALUATOR_TICK_BATCH_SIZE", ge=1, le=4_000)
     reclaim_idle_ms: int = Field(default=10_000, validation_alias="EVALUATOR_RECLAIM_IDLE_MS", ge=100)
     max_deliveries: int = Field(default=5, validation_alias="EVALUATOR_MAX_DELIVERIES", ge=1)
+    # docs/conditions.md: the firing that makes a recurring alert's limit-th within an hour pauses it.
+    firings_per_hour: int = Field(default=60, validation_alias="EVALUATOR_FIRINGS_PER_HOUR", ge=1, le=3600)
     # Shard leases (ownership.py): a dead replica's shards are free after lease_ms and taken at the next renewal
     # step of a live one, so within shard_lease_ms + shard_interval_s (12 s by default).
     shard_lease_ms: int = Field(default=DEFAULT_LEASE_MS, validation_alias="EVALUATOR_SHARD_LEASE_MS", ge=500)

@@ -15,3 +15,9 @@ local function parse(member)
   return {alert_id = alert_id, indexed_at = tonumber(indexed_at), user_id = user_id, email = email,
           condition = condition, target_price = target_price, expires_at = expires_at, name = name}
 end
+
+-- A v1-shaped member carries its fields (tab-separated); any other is an alert id whose definition is in defs.lua's
+-- hash.
+local function is_compact(unparked_member)
+  return string.find(unparked_member, '\t', 1, true) ~= nil
+end

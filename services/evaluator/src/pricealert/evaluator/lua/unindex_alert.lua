@@ -1,17 +1,24 @@
--- Needs member.lua in front (index.py). Takes an alert out of its symbol's index for good, leaving a tombstone.
--- KEYS: the symbol's cross, above and below sets, the shard's tombstones (one slot: the shard's hash tag).
--- ARGV: alert id, target price, tombstone lifetime (s). Expired tombstones are trimmed here, where they are added.
+-- Needs member.lua and defs.lua in front (index.py). Takes an alert out of its symbol's index for good, leaving a
+-- tombstone. KEYS: the symbol's keys (defs.lua's symbol_keys, 8), the shard's defs hash and tombstones.
+-- ARGV: alert id, target price ('' if none), tombstone lifetime (s). Expired tombstones are trimmed here, where
+-- they are added.
+local K = symbol_keys(1)
+S.defs, S.done = KEYS[9], KEYS[10]
 local id, target, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local removed = 0
-for k = 1, 3 do
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], target, target)) do
-    if string.sub(unparked(member), 1, #id + 1) == id .. '\t' then
-      removed = removed + redis.call('ZREM', KEYS[k], member)
+local d = load_def(id)
+if d then
+  unplace(K, d)
+  redis.call('HDEL', S.defs, id)
+  removed = 1
+elseif target ~= '' then
+  for _, key in ipairs({K.X, K.A, K.B}) do
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, target, target)) do
+      if string.sub(unparked(member), 1, #id + 1) == id .. '\t' then
+        removed = removed + redis.call('ZREM', key, member)
+      end
     end
   end
 end
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms)
-redis.call('ZADD', KEYS[4], 'NX', string.format('%.0f', now_ms + ttl * 1000), id)
+bury(id, now_ms(), ttl)
 return removed
