@@ -7,7 +7,6 @@ triggers the evaluator appended must be the oracle's firings, per alert and in o
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -260,7 +259,7 @@ def operations(
     conditions: list[Condition] | None = None,
     frequencies: list[Frequency] | None = None,
     patches: bool = True,
-    max_size: int = 70,
+    max_size: int = 20,
 ) -> st.SearchStrategy[list[Operation]]:
     """Random operation lists over SYMBOLS (only `conditions` and `frequencies` if given; no PATCH if not `patches`)."""
     symbols = st.sampled_from(SYMBOLS)
@@ -276,18 +275,24 @@ def operations(
         windows,
         st.one_of(st.none(), st.none(), st.integers(min_value=1, max_value=90)),
     )
-    alerts = st.integers(min_value=0, max_value=9)
+    alerts = st.integers(min_value=0, max_value=3)
     edits = st.builds(
         Patch, alerts, prices, bounds, percents, windows, cooldowns, st.booleans(),
         st.sampled_from([None, None, "paused", "active", "active"]),
     )  # fmt: skip
-    trades = st.builds(Trade, symbols, prices, gaps)
-    kinds = [creates, creates, trades, trades, trades, trades, trades, st.builds(Delete, alerts), st.just(Flush())]
+    # Steps: mostly bursts of one symbol's trades (listed first: the simplest examples are trades, not alerts).
+    bursts = st.builds(
+        lambda symbol, moves: [Trade(symbol, price, gap) for price, gap in moves],
+        symbols,
+        st.lists(st.tuples(prices, gaps), min_size=3, max_size=10),
+    )
+    steps: list[st.SearchStrategy[list[Operation]]] = [bursts] * 5
+    steps += [st.tuples(creates).map(list), st.tuples(st.builds(Delete, alerts)).map(list), st.just([Flush()])]
     if patches:
-        kinds += [edits, edits]
+        steps += [st.tuples(edits).map(list)] * 2
     # a few alerts first, so that most examples fire something
     return st.builds(
-        operator.add,
-        st.lists(creates, min_size=1, max_size=3),
-        st.lists(st.one_of(kinds), min_size=min(10, max_size), max_size=max_size),
+        lambda first, rest: first + [op for step in rest for op in step],
+        st.lists(creates, min_size=1, max_size=4),
+        st.lists(st.one_of(steps), min_size=6, max_size=max_size),
     )

@@ -71,7 +71,7 @@ def test_the_matcher_fires_what_the_oracle_fires(redis_url: str, ops: list[Opera
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=HEALTH)
-@given(ops=operations(max_size=50), batch_size=st.integers(min_value=1, max_value=4))
+@given(ops=operations(max_size=12), batch_size=st.integers(min_value=1, max_value=4))
 def test_three_replicas_fire_what_the_oracle_fires(redis_url: str, ops: list[Operation], batch_size: int) -> None:
     asyncio.run(scenario_triggers(redis_url, ops, batch_size))
 
