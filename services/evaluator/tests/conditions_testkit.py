@@ -89,6 +89,7 @@ class Scenario:
         self.clock = BASE_TIME
         self.trade_id = 0
         self.events = 0
+        self.log: list[str] = []  # what happened, one line each, for a failure's message
 
     def event(self, op: Create | Patch | Delete) -> AlertEvent | None:
         """The event `op` makes, or None when the alerts service would publish none (an alert gone, a no-op)."""
@@ -149,6 +150,8 @@ class Scenario:
         else:
             self.alerts[int(event.alert_id[1:])] = event
         self.oracle.apply(event)
+        shown = event.model_dump(include={*DESCRIBED, "version", "paused", "expires_at"}, exclude_none=True)
+        self.log.append(f"{event.type.value} {event.alert_id} {shown}")
 
     def tick(self, op: Trade) -> Tick:
         """The tick of a trade `op.dt` ms after the previous one; the oracle judges it."""
@@ -157,7 +160,8 @@ class Scenario:
         tick = Tick(
             symbol=op.symbol, price=op.price, trade_id=self.trade_id, exchange_time=self.clock, received_at=now_ms()
         )
-        self.oracle.trade(tick)
+        fired = self.oracle.trade(tick)
+        self.log.append(f"trade {tick.symbol} {tick.price} t={tick.exchange_time - BASE_TIME} fires {fired}")
         return tick
 
 
@@ -190,6 +194,7 @@ async def run_operations(driver: Driver, ops: list[Operation], scenario: Scenari
             await driver.add(scenario.tick(op))
         elif isinstance(op, Flush):
             await driver.flush()
+            scenario.log.append("flush")
         elif (event := scenario.event(op)) is not None:
             await driver.flush()
             await driver.apply(event)
@@ -223,17 +228,11 @@ def assert_same_firings(triggers: list[dict[str, str]], scenario: Scenario) -> N
         )
     expected = scenario.oracle.firings
     for alert_id in sorted(set(fired) | set(expected)):
-        assert fired.get(alert_id, []) == expected.get(alert_id, []), f"{alert_id} ({describe(scenario, alert_id)})"
+        assert fired.get(alert_id, []) == expected.get(alert_id, []), f"{alert_id}\n" + "\n".join(scenario.log)
     for alert_id, firings in expected.items():
         for firing, reference in zip(firings, references[alert_id], strict=True):
             if firing.reference_price is not None:
                 assert reference == firing.reference_price, f"{alert_id} firing {firing.firing}: reference price"
-
-
-def describe(scenario: Scenario, alert_id: str) -> str:
-    """The alert's latest definition, for a failure message."""
-    event = scenario.alerts[int(alert_id[1:])]
-    return " ".join(f"{k}={v}" for k, v in event.model_dump(exclude_none=True).items() if k in DESCRIBED)
 
 
 DESCRIBED = ("symbol", "condition", "frequency", "cooldown_s", "target_price", "low", "high", "percent", "window")

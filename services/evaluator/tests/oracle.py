@@ -150,6 +150,8 @@ class Oracle:
         if event.type is AlertEventType.UPDATED:
             if event.version <= alert.event.version:
                 return  # a redelivery or an older version
+            if not alert.in_index and not event.paused:
+                alert.hour_start, alert.hour_firings = None, 0  # a resumed alert starts a new hour
             alert.event = event
             alert.in_index = not event.paused
             alert.where, alert.exact_fires, alert.fired_at, alert.fired_trade = None, True, None, None
