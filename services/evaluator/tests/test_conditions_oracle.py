@@ -66,12 +66,15 @@ async def scenario_triggers(
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
+# The timeouts leave room to shrink a failure (the tests pass within a minute together).
+@pytest.mark.timeout(600)
 @settings(max_examples=120, deadline=None, suppress_health_check=HEALTH)
 @given(ops=operations())
 def test_the_matcher_fires_what_the_oracle_fires(redis_url: str, ops: list[Operation]) -> None:
     asyncio.run(scenario_triggers(redis_url, ops, None))
 
 
+@pytest.mark.timeout(600)
 @settings(max_examples=25, deadline=None, suppress_health_check=HEALTH)
 @given(ops=operations(max_size=12), batch_size=st.integers(min_value=1, max_value=4), rng=st.randoms())
 def test_three_replicas_fire_what_the_oracle_fires(
