@@ -58,6 +58,12 @@ class Patch:
     cooldown_s: int
     redefine: bool  # False: only the status (or nothing) changes
     status: str | None = None  # "paused", "active" or unchanged
+    frequency: Frequency | None = None  # a new frequency (with cooldown_s), or unchanged
+
+
+@dataclass(frozen=True)
+class Redeliver:
+    event: int  # the n-th event applied (modulo their number) reaches the evaluator again
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class Flush:
     pass
 
 
-Operation = Create | Patch | Delete | Trade | Flush
+Operation = Create | Patch | Delete | Redeliver | Trade | Flush
 
 
 class Scenario:
@@ -90,6 +96,7 @@ class Scenario:
         self.trade_id = 0
         self.events = 0
         self.log: list[str] = []  # what happened, one line each, for a failure's message
+        self.applied_events: list[AlertEvent] = []
 
     def event(self, op: Create | Patch | Delete) -> AlertEvent | None:
         """The event `op` makes, or None when the alerts service would publish none (an alert gone, a no-op)."""
@@ -105,7 +112,7 @@ class Scenario:
         if isinstance(op, Delete):
             fields = before.model_dump() | {"type": AlertEventType.DELETED, "occurred_at": utc_now()}
             return AlertEvent(**fields | {"event_id": f"e{self.events}"})
-        if not op.redefine and op.status in (None, status):
+        if not op.redefine and op.status in (None, status) and op.frequency in (None, before.frequency):
             return None  # nothing changes: no new version
         fields = before.model_dump() | {
             "type": AlertEventType.UPDATED,
@@ -119,6 +126,9 @@ class Scenario:
             fields |= definition(before.condition, op.target, op.bounds, op.percent, op.window)
             if before.frequency is Frequency.EVERY_TIME:
                 fields["cooldown_s"] = op.cooldown_s
+        if op.frequency is not None:
+            fields["frequency"] = op.frequency
+            fields["cooldown_s"] = op.cooldown_s if op.frequency is Frequency.EVERY_TIME else None
         return AlertEvent(**fields)
 
     def _created(self, op: Create) -> AlertEvent:
@@ -145,6 +155,7 @@ class Scenario:
 
     def applied(self, event: AlertEvent) -> None:
         """The evaluator applied `event`: so does the oracle."""
+        self.applied_events.append(event)
         if event.type is AlertEventType.CREATED:
             self.alerts.append(event)
         else:
@@ -195,6 +206,13 @@ async def run_operations(driver: Driver, ops: list[Operation], scenario: Scenari
         elif isinstance(op, Flush):
             await driver.flush()
             scenario.log.append("flush")
+        elif isinstance(op, Redeliver):
+            if scenario.applied_events:
+                event = scenario.applied_events[op.event % len(scenario.applied_events)]
+                await driver.flush()
+                await driver.apply(event)
+                scenario.oracle.apply(event)
+                scenario.log.append(f"again {event.type.value} {event.alert_id} version {event.version}")
         elif (event := scenario.event(op)) is not None:
             await driver.flush()
             await driver.apply(event)
@@ -243,7 +261,7 @@ PERCENTS = [Decimal(p) for p in ("0.5", "1", "2", "3.3", "5", "10")]
 prices = st.sampled_from(PRICES)
 bounds = st.lists(prices, min_size=2, max_size=2, unique=True).map(lambda pair: (min(pair), max(pair)))
 percents = st.sampled_from(PERCENTS)
-windows = st.sampled_from(["1m", "1m", "5m", "1h", "24h"])
+windows = st.sampled_from(["1m", "1m", "5m", "15m", "1h", "4h", "24h"])
 cooldowns = st.sampled_from([1, 2, 5, 30, 120])
 # ms between trades: mostly under 2 s, sometimes across a window's edge, a cooldown or an hour, rarely backwards
 gaps = st.one_of(
@@ -278,6 +296,7 @@ def operations(
     edits = st.builds(
         Patch, alerts, prices, bounds, percents, windows, cooldowns, st.booleans(),
         st.sampled_from([None, None, "paused", "active", "active"]),
+        st.sampled_from([None, None, None, *(frequencies or list(Frequency))]),
     )  # fmt: skip
     # Steps: mostly bursts of one symbol's trades (listed first: the simplest examples are trades, not alerts).
     bursts = st.builds(
@@ -289,9 +308,10 @@ def operations(
     steps += [st.tuples(creates).map(list), st.tuples(st.builds(Delete, alerts)).map(list), st.just([Flush()])]
     if patches:
         steps += [st.tuples(edits).map(list)] * 2
+    steps += [st.tuples(st.builds(Redeliver, st.integers(min_value=0, max_value=20))).map(list)]
     # a few alerts first, so that most examples fire something
     return st.builds(
         lambda first, rest: first + [op for step in rest for op in step],
-        st.lists(creates, min_size=1, max_size=4),
+        st.lists(creates, min_size=1, max_size=6),
         st.lists(st.one_of(steps), min_size=6, max_size=max_size),
     )
