@@ -1,8 +1,10 @@
 """Evaluator benchmark: throughput, tick→trigger latency and index memory with 1 000 000 alerts on 500 symbols.
 
-Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--symbols 500] [--shards 16]` (a fresh bundled
-Redis each run). Ticks go to their symbol's shard stream; throughput drains every shard's stream at once, one
-consumer per shard in one process (as one replica owning every shard runs them), under leases the bench holds.
+Run: `uv run python bench/evaluator_bench.py [--alerts 1000000] [--advanced 200000] [--symbols 500] [--shards 16]`
+(a fresh bundled Redis each run). `--advanced` of the alerts are percent, range or recurring ones (issue 18: every
+symbol then keeps its rolling windows, the slow path of the evaluation script). Ticks go to their symbol's shard
+stream; throughput drains every shard's stream at once, one consumer per shard in one process (as one replica
+owning every shard runs them), under leases the bench holds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, Trigger, now_ms, utc_now
+from pricealert.common.consumer import Message
+from pricealert.common.events import (
+    WINDOWS,
+    AlertEvent,
+    AlertEventType,
+    Condition,
+    Frequency,
+    Tick,
+    Trigger,
+    now_ms,
+    utc_now,
+)
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
 from pricealert.common.shards import shard_of
@@ -29,6 +42,7 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
 from pricealert.evaluator.handlers import SERVICE, ticks_consumer
 from pricealert.evaluator.index import AlertIndex
+from pricealert.evaluator.matcher import Matcher
 from pricealert.evaluator.settings import EvaluatorSettings
 
 BASE_PRICE = Decimal("100")
@@ -38,17 +52,47 @@ def symbol(n: int) -> str:
     return f"S{n:04d}USDT"
 
 
-async def load_alerts(redis: Redis, count: int, symbols: int, shards: int) -> None:
-    """Index `count` alerts, spread over symbols, targets far from the base price so ticks rarely fire them."""
+ADVANCED_KINDS = (
+    Condition.PCT_UP,
+    Condition.PCT_DOWN,
+    Condition.PCT_MOVE,
+    Condition.ENTER_RANGE,
+    Condition.EXIT_RANGE,
+    Condition.ABOVE,  # every_time, as the next two
+    Condition.BELOW,
+    Condition.CROSS,
+)
+
+
+def definition(n: int, rng: random.Random, advanced: bool) -> dict[str, object]:
+    """The condition fields of alert n: v1 levels, or (advanced) one of ADVANCED_KINDS, all far from firing."""
+    offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
+    if not advanced:
+        condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
+        target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
+        return {"condition": condition, "target_price": target}
+    condition = ADVANCED_KINDS[n // 2 % len(ADVANCED_KINDS)]
+    if condition in (Condition.PCT_UP, Condition.PCT_DOWN, Condition.PCT_MOVE):
+        # Ticks move at most 3 % (98.5 .. 101.5): percents of 4 .. 90 never fire.
+        percent = Decimal(rng.randint(40, 900)) / 10
+        return {"condition": condition, "percent": percent, "window": rng.choice(list(WINDOWS))}
+    if condition is Condition.ENTER_RANGE:
+        return {"condition": condition, "low": BASE_PRICE + offset, "high": BASE_PRICE + offset + 10}
+    if condition is Condition.EXIT_RANGE:
+        return {"condition": condition, "low": BASE_PRICE - offset, "high": BASE_PRICE + offset}
+    target = BASE_PRICE + offset if condition is not Condition.BELOW else BASE_PRICE - offset
+    return {"condition": condition, "target_price": target, "frequency": Frequency.EVERY_TIME, "cooldown_s": 60}
+
+
+async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
+    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks."""
     index = AlertIndex(redis, shards)
     rng = random.Random(1)
     chunk = 5_000
+    every = count // advanced if advanced else 0
     for start in range(0, count, chunk):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
-                condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
-                offset = Decimal(rng.randint(2_000, 90_000)) / 1000  # 2 .. 90 away from the base price
-                target = BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
                 event = AlertEvent(
                     type=AlertEventType.CREATED,
@@ -57,14 +101,45 @@ async def load_alerts(redis: Redis, count: int, symbols: int, shards: int) -> No
                     user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
                     email=f"trader.{n % 50_000:05d}@example.com",
                     symbol=symbol(n % symbols),
-                    condition=condition,
-                    target_price=target,
                     name=None,
                     expires_at=None,
                     occurred_at=utc_now(),
+                    **definition(n, rng, bool(every) and n % every == every - 1),  # type: ignore[arg-type]
                 )
                 await index.apply(event, client=pipe)
             await pipe.execute()
+
+
+async def full_window_bytes(redis: Redis, shards: int) -> int:
+    """Bytes of one symbol's window state in Redis once every window is full: a trade every 10 s for 25 hours."""
+    sym = "WINDOWUSDT"
+    shard = shard_of(sym, shards)
+    event = AlertEvent(
+        type=AlertEventType.CREATED,
+        event_id="window",
+        alert_id="window-alert",
+        user_id="u",
+        email="u@example.com",
+        symbol=sym,
+        condition=Condition.PCT_UP,
+        percent=Decimal(1000),
+        window="1m",
+        occurred_at=utc_now(),
+    )
+    await AlertIndex(redis, shards).apply(event)
+    owner_key = names.shard_owner_key(SERVICE, shard)
+    await redis.set(owner_key, "bench")
+    matcher = Matcher(redis, shard=shard, count=shards, owner_key=owner_key, token="bench")
+    rng, start = random.Random(3), now_ms()
+    for first in range(0, 9_000, 1_000):
+        batch = []
+        for n in range(first, first + 1_000):
+            price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
+            fields = Tick(symbol=sym, price=price, trade_id=n, exchange_time=start + n * 10_000, received_at=start)
+            entry_id = await redis.xadd(Tick.stream_of(shard), fields.to_fields())  # type: ignore[arg-type]
+            batch.append(Message(entry_id.decode(), fields.to_fields()))
+        await matcher.fire(batch)
+    return int(await redis.memory_usage(names.eval_window_key(shard, sym)) or 0)
 
 
 def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
@@ -199,6 +274,7 @@ def percentile(values: list[float], p: float) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--advanced", type=int, default=200_000)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--ticks", type=int, default=200_000)
@@ -212,13 +288,14 @@ async def main() -> None:
     try:
         baseline = int((await redis.info("memory"))["used_memory"])
         t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols, args.shards)
+        await load_alerts(redis, args.alerts, args.symbols, args.shards, args.advanced)
         load_s = time.perf_counter() - t0
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
         rates = []
         for _ in range(args.repeats):
             rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
             await delete_streams(redis, args.shards, names.TICKS_KIND)
+        window_bytes = await full_window_bytes(redis, args.shards)
         runs = []
         for run in range(args.repeats):
             await delete_streams(redis, args.shards, names.TICKS_KIND, names.TRIGGERS_KIND)
@@ -241,12 +318,14 @@ async def main() -> None:
         rss = statistics.median(r["evaluator_rss_mb"] for r in runs)
         result = {
             "alerts": args.alerts,
+            "advanced_alerts": args.advanced,
             "symbols": args.symbols,
             "shards": args.shards,
             "load_seconds": round(load_s, 1),
             "throughput_ticks_per_s": round(statistics.median(rates)),
             "throughput_runs": [round(r) for r in rates],
             "redis_index_mb": round(index_mb, 1),
+            "window_state_bytes_per_symbol": round(window_bytes),
             "evaluator_process_rss_mb": rss,
             "index_memory_mb": round(index_mb + rss, 1),
             "latency_ms": {k: v for k, v in median_run.items() if k != "samples"},

@@ -19,9 +19,9 @@ from report import write_report
 RESULTS = Path("bench/results")
 
 
-def run(script: str, *args: str) -> dict[str, object]:
-    """Run one benchmark script and return the JSON it wrote."""
-    out = RESULTS / f"{Path(script).stem.removesuffix('_bench')}.json"
+def run(script: str, *args: str, name: str | None = None) -> dict[str, object]:
+    """Run one benchmark script and return the JSON it wrote (to bench/results/<name or the script's>.json)."""
+    out = RESULTS / f"{name or Path(script).stem.removesuffix('_bench')}.json"
     started = time.monotonic()
     print(f"== {script} {' '.join(args)}", flush=True)
     completed = subprocess.run([sys.executable, f"bench/{script}", *args, "--out", str(out)], check=False)
@@ -46,12 +46,29 @@ def main() -> None:
             "evaluator_bench.py",
             "--alerts",
             alerts,
+            "--advanced",
+            "0",
             "--ticks",
             "50000" if args.quick else "200000",
             "--seconds",
             seconds,
             "--repeats",
             repeats,
+        ),
+        # Issue 18: a fifth of the alerts percent, range or recurring ones.
+        "evaluator_mixed": run(
+            "evaluator_bench.py",
+            "--alerts",
+            alerts,
+            "--advanced",
+            "4000" if args.quick else "200000",
+            "--ticks",
+            "50000" if args.quick else "200000",
+            "--seconds",
+            seconds,
+            "--repeats",
+            repeats,
+            name="evaluator_mixed",
         ),
         "e2e": run("e2e_bench.py", "--alerts", alerts, "--seconds", seconds),
         "ingest": run("ingest_bench.py", "--rate", "40000", "--seconds", seconds, "--repeats", repeats),

@@ -19,7 +19,7 @@ from pricealert.common.shards import shard_of
 ROOT = Path(__file__).resolve().parents[2]
 
 SYMBOL, EVENT = "BTCUSDT", "42"
-TRIGGER, NEXT_TRIGGER = "9f1c2d3e", "7a6b5c4d"
+TRIGGER, NEXT_TRIGGER = "9f1c2d3e", "7a6b5c4d:2"  # a once alert's, a recurring alert's second
 SHARDS = 16
 SHARD = shard_of(SYMBOL, SHARDS)
 # A symbol of the same shard: a batch of one shard holds several symbols.
@@ -41,7 +41,12 @@ def eval_keys(symbol: str) -> list[str]:
 INDEX_KEYS = [*eval_keys(SYMBOL), names.eval_defs_key(SHARD), names.eval_done_key(SHARD)]
 
 
-INGEST_KEYS = [names.ingest_symbol_key(SHARD, SYMBOL), names.ingest_symbols_key(SHARD), names.ingest_gone_key(SHARD)]
+INGEST_KEYS = [
+    names.ingest_symbol_key(SHARD, SYMBOL),
+    names.ingest_symbols_key(SHARD),
+    names.ingest_gone_key(SHARD),
+    names.ingest_versions_key(SHARD),
+]
 LOGIN_KEYS = [
     names.login_pair_failures_key(EMAIL, ADDRESS),
     names.login_failures_key("address", ADDRESS),
@@ -85,6 +90,7 @@ SCRIPTS: dict[str, list[str]] = {
     "unindex_alert.lua": INDEX_KEYS,
     "add_active_alert.lua": INGEST_KEYS,
     "remove_active_alert.lua": INGEST_KEYS,
+    "pause_active_alert.lua": INGEST_KEYS,
     "append_ticks.lua": [
         names.shard_owner_key("ingest", SHARD),
         Tick.stream_of(SHARD),

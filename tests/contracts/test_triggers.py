@@ -86,7 +86,19 @@ async def test_a_fired_alert_is_a_trigger_that_trigger_reads(redis: Redis) -> No
         "trade_id": 42,
         "exchange_time": 1777807004058,
         "tick_received_at": 1777807004060,
-        **dict.fromkeys(("low", "high", "percent", "window", "cooldown_s", "message", "reference_price", "change_pct")),
+        **dict.fromkeys(
+            (
+                "low",
+                "high",
+                "percent",
+                "window",
+                "cooldown_s",
+                "message",
+                "reference_price",
+                "change_pct",
+                "hour_firings",
+            )
+        ),
         "frequency": Frequency.ONCE,
         "version": 1,
         "firing": 1,

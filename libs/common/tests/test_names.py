@@ -29,6 +29,7 @@ SHARD_KEYS: dict[str, Callable[[int], str]] = {
     "ingest_symbol_key": lambda k: names.ingest_symbol_key(k, SYMBOL),
     "ingest_symbols_key": names.ingest_symbols_key,
     "ingest_gone_key": names.ingest_gone_key,
+    "ingest_versions_key": names.ingest_versions_key,
     "ingest_last_trade_key": names.ingest_last_trade_key,
     "notifier_sent_key": lambda k: names.notifier_sent_key(k, "t-1"),
     "notifier_lease_key": lambda k: names.notifier_lease_key(k, "t-1"),

@@ -40,47 +40,59 @@ def shard(symbol: str, shards: int = DEFAULT_SHARDS) -> int:
 
 
 async def emit_alert(
-    redis: RedisClient, kind: AlertEventType, symbol: str, alert_id: str | None = None, shards: int = DEFAULT_SHARDS
+    redis: RedisClient,
+    kind: AlertEventType,
+    symbol: str,
+    alert_id: str | None = None,
+    shards: int = DEFAULT_SHARDS,
+    **facts: Any,
 ) -> str:
     """Publish an alert event to its symbol's shard stream, as the alerts service would; returns the alert id."""
-    alert_id = alert_id or uuid.uuid4().hex
-    now = datetime.now(UTC)
-    event = AlertEvent(
-        type=kind,
-        event_id=uuid.uuid4().hex,
-        alert_id=alert_id,
-        user_id="u1",
-        email="u@example.com",
-        symbol=symbol,
-        condition=Condition.ABOVE,
-        target_price=Decimal("1"),
-        occurred_at=now,
-    )
+    event = alert_event(kind, alert_id or uuid.uuid4().hex, symbol, **facts)
     await publish(redis, AlertEvent.stream_of(shard(symbol, shards)), event)
-    return alert_id
+    return event.alert_id
 
 
-def make_trigger(alert_id: str, symbol: str, trigger_id: str | None = None) -> Trigger:
-    """A trigger of `alert_id` on `symbol`, as the evaluator writes one."""
-    return Trigger(
-        trigger_id=trigger_id or uuid.uuid4().hex,
-        alert_id=alert_id,
-        user_id="u1",
-        email="u@example.com",
-        symbol=symbol,
-        condition=Condition.ABOVE,
-        target_price=Decimal("1"),
-        price=Decimal("2"),
-        trade_id=1,
-        exchange_time=1,
-        tick_received_at=1,
-        fired_at=1,
-    )
+def alert_event(kind: AlertEventType, alert_id: str, symbol: str, **facts: Any) -> AlertEvent:
+    """An event of an above-1 alert; `facts` (version, paused, frequency, ...) override its fields."""
+    values: dict[str, Any] = {
+        "type": kind,
+        "event_id": uuid.uuid4().hex,
+        "alert_id": alert_id,
+        "user_id": "u1",
+        "email": "u@example.com",
+        "symbol": symbol,
+        "condition": Condition.ABOVE,
+        "target_price": Decimal("1"),
+        "occurred_at": datetime.now(UTC),
+    }
+    return AlertEvent(**(values | facts))
 
 
-async def emit_trigger(redis: RedisClient, alert_id: str, symbol: str, shards: int = DEFAULT_SHARDS) -> None:
+def make_trigger(alert_id: str, symbol: str, trigger_id: str | None = None, **facts: Any) -> Trigger:
+    """A trigger of `alert_id` on `symbol`, as the evaluator writes one; `facts` override its fields."""
+    values: dict[str, Any] = {
+        "trigger_id": trigger_id or uuid.uuid4().hex,
+        "alert_id": alert_id,
+        "user_id": "u1",
+        "email": "u@example.com",
+        "symbol": symbol,
+        "condition": Condition.ABOVE,
+        "target_price": Decimal("1"),
+        "price": Decimal("2"),
+        "trade_id": 1,
+        "exchange_time": 1,
+        "tick_received_at": 1,
+        "fired_at": 1,
+    }
+    return Trigger(**(values | facts))
+
+
+async def emit_trigger(
+    redis: RedisClient, alert_id: str, symbol: str, shards: int = DEFAULT_SHARDS, **facts: Any
+) -> None:
     """Publish a trigger to its symbol's shard stream, as the evaluator would."""
-    await publish(redis, Trigger.stream_of(shard(symbol, shards)), make_trigger(alert_id, symbol))
+    await publish(redis, Trigger.stream_of(shard(symbol, shards)), make_trigger(alert_id, symbol, **facts))
 
 
 async def read_shard_ticks(redis: RedisClient, shard: int) -> list[Tick]:

@@ -17,7 +17,7 @@ from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.ingest.frames import Trade
 from pricealert.ingest.handlers import IngestService
 from pricealert.ingest.stats import Stats
-from pricealert.ingest.subscriptions import SymbolRegistry
+from pricealert.ingest.subscriptions import AlertState, Change, SymbolRegistry
 from pricealert.ingest.tickwriter import TickPipeline
 from pricealert.testsupport.polling import eventually
 
@@ -114,11 +114,17 @@ async def test_registry_and_append_scripts_work_on_a_cluster(redis_cluster: Redi
     symbols = ["BTCUSDT", "ETHUSDT", "ADAUSDT", "BNBUSDT", "DOGEUSDT"]
     assert len({shard_of(s, SHARDS) for s in symbols}) == SHARDS  # every shard, so several masters
     registry = SymbolRegistry(redis_cluster, shards=SHARDS, gone_ttl_s=60)
-    changed = await registry.apply([(True, f"a-{s}", s) for s in symbols] + [(True, "b", "BTCUSDT")])
+    changed = await registry.apply(
+        [Change(AlertState.ACTIVE, f"a-{s}", s) for s in symbols] + [Change(AlertState.ACTIVE, "b", "BTCUSDT")]
+    )
     assert changed == [True] * len(symbols) + [False]
     assert await registry.symbols() == set(symbols)
-    assert await registry.apply([(False, "a-ETHUSDT", "ETHUSDT"), (False, "a-BTCUSDT", "BTCUSDT")]) == [True, False]
-    assert await registry.apply([(True, "a-ETHUSDT", "ETHUSDT")]) == [False]  # tombstoned: stays gone
+    assert await registry.apply(
+        [Change(AlertState.GONE, "a-ETHUSDT", "ETHUSDT"), Change(AlertState.GONE, "a-BTCUSDT", "BTCUSDT")]
+    ) == [True, False]
+    assert await registry.apply([Change(AlertState.ACTIVE, "a-ETHUSDT", "ETHUSDT")]) == [
+        False
+    ]  # tombstoned: stays gone
     assert await registry.symbols() == set(symbols) - {"ETHUSDT"}
     assert await registry.symbols([shard_of("ETHUSDT", SHARDS)]) == set()
     assert await registry.symbols([shard_of("BNBUSDT", SHARDS)]) == {"BNBUSDT", "DOGEUSDT"}
@@ -140,9 +146,13 @@ async def test_registry_and_append_scripts_work_on_a_cluster(redis_cluster: Redi
 
 async def test_batched_script_calls_survive_a_script_flush(redis: Redis) -> None:
     registry = SymbolRegistry(redis, shards=SHARDS, gone_ttl_s=60)
-    assert await registry.apply([(True, "a", "BTCUSDT"), (True, "b", "ETHUSDT")]) == [True, True]
+    assert await registry.apply(
+        [Change(AlertState.ACTIVE, "a", "BTCUSDT"), Change(AlertState.ACTIVE, "b", "ETHUSDT")]
+    ) == [True, True]
     await redis.script_flush()  # a restarted Redis forgets its scripts
-    assert await registry.apply([(False, "a", "BTCUSDT"), (True, "c", "ADAUSDT")]) == [True, True]
+    assert await registry.apply(
+        [Change(AlertState.GONE, "a", "BTCUSDT"), Change(AlertState.ACTIVE, "c", "ADAUSDT")]
+    ) == [True, True]
     assert await registry.symbols() == {"ETHUSDT", "ADAUSDT"}
 
 

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from pricealert.common import names
 from pricealert.common.events import AlertEventType, Tick
 from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.ingest.subscriptions import AlertState, Change
 from pricealert.testsupport.polling import eventually
 
 Start = Callable[..., Ingest]
@@ -72,10 +73,16 @@ async def test_late_created_event_does_not_revive_a_fired_alert(
 async def test_redelivered_events_are_idempotent(redis: Redis, exchange: FakeExchange, start_ingest: Start) -> None:
     ingest = start_ingest()
     registry = ingest.service.registry
-    await registry.apply([(True, "a", "BTCUSDT"), (True, "a", "BTCUSDT"), (True, "b", "BTCUSDT")])
-    await registry.apply([(False, "a", "BTCUSDT"), (False, "a", "BTCUSDT")])
+    await registry.apply(
+        [
+            Change(AlertState.ACTIVE, "a", "BTCUSDT"),
+            Change(AlertState.ACTIVE, "a", "BTCUSDT"),
+            Change(AlertState.ACTIVE, "b", "BTCUSDT"),
+        ]
+    )
+    await registry.apply([Change(AlertState.GONE, "a", "BTCUSDT"), Change(AlertState.GONE, "a", "BTCUSDT")])
     assert await registry.symbols() == {"BTCUSDT"}
-    await registry.apply([(False, "b", "BTCUSDT")])
+    await registry.apply([Change(AlertState.GONE, "b", "BTCUSDT")])
     assert await registry.symbols() == set()
 
 

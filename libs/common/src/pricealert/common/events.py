@@ -243,6 +243,7 @@ class Trigger(AlertFacts):
     reference_price: Decimal | None = None  # percent alerts: the window's low (up) or high (down) the move is from
     change_pct: str | None = None  # percent alerts: the move, in percent, rounded to 2 decimals ("5.03", "-4.12")
     paused: bool = False  # this firing reached the hourly limit: the alert is paused
+    hour_firings: int | None = None  # recurring alerts: this firing's number within its hour (the limit if paused)
 
 
 class DeliveryStatus(StrEnum):

@@ -167,6 +167,12 @@ def ingest_gone_key(shard: int) -> str:
     return f"{ingest_prefix(shard)}gone"
 
 
+def ingest_versions_key(shard: int) -> str:
+    """The order of the latest change applied to each of the shard's alerts past its first definition, so an older
+    one read late (another stream, a redelivery) can't undo it: alert id -> 2 x version, + 1 when it paused."""
+    return f"{ingest_prefix(shard)}versions"
+
+
 def ingest_last_trade_key(shard: int) -> str:
     """Hash symbol -> the last trade id written to the shard's ticks stream: a new owner skips what was written."""
     return f"{ingest_prefix(shard)}last-trade"

@@ -204,7 +204,7 @@ class Deliverer:
 
     async def _send(self, job: Job) -> SendFailed | None:
         try:
-            mail = render(job.trigger, mail_from=self.settings.mail_from, app_url=self.settings.app_url)
+            mail = render(job.trigger, self.settings)
         except Exception as exc:  # a trigger that cannot be rendered never will be
             return SendFailed(f"cannot render the email: {exc}", permanent=True)
         started = time.perf_counter()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import quopri
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
@@ -12,7 +11,9 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pricealert.common.events import AccountEvent, AccountEventType, Condition, Trigger
+from pricealert.common.events import AccountEvent, AccountEventType, Trigger
+from pricealert.notifier.alerttext import describe, one_line
+from pricealert.notifier.settings import NotifierSettings
 
 _templates = Environment(
     loader=PackageLoader("pricealert.notifier", "templates"),
@@ -30,8 +31,6 @@ _ACCOUNT_MAILS = {
 }
 VERIFY_TOKEN_HEADER = "X-Pricealert-Verify-Token"
 
-CONDITION_TEXT = {Condition.ABOVE: "rose to", Condition.BELOW: "fell to", Condition.CROSS: "crossed"}
-
 
 class UnsafeHeader(ValueError):
     """A header value that would break out of its header line."""
@@ -45,15 +44,6 @@ class RenderedMail:
     recipient: str
     message_id: str
     data: bytes
-
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-def _plain(value: object) -> str:
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _header(value: str) -> str:
@@ -76,29 +66,23 @@ def _sender(mail_from: str) -> tuple[str, str, str]:
 
 
 def message_id(trigger_id: str, mail_from: str) -> str:
-    """A Message-ID derived from the trigger, so a duplicate send is recognisable as one."""
-    return f"<trigger.{trigger_id}@{_sender(mail_from)[2]}>"
+    """A Message-ID derived from the trigger, so a duplicate send is recognisable as one (a recurring alert's
+    `<alert id>:<n>` becomes `<alert id>.<n>`: a colon has no place in a Message-ID)."""
+    return f"<trigger.{trigger_id.replace(':', '.')}@{_sender(mail_from)[2]}>"
 
 
-def subject(trigger: Trigger) -> str:
-    """The subject: symbol, condition and target."""
-    return (
-        f"{trigger.symbol} {CONDITION_TEXT[trigger.condition]} {_plain(trigger.target_price)} "
-        f"({trigger.condition.value} alert) - traded at {_plain(trigger.price)}"
-    )
+def render(trigger: Trigger, settings: NotifierSettings) -> RenderedMail:
+    """The complete email for one trigger; raises UnsafeHeader for addresses that could inject headers.
 
-
-def render(trigger: Trigger, *, mail_from: str, app_url: str) -> RenderedMail:
-    """The complete email for one trigger; raises UnsafeHeader for addresses that could inject headers."""
+    The subject says what happened (alerttext.py); the alert's name and message go to the body only (escaped in the
+    HTML part), never into a header.
+    """
+    mail_from, app_url = settings.mail_from, settings.app_url
+    text = describe(trigger)
     context = {
+        "text": text,
+        "name": one_line(trigger.name) if trigger.name else None,
         "symbol": trigger.symbol,
-        "condition": trigger.condition.value,
-        "condition_text": CONDITION_TEXT[trigger.condition],
-        "target_price": _plain(trigger.target_price),
-        "price": _plain(trigger.price),
-        "exchange_time": _utc(trigger.exchange_time),
-        "fired_at": _utc(trigger.fired_at),
-        "name": trigger.name,
         "alert_id": trigger.alert_id,
         "app_url": app_url.rstrip("/"),
     }
@@ -108,7 +92,7 @@ def render(trigger: Trigger, *, mail_from: str, app_url: str) -> RenderedMail:
     headers = [
         f"From: {from_header}",
         f"To: {_header(trigger.email)}",
-        f"Subject: {_header(subject(trigger))}",
+        f"Subject: {_header(text.subject)}",
         f"Date: {formatdate(trigger.fired_at / 1000, usegmt=True)}",
         f"Message-ID: {_header(msg_id)}",
         f"X-Pricealert-Alert-Id: {_header(trigger.alert_id)}",

@@ -38,7 +38,8 @@ local function append_trigger(f)
     'window', f.window, 'frequency', f.frequency, 'cooldown_s', f.cooldown_s, 'message', f.message,
     'version', f.version, 'trigger_id', f.trigger_id, 'price', f.price, 'trade_id', f.trade_id,
     'exchange_time', f.exchange_time, 'tick_received_at', f.tick_received_at, 'fired_at', f.fired_at,
-    'firing', f.firing, 'reference_price', f.reference_price, 'change_pct', f.change_pct, 'paused', f.paused)
+    'firing', f.firing, 'reference_price', f.reference_price, 'change_pct', f.change_pct, 'paused', f.paused,
+    'hour_firings', f.hour_firings)
   local fired = S.fired
   fired[#fired + 1] = f.alert_id
   fired[#fired + 1] = f.symbol
@@ -53,7 +54,7 @@ local function fire_compact(a, sym, tick)
     window = '', frequency = 'once', cooldown_s = '', message = '', version = '1', trigger_id = a.alert_id,
     price = tick.price, trade_id = tick.trade_id, exchange_time = tick.exchange_time,
     tick_received_at = tick.received_at, fired_at = S.now, firing = '1', reference_price = '', change_pct = '',
-    paused = '0'})
+    paused = '0', hour_firings = ''})
 end
 
 -- Fires alert d (a definition) at `tick`, or spends the crossing inside its cooldown. Returns 'gone' (it left the
@@ -80,7 +81,7 @@ local function fire_def(K, d, sym, tick, reference, change)
     message = d.m, version = tostring(d.v), trigger_id = every and (d.id .. ':' .. d.k) or d.id,
     price = tick.price, trade_id = tick.trade_id, exchange_time = tick.exchange_time,
     tick_received_at = tick.received_at, fired_at = S.now, firing = tostring(d.k), reference_price = reference or '',
-    change_pct = change or '', paused = paused and '1' or '0'})
+    change_pct = change or '', paused = paused and '1' or '0', hour_firings = every and tostring(d.hc) or ''})
   if not every then
     unplace(K, d)
     redis.call('HDEL', S.defs, d.id)

@@ -19,7 +19,14 @@ local function higher(a, b)
   return tonumber(b) > tonumber(a) and b or a
 end
 
--- The symbol's windows: W[wi] = {cur = bucket, lo, hi (of the current bucket), plo, phi (of the 59 before)}.
+-- A window's extremes are kept as decimal strings (for triggers) beside their numbers (for comparing).
+local function extreme(text)
+  if text == '-' then return nil, nil end
+  return text, tonumber(text)
+end
+
+-- The symbol's windows: W[wi] = {cur = bucket, lo, hi (of the current bucket), plo, phi (of the 59 before)}, each
+-- extreme x with its number xn.
 local function load_windows(key)
   local W = {latest = 0}
   local summary = redis.call('HGET', key, 's')
@@ -29,13 +36,16 @@ local function load_windows(key)
     W.latest = tonumber(parts[1])
   end
   for wi = 1, #S.sizes do
-    local o = 2 + (wi - 1) * 5
+    local w = {cur = -1}
     if summary then
-      W[wi] = {cur = tonumber(parts[o]), lo = decimal_or_nil(parts[o + 1]), hi = decimal_or_nil(parts[o + 2]),
-               plo = decimal_or_nil(parts[o + 3]), phi = decimal_or_nil(parts[o + 4])}
-    else
-      W[wi] = {cur = -1}
+      local o = 2 + (wi - 1) * 5
+      w.cur = tonumber(parts[o])
+      w.lo, w.lon = extreme(parts[o + 1])
+      w.hi, w.hin = extreme(parts[o + 2])
+      w.plo, w.plon = extreme(parts[o + 3])
+      w.phi, w.phin = extreme(parts[o + 4])
     end
+    W[wi] = w
   end
   return W
 end
@@ -47,8 +57,9 @@ local function save_windows(key, W)
     parts[#parts + 1] = string.format('%.0f %s %s %s %s', w.cur, w.lo or '-', w.hi or '-', w.plo or '-', w.phi or '-')
   end
   redis.call('HSET', key, 's', table.concat(parts, ' '))
-  -- Kept a day past the last percent alert's going (evaluate_ticks.lua updates it while the hash exists).
-  redis.call('PEXPIRE', key, 2 * 86400000)
+  -- Kept while the symbol has percent alerts and two days past the last one (evaluate_ticks.lua updates it while
+  -- the hash exists); renewed when a bucket ends rather than every batch.
+  if W.advanced and W.watched then redis.call('PEXPIRE', key, 2 * 86400000) end
 end
 
 -- Window wi moves to bucket b: the finished bucket is stored, those out of reach dropped, the 59 before summed up.
@@ -61,31 +72,82 @@ local function advance(key, wi, w, b)
   end
   local fields = {}
   for bucket = math.max(b - 59, w.cur - 59), math.min(b - 1, w.cur) do fields[#fields + 1] = wi .. ':' .. bucket end
-  w.plo, w.phi = nil, nil
+  w.plo, w.plon, w.phi, w.phin = nil, nil, nil, nil
   if #fields > 0 then
     for _, value in ipairs(redis.call('HMGET', key, unpack(fields))) do
       if value then
         local lo, hi = string.match(value, '^(%S+) (%S+)$')
-        w.plo, w.phi = lower(w.plo, lo), higher(w.phi, hi)
+        local lon, hin = tonumber(lo), tonumber(hi)
+        if not w.plon or lon < w.plon then w.plo, w.plon = lo, lon end
+        if not w.phin or hin > w.phin then w.phi, w.phin = hi, hin end
       end
     end
   end
-  w.cur, w.lo, w.hi = b, nil, nil
+  w.cur, w.lo, w.lon, w.hi, w.hin = b, nil, nil, nil, nil
 end
 
--- Adds a trade to every window; returns the windows' lows and highs at it (this trade included).
-local function add_trade(key, W, price, exchange_time)
+-- Adds a trade (price p, its number pn) to every window.
+local function add_trade(key, W, p, pn, exchange_time)
   local t = math.max(tonumber(exchange_time), W.latest)
   W.latest = t
-  local lows, highs = {}, {}
   for wi = 1, #S.sizes do
     local w = W[wi]
     local b = math.floor(t / S.sizes[wi])
-    if b ~= w.cur then advance(key, wi, w, b) end
-    w.lo, w.hi = lower(w.lo, price), higher(w.hi, price)
-    lows[wi], highs[wi] = lower(w.plo, w.lo), higher(w.phi, w.hi)
+    if b ~= w.cur then
+      advance(key, wi, w, b)
+      W.advanced = true
+    end
+    if not w.lon or pn < w.lon then w.lo, w.lon = p, pn end
+    if not w.hin or pn > w.hin then w.hi, w.hin = p, pn end
   end
-  return lows, highs
+end
+
+-- A whole batch of trades in one step when each lies in every window's current bucket (the batch's `latest` trade
+-- time, as the trades' times are at least W.latest): false (nothing changed) otherwise.
+local function add_batch(W, high, low, latest)
+  local t = math.max(latest, W.latest)
+  for wi = 1, #S.sizes do
+    local w = W[wi]
+    if w.cur < 0 or math.floor(W.latest / S.sizes[wi]) ~= w.cur or math.floor(t / S.sizes[wi]) ~= w.cur then
+      return false
+    end
+  end
+  W.latest = t
+  local highn, lown = tonumber(high), tonumber(low)
+  for wi = 1, #S.sizes do
+    local w = W[wi]
+    if not w.lon or lown < w.lon then w.lo, w.lon = low, lown end
+    if not w.hin or highn > w.hin then w.hi, w.hin = high, highn end
+  end
+  return true
+end
+
+-- Whether any shared percent alert may fire within a batch of trades between `low` and `high`: the windows' lows
+-- can only fall to the batch's low and their highs rise to its high, whatever the order of the trades.
+local function may_fire_percent(W, mins, high, low)
+  local highn, lown = tonumber(high), tonumber(low)
+  for wi, smallest in pairs(mins) do
+    local w = W[wi]
+    local lon, hin = lown, highn
+    if w.lon and w.lon < lon then lon = w.lon end
+    if w.plon and w.plon < lon then lon = w.plon end
+    if w.hin and w.hin > hin then hin = w.hin end
+    if w.phin and w.phin > hin then hin = w.phin end
+    local rise, fall = highn * 100 / lon - 100, 100 - lown * 100 / hin
+    if (smallest.up and rise + 1e-9 >= smallest.up) or (smallest.down and fall + 1e-9 >= smallest.down)
+        or (smallest.move and math.max(rise, fall) + 1e-9 >= smallest.move) then
+      return true
+    end
+  end
+  return false
+end
+
+-- Window wi's low and high at the last trade added (that trade included): text and number of each.
+local function window_range(w)
+  local lo, lon, hi, hin = w.lo, w.lon, w.hi, w.hin
+  if w.plon and w.plon < lon then lo, lon = w.plo, w.plon end
+  if w.phin and w.phin > hin then hi, hin = w.phi, w.phin end
+  return lo, lon, hi, hin
 end
 
 -- Whether alert d's move is reached at price p from low / high: 'up', 'down' or nil (the doc's formula, in doubles).
@@ -135,33 +197,45 @@ local function walk_percent(K, set, wi, move, sym, tick, lows, highs, W, owns)
   until #ids < 8
 end
 
--- One trade against the symbol's percent alerts: the shared sets (per window, only when the smallest percent is
--- reached), then the recurring ones measuring from their last firing.
-local function judge_percent(K, sym, tick, W, mins, owns, lows, highs)
+-- Window wi's shared percent sets at one trade: each walked only when its smallest percent is reached.
+local function judge_window(K, wi, smallest, sym, tick, lows, highs, W, owns)
   local p = tonumber(tick.price)
-  for wi = 1, #S.sizes do
-    local up, down, either = mins[wi .. 'up'], mins[wi .. 'down'], mins[wi .. 'move']
-    if up or down or either then
-      local rise = p * 100 / tonumber(lows[wi]) - 100
-      local fall = 100 - p * 100 / tonumber(highs[wi])
-      if up and rise + 1e-9 >= tonumber(up) then walk_percent(K, 'up', wi, rise, sym, tick, lows, highs, W, owns) end
-      if down and fall + 1e-9 >= tonumber(down) then
-        walk_percent(K, 'down', wi, fall, sym, tick, lows, highs, W, owns)
-      end
-      local most = math.max(rise, fall)
-      if either and most + 1e-9 >= tonumber(either) then
-        walk_percent(K, 'move', wi, most, sym, tick, lows, highs, W, owns)
-      end
-    end
+  local lo, lon, hi, hin = window_range(W[wi])
+  lows[wi], highs[wi] = lo, hi
+  local rise, fall = p * 100 / lon - 100, 100 - p * 100 / hin
+  if smallest.up and rise + 1e-9 >= smallest.up then
+    walk_percent(K, 'up', wi, rise, sym, tick, lows, highs, W, owns)
   end
+  if smallest.down and fall + 1e-9 >= smallest.down then
+    walk_percent(K, 'down', wi, fall, sym, tick, lows, highs, W, owns)
+  end
+  local most = math.max(rise, fall)
+  if smallest.move and most + 1e-9 >= smallest.move then
+    walk_percent(K, 'move', wi, most, sym, tick, lows, highs, W, owns)
+  end
+end
+
+-- One trade against the symbol's percent alerts: the shared sets, then the recurring ones measuring from their
+-- last firing.
+local function judge_percent(K, sym, tick, W, mins, owns)
+  local p = tonumber(tick.price)
+  local lows, highs = {}, {}
+  for wi = 1, #S.sizes do
+    if mins[wi] then judge_window(K, wi, mins[wi], sym, tick, lows, highs, W, owns) end
+  end
+  if #owns == 0 then return end
   local t = tonumber(tick.exchange_time)
   for _, d in ipairs(owns) do
     if d.st == 'own' then
       d.ol, d.oh, d.dirty = lower(d.ol, tick.price), higher(d.oh, tick.price), true
-      local slid = W[d.wi].cur - 59 > d.fb
+      local w = W[d.wi]
+      local slid = w.cur - 59 > d.fb
       if t >= d.nb then
         local low, high = d.ol, d.oh
-        if slid then low, high = lows[d.wi], highs[d.wi] end
+        if slid then
+          local lo, _, hi = window_range(w)
+          low, high = lo, hi
+        end
         local direction = reached(d, p, low, high)
         if direction then
           fire_move(K, d, sym, tick, direction, low, high, W, owns)
@@ -193,10 +267,15 @@ local function save_owns(owns)
   end
 end
 
--- The smallest percent per window and direction ("<wi><set>" -> percent).
+-- The smallest percent per window and direction: mins[wi][set] (from the adv hash's "<wi><set>" fields).
 local function load_mins(K)
   local mins, flat = {}, redis.call('HGETALL', K.adv)
-  for j = 1, #flat, 2 do mins[flat[j]] = flat[j + 1] end
+  for j = 1, #flat, 2 do
+    local wi, set = string.match(flat[j], '^(%d+)(%a+)$')
+    wi = tonumber(wi)
+    mins[wi] = mins[wi] or {}
+    mins[wi][set] = tonumber(flat[j + 1])
+  end
   S.adv_changed = false
   return mins
 end
