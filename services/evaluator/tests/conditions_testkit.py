@@ -263,9 +263,10 @@ bounds = st.lists(prices, min_size=2, max_size=2, unique=True).map(lambda pair: 
 percents = st.sampled_from(PERCENTS)
 windows = st.sampled_from(["1m", "1m", "5m", "15m", "1h", "4h", "24h"])
 cooldowns = st.sampled_from([1, 2, 5, 30, 120])
-# ms between trades: mostly under 2 s, sometimes across a window's edge, a cooldown or an hour, rarely backwards
+# ms between trades: mostly under 2 s (often within one bucket of every window), sometimes across a window's edge,
+# a cooldown or an hour, rarely backwards
 gaps = st.one_of(
-    st.integers(min_value=0, max_value=2_000),
+    st.integers(min_value=0, max_value=200),
     st.integers(min_value=0, max_value=2_000),
     st.sampled_from([59_000, 60_000, 61_000, 300_000, 3_600_000, 86_400_000]),
     st.integers(min_value=-1_500, max_value=-1),

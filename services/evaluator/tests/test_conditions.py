@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conditions_testkit import FIRINGS_PER_HOUR, Create, Operation, Patch, Scenario, Trade, run_operations
+from conditions_testkit import FIRINGS_PER_HOUR, Create, Flush, Operation, Patch, Scenario, Trade, run_operations
 from evaluator_testkit import SHARDS, MatcherDriver
 from redis.asyncio import Redis
 
@@ -151,6 +151,14 @@ async def test_the_window_reaches_back_59_buckets(redis: Redis, first_gap: int, 
     # BASE_TIME is a whole day: the first trade is `first_gap` ms into a 1 s bucket of the 1m window.
     ops = [alert("pct_up", window="1m"), at("100", first_gap), at("105", gap)]
     await check(redis, ops, {"a0": [(1, 1, "105", False)]} if fires else {})
+
+
+async def test_batches_within_one_bucket_keep_their_extremes(redis: Redis) -> None:
+    # The first two batches stay in one bucket of every window and cannot fire: their lows and highs still count.
+    batches = [at("100", 0), at("101", 10), at("102", 10), Flush(), at("100", 10), at("99.5", 10), Flush()]
+    ops = [alert("pct_up"), alert("pct_down"), *batches, at("104.475", 10), Flush(), at("96.9", 10)]
+    # 104.475·100 ≥ 99.5·105 and 96.9·100 ≤ 102·95, exactly
+    await check(redis, ops, {"a0": [(1, 1, "104.475", False)], "a1": [(1, 1, "96.9", False)]})
 
 
 async def test_an_out_of_order_trade_counts_at_the_latest_time(redis: Redis) -> None:
