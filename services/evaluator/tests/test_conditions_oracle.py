@@ -68,7 +68,7 @@ HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 # The timeouts leave room to shrink a failure (the tests pass within a minute together).
 @pytest.mark.timeout(600)
-@settings(max_examples=120, deadline=None, suppress_health_check=HEALTH)
+@settings(max_examples=300, deadline=None, suppress_health_check=HEALTH)
 @given(ops=operations())
 def test_the_matcher_fires_what_the_oracle_fires(redis_url: str, ops: list[Operation]) -> None:
     asyncio.run(scenario_triggers(redis_url, ops, None))
