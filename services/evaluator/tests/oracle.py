@@ -36,6 +36,7 @@ class Firing:
     paused: bool
     # percent alerts: the low (up) or high (down) the move is from; None when not percent or pct_move met both ways
     reference_price: Decimal | None = field(default=None, compare=False)
+    hour_firings: int | None = field(default=None, compare=False)  # every_time: its number within its hour
 
 
 @dataclass
@@ -221,4 +222,5 @@ class Oracle:
             alert.in_index = not paused
         else:
             alert.gone, alert.in_index = True, False
-        return Firing(alert.firings, e.version, price, paused, reference)
+        hour_firings = alert.hour_firings if every_time else None
+        return Firing(alert.firings, e.version, price, paused, reference, hour_firings)
