@@ -12,18 +12,16 @@ from pathlib import Path
 import pytest
 from conditions_testkit import (
     FIRINGS_PER_HOUR,
-    PERCENTS,
-    PRICES,
     SYMBOLS,
     Create,
     Delete,
     Flush,
     Operation,
     Patch,
+    Redeliver,
     Scenario,
     Trade,
     assert_same_firings,
-    operations,
     run_operations,
     shard_triggers,
 )
@@ -40,6 +38,69 @@ from pricealert.common.shards import shard_of
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.evaluator.handlers import SERVICE
 from pricealert.testsupport.polling import eventually
+
+# Strategies: prices a few percent apart (so percents and ranges are reached), exact bounds and targets among them.
+PRICES = [Decimal(n) for n in range(95, 106)] + [Decimal(p) for p in ("96.7", "99.5", "100.5", "103.3", "104.95")]
+PERCENTS = [Decimal(p) for p in ("0.5", "1", "2", "3.3", "5", "10")]
+prices = st.sampled_from(PRICES)
+bounds = st.lists(prices, min_size=2, max_size=2, unique=True).map(lambda pair: (min(pair), max(pair)))
+percents = st.sampled_from(PERCENTS)
+windows = st.sampled_from(["1m", "1m", "5m", "15m", "1h", "4h", "24h"])
+cooldowns = st.sampled_from([1, 2, 5, 30, 120])
+# ms between trades: mostly under 2 s (often within one bucket of every window), sometimes across a window's edge,
+# a cooldown or an hour, rarely backwards
+gaps = st.one_of(
+    st.integers(min_value=0, max_value=200),
+    st.integers(min_value=0, max_value=2_000),
+    st.sampled_from([59_000, 60_000, 61_000, 300_000, 3_600_000, 86_400_000]),
+    st.integers(min_value=-1_500, max_value=-1),
+)
+
+
+def operations(
+    conditions: list[Condition] | None = None,
+    frequencies: list[Frequency] | None = None,
+    patches: bool = True,
+    max_size: int = 20,
+) -> st.SearchStrategy[list[Operation]]:
+    """Random operation lists over SYMBOLS (only `conditions` and `frequencies` if given; no PATCH if not `patches`)."""
+    symbols = st.sampled_from(SYMBOLS)
+    creates = st.builds(
+        Create,
+        symbols,
+        st.sampled_from(conditions or list(Condition)),
+        st.sampled_from(frequencies or list(Frequency)),
+        cooldowns,
+        prices,
+        bounds,
+        percents,
+        windows,
+        st.one_of(st.none(), st.none(), st.integers(min_value=1, max_value=90)),
+    )
+    alerts = st.integers(min_value=0, max_value=3)
+    edits = st.builds(
+        Patch, alerts, prices, bounds, percents, windows, cooldowns, st.booleans(),
+        st.sampled_from([None, None, "paused", "active", "active"]),
+        st.sampled_from([None, None, None, *(frequencies or list(Frequency))]),
+    )  # fmt: skip
+    # Steps: mostly bursts of one symbol's trades (listed first: the simplest examples are trades, not alerts).
+    bursts = st.builds(
+        lambda symbol, moves: [Trade(symbol, price, gap) for price, gap in moves],
+        symbols,
+        st.lists(st.tuples(prices, gaps), min_size=3, max_size=10),
+    )
+    steps: list[st.SearchStrategy[list[Operation]]] = [bursts] * 5
+    steps += [st.tuples(creates).map(list), st.tuples(st.builds(Delete, alerts)).map(list), st.just([Flush()])]
+    if patches:
+        steps += [st.tuples(edits).map(list)] * 2
+    steps += [st.tuples(st.builds(Redeliver, st.integers(min_value=0, max_value=20))).map(list)]
+    # a few alerts first, so that most examples fire something
+    return st.builds(
+        lambda first, rest: first + [op for step in rest for op in step],
+        st.lists(creates, min_size=1, max_size=6),
+        st.lists(st.one_of(steps), min_size=6, max_size=max_size),
+    )
+
 
 SHARDS_USED = sorted({shard_of(symbol, SHARDS) for symbol in SYMBOLS})
 
@@ -83,7 +144,7 @@ def test_three_replicas_fire_what_the_oracle_fires(
     asyncio.run(scenario_triggers(redis_url, ops, batch_size, rng))
 
 
-def bounds(rng: random.Random) -> tuple[Decimal, Decimal]:
+def random_bounds(rng: random.Random) -> tuple[Decimal, Decimal]:
     low, high = sorted(rng.sample(PRICES, 2))
     return low, high
 
@@ -98,14 +159,15 @@ def random_operations(rng: random.Random, count: int) -> list[Operation]:
             ops.append(
                 Create(
                     rng.choice(SYMBOLS), rng.choice(list(Condition)), rng.choice(list(Frequency)),
-                    rng.choice([1, 2, 5, 30]), rng.choice(PRICES), bounds(rng), rng.choice(PERCENTS),
+                    rng.choice([1, 2, 5, 30]), rng.choice(PRICES), random_bounds(rng), rng.choice(PERCENTS),
                     rng.choice(["1m", "5m", "1h"]), rng.choice([None, None, None, rng.randint(5, 600)]),
                 )
             )  # fmt: skip
         elif roll < 0.08:
             ops.append(
                 Patch(
-                    rng.randrange(40), rng.choice(PRICES), bounds(rng), rng.choice(PERCENTS), rng.choice(["1m", "5m"]),
+                    rng.randrange(40), rng.choice(PRICES), random_bounds(rng), rng.choice(PERCENTS),
+                    rng.choice(["1m", "5m"]),
                     rng.choice([1, 2, 5]), rng.random() < 0.5, rng.choice([None, "paused", "active", "active"]),
                 )
             )  # fmt: skip
