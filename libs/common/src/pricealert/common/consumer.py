@@ -20,6 +20,7 @@ from pricealert.common.messages import (
     ConsumerOptions,
     E,
     EventHandler,
+    ForeignPending,
     Message,
     PermanentError,
     Received,
@@ -189,9 +190,14 @@ class StreamConsumer:
             entries = entries_of(reply)
             if not entries:
                 break
-            last_id = entries[-1][0]
             self._log.info("stream.pending.resumed", count=len(entries))
-            await self._process(await self.redelivery.with_delivery_counts(entries))
+            try:
+                await self._process(await self.redelivery.with_delivery_counts(entries))
+            except ForeignPending:
+                await self.redelivery.take_all_pending()
+                last_id = "0"  # the taken entries may come before these: from the start of the pending list
+                continue
+            last_id = entries[-1][0]
             handled += len(entries)
         return handled
 
@@ -205,19 +211,27 @@ class StreamConsumer:
         self._prefetched = None
         reply = await (prefetched if prefetched is not None else self._xreadgroup_new())
         entries = entries_of(reply)
-        if entries and self.options.exclusive and await self.redelivery.others_pending():
-            # A former owner read entries after this one took the shard over (a read in flight when its lease
-            # went): they come before these. Take them and handle the whole of this consumer's pending, in order.
-            await self.redelivery.take_all_pending()
-            return await self._drain_own_pending(asyncio.Event())
+        checks = entries and self.options.exclusive and not self.options.handler_checks_pending
+        if checks and await self.redelivery.others_pending():
+            return await self._take_over_foreign()
         if entries:
             if self.options.prefetch:
                 self._prefetched_at = time.monotonic()
                 self._prefetched = asyncio.ensure_future(self._xreadgroup_new())
                 # A read whose consumer is dropped unawaited (poll_once's callers) must not log "never retrieved".
                 self._prefetched.add_done_callback(_retrieve)
-            await self._process([Message(i, f) for i, f in entries])
+            try:
+                await self._process([Message(i, f) for i, f in entries])
+            except ForeignPending:
+                return await self._take_over_foreign()
         return len(entries)
+
+    async def _take_over_foreign(self) -> int:
+        """A former owner read entries after this one took the shard over (a read in flight when its lease went):
+        they come before what this one read since. Take them all and handle this consumer's pending, in order."""
+        await self.close()
+        await self.redelivery.take_all_pending()
+        return await self._drain_own_pending(asyncio.Event())
 
     async def _xreadgroup_new(self) -> Any:
         return await self.redis.xreadgroup(
@@ -256,7 +270,7 @@ class StreamConsumer:
         """Hand the batch to the handler; on failure, one entry at a time, so only the failing one is retried."""
         try:
             await self.handler(items)
-        except ShardLeaseLost:
+        except (ShardLeaseLost, ForeignPending):
             raise
         except Exception as exc:
             if len(live) == 1:
@@ -266,7 +280,7 @@ class StreamConsumer:
             for message, item in zip(live, items, strict=True):
                 try:
                     await self.handler([item])
-                except ShardLeaseLost:
+                except (ShardLeaseLost, ForeignPending):
                     raise
                 except Exception as single_exc:
                     await self.redelivery.failed(message, single_exc)

@@ -12,6 +12,11 @@ from pricealert.common.health import HEALTH_TTL_S
 E = TypeVar("E", bound=Event)
 
 
+class ForeignPending(Exception):
+    """Entries of the group are pending at another consumer (a former owner's read that landed after the takeover):
+    an exclusive consumer takes them over and handles them before what it read after them."""
+
+
 class PermanentError(Exception):
     """A handler failure that no retry can fix: the entry goes to the dead letters at once."""
 
@@ -79,6 +84,9 @@ class ConsumerOptions:
     # former owner's read that landed after the takeover) are taken and handled before newer ones. Per-symbol order
     # is kept across a handover (recurring and percent alerts depend on it).
     exclusive: bool = False
+    # With exclusive: the handler itself raises ForeignPending (the evaluator's script checks in the same call), so
+    # the loop does not ask Redis before every batch.
+    handler_checks_pending: bool = False
 
 
 def text(value: Any) -> str:

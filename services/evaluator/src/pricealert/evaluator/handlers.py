@@ -69,6 +69,7 @@ def ticks_consumer(
         owner_key=owner_key,
         token=token,
         firings_per_hour=settings.firings_per_hour,
+        consumer=settings.consumer_name,
     )
 
     async def handle_ticks(messages: Sequence[Message]) -> None:
@@ -101,8 +102,10 @@ def ticks_consumer(
         handler_acks=True,
         # Redis runs one batch's script while this process parses the next batch: the two cores work at once.
         prefetch=True,
-        # The shard's owner takes over what a dead owner left pending, at once.
+        # The shard's owner takes over what a dead owner left pending, at once; the evaluation script refuses a batch
+        # while another consumer holds pending ticks (a former owner's late read), so they are judged first.
         exclusive=True,
+        handler_checks_pending=True,
     )
     return StreamConsumer(redis, options, handle_ticks)
 

@@ -22,6 +22,7 @@ from pricealert.common.events import (
     Trigger,
     now_ms,
 )
+from pricealert.common.messages import ForeignPending
 from pricealert.common.ownership import ShardLeaseLost
 from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import RedisClient
@@ -121,6 +122,7 @@ class Matcher:
         token: str,
         group: str = names.GROUP_EVALUATOR,
         firings_per_hour: int = DEFAULT_FIRINGS_PER_HOUR,
+        consumer: str = "",
     ) -> None:
         self.redis = redis
         self.shard = shard
@@ -128,6 +130,7 @@ class Matcher:
         self.group = group
         self.token = token
         self.firings_per_hour = firings_per_hour
+        self.consumer = consumer  # set: refuse (ForeignPending) while another consumer holds pending ticks
         self.ticks_stream = Tick.stream_of(shard)
         self.triggers_stream = Trigger.stream_of(shard)
         self._evaluate: AsyncScript = redis.register_script(EVALUATE_TICKS)
@@ -204,8 +207,11 @@ class Matcher:
             " ".join(m.id for m in messages),
             str(self.firings_per_hour),
             BUCKET_MS,
+            self.consumer,
         ]
         reply = await self._evaluate(keys=keys, args=args)
+        if reply == -1:
+            raise ForeignPending(f"shard {self.shard}: ticks pending at another consumer come first")
         if not isinstance(reply, list):
             raise ShardLeaseLost(f"shard {self.shard}: the lease is not {self.token}'s")
         values = [_text(value) for value in reply]

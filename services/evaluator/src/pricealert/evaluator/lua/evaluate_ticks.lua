@@ -3,10 +3,18 @@
 -- Every key is in KEYS and carries the shard's hash tag. KEYS: the shard's owner key, ticks stream, triggers
 -- stream, tombstones and defs hash, then per summary line (symbol) its 8 keys (defs.lua's symbol_keys) and its
 -- window hash. ARGV: owner token, now (ms), triggers MAXLEN, tombstone lifetime (s), summary, tick lines, group,
--- entry ids, firings per hour, the windows' bucket lengths (ms).
--- Fenced: if the lease is not the caller's the script writes nothing and returns 0 (a list otherwise).
+-- entry ids, firings per hour, the windows' bucket lengths (ms), the calling consumer ('' for none).
+-- Fenced: if the lease is not the caller's the script writes nothing and returns 0 (a list otherwise). It writes
+-- nothing either and returns -1 if another consumer of the group holds pending ticks (a former owner's read that
+-- landed after the takeover): the caller takes those over and judges them first (trades in order).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local ticks_stream = KEYS[2]
+if ARGV[11] ~= '' then
+  local pending = redis.call('XPENDING', ticks_stream, ARGV[7])
+  for _, holder in ipairs(pending[4] or {}) do
+    if holder[1] ~= ARGV[11] and tonumber(holder[2]) > 0 then return -1 end
+  end
+end
 S.triggers, S.done, S.defs = KEYS[3], KEYS[4], KEYS[5]
 S.now, S.maxlen, S.ttl, S.limit = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[9])
 S.fired, S.sizes = {}, {}
