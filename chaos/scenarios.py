@@ -58,8 +58,9 @@ async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:
     shard_of_trigger = {t["trigger_id"]: int(t["shard"]) for t in await read_triggers(stack.redis, stack.shards)}
     leased: set[str] = set()
     for shard in range(stack.shards):  # a trigger's lease and sent mark live in its symbol's shard
+        prefix = names.notifier_lease_key(shard, "")
         async for key in stack.redis.scan_iter(match=names.notifier_lease_key(shard, "*"), count=1000):
-            leased.add(trigger_id := key.decode().rsplit(":", 1)[1])
+            leased.add(trigger_id := key.decode().removeprefix(prefix))  # a recurring firing's id has a colon
             shard_of_trigger[trigger_id] = shard
     unsent = set()
     for trigger_id in sorted(accepted | leased):
