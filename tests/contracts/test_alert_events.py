@@ -15,11 +15,18 @@ from pricealert.alerts.auth import User
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.maintenance import prepare
 from pricealert.alerts.outbox import OutboxRelay
-from pricealert.alerts.schemas import AlertCreate
+from pricealert.alerts.schemas import AlertCreate, AlertPatch
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.state import build_state, close_state
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, CatalogSnapshot, CatalogSymbol, Condition
+from pricealert.common.events import (
+    AlertEvent,
+    AlertEventType,
+    CatalogSnapshot,
+    CatalogSymbol,
+    Condition,
+    Frequency,
+)
 from pricealert.common.publisher import publish
 from pricealert.common.shards import shard_of
 
@@ -105,3 +112,57 @@ async def test_an_expired_alert_and_a_resync_read_back_too(state: AppState, redi
         (AlertEventType.CREATED, kept.id),
     ]
     assert events[0].expires_at == soon.expires_at
+
+
+async def test_the_new_definitions_and_an_update_read_back_whole(state: AppState, redis: Redis) -> None:
+    relay = OutboxRelay(state.store, state.redis, shards=state.settings.shards)
+    body = AlertCreate(
+        symbol="ETHBTC",
+        condition=Condition.PCT_MOVE,
+        percent="2.5",
+        window="15m",
+        frequency=Frequency.EVERY_TIME,
+        message="{{symbol}} moved {{change_pct}} %",
+    )
+    moving = await state.service.create(USER, body)
+    level = await state.service.create(USER, AlertCreate(symbol="ETHBTC", target_price="0.05", condition="above"))
+    band = await state.service.create(
+        USER, AlertCreate(symbol="ETHBTC", condition="exit_range", low="0.04", high="0.06")
+    )
+    await state.service.update(USER, moving.id, AlertPatch(percent="3", status="paused"))
+    await state.service.update(USER, level.id, AlertPatch(target_price="0.055", frequency="every_time"))
+    await state.service.delete(USER, band.id)
+
+    assert await relay.drain() == 6
+    events = await stream(state, redis)
+
+    assert [(e.type, e.alert_id, e.version) for e in events] == [
+        (AlertEventType.CREATED, moving.id, 1),
+        (AlertEventType.CREATED, level.id, 1),
+        (AlertEventType.CREATED, band.id, 1),
+        (AlertEventType.UPDATED, moving.id, 2),
+        (AlertEventType.UPDATED, level.id, 2),
+        (AlertEventType.DELETED, band.id, 1),
+    ]
+    created_move, created_level, created_band, updated_move, updated_level, deleted_band = events
+    assert (created_move.percent, created_move.window, created_move.target_price) == (Decimal("2.5"), "15m", None)
+    assert (created_move.frequency, created_move.cooldown_s, created_move.message) == (
+        Frequency.EVERY_TIME,
+        300,
+        "{{symbol}} moved {{change_pct}} %",
+    )
+    assert created_level.is_compact() and not created_move.is_compact()
+    assert (created_band.low, created_band.high) == (Decimal("0.04"), Decimal("0.06"))
+    assert (updated_move.percent, updated_move.paused, updated_move.previous_target_price) == (Decimal("3"), True, None)
+    assert updated_move.message == created_move.message and updated_move.window == "15m"
+    assert (updated_level.target_price, updated_level.previous_target_price) == (Decimal("0.055"), Decimal("0.05"))
+    assert (updated_level.frequency, updated_level.cooldown_s, updated_level.paused) == (
+        Frequency.EVERY_TIME,
+        300,
+        False,
+    )
+    assert (deleted_band.low, deleted_band.high, deleted_band.condition) == (
+        Decimal("0.04"),
+        Decimal("0.06"),
+        Condition.EXIT_RANGE,
+    )

@@ -44,6 +44,17 @@ async def test_register_login_and_create_an_alert_through_nginx(stack: Stack, cl
     assert created.headers["x-request-id"] == "trace-me-42"  # passed through nginx to the API and back
     one = await client.get(f"/alerts/{alert['id']}", headers=auth)
     assert one.status_code == 200 and one.json()["id"] == alert["id"]
+    changed = await client.patch(
+        f"/alerts/{alert['id']}", headers=auth, json={"target_price": "71000", "status": "paused"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["target_price"], changed.json()["status"], changed.json()["version"]) == (
+        "71000",
+        "paused",
+        2,
+    )
+    firings = await client.get(f"/alerts/{alert['id']}/firings", headers=auth)
+    assert firings.status_code == 200 and firings.json()["total"] == 0
     assert listed.status_code == 200 and [a["id"] for a in listed.json()["items"]] == [alert["id"]]
     logged = [line for line in stack.nginx.access_log() if line["request_id"] == "trace-me-42"]
     assert logged and logged[0]["client"] == CLIENT_ADDRESS and logged[0]["status"] == 201
@@ -97,6 +108,7 @@ async def test_body_cap_health_docs_and_unknown_routes(client: httpx.AsyncClient
     assert ready.status_code == 200 and ready.json()["services"] == {"auth": True, "alerts": True}
     paths = openapi.json()["paths"]
     assert "/auth/register" in paths and "/alerts" in paths and "/alerts/{alert_id}" in paths
+    assert "patch" in paths["/alerts/{alert_id}"] and "/alerts/{alert_id}/firings" in paths
     assert docs.status_code == 200 and "swagger" in docs.text.lower() and "/openapi.json" in docs.text
     assert metrics.status_code == 404 and metrics.json()["error"]["code"] == "not_found"
 

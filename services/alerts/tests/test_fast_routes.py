@@ -13,6 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from pricealert.alerts.api.fastpath import FastRoutes, ListQuery, _read_body, _replay, parse_query
 from pricealert.alerts.models import AlertStatus
+from pricealert.common.events import Condition
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -45,6 +46,11 @@ async def test_the_fast_path_answers_without_the_routes(app: FastAPI, tokens: To
         assert listed.status_code == 200
         assert [a["id"] for a in listed.json()["items"]] == [created.json()["id"]]
         assert (await client.get("/alerts")).status_code == 401
+        body = {"symbol": "BTCUSDT", "condition": "pct_up", "percent": "5", "window": "1h", "frequency": "every_time"}
+        recurring = await post(client, body, FAST, headers)
+        assert recurring.status_code == 201, recurring.text
+        filtered = await client.get("/alerts?condition=pct_up&status=active", headers=headers)
+        assert [a["id"] for a in filtered.json()["items"]] == [recurring.json()["id"]]
 
 
 async def test_a_created_alert_reads_the_same(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -140,6 +146,9 @@ def test_only_plain_queries_take_the_fast_path() -> None:
     assert parse_query(b"page=3&page_size=100&status=triggered&symbol=btcUSDT") == ListQuery(
         page=3, page_size=100, status=AlertStatus.TRIGGERED, symbol="btcUSDT"
     )
+    assert parse_query(b"status=paused&condition=enter_range") == ListQuery(
+        status=AlertStatus.PAUSED, condition=Condition.ENTER_RANGE
+    )
     for refused in (
         b"page=0",
         b"page=01",
@@ -156,6 +165,9 @@ def test_only_plain_queries_take_the_fast_path() -> None:
         b"page=+1",
         b"page=1.0",
         b"symbol=BTC+USDT",
+        b"condition=PCT_UP",
+        b"condition=sideways",
+        b"condition=",
     ):
         assert parse_query(refused) is None, refused
 

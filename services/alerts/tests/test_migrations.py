@@ -1,17 +1,25 @@
-"""The migrations: a fresh database and one made by the migrations of before functions.sql end up the same."""
+"""The migrations: a fresh database and one made by the migrations of before functions.sql end up the same;
+0006 keeps v1 alerts (and their firing) on SQLite and Postgres, and goes back down."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import asyncpg
+import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from pricealert.alerts.maintenance import MIGRATIONS, VERSION_TABLE
+from pricealert.alerts.models import Alert, Firing
 from pricealert.alerts.sqlfunctions import definitions
-from pricealert.common.db import async_url
+from pricealert.common.db import UtcDateTime, async_url
 from pricealert.devstack.servers import create_database
 
 FUNCTIONS = {"alerts_create", "alerts_outbox_take", "alerts_count_status", "alerts_count_statement"}
@@ -104,3 +112,134 @@ async def test_an_existing_database_upgrades_to_the_same_schema_as_a_fresh_one(
     await asyncio.to_thread(command.upgrade, config(postgres_url), "head")
 
     assert await schema(postgres_url) == await schema(fresh)
+
+
+V1_ALERTS = sa.table(
+    "alerts",
+    *(sa.column(name, sa.String) for name in ("id", "user_id", "email", "symbol", "condition", "target_price")),
+    *(sa.column(name, sa.String) for name in ("status", "trigger_id", "triggered_price", "delivery_status")),
+    *(
+        sa.column(name, UtcDateTime())
+        for name in ("created_at", "updated_at", "triggered_at", "triggered_exchange_time")
+    ),
+    sa.column("delivery_attempts", sa.Integer),
+)
+FIRED_AT = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def v1_alert(alert_id: str, status: str, **fired: Any) -> dict[str, Any]:
+    base = {"triggered_at": None, "triggered_exchange_time": None, "triggered_price": None, "trigger_id": None}
+    base |= {"delivery_status": None, "delivery_attempts": None}
+    return {
+        "id": alert_id,
+        "user_id": "u1",
+        "email": "u1@example.com",
+        "symbol": "BTCUSDT",
+        "condition": "above",
+        "target_price": "100000",
+        "status": status,
+        "created_at": FIRED_AT,
+        "updated_at": FIRED_AT,
+        **base,
+        **fired,
+    }
+
+
+async def run(url: str, *statements: Any) -> None:
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(statement)
+    finally:
+        await engine.dispose()
+
+
+async def read(url: str, statement: Any) -> list[Any]:
+    engine = create_async_engine(async_url(url))
+    try:
+        async with AsyncSession(engine) as session:
+            return list((await session.execute(statement)).scalars().all())
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+async def test_0006_keeps_v1_alerts_and_their_firing_and_downgrades(
+    dialect: str, sqlite_url: str, request: pytest.FixtureRequest
+) -> None:
+    url = sqlite_url if dialect == "sqlite" else request.getfixturevalue("postgres_url")
+    await asyncio.to_thread(command.upgrade, config(url), "0005_alerts_functions_from_file")
+    fired = {
+        "triggered_at": FIRED_AT,
+        "triggered_exchange_time": FIRED_AT,
+        "triggered_price": "100001.5",
+        "trigger_id": "t-1",
+        "delivery_status": "sent",
+        "delivery_attempts": 1,
+    }
+    await run(
+        url, sa.insert(V1_ALERTS).values([v1_alert("a-active", "active"), v1_alert("a-fired", "triggered", **fired)])
+    )
+
+    await asyncio.to_thread(command.upgrade, config(url), "head")
+
+    alerts = {a.id: a for a in await read(url, sa.select(Alert))}
+    assert (alerts["a-active"].frequency, alerts["a-active"].version, alerts["a-active"].firing_count) == ("once", 1, 0)
+    assert (alerts["a-fired"].firing_count, alerts["a-fired"].last_fired_at) == (1, FIRED_AT)
+    assert alerts["a-active"].target_price == Decimal("100000") and alerts["a-active"].percent is None
+    (kept,) = await read(url, sa.select(Firing))
+    assert (kept.trigger_id, kept.alert_id, kept.firing, kept.fired_at, kept.price) == (
+        "t-1",
+        "a-fired",
+        1,
+        FIRED_AT,
+        Decimal("100001.5"),
+    )
+    assert (kept.trade_id, kept.exchange_time, kept.version, kept.paused) == (None, FIRED_AT, 1, False)
+    assert (kept.delivery_status, kept.delivery_attempts) == ("sent", 1)
+    # What v1 cannot hold: an alert without a target price (dropped), a paused one (active again).
+    await run(
+        url,
+        sa.update(Alert).where(Alert.id == "a-active").values(status="paused", paused_reason="by you"),
+        sa.insert(Alert).values(
+            id="a-pct", user_id="u1", email="u1@example.com", symbol="BTCUSDT", condition="pct_move",
+            percent=Decimal("5"), window="1h", name=None, status="active", created_at=FIRED_AT, updated_at=FIRED_AT,
+        ),
+    )  # fmt: skip
+
+    await asyncio.to_thread(command.downgrade, config(url), "0005_alerts_functions_from_file")
+
+    rows = await read(url, sa.select(V1_ALERTS.c.id).order_by(V1_ALERTS.c.id))
+    assert rows == ["a-active", "a-fired"]
+    statuses = await read(url, sa.select(V1_ALERTS.c.status).order_by(V1_ALERTS.c.id))
+    assert statuses == ["active", "triggered"]
+    await asyncio.to_thread(command.upgrade, config(url), "head")
+    assert {a.id: a.firing_count for a in await read(url, sa.select(Alert))} == {"a-active": 0, "a-fired": 1}
+
+
+async def test_0006_takes_the_new_create_arguments_and_drops_the_old_form(postgres_url: str) -> None:
+    await asyncio.to_thread(command.upgrade, config(postgres_url), "head")
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        forms = await connection.fetch("SELECT pronargs FROM pg_proc WHERE proname = 'alerts_create'")
+        created = await connection.fetchval(
+            "SELECT alerts_create('alerts:u', 5, 'id-1', 'u', 'u@example.com', 'BTCUSDT', 'pct_up', NULL, NULL, "
+            "now(), NULL, 'stream', '{}', NULL, NULL, '5', '1h', 'every_time', 300, 'hi {{price}}')"
+        )
+        v1 = await connection.fetchval(
+            "SELECT alerts_create('alerts:u', 5, 'id-2', 'u', 'u@example.com', 'BTCUSDT', 'above', '1', NULL, "
+            "now(), NULL, 'stream', '{}')"
+        )
+        rows = await connection.fetch(
+            'SELECT id, condition, target_price, percent, "window", frequency, cooldown_s, message, version, '
+            "firing_count FROM alerts ORDER BY id"
+        )
+    finally:
+        await connection.close()
+    assert [f["pronargs"] for f in forms] == [20]
+    assert created is None and v1 is None
+    assert [tuple(r) for r in rows] == [
+        ("id-1", "pct_up", None, "5", "1h", "every_time", 300, "hi {{price}}", 1, 0),
+        ("id-2", "above", "1", None, None, "once", None, None, 1, 0),
+    ]

@@ -1,4 +1,4 @@
-"""ORM models: the alerts table and the transactional outbox of alert events."""
+"""ORM models: the alerts table, their firings and the transactional outbox of alert events."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -17,9 +17,10 @@ from pricealert.common.db import UtcDateTime
 
 
 class AlertStatus(StrEnum):
-    """Lifecycle of an alert: active until it fires, expires or is deleted."""
+    """Lifecycle of an alert: active until it fires (once), expires or is deleted; paused while out of the index."""
 
     ACTIVE = "active"
+    PAUSED = "paused"  # by its owner, or by the evaluator's hourly limit of firings (paused_reason says)
     TRIGGERED = "triggered"
     EXPIRED = "expired"
     DELETED = "deleted"
@@ -56,8 +57,8 @@ class Alert(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(320))
     symbol: Mapped[str] = mapped_column(String(32))
-    condition: Mapped[str] = mapped_column(String(8))
-    target_price: Mapped[Decimal] = mapped_column(DecimalText())
+    condition: Mapped[str] = mapped_column(String(16))
+    target_price: Mapped[Decimal | None] = mapped_column(DecimalText())
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -67,6 +68,42 @@ class Alert(Base):
     triggered_price: Mapped[Decimal | None] = mapped_column(DecimalText())
     triggered_exchange_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
     trigger_id: Mapped[str | None] = mapped_column(String(64))
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_attempts: Mapped[int | None] = mapped_column(Integer)
+    low: Mapped[Decimal | None] = mapped_column(DecimalText())
+    high: Mapped[Decimal | None] = mapped_column(DecimalText())
+    percent: Mapped[Decimal | None] = mapped_column(DecimalText())
+    window: Mapped[str | None] = mapped_column(String(8))
+    frequency: Mapped[str] = mapped_column(String(16), default="once", server_default="once")
+    cooldown_s: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    firing_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Firing(Base):
+    """One firing of an alert (its trigger), with its email's outcome.
+
+    A notification result may come before its trigger: its row then holds only the outcome (fired_at null)
+    until the trigger fills in the firing.
+    """
+
+    __tablename__ = "firings"
+    __table_args__ = (Index("ix_firings_alert_firing", "alert_id", "firing", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    trigger_id: Mapped[str] = mapped_column(String(80), unique=True)
+    alert_id: Mapped[str] = mapped_column(String(36))
+    firing: Mapped[int | None] = mapped_column(Integer)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    price: Mapped[Decimal | None] = mapped_column(DecimalText())
+    trade_id: Mapped[int | None] = mapped_column(BigInteger)
+    exchange_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    version: Mapped[int | None] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     delivery_attempts: Mapped[int | None] = mapped_column(Integer)
@@ -92,7 +129,7 @@ class NewAlert:
     email: str
     symbol: str
     condition: str
-    target_price: Decimal
+    target_price: Decimal | None
     name: str | None
     status: str
     created_at: datetime
@@ -102,3 +139,14 @@ class NewAlert:
     triggered_price: Decimal | None = None
     delivery_status: str | None = None
     delivery_error: str | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+    percent: Decimal | None = None
+    window: str | None = None
+    frequency: str = "once"
+    cooldown_s: int | None = None
+    message: str | None = None
+    version: int = 1
+    firing_count: int = 0
+    last_fired_at: datetime | None = None
+    paused_reason: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from decimal import Decimal
 
 import structlog
 
@@ -17,7 +18,7 @@ from pricealert.alerts.metrics import OUTBOX_FAILURES, OUTBOX_RELAYED
 from pricealert.alerts.models import Alert, NewAlert
 from pricealert.alerts.store import AlertStore, OutboxRow
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Fields, utc_now
+from pricealert.common.events import AlertEvent, AlertEventType, Condition, Fields, Frequency, utc_now
 from pricealert.common.publisher import publish_many
 from pricealert.common.redisconn import RedisClient
 from pricealert.common.shards import shard_of
@@ -36,8 +37,18 @@ def alert_events_stream(symbol: str, shards: int) -> str:
     return AlertEvent.stream_of(shard_of(symbol, shards))
 
 
-def alert_event(alert: Alert | NewAlert, event_type: AlertEventType) -> AlertEvent:
-    """The alert-events entry describing `alert` after `event_type`."""
+def alert_event(
+    alert: Alert | NewAlert,
+    event_type: AlertEventType,
+    *,
+    paused: bool = False,
+    previous_target_price: Decimal | None = None,
+) -> AlertEvent:
+    """The alert-events entry describing `alert` after `event_type`: its whole definition, at its version.
+
+    `paused` and `previous_target_price` are those of alert.updated (the new version is paused; the target of
+    the version before).
+    """
     return AlertEvent(
         type=event_type,
         event_id=str(uuid.uuid4()),
@@ -48,8 +59,18 @@ def alert_event(alert: Alert | NewAlert, event_type: AlertEventType) -> AlertEve
         condition=Condition(alert.condition),
         target_price=alert.target_price,
         name=alert.name,
+        low=alert.low,
+        high=alert.high,
+        percent=alert.percent,
+        window=alert.window,
+        frequency=Frequency(alert.frequency),
+        cooldown_s=alert.cooldown_s,
+        message=alert.message,
+        version=alert.version,
         expires_at=alert.expires_at,
         occurred_at=utc_now(),
+        paused=paused,
+        previous_target_price=previous_target_price,
     )
 
 

@@ -9,88 +9,35 @@ everything else, reads right after a write included, goes to the primary.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pricealert.alerts.models import NewAlert
 from pricealert.alerts.outbox import alert_event, alert_events_stream
 from pricealert.alerts.pgconns import Connections
+from pricealert.alerts.pgrows import COLUMNS, AlertRow, list_statement
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
 from pricealert.common.db import NO_STATEMENT_CACHE
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
 
-# Columns of a listed alert, in AlertRow's field order.
-_COLUMNS = (
-    "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
-    "triggered_price, delivery_status, delivery_error"
-)
 # The relays' advisory lock (one at a time keeps the stream in id order): any constant, the same in every replica.
 RELAY_LOCK_KEY = 0x70A1E27
 CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+# The same with the definition's fields beyond a target price (functions.sql).
+CREATE_FULL_STATEMENT = (
+    "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+)
 
 
-def list_statement(where: str, count: str, arguments: int) -> str:
-    """A page of alerts matching `where` with the total `count` in each row; LIMIT and OFFSET follow `arguments`."""
-    return (
-        f"SELECT {_COLUMNS}, ({count}) AS total FROM alerts WHERE {where} "
-        f"ORDER BY created_at DESC, id DESC LIMIT ${arguments + 1} OFFSET ${arguments + 2}"
-    )
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
 
 
-# Not frozen: a frozen dataclass's __init__ costs several times more, and a page builds twenty of them.
-@dataclass(slots=True)
-class AlertRow:
-    """The fields of an alert the API shows, read without the ORM."""
-
-    id: str
-    symbol: str
-    condition: str
-    target_price: Decimal
-    name: str | None
-    status: str
-    created_at: datetime
-    expires_at: datetime | None
-    triggered_at: datetime | None
-    triggered_price: Decimal | None
-    delivery_status: str | None
-    delivery_error: str | None
-
-    @classmethod
-    def of(cls, record: Sequence[Any]) -> AlertRow:
-        """The row from a record of `_COLUMNS` (prices are stored as decimal text)."""
-        (
-            id_,
-            symbol,
-            condition,
-            target,
-            name,
-            status,
-            created,
-            expires,
-            triggered,
-            triggered_price,
-            delivery_status,
-            delivery_error,
-        ) = tuple(record)[:12]
-        return cls(
-            id_,
-            symbol,
-            condition,
-            Decimal(target),
-            name,
-            status,
-            created,
-            expires,
-            triggered,
-            None if triggered_price is None else Decimal(triggered_price),
-            delivery_status,
-            delivery_error,
-        )
+def is_v1(alert: NewAlert) -> bool:
+    """A level alert that fires once, without a message: the 13 arguments of alerts_create say it all."""
+    return alert.target_price is not None and alert.frequency == "once" and alert.message is None
 
 
 def _pg_dsn(url: str) -> str:
@@ -165,8 +112,7 @@ class PgAlertStore(SqlAlertStore):
     async def create(self, alert: NewAlert, *, limit: int) -> int | None:
         """Insert the alert and alert.created unless the user holds `limit` active ones; returns their count then."""
         fields = alert_event(alert, AlertEventType.CREATED).to_fields()
-        active: int | None = await self.pool.fetchval(
-            CREATE_STATEMENT,
+        arguments = [
             f"alerts:{alert.user_id}",
             limit,
             alert.id,
@@ -174,24 +120,45 @@ class PgAlertStore(SqlAlertStore):
             alert.email,
             alert.symbol,
             alert.condition,
-            format(alert.target_price, "f"),
+            _text(alert.target_price),
             alert.name,
             alert.created_at,
             alert.expires_at,
             alert_events_stream(alert.symbol, self.shards),
             json.dumps(fields, separators=(",", ":")),
+        ]
+        if is_v1(alert):
+            active: int | None = await self.pool.fetchval(CREATE_STATEMENT, *arguments)
+            return active
+        active = await self.pool.fetchval(
+            CREATE_FULL_STATEMENT,
+            *arguments,
+            _text(alert.low),
+            _text(alert.high),
+            _text(alert.percent),
+            alert.window,
+            alert.frequency,
+            alert.cooldown_s,
+            alert.message,
         )
         return active
 
     async def get(self, alert_id: str, user_id: str) -> AlertRow | None:
         """One of the user's alerts."""
         record = await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM alerts WHERE id = $1 AND user_id = $2", alert_id, user_id
+            f"SELECT {COLUMNS} FROM alerts WHERE id = $1 AND user_id = $2", alert_id, user_id
         )
         return None if record is None else AlertRow.of(record)
 
     async def list_alerts(
-        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+        self,
+        user_id: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        offset: int,
+        limit: int,
+        condition: str | None = None,
     ) -> tuple[list[AlertRow], int]:
         """One page of the user's alerts, newest first, and the total matching (one consistent statement).
 
@@ -201,12 +168,13 @@ class PgAlertStore(SqlAlertStore):
         if status is not None:
             args.append(status)
             where += f" AND status = ${len(args)}"
-        # The status counts answer unless a symbol narrows the listing (then the rows are counted).
+        # The status counts answer unless a symbol or a condition narrows the listing (then the rows are counted).
         count = f"SELECT coalesce(sum(n), 0) FROM alerts_status_counts WHERE {where}"
-        if symbol is not None:
-            args.append(symbol)
-            where += f" AND symbol = ${len(args)}"
-            count = f"SELECT count(*) FROM alerts WHERE {where}"
+        for column, value in (("symbol", symbol), ("condition", condition)):
+            if value is not None:
+                args.append(value)
+                where += f" AND {column} = ${len(args)}"
+                count = f"SELECT count(*) FROM alerts WHERE {where}"
         records = await self.reads.fetch(
             list_statement(where, count, len(args)),
             *args,

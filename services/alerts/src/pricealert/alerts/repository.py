@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.alerts.models import Alert, AlertStatus, OutboxEntry
-from pricealert.alerts.store import OutboxRow, TriggerRecord
+from pricealert.alerts.store import OutboxRow
 from pricealert.common.events import utc_now
+
+# A paused alert's time runs out too (it is out of the index: its alert.expired changes nothing downstream).
+EXPIRABLE = (AlertStatus.ACTIVE.value, AlertStatus.PAUSED.value)
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -57,8 +59,27 @@ async def get_alert(session: AsyncSession, alert_id: str, user_id: str | None = 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def get_alert_for_update(session: AsyncSession, alert_id: str, user_id: str) -> Alert | None:
+    """One of the user's alerts, its row locked until the transaction ends (SQLite: the write lock does)."""
+    stmt = select(Alert).where(Alert.id == alert_id, Alert.user_id == user_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_user(session: AsyncSession, user_id: str) -> None:
+    """Postgres: the per-user lock `alerts_create` takes, so the active count stays exact (SQLite: the write lock)."""
+    if _is_postgres(session):
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"alerts:{user_id}"))))
+
+
 async def list_alerts(
-    session: AsyncSession, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+    session: AsyncSession,
+    user_id: str,
+    *,
+    status: str | None,
+    symbol: str | None,
+    offset: int,
+    limit: int,
+    condition: str | None = None,
 ) -> tuple[list[Alert], int]:
     """One page of the user's alerts, newest first, and the total that match the filters."""
     conditions = [Alert.user_id == user_id]
@@ -66,6 +87,8 @@ async def list_alerts(
         conditions.append(Alert.status == status)
     if symbol is not None:
         conditions.append(Alert.symbol == symbol)
+    if condition is not None:
+        conditions.append(Alert.condition == condition)
     total = int((await session.execute(select(func.count()).select_from(Alert).where(*conditions))).scalar_one())
     if offset >= total:
         return [], total
@@ -87,10 +110,10 @@ async def mark_deleted(session: AsyncSession, alert_id: str, user_id: str) -> Al
 
 
 async def expire_due(session: AsyncSession, now: datetime, limit: int) -> list[Alert]:
-    """Mark up to `limit` active alerts whose expiry passed as expired; returns those this call changed."""
+    """Mark up to `limit` active or paused alerts whose expiry passed as expired; returns those this call changed."""
     due = (
         select(Alert.id)
-        .where(Alert.status == AlertStatus.ACTIVE.value, Alert.expires_at <= now)
+        .where(Alert.status.in_(EXPIRABLE), Alert.expires_at <= now)
         .order_by(Alert.expires_at)
         .limit(limit)
     )
@@ -101,52 +124,11 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int) -> list[A
     # The status re-check makes concurrent sweepers safe: a row already expired by another is skipped.
     stmt = (
         update(Alert)
-        .where(Alert.id.in_(due.scalar_subquery()), Alert.status == AlertStatus.ACTIVE.value)
+        .where(Alert.id.in_(due.scalar_subquery()), Alert.status.in_(EXPIRABLE))
         .values(status=AlertStatus.EXPIRED.value, updated_at=now)
         .returning(Alert)
     )
     return list((await session.execute(stmt, execution_options={"synchronize_session": False})).scalars().all())
-
-
-def _unless_fired(column: Any, value: object) -> Any:
-    """`value` where the alert holds no firing yet (bound with the column's type), else the column unchanged."""
-    return case((Alert.triggered_at.is_(None), literal(value, column.type)), else_=column)
-
-
-async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
-    """Store the firing on the alert (once); an active alert becomes triggered. True if it stored this firing."""
-    # One statement (each UPDATE of alerts costs a count trigger): the firing is stored only where none is, the
-    # status changes only from active; a deleted or expired alert keeps its status. CASE reads the old row.
-    stmt = (
-        update(Alert)
-        .where(Alert.id == record.alert_id, Alert.triggered_at.is_(None) | (Alert.status == AlertStatus.ACTIVE.value))
-        .values(
-            triggered_at=_unless_fired(Alert.triggered_at, record.fired_at),
-            triggered_price=_unless_fired(Alert.triggered_price, record.price),
-            triggered_exchange_time=_unless_fired(Alert.triggered_exchange_time, record.exchange_time),
-            trigger_id=_unless_fired(Alert.trigger_id, record.trigger_id),
-            delivery_status=case(
-                (Alert.triggered_at.is_(None), func.coalesce(Alert.delivery_status, "pending")),
-                else_=Alert.delivery_status,
-            ),
-            status=case((Alert.status == AlertStatus.ACTIVE.value, AlertStatus.TRIGGERED.value), else_=Alert.status),
-            updated_at=utc_now(),
-        )
-        .returning(Alert.trigger_id)
-    )
-    stored = (await session.execute(stmt, execution_options={"synchronize_session": False})).scalar_one_or_none()
-    return stored == record.trigger_id
-
-
-async def record_delivery(session: AsyncSession, alert_id: str, status: str, error: str | None, attempts: int) -> bool:
-    """Store a notification's outcome; a recorded success is never downgraded. True if it changed."""
-    stmt = (
-        update(Alert)
-        .where(Alert.id == alert_id, (Alert.delivery_status.is_(None)) | (Alert.delivery_status != "sent"))
-        .values(delivery_status=status, delivery_error=error, delivery_attempts=attempts, updated_at=utc_now())
-    )
-    result = await session.execute(stmt, execution_options={"synchronize_session": False})
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def active_alert_ids_after(session: AsyncSession, after_id: str, limit: int) -> list[Alert]:

@@ -10,15 +10,25 @@ from datetime import UTC, datetime
 
 import structlog
 
+from pricealert.alerts import editing, rules
 from pricealert.alerts.auth import User
 from pricealert.alerts.catalog import SymbolCatalog
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
-from pricealert.alerts.models import AlertStatus, NewAlert
-from pricealert.alerts.schemas import AlertCreate, AlertView
+from pricealert.alerts.models import Alert, AlertStatus, Firing, NewAlert
+from pricealert.alerts.schemas import AlertCreate, AlertPatch
 from pricealert.alerts.shardgate import ShardGate
-from pricealert.alerts.store import AlertStore, DeliveryRecord, TriggerRecord
+from pricealert.alerts.store import ActiveLimitReached, AlertStore, DeliveryRecord, TriggerRecord
+from pricealert.alerts.views import AlertView
 from pricealert.common.errors import Conflict, InvalidInput, NotFound
-from pricealert.common.events import DeliveryStatus, NotificationResult, Trigger, utc_now
+from pricealert.common.events import (
+    DEFAULT_COOLDOWN_S,
+    Condition,
+    DeliveryStatus,
+    Frequency,
+    NotificationResult,
+    Trigger,
+    utc_now,
+)
 
 log = structlog.get_logger()
 
@@ -28,6 +38,14 @@ class Page:
     """One page of a listing."""
 
     items: Sequence[AlertView]
+    total: int
+
+
+@dataclass(frozen=True)
+class FiringsPage:
+    """One page of an alert's firings."""
+
+    items: Sequence[Firing]
     total: int
 
 
@@ -59,23 +77,24 @@ class AlertService:
         )
 
     async def create(self, user: User, data: AlertCreate) -> NewAlert:
-        """Validate against the catalog and the user's limit, then store the alert and its event."""
+        """Validate against the rules, the catalog and the user's limit, then store the alert and its event."""
         if self.gate is not None:
             self.gate.check()
+        every_time = data.frequency is Frequency.EVERY_TIME
+        spec = rules.Spec(
+            condition=data.condition,
+            frequency=data.frequency,
+            target_price=data.target_price,
+            low=data.low,
+            high=data.high,
+            percent=data.percent,
+            window=data.window,
+            cooldown_s=DEFAULT_COOLDOWN_S if every_time and data.cooldown_s is None else data.cooldown_s,
+            message=data.message,
+        )
+        rules.check(spec)
         entry = await self.catalog.lookup(data.symbol)
-        price = data.target_price
-        low = entry.min_price if entry.min_price > 0 else None
-        high = entry.max_price if entry.max_price > 0 else None
-        if (low is not None and price < low) or (high is not None and price > high):
-            raise InvalidInput(
-                f"target_price must lie within {entry.symbol}'s price filter.",
-                code="price_out_of_range",
-                details={
-                    "symbol": entry.symbol,
-                    "min_price": None if low is None else format(low, "f"),
-                    "max_price": None if high is None else format(high, "f"),
-                },
-            )
+        rules.check_prices(spec, entry)
         now = utc_now()
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput(
@@ -89,12 +108,19 @@ class AlertService:
             email=user.email,
             symbol=entry.symbol.upper(),
             condition=data.condition.value,
-            target_price=price,
+            target_price=spec.target_price,
             name=data.name,
             status=AlertStatus.ACTIVE.value,
             created_at=now,
             updated_at=now,
             expires_at=data.expires_at,
+            low=spec.low,
+            high=spec.high,
+            percent=spec.percent,
+            window=spec.window,
+            frequency=spec.frequency.value,
+            cooldown_s=spec.cooldown_s,
+            message=spec.message,
         )
         active = await self.store.create(alert, limit=self.max_active_per_user)
         if active is not None:
@@ -105,6 +131,49 @@ class AlertService:
             log.info("alert.created", alert_id=alert.id, user_id=user.id, symbol=alert.symbol)
         return alert
 
+    async def update(self, user: User, alert_id: str, patch: AlertPatch) -> AlertView:
+        """Change one of the user's alerts (a new version, announced by alert.updated); answers the alert."""
+        if self.gate is not None:
+            self.gate.check()
+        if patch.not_patchable:
+            raise editing.not_patchable(patch.not_patchable)
+        current = await self.store.get(alert_id, user.id)
+        if current is None:
+            raise _not_found(alert_id)
+        prices = any(getattr(patch, name) is not None for name in rules.PRICE_FIELDS)
+        entry = await self.catalog.lookup(current.symbol) if prices else None
+        now = utc_now()
+        changed: list[editing.Edit] = []
+
+        def plan(alert: Alert) -> editing.Edit | None:
+            edit = editing.plan_edit(alert, patch, entry, now)
+            changed[:] = [] if edit is None else [edit]
+            return edit
+
+        try:
+            alert = await self.store.update(alert_id, user.id, plan, limit=self.max_active_per_user)
+        except ActiveLimitReached as exc:
+            raise self._limit_reached(exc.active) from exc
+        if alert is None:
+            raise _not_found(alert_id)
+        if changed:
+            ALERT_CHANGES.labels("updated").inc()
+            log.info(
+                "alert.updated",
+                alert_id=alert_id,
+                user_id=user.id,
+                version=alert.version,
+                fields=sorted(set(changed[0].values) - {"version", "updated_at"}),
+            )
+        return alert
+
+    async def firings(self, user: User, alert_id: str, *, page: int, page_size: int) -> FiringsPage:
+        """One page of the firings of one of the user's alerts, newest first."""
+        if await self.store.get(alert_id, user.id) is None:
+            raise _not_found(alert_id)
+        items, total = await self.store.firings(alert_id, offset=(page - 1) * page_size, limit=page_size)
+        return FiringsPage(items, total)
+
     async def get(self, user: User, alert_id: str) -> AlertView:
         """One of the user's alerts; another user's alert does not exist for them."""
         alert = await self.store.get(alert_id, user.id)
@@ -113,14 +182,26 @@ class AlertService:
         return alert
 
     async def list(
-        self, user: User, *, status: AlertStatus | None, symbol: str | None, page: int, page_size: int
+        self,
+        user: User,
+        *,
+        status: AlertStatus | None,
+        symbol: str | None,
+        page: int,
+        page_size: int,
+        condition: Condition | None = None,
     ) -> Page:
         """The user's alerts, newest first, filtered and paginated."""
         status_value = None if status is None else status.value
         symbol_value = None if symbol is None else symbol.strip().upper()
         offset = (page - 1) * page_size
         items, total = await self.store.list_alerts(
-            user.id, status=status_value, symbol=symbol_value, offset=offset, limit=page_size
+            user.id,
+            status=status_value,
+            symbol=symbol_value,
+            offset=offset,
+            limit=page_size,
+            condition=None if condition is None else condition.value,
         )
         return Page(items, total)
 
@@ -145,7 +226,8 @@ class AlertService:
         return len(expired)
 
     async def record_triggers(self, triggers: Sequence[Trigger]) -> None:
-        """Mark each fired alert triggered (idempotent; deleted or expired alerts keep their status)."""
+        """Store each firing and count it on its alert (idempotent per trigger id): a once alert becomes triggered,
+        an every_time alert stays active unless the firing paused it (deleted or expired alerts keep their status)."""
         # In user order: each status change locks its user's count rows, which every writer takes in that order.
         ordered = sorted(triggers, key=lambda t: (t.user_id, t.alert_id))
         records = [
@@ -155,6 +237,11 @@ class AlertService:
                 fired_at=ms_to_datetime(t.fired_at),
                 price=t.price,
                 exchange_time=ms_to_datetime(t.exchange_time),
+                firing=t.firing,
+                trade_id=t.trade_id,
+                version=t.version,
+                once=t.frequency is Frequency.ONCE,
+                paused=t.paused,
             )
             for t in ordered
         ]
@@ -165,17 +252,20 @@ class AlertService:
                 "alert.triggered" if changed else "alert.trigger.ignored",
                 alert_id=trigger.alert_id,
                 trigger_id=trigger.trigger_id,
+                firing=trigger.firing,
+                paused=trigger.paused,
             )
 
     async def record_results(self, results: Sequence[NotificationResult]) -> None:
         """Store each email's outcome on its alert (idempotent; a success is never undone)."""
-        ordered = sorted(results, key=lambda r: r.alert_id)  # rows locked in id order, like every batch
+        ordered = sorted(results, key=lambda r: (r.alert_id, r.trigger_id))  # rows locked in id order, like every batch
         records = [
             DeliveryRecord(
                 alert_id=r.alert_id,
                 status=r.status.value,
                 error=None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000],
                 attempts=r.attempts,
+                trigger_id=r.trigger_id,
             )
             for r in ordered
         ]

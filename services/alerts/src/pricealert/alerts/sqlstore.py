@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -10,21 +10,29 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.alerts import repository
+from pricealert.alerts import firingsql, repository
 from pricealert.alerts.database import make_engine, read_session, run_write, write_session
-from pricealert.alerts.models import Alert, NewAlert
+from pricealert.alerts.editing import Edit
+from pricealert.alerts.models import Alert, Firing, NewAlert
 from pricealert.alerts.outbox import alert_event, alert_events_stream
-from pricealert.alerts.schemas import AlertView
-from pricealert.alerts.store import DeliveryRecord, OutboxRow, TriggerRecord
+from pricealert.alerts.store import ActiveLimitReached, DeliveryRecord, OutboxRow, TriggerRecord
+from pricealert.alerts.views import AlertView
 from pricealert.common.db import session_factory
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
 
 
-def stage_event(session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType, shards: int) -> None:
+def stage_event(
+    session: AsyncSession, alert: Alert | NewAlert, event_type: AlertEventType, shards: int, edit: Edit | None = None
+) -> None:
     """Put the event in the outbox for its symbol's shard's stream, in the same transaction as the change."""
     stream = alert_events_stream(alert.symbol, shards)
-    repository.add_outbox(session, stream, alert_event(alert, event_type).to_fields())
+    event = (
+        alert_event(alert, event_type)
+        if edit is None
+        else alert_event(alert, event_type, paused=edit.paused, previous_target_price=edit.previous_target_price)
+    )
+    repository.add_outbox(session, stream, event.to_fields())
 
 
 class SqlAlertStore:
@@ -69,13 +77,50 @@ class SqlAlertStore:
             return await repository.get_alert(session, alert_id, user_id)
 
     async def list_alerts(
-        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+        self,
+        user_id: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        offset: int,
+        limit: int,
+        condition: str | None = None,
     ) -> tuple[Sequence[AlertView], int]:
         """One page of the user's alerts, newest first, and the total matching."""
         async with read_session(self.sessions) as session:
             return await repository.list_alerts(
-                session, user_id, status=status, symbol=symbol, offset=offset, limit=limit
+                session, user_id, status=status, symbol=symbol, offset=offset, limit=limit, condition=condition
             )
+
+    async def update(
+        self, alert_id: str, user_id: str, plan: Callable[[Alert], Edit | None], *, limit: int
+    ) -> AlertView | None:
+        """Apply `plan`'s edit of the locked alert and stage alert.updated (None: not the user's alert)."""
+
+        async def work(session: AsyncSession) -> AlertView | None:
+            alert = await repository.get_alert_for_update(session, alert_id, user_id)
+            if alert is None:
+                return None
+            edit = plan(alert)
+            if edit is None:
+                return alert
+            if edit.resumes:
+                await repository.lock_user(session, user_id)
+                active = await repository.count_active(session, user_id)
+                if active >= limit:
+                    raise ActiveLimitReached(active)
+            for name, value in edit.values.items():
+                setattr(alert, name, value)
+            await session.flush()
+            stage_event(session, alert, AlertEventType.UPDATED, self.shards, edit)
+            return alert
+
+        return await run_write(self.sessions, work)
+
+    async def firings(self, alert_id: str, *, offset: int, limit: int) -> tuple[Sequence[Firing], int]:
+        """One page of the alert's firings, newest first, and how many there are."""
+        async with read_session(self.sessions) as session:
+            return await firingsql.list_firings(session, alert_id, offset=offset, limit=limit)
 
     async def delete(self, alert_id: str, user_id: str) -> bool | None:
         """Soft-delete and stage alert.deleted: True if this call deleted it, False if it was, None if missing."""
@@ -105,7 +150,7 @@ class SqlAlertStore:
 
         async def work(session: AsyncSession) -> list[bool]:
             await repository.lock_alerts(session, [r.alert_id for r in records])
-            return [await repository.record_trigger(session, r) for r in records]
+            return [await firingsql.record_trigger(session, r) for r in records]
 
         return await run_write(self.sessions, work)
 
@@ -113,9 +158,8 @@ class SqlAlertStore:
         """Store each outcome (one transaction); a success is never undone. True where it changed."""
 
         async def work(session: AsyncSession) -> list[bool]:
-            return [
-                await repository.record_delivery(session, r.alert_id, r.status, r.error, r.attempts) for r in records
-            ]
+            await repository.lock_alerts(session, [r.alert_id for r in records])
+            return [await firingsql.record_delivery(session, r) for r in records]
 
         return await run_write(self.sessions, work)
 

@@ -7,15 +7,18 @@ asyncpg directly, where that measured faster. `open_store` picks one for a datab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pricealert.alerts.models import Alert, NewAlert
-from pricealert.alerts.schemas import AlertView
+from pricealert.alerts.models import Alert, Firing, NewAlert
+from pricealert.alerts.views import AlertView
+
+if TYPE_CHECKING:
+    from pricealert.alerts.editing import Edit
 
 
 @dataclass(frozen=True)
@@ -29,23 +32,37 @@ class OutboxRow:
 
 @dataclass(frozen=True)
 class TriggerRecord:
-    """What a trigger event writes onto its alert."""
+    """What a trigger event writes: its firing, and the alert's count, latest firing and status."""
 
     alert_id: str
     trigger_id: str
     fired_at: datetime
     price: Decimal
     exchange_time: datetime
+    firing: int = 1
+    trade_id: int | None = None
+    version: int = 1
+    once: bool = True  # a once alert's firing ends it (triggered); an every_time alert's does not
+    paused: bool = False  # this firing reached the evaluator's hourly limit: the alert is paused
 
 
 @dataclass(frozen=True)
 class DeliveryRecord:
-    """What a notification result writes onto its alert."""
+    """What a notification result writes onto its firing (and its alert, when it is the latest firing)."""
 
     alert_id: str
     status: str
     error: str | None
     attempts: int
+    trigger_id: str = ""
+
+
+class ActiveLimitReached(Exception):
+    """Resuming the alert would put its owner over the limit of active alerts."""
+
+    def __init__(self, active: int) -> None:
+        super().__init__(f"{active} active alerts")
+        self.active = active
 
 
 class AlertStore(Protocol):
@@ -67,15 +84,33 @@ class AlertStore(Protocol):
         """One of the user's alerts."""
 
     async def list_alerts(
-        self, user_id: str, *, status: str | None, symbol: str | None, offset: int, limit: int
+        self,
+        user_id: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        offset: int,
+        limit: int,
+        condition: str | None = None,
     ) -> tuple[Sequence[AlertView], int]:
         """One page of the user's alerts, newest first, and the total matching."""
+
+    async def update(
+        self, alert_id: str, user_id: str, plan: Callable[[Alert], Edit | None], *, limit: int
+    ) -> AlertView | None:
+        """Apply `plan`'s edit of the locked alert and stage alert.updated (None: not the user's alert).
+
+        `plan` raises to refuse; an edit that resumes the alert raises ActiveLimitReached at `limit` active alerts.
+        """
+
+    async def firings(self, alert_id: str, *, offset: int, limit: int) -> tuple[Sequence[Firing], int]:
+        """One page of the alert's firings, newest first, and how many there are."""
 
     async def delete(self, alert_id: str, user_id: str) -> bool | None:
         """Soft-delete and stage alert.deleted: True if this call deleted it, False if it was, None if missing."""
 
     async def expire_due(self, now: datetime, limit: int) -> list[Alert]:
-        """Expire up to `limit` active alerts due at `now`, staging alert.expired for each; returns them."""
+        """Expire up to `limit` active or paused alerts due at `now`, staging alert.expired for each; returns them."""
 
     async def record_triggers(self, records: Sequence[TriggerRecord]) -> list[bool]:
         """Store each firing (in the given order, one transaction); True where it stored this firing."""

@@ -28,6 +28,7 @@ from pricealert.alerts.auth import User, authenticate
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.models import AlertStatus
 from pricealert.alerts.schemas import AlertCreate, load_json
+from pricealert.common.events import Condition
 
 PATH = "/alerts"
 # A create body is a few hundred bytes; a longer one is left to FastAPI.
@@ -36,6 +37,7 @@ _JSON = b"application/json"
 _NUMBER = re.compile(rb"[1-9][0-9]{0,6}")
 _SYMBOL = re.compile(rb"[A-Za-z0-9]{1,%d}" % routes.MAX_SYMBOL)
 _STATUSES = {s.value.encode(): s for s in AlertStatus}
+_CONDITIONS = {c.value.encode(): c for c in Condition}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class ListQuery:
     page_size: int = 20
     status: AlertStatus | None = None
     symbol: str | None = None
+    condition: Condition | None = None
 
 
 def _number_up_to(limit: int) -> Callable[[bytes], int | None]:
@@ -64,6 +67,7 @@ _PARAMETERS: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {
     b"page_size": ("page_size", _number_up_to(routes.MAX_PAGE_SIZE)),
     b"status": ("status", _STATUSES.get),
     b"symbol": ("symbol", _symbol),
+    b"condition": ("condition", _CONDITIONS.get),
 }
 
 
@@ -210,7 +214,12 @@ class FastRoutes:
             return
         try:
             result = await state.service.list(
-                user, status=query.status, symbol=query.symbol, page=query.page, page_size=query.page_size
+                user,
+                status=query.status,
+                symbol=query.symbol,
+                page=query.page,
+                page_size=query.page_size,
+                condition=query.condition,
             )
         except Exception as exc:
             await self._handle(exc, scope, receive, send)
@@ -226,6 +235,7 @@ class FastRoutes:
                 path=scope["path"],
                 status=None if query.status is None else query.status.value,
                 symbol=query.symbol,
+                condition=None if query.condition is None else query.condition.value,
             ),
         )
 

@@ -7,12 +7,17 @@ those models first would validate every field of every row again, the dearest pa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from pydantic_core import to_json
 
-from pricealert.alerts.schemas import AlertView
+from pricealert.alerts.views import AlertView
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
 
 
 def alert_fields(alert: AlertView) -> dict[str, Any]:
@@ -22,7 +27,7 @@ def alert_fields(alert: AlertView) -> dict[str, Any]:
         "id": alert.id,
         "symbol": alert.symbol,
         "condition": alert.condition,
-        "target_price": format(alert.target_price, "f"),
+        "target_price": _text(alert.target_price),
         "name": alert.name,
         "status": alert.status,
         "created_at": alert.created_at,
@@ -31,6 +36,17 @@ def alert_fields(alert: AlertView) -> dict[str, Any]:
         "triggered_price": None if triggered_price is None else format(triggered_price, "f"),
         "delivery_status": alert.delivery_status,
         "delivery_error": alert.delivery_error,
+        "frequency": alert.frequency,
+        "cooldown_s": alert.cooldown_s,
+        "message": alert.message,
+        "low": _text(alert.low),
+        "high": _text(alert.high),
+        "percent": _text(alert.percent),
+        "window": alert.window,
+        "version": alert.version,
+        "firing_count": alert.firing_count,
+        "last_fired_at": alert.last_fired_at,
+        "paused_reason": alert.paused_reason,
     }
 
 
@@ -48,6 +64,7 @@ def page_json(
     path: str,
     status: str | None,
     symbol: str | None,
+    condition: str | None = None,
 ) -> bytes:
     """One page of a listing, with links to its neighbours that keep the filters."""
 
@@ -57,6 +74,8 @@ def page_json(
             query["status"] = status
         if symbol is not None:
             query["symbol"] = symbol
+        if condition is not None:
+            query["condition"] = condition
         return f"{path}?{urlencode(query)}"
 
     last_page = max(1, -(-total // page_size))

@@ -34,6 +34,12 @@ def downgrade() -> None:
             "DROP FUNCTION IF EXISTS alerts_create(text, integer, varchar, varchar, varchar, varchar, "
             "varchar, varchar, varchar, timestamptz, timestamptz, varchar, text)"
         )
+        # functions.sql's form since 0006 (with the definition's fields), which a fresh upgrade applies here.
+        op.execute(
+            "DROP FUNCTION IF EXISTS alerts_create(text, integer, varchar, varchar, varchar, varchar, "
+            "varchar, varchar, varchar, timestamptz, timestamptz, varchar, text, varchar, varchar, varchar, "
+            "varchar, varchar, integer, text)"
+        )
     op.create_index("ix_alerts_user_created", "alerts", ["user_id", "created_at"])
     op.create_index("ix_alerts_user_status", "alerts", ["user_id", "status"])
     op.drop_index("ix_alerts_user_status_created", table_name="alerts")
