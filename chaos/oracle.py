@@ -189,11 +189,20 @@ def _correct(created: Created, trigger: dict[str, str]) -> bool:
     return same_alert and created.alert.must_fire and fires_at(created.alert, price)
 
 
-def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_end_ms: float | None) -> dict[str, Any]:
+def judge(
+    created: list[Created],
+    obs: Observation,
+    *,
+    mail_window: int,
+    fault_end_ms: float | None,
+    recovery_of_recurring: bool = False,
+) -> dict[str, Any]:
     """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict.
 
     The once alerts' triggers are judged here, the recurring alerts' by recurring_oracle.judge_recurring; every
     trigger's mail (either kind) counts in the emails figures, their duplicates against the one crash window.
+    Recovery is measured on the once alerts' triggers and mails, or with `recovery_of_recurring` (a fault while
+    the market swings) on the recurring alerts'.
     """
     by_name = {c.alert.name: c for c in created}
     recurring_names = {c.alert.name for c in created if c.alert.recurring}
@@ -247,7 +256,9 @@ def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_e
     }
     result.update(judge_recurring(created, recurring_triggers, mailed, obs.shown, obs.history, obs.indexed))
     recurring_ids = {t["trigger_id"] for t in recurring_triggers}
-    result.update(recovery(once_triggers, [m for m in obs.mails if m[1] not in recurring_ids], fault_end_ms))
+    measured = recurring_triggers if recovery_of_recurring else once_triggers
+    mails = [m for m in obs.mails if (m[1] in recurring_ids) == recovery_of_recurring]
+    result.update(recovery(measured, mails, fault_end_ms))
     result["pass"] = passed(result)
     return result
 

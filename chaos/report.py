@@ -166,7 +166,9 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
         "The crash window is the number of mails in flight when the fault hit: triggers leased by a notifier or "
         "accepted by the SMTP server but not yet recorded as sent. Recovery: fault end → both the next trigger "
         "and the next email after it (when the market had nothing left to fire, the next email alone; "
-        "kill-alerts-api: → the next 201). Settled: fault end → the last email.",
+        "kill-alerts-api: → the next 201). Settled: fault end → the last email. Both of the once alerts' triggers "
+        "and mails, but for the *-swing scenarios, whose fault hits while the market swings across the recurring "
+        "alerts: theirs.",
         "",
         HEADER,
         *(row(r) for r in results),

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
-from chaos.recurring import plan_workload, swing
+from chaos.recurring import FIRST_HOLD_S, STEP_S, plan_workload, swing
 from chaos.recurring_oracle import firings_of, settled_recurring
 from chaos.scenarios import FaultContext, Scenario, run_fault
 from chaos.stack import ChaosStack
@@ -139,6 +139,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             await market.ramp(range(LEVELS - 1, -LEVELS - 1, -1), 0.05)
             result["down_fired"] = await holds_within(fired_all(stack, created, "down"), within=HOLD_S)
             mark("down")
+            if scenario.during == "swing":  # the fault lands as the first swing crosses the recurring alerts
+                fault_task = asyncio.create_task(run_fault(scenario, ctx, delay=FIRST_HOLD_S + 2 * STEP_S + 0.05))
             await swing(market)  # the recurring alerts' crossings, back and forth
             result["recurring_fired"] = await holds_within(fired_recurring(stack, created), within=HOLD_S)
             mark("swung")
@@ -149,7 +151,15 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             mark("settled")
             await asyncio.sleep(QUIET_S)
             obs = await observe(stack, client, users, created)
-        result.update(judge(created, obs, mail_window=ctx.mail_window, fault_end_ms=ctx.ended_ms))
+        result.update(
+            judge(
+                created,
+                obs,
+                mail_window=ctx.mail_window,
+                fault_end_ms=ctx.ended_ms,
+                recovery_of_recurring=scenario.during == "swing",
+            )
+        )
         if scenario.during == "create":
             result.update(api_recovery(created, ctx))
         result["trades_played"] = market.played

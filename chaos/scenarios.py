@@ -48,7 +48,9 @@ class Scenario:
     notifiers: int = 1
     ingests: int = 1
     cluster: bool = False  # on a Redis Cluster of 3 masters + 3 replicas instead of one Redis
-    during: str = "ramp"  # "ramp": while the market moves; "create": while alerts are being created
+    # "ramp": while the market moves; "create": while alerts are being created; "swing": while the market swings
+    # across the recurring alerts (chaos/recurring.py) at the end
+    during: str = "ramp"
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
 
 
@@ -214,6 +216,22 @@ SCENARIOS: list[Scenario] = [
         kill("notifier-1", mails=True),
         restart("notifier-1"),
         2.0,
+    ),
+    Scenario(
+        "kill-evaluator-swing",
+        "SIGKILL the evaluator while recurring alerts fire (the market's swings), restart after 2 s",
+        kill("evaluator-1"),
+        restart("evaluator-1"),
+        2.0,
+        during="swing",
+    ),
+    Scenario(
+        "kill-notifier-swing",
+        "SIGKILL the notifier while recurring alerts' mails go out (the market's swings), restart after 2 s",
+        kill("notifier-1", mails=True),
+        restart("notifier-1"),
+        2.0,
+        during="swing",
     ),
     Scenario(
         "kill-alerts-api",
