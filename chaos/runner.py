@@ -139,8 +139,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             await market.ramp(range(LEVELS - 1, -LEVELS - 1, -1), 0.05)
             result["down_fired"] = await holds_within(fired_all(stack, created, "down"), within=HOLD_S)
             mark("down")
-            if scenario.during == "swing":  # the fault lands as the first swing crosses the recurring alerts
-                fault_task = asyncio.create_task(run_fault(scenario, ctx, delay=FIRST_HOLD_S + 2 * STEP_S + 0.05))
+            if scenario.during == "swing":  # the fault lands as the first swing fires 8 (above, cross) at once
+                fault_task = asyncio.create_task(run_fault(scenario, ctx, delay=FIRST_HOLD_S + STEP_S + 0.03))
             await swing(market)  # the recurring alerts' crossings, back and forth
             result["recurring_fired"] = await holds_within(fired_recurring(stack, created), within=HOLD_S)
             mark("swung")
