@@ -266,8 +266,8 @@ def judge(
 def recovery(
     triggers: list[dict[str, str]], mails: list[tuple[float, str]], fault_end_ms: float | None
 ) -> dict[str, float | None]:
-    """Fault end -> the next trigger, the next email, and the last email (settled), of the once alerts (the
-    recurring alerts' swings at the end would make every scenario 'settle' late)."""
+    """Fault end -> the next trigger, the next email, and the last email (settled) among `triggers` and `mails`
+    (judge gives the once alerts': the recurring alerts' swings at the end would make every scenario settle late)."""
     if fault_end_ms is None:
         return {"recovery_s": None, "next_trigger_s": None, "next_email_s": None, "settled_s": None}
     trigger_ms = sorted(int(t["entry_id"].split("-")[0]) for t in triggers)
