@@ -143,6 +143,12 @@ async def test_the_hourly_limit_pauses_the_alert_until_it_is_resumed(
     assert (body["status"], body["firing_count"]) == ("paused", 3)
     assert body["paused_reason"] == "fired 3 times within an hour; resume it to go on"
     assert [f["paused"] for f in (await history(client, tokens, alert["id"]))["items"]] == [True, False, False]
+    # The evaluator's own count of the hour, when the trigger carries it, names the limit.
+    other = await create(client, tokens, frequency="every_time")
+    await service_of(app).record_triggers([firing(other, 9, paused=True, hour_firings=60)])
+    assert (await shown(client, tokens, other["id"]))["paused_reason"] == (
+        "fired 60 times within an hour; resume it to go on"
+    )
     resumed = await client.patch(f"/alerts/{alert['id']}", json={"status": "active"}, headers=tokens.headers("u1"))
     assert resumed.status_code == 200, resumed.text
     assert (resumed.json()["status"], resumed.json()["paused_reason"], resumed.json()["version"]) == ("active", None, 2)

@@ -68,10 +68,15 @@ async def _store_firing(session: AsyncSession, record: TriggerRecord) -> tuple[s
 
 
 async def _paused_reason(session: AsyncSession, record: TriggerRecord) -> str:
-    """Why the evaluator paused the alert: the firings of the hour up to this one reached its limit."""
-    since = record.fired_at - timedelta(hours=1)
-    stmt = select(func.count()).select_from(Firing).where(Firing.alert_id == record.alert_id, Firing.fired_at > since)
-    fired = int((await session.execute(stmt)).scalar_one())
+    """Why the evaluator paused the alert: the firings of its hour reached the limit (the trigger's count, else the
+    firings stored within the hour up to this one)."""
+    fired = record.hour_firings
+    if fired is None:
+        since = record.fired_at - timedelta(hours=1)
+        stmt = (
+            select(func.count()).select_from(Firing).where(Firing.alert_id == record.alert_id, Firing.fired_at > since)
+        )
+        fired = int((await session.execute(stmt)).scalar_one())
     return f"fired {fired} times within an hour; resume it to go on"
 
 

@@ -22,7 +22,7 @@ SERVICE = "alerts"
 
 
 class TriggerHandler:
-    """Marks fired alerts triggered."""
+    """Stores each firing and counts it on its alert (a once alert becomes triggered, a limit pauses it)."""
 
     def __init__(self, service: AlertService) -> None:
         self.service = service
@@ -36,7 +36,7 @@ class TriggerHandler:
 
 
 class ResultHandler:
-    """Stores the outcome of each alert's email."""
+    """Stores the outcome of each firing's email (on the firing, and on its alert when it is the latest)."""
 
     def __init__(self, service: AlertService) -> None:
         self.service = service

@@ -242,6 +242,7 @@ class AlertService:
                 version=t.version,
                 once=t.frequency is Frequency.ONCE,
                 paused=t.paused,
+                hour_firings=t.hour_firings,
             )
             for t in ordered
         ]

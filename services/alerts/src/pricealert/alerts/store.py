@@ -44,6 +44,7 @@ class TriggerRecord:
     version: int = 1
     once: bool = True  # a once alert's firing ends it (triggered); an every_time alert's does not
     paused: bool = False  # this firing reached the evaluator's hourly limit: the alert is paused
+    hour_firings: int | None = None  # this firing's number within its hour (the evaluator's count)
 
 
 @dataclass(frozen=True)

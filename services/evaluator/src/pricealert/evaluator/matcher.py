@@ -189,7 +189,8 @@ class Matcher:
         for symbol, symbol_lines in lines.items():
             chunk = b"".join(symbol_lines)
             high, low = extremes[symbol]
-            summary.append(b"%s %s %s %d %d\n" % (symbol, high[1], low[1], offset, len(chunk)))
+            latest = max(int(line.split(b" ", 3)[2]) for line in symbol_lines)  # the newest trade time
+            summary.append(b"%s %s %s %d %d %d\n" % (symbol, high[1], low[1], offset, len(chunk), latest))
             chunks.append(chunk)
             offset += len(chunk)
         args: list[bytes | str] = [

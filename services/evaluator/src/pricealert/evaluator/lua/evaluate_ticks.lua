@@ -13,14 +13,21 @@ S.fired, S.sizes = {}, {}
 local summary, ticks_blob, group, ids_blob = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 for size in string.gmatch(ARGV[10], '%d+') do S.sizes[#S.sizes + 1] = tonumber(size) end
 
--- `found`: how many of K.X, K.adv, K.own and the window hash exist.
-local function evaluate_symbol(sym, chunk, K, window_key, found)
+-- `found`: how many of K.X, K.adv, K.own and the window hash exist; `high`, `low`, `latest`: the batch's extremes
+-- of price and trade time for the symbol.
+local function evaluate_symbol(sym, chunk, K, window_key, found, high, low, latest)
   S.pending = found > 0 and redis.call('EXISTS', K.X) == 1
   S.levels = S.levels or S.pending
   local W, mins, owns
   if found > (S.pending and 1 or 0) then
     W, mins, owns = load_windows(window_key), load_mins(K), load_owns(K)
     W.watched = next(mins) ~= nil or #owns > 0
+    -- Fast path: no percent alert can fire and every trade falls in each window's current bucket.
+    if #owns == 0 and not may_fire_percent(W, mins, high, low) and add_batch(W, high, low, latest) then
+      save_windows(window_key, W)
+      W = nil
+      if not S.levels then return end
+    end
   end
   -- tick lines (matcher.py): a tick's fields after its symbol, in events.Tick.FIELDS order, then its entry id
   for price, trade_id, etime, received, stream_ms in
@@ -47,10 +54,10 @@ local function evaluate_symbol(sym, chunk, K, window_key, found)
   end
 end
 
--- summary lines "SYMBOL HIGH LOW START LENGTH": each symbol's extreme prices and where its ticks lie; the n-th
--- line's keys (n from 0) are KEYS[9n + 6 .. 9n + 14]
+-- summary lines "SYMBOL HIGH LOW START LENGTH LATEST": each symbol's extreme prices, where its ticks lie and its
+-- newest trade time; the n-th line's keys (n from 0) are KEYS[9n + 6 .. 9n + 14]
 local n = 0
-for sym, high, low, start, length in string.gmatch(summary, '(%S+) (%S+) (%S+) (%d+) (%d+)\n') do
+for sym, high, low, start, length, latest in string.gmatch(summary, '(%S+) (%S+) (%S+) (%d+) (%d+) (%d+)\n') do
   local K = symbol_keys(9 * n + 6)
   local window_key = KEYS[9 * n + 14]
   n = n + 1
@@ -63,7 +70,7 @@ for sym, high, low, start, length in string.gmatch(summary, '(%S+) (%S+) (%S+) (
   local found = redis.call('EXISTS', K.X, K.adv, K.own, window_key)
   if S.levels or found > 0 then
     evaluate_symbol(sym, string.sub(ticks_blob, tonumber(start), tonumber(start) + tonumber(length) - 1), K,
-      window_key, found)
+      window_key, found, high, low, tonumber(latest))
   end
 end
 -- Acknowledged in the same script as the triggers they caused: both happen, or neither.

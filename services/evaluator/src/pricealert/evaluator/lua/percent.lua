@@ -102,6 +102,46 @@ local function add_trade(key, W, p, pn, exchange_time)
   end
 end
 
+-- A whole batch of trades in one step when each lies in every window's current bucket (the batch's `latest` trade
+-- time, as the trades' times are at least W.latest): false (nothing changed) otherwise.
+local function add_batch(W, high, low, latest)
+  local t = math.max(latest, W.latest)
+  for wi = 1, #S.sizes do
+    local w = W[wi]
+    if w.cur < 0 or math.floor(W.latest / S.sizes[wi]) ~= w.cur or math.floor(t / S.sizes[wi]) ~= w.cur then
+      return false
+    end
+  end
+  W.latest = t
+  local highn, lown = tonumber(high), tonumber(low)
+  for wi = 1, #S.sizes do
+    local w = W[wi]
+    if not w.lon or lown < w.lon then w.lo, w.lon = low, lown end
+    if not w.hin or highn > w.hin then w.hi, w.hin = high, highn end
+  end
+  return true
+end
+
+-- Whether any shared percent alert may fire within a batch of trades between `low` and `high`: the windows' lows
+-- can only fall to the batch's low and their highs rise to its high, whatever the order of the trades.
+local function may_fire_percent(W, mins, high, low)
+  local highn, lown = tonumber(high), tonumber(low)
+  for wi, smallest in pairs(mins) do
+    local w = W[wi]
+    local lon, hin = lown, highn
+    if w.lon and w.lon < lon then lon = w.lon end
+    if w.plon and w.plon < lon then lon = w.plon end
+    if w.hin and w.hin > hin then hin = w.hin end
+    if w.phin and w.phin > hin then hin = w.phin end
+    local rise, fall = highn * 100 / lon - 100, 100 - lown * 100 / hin
+    if (smallest.up and rise + 1e-9 >= smallest.up) or (smallest.down and fall + 1e-9 >= smallest.down)
+        or (smallest.move and math.max(rise, fall) + 1e-9 >= smallest.move) then
+      return true
+    end
+  end
+  return false
+end
+
 -- Window wi's low and high at the last trade added (that trade included): text and number of each.
 local function window_range(w)
   local lo, lon, hi, hin = w.lo, w.lon, w.hi, w.hin
