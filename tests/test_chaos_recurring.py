@@ -184,3 +184,14 @@ def test_a_firing_at_a_price_that_cannot_fire_it_or_within_the_cooldown_is_inval
     triggers[2]["exchange_time"] = str(int(triggers[1]["exchange_time"]) + 999)
     result = judged(created, triggers, api)
     assert result["recurring_invalid_count"] == 2 and not result["recurring_pass"]
+
+
+def test_an_alert_created_without_a_201_is_counted_recovered_and_still_checked_for_doubles() -> None:
+    created, triggers, api = run(plan_recurring(USERS)[:2])
+    created[1] = Created(created[1].alert, 503, error="upstream_unavailable")
+    unanswered = [t for t in triggers if t["name"] == created[1].alert.name]
+    result = judged(created, triggers, api)
+    assert result["recurring_recovered"] == 1 and result["recurring_alerts"] == 1 and result["recurring_pass"]
+    triggers.append(dict(unanswered[-1]))
+    result = judged(created, triggers, api)
+    assert len(result["recurring_doubled"]) == 1 and not result["recurring_pass"]
