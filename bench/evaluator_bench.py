@@ -104,7 +104,7 @@ async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advan
                     name=None,
                     expires_at=None,
                     occurred_at=utc_now(),
-                    **definition(n, rng, bool(every) and n % every == every - 1),  # type: ignore[arg-type]
+                    **definition(n, rng, bool(every) and n % every == every - 1),  # type: ignore[arg-type]  # a dict of objects
                 )
                 await index.apply(event, client=pipe)
             await pipe.execute()
@@ -136,7 +136,7 @@ async def full_window_bytes(redis: Redis, shards: int) -> int:
         for n in range(first, first + 1_000):
             price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
             fields = Tick(symbol=sym, price=price, trade_id=n, exchange_time=start + n * 10_000, received_at=start)
-            entry_id = await redis.xadd(Tick.stream_of(shard), fields.to_fields())  # type: ignore[arg-type]
+            entry_id = await redis.xadd(Tick.stream_of(shard), fields.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             batch.append(Message(entry_id.decode(), fields.to_fields()))
         await matcher.fire(batch)
     return int(await redis.memory_usage(names.eval_window_key(shard, sym)) or 0)

@@ -38,7 +38,12 @@ def eval_keys(symbol: str) -> list[str]:
     ]
 
 
-INDEX_KEYS = [*eval_keys(SYMBOL), names.eval_defs_key(SHARD), names.eval_done_key(SHARD)]
+INDEX_KEYS = [
+    *eval_keys(SYMBOL),
+    names.eval_defs_key(SHARD),
+    names.eval_done_key(SHARD),
+    names.eval_window_key(SHARD, SYMBOL),
+]
 
 
 INGEST_KEYS = [

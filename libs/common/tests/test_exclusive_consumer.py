@@ -99,3 +99,26 @@ async def test_a_pending_entry_trimmed_away_does_not_stop_the_takeover(redis: Re
         await task
     assert [m.id for m in handled] == [i for i in ids if i != ids[1]]
     assert (await redis.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_entries_a_former_owner_read_after_the_takeover_are_handled_before_newer_ones(redis: Redis) -> None:
+    # The old owner's read was in flight when its lease went: it lands after the new owner took the pending list
+    # over. The new owner must handle those entries before the ones it reads after them (per-symbol order).
+    await redis.xgroup_create(STREAM, GROUP, id="$", mkstream=True)
+    handled: list[Message] = []
+
+    async def handle(messages: Sequence[Message]) -> None:
+        handled.extend(messages)
+
+    options = ConsumerOptions(
+        STREAM, GROUP, "new-owner", service="evaluator", exclusive=True, reclaim_idle_ms=60_000, block_ms=5
+    )
+    consumer = StreamConsumer(redis, options, handle)
+    await consumer.redelivery.take_all_pending()  # its start: nothing pending yet
+    late = [(await redis.xadd(STREAM, {"n": str(i)})).decode() for i in range(3)]
+    await redis.xreadgroup(GROUP, "old-owner", {STREAM: ">"}, count=3)  # the old owner's late read
+    newer = [(await redis.xadd(STREAM, {"n": str(i)})).decode() for i in range(3, 5)]
+    while len(handled) < 5:
+        await consumer.poll_once()
+    assert [m.id for m in handled] == late + newer
+    assert (await redis.xpending(STREAM, GROUP))["pending"] == 0

@@ -158,6 +158,19 @@ async def test_the_hourly_limit_pauses_the_alert_until_it_is_resumed(
     assert (await history(client, tokens, alert["id"]))["items"][0]["version"] == 2
 
 
+async def test_a_paused_firing_of_a_superseded_version_leaves_the_alert_active(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    # The owner edited the alert (version 2) before the firing that paused version 1 was recorded: the evaluator
+    # indexed version 2 after its pause, so the alert is watched again and must stay active.
+    alert = await create(client, tokens, frequency="every_time")
+    edited = await client.patch(f"/alerts/{alert['id']}", json={"name": "v2"}, headers=tokens.headers("u1"))
+    assert edited.status_code == 200 and edited.json()["version"] == 2
+    await service_of(app).record_triggers([firing(alert, 1, paused=True, hour_firings=1)])
+    body = await shown(client, tokens, alert["id"])
+    assert (body["status"], body["firing_count"], body["paused_reason"]) == ("active", 1, None)
+
+
 async def test_a_paused_firing_of_a_deleted_alert_keeps_it_deleted(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:

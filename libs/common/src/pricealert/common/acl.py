@@ -162,7 +162,8 @@ EVALUATOR = Role(
     consumes=(ALERT_EVENTS, TICKS),
     # The fenced evaluation script acknowledges the ticks it judged (evaluate_ticks.lua).
     script_consumes=(TICKS,),
-    data_types=("@sortedset", "@string"),
+    # Hashes: definitions and rolling windows; sets: recurring percent alerts measuring from their firing.
+    data_types=("@sortedset", "@string", "@hash", "@set"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"),
 )
 # Beside its shard's lease script, the notifier asks auth's set of unverified accounts (tag {auth}, another slot:

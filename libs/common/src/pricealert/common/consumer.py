@@ -205,6 +205,11 @@ class StreamConsumer:
         self._prefetched = None
         reply = await (prefetched if prefetched is not None else self._xreadgroup_new())
         entries = entries_of(reply)
+        if entries and self.options.exclusive and await self.redelivery.others_pending():
+            # A former owner read entries after this one took the shard over (a read in flight when its lease
+            # went): they come before these. Take them and handle the whole of this consumer's pending, in order.
+            await self.redelivery.take_all_pending()
+            return await self._drain_own_pending(asyncio.Event())
         if entries:
             if self.options.prefetch:
                 self._prefetched_at = time.monotonic()

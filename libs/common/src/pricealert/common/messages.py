@@ -75,7 +75,9 @@ class ConsumerOptions:
     # next to reclaim_idle_ms and idempotent (the evaluator's script).
     prefetch: bool = False
     # The only consumer of its stream for now (a shard's owner, ownership.py): at start it takes every entry
-    # pending in the group, whoever read it, and handles those first (per-symbol order is kept across a handover).
+    # pending in the group, whoever read it, and handles those first; later, entries another consumer holds (a
+    # former owner's read that landed after the takeover) are taken and handled before newer ones. Per-symbol order
+    # is kept across a handover (recurring and percent alerts depend on it).
     exclusive: bool = False
 
 

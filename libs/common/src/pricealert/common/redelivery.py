@@ -70,6 +70,13 @@ class Redelivery:
             self._log.info("stream.pending.taken_over", count=taken)
         return taken
 
+    async def others_pending(self) -> bool:
+        """Whether another consumer of the group holds pending entries (one XPENDING summary)."""
+        summary = await self.redis.xpending(self.options.stream, self.options.group)
+        return any(
+            text(c["name"]) != self.options.consumer and int(c["pending"]) > 0 for c in summary.get("consumers") or []
+        )
+
     async def with_delivery_counts(self, entries: list[tuple[str, RawFields]]) -> list[Message]:
         """`entries` (pending here) as messages carrying how often each was delivered."""
         pending = await self.redis.xpending_range(

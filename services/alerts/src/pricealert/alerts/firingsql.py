@@ -87,12 +87,14 @@ async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
     """
     found = (
         await session.execute(
-            select(Alert.status, Alert.triggered_at, Alert.last_fired_at).where(Alert.id == record.alert_id)
+            select(Alert.status, Alert.triggered_at, Alert.last_fired_at, Alert.version).where(
+                Alert.id == record.alert_id
+            )
         )
     ).first()
     if found is None:
         return False
-    status, triggered_at, last_fired_at = found
+    status, triggered_at, last_fired_at, version = found
     if record.once and triggered_at is not None:
         return False
     delivery = await _store_firing(session, record)
@@ -113,7 +115,8 @@ async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
         )
         if status in ENDED_BY_ONCE:
             values["status"] = AlertStatus.TRIGGERED.value
-    elif record.paused and status == AlertStatus.ACTIVE.value:
+    elif record.paused and status == AlertStatus.ACTIVE.value and record.version == version:
+        # A newer version (a PATCH the evaluator applied after this firing) put the alert back in the index.
         values.update(status=AlertStatus.PAUSED.value, paused_reason=await _paused_reason(session, record))
     await session.execute(update(Alert).where(Alert.id == record.alert_id).values(**values), execution_options=_SYNC)
     return True

@@ -170,9 +170,15 @@ class AlertIndex:
         self._unindex: AsyncScript = redis.register_script(UNINDEX_ALERT)
 
     def keys_of(self, symbol: str) -> list[str]:
-        """The keys the scripts touch for `symbol`: its keys (symbol_keys), its shard's definitions and tombstones."""
+        """The keys the scripts take for `symbol`: its keys (symbol_keys), its shard's definitions and tombstones,
+        its window hash."""
         shard = shard_of(symbol, self.count)
-        return [*symbol_keys(shard, symbol), names.eval_defs_key(shard), names.eval_done_key(shard)]
+        return [
+            *symbol_keys(shard, symbol),
+            names.eval_defs_key(shard),
+            names.eval_done_key(shard),
+            names.eval_window_key(shard, symbol),
+        ]
 
     async def apply(self, event: AlertEvent, client: RedisClient | Pipeline | None = None) -> bool:
         """Add a created alert or a new version, remove a deleted or expired one; True if the index changed (False
@@ -194,6 +200,7 @@ class AlertIndex:
                 str(event.version),
                 "1" if event.paused else "0",
                 previous,
+                str(len(WINDOWS)),
             ]
             reply = await self._index_definition(keys=keys, args=args, client=client)
         else:

@@ -1,6 +1,7 @@
 -- Needs member.lua in front (index.py). Adds a v1-shaped alert to its symbol's index unless it left it already or a
 -- later version of it is indexed with its definition (index_def.lua).
--- KEYS: the symbol's keys (defs.lua's symbol_keys, 8: this uses the first three), the shard's defs and tombstones.
+-- KEYS: the symbol's keys (defs.lua's symbol_keys, 8: this uses the first three), the shard's defs and tombstones,
+-- the symbol's window hash (unused here).
 -- ARGV: alert id, target price, the member's fields after id and indexed_at, condition (cross, above, below).
 local id, target, rest, condition = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = redis.call('TIME')

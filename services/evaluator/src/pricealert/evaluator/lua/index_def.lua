@@ -1,8 +1,8 @@
 -- Needs member.lua and defs.lua in front (index.py). Indexes an alert with its whole definition: a new one that is
 -- not v1-shaped, or a new version of any (alert.updated), unless it left the index for good or a newer version is in.
--- KEYS: the symbol's keys (defs.lua's symbol_keys, 8), the shard's defs hash and tombstones.
--- ARGV: alert id, definition (JSON, without its state), version, paused ('1'/'0'), the previous version's target
--- (a v1-shaped member to replace, or '').
+-- KEYS: the symbol's keys (defs.lua's symbol_keys, 8), the shard's defs hash and tombstones, the symbol's window
+-- hash. ARGV: alert id, definition (JSON, without its state), version, paused ('1'/'0'), the previous version's
+-- target (a v1-shaped member to replace, or ''), the number of windows.
 local K = symbol_keys(1)
 S.defs, S.done = KEYS[9], KEYS[10]
 local id, definition, version, paused, previous = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5]
@@ -26,6 +26,11 @@ elseif previous ~= '' then
 end
 d.id, d.v, d.at, d.nb = id, version, now, 0
 d.st = paused and 'paused' or initial_state(d)
+if PCT_SET[d.c] and redis.call('EXISTS', KEYS[11]) == 0 then
+  -- The symbol's windows are kept from its first percent alert on (evaluate_ticks.lua keeps them while this exists).
+  redis.call('HSET', KEYS[11], 's', '0' .. string.rep(' -1 - - - -', tonumber(ARGV[6])))
+  redis.call('PEXPIRE', KEYS[11], 2 * 86400000)
+end
 place(K, d)
 save_def(d)
 return 1

@@ -1,5 +1,6 @@
 -- Needs member.lua and defs.lua in front (index.py). Takes an alert out of its symbol's index for good, leaving a
--- tombstone. KEYS: the symbol's keys (defs.lua's symbol_keys, 8), the shard's defs hash and tombstones.
+-- tombstone. KEYS: the symbol's keys (defs.lua's symbol_keys, 8), the shard's defs hash and tombstones, the
+-- symbol's window hash (unused here).
 -- ARGV: alert id, target price ('' if none), tombstone lifetime (s). Expired tombstones are trimmed here, where
 -- they are added.
 local K = symbol_keys(1)
