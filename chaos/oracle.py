@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from chaos.recurring_oracle import History, Shown, firing_history, judge_recurring
 from chaos.stack import ChaosStack
 from chaos.workload import SYMBOLS, Created, User, fires_at
 from pricealert.common import names
@@ -33,8 +34,11 @@ GROUPS = (
 
 
 def trigger_id_of(message_id: str) -> str:
-    """The trigger id inside a Message-ID '<trigger.<id>@domain>'."""
-    return message_id.strip().strip("<>").split("@", 1)[0].removeprefix("trigger.")
+    """The trigger id inside a Message-ID '<trigger.<id>@domain>' (a recurring firing's '<alert id>.<n>' is
+    '<alert id>:<n>': notifier/mail.py message_id; alert ids are UUIDs, without a dot)."""
+    inside = message_id.strip().strip("<>").split("@", 1)[0].removeprefix("trigger.")
+    alert_id, dot, firing = inside.rpartition(".")
+    return f"{alert_id}:{firing}" if dot and firing.isdigit() else inside
 
 
 def is_alert_mail(message_id: str) -> bool:
@@ -77,8 +81,12 @@ async def read_triggers(redis: RedisClient, shards: int) -> list[dict[str, str]]
 
 
 async def index_ids(redis: RedisClient, shards: int) -> set[str]:
-    """Ids of the alerts the evaluator's index holds now (each symbol's keys live in its shard)."""
+    """Ids of the alerts the evaluator's index holds now (each symbol's keys live in its shard): the v1-shaped
+    members of the level sets and every alert of the shards' definitions hashes (recurring ones among them)."""
     ids: set[str] = set()
+    for shard in {shard_of(symbol, shards) for symbol in SYMBOLS}:
+        defined: list[bytes] = await redis.hkeys(names.eval_defs_key(shard))  # type: ignore[assignment]  # redis-py types replies as Any-ish unions
+        ids.update(key.decode() for key in defined)
     for symbol in SYMBOLS:
         shard = shard_of(symbol, shards)
         for key in (
@@ -112,11 +120,10 @@ async def backlog(redis: RedisClient, shards: int) -> dict[str, int]:
     return out
 
 
-async def statuses(
-    client: httpx.AsyncClient, users: list[User], errors: list[str] | None = None
-) -> dict[str, tuple[str, str]]:
-    """alert id -> (status, delivery_status) as the API shows them (a 5xx is retried a few times, and noted)."""
-    shown: dict[str, tuple[str, str]] = {}
+async def statuses(client: httpx.AsyncClient, users: list[User], errors: list[str] | None = None) -> dict[str, Shown]:
+    """alert id -> (status, delivery_status, firing_count) as the API shows them (a 5xx is retried a few times, and
+    noted)."""
+    shown: dict[str, Shown] = {}
     for user in users:
         page = 1
         while page < 20:
@@ -130,7 +137,8 @@ async def statuses(
             response.raise_for_status()
             items = response.json()["items"]
             for item in items:
-                shown[str(item["id"])] = (str(item["status"]), str(item.get("delivery_status")))
+                count = item.get("firing_count")
+                shown[str(item["id"])] = (str(item["status"]), str(item.get("delivery_status")), count)
             if len(items) < 100:
                 break
             page += 1
@@ -145,12 +153,15 @@ class Observation:
     mails: list[tuple[float, str]]
     indexed: set[str]
     backlog: dict[str, int]
-    shown: dict[str, tuple[str, str]]
+    shown: dict[str, Shown]
     crashed: dict[str, int | None] = field(default_factory=dict)
     status_error: str = ""
+    history: dict[str, History] = field(default_factory=dict)  # recurring alert id -> its firings in the API
 
 
-async def observe(stack: ChaosStack, client: httpx.AsyncClient, users: list[User]) -> Observation:
+async def observe(
+    stack: ChaosStack, client: httpx.AsyncClient, users: list[User], created: list[Created]
+) -> Observation:
     """Read the final state of a scenario's stack."""
     crashed: dict[str, int | None] = {name: code for name, code in stack.exit_codes().items() if code is not None}
     try:
@@ -165,6 +176,7 @@ async def observe(stack: ChaosStack, client: httpx.AsyncClient, users: list[User
         shown,
         crashed,
         status_error,
+        await firing_history(client, users, created),
     )
 
 
@@ -177,14 +189,31 @@ def _correct(created: Created, trigger: dict[str, str]) -> bool:
     return same_alert and created.alert.must_fire and fires_at(created.alert, price)
 
 
-def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_end_ms: float | None) -> dict[str, Any]:
-    """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict."""
+def judge(
+    created: list[Created],
+    obs: Observation,
+    *,
+    mail_window: int,
+    fault_end_ms: float | None,
+    recovery_of_recurring: bool = False,
+) -> dict[str, Any]:
+    """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict.
+
+    The once alerts' triggers are judged here, the recurring alerts' by recurring_oracle.judge_recurring; every
+    trigger's mail (either kind) counts in the emails figures, their duplicates against the one crash window.
+    Recovery is measured on the once alerts' triggers and mails, or with `recovery_of_recurring` (a fault while
+    the market swings) on the recurring alerts'.
+    """
     by_name = {c.alert.name: c for c in created}
-    fired = Counter(t.get("name", "") for t in obs.triggers)
+    recurring_names = {c.alert.name for c in created if c.alert.recurring}
+    once_triggers = [t for t in obs.triggers if t.get("name") not in recurring_names]
+    recurring_triggers = [t for t in obs.triggers if t.get("name") in recurring_names]
+    fired = Counter(t.get("name", "") for t in once_triggers)
     acknowledged = [c for c in created if c.acknowledged]
-    lost_triggers = sorted(c.alert.name for c in acknowledged if c.alert.must_fire and not fired[c.alert.name])
+    once_acknowledged = [c for c in acknowledged if not c.alert.recurring]
+    lost_triggers = sorted(c.alert.name for c in once_acknowledged if c.alert.must_fire and not fired[c.alert.name])
     unexpected = sorted(
-        t.get("name", "?") for t in obs.triggers if t.get("name") not in by_name or not _correct(by_name[t["name"]], t)
+        t.get("name", "?") for t in once_triggers if t.get("name") not in by_name or not _correct(by_name[t["name"]], t)
     )
     recovered = sorted(n for n in fired if n in by_name and not by_name[n].acknowledged)
     trigger_ids = {t["trigger_id"] for t in obs.triggers}
@@ -194,7 +223,7 @@ def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_e
         c.alert.name for c in acknowledged if c.alert_id not in obs.indexed and c.alert_id not in fired_alert_ids
     )
     wrong_status = []
-    for c in acknowledged:
+    for c in once_acknowledged:
         want = ("triggered", "sent") if c.alert_id in fired_alert_ids else ("active", "None")
         got = obs.shown.get(c.alert_id or "")
         if got is None or got[0] != want[0] or (want[0] == "triggered" and got[1] != want[1]):
@@ -206,8 +235,8 @@ def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_e
             f"{c.alert.name}: {c.status} {c.error[:120]}" for c in created if not c.acknowledged
         ),
         "alerts_lost": alerts_lost,
-        "triggers_expected": sum(1 for c in acknowledged if c.alert.must_fire),
-        "triggers_seen": len(obs.triggers),
+        "triggers_expected": sum(1 for c in once_acknowledged if c.alert.must_fire),
+        "triggers_seen": len(once_triggers),
         "triggers_lost": lost_triggers,
         "triggers_duplicated": sum(n - 1 for n in fired.values() if n > 1),
         "triggers_unexpected": unexpected,
@@ -225,18 +254,25 @@ def judge(created: list[Created], obs: Observation, *, mail_window: int, fault_e
         "crashed_processes": obs.crashed,
         "dead_letters": sum(v for k, v in obs.backlog.items() if k.startswith("dead ")),
     }
-    result.update(recovery(obs, fault_end_ms))
+    result.update(judge_recurring(created, recurring_triggers, mailed, obs.shown, obs.history, obs.indexed))
+    recurring_ids = {t["trigger_id"] for t in recurring_triggers}
+    measured = recurring_triggers if recovery_of_recurring else once_triggers
+    mails = [m for m in obs.mails if (m[1] in recurring_ids) == recovery_of_recurring]
+    result.update(recovery(measured, mails, fault_end_ms))
     result["pass"] = passed(result)
     return result
 
 
-def recovery(obs: Observation, fault_end_ms: float | None) -> dict[str, float | None]:
-    """Fault end -> the next trigger, the next email, and the last email (settled)."""
+def recovery(
+    triggers: list[dict[str, str]], mails: list[tuple[float, str]], fault_end_ms: float | None
+) -> dict[str, float | None]:
+    """Fault end -> the next trigger, the next email, and the last email (settled) among `triggers` and `mails`
+    (judge gives the once alerts': the recurring alerts' swings at the end would make every scenario settle late)."""
     if fault_end_ms is None:
         return {"recovery_s": None, "next_trigger_s": None, "next_email_s": None, "settled_s": None}
-    trigger_ms = sorted(int(t["entry_id"].split("-")[0]) for t in obs.triggers)
+    trigger_ms = sorted(int(t["entry_id"].split("-")[0]) for t in triggers)
     after_t = [ms for ms in trigger_ms if ms >= fault_end_ms]
-    after_m = sorted(ms for ms, _ in obs.mails if ms >= fault_end_ms)
+    after_m = sorted(ms for ms, _ in mails if ms >= fault_end_ms)
     next_t = round((after_t[0] - fault_end_ms) / 1000, 2) if after_t else None
     next_m = round((after_m[0] - fault_end_ms) / 1000, 2) if after_m else None
     both = [v for v in (next_t, next_m) if v is not None]
@@ -249,7 +285,8 @@ def recovery(obs: Observation, fault_end_ms: float | None) -> dict[str, float | 
 
 
 def passed(result: dict[str, Any]) -> bool:
-    """0 lost, 0 unexpected, trigger duplicates 0, email duplicates within the crash window, statuses right."""
+    """0 lost, 0 unexpected, trigger duplicates 0, email duplicates within the crash window, statuses right; the
+    recurring alerts' oracle passes."""
     return (
         not result["triggers_lost"]
         and not result["triggers_unexpected"]
@@ -260,4 +297,5 @@ def passed(result: dict[str, Any]) -> bool:
         and result["emails_duplicated"] <= result["mail_crash_window"]
         and result["status_wrong_count"] == 0
         and not result["crashed_processes"]
+        and result["recurring_pass"]
     )

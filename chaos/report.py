@@ -14,6 +14,13 @@ HEADER = (
 )
 
 
+RECURRING_HEADER = (
+    "| scenario | recurring alerts | firings seen / expected | alerts lost | gaps | doubled | count off | invalid "
+    "| emails lost | dup | firing_count wrong | history wrong | unindexed | pass |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
 def _n(value: Any) -> str:
     if isinstance(value, list):
         return str(len(value))
@@ -33,6 +40,21 @@ def row(r: dict[str, Any]) -> str:
     )
 
 
+def recurring_row(r: dict[str, Any]) -> str:
+    """One scenario's row of the recurring alerts' table."""
+    if "recurring_pass" not in r:
+        return f"| {r['scenario']} | not judged | | | | | | | | | | | | **FAIL** |"
+    verdict = "pass" if r["recurring_pass"] else "**FAIL**"
+    return (
+        f"| {r['scenario']} | {r['recurring_alerts']} "
+        f"| {r['recurring_firings_seen']} / {r['recurring_firings_expected']} | {_n(r['recurring_lost'])} "
+        f"| {_n(r['recurring_gaps'])} | {_n(r['recurring_doubled'])} | {_n(r['recurring_count_off'])} "
+        f"| {r['recurring_invalid_count']} | {_n(r['recurring_emails_lost'])} | {r['recurring_emails_duplicated']} "
+        f"| {r['recurring_api_wrong_count']} | {_n(r['recurring_history_wrong'])} | {_n(r['recurring_unindexed'])} "
+        f"| {verdict} |"
+    )
+
+
 def details(r: dict[str, Any]) -> list[str]:
     """What a reader needs beyond the row: the fault, counts, and for a failure the evidence."""
     lines = [f"- **{r['scenario']}**: {r['what']}. " + "; ".join(r.get("fault_notes", []))]
@@ -44,6 +66,13 @@ def details(r: dict[str, Any]) -> list[str]:
             f"{r['emails_accepted']} accepted / {r['emails_expected']} expected; next trigger "
             f"{_n(r.get('next_trigger_s'))} s, next email {_n(r.get('next_email_s'))} s after the fault "
             f"ended; {r.get('trades_played', 0)} trades played; {r['wall_s']} s wall."
+        )
+    if "recurring_alerts" in r:
+        lines.append(
+            f"  recurring: {r['recurring_alerts']} alerts answered 201 (+{r['recurring_recovered']} whose creation "
+            f"got no 201 fired), {r['recurring_firings_seen']} firings seen / {r['recurring_firings_expected']} "
+            f"scripted, emails {r['recurring_emails_accepted']} accepted / {r['recurring_emails_expected']} "
+            f"firings."
         )
     if r.get("api_5xx_seen"):
         lines.append(
@@ -61,6 +90,15 @@ def details(r: dict[str, Any]) -> list[str]:
             "status_error",
             "status_wrong",
             "crashed_processes",
+            "recurring_lost",
+            "recurring_gaps",
+            "recurring_doubled",
+            "recurring_count_off",
+            "recurring_invalid",
+            "recurring_emails_lost",
+            "recurring_api_wrong",
+            "recurring_history_wrong",
+            "recurring_unindexed",
         ):
             if r.get(key):
                 lines.append(f"  {key}: {json.dumps(r[key])[:600]}")
@@ -115,10 +153,12 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
         f"{passed}/{len(results)} fault scenarios pass; whole run {wall_s:.0f} s. Each scenario runs on a fresh "
         "stack (Redis with AOF everysec, SQLite, an aiosmtpd SMTP server, the fake exchange, every service as its own "
         "process; the cluster-* scenarios: a Redis Cluster of 3 masters + 3 replicas, AOF on each, and 2 processes "
-        "each of ingest, the evaluator and the notifier sharing the 16 shards): 12 users create 240 alerts on 4 "
-        "symbols (200 that the scripted market crosses: above, below and "
-        "cross both ways; 40 it never reaches), then the market ramps up (with a burst that fires 40 alerts at once, "
-        "the moment the fault is injected), holds, ramps down and holds, with 200 trades/s of steady load.",
+        "each of ingest, the evaluator and the notifier sharing the 16 shards): 12 users create 260 alerts on 4 "
+        "symbols (200 once alerts that the scripted market crosses: above, below and "
+        "cross both ways; 40 it never reaches; 20 every_time alerts with a 1 s cooldown: above, below, cross, "
+        "enter_range, exit_range), then the market ramps up (with a burst that fires 40 alerts at once, "
+        "the moment the fault is injected), holds, ramps down and holds, then swings 3 times back and forth across "
+        "the recurring alerts' levels (below every once alert's target), with 200 trades/s of steady load.",
         "",
         "Pass: 0 triggers lost, 0 unexpected, 0 duplicated (the evaluator's Lua script makes a duplicate trigger "
         "impossible: its window is 0); 0 emails lost or unexpected and duplicates ≤ the crash window; 0 alerts "
@@ -126,10 +166,22 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
         "The crash window is the number of mails in flight when the fault hit: triggers leased by a notifier or "
         "accepted by the SMTP server but not yet recorded as sent. Recovery: fault end → both the next trigger "
         "and the next email after it (when the market had nothing left to fire, the next email alone; "
-        "kill-alerts-api: → the next 201). Settled: fault end → the last email.",
+        "kill-alerts-api: → the next 201). Settled: fault end → the last email. Both of the once alerts' triggers "
+        "and mails, but for the *-swing scenarios, whose fault hits while the market swings across the recurring "
+        "alerts: theirs.",
         "",
         HEADER,
         *(row(r) for r in results),
+        "",
+        "Recurring alerts (every_time): each must fire as often as the script crosses it (count off: it did not), "
+        "its firing numbers 1..n with no gap and none twice in the triggers streams (doubled), each firing valid "
+        "(trigger id `<alert id>:<n>`, a price that may fire it, the cooldown kept), each firing's mail accepted "
+        "(duplicates count in the crash window above, with the once alerts' mails), the API's firing_count n with "
+        "the latest mail sent, GET /alerts/{id}/firings exactly those n firings, all sent, and the alert still "
+        "in the evaluator's index.",
+        "",
+        RECURRING_HEADER,
+        *(recurring_row(r) for r in results if "error" not in r or "triggers_lost" in r),
         "",
         "## Details",
         "",

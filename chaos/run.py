@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python chaos/run.py`: make the package importa
 
 from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
-from chaos.report import row, write_report
+from chaos.report import recurring_row, row, write_report
 from chaos.runner import run_scenario
 from chaos.scenarios import SCENARIOS
 from pricealert.common.logging import configure_logging
@@ -49,6 +49,8 @@ async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: boo
         result = await run_scenario(scenario, root)
         results.append(result)
         say(row(result) + f"  ({result['wall_s']} s)")
+        if "recurring_pass" in result:
+            say("recurring: " + recurring_row(result))
     hostile_results: list[dict[str, Any]] = []
     for database in hostile:
         say(f"== hostile input on {database}: schemathesis and hand-written requests against the gateway")

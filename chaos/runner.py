@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
+from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
+from chaos.recurring_oracle import firings_of, settled_recurring
 from chaos.scenarios import FaultContext, Scenario, run_fault
 from chaos.stack import ChaosStack
-from chaos.workload import LEVELS, Created, Market, User, create_alerts, plan_alerts, register_users
+from chaos.workload import LEVELS, SYMBOLS, Created, Market, User, create_alerts, register_users
+from pricealert.common import names
 from pricealert.testsupport.polling import holds_within
 
 USERS = 12
@@ -29,6 +32,36 @@ def fired_all(stack: ChaosStack, created: list[Created], phase: str) -> Any:
         return wanted <= {t.get("name") for t in await read_triggers(stack.redis, stack.shards)}
 
     return check
+
+
+def fired_recurring(stack: ChaosStack, created: list[Created]) -> Any:
+    """A check: every acknowledged recurring alert fired as often as the script crosses it (or more)."""
+
+    async def check() -> bool:
+        return all(
+            have >= want for have, want in firings_of(created, await read_triggers(stack.redis, stack.shards)).values()
+        )
+
+    return check
+
+
+async def triggers_count(stack: ChaosStack) -> int:
+    """How many entries the triggers streams hold."""
+    return sum([int(await stack.redis.xlen(names.triggers_stream(shard))) for shard in range(stack.shards)])
+
+
+async def fault_in_swing(scenario: Scenario, ctx: FaultContext) -> None:
+    """The fault, the moment the first swing's second crossing fires (its first fires each symbol's enter_range;
+    the second, each symbol's above and cross at once): its firings are in flight."""
+    await asyncio.sleep(FIRST_HOLD_S / 2)  # the down ramp's last firings (exit_range at -LEVELS) are in by now
+    before = await triggers_count(ctx.stack)
+
+    async def burst() -> bool:
+        return await triggers_count(ctx.stack) > before + len(SYMBOLS)
+
+    if not await holds_within(burst, within=FIRST_HOLD_S + 5, every=0.005):
+        ctx.notes.append("the swing's burst was not seen: the fault came late")
+    await run_fault(scenario, ctx)
 
 
 def indexed_all(stack: ChaosStack, created: list[Created]) -> Any:
@@ -55,10 +88,10 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
             return False
         fired = {t["alert_id"] for t in triggers}
         shown = await statuses(client, users, stack.api_errors)
-        return all(
-            shown.get(c.alert_id or "", ("", ""))[0] == "triggered" and shown[c.alert_id or ""][1] == "sent"
+        return settled_recurring(created, triggers, shown) and all(
+            shown.get(c.alert_id or "", ("", "", None))[0] == "triggered" and shown[c.alert_id or ""][1] == "sent"
             for c in created
-            if c.acknowledged and c.alert_id in fired
+            if c.acknowledged and c.alert_id in fired and not c.alert.recurring
         )
 
     return check
@@ -68,7 +101,7 @@ async def create_under_fault(
     client: httpx.AsyncClient, users: list[User], scenario: Scenario, ctx: FaultContext
 ) -> list[Created]:
     """Half the alerts before the fault; the other half at a steady pace while the API is killed and restarted."""
-    plan = plan_alerts(USERS)
+    plan = plan_workload(USERS)
     half = len(plan) // 2
     created = await create_alerts(client, users, plan[:half], retry_catalog_s=30)
     fault = asyncio.create_task(run_fault(scenario, ctx, delay=2.0))
@@ -108,7 +141,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             if scenario.during == "create":
                 created = await create_under_fault(client, users, scenario, ctx)
             else:
-                created = await create_alerts(client, users, plan_alerts(USERS), retry_catalog_s=30)
+                created = await create_alerts(client, users, plan_workload(USERS), retry_catalog_s=30)
             mark("created")
             result["indexed_before_ramp"] = await holds_within(indexed_all(stack, created), within=30)
             mark("indexed")
@@ -126,14 +159,27 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             await market.ramp(range(LEVELS - 1, -LEVELS - 1, -1), 0.05)
             result["down_fired"] = await holds_within(fired_all(stack, created, "down"), within=HOLD_S)
             mark("down")
+            if scenario.during == "swing":
+                fault_task = asyncio.create_task(fault_in_swing(scenario, ctx))
+            await swing(market)  # the recurring alerts' crossings, back and forth
+            result["recurring_fired"] = await holds_within(fired_recurring(stack, created), within=HOLD_S)
+            mark("swung")
             await market.stop()
             if fault_task is not None:
                 await fault_task
             result["settled"] = await holds_within(settled(stack, client, users, created), within=SETTLE_S, every=0.5)
             mark("settled")
             await asyncio.sleep(QUIET_S)
-            obs = await observe(stack, client, users)
-        result.update(judge(created, obs, mail_window=ctx.mail_window, fault_end_ms=ctx.ended_ms))
+            obs = await observe(stack, client, users, created)
+        result.update(
+            judge(
+                created,
+                obs,
+                mail_window=ctx.mail_window,
+                fault_end_ms=ctx.ended_ms,
+                recovery_of_recurring=scenario.during == "swing",
+            )
+        )
         if scenario.during == "create":
             result.update(api_recovery(created, ctx))
         result["trades_played"] = market.played

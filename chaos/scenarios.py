@@ -48,7 +48,9 @@ class Scenario:
     notifiers: int = 1
     ingests: int = 1
     cluster: bool = False  # on a Redis Cluster of 3 masters + 3 replicas instead of one Redis
-    during: str = "ramp"  # "ramp": while the market moves; "create": while alerts are being created
+    # "ramp": while the market moves; "create": while alerts are being created; "swing": while the market swings
+    # across the recurring alerts (chaos/recurring.py) at the end
+    during: str = "ramp"
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
 
 
@@ -58,8 +60,9 @@ async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:
     shard_of_trigger = {t["trigger_id"]: int(t["shard"]) for t in await read_triggers(stack.redis, stack.shards)}
     leased: set[str] = set()
     for shard in range(stack.shards):  # a trigger's lease and sent mark live in its symbol's shard
+        prefix = names.notifier_lease_key(shard, "")
         async for key in stack.redis.scan_iter(match=names.notifier_lease_key(shard, "*"), count=1000):
-            leased.add(trigger_id := key.decode().rsplit(":", 1)[1])
+            leased.add(trigger_id := key.decode().removeprefix(prefix))  # a recurring firing's id has a colon
             shard_of_trigger[trigger_id] = shard
     unsent = set()
     for trigger_id in sorted(accepted | leased):
@@ -213,6 +216,22 @@ SCENARIOS: list[Scenario] = [
         kill("notifier-1", mails=True),
         restart("notifier-1"),
         2.0,
+    ),
+    Scenario(
+        "kill-evaluator-swing",
+        "SIGKILL the evaluator while recurring alerts fire (the market's swings), restart after 2 s",
+        kill("evaluator-1"),
+        restart("evaluator-1"),
+        2.0,
+        during="swing",
+    ),
+    Scenario(
+        "kill-notifier-swing",
+        "SIGKILL the notifier while recurring alerts' mails go out (the market's swings), restart after 2 s",
+        kill("notifier-1", mails=True),
+        restart("notifier-1"),
+        2.0,
+        during="swing",
     ),
     Scenario(
         "kill-alerts-api",

@@ -34,17 +34,34 @@ class PlannedAlert:
     user: int
     symbol: str
     condition: str
-    target: Decimal
-    phase: str  # "up": fires on the way up, "down": on the way down, "never": must not fire
+    target: Decimal | None  # None: a range alert (low and high)
+    phase: str  # "up": fires on the way up, "down": on the way down, "never": must not fire; "recur": every_time
+    frequency: str = "once"
+    cooldown_s: int | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
 
     @property
     def must_fire(self) -> bool:
         """Whether the scripted market reaches this alert's target."""
         return self.phase != "never"
 
-    def body(self) -> dict[str, str]:
+    @property
+    def recurring(self) -> bool:
+        """Whether this is an every_time alert (chaos/recurring.py judges those)."""
+        return self.frequency != "once"
+
+    def body(self) -> dict[str, str | int]:
         """The POST /alerts body."""
-        return {"symbol": self.symbol, "target_price": str(self.target), "condition": self.condition, "name": self.name}
+        body: dict[str, str | int] = {"symbol": self.symbol, "condition": self.condition, "name": self.name}
+        for key, value in (("target_price", self.target), ("low", self.low), ("high", self.high)):
+            if value is not None:
+                body[key] = str(value)
+        if self.recurring:
+            body["frequency"] = self.frequency
+            if self.cooldown_s is not None:
+                body["cooldown_s"] = self.cooldown_s
+        return body
 
 
 def plan_alerts(users: int) -> list[PlannedAlert]:
@@ -84,7 +101,9 @@ def plan_alerts(users: int) -> list[PlannedAlert]:
 
 
 def fires_at(alert: PlannedAlert, price: Decimal) -> bool:
-    """Whether a trade at `price` may fire `alert` (cross: its side is fixed by the base price)."""
+    """Whether a trade at `price` may fire the once alert `alert` (cross: its side is fixed by the base price)."""
+    if alert.target is None:
+        return False
     if alert.condition == "above" or (alert.condition == "cross" and alert.target > SYMBOLS[alert.symbol]):
         return price >= alert.target
     return price <= alert.target
