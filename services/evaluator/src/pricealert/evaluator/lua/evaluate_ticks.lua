@@ -30,8 +30,10 @@ local function evaluate_symbol(sym, chunk, K, window_key, found, high, low, late
   if found > (S.pending and 1 or 0) then
     W, mins, owns = load_windows(window_key), load_mins(K), load_owns(K)
     W.watched = next(mins) ~= nil or #owns > 0
-    -- Fast path: no percent alert can fire and every trade falls in each window's current bucket.
-    if #owns == 0 and not may_fire_percent(W, mins, high, low) and add_batch(W, high, low, latest) then
+    -- Fast path: no percent alert can fire: the windows take the trades in one step (all in each window's current
+    -- bucket) or a second of trade time at a time.
+    if #owns == 0 and not may_fire_percent(W, mins, high, low) then
+      if not add_batch(W, high, low, latest) then add_by_second(window_key, W, chunk) end
       save_windows(window_key, W)
       W = nil
       if not S.levels then return end

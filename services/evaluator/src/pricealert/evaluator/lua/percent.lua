@@ -86,10 +86,9 @@ local function advance(key, wi, w, b)
   w.cur, w.lo, w.lon, w.hi, w.hin = b, nil, nil, nil, nil
 end
 
--- Adds a trade (price p, its number pn) to every window.
-local function add_trade(key, W, p, pn, exchange_time)
-  local t = math.max(tonumber(exchange_time), W.latest)
-  W.latest = t
+-- Adds trades of one second of (clamped) trade time t, lowest lo and highest hi (lon, hin their numbers), to every
+-- window: each bucket length is a whole number of seconds, so they all lie in one bucket of each window.
+local function add_group(key, W, t, lo, lon, hi, hin)
   for wi = 1, #S.sizes do
     local w = W[wi]
     local b = math.floor(t / S.sizes[wi])
@@ -97,9 +96,37 @@ local function add_trade(key, W, p, pn, exchange_time)
       advance(key, wi, w, b)
       W.advanced = true
     end
-    if not w.lon or pn < w.lon then w.lo, w.lon = p, pn end
-    if not w.hin or pn > w.hin then w.hi, w.hin = p, pn end
+    if not w.lon or lon < w.lon then w.lo, w.lon = lo, lon end
+    if not w.hin or hin > w.hin then w.hi, w.hin = hi, hin end
   end
+end
+
+-- Adds a trade (price p, its number pn) to every window.
+local function add_trade(key, W, p, pn, exchange_time)
+  local t = math.max(tonumber(exchange_time), W.latest)
+  W.latest = t
+  add_group(key, W, t, p, pn, p, pn)
+end
+
+-- Adds a symbol's tick lines (matcher.py) to every window a second of trade time at a time: the same windows as
+-- trade by trade, for a batch that can fire nothing.
+local function add_by_second(key, W, chunk)
+  local second, t, lo, lon, hi, hin
+  for price, exchange_time in string.gmatch(chunk, '(%S+) %S+ (%d+) [^\n]*\n') do
+    local time = math.max(tonumber(exchange_time), W.latest)
+    W.latest = time
+    local pn = tonumber(price)
+    local s = math.floor(time / 1000)
+    if s ~= second then
+      if second then add_group(key, W, t, lo, lon, hi, hin) end
+      second, lo, lon, hi, hin = s, price, pn, price, pn
+    else
+      if pn < lon then lo, lon = price, pn end
+      if pn > hin then hi, hin = price, pn end
+    end
+    t = time
+  end
+  if second then add_group(key, W, t, lo, lon, hi, hin) end
 end
 
 -- A whole batch of trades in one step when each lies in every window's current bucket (the batch's `latest` trade
