@@ -71,6 +71,7 @@ def trigger_keys(trigger: str) -> list[str]:
 # Every script under a lua/ folder (LIBRARIES are pieces the evaluator's scripts include; they name no key):
 # the keys one call touches, as its caller passes them in KEYS.
 SCRIPTS: dict[str, list[str]] = {
+    "put_channel.lua": [names.CHANNEL_REGISTRY],
     "count_login_attempt.lua": LOGIN_KEYS,
     "record_login_success.lua": LOGIN_KEYS,
     "count_signup_requests.lua": [

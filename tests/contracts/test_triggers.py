@@ -97,6 +97,7 @@ async def test_a_fired_alert_is_a_trigger_that_trigger_reads(redis: Redis) -> No
                 "reference_price",
                 "change_pct",
                 "hour_firings",
+                "channels",
             )
         ),
         "frequency": Frequency.ONCE,

@@ -134,12 +134,25 @@ AUTH = Role(
     data_types=("@string", "@set", "@sortedset"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *TRANSACTIONS, *APPEND, *READ_STREAMS, "+time"),
 )
+CHANNEL_TEST_REPLIES = names.channel_test_reply_key("*")
+# Alerts also keeps the channel registry (a hash, by script), asks the notifier for test sends and waits for the
+# answer (BLPOP on a reply list), writes the users' feeds (read back with XREAD) and their tickets (SET, GETDEL),
+# and stages channel verification mails on account-events; its feed writer consumes alert-events in group feed.
 ALERTS = Role(
     "alerts",
-    writes=(ALERT_EVENTS, SHARD_COUNT),
-    consumes=(TRIGGERS, NOTIFICATION_RESULTS),
+    writes=(
+        ALERT_EVENTS,
+        SHARD_COUNT,
+        names.CHANNEL_REGISTRY,
+        names.CHANNEL_TESTS,
+        CHANNEL_TEST_REPLIES,
+        family(names.FEED_KEYS),
+        names.ACCOUNT_EVENTS,
+    ),
+    consumes=(TRIGGERS, NOTIFICATION_RESULTS, ALERT_EVENTS),
     reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG),
-    commands=(*APPEND, *READ_STREAMS),
+    data_types=("@hash", "@list", "@string"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, *READ_STREAMS, "+xread"),
 )
 # Ingest and the evaluator share their shards by leases (ownership.py): SET NX and fenced scripts on the owner
 # keys, a sorted set of live replicas.
@@ -167,7 +180,8 @@ EVALUATOR = Role(
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+time"),
 )
 # Beside its shard's lease script, the notifier asks auth's set of unverified accounts (tag {auth}, another slot:
-# not in the script) which of a batch's users may get mail: SMISMEMBER, read-only.
+# not in the script) which of a batch's users may get mail: SMISMEMBER, read-only; and the channel registry
+# (HMGET, read-only); it answers test sends on their reply lists.
 NOTIFIER = Role(
     "notifier",
     writes=(
@@ -175,11 +189,12 @@ NOTIFIER = Role(
         family(names.NOTIFIER_ACCOUNT_KEYS),
         NOTIFICATION_RESULTS,
         SHARD_COUNT,
+        CHANNEL_TEST_REPLIES,
     ),
-    consumes=(TRIGGERS, names.ACCOUNT_EVENTS),
-    reads=(names.ACCOUNTS_UNVERIFIED,),
-    data_types=("@string", "@hash", "@sortedset"),
-    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+smismember"),
+    consumes=(TRIGGERS, names.ACCOUNT_EVENTS, names.CHANNEL_TESTS),
+    reads=(names.ACCOUNTS_UNVERIFIED, names.CHANNEL_REGISTRY),
+    data_types=("@string", "@hash", "@sortedset", "@list"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, "+smismember", "+hmget"),
 )
 SERVICES: tuple[Role, ...] = (AUTH, ALERTS, INGEST, EVALUATOR, NOTIFIER)
 

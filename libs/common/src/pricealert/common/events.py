@@ -184,6 +184,8 @@ class AlertFacts(Event):
     cooldown_s: int | None = None
     message: str | None = None
     version: int = 1
+    # The channel ids to notify, comma-separated, in order (channels.py); none: the account's email (`email`).
+    channels: str | None = None
 
     @model_validator(mode="after")
     def _definition_fits(self) -> Self:
@@ -207,6 +209,7 @@ class AlertFacts(Event):
             and self.frequency is Frequency.ONCE
             and not self.message
             and self.version == 1
+            and not self.channels
         )
 
 
@@ -247,24 +250,36 @@ class Trigger(AlertFacts):
 
 
 class DeliveryStatus(StrEnum):
-    """Delivery state of an alert's email."""
+    """Delivery state of a firing on one channel (and, aggregated, of the firing and its alert)."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    RETRYING = "retrying"  # an attempt failed and another is scheduled (next_retry_at): a result, not an aggregate
 
 
 class NotificationResult(Event):
-    """Outcome of sending one trigger's email."""
+    """Outcome of one attempt to deliver one trigger on one channel; `sent` and `failed` are final.
+
+    `attempts` is this attempt's number (1-based; 0 for a delivery refused before any attempt). Results written
+    before channels existed carry no channel: they are the account email's (`email`).
+    """
 
     kind: ClassVar[str] = names.NOTIFICATION_RESULTS_KIND
 
     trigger_id: str
     alert_id: str
-    status: Literal[DeliveryStatus.SENT, DeliveryStatus.FAILED]
+    status: Literal[DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.RETRYING]
     attempts: int
     error: str | None = None
     occurred_at: datetime
+    user_id: str | None = None
+    channel_id: str = "email"
+    channel_kind: str = "email"  # channels.ChannelKind
+    reply: str | None = None  # the receiver's answer, short: "HTTP 500", "250 2.0.0 Ok: queued as …"
+    http_status: int | None = None
+    next_retry_at: datetime | None = None  # retrying: when the next attempt is due
+    channel_disabled: bool = False  # the receiver answered 410 Gone: the channel is to be disabled
 
 
 class CatalogSymbol(BaseModel):
@@ -329,6 +344,8 @@ class AccountEventType(StrEnum):
     REGISTRATION_REPEATED = "account.registration_repeated"  # someone registered a taken address: tell its owner
     REGISTRATION_REFUSED = "account.registration_refused"  # a new address asked for a taken username: tell it
     VERIFIED = "account.verified"  # the address is verified (no mail)
+    # Written by the alerts service (its outbox): an email channel's address to verify; mail the link with `token`.
+    CHANNEL_VERIFICATION = "account.channel_verification"
 
 
 class AccountEvent(Event):

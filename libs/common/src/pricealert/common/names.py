@@ -82,6 +82,7 @@ GROUP_EVALUATOR = "evaluator"
 GROUP_INGEST = "ingest"
 GROUP_NOTIFIER = "notifier"
 GROUP_ALERTS = "alerts"
+GROUP_FEED = "feed"  # the alerts worker's feed writer: its own group on alert-events, triggers and results
 
 
 def dead_letter_stream(stream: str) -> str:
@@ -251,6 +252,35 @@ def notifier_account_mail_lease_key(event_id: str) -> str:
     return f"{NOTIFIER_ACCOUNT_KEYS}account-mail-lease:{event_id}"
 
 
+# Channels (channels.py): the alerts service owns them; it keeps each one's sending details in one registry hash that
+# the notifier reads at send time, and asks the notifier for test sends through a stream, the outcome coming back
+# on a short-lived list per request. One tag, {channels}: every key of the family in one slot.
+CHANNEL_KEYS = f"{PREFIX}:{{channels}}:"
+CHANNEL_REGISTRY = f"{CHANNEL_KEYS}registry"  # hash channel id -> ChannelSpec JSON (alerts writes, notifier reads)
+CHANNEL_TESTS = f"{CHANNEL_KEYS}channel-tests"  # stream of ChannelTestRequest: alerts appends, the notifier consumes
+
+
+def channel_test_reply_key(request_id: str) -> str:
+    """List the notifier pushes one ChannelTestOutcome JSON onto; the API waits on it (BLPOP), then it expires."""
+    return f"{CHANNEL_KEYS}test-reply:{request_id}"
+
+
+# The live feed (feed.py): one bounded stream per user, written by the alerts worker, read by GET /events; and the
+# single-use tickets a browser's EventSource opens it with. Each user's stream is its own hash tag.
+FEED_KEYS = f"{PREFIX}:feed:"
+FEED_MAXLEN = 1_000  # the history a reconnecting client can resume from (Last-Event-ID)
+
+
+def feed_stream(user_id: str) -> str:
+    """The user's feed of alert events (FeedEvent), newest last."""
+    return f"{FEED_KEYS}{{{user_id}}}"
+
+
+def feed_ticket_key(ticket_hash: str) -> str:
+    """A single-use ticket for GET /events?ticket=…: holds the user id, by the SHA-256 of the ticket, briefly."""
+    return f"{FEED_KEYS}ticket:{ticket_hash}"
+
+
 # Approximate MAXLEN per stream, by kind for the per-shard streams (sized for the default 16 shards, so the
 # totals stay what one stream had): far above any backlog a healthy consumer builds, so that trimming never
 # removes entries still pending (Redis < 8.2 trims pending entries too).
@@ -262,5 +292,6 @@ STREAM_MAXLEN: dict[str, int] = {
     SYMBOL_CATALOG: 10,
     SIGNING_KEYS: 100,
     ACCOUNT_EVENTS: 100_000,
+    CHANNEL_TESTS: 10_000,
 }
 DEAD_LETTER_MAXLEN = 100_000

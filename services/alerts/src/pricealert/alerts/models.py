@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, false
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -82,6 +82,7 @@ class Alert(Base):
     firing_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    channel_ids: Mapped[str | None] = mapped_column(Text)  # comma-separated; None: the account's email
 
 
 class Firing(Base):
@@ -107,6 +108,53 @@ class Firing(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     delivery_attempts: Mapped[int | None] = mapped_column(Integer)
+    channel_ids: Mapped[str | None] = mapped_column(Text)  # the trigger's channels; None: the account's email
+
+
+class Channel(Base):
+    """One user's place to be notified: another email address, a webhook or an Apprise URL."""
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        Index("ix_channels_user_created", "user_id", "created_at", "id"),
+        Index("ix_channels_verify_token", "verify_token_hash"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # channels.ChannelKind
+    name: Mapped[str | None] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(Text)  # address or URL, secrets included: never returned whole
+    status: Mapped[str] = mapped_column(String(16))  # channels.ChannelStatus
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    verify_token_hash: Mapped[str | None] = mapped_column(String(64))
+    verify_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Delivery(Base):
+    """One attempt to deliver one firing on one channel (the delivery log)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("trigger_id", "channel_id", "attempt", name="uq_deliveries_attempt"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    trigger_id: Mapped[str] = mapped_column(String(80))
+    alert_id: Mapped[str] = mapped_column(String(36))
+    channel_id: Mapped[str] = mapped_column(String(36))
+    channel_kind: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # sent, failed, retrying
+    error: Mapped[str | None] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    next_retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class OutboxEntry(Base):
@@ -150,3 +198,4 @@ class NewAlert:
     firing_count: int = 0
     last_fired_at: datetime | None = None
     paused_reason: str | None = None
+    channel_ids: str | None = None

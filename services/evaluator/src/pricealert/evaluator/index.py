@@ -78,6 +78,7 @@ def definition(alert: AlertFacts, expires_at_ms: int | None) -> str:
         "c": alert.condition.value,
         "n": alert.name or "",
         "m": alert.message or "",
+        "ch": alert.channels or "",
         "f": alert.frequency.value,
         "cd": (alert.cooldown_s or 0) * 1000,
         "cds": "" if alert.cooldown_s is None else str(alert.cooldown_s),

@@ -19,12 +19,24 @@ IDLE_PROBE_S = 5.0
 
 
 class SendFailed(Exception):
-    """The SMTP server did not accept a mail; `permanent` says whether a retry could help."""
+    """A receiver (SMTP server, webhook, Apprise service) did not take a delivery; `permanent` says whether a retry
+    could help, `reply` and `http_status` what it answered, `disable` that the channel is gone (HTTP 410)."""
 
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        reply: str | None = None,
+        http_status: int | None = None,
+        disable: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.reply = reply
+        self.http_status = http_status
+        self.disable = disable
 
 
 def classify(exc: BaseException) -> SendFailed:

@@ -36,7 +36,7 @@ local function append_trigger(f)
     'alert_id', f.alert_id, 'user_id', f.user_id, 'email', f.email, 'symbol', f.symbol, 'condition', f.condition,
     'target_price', f.target_price, 'name', f.name, 'low', f.low, 'high', f.high, 'percent', f.percent,
     'window', f.window, 'frequency', f.frequency, 'cooldown_s', f.cooldown_s, 'message', f.message,
-    'version', f.version, 'trigger_id', f.trigger_id, 'price', f.price, 'trade_id', f.trade_id,
+    'version', f.version, 'channels', f.channels, 'trigger_id', f.trigger_id, 'price', f.price, 'trade_id', f.trade_id,
     'exchange_time', f.exchange_time, 'tick_received_at', f.tick_received_at, 'fired_at', f.fired_at,
     'firing', f.firing, 'reference_price', f.reference_price, 'change_pct', f.change_pct, 'paused', f.paused,
     'hour_firings', f.hour_firings)
@@ -51,7 +51,8 @@ end
 local function fire_compact(a, sym, tick)
   append_trigger({alert_id = a.alert_id, user_id = a.user_id, email = a.email, symbol = sym,
     condition = a.condition, target_price = a.target_price, name = a.name, low = '', high = '', percent = '',
-    window = '', frequency = 'once', cooldown_s = '', message = '', version = '1', trigger_id = a.alert_id,
+    window = '', frequency = 'once', cooldown_s = '', message = '', version = '1', channels = '',
+    trigger_id = a.alert_id,
     price = tick.price, trade_id = tick.trade_id, exchange_time = tick.exchange_time,
     tick_received_at = tick.received_at, fired_at = S.now, firing = '1', reference_price = '', change_pct = '',
     paused = '0', hour_firings = ''})
@@ -78,7 +79,7 @@ local function fire_def(K, d, sym, tick, reference, change)
   end
   append_trigger({alert_id = d.id, user_id = d.u, email = d.e, symbol = sym, condition = d.c, target_price = d.t,
     name = d.n, low = d.lo, high = d.hi, percent = d.p, window = d.w, frequency = d.f, cooldown_s = d.cds,
-    message = d.m, version = tostring(d.v), trigger_id = every and (d.id .. ':' .. d.k) or d.id,
+    message = d.m, version = tostring(d.v), channels = d.ch or '', trigger_id = every and (d.id .. ':' .. d.k) or d.id,
     price = tick.price, trade_id = tick.trade_id, exchange_time = tick.exchange_time,
     tick_received_at = tick.received_at, fired_at = S.now, firing = tostring(d.k), reference_price = reference or '',
     change_pct = change or '', paused = paused and '1' or '0', hour_firings = every and tostring(d.hc) or ''})
