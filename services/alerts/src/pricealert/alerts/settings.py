@@ -58,6 +58,12 @@ class AlertsSettings(ServiceSettings):
     catalog_min_refresh_s: float = Field(default=2.0, ge=0, validation_alias="ALERTS_CATALOG_MIN_REFRESH_S")
     consumer_block_ms: int = Field(default=1_000, ge=10, le=2_000, validation_alias="ALERTS_CONSUMER_BLOCK_MS")
     consumer_reclaim_idle_ms: int = Field(default=30_000, ge=100, validation_alias="ALERTS_RECLAIM_IDLE_MS")
+    # The live feed (docs/feed.md): the worker's feed writer, and GET /events of the API.
+    feed_writer_enabled: bool = Field(default=True, validation_alias="ALERTS_FEED_WRITER_ENABLED")
+    feed_ping_s: float = Field(default=15.0, gt=0, le=60.0, validation_alias="ALERTS_FEED_PING_S")
+    # Each feed holds one connection of the feed's own Redis pool: at most this many feeds per API process.
+    feed_max_streams: int = Field(default=200, ge=1, le=10_000, validation_alias="ALERTS_FEED_MAX_STREAMS")
+    feed_max_per_user: int = Field(default=5, ge=1, le=100, validation_alias="ALERTS_FEED_MAX_PER_USER")
 
     @field_validator("database_read_url", mode="before")
     @classmethod
