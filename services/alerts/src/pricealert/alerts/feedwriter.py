@@ -121,7 +121,7 @@ async def append(redis: RedisClient, events: Iterable[FeedEvent]) -> int:
     count = 0
     for event in events:
         key = names.feed_stream(event.user_id)
-        pipe.xadd(key, event.to_fields(), maxlen=names.FEED_MAXLEN, approximate=True)
+        pipe.xadd(key, event.to_fields(), maxlen=names.FEED_MAXLEN, approximate=True)  # type: ignore[arg-type]  # redis-py: invariant value type
         users.add(event.user_id)
         count += 1
     for user_id in users:
