@@ -117,7 +117,14 @@ async def test_a_ticket_opens_one_feed_once_and_expires(
     async with aconnect_sse(http, "GET", "/events", params={"ticket": ticket}) as source:
         events = await opened(source, feed_app)
         await write(redis, "u1", 1)
-        assert data(await next_event(events))["user_id"] == "u1"
+        first = await next_event(events)
+        assert data(first)["user_id"] == "u1"
+    resumed = (await http.post("/events/ticket", headers=tokens.headers("u1"))).json()["ticket"]
+    await write(redis, "u1", 2)
+    params = {"ticket": resumed, "last_event_id": first.id}
+    async with aconnect_sse(http, "GET", "/events", params=params) as source:  # a browser's new EventSource
+        events = await opened(source, feed_app)
+        assert data(await next_event(events))["source_id"] == "a1:2"
     again = await http.get("/events", params={"ticket": ticket})
     assert (again.status_code, again.json()["error"]["code"]) == (401, "invalid_ticket")
 

@@ -92,9 +92,17 @@ async def read_events(
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="Resume after this event (its id).")
     ] = None,
+    resume_after: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            max_length=41,
+            description="As the Last-Event-ID header (which wins), for a browser's new EventSource with a ticket.",
+        ),
+    ] = None,
 ) -> Response:
     """Your live feed of alert events as Server-Sent Events: new ones only, or those after Last-Event-ID."""
-    after = parse_last_event_id(last_event_id)
+    after = parse_last_event_id(last_event_id if last_event_id is not None else resume_after)
     user_id = await _user_id(request, state, token, ticket)
     feeds: Feeds = request.app.state.feeds
     feeds.admit(user_id)
