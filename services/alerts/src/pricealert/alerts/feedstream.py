@@ -23,7 +23,7 @@ from pricealert.common.errors import InvalidInput, ServiceUnavailable, TooManyRe
 from pricealert.common.events import MalformedEvent
 from pricealert.common.feed import FeedEvent
 from pricealert.common.messages import entries_of, id_key, text
-from pricealert.common.redisconn import MAX_BLOCK_MS, RedisClient, connect_to
+from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, RedisClient, connect_to
 
 log = structlog.get_logger()
 
@@ -123,7 +123,12 @@ class Feeds:
         log.info("feed.opened", user_id=user_id, after=after)
         try:
             while True:
-                reply = await self.redis.xread({key: after}, count=READ_COUNT, block=self.block_ms)
+                try:
+                    reply = await self.redis.xread({key: after}, count=READ_COUNT, block=self.block_ms)
+                except TRANSIENT_REDIS_ERRORS as exc:
+                    # End the stream: the client reconnects with Last-Event-ID and misses nothing.
+                    log.warning("feed.read.failed", user_id=user_id, error=str(exc))
+                    return
                 for entry_id, raw in entries_of(reply):
                     after = entry_id
                     try:

@@ -14,7 +14,8 @@ from pricealert.alerts.deps import AppState, CurrentUser, StateDep, oauth2_schem
 from pricealert.alerts.feedstream import Feeds, parse_last_event_id
 from pricealert.alerts.views import ErrorBody
 from pricealert.common import names
-from pricealert.common.errors import InvalidInput, Unauthorized
+from pricealert.common.errors import InvalidInput, ServiceUnavailable, Unauthorized
+from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 
 TICKET_TTL_S = 30
 TICKET_BYTES = 32
@@ -31,6 +32,15 @@ class FeedTicket(BaseModel):
     expires_in: int = Field(description="Seconds it stays valid (if unused).", examples=[TICKET_TTL_S])
 
 
+def redis_unavailable() -> ServiceUnavailable:
+    """What the feed's routes answer while Redis cannot be reached."""
+    return ServiceUnavailable(
+        "The live feed is not reachable right now; try again shortly.",
+        code="feed_unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
 def ticket_hash(ticket: str) -> str:
     """What Redis keeps of a ticket: its SHA-256 (a leaked key name opens nothing)."""
     return hashlib.sha256(ticket.encode()).hexdigest()
@@ -45,7 +55,10 @@ def ticket_hash(ticket: str) -> str:
 async def create_ticket(user: CurrentUser, state: StateDep) -> FeedTicket:
     """A ticket for a browser's EventSource (which cannot send an Authorization header): valid once, for 30 s."""
     ticket = secrets.token_urlsafe(TICKET_BYTES)
-    await state.redis.set(names.feed_ticket_key(ticket_hash(ticket)), user.id, ex=TICKET_TTL_S)
+    try:
+        await state.redis.set(names.feed_ticket_key(ticket_hash(ticket)), user.id, ex=TICKET_TTL_S)
+    except TRANSIENT_REDIS_ERRORS as exc:
+        raise redis_unavailable() from exc
     return FeedTicket(ticket=ticket, expires_in=TICKET_TTL_S)
 
 
@@ -61,7 +74,10 @@ async def _user_id(request: Request, state: AppState, token: str | None, ticket:
     if token:
         return (await authenticate(token, state.keys, state.verified_tokens)).id
     if ticket:
-        owner = await state.redis.getdel(names.feed_ticket_key(ticket_hash(ticket)))
+        try:
+            owner = await state.redis.getdel(names.feed_ticket_key(ticket_hash(ticket)))
+        except TRANSIENT_REDIS_ERRORS as exc:
+            raise redis_unavailable() from exc
         if owner is None:
             raise Unauthorized("The ticket is unknown, used or expired.", code="invalid_ticket")
         return owner.decode() if isinstance(owner, bytes) else str(owner)
@@ -79,7 +95,11 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "invalid_last_event_id, or token_in_url."},
     401: {"model": ErrorBody, "description": "not_authenticated, invalid_token, or invalid_ticket."},
     429: {"model": ErrorBody, "description": "too_many_feeds: this user has the most feeds open already."},
-    503: {"model": ErrorBody, "description": "feeds_full: this server serves the most feeds it may."},
+    503: {
+        "model": ErrorBody,
+        "description": "feeds_full: this server serves the most feeds it may; "
+        "feed_unavailable: Redis cannot be reached.",
+    },
 }
 
 
@@ -108,6 +128,9 @@ async def read_events(
     feeds.admit(user_id)
     try:
         start, gap = await feeds.start(user_id, after)
+    except TRANSIENT_REDIS_ERRORS as exc:
+        feeds.release(user_id)
+        raise redis_unavailable() from exc
     except BaseException:
         feeds.release(user_id)
         raise
