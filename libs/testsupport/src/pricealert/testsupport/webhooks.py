@@ -71,6 +71,7 @@ class WebhookReceiver:
     _queued: collections.deque[Cue] = field(default_factory=collections.deque)
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _arrived: asyncio.Condition | None = None
     _up_task: asyncio.Task[None] | None = None
 
@@ -105,6 +106,9 @@ class WebhookReceiver:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
+        for task in list(self._tasks):  # an answer still to come (a delay) never comes
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if seconds is not None:
             self._up_task = asyncio.create_task(self._up_after(seconds))
 
@@ -148,6 +152,9 @@ class WebhookReceiver:
                 self._arrived.notify_all()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         self._writers.add(writer)
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_BODY)
         try:
@@ -167,7 +174,12 @@ class WebhookReceiver:
                 conn.start_next_cycle()
         except (ConnectionError, h11.ProtocolError):
             return
+        except asyncio.CancelledError:
+            # Ended by `down`/`stop` or the loop's end: asyncio's stream callback would report a cancelled
+            # handler as an error.
+            return
         finally:
+            self._tasks.discard(task)
             self._writers.discard(writer)
             writer.transport.abort()
 
