@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import apprise
 import pytest
 from webhook_testkit import Resolver, channel, settings
 
@@ -139,3 +140,16 @@ def test_vendor_destinations_are_one_account_and_show_no_token() -> None:
     assert first != destination("tgram://987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-100123")
     assert first.startswith("tgram:") and "AAHdq" not in first and "123456789" not in first
     assert destination("json://Hooks.Example.com:8080/x") == "hooks.example.com"
+
+
+async def test_a_plugin_that_crashes_is_retried_without_the_secret_in_the_reason(
+    receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash(self: apprise.Apprise, **kwargs: object) -> None:
+        raise RuntimeError(f"bug while sending to {json_url(receiver)}")
+
+    monkeypatch.setattr(apprise.Apprise, "async_notify", crash)
+    with pytest.raises(SendFailed) as caught:
+        await AppriseSender(settings()).send(apprise_channel(json_url(receiver)), "t", "b")
+    assert not caught.value.permanent and "RuntimeError" in caught.value.reason
+    assert PASSWORD not in caught.value.reason and TOKEN not in caught.value.reason

@@ -129,6 +129,11 @@ class AppriseSender:
                 result = await notifier.async_notify(body=body, title=title, timeout=self._timeout)
         except TimeoutError as exc:
             raise SendFailed(f"{service}: no answer within {self._timeout:g} s", permanent=False) from exc
+        except SendFailed:
+            raise
+        except Exception as exc:  # a plugin's bug: the next attempt may fare better, the stream must go on
+            detail = scrub(f"{type(exc).__name__}: {exc}", url)[:REASON_CHARS]
+            raise SendFailed(f"{service}: {detail}", permanent=False) from exc
         if result:
             return Delivered(reply=f"{service}: sent")
         if result.status is apprise.AppriseResultStatus.TIMEOUT:
