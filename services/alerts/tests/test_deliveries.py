@@ -20,7 +20,10 @@ from deliveries_testkit import (
     service_of,
 )
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from pricealert.alerts.database import write_session
+from pricealert.alerts.models import Firing
 from pricealert.common.events import DeliveryStatus, NotificationResult
 
 pytestmark = pytest.mark.usefixtures("catalog")
@@ -195,3 +198,20 @@ async def test_another_users_or_unknown_firing_is_not_found(
     assert no_token.status_code == 401
     for query in ("?page=0", "?page_size=101"):
         assert (await log_of(client, tokens, trigger, query)).status_code == 422
+
+
+async def test_an_outcome_from_before_the_log_is_shown_and_kept(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    alert = await create(client, tokens)
+    trigger = firing(alert)
+    await service_of(app).record_triggers([trigger])
+    async with write_session(app.state.alerts.store.sessions) as session:  # as recorded before migration 0007
+        stmt = update(Firing).where(Firing.trigger_id == trigger.trigger_id)
+        await session.execute(stmt.values(delivery_status="sent", delivery_attempts=2))
+    listed = (await client.get(f"/alerts/{alert['id']}/firings", headers=tokens.headers("u1"))).json()
+    channels = listed["items"][0]["channels"]
+    assert [(c["channel_id"], c["status"], c["attempts"]) for c in channels] == [("email", "sent", 2)]
+    await service_of(app).record_results([attempt(trigger, "email", 1, DeliveryStatus.FAILED, error="late")])
+    body = (await log_of(client, tokens, trigger)).json()
+    assert (body["delivery_status"], body["delivery_attempts"], body["total"]) == ("sent", 2, 1)

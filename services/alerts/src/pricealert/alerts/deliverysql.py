@@ -22,6 +22,7 @@ from pricealert.alerts.deliverystate import (
     aggregate,
     channel_tallies,
     disabled_reason,
+    from_row,
     tally,
 )
 from pricealert.alerts.models import Alert, Channel, Delivery, Firing
@@ -168,7 +169,8 @@ async def list_deliveries(
     ).scalar_one_or_none()
     if firing is None:
         return None
-    channels = await firing_tallies(session, trigger_id, firing.channel_ids)
+    tallies = await firing_tallies(session, trigger_id, firing.channel_ids)
+    channels = from_row(tallies, firing.delivery_status, firing.delivery_error, firing.delivery_attempts)
     total = int(
         (
             await session.execute(select(func.count()).select_from(Delivery).where(Delivery.trigger_id == trigger_id))
@@ -198,4 +200,12 @@ async def firing_channels(session: AsyncSession, firings: Sequence[Firing]) -> d
         found[trigger_id][channel_id] = ChannelTally(
             channel_id, channel_kind, attempts=int(most), sent=bool(was_sent), failed=bool(was_failed), recorded=True
         )
-    return {f.trigger_id: channel_tallies(parse_channel_ids(f.channel_ids), found[f.trigger_id]) for f in firings}
+    return {
+        f.trigger_id: from_row(
+            channel_tallies(parse_channel_ids(f.channel_ids), found[f.trigger_id]),
+            f.delivery_status,
+            None,  # the page's firings show their errors
+            f.delivery_attempts,
+        )
+        for f in firings
+    }

@@ -87,6 +87,17 @@ def channel_tallies(declared: Sequence[str], found: dict[str, ChannelTally]) -> 
     return own + [t for c, t in found.items() if c not in declared]
 
 
+def from_row(
+    tallies: list[ChannelTally], status: str | None, error: str | None, attempts: int | None
+) -> list[ChannelTally]:
+    """The tallies to show of a firing: the account email's from the firing's row when its outcome predates the log."""
+    only_email = [t.channel_id for t in tallies] == [ACCOUNT_EMAIL]
+    if any(t.recorded for t in tallies) or not only_email or status not in (SENT, FAILED):
+        return tallies
+    kind = ChannelKind.EMAIL.value
+    return [ChannelTally(ACCOUNT_EMAIL, kind, attempts or 0, sent=status == SENT, failed=status == FAILED, error=error)]
+
+
 def aggregate(tallies: Sequence[ChannelTally]) -> Aggregate:
     """The firing's delivery over its channels' tallies."""
     attempts = sum(t.attempts for t in tallies) if any(t.recorded for t in tallies) else None
