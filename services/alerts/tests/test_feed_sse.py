@@ -13,6 +13,7 @@ from alerts_testkit import Tokens, running
 from fastapi import FastAPI
 from feed_testkit import feeds_of, next_event, opened, served, write
 from httpx_sse import aconnect_sse
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from pricealert.alerts.settings import AlertsSettings
@@ -184,7 +185,9 @@ async def test_closing_the_client_releases_the_feed_and_its_redis_connection(
     async with aconnect_sse(http, "GET", "/events", headers=tokens.headers("u1")) as source:
         await opened(source, feed_app)
         await eventually(blocked_feed_reads, what="the feed's blocking read")
+        assert REGISTRY.get_sample_value("pricealert_alerts_feeds_open") == 1
     await eventually(lambda: feeds.open == 0, what="the feed's slot freed")
+    assert REGISTRY.get_sample_value("pricealert_alerts_feeds_open") == 0
     await eventually(lambda: not feeds.redis.connection_pool._in_use_connections, what="the connection released")
 
     async def no_blocked_read() -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from alerts_testkit import Tokens, stream_of
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from pricealert.alerts.feedwriter import FEED_TTL_S, from_alert_event, from_result, from_trigger
@@ -151,6 +152,7 @@ async def test_the_worker_feeds_each_users_stream(client: httpx.AsyncClient, tok
     entries = await eventually(lambda: feed_of(redis, "u1"), what="alert.created on u1's feed")
     assert [(e.type, e.alert_id, e.status) for e in entries] == [(FeedEventType.CREATED, created["id"], "active")]
 
+    paused_before = REGISTRY.get_sample_value("pricealert_alerts_feed_events_total", {"type": "alert.paused"}) or 0
     await publish(redis, stream_of(Trigger, "BTCUSDT"), trigger(paused=True, user="u2"))
     await publish(redis, stream_of(NotificationResult, "BTCUSDT"), result(DeliveryStatus.RETRYING, user=None))
     await publish(redis, stream_of(NotificationResult, "BTCUSDT"), result(DeliveryStatus.RETRYING, user="u2"))
@@ -163,3 +165,6 @@ async def test_the_worker_feeds_each_users_stream(client: httpx.AsyncClient, tok
     assert sorted(e.type.value for e in u2) == ["alert.fired", "alert.paused", "delivery.retrying"]
     assert len(await feed_of(redis, "u1")) == 1  # nothing of u2's, and the result without a user went nowhere
     assert 0 < await redis.ttl(names.feed_stream("u2")) <= FEED_TTL_S
+    assert (
+        REGISTRY.get_sample_value("pricealert_alerts_feed_events_total", {"type": "alert.paused"}) == paused_before + 1
+    )

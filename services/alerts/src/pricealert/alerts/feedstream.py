@@ -17,6 +17,7 @@ import structlog
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
+from pricealert.alerts.metrics import FEEDS_OPEN
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.common.errors import InvalidInput, ServiceUnavailable, TooManyRequests
@@ -92,10 +93,12 @@ class Feeds:
                 headers={"Retry-After": "5"},
             )
         self.per_user[user_id] += 1
+        FEEDS_OPEN.inc()
 
     def release(self, user_id: str) -> None:
         """Free the slot of one feed of `user_id`."""
         self.per_user[user_id] -= 1
+        FEEDS_OPEN.dec()
         if self.per_user[user_id] <= 0:
             del self.per_user[user_id]
 

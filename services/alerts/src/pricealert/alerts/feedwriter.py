@@ -8,12 +8,14 @@ XADDs: a crash in between writes them again (a client drops the duplicate by its
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
 
 from pricealert.alerts.handlers import SERVICE
+from pricealert.alerts.metrics import FEED_EVENTS
 from pricealert.alerts.models import AlertStatus
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
@@ -118,16 +120,20 @@ async def append(redis: RedisClient, events: Iterable[FeedEvent]) -> int:
     # Not a transaction: each user's feed is its own hash slot, and on a cluster the pipeline splits by node.
     pipe = redis.pipeline(transaction=False)
     users: set[str] = set()
+    written: Counter[str] = Counter()
     count = 0
     for event in events:
         key = names.feed_stream(event.user_id)
         pipe.xadd(key, event.to_fields(), maxlen=names.FEED_MAXLEN, approximate=True)  # type: ignore[arg-type]  # redis-py: invariant value type
         users.add(event.user_id)
+        written[event.type.value] += 1
         count += 1
     for user_id in users:
         pipe.expire(names.feed_stream(user_id), FEED_TTL_S)
     if count:
         await pipe.execute()
+        for kind, n in written.items():
+            FEED_EVENTS.labels(kind).inc(n)
     return count
 
 

@@ -18,6 +18,8 @@ from pricealert.common.errors import InvalidInput, ServiceUnavailable, Unauthori
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
 
 TICKET_TTL_S = 30
+EXAMPLE_TICKET = "q3Jx7cY0m2Vb8rKfN1sT4wLhP6dZ9uAeG5oI0jXkR2c"
+EXAMPLE_EVENT_ID = "1765022400000-0"
 TICKET_BYTES = 32
 # Access tokens never travel in a URL (they would land in access logs and browser history).
 TOKEN_PARAMS = ("access_token", "token")
@@ -28,7 +30,9 @@ router = APIRouter(tags=["feed"])
 class FeedTicket(BaseModel):
     """A single-use ticket that opens one feed: `GET /events?ticket=…` within `expires_in` seconds."""
 
-    ticket: str = Field(description="Opaque; pass it as the `ticket` query parameter of GET /events.")
+    ticket: str = Field(
+        description="Opaque; pass it as the `ticket` query parameter of GET /events.", examples=[EXAMPLE_TICKET]
+    )
     expires_in: int = Field(description="Seconds it stays valid (if unused).", examples=[TICKET_TTL_S])
 
 
@@ -108,9 +112,12 @@ async def read_events(
     request: Request,
     state: StateDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-    ticket: Annotated[str | None, Query(max_length=100, description="A ticket from POST /events/ticket.")] = None,
+    ticket: Annotated[
+        str | None, Query(max_length=100, description="A ticket from POST /events/ticket.", examples=[EXAMPLE_TICKET])
+    ] = None,
     last_event_id: Annotated[
-        str | None, Header(alias="Last-Event-ID", description="Resume after this event (its id).")
+        str | None,
+        Header(alias="Last-Event-ID", description="Resume after this event (its id).", examples=[EXAMPLE_EVENT_ID]),
     ] = None,
     resume_after: Annotated[
         str | None,
@@ -118,6 +125,7 @@ async def read_events(
             alias="last_event_id",
             max_length=41,
             description="As the Last-Event-ID header (which wins), for a browser's new EventSource with a ticket.",
+            examples=[EXAMPLE_EVENT_ID],
         ),
     ] = None,
 ) -> Response:

@@ -1,10 +1,12 @@
-"""The feed on a Redis Cluster: one pipeline writes feeds on every master; a feed reads its own user's slot."""
+"""The feed's Redis side: on a cluster (one pipeline writes feeds on every master, a feed reads its own user's
+slot), and a feed whose Redis goes away."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alerts_testkit import TokenRoot
@@ -16,6 +18,7 @@ from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
 from pricealert.common.feed import FeedEvent
 from pricealert.common.redisconn import RedisClient, connect_cluster
+from pricealert.devstack.servers import RedisServer
 from pricealert.testsupport.cluster import RedisClusterNodes
 
 USERS = [f"user-{n}" for n in range(12)]
@@ -62,4 +65,21 @@ async def test_a_feed_reads_its_users_stream_on_the_cluster(
         assert json.loads(str(event.data))["source_id"] == "a1:3"
         await events.aclose()
     finally:
+        await feeds.close()
+
+
+async def test_a_feed_ends_cleanly_when_redis_goes_away(tmp_path: Path, token_root: TokenRoot) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    settings = AlertsSettings(redis_url=server.url, token_root_public_key_file=token_root.public_key_file)
+    feeds = Feeds(settings)
+    try:
+        start, _ = await feeds.start("user-1", None)
+        reading = asyncio.ensure_future(anext(feeds.events("user-1", start)))
+        await asyncio.sleep(0.2)  # blocked in XREAD by now
+        server.stop(kill=True)
+        with pytest.raises(StopAsyncIteration):  # the stream ends (the client reconnects), no error escapes
+            async with asyncio.timeout(15):
+                await reading
+    finally:
+        server.stop()
         await feeds.close()
