@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from pricealert.alerts import channelrules
 from pricealert.alerts.auth import User
 from pricealert.alerts.channelspec import publish_channel
-from pricealert.alerts.channelstore import ChannelInUse, ChannelStore
+from pricealert.alerts.channelstore import ChannelInUse, ChannelStore, TooManyMails
 from pricealert.alerts.models import Channel
 from pricealert.common import names
 from pricealert.common.channels import (
@@ -26,7 +26,7 @@ from pricealert.common.channels import (
     ChannelTestOutcome,
     ChannelTestRequest,
 )
-from pricealert.common.errors import AppError, Conflict, InvalidInput, NotFound
+from pricealert.common.errors import AppError, Conflict, InvalidInput, NotFound, TooManyRequests
 from pricealert.common.events import AccountEvent, AccountEventType, utc_now
 from pricealert.common.publisher import publish
 from pricealert.common.redisconn import RedisClient
@@ -36,6 +36,7 @@ log = structlog.get_logger()
 
 VERIFY_TTL = timedelta(hours=24)
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
+MAIL_WINDOW = timedelta(hours=1)
 BLPOP_SLICE_S = 2  # each wait stays well inside the client's socket timeout
 
 
@@ -126,7 +127,14 @@ class ChannelService:
             if kind is ChannelKind.WEBHOOK:
                 secret = channel.secret = channelrules.new_secret()
         channel.target = target
-        count = await self.store.create(channel, limit=self.max_per_user, mail=mail)
+        try:
+            count = await self.store.create(channel, limit=self.max_per_user, mail=mail, mails_since=now - MAIL_WINDOW)
+        except TooManyMails as exc:
+            raise TooManyRequests.retry_after(
+                "Too many email channels added within an hour; try again later.",
+                code="too_many_verification_mails",
+                seconds=int(MAIL_WINDOW.total_seconds()),
+            ) from exc
         if count is not None:
             raise Conflict(
                 f"You already hold {count} channels, the most allowed.",
