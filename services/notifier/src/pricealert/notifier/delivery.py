@@ -8,30 +8,28 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from pricealert.common import names
 from pricealert.common.channels import get_channels
-from pricealert.common.events import DeliveryStatus, Trigger, now_ms
+from pricealert.common.events import DeliveryStatus, Trigger
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, RedisPipeline
 from pricealert.notifier.commit import Ops, ShardCommits, nothing
-from pricealert.notifier.delivered import Delivered
-from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, CHANNEL_UNKNOWN, Entry, Job, refusal
+from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, Entry, Job, refusal
 from pricealert.notifier.lease import Leases, LeaseState
-from pricealert.notifier.mail import render
 from pricealert.notifier.metrics import (
     DELIVERIES,
     EMAILS,
     IN_FLIGHT,
     RECORD_RETRIES,
-    SMTP_SECONDS,
-    TRIGGER_TO_ACCEPT_SECONDS,
 )
 from pricealert.notifier.outcomes import SENT_TTL_S, Outcome, Recorder
 from pricealert.notifier.retry import RetryQueue
+from pricealert.notifier.rooms import Rooms
 from pricealert.notifier.sender import SendFailed, SmtpPool
+from pricealert.notifier.sending import ChannelSending, Sending
 from pricealert.notifier.settings import NotifierSettings
 
 log = structlog.get_logger()
@@ -40,14 +38,6 @@ NOT_VERIFIED = (
     "email_not_verified: the account's address is not verified; verify it (the link in the "
     "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail"
 )
-
-
-class ChannelSending(Protocol):
-    """Sends a delivery on a webhook or Apprise channel (channelsend.ChannelSenders)."""
-
-    async def send(self, job: Job) -> Delivered:
-        """Deliver `job` or raise SendFailed."""
-        ...
 
 
 class Deliverer:
@@ -71,12 +61,11 @@ class Deliverer:
         self.settings = settings
         self.pool = pool
         self.queue = queue
-        self.channels = channels
         self.commits = ShardCommits(redis, Trigger.stream_of, names.GROUP_NOTIFIER)
         self.leases = Leases(redis, settings.consumer_name, settings.lease_ms)
         self.recorder = Recorder(settings, self.commits)
-        self._mail_room = asyncio.Semaphore(max_in_flight)
-        self._channel_room = asyncio.Semaphore(max_in_flight)
+        self.sending = Sending(settings, pool, channels)
+        self.rooms = Rooms(settings, max_in_flight)
         self._in_flight: set[asyncio.Task[Outcome]] = set()
         # Renew a lease before sending unless at least a full send plus this much of it is left.
         self._renew_after_s = min(5.0, settings.send_timeout_s) / 2
@@ -85,11 +74,11 @@ class Deliverer:
         """Lease `jobs` and start sending them, waiting only for room among the deliveries in flight."""
         tasks: list[asyncio.Task[Outcome]] = []
         ready = await self._lease(jobs)
+        saturated: set[str] = set()
         # Mail first: a batch's webhooks waiting for their room never keep its mails from theirs.
         for job in [j for j in ready if j.by_mail] + [j for j in ready if not j.by_mail]:
-            room = self._mail_room if job.by_mail else self._channel_room
-            await room.acquire()
-            task = asyncio.create_task(self._attempt(job))
+            room, busy = await self.rooms.take(job, saturated)
+            task = asyncio.create_task(self._attempt(job, busy))
             self._in_flight.add(task)
             IN_FLIGHT.inc()
             task.add_done_callback(partial(self._finished, room))
@@ -110,9 +99,10 @@ class Deliverer:
             log.info("delivery.draining", in_flight=len(self._in_flight))
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    def _finished(self, room: asyncio.Semaphore, task: asyncio.Task[Outcome]) -> None:
+    def _finished(self, room: asyncio.Semaphore | None, task: asyncio.Task[Outcome]) -> None:
         self._in_flight.discard(task)
-        room.release()
+        if room is not None:
+            room.release()
         IN_FLIGHT.dec()
         if not task.cancelled() and task.exception() is not None:
             # Its entry stays pending (or its retry stays claimed) and comes back after the reclaim time.
@@ -214,11 +204,16 @@ class Deliverer:
             if job.from_queue:  # sent meanwhile through another copy of the trigger
                 RetryQueue.forget(pipe, job.shard, job.delivery_id)
 
-    async def _attempt(self, job: Job) -> Outcome:
+    async def _attempt(self, job: Job, busy: SendFailed | None = None) -> Outcome:
         trigger = job.trigger
         with structlog.contextvars.bound_contextvars(
             alert_id=trigger.alert_id, trigger_id=trigger.trigger_id, channel_id=job.channel_id
         ):
+            if busy is not None:
+                outcome, ops = self.recorder.decide(job, busy)
+                await self._record(job, ops)
+                count(job, outcome)
+                return outcome
             if not job.by_mail:
                 return await self._attempt_now(job)
             # The slot is held until the outcome is recorded, so at most `concurrency` accepted mails are
@@ -232,48 +227,11 @@ class Deliverer:
             count(job, Outcome.HELD)
             _debug("delivery.held", job)
             return Outcome.HELD  # someone else took over; whoever holds it settles the delivery
-        sent = await self._send(job)
+        sent = await self.sending.send(job)
         outcome, ops = self.recorder.decide(job, sent)
         await self._record(job, ops)
         count(job, outcome)
         return outcome
-
-    async def _send(self, job: Job) -> Delivered | SendFailed:
-        if not job.by_mail:
-            return await self._send_on_channel(job)
-        try:
-            mail = render(job.trigger, self.settings, *self._recipient(job))
-        except Exception as exc:  # a trigger that cannot be rendered never will be
-            return SendFailed(f"cannot render the email: {exc}", permanent=True)
-        started = time.perf_counter()
-        try:
-            reply = await self.pool.deliver(mail)
-        except SendFailed as exc:
-            return exc
-        finally:
-            SMTP_SECONDS.observe(time.perf_counter() - started)
-        TRIGGER_TO_ACCEPT_SECONDS.observe(max(0.0, (now_ms() - job.trigger.fired_at) / 1000))
-        return Delivered(reply=reply)
-
-    @staticmethod
-    def _recipient(job: Job) -> tuple[str | None, str | None]:
-        """An email channel's address and delivery id (None, None: the account's address, the trigger's mail)."""
-        if job.account or job.spec is None:
-            return None, None
-        return job.spec.target, job.delivery_id
-
-    async def _send_on_channel(self, job: Job) -> Delivered | SendFailed:
-        if job.spec is None:
-            return SendFailed(CHANNEL_UNKNOWN, permanent=False)
-        if self.channels is None:
-            return SendFailed(f"no sender for {job.kind} channels in this process", permanent=False)
-        try:
-            return await self.channels.send(job)
-        except SendFailed as exc:
-            return exc
-        except Exception as exc:  # a sender's bug must not lose the delivery: it is retried like a failure
-            log.exception("delivery.sender_failed", kind=job.kind)
-            return SendFailed(f"{type(exc).__name__}: {exc}", permanent=False)
 
     async def _record(self, job: Job, ops: Ops) -> None:
         """Record the outcome; if Redis fails, keep trying while the lease holds rather than send again.

@@ -25,6 +25,8 @@ from pricealert.common.events import MalformedEvent, Trigger, now_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.runner import gather_until_stopped
 from pricealert.notifier.accounts import AccountMailer
+from pricealert.notifier.channelsend import ChannelSenders
+from pricealert.notifier.channeltests import ChannelTester
 from pricealert.notifier.delivery import ChannelSending, Deliverer
 from pricealert.notifier.jobs import Entry, Job, fan_out
 from pricealert.notifier.retry import RetryQueue
@@ -136,10 +138,12 @@ class Notifier:
 
 
 async def run(redis: RedisClient, settings: NotifierSettings, stop: asyncio.Event) -> None:
-    """Send mails until `stop` is set, then finish the mails in flight."""
+    """Deliver until `stop` is set, then finish the deliveries in flight."""
     pool = SmtpPool(settings, size=settings.concurrency)
-    notifier = Notifier(redis, settings, pool)
+    senders = ChannelSenders(settings)
+    notifier = Notifier(redis, settings, pool, senders)
     accounts = AccountMailer(redis, settings, pool, SERVICE)
+    tester = ChannelTester(redis, settings, pool, senders, SERVICE)
     try:
         shards = range(settings.shards)
         await gather_until_stopped(
@@ -147,7 +151,9 @@ async def run(redis: RedisClient, settings: NotifierSettings, stop: asyncio.Even
             *(consumer.run(stop) for consumer in notifier.consumers()),
             *(notifier.run_retries(stop, shard) for shard in shards),
             accounts.consumer().run(stop),
+            tester.consumer().run(stop),
         )
     finally:
         await notifier.deliverer.drain()
         await pool.close()
+        await senders.close()
