@@ -169,3 +169,22 @@ async def test_an_email_channel_gets_the_same_mail_at_its_own_address(
         ("email", "email", "sent"),
         ("c6", "email", "sent"),
     }
+
+
+async def test_an_apprise_channel_gets_the_firing_as_a_title_and_a_body(
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier, receiver: WebhookReceiver
+) -> None:
+    await put(redis, "c7", f"json://127.0.0.1:{receiver.port}/notify", kind=ChannelKind.APPRISE)
+    notifier(channel_settings(smtp_server.port))
+    await publish(redis, firing(1, "c7"))
+
+    async def sent() -> bool:
+        return [r.status for r in await results(redis)] == ["sent"] and await pending(redis) == 0
+
+    await eventually(sent)
+    [got] = receiver.requests
+    body = got.json()
+    assert body["title"].startswith("BTCUSDT rose to 100000") and "traded at 100012.5" in body["title"]
+    assert "Trade price: 100012.5" in body["message"] and "Alert id: t1" in body["message"]
+    [result] = await results(redis)
+    assert (result.channel_kind, result.reply, result.attempts) == ("apprise", "JSON: sent", 1)
