@@ -12,7 +12,8 @@ from pricealert.common.channels import ChannelSecret
 from pricealert.common.urlguard import TargetPolicy, check_webhook_url
 from pricealert.notifier import webhookpayload
 from pricealert.notifier.sender import SendFailed
-from pricealert.notifier.webhook import HOST_WAIT_S, WebhookSender
+from pricealert.notifier.slots import HOST_WAIT_S
+from pricealert.notifier.webhook import WebhookSender
 from pricealert.testsupport.webhooks import Cue, WebhookReceiver
 
 SECRET = new_secret()

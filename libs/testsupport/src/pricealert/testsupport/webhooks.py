@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -67,6 +68,7 @@ class WebhookReceiver:
     cue: Cue = field(default_factory=Cue)  # the answer when no queued cue is left
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port, chosen at start and kept across down/up
+    tls: ssl.SSLContext | None = None  # a server context: https
     requests: list[Received] = field(default_factory=list)
     _queued: collections.deque[Cue] = field(default_factory=collections.deque)
     _server: asyncio.Server | None = None
@@ -76,8 +78,8 @@ class WebhookReceiver:
     _up_task: asyncio.Task[None] | None = None
 
     def url(self, path: str = "/hook", *, host: str | None = None) -> str:
-        """http://<host>:<port><path> (host: a name to put in the URL instead of the address)."""
-        return f"http://{host or self.host}:{self.port}{path}"
+        """http(s)://<host>:<port><path> (host: a name to put in the URL instead of the address)."""
+        return f"{'https' if self.tls else 'http'}://{host or self.host}:{self.port}{path}"
 
     def queue(self, *cues: Cue) -> None:
         """Answer the next requests with these, in order, then with `cue` again."""
@@ -95,7 +97,7 @@ class WebhookReceiver:
         """Listen (on the same port again after `down`)."""
         if self._arrived is None:
             self._arrived = asyncio.Condition()
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -172,7 +174,7 @@ class WebhookReceiver:
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError):
+        except (ConnectionError, ssl.SSLError, h11.ProtocolError):
             return
         except asyncio.CancelledError:
             # Ended by `down`/`stop` or the loop's end: asyncio's stream callback would report a cancelled

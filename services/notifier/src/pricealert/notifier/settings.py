@@ -59,6 +59,8 @@ class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     # slow endpoint holds at most this many of the webhook_concurrency places and delays no one else.
     webhook_per_host: int = Field(default=8, validation_alias="NOTIFIER_WEBHOOK_PER_HOST", ge=1, le=256)
     webhook_concurrency: int = Field(default=64, validation_alias="NOTIFIER_WEBHOOK_CONCURRENCY", ge=1, le=1024)
+    # A CA to trust besides the public ones (self-hosted receivers with a private CA; tests).
+    webhook_ca_file: str | None = Field(default=None, validation_alias="NOTIFIER_WEBHOOK_CA_FILE")
     # Apprise notifications run in worker threads (its plugins block): this many at once, each within the timeout.
     apprise_timeout_s: float = Field(default=15.0, validation_alias="NOTIFIER_APPRISE_TIMEOUT_S", gt=0)
     apprise_concurrency: int = Field(default=8, validation_alias="NOTIFIER_APPRISE_CONCURRENCY", ge=1, le=64)
