@@ -148,3 +148,16 @@ async def test_an_email_channel_verification_mails_its_link(
     assert (
         html is not None and 'href="https://alerts.example.com/channels/verify?token=ch-tok_42"' in html.get_content()
     )
+
+
+async def test_an_unverified_account_gets_no_test_mail(
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
+    await redis.sadd(names.ACCOUNTS_UNVERIFIED, "u2")
+    notifier(channel_settings(smtp_server.port))
+    request_id = await ask(redis, "email", user_id="u2")
+
+    outcome = await answer(redis, request_id)
+    assert outcome["delivered"] is False and outcome["detail"].startswith("email_not_verified:")
+    await asyncio.sleep(0.2)
+    assert smtp_server.mails == []

@@ -17,7 +17,7 @@ from pricealert.common.channels import get_channels
 from pricealert.common.events import DeliveryStatus, Trigger
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, RedisPipeline
 from pricealert.notifier.commit import Ops, ShardCommits, nothing
-from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, Entry, Job, refusal
+from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, NOT_VERIFIED, Entry, Job, refusal
 from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.metrics import (
     DELIVERIES,
@@ -34,10 +34,6 @@ from pricealert.notifier.settings import NotifierSettings
 
 log = structlog.get_logger()
 _stdlib_log = logging.getLogger(__name__)
-NOT_VERIFIED = (
-    "email_not_verified: the account's address is not verified; verify it (the link in the "
-    "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail"
-)
 
 
 class Deliverer:
