@@ -46,6 +46,11 @@ class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     # Only a safety net for entries that crash the handler: retries go through the retry queue, so
     # a stream entry is redelivered only after a replica died or while another one holds its lease.
     max_deliveries: int = Field(default=100, validation_alias="NOTIFIER_MAX_DELIVERIES", ge=1)
+    # Webhook and Apprise deliveries: retried on their own jittered exponential schedule for at least this long
+    # (receivers go down for hours; the contract promises at least 24 h), then failed.
+    webhook_retry_for_s: float = Field(default=90_000.0, validation_alias="NOTIFIER_WEBHOOK_RETRY_FOR_S", ge=0)
+    webhook_backoff_base_s: float = Field(default=2.0, validation_alias="NOTIFIER_WEBHOOK_BACKOFF_BASE_S", gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, validation_alias="NOTIFIER_WEBHOOK_BACKOFF_MAX_S", gt=0)
 
     # Webhooks and Apprise
     # One webhook request (connect, send, answer) must finish within this; the body is then read until it too.
@@ -64,6 +69,8 @@ class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     def _backoff_is_ordered(self) -> Self:
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("NOTIFIER_BACKOFF_MAX_S must not be below NOTIFIER_BACKOFF_BASE_S")
+        if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
+            raise ValueError("NOTIFIER_WEBHOOK_BACKOFF_MAX_S must not be below NOTIFIER_WEBHOOK_BACKOFF_BASE_S")
         return self
 
     @property
