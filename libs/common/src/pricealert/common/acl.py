@@ -135,6 +135,14 @@ AUTH = Role(
     commands=(*KEY_LIFETIME, *SCRIPTS, *TRANSACTIONS, *APPEND, *READ_STREAMS, "+time"),
 )
 CHANNEL_TEST_REPLIES = names.channel_test_reply_key("*")
+# The keys two services write, on purpose: each is a hand-over between them (every other key has one writer).
+# The shard count (SET NX by the first worker), account-events (auth's mails, and alerts' channel address checks:
+# one event class, AccountEvent), and the test reply lists (the notifier pushes an outcome, the API pops it).
+SHARED_KEYS: dict[str, tuple[str, ...]] = {
+    SHARD_COUNT: ("alerts", "ingest", "evaluator", "notifier"),
+    names.ACCOUNT_EVENTS: ("auth", "alerts"),
+    CHANNEL_TEST_REPLIES: ("alerts", "notifier"),
+}
 # Alerts also keeps the channel registry (a hash, by script), asks the notifier for test sends and waits for the
 # answer (BLPOP on a reply list), writes the users' feeds (read back with XREAD) and their tickets (SET, GETDEL),
 # and stages channel verification mails on account-events; its feed writer consumes alert-events in group feed.
@@ -145,9 +153,7 @@ ALERTS = Role(
     writes=(
         ALERT_EVENTS,
         SHARD_COUNT,
-        names.CHANNEL_REGISTRY,
-        names.CHANNEL_TESTS,
-        CHANNEL_TEST_REPLIES,
+        family(names.CHANNEL_KEYS),  # the registry, the channel-tests stream, the reply lists it pops
         family(names.FEED_KEYS),
         names.ACCOUNT_EVENTS,
     ),
