@@ -8,17 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.common import events, names
+from pricealert.common import channels, events, names
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "architecture.md").read_text()
 SERVICES = ("auth", "alerts", "ingest", "evaluator", "notifier")
 SHAPE = ("__main__.py", "settings.py", "metrics.py", "handlers.py")
-STREAM_CLASSES = [
-    cls
-    for cls in vars(events).values()
-    if isinstance(cls, type) and issubclass(cls, events.Event) and (cls.stream or cls.kind)
-]
+# The stream contracts: events.py's, and channels.py's test requests.
+STREAM_CLASSES = list(
+    {
+        cls
+        for module in (events, channels)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, events.Event) and (cls.stream or cls.kind)
+    }
+)
 # A stream name as the docs write it: `pricealert:{s<k>}:ticks` for a per-shard stream (any shard k),
 # `pricealert:{auth}:account-events` for one in a named slot, `pricealert:symbol-catalog` for the others.
 STREAM_NAME = r"pricealert:(?:\{[a-z0-9<>]+\}:)?[a-z-]+"
