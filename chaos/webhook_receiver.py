@@ -71,7 +71,7 @@ class WebhookReceiver:
     async def start(self) -> Self:
         """Listen on the port (the same one after a stop)."""
         if self.log_path is not None and self._log is None:
-            self._log = self.log_path.open("a", buffering=1 << 16)
+            self._log = self.log_path.open("a", buffering=1)  # line by line: readers poll it
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
         return self
 
