@@ -42,7 +42,7 @@ async def create_webhook_channels(client: httpx.AsyncClient, users: list[User], 
     account's email and this channel. The receiver learns each channel's secret (shown once, at creation)."""
     for n, user in enumerate(users):
         path = hook_path(n)
-        body = {"kind": "webhook", "name": f"chaos hook {n}", "target": receiver.url(path)}
+        body = {"kind": "webhook", "name": f"chaos hook {n}", "url": receiver.url(path)}
         response = await client.post("/channels", json=body, headers=user.headers)
         if response.status_code != 201:
             raise RuntimeError(f"POST /channels for {user.email}: {response.status_code} {response.text[:300]}")
