@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from pricealert.alerts.api.fastpath import FastRoutes
-from pricealert.alerts.api.routes import alerts
+from pricealert.alerts.api.routes import alerts, channels
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.maintenance import prepare
 from pricealert.alerts.metrics import install_metrics, worker_exiting
@@ -74,4 +74,5 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
     install_metrics(app)
 
     app.include_router(alerts.router)
+    app.include_router(channels.router)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ from pricealert.alerts.schemas import AlertCreate, AlertPatch
 from pricealert.alerts.shardgate import ShardGate
 from pricealert.alerts.store import ActiveLimitReached, AlertStore, DeliveryRecord, TriggerRecord
 from pricealert.alerts.views import AlertView
+from pricealert.common.channels import join_channel_ids
 from pricealert.common.errors import Conflict, InvalidInput, NotFound
 from pricealert.common.events import (
     DEFAULT_COOLDOWN_S,
@@ -31,6 +32,9 @@ from pricealert.common.events import (
 )
 
 log = structlog.get_logger()
+
+# Checks the channel ids an alert names against the user's channels (ChannelService.check_ids); raises to refuse.
+ChannelCheck = Callable[[User, list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,25 @@ class AlertService:
     """Alert operations on a store; each runs in its own transaction."""
 
     def __init__(
-        self, store: AlertStore, catalog: SymbolCatalog, *, max_active_per_user: int, gate: ShardGate | None = None
+        self,
+        store: AlertStore,
+        catalog: SymbolCatalog,
+        *,
+        max_active_per_user: int,
+        gate: ShardGate | None = None,
+        channels: ChannelCheck | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
         self.gate = gate  # set: creates and deletes are refused (503) once the shard count disagrees with Redis
+        self.channels = channels
+
+    async def _check_channels(self, user: User, ids: list[str] | None) -> None:
+        if ids is not None:
+            if self.channels is None:
+                raise InvalidInput("This service keeps no channels.", code="unknown_channel", details={"ids": ids})
+            await self.channels(user, ids)
 
     def _limit_reached(self, active: int) -> Conflict:
         return Conflict(
@@ -95,6 +112,7 @@ class AlertService:
         rules.check(spec)
         entry = await self.catalog.lookup(data.symbol)
         rules.check_prices(spec, entry)
+        await self._check_channels(user, data.channels)
         now = utc_now()
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput(
@@ -121,6 +139,7 @@ class AlertService:
             frequency=spec.frequency.value,
             cooldown_s=spec.cooldown_s,
             message=spec.message,
+            channel_ids=join_channel_ids(data.channels),
         )
         active = await self.store.create(alert, limit=self.max_active_per_user)
         if active is not None:
@@ -140,6 +159,8 @@ class AlertService:
         current = await self.store.get(alert_id, user.id)
         if current is None:
             raise _not_found(alert_id)
+        if "channels" in patch.given():
+            await self._check_channels(user, patch.channels)
         prices = any(getattr(patch, name) is not None for name in rules.PRICE_FIELDS)
         entry = await self.catalog.lookup(current.symbol) if prices else None
         now = utc_now()

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from pricealert.alerts.models import AlertStatus
+from pricealert.common.channels import parse_channel_ids
 from pricealert.common.events import DEFAULT_COOLDOWN_S, Condition, DeliveryStatus, Frequency
 
 EXAMPLE_ID = "3f0c9a52-8d1e-4c7b-9b6a-2f1e0d4c5b7a"
@@ -67,6 +68,8 @@ class AlertView(Protocol):
     def last_fired_at(self) -> datetime | None: ...
     @property
     def paused_reason(self) -> str | None: ...
+    @property
+    def channel_ids(self) -> str | None: ...
 
 
 class AlertOut(BaseModel):
@@ -114,6 +117,10 @@ class AlertOut(BaseModel):
         description="Why the alert was paused, when it was not by you.",
         examples=["fired 60 times within an hour; resume it to go on"],
     )
+    channels: list[str] = Field(
+        description="The channels it notifies: channel ids, `email` for your account's address (the default).",
+        examples=[["email", "9b1d7c3e-2f4a-4e8b-a6d5-0c1e2f3a4b5c"]],
+    )
 
     @classmethod
     def of(cls, alert: AlertView) -> AlertOut:
@@ -142,6 +149,7 @@ class AlertOut(BaseModel):
             firing_count=alert.firing_count,
             last_fired_at=alert.last_fired_at,
             paused_reason=alert.paused_reason,
+            channels=parse_channel_ids(alert.channel_ids),
         )
 
 

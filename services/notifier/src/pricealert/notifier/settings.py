@@ -9,6 +9,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from pricealert.common.settings import ServiceSettings, load_settings
+from pricealert.common.urlguard import ChannelTargetSettings
 
 
 class SmtpTls(StrEnum):
@@ -19,7 +20,7 @@ class SmtpTls(StrEnum):
     TLS = "tls"
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     """What the notifier reads from the environment."""
 
     smtp_host: str = Field(default="127.0.0.1", validation_alias="SMTP_HOST")
@@ -45,6 +46,17 @@ class NotifierSettings(ServiceSettings):
     # Only a safety net for entries that crash the handler: retries go through the retry queue, so
     # a stream entry is redelivered only after a replica died or while another one holds its lease.
     max_deliveries: int = Field(default=100, validation_alias="NOTIFIER_MAX_DELIVERIES", ge=1)
+
+    # Webhooks and Apprise
+    # One webhook request (connect, send, answer) must finish within this; the body is then read until it too.
+    webhook_timeout_s: float = Field(default=10.0, validation_alias="NOTIFIER_WEBHOOK_TIMEOUT_S", gt=0)
+    # Requests in flight to one destination host; a delivery finding them all busy is retried later, so one
+    # slow endpoint holds at most this many of the webhook_concurrency places and delays no one else.
+    webhook_per_host: int = Field(default=8, validation_alias="NOTIFIER_WEBHOOK_PER_HOST", ge=1, le=256)
+    webhook_concurrency: int = Field(default=64, validation_alias="NOTIFIER_WEBHOOK_CONCURRENCY", ge=1, le=1024)
+    # Apprise notifications run in worker threads (its plugins block): this many at once, each within the timeout.
+    apprise_timeout_s: float = Field(default=15.0, validation_alias="NOTIFIER_APPRISE_TIMEOUT_S", gt=0)
+    apprise_concurrency: int = Field(default=8, validation_alias="NOTIFIER_APPRISE_CONCURRENCY", ge=1, le=64)
 
     @model_validator(mode="after")
     def _backoff_is_ordered(self) -> Self:

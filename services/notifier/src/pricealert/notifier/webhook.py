@@ -1,0 +1,294 @@
+"""Webhook delivery (Standard Webhooks): a signed POST to a checked, pinned address, its answer sorted into outcomes.
+
+The URL is checked by the SSRF guard at every send, and the connection goes to one of the addresses that check
+approved (PinnedBackend), never to whatever a second DNS answer says (rebinding). Redirects are not followed,
+answers are read up to BODY_CAP bytes, and each destination host gets at most NOTIFIER_WEBHOOK_PER_HOST requests
+in flight: a delivery that finds them all busy fails at once (and is retried later) instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextvars
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpcore
+import httpx
+import structlog
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+
+from pricealert.common.channels import ChannelSpec
+from pricealert.common.settings import Environment
+from pricealert.common.urlguard import (
+    Resolved,
+    Resolver,
+    TargetPolicy,
+    UnsafeTarget,
+    check_webhook_url,
+    redact_url,
+    system_resolver,
+)
+from pricealert.notifier.delivered import Delivered
+from pricealert.notifier.sender import SendFailed
+from pricealert.notifier.settings import NotifierSettings
+from pricealert.notifier.webhookpayload import encode
+
+log = structlog.get_logger()
+
+BODY_CAP = 4096  # bytes of an answer read; the rest is never received
+REPLY_CHARS = 200  # of the answer kept in a failure's reply
+HOST_WAIT_S = 0.5  # how long a delivery waits for one of its host's places before giving up for now
+USER_AGENT = "pricealert-webhooks/1"
+
+# The checked target of the request being sent in this task: PinnedBackend connects only to its addresses.
+_PINNED: contextvars.ContextVar[Resolved | None] = contextvars.ContextVar("webhook_pinned", default=None)
+
+
+def channel_policy(settings: NotifierSettings) -> TargetPolicy:
+    """Where webhooks and Apprise URLs may point in this deployment (https only in production)."""
+    return settings.target_policy(production=settings.env is Environment.PRODUCTION)
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting to the addresses the guard checked for this request, and nowhere else.
+
+    httpcore opens a connection in the task that sends the request, so the context variable set around the send
+    is the one seen here. Keep-alive connections are pooled per host: a reused one goes to an address checked
+    when it was opened.
+    """
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect to the first reachable checked address of `host` (refuse a host that was not checked)."""
+        pinned = _PINNED.get()
+        if pinned is None or pinned.host.lower().strip("[]") != host.lower().strip("[]") or pinned.port != port:
+            raise httpcore.ConnectError(f"refused: {host}:{port} was not checked for this request")
+        error: Exception | None = None
+        for address in pinned.addresses:
+            try:
+                return await self._backend.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None  # a Resolved has at least one address
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Never: webhooks go over TCP."""
+        raise httpcore.ConnectError("unix sockets are no webhook target")
+
+    async def sleep(self, seconds: float) -> None:
+        """As the wrapped backend."""
+        await self._backend.sleep(seconds)
+
+
+class HostSlots:
+    """At most `per_host` requests in flight to one host, and `total` overall."""
+
+    def __init__(self, per_host: int, total: int) -> None:
+        self.per_host = per_host
+        self._total = asyncio.Semaphore(total)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}  # deliveries holding or awaiting a host's semaphore (dropped at 0)
+
+    @asynccontextmanager
+    async def slot(self, host: str, deadline: float) -> AsyncIterator[None]:
+        """A place for one request to `host`; SendFailed (transient) if its places stay busy for HOST_WAIT_S, or
+        if no place at all frees up before `deadline` (the event loop's time)."""
+        sem = self._hosts.setdefault(host, asyncio.Semaphore(self.per_host))
+        self._users[host] = self._users.get(host, 0) + 1
+        try:
+            try:
+                async with asyncio.timeout(HOST_WAIT_S):
+                    await sem.acquire()
+            except TimeoutError:
+                raise SendFailed(
+                    f"destination busy: {self.per_host} requests to {host} already in flight", permanent=False
+                ) from None
+            try:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._total.acquire()
+                except TimeoutError:
+                    raise SendFailed("all webhook places busy until the deadline", permanent=False) from None
+                try:
+                    yield
+                finally:
+                    self._total.release()
+            finally:
+                sem.release()
+        finally:
+            self._users[host] -= 1
+            if not self._users[host]:
+                del self._users[host], self._hosts[host]
+
+
+def _signer(secret: str) -> Webhook:
+    try:
+        return Webhook(secret)
+    except (ValueError, binascii.Error, RuntimeError, EmptyWebhookSecretError) as exc:
+        raise SendFailed("the channel's signing secret is unusable", permanent=True) from exc
+
+
+def sign(spec: ChannelSpec, msg_id: str, at: datetime, body: bytes) -> str:
+    """The webhook-signature header: one `v1,<base64>` per signing secret of the channel, space-separated."""
+    secrets = spec.signing_secrets(int(at.timestamp() * 1000))
+    if not secrets:
+        raise SendFailed("the channel has no signing secret", permanent=True)
+    return " ".join(_signer(secret).sign(msg_id, at, body) for secret in secrets)
+
+
+def _snippet(head: bytes) -> str:
+    return " ".join(head.decode("utf-8", errors="replace").split())[:REPLY_CHARS]
+
+
+def outcome(status: int, head: bytes) -> Delivered:
+    """Delivered for a 2xx answer; raises SendFailed for any other."""
+    if 200 <= status < 300:
+        return Delivered(reply=f"HTTP {status}", http_status=status)
+    reply = f"HTTP {status} {_snippet(head)}".rstrip()
+    if status == 410:
+        raise SendFailed(
+            "HTTP 410 Gone: the endpoint is gone, the channel is disabled",
+            permanent=True,
+            disable=True,
+            reply=reply,
+            http_status=status,
+        )
+    reason = f"HTTP {status}: redirect not followed" if 300 <= status < 400 else f"HTTP {status}"
+    raise SendFailed(reason, permanent=False, reply=reply, http_status=status)
+
+
+class WebhookSender:
+    """Signs and POSTs webhook deliveries over one pooled HTTP client."""
+
+    def __init__(self, settings: NotifierSettings, resolver: Resolver = system_resolver) -> None:
+        self.settings = settings
+        self._policy = channel_policy(settings)
+        self._resolver = resolver
+        self._timeout = settings.webhook_timeout_s
+        self.slots = HostSlots(settings.webhook_per_host, settings.webhook_concurrency)
+        limits = httpx.Limits(
+            max_connections=settings.webhook_concurrency,
+            max_keepalive_connections=settings.webhook_concurrency,
+            keepalive_expiry=30.0,
+        )
+        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        # httpx takes no network backend: give its transport a pool that connects through PinnedBackend. Checked
+        # so an httpx that renames the attribute fails here instead of silently connecting unpinned.
+        if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
+            raise RuntimeError("this httpx has no transport._pool: webhook connections cannot be pinned")
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=PinnedBackend(),
+        )
+        # No proxies from the environment (trust_env): a proxy would be connected to instead of the checked address.
+        self._client = httpx.AsyncClient(
+            transport=transport, follow_redirects=False, trust_env=False, timeout=httpx.Timeout(self._timeout)
+        )
+
+    async def send(self, spec: ChannelSpec, msg_id: str, payload: dict[str, Any]) -> Delivered:
+        """Deliver `payload` to the channel's URL as webhook `msg_id`, or raise SendFailed."""
+        target = redact_url(spec.target)
+        started = time.monotonic()
+        try:
+            delivered = await self._send(spec, msg_id, payload)
+        except SendFailed as exc:
+            log.warning(
+                "webhook.failed",
+                url=target,
+                webhook_id=msg_id,
+                reason=exc.reason,
+                permanent=exc.permanent,
+                http_status=exc.http_status,
+                ms=round((time.monotonic() - started) * 1000),
+            )
+            raise
+        log.info(
+            "webhook.delivered",
+            url=target,
+            webhook_id=msg_id,
+            http_status=delivered.http_status,
+            ms=round((time.monotonic() - started) * 1000),
+        )
+        return delivered
+
+    async def _send(self, spec: ChannelSpec, msg_id: str, payload: dict[str, Any]) -> Delivered:
+        body = encode(payload)
+        now = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "accept-encoding": "identity",  # the cap counts bytes received, not what they would inflate to
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": sign(spec, msg_id, now, body),
+        }
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                resolved = await check_webhook_url(spec.target, self._policy, self._resolver)
+        except UnsafeTarget as exc:
+            raise SendFailed(f"refused target: {exc.message}", permanent=True) from exc
+        except TimeoutError as exc:
+            raise SendFailed("timed out resolving the webhook's host", permanent=False) from exc
+        async with self.slots.slot(resolved.host.lower(), deadline):
+            status, head = await self._post(spec.target, body, headers, resolved, deadline)
+        return outcome(status, head)
+
+    async def _post(
+        self, url: str, body: bytes, headers: dict[str, str], resolved: Resolved, deadline: float
+    ) -> tuple[int, bytes]:
+        token = _PINNED.set(resolved)
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._client.send(
+                    self._client.build_request("POST", url, content=body, headers=headers), stream=True
+                )
+        except TimeoutError as exc:
+            raise SendFailed(f"timed out: no answer within {self._timeout:g} s", permanent=False) from exc
+        except httpx.HTTPError as exc:
+            detail = str(exc).replace(url, redact_url(url)) or "no detail"
+            raise SendFailed(f"{type(exc).__name__}: {detail}", permanent=False) from exc
+        finally:
+            _PINNED.reset(token)
+        # The answer's status decides; its body is only read for the reply, up to the cap and the deadline.
+        head = bytearray()
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for chunk in response.aiter_raw():
+                    head += chunk
+                    if len(head) >= BODY_CAP:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass
+        finally:
+            await response.aclose()
+        return response.status_code, bytes(head[:BODY_CAP])
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
