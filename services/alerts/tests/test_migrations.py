@@ -237,7 +237,7 @@ async def test_0006_takes_the_new_create_arguments_and_drops_the_old_form(postgr
         )
     finally:
         await connection.close()
-    assert [f["pronargs"] for f in forms] == [20]
+    assert [f["pronargs"] for f in forms] == [21]  # 0007 added the channel ids (test_channels_alerts.py)
     assert created is None and v1 is None
     assert [tuple(r) for r in rows] == [
         ("id-1", "pct_up", None, "5", "1h", "every_time", 300, "hi {{price}}", 1, 0),

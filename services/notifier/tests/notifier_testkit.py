@@ -10,7 +10,7 @@ from decimal import Decimal
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from pricealert.common import names
-from pricealert.common.events import Condition, NotificationResult, Trigger
+from pricealert.common.events import Condition, DeliveryStatus, NotificationResult, Trigger
 from pricealert.common.redisconn import RedisClient
 from pricealert.common.shards import shard_of
 from pricealert.devstack.smtp import MailboxHandler, MailboxServer
@@ -98,13 +98,15 @@ async def publish_triggers(
         await pipe.execute()
 
 
-async def results(redis: RedisClient, shards: int = SHARDS) -> list[NotificationResult]:
-    """Every notification result published so far on any shard, in the order they were written."""
+async def results(redis: RedisClient, shards: int = SHARDS, *, retrying: bool = False) -> list[NotificationResult]:
+    """Every final notification result (sent, failed) published so far on any shard, in the order they were written;
+    with `retrying`, the results of the attempts that were retried too (one per attempt)."""
     entries = []
     for shard in range(shards):
         entries += await redis.xrange(NotificationResult.stream_of(shard))
     entries.sort(key=lambda entry: tuple(int(part) for part in entry[0].split(b"-")))
-    return [NotificationResult.from_fields(fields) for _, fields in entries]
+    every = [NotificationResult.from_fields(fields) for _, fields in entries]
+    return every if retrying else [r for r in every if r.status != DeliveryStatus.RETRYING]
 
 
 async def pending(redis: RedisClient, stream: str = TRIGGERS) -> int:

@@ -97,6 +97,11 @@ async def test_transient_failures_then_success_send_exactly_one_mail(
     assert message_ids(smtp_server) == {message_id(1): 1}
     [result] = await results(redis)
     assert (result.status, result.attempts) == ("sent", 3)
+    assert result.reply is not None and result.reply.startswith("250")
+    every = await results(redis, retrying=True)  # one result per attempt
+    assert [(r.status, r.attempts) for r in every] == [("retrying", 1), ("retrying", 2), ("sent", 3)]
+    assert all(r.next_retry_at is not None and r.reply == "451 4.3.0 Try again later" for r in every[:2])
+    assert {(r.channel_id, r.channel_kind, r.user_id) for r in every} == {("email", "email", "u1")}
     assert await redis.zcard(RETRY_QUEUE) == 0 and not await redis.exists(retry_key(1))
     assert await pending(redis) == 0 and await redis.xlen(DEAD) == 0
 

@@ -231,6 +231,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/auth/{rest:path}", proxy, methods=methods),
             Route("/alerts", proxy, methods=methods),
             Route("/alerts/{rest:path}", proxy, methods=methods),
+            Route("/channels", proxy, methods=methods),
+            Route("/channels/{rest:path}", proxy, methods=methods),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

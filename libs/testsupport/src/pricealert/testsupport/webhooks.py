@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -67,16 +68,18 @@ class WebhookReceiver:
     cue: Cue = field(default_factory=Cue)  # the answer when no queued cue is left
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port, chosen at start and kept across down/up
+    tls: ssl.SSLContext | None = None  # a server context: https
     requests: list[Received] = field(default_factory=list)
     _queued: collections.deque[Cue] = field(default_factory=collections.deque)
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _arrived: asyncio.Condition | None = None
     _up_task: asyncio.Task[None] | None = None
 
     def url(self, path: str = "/hook", *, host: str | None = None) -> str:
-        """http://<host>:<port><path> (host: a name to put in the URL instead of the address)."""
-        return f"http://{host or self.host}:{self.port}{path}"
+        """http(s)://<host>:<port><path> (host: a name to put in the URL instead of the address)."""
+        return f"{'https' if self.tls else 'http'}://{host or self.host}:{self.port}{path}"
 
     def queue(self, *cues: Cue) -> None:
         """Answer the next requests with these, in order, then with `cue` again."""
@@ -94,7 +97,7 @@ class WebhookReceiver:
         """Listen (on the same port again after `down`)."""
         if self._arrived is None:
             self._arrived = asyncio.Condition()
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -105,6 +108,9 @@ class WebhookReceiver:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
+        for task in list(self._tasks):  # an answer still to come (a delay) never comes
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if seconds is not None:
             self._up_task = asyncio.create_task(self._up_after(seconds))
 
@@ -148,6 +154,9 @@ class WebhookReceiver:
                 self._arrived.notify_all()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         self._writers.add(writer)
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_BODY)
         try:
@@ -165,9 +174,14 @@ class WebhookReceiver:
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError):
+        except (ConnectionError, ssl.SSLError, h11.ProtocolError):
+            return
+        except asyncio.CancelledError:
+            # Ended by `down`/`stop` or the loop's end: asyncio's stream callback would report a cancelled
+            # handler as an error.
             return
         finally:
+            self._tasks.discard(task)
             self._writers.discard(writer)
             writer.transport.abort()
 

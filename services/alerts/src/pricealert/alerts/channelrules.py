@@ -6,6 +6,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import warnings
 
 import apprise
 from email_validator import EmailNotValidError, validate_email
@@ -90,7 +91,10 @@ def normal_address(address: str) -> str:
 
 def apprise_parses(url: str) -> bool:
     """Whether Apprise knows the URL's service and can parse it (nothing is sent)."""
-    return bool(apprise.Apprise().add(url))
+    with warnings.catch_warnings():
+        # Its plugins load on first use, and some import modules Python deprecates (imghdr): not ours to fix.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bool(apprise.Apprise().add(url))
 
 
 async def check_url(kind: ChannelKind, url: str, policy: TargetPolicy, resolver: Resolver) -> None:

@@ -1,9 +1,13 @@
-"""The notifier's handlers: triggers from every shard's stream and due retries from its retry queue, one email each.
+"""The notifier's handlers: triggers from every shard's stream and due retries from its retry queue, one delivery
+per trigger and channel (the account's email, other addresses, webhooks, Apprise URLs).
 
 Consumes (group notifier): every shard's pricealert:{s<k>}:triggers (Trigger, here; one consumer per shard, the
-replicas share each stream through the group) and pricealert:{auth}:account-events (AccountEvent,
-accounts.AccountMailer). Produces: each shard's pricealert:{s<k>}:notification-results (NotificationResult,
-delivery.Deliverer) and the dead letters pricealert:{s<k>}:triggers:dead and pricealert:{auth}:account-events:dead.
+replicas share each stream through the group), pricealert:{auth}:account-events (AccountEvent,
+accounts.AccountMailer) and pricealert:{channels}:channel-tests (ChannelTestRequest, channeltests.ChannelTester).
+Reads the channel registry pricealert:{channels}:registry. Produces: each shard's
+pricealert:{s<k>}:notification-results (NotificationResult per attempt, delivery.Deliverer), the test replies
+pricealert:{channels}:test-reply:<request id>, and the dead letters pricealert:{s<k>}:triggers:dead and
+pricealert:{auth}:account-events:dead.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from pricealert.common.events import MalformedEvent, Trigger, now_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.common.runner import gather_until_stopped
 from pricealert.notifier.accounts import AccountMailer
-from pricealert.notifier.delivery import Deliverer, Job
+from pricealert.notifier.channelsend import ChannelSenders
+from pricealert.notifier.channeltests import ChannelTester
+from pricealert.notifier.delivery import ChannelSending, Deliverer
+from pricealert.notifier.jobs import Entry, Job, fan_out
 from pricealert.notifier.retry import RetryQueue
 from pricealert.notifier.sender import SmtpPool
 from pricealert.notifier.settings import NotifierSettings
@@ -32,38 +39,38 @@ IDLE_POLL_S = 0.5  # longest pause of the retry loop when nothing is due (other 
 
 
 class Notifier:
-    """Hands every shard's triggers-stream entries and due retries to one Deliverer."""
+    """Hands every shard's triggers-stream entries (one delivery per channel of each) and due retries to one
+    Deliverer."""
 
-    def __init__(self, redis: RedisClient, settings: NotifierSettings, pool: SmtpPool) -> None:
+    def __init__(
+        self, redis: RedisClient, settings: NotifierSettings, pool: SmtpPool, channels: ChannelSending | None = None
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.queue = RetryQueue(redis, claim_ms=max(settings.reclaim_idle_ms, settings.lease_ms))
-        self.deliverer = Deliverer(redis, settings, pool, self.queue, max_in_flight=self.batch_size)
+        self.deliverer = Deliverer(redis, settings, pool, self.queue, max_in_flight=self.batch_size, channels=channels)
 
     @property
     def batch_size(self) -> int:
-        """How many triggers one read takes and how many may be in flight: enough to keep the SMTP pool busy."""
+        """How many triggers one read takes and how many deliveries of each room may be in flight: enough to keep
+        the SMTP pool busy."""
         return self.settings.concurrency * 8
 
     async def handle_batch(self, shard: int, messages: Sequence[Received[Trigger]]) -> None:
-        """Start delivering a batch of `shard`'s triggers; each entry is acknowledged later, with its outcome."""
-        jobs: dict[str, Job] = {}
+        """Start delivering a batch of `shard`'s triggers on their channels; each entry is acknowledged later, with
+        the outcome of its last delivery."""
+        entries: dict[str, Entry] = {}
+        jobs: list[Job] = []
         for message in messages:
             trigger = message.event
-            job = jobs.get(trigger.trigger_id)
-            if job is not None:  # the same trigger twice in one read: one send, both entries acknowledged
-                job.ack_ids.append(message.id)
+            entry = entries.get(trigger.trigger_id)
+            if entry is not None:  # the same trigger twice in one read: one send, both entries acknowledged
+                entry.ack_ids.append(message.id)
                 continue
-            jobs[trigger.trigger_id] = Job(
-                shard=shard,
-                trigger=trigger,
-                fields=message.fields,
-                attempt=message.deliveries,
-                entry_id=message.id,
-                ack_ids=[message.id],
-            )
+            entry = entries[trigger.trigger_id] = Entry([message.id])
+            jobs += fan_out(shard, trigger, message.fields, message.deliveries, message.id, entry)
         if jobs:
-            await self.deliverer.submit(list(jobs.values()))
+            await self.deliverer.submit(jobs)
 
     async def retry_due(self, shard: int) -> tuple[int, float | None]:
         """Deliver `shard`'s retries that are due now; returns how many were taken, and if none, the seconds until
@@ -74,7 +81,7 @@ class Notifier:
             try:
                 trigger = Trigger.from_fields(item.fields)
             except MalformedEvent:  # only well-formed triggers enter the queue; guard against tampering
-                log.error("retry.malformed", trigger_id=item.trigger_id)
+                log.error("retry.malformed", delivery_id=item.delivery_id)
                 continue
             jobs.append(
                 Job(
@@ -83,6 +90,8 @@ class Notifier:
                     fields=item.fields,
                     attempt=item.attempts + 1,
                     entry_id=item.entry_id,
+                    entry=Entry(unrecorded=1),
+                    channel_id=item.channel_id,
                     first_failed_ms=item.first_failed_ms,
                     from_queue=True,
                 )
@@ -129,10 +138,12 @@ class Notifier:
 
 
 async def run(redis: RedisClient, settings: NotifierSettings, stop: asyncio.Event) -> None:
-    """Send mails until `stop` is set, then finish the mails in flight."""
+    """Deliver until `stop` is set, then finish the deliveries in flight."""
     pool = SmtpPool(settings, size=settings.concurrency)
-    notifier = Notifier(redis, settings, pool)
+    senders = ChannelSenders(settings)
+    notifier = Notifier(redis, settings, pool, senders)
     accounts = AccountMailer(redis, settings, pool, SERVICE)
+    tester = ChannelTester(redis, settings, pool, senders, SERVICE)
     try:
         shards = range(settings.shards)
         await gather_until_stopped(
@@ -140,7 +151,9 @@ async def run(redis: RedisClient, settings: NotifierSettings, stop: asyncio.Even
             *(consumer.run(stop) for consumer in notifier.consumers()),
             *(notifier.run_retries(stop, shard) for shard in shards),
             accounts.consumer().run(stop),
+            tester.consumer().run(stop),
         )
     finally:
         await notifier.deliverer.drain()
         await pool.close()
+        await senders.close()

@@ -1,8 +1,9 @@
-"""Send leases: one script per batch of a shard says which triggers are settled and takes the rest.
+"""Send leases: one script per batch of a shard says which deliveries are settled and takes the rest.
 
-The rule, for alert mails (a batch) and account mails (one at a time): a mail marked sent is settled; else
-whoever sets its lease key (NX, with an expiry) sends it; everyone else leaves it to the holder. Every key a
-trigger's rule touches lives in its shard (tag {s<k>}); an account mail's keys carry the tag {auth}.
+The rule, for alert deliveries (a batch; one per trigger and channel, keyed by the delivery id: the trigger id for
+the account email) and account mails (one at a time): a delivery marked sent is settled; else whoever sets its lease
+key (NX, with an expiry) sends it; everyone else leaves it to the holder. Every key a delivery's rule touches lives
+in its trigger's shard (tag {s<k>}); an account mail's keys carry the tag {auth}.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _RELEASE_LEASE = lua("pricealert.notifier", "release_lease")
 
 
 class LeaseState(IntEnum):
-    """What the precheck found for one trigger."""
+    """What the precheck found for one delivery."""
 
     LEASED = 0  # ours now: send it
     SENT = 1  # sent already
@@ -35,17 +36,17 @@ class LeaseState(IntEnum):
     UNVERIFIED = 4  # its user's address is not verified: no mail goes to it (the lease is ours, to drop)
 
 
-def trigger_keys(shard: int, trigger_id: str) -> list[str]:
-    """The sent, lease and retry keys of one trigger, in its shard (the order lease_batch.lua reads them in)."""
+def delivery_keys(shard: int, delivery_id: str) -> list[str]:
+    """The sent, lease and retry keys of one delivery, in its shard (the order lease_batch.lua reads them in)."""
     return [
-        names.notifier_sent_key(shard, trigger_id),
-        names.notifier_lease_key(shard, trigger_id),
-        names.notifier_retry_key(shard, trigger_id),
+        names.notifier_sent_key(shard, delivery_id),
+        names.notifier_lease_key(shard, delivery_id),
+        names.notifier_retry_key(shard, delivery_id),
     ]
 
 
 class Leases:
-    """Takes and renews the per-trigger leases that keep two senders off one mail."""
+    """Takes and renews the per-delivery leases that keep two senders off one delivery."""
 
     def __init__(self, redis: RedisClient, consumer_name: str, lease_ms: int) -> None:
         self.redis = redis
@@ -64,21 +65,23 @@ class Leases:
     async def take(
         self,
         shard: int,
-        trigger_ids: Sequence[str],
+        delivery_ids: Sequence[str],
         tokens: Sequence[str],
         queued: Sequence[bool],
-        user_ids: Sequence[str],
+        user_ids: Sequence[str | None],
     ) -> list[LeaseState]:
-        """One round trip for a batch of `shard`'s triggers; `queued` marks the copies taken from the retry queue."""
-        keys = [key for trigger_id in trigger_ids for key in trigger_keys(shard, trigger_id)]
-        users = sorted(set(user_ids))
+        """One round trip for a batch of `shard`'s deliveries; `queued` marks the copies taken from the retry queue,
+        `user_ids` the account whose verified address a delivery needs (None: it needs none)."""
+        keys = [key for delivery_id in delivery_ids for key in delivery_keys(shard, delivery_id)]
+        users = sorted({user for user in user_ids if user is not None})
         # The unverified set carries the tag {auth}, so it cannot join the shard's script: it is asked at the same
         # time, not atomically with it. Auth verifying an address between the check and the send only withholds
         # or sends that user's mail by a few ms; the sent mark and the lease alone decide who sends, so no mail is
         # ever sent twice.
+        asked = self.redis.smismember(names.ACCOUNTS_UNVERIFIED, users) if users else _no_flags()
         replies: tuple[Any, Any] = await asyncio.gather(
             self._lease_batch(keys=keys, args=[self.lease_ms, *tokens, *("1" if q else "0" for q in queued)]),
-            self.redis.smismember(names.ACCOUNTS_UNVERIFIED, users),
+            asked,
             return_exceptions=True,
         )
         states, flags = replies
@@ -86,7 +89,7 @@ class Leases:
             raise states
         if isinstance(flags, BaseException):
             # Leases kept for a failed batch would hold its triggers up until they lapse: give them back.
-            taken = [(t, token) for t, token, s in zip(trigger_ids, tokens, states, strict=True) if int(s) == 0]
+            taken = [(d, token) for d, token, s in zip(delivery_ids, tokens, states, strict=True) if int(s) == 0]
             await asyncio.gather(
                 *(self.release(names.notifier_lease_key(shard, t), token) for t, token in taken),
                 return_exceptions=True,
@@ -96,15 +99,15 @@ class Leases:
         out: list[LeaseState] = []
         for raw, user_id in zip(states, user_ids, strict=True):
             state = LeaseState(int(raw))
-            # Sent, queued or held: whoever settles the trigger checks again; a lease taken here is dropped by
+            # Sent, queued or held: whoever settles the delivery checks again; a lease taken here is dropped by
             # the commit that records the refusal.
             out.append(LeaseState.UNVERIFIED if state is LeaseState.LEASED and user_id in unverified else state)
         return out
 
-    async def renew(self, shard: int, trigger_id: str, token: str) -> bool:
+    async def renew(self, shard: int, delivery_id: str, token: str) -> bool:
         """Keep our lease (or take it back if it lapsed unclaimed); False if it is no longer ours to send."""
         renewed = await self._renew(
-            keys=[names.notifier_lease_key(shard, trigger_id), names.notifier_sent_key(shard, trigger_id)],
+            keys=[names.notifier_lease_key(shard, delivery_id), names.notifier_sent_key(shard, delivery_id)],
             args=[token, self.lease_ms],
         )
         return bool(renewed == 1)
@@ -116,3 +119,8 @@ class Leases:
     async def release(self, lease_key: str, token: str) -> None:
         """Drop our lease after a failed send, so a retry need not wait for it to lapse; never someone else's."""
         await self._release(keys=[lease_key], args=[token])
+
+
+async def _no_flags() -> list[int]:
+    """The unverified flags of a batch none of whose deliveries needs a verified account address."""
+    return []

@@ -28,7 +28,10 @@ _ACCOUNT_MAILS = {
     AccountEventType.VERIFICATION_RESENT: ("Verify your email address for pricealert", "verify"),
     AccountEventType.REGISTRATION_REPEATED: ("Someone tried to register your address at pricealert", "repeated"),
     AccountEventType.REGISTRATION_REFUSED: ("Your pricealert registration: the username is taken", "refused"),
+    AccountEventType.CHANNEL_VERIFICATION: ("Verify this address for your pricealert alerts", "channel_verify"),
 }
+# Where each mail's verification link points: an account's address at auth, an email channel's at alerts.
+_VERIFY_PATHS = {AccountEventType.CHANNEL_VERIFICATION: "/channels/verify"}
 VERIFY_TOKEN_HEADER = "X-Pricealert-Verify-Token"
 
 
@@ -65,18 +68,24 @@ def _sender(mail_from: str) -> tuple[str, str, str]:
     return _header(formataddr((display, sender)) if display.isascii() else sender), sender, domain
 
 
-def message_id(trigger_id: str, mail_from: str) -> str:
-    """A Message-ID derived from the trigger, so a duplicate send is recognisable as one (a recurring alert's
-    `<alert id>:<n>` becomes `<alert id>.<n>`: a colon has no place in a Message-ID)."""
-    return f"<trigger.{trigger_id.replace(':', '.')}@{_sender(mail_from)[2]}>"
+def message_id(delivery_id: str, mail_from: str) -> str:
+    """A Message-ID derived from the delivery (the trigger id for the account's address), so a duplicate send is
+    recognisable as one (a recurring alert's `<alert id>:<n>` becomes `<alert id>.<n>`, a channel's
+    `<trigger id>@<channel id>` `<trigger id>.<channel id>`: neither a colon nor a second @ has a place there)."""
+    local = delivery_id.replace(":", ".").replace("@", ".")
+    return f"<trigger.{local}@{_sender(mail_from)[2]}>"
 
 
-def render(trigger: Trigger, settings: NotifierSettings) -> RenderedMail:
-    """The complete email for one trigger; raises UnsafeHeader for addresses that could inject headers.
+def render(
+    trigger: Trigger, settings: NotifierSettings, recipient: str | None = None, delivery_id: str | None = None
+) -> RenderedMail:
+    """The complete email for one trigger, to the account's address or to `recipient` (an email channel's, whose
+    delivery is `delivery_id`); raises UnsafeHeader for addresses that could inject headers.
 
     The subject says what happened (alerttext.py); the alert's name and message go to the body only (escaped in the
     HTML part), never into a header.
     """
+    to = trigger.email if recipient is None else recipient
     mail_from, app_url = settings.mail_from, settings.app_url
     text = describe(trigger)
     context = {
@@ -87,18 +96,18 @@ def render(trigger: Trigger, settings: NotifierSettings) -> RenderedMail:
         "app_url": app_url.rstrip("/"),
     }
     from_header, sender, _ = _sender(mail_from)
-    msg_id = message_id(trigger.trigger_id, mail_from)
+    msg_id = message_id(delivery_id or trigger.trigger_id, mail_from)
     boundary = f"=_pricealert_{trigger.trigger_id}"
     headers = [
         f"From: {from_header}",
-        f"To: {_header(trigger.email)}",
+        f"To: {_header(to)}",
         f"Subject: {_header(text.subject)}",
         f"Date: {formatdate(trigger.fired_at / 1000, usegmt=True)}",
         f"Message-ID: {_header(msg_id)}",
         f"X-Pricealert-Alert-Id: {_header(trigger.alert_id)}",
     ]
     data = _multipart(headers, boundary, _TEXT.render(context), _HTML.render(context))
-    return RenderedMail(sender=sender, recipient=trigger.email, message_id=msg_id, data=data)
+    return RenderedMail(sender=sender, recipient=to, message_id=msg_id, data=data)
 
 
 def needs_mail(event: AccountEvent) -> bool:
@@ -107,15 +116,17 @@ def needs_mail(event: AccountEvent) -> bool:
 
 
 def render_account(event: AccountEvent, *, mail_from: str, app_url: str) -> RenderedMail:
-    """The mail an account event calls for; the verification link points at the gateway's GET /auth/verify."""
+    """The mail an account event calls for; the verification link points at the gateway's GET /auth/verify (an email
+    channel's at GET /channels/verify)."""
     subject_text, template = _ACCOUNT_MAILS[event.type]
     base = app_url.rstrip("/")
+    verify_path = _VERIFY_PATHS.get(event.type, "/auth/verify")
     context = {
         "email": event.email,
         "username": event.username,
         "token": event.token,
         "app_url": base,
-        "verify_url": f"{base}/auth/verify?{urlencode({'token': event.token})}" if event.token else None,
+        "verify_url": f"{base}{verify_path}?{urlencode({'token': event.token})}" if event.token else None,
         "expires_at": event.expires_at.strftime("%Y-%m-%d %H:%M UTC") if event.expires_at else None,
     }
     from_header, sender, domain = _sender(mail_from)
@@ -145,3 +156,21 @@ def _multipart(headers: list[str], boundary: str, text: str, html: str) -> bytes
     ]
     data = "\r\n".join(head) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
     return data.encode("ascii")
+
+
+def render_test(recipient: str, request_id: str, mail_from: str, app_url: str) -> RenderedMail:
+    """The short mail of a channel test (POST /channels/{id}/test) to `recipient`."""
+    from_header, sender, domain = _sender(mail_from)
+    msg_id = f"<channel-test.{request_id}@{domain}>"
+    headers = [
+        f"From: {from_header}",
+        f"To: {_header(recipient)}",
+        "Subject: pricealert: a test notification",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: {_header(msg_id)}",
+    ]
+    context = {"email": recipient, "app_url": app_url.rstrip("/"), "request_id": request_id}
+    text = _templates.get_template("channel_test.txt.j2").render(context)
+    html = _templates.get_template("channel_test.html.j2").render(context)
+    data = _multipart(headers, f"=_pricealert_test_{request_id}", text, html)
+    return RenderedMail(sender=sender, recipient=recipient, message_id=msg_id, data=data)

@@ -6,8 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EMAILS = Counter(
     "pricealert_notifier_emails_total",
-    "Triggers settled, by outcome: sent, retry, failed, duplicate, held, unverified (no mail: the "
-    "user's address is not verified).",
+    "Mail deliveries (the account email and email channels) settled, by outcome: sent, retry, failed, duplicate, "
+    "held, unverified (no mail: the address is not verified), refused (a deleted, disabled or foreign channel).",
     ["outcome"],
 )
 ACCOUNT_EMAILS = Counter(
@@ -30,4 +30,15 @@ IN_FLIGHT = Gauge("pricealert_notifier_in_flight", "Triggers leased and not yet 
 RECORD_RETRIES = Counter(
     "pricealert_notifier_record_retries_total",
     "Outcome records retried because Redis failed (the mail itself is not sent again).",
+)
+DELIVERIES = Counter(
+    "pricealert_notifier_channel_deliveries_total",
+    "Deliveries on webhook and Apprise channels (and on channels the registry does not hold yet: kind unknown), by "
+    "kind and outcome: sent, retry, failed, duplicate, held, refused (deleted, disabled or another user's channel).",
+    ["kind", "outcome"],
+)
+CHANNEL_TESTS = Counter(
+    "pricealert_notifier_channel_tests_total",
+    "Test sends asked for by POST /channels/{id}/test, by outcome: delivered, failed, expired (too old to answer).",
+    ["outcome"],
 )

@@ -1,4 +1,5 @@
-"""The retry queues, one per shard: triggers waiting for another attempt, due on a jittered exponential schedule."""
+"""The retry queues, one per shard: deliveries (a trigger on one channel) waiting for another attempt, due on a
+jittered exponential schedule."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random
 from dataclasses import dataclass
 
 from pricealert.common import names
+from pricealert.common.channels import ACCOUNT_EMAIL
 from pricealert.common.events import Fields, decode_fields
 from pricealert.common.redisconn import RedisClient, RedisPipeline
 from pricealert.common.scripts import lua
@@ -25,9 +27,11 @@ def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
 
 @dataclass(frozen=True)
 class Retrying:
-    """A trigger taken from the retry queue, with what earlier attempts left behind."""
+    """A delivery taken from the retry queue (the trigger's fields and its channel), with what earlier attempts left
+    behind; items queued before channels existed are the account email's, under the trigger id."""
 
-    trigger_id: str
+    delivery_id: str
+    channel_id: str
     fields: Fields
     attempts: int
     first_failed_ms: int
@@ -36,7 +40,7 @@ class Retrying:
 
 
 class RetryQueue:
-    """Per shard, the sorted set of due times plus one hash per waiting trigger; every change is part of a caller's
+    """Per shard, the sorted set of due times plus one hash per waiting delivery; every change is part of a caller's
     MULTI, all of whose keys are of the trigger's shard."""
 
     def __init__(self, redis: RedisClient, claim_ms: int) -> None:
@@ -45,7 +49,7 @@ class RetryQueue:
         self._claim = redis.register_script(_CLAIM_DUE_RETRIES)
 
     async def claim_due(self, shard: int, now_ms: int, limit: int) -> tuple[list[Retrying], float | None]:
-        """Take up to `limit` of `shard`'s triggers whose time has come (they return after claim_ms unless settled).
+        """Take up to `limit` of `shard`'s deliveries whose time has come (they return after claim_ms unless settled).
 
         Also returns, when none was due, the seconds until the earliest one is (None if the queue is empty).
         """
@@ -56,20 +60,21 @@ class RetryQueue:
         if not ids:
             return [], until_next
         async with self.redis.pipeline(transaction=False) as pipe:
-            for trigger_id in ids:
-                pipe.hgetall(names.notifier_retry_key(shard, trigger_id))
+            for delivery_id in ids:
+                pipe.hgetall(names.notifier_retry_key(shard, delivery_id))
             hashes = await pipe.execute()
         out: list[Retrying] = []
         orphans: list[str] = []
-        for trigger_id, raw in zip(ids, hashes, strict=True):
+        for delivery_id, raw in zip(ids, hashes, strict=True):
             if not raw:  # settled between the claim and the read
-                orphans.append(trigger_id)
+                orphans.append(delivery_id)
                 continue
             fields = decode_fields(raw)
             meta = {k: fields.pop(k) for k in [k for k in fields if k.startswith(META_PREFIX)]}
             out.append(
                 Retrying(
-                    trigger_id=trigger_id,
+                    delivery_id=delivery_id,
+                    channel_id=meta.get("retry_channel_id", ACCOUNT_EMAIL),
                     fields=fields,
                     attempts=int(meta.get("retry_attempts", "0")),
                     first_failed_ms=int(meta.get("retry_first_failed_ms", str(now_ms))),
@@ -90,13 +95,14 @@ class RetryQueue:
             "retry_first_failed_ms": str(item.first_failed_ms),
             "retry_entry_id": item.entry_id,
             "retry_last_error": item.last_error[:2000],
+            "retry_channel_id": item.channel_id,
         }
-        key = names.notifier_retry_key(shard, item.trigger_id)
+        key = names.notifier_retry_key(shard, item.delivery_id)
         pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]  # redis-py's mapping keys are invariant (FieldT)
-        pipe.zadd(names.notifier_retry_queue_key(shard), {item.trigger_id: due_ms})
+        pipe.zadd(names.notifier_retry_queue_key(shard), {item.delivery_id: due_ms})
 
     @staticmethod
-    def forget(pipe: RedisPipeline, shard: int, trigger_id: str) -> None:
-        """Add to `pipe`: drop whatever `shard`'s queue holds for `trigger_id`."""
-        pipe.zrem(names.notifier_retry_queue_key(shard), trigger_id)
-        pipe.delete(names.notifier_retry_key(shard, trigger_id))
+    def forget(pipe: RedisPipeline, shard: int, delivery_id: str) -> None:
+        """Add to `pipe`: drop whatever `shard`'s queue holds for `delivery_id`."""
+        pipe.zrem(names.notifier_retry_queue_key(shard), delivery_id)
+        pipe.delete(names.notifier_retry_key(shard, delivery_id))

@@ -44,11 +44,13 @@ def classify(exc: BaseException) -> SendFailed:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-        return SendFailed(f"recipient refused: {detail}", permanent=all(c >= 500 for c in codes))
+        return SendFailed(f"recipient refused: {detail}", permanent=all(c >= 500 for c in codes), reply=detail[:200])
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return SendFailed(f"recipient refused: {exc.code} {exc.message}", permanent=exc.code >= 500)
+        reason = f"{exc.code} {exc.message}"
+        return SendFailed(f"recipient refused: {reason}", permanent=exc.code >= 500, reply=reason[:200])
     if isinstance(exc, aiosmtplib.SMTPResponseException) and not isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        return SendFailed(f"{exc.code} {exc.message}", permanent=exc.code >= 500)
+        reason = f"{exc.code} {exc.message}"
+        return SendFailed(reason, permanent=exc.code >= 500, reply=reason[:200])
     if isinstance(exc, ssl.SSLError):  # before ValueError: a failed certificate check is both
         return SendFailed(f"TLS: {exc}", permanent=False)
     if isinstance(exc, ValueError):  # aiosmtplib refuses addresses that cannot go on a command line
@@ -58,20 +60,21 @@ def classify(exc: BaseException) -> SendFailed:
     return SendFailed(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
-async def _transaction(client: aiosmtplib.SMTP, mail: RenderedMail) -> None:
+async def _transaction(client: aiosmtplib.SMTP, mail: RenderedMail) -> str:
     """MAIL, RCPT, DATA for one recipient (sendmail without its repeated address parsing), RSET on refusal.
 
     No per-command timeouts: the caller's deadline covers the whole transaction, and a timer per
-    command is a measurable share of the CPU time of a mail.
+    command is a measurable share of the CPU time of a mail. Returns the server's answer to DATA ("250 …").
     """
     try:
         await client.mail(mail.sender, timeout=None)
         await client.rcpt(mail.recipient, timeout=None)
-        await client.data(mail.data, timeout=None)
+        accepted = await client.data(mail.data, timeout=None)
     except aiosmtplib.SMTPResponseException:
         with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             await client.rset(timeout=None)
         raise
+    return f"{accepted.code} {accepted.message}"[:200]
 
 
 class SmtpPool:
@@ -118,8 +121,9 @@ class SmtpPool:
         async with self._slots:
             yield
 
-    async def deliver(self, mail: RenderedMail) -> None:
-        """Deliver one mail within NOTIFIER_SEND_TIMEOUT_S or raise SendFailed (call it inside `slot`)."""
+    async def deliver(self, mail: RenderedMail) -> str:
+        """Deliver one mail within NOTIFIER_SEND_TIMEOUT_S or raise SendFailed (call it inside `slot`); returns the
+        server's reply."""
         client: aiosmtplib.SMTP | None = None
         try:
             async with asyncio.timeout(self.settings.send_timeout_s):
@@ -129,7 +133,7 @@ class SmtpPool:
                     # Refusals while connecting (TLS, a 5xx to AUTH) are about this service's set-up, not
                     # about the mail: keep the mail and retry while someone fixes it.
                     raise SendFailed(f"cannot connect: {classify(exc).reason}", permanent=False) from exc
-                await _transaction(client, mail)
+                reply = await _transaction(client, mail)
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
             if client is not None:
                 # After a refusal the envelope was reset, so the connection is still good.
@@ -144,11 +148,12 @@ class SmtpPool:
                 client.close()
             raise
         self._idle.append((client, time.monotonic()))
+        return reply
 
-    async def send(self, mail: RenderedMail) -> None:
-        """Take a slot and deliver one mail, or raise SendFailed."""
+    async def send(self, mail: RenderedMail) -> str:
+        """Take a slot and deliver one mail, or raise SendFailed; returns the server's reply."""
         async with self.slot():
-            await self.deliver(mail)
+            return await self.deliver(mail)
 
     async def close(self) -> None:
         """Say QUIT on every idle connection."""

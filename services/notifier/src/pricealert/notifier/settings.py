@@ -46,6 +46,11 @@ class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     # Only a safety net for entries that crash the handler: retries go through the retry queue, so
     # a stream entry is redelivered only after a replica died or while another one holds its lease.
     max_deliveries: int = Field(default=100, validation_alias="NOTIFIER_MAX_DELIVERIES", ge=1)
+    # Webhook and Apprise deliveries: retried on their own jittered exponential schedule for at least this long
+    # (receivers go down for hours; the contract promises at least 24 h), then failed.
+    webhook_retry_for_s: float = Field(default=90_000.0, validation_alias="NOTIFIER_WEBHOOK_RETRY_FOR_S", ge=0)
+    webhook_backoff_base_s: float = Field(default=2.0, validation_alias="NOTIFIER_WEBHOOK_BACKOFF_BASE_S", gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, validation_alias="NOTIFIER_WEBHOOK_BACKOFF_MAX_S", gt=0)
 
     # Webhooks and Apprise
     # One webhook request (connect, send, answer) must finish within this; the body is then read until it too.
@@ -54,6 +59,8 @@ class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     # slow endpoint holds at most this many of the webhook_concurrency places and delays no one else.
     webhook_per_host: int = Field(default=8, validation_alias="NOTIFIER_WEBHOOK_PER_HOST", ge=1, le=256)
     webhook_concurrency: int = Field(default=64, validation_alias="NOTIFIER_WEBHOOK_CONCURRENCY", ge=1, le=1024)
+    # A CA to trust besides the public ones (self-hosted receivers with a private CA; tests).
+    webhook_ca_file: str | None = Field(default=None, validation_alias="NOTIFIER_WEBHOOK_CA_FILE")
     # Apprise notifications run in worker threads (its plugins block): this many at once, each within the timeout.
     apprise_timeout_s: float = Field(default=15.0, validation_alias="NOTIFIER_APPRISE_TIMEOUT_S", gt=0)
     apprise_concurrency: int = Field(default=8, validation_alias="NOTIFIER_APPRISE_CONCURRENCY", ge=1, le=64)
@@ -62,6 +69,8 @@ class NotifierSettings(ServiceSettings, ChannelTargetSettings):
     def _backoff_is_ordered(self) -> Self:
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("NOTIFIER_BACKOFF_MAX_S must not be below NOTIFIER_BACKOFF_BASE_S")
+        if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
+            raise ValueError("NOTIFIER_WEBHOOK_BACKOFF_MAX_S must not be below NOTIFIER_WEBHOOK_BACKOFF_BASE_S")
         return self
 
     @property

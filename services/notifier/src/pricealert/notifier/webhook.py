@@ -193,13 +193,16 @@ class WebhookSender:
             max_keepalive_connections=settings.webhook_concurrency,
             keepalive_expiry=30.0,
         )
-        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        tls = httpx.create_ssl_context()  # certifi's CAs (or SSL_CERT_FILE's)
+        if settings.webhook_ca_file:
+            tls.load_verify_locations(cafile=settings.webhook_ca_file)
+        transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False)
         # httpx takes no network backend: give its transport a pool that connects through PinnedBackend. Checked
         # so an httpx that renames the attribute fails here instead of silently connecting unpinned.
         if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
             raise RuntimeError("this httpx has no transport._pool: webhook connections cannot be pinned")
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -262,12 +265,15 @@ class WebhookSender:
     async def _post(
         self, url: str, body: bytes, headers: dict[str, str], resolved: Resolved, deadline: float
     ) -> tuple[int, bytes]:
-        token = _PINNED.set(resolved)
+        try:
+            request = self._client.build_request("POST", url, content=body, headers=headers)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise SendFailed("the webhook URL is not usable", permanent=True) from exc
+        # Pinned under the host as httpcore will name it (IDNA-encoded), with the addresses the guard checked.
+        token = _PINNED.set(Resolved(request.url.raw_host.decode("ascii"), resolved.port, resolved.addresses))
         try:
             async with asyncio.timeout_at(deadline):
-                response = await self._client.send(
-                    self._client.build_request("POST", url, content=body, headers=headers), stream=True
-                )
+                response = await self._client.send(request, stream=True)
         except TimeoutError as exc:
             raise SendFailed(f"timed out: no answer within {self._timeout:g} s", permanent=False) from exc
         except httpx.HTTPError as exc:

@@ -1,6 +1,6 @@
--- The send rule for a batch of triggers of one shard (lease.py). KEYS: per trigger its sent, lease and retry keys
--- (all of one shard). ARGV: lease ms, then per trigger its token, then its queued flag (1: taken from the retry
--- queue). Returns per trigger: 1 if sent already, 2 if a stream copy of a trigger that waits in the retry queue (that
+-- The send rule for a batch of deliveries of one shard (lease.py). KEYS: per delivery its sent, lease and retry keys
+-- (all of one shard). ARGV: lease ms, then per delivery its token, then its queued flag (1: taken from the retry
+-- queue). Returns per delivery: 1 if sent already, 2 if a stream copy of a delivery that waits in the retry queue (that
 -- copy stands for it), else takes the lease: 0 if taken, 3 if someone holds it. (Whether its user may get mail is
 -- asked beside this call: that set lives in another slot.)
 local n = #KEYS / 3

@@ -46,9 +46,18 @@ ChannelId = Annotated[uuid.UUID, Path(description="The channel's id.", examples=
     },
 )
 async def verify_channel(
-    channels: ChannelsDep, token: Annotated[str, Query(min_length=1, max_length=MAX_TOKEN_CHARS)]
+    channels: ChannelsDep,
+    token: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_TOKEN_CHARS,
+            description="The token from the mailed link.",
+            examples=["q0Jx3l5m2VfN8tR4yW7zB1cD6eH9kL0pS3uX5aG2iO4"],
+        ),
+    ],
 ) -> ChannelVerified:
-    """The link mailed to an email channel's address: the address is verified and the channel active (no token)."""
+    """The link mailed to an email channel's address: the address is verified, the channel active (no login)."""
     channel = await channels.verify(token)
     return ChannelVerified(
         status="verified",
@@ -121,7 +130,13 @@ async def rotate_secret(channel_id: ChannelId, user: CurrentUser, channels: Chan
     responses={**_ERRORS, **_NOT_FOUND, 504: _error("channel_test_timeout: the notifier did not answer in time.")},
 )
 async def test_channel(
-    channel_id: Annotated[str, Path(description=f"The channel's id, or `{ACCOUNT_EMAIL}` for your account's address.")],
+    channel_id: Annotated[
+        str,
+        Path(
+            description=f"The channel's id, or `{ACCOUNT_EMAIL}` for your account's address.",
+            examples=[EXAMPLE_CHANNEL_ID, ACCOUNT_EMAIL],
+        ),
+    ],
     user: CurrentUser,
     channels: ChannelsDep,
 ) -> ChannelTestResult:
