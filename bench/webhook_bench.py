@@ -1,9 +1,12 @@
 """Webhook benchmark: signed webhook deliveries per second from one notifier process to a local receiver.
 
-Run: `uv run python bench/webhook_bench.py [--deliveries 3000] [--runs 1] [--shards 16] [--symbols 16]` (fresh
-bundled Redis and receiver per run). As the email benchmark, the triggers are queued first, each naming one webhook
-channel of the registry; the receiver (chaos/webhook_receiver.py, its own process) verifies every signature with the
-`standardwebhooks` package and logs each delivery's receive time. Reports medians: deliveries/s including the
+Run: `uv run python bench/webhook_bench.py [--deliveries 3000] [--runs 1] [--concurrency 8]` (fresh bundled Redis
+and receiver per run). `--concurrency` sets NOTIFIER_WEBHOOK_CONCURRENCY and NOTIFIER_WEBHOOK_PER_HOST alike: the one
+receiver stands for many users' endpoints, and 8 is the default cap per host (beyond it deliveries wait, then retry as
+"busy"; more connections also cost the notifier more CPU per request in httpcore's pool).
+As the email benchmark, the triggers are queued first, each naming one webhook channel of the registry; the receiver
+(chaos/webhook_receiver.py, its own process) verifies every signature with the `standardwebhooks` package and logs
+each delivery's receive time. Reports medians: deliveries/s including the
 notifier's start-up, deliveries/s once it runs (first to last receive), and the notifier's CPU time per delivery.
 """
 
@@ -175,7 +178,7 @@ async def one_run(deliveries: int, concurrency: int, shards: int, symbols: int) 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deliveries", type=int, default=3_000)
-    parser.add_argument("--concurrency", type=int, default=64, help="NOTIFIER_WEBHOOK_CONCURRENCY (and per host)")
+    parser.add_argument("--concurrency", type=int, default=8, help="NOTIFIER_WEBHOOK_CONCURRENCY and _PER_HOST")
     parser.add_argument("--shards", type=int, default=16, help="SHARDS of the notifier")
     parser.add_argument("--symbols", type=int, default=16, help="spread the triggers over this many symbols")
     parser.add_argument("--runs", type=int, default=1, help="repeat on fresh servers; medians are reported")

@@ -12,7 +12,7 @@ from chaos.webhooks import webhooks_in_flight
 from pricealert.testsupport.polling import holds_within
 
 SLOW_S = 1.0  # the endpoint answers this late while the notifier is killed, so its sends are in flight
-IN_FLIGHT_AT_KILL = 3  # the kill waits until the endpoint has read this many deliveries it has not answered yet
+IN_FLIGHT_AT_KILL = 6  # the kill waits until the endpoint has read this many deliveries it has not answered yet
 
 
 def _receiver(ctx: FaultContext) -> WebhookReceiver:
