@@ -26,6 +26,7 @@ from pathlib import Path
 
 from evaluator_bench import BASE_PRICE, load_alerts, percentile, symbol
 from webhook_bench import (
+    BENCH_USER,
     CHANNEL,
     WEBHOOK_ENV,
     receive_times,
@@ -53,7 +54,7 @@ def alert(alert_id: str, sym: str, target: Decimal, channels: str | None = None)
         type=AlertEventType.CREATED,
         event_id=str(uuid.uuid4()),
         alert_id=alert_id,
-        user_id=str(uuid.uuid4()),
+        user_id=BENCH_USER if channels else str(uuid.uuid4()),  # a channel notifies its owner's alerts only
         email=f"{alert_id}@example.com",
         symbol=sym,
         condition=Condition.ABOVE,

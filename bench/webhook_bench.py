@@ -38,6 +38,7 @@ from pricealert.devstack.servers import RedisServer, temp_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNEL = "bench-hook"
+BENCH_USER = "bench-user"  # the channel's owner: the notifier delivers a user's firings on their own channels only
 SECRET = "whsec_" + base64.b64encode(b"pricealert-bench-webhook-secret!").decode()
 # The notifier's settings for a receiver on 127.0.0.1.
 WEBHOOK_ENV = {"CHANNELS_ALLOW_PRIVATE_TARGETS": "true"}
@@ -80,7 +81,7 @@ async def register_channel(redis: RedisClient, port: int) -> None:
     """The webhook channel every benchmark trigger names, in the registry (as the alerts service writes it)."""
     spec = ChannelSpec(
         id=CHANNEL,
-        user_id="bench-user",
+        user_id=BENCH_USER,
         kind=ChannelKind.WEBHOOK,
         target=f"http://127.0.0.1:{port}/hook",
         status=ChannelStatus.ACTIVE,
@@ -94,7 +95,7 @@ def trigger(n: int, symbol: str) -> dict[str, str]:
     return Trigger(
         trigger_id=f"t{n}",
         alert_id=f"t{n}",
-        user_id="bench-user",
+        user_id=BENCH_USER,
         email=f"user{n}@example.com",
         symbol=symbol,
         condition=Condition.ABOVE,
