@@ -101,7 +101,7 @@ async def test_a_slow_target_does_not_block_the_event_loop(receiver: WebhookRece
     finally:
         ticker.cancel()
     assert delivered.reply == "JSON: sent"
-    assert len(gaps) > 50 and max(gaps) < 0.25
+    assert len(gaps) > 30 and max(gaps) < 0.5  # a blocked loop would stall for the whole 1 s
 
 
 async def test_no_answer_in_time_is_retried(receiver: WebhookReceiver) -> None:
@@ -110,7 +110,7 @@ async def test_no_answer_in_time_is_retried(receiver: WebhookReceiver) -> None:
     with pytest.raises(SendFailed) as caught:
         await AppriseSender(settings(apprise_timeout_s=1.0)).send(apprise_channel(json_url(receiver)), "t", "b")
     assert not caught.value.permanent
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 3.5  # the 1 s timeout, not the 5 s delay
 
 
 def test_scrub_masks_tokens_of_vendor_urls() -> None:
@@ -120,8 +120,12 @@ def test_scrub_masks_tokens_of_vendor_urls() -> None:
 
 
 async def test_a_slow_target_delays_no_other_destination() -> None:
-    sender = AppriseSender(settings(apprise_concurrency=4), Resolver({"localhost": [["127.0.0.1"]]}))  # 1 per host
-    async with WebhookReceiver(cue=Cue(delay_s=2.0)) as slow, WebhookReceiver() as fast:
+    # 4 places in all: 1 per destination.
+    sender = AppriseSender(
+        settings(apprise_concurrency=4, apprise_timeout_s=8.0), Resolver({"localhost": [["127.0.0.1"]]})
+    )
+    # 3 s: slow, within Apprise's own 4 s socket read timeout.
+    async with WebhookReceiver(cue=Cue(delay_s=3.0)) as slow, WebhookReceiver() as fast:
         hanging = asyncio.create_task(sender.send(apprise_channel(f"json://127.0.0.1:{slow.port}/x"), "t", "b"))
         await slow.wait_for(1)
         started = time.monotonic()
@@ -130,7 +134,7 @@ async def test_a_slow_target_delays_no_other_destination() -> None:
         assert busy.value.reason.startswith("destination busy") and not busy.value.permanent
         delivered = await sender.send(apprise_channel(f"json://localhost:{fast.port}/z"), "t", "b")
         assert delivered.reply == "JSON: sent"
-        assert time.monotonic() - started < 1.5 and not hanging.done()
+        assert time.monotonic() - started < 2.5 and not hanging.done()
         assert (await hanging).reply == "JSON: sent"
 
 
