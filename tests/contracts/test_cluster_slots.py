@@ -131,7 +131,13 @@ TRANSACTIONS: dict[str, list[str]] = {
         names.notifier_retry_key(SHARD, TRIGGER),
         Trigger.stream_of(SHARD),
         names.notifier_sent_key(SHARD, TRIGGER),
+        # A webhook's delivery of the same trigger: its keys are the delivery id's, in the trigger's shard.
+        names.notifier_lease_key(SHARD, f"{TRIGGER}@c1"),
+        names.notifier_retry_key(SHARD, f"{TRIGGER}@c1"),
+        names.notifier_sent_key(SHARD, f"{TRIGGER}@c1"),
     ],
+    # A channel test's outcome: pushed onto its reply list with the list's expiry.
+    "notifier channeltests.py reply": [names.channel_test_reply_key("r1")],
 }
 
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 
 from pricealert.alerts.channelrules import token_hash
+from pricealert.alerts.channelstore import MAILS_PER_WINDOW
 from pricealert.alerts.models import Channel, OutboxEntry
 from pricealert.common import names
 from pricealert.common.channels import ChannelStatus, ChannelTestOutcome, ChannelTestRequest
@@ -143,3 +144,17 @@ async def test_a_test_send_without_an_answer_times_out(
     response = await client.post("/channels/email/test", headers=tokens.headers("u1"))
     assert response.status_code == 504 and response.json()["error"]["code"] == "channel_test_timeout"
     assert await redis.xlen(names.CHANNEL_TESTS) == 1
+
+
+async def test_verification_mails_are_limited_per_hour(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
+    headers = tokens.headers("u1")
+    first = await add_channel(client, tokens, kind="email", address="a0@example.org")
+    assert (await client.delete(f"/channels/{first['id']}", headers=headers)).status_code == 204
+    for n in range(1, MAILS_PER_WINDOW):
+        await add_channel(client, tokens, kind="email", address=f"a{n}@example.org")
+    refused = await client.post("/channels", json={"kind": "email", "address": "a9@example.org"}, headers=headers)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_verification_mails"
+    assert refused.headers["retry-after"] == "3600"
+    use_resolver(app)
+    await webhook(client, tokens)  # other kinds mail nothing
+    await add_channel(client, tokens, "u2", kind="email", address="a9@example.org")  # per user

@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from channels_testkit import SECRET
 from notifier_testkit import Replica, StartNotifier
 from redis.asyncio import Redis
 
 from pricealert.notifier.settings import NotifierSettings
+from pricealert.testsupport.webhooks import WebhookReceiver
 
 
 @pytest.fixture
@@ -23,3 +25,10 @@ async def notifier(redis: Redis) -> AsyncIterator[StartNotifier]:
 
     yield start
     await asyncio.gather(*(replica.stop() for replica in replicas))
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A local webhook receiver that verifies signatures made with channels_testkit.SECRET."""
+    async with WebhookReceiver(secrets=[SECRET]) as r:
+        yield r

@@ -42,7 +42,7 @@ def settings(**overrides: object) -> NotifierSettings:
         apprise_timeout_s=3.0,
     )
     values.update(overrides)
-    return NotifierSettings(**values)  # type: ignore[arg-type]
+    return NotifierSettings(**values)  # type: ignore[arg-type]  # settings by field name, checked by pydantic
 
 
 def firing(n: int = 1) -> Trigger:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +13,8 @@ from redis.exceptions import RedisError
 from pricealert.alerts import channelrules
 from pricealert.alerts.auth import User
 from pricealert.alerts.channelspec import publish_channel
-from pricealert.alerts.channelstore import ChannelInUse, ChannelStore
+from pricealert.alerts.channelstore import ChannelInUse, ChannelStore, TooManyMails
+from pricealert.alerts.channeltests import send_test
 from pricealert.alerts.models import Channel
 from pricealert.common import names
 from pricealert.common.channels import (
@@ -24,11 +23,9 @@ from pricealert.common.channels import (
     ChannelKind,
     ChannelStatus,
     ChannelTestOutcome,
-    ChannelTestRequest,
 )
-from pricealert.common.errors import AppError, Conflict, InvalidInput, NotFound
+from pricealert.common.errors import AppError, Conflict, InvalidInput, NotFound, TooManyRequests
 from pricealert.common.events import AccountEvent, AccountEventType, utc_now
-from pricealert.common.publisher import publish
 from pricealert.common.redisconn import RedisClient
 from pricealert.common.urlguard import Resolver, TargetPolicy, system_resolver
 
@@ -36,7 +33,7 @@ log = structlog.get_logger()
 
 VERIFY_TTL = timedelta(hours=24)
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
-BLPOP_SLICE_S = 2  # each wait stays well inside the client's socket timeout
+MAIL_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,14 @@ class ChannelService:
             if kind is ChannelKind.WEBHOOK:
                 secret = channel.secret = channelrules.new_secret()
         channel.target = target
-        count = await self.store.create(channel, limit=self.max_per_user, mail=mail)
+        try:
+            count = await self.store.create(channel, limit=self.max_per_user, mail=mail, mails_since=now - MAIL_WINDOW)
+        except TooManyMails as exc:
+            raise TooManyRequests.retry_after(
+                "Too many email channels added within an hour; try again later.",
+                code="too_many_verification_mails",
+                seconds=int(MAIL_WINDOW.total_seconds()),
+            ) from exc
         if count is not None:
             raise Conflict(
                 f"You already hold {count} channels, the most allowed.",
@@ -261,30 +265,11 @@ class ChannelService:
                 )
 
     async def test(self, user: User, channel_id: str) -> ChannelTestOutcome:
-        """Ask the notifier for a test delivery on the channel and wait for its outcome (504 without one)."""
+        """Ask the notifier for a test delivery on the channel (or `email`) and wait for its outcome (504 without)."""
         if channel_id != ACCOUNT_EMAIL:
             await self.get(user, channel_id)
-        request = ChannelTestRequest(
-            request_id=str(uuid.uuid4()),
-            channel_id=channel_id,
-            user_id=user.id,
-            email=user.email,
-            requested_at=utc_now(),
+        outcome = await send_test(
+            self.redis, channel_id=channel_id, user_id=user.id, email=user.email, timeout_s=self.test_timeout_s
         )
-        reply_key = names.channel_test_reply_key(request.request_id)
-        await publish(self.redis, names.CHANNEL_TESTS, request)
-        deadline = time.monotonic() + self.test_timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            # BLPOP's timeout is whole seconds (a float on Redis 6+): short slices keep the socket timeout away.
-            popped = await self.redis.blpop([reply_key], timeout=min(BLPOP_SLICE_S, max(left, 0.01)))
-            if popped is not None:
-                outcome = ChannelTestOutcome.model_validate_json(popped[1])
-                log.info("channel.tested", channel_id=channel_id, user_id=user.id, delivered=outcome.delivered)
-                return outcome
-            await asyncio.sleep(0)
-        raise AppError(
-            f"The notifier did not answer within {self.test_timeout_s:g} s; try again shortly.",
-            code="channel_test_timeout",
-            status_code=504,
-            details={"request_id": request.request_id},
-        )
+        log.info("channel.tested", channel_id=channel_id, user_id=user.id, delivered=outcome.delivered)
+        return outcome

@@ -13,12 +13,17 @@ from pricealert.alerts import repository
 from pricealert.alerts.database import read_session, run_write
 from pricealert.alerts.models import Alert, AlertStatus, Channel
 from pricealert.common import names
-from pricealert.common.channels import ChannelStatus
+from pricealert.common.channels import ChannelKind, ChannelStatus
 from pricealert.common.events import AccountEvent
 
 DELETED = ChannelStatus.DELETED.value
 # Alerts that still deliver: a channel they list cannot be deleted.
 LIVE_ALERTS = (AlertStatus.ACTIVE.value, AlertStatus.PAUSED.value)
+MAILS_PER_WINDOW = 5  # email channels a user may add per window (channelservice.MAIL_WINDOW)
+
+
+class TooManyMails(Exception):
+    """The user added the most email channels allowed within the window (each may mail a verification link)."""
 
 
 class ChannelInUse(Exception):
@@ -45,18 +50,29 @@ class ChannelStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def create(self, channel: Channel, *, limit: int, mail: AccountEvent | None = None) -> int | None:
-        """Insert `channel` (and stage its verification `mail`) unless the user holds `limit`; their count then."""
+    async def create(
+        self, channel: Channel, *, limit: int, mail: AccountEvent | None = None, mails_since: datetime | None = None
+    ) -> int | None:
+        """Insert `channel` (and stage its verification `mail`) unless the user holds `limit`; their count then.
+
+        With a mail, TooManyMails when the user added MAILS_PER_WINDOW email channels since `mails_since`.
+        """
 
         async def work(session: AsyncSession) -> int | None:
             await _lock_user(session, channel.user_id)
-            count = int(
-                (
-                    await session.execute(select(func.count()).select_from(Channel).where(*_mine(channel.user_id)))
-                ).scalar_one()
-            )
+            mine = select(func.count()).select_from(Channel).where(*_mine(channel.user_id))
+            count = int((await session.execute(mine)).scalar_one())
             if count >= limit:
                 return count
+            if mail is not None and mails_since is not None:
+                # Deleted channels count too: adding and deleting an address must not mail it again and again.
+                recent = select(func.count()).where(
+                    Channel.user_id == channel.user_id,
+                    Channel.kind == ChannelKind.EMAIL.value,
+                    Channel.created_at >= mails_since,
+                )
+                if int((await session.execute(recent)).scalar_one()) >= MAILS_PER_WINDOW:
+                    raise TooManyMails()
             session.add(channel)
             if mail is not None:
                 repository.add_outbox(session, names.ACCOUNT_EVENTS, mail.to_fields())

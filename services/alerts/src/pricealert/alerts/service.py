@@ -33,8 +33,7 @@ from pricealert.common.events import (
 
 log = structlog.get_logger()
 
-# Checks the channel ids an alert names against the user's channels (ChannelService.check_ids); raises to refuse.
-ChannelCheck = Callable[[User, list[str]], Awaitable[None]]
+ChannelCheck = Callable[[User, list[str]], Awaitable[None]]  # ChannelService.check_ids: raises to refuse the ids
 
 
 @dataclass(frozen=True)
@@ -80,12 +79,6 @@ class AlertService:
         self.gate = gate  # set: creates and deletes are refused (503) once the shard count disagrees with Redis
         self.channels = channels
 
-    async def _check_channels(self, user: User, ids: list[str] | None) -> None:
-        if ids is not None:
-            if self.channels is None:
-                raise InvalidInput("This service keeps no channels.", code="unknown_channel", details={"ids": ids})
-            await self.channels(user, ids)
-
     def _limit_reached(self, active: int) -> Conflict:
         return Conflict(
             f"You already hold {active} active alerts, the most allowed.",
@@ -112,7 +105,8 @@ class AlertService:
         rules.check(spec)
         entry = await self.catalog.lookup(data.symbol)
         rules.check_prices(spec, entry)
-        await self._check_channels(user, data.channels)
+        if data.channels is not None and self.channels is not None:
+            await self.channels(user, data.channels)
         now = utc_now()
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput(
@@ -159,8 +153,8 @@ class AlertService:
         current = await self.store.get(alert_id, user.id)
         if current is None:
             raise _not_found(alert_id)
-        if "channels" in patch.given():
-            await self._check_channels(user, patch.channels)
+        if "channels" in patch.given() and patch.channels is not None and self.channels is not None:
+            await self.channels(user, patch.channels)
         prices = any(getattr(patch, name) is not None for name in rules.PRICE_FIELDS)
         entry = await self.catalog.lookup(current.symbol) if prices else None
         now = utc_now()

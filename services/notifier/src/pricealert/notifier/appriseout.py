@@ -2,14 +2,16 @@
 
 A self-hosted target (json://host, ntfy://host, …) is checked by the SSRF guard at every send; vendor URLs go to the
 vendor's fixed public host. Apprise's plugins block on `requests`: `async_notify` runs them in Apprise's worker
-threads, never on the event loop, at most NOTIFIER_APPRISE_CONCURRENCY at a time, each within
-NOTIFIER_APPRISE_TIMEOUT_S. Redirects are not followed. Failure reasons come from Apprise's own log of the call,
-scrubbed of the URL's secrets; Apprise's logger does not reach the service's log (its lines may quote a URL).
+threads, never on the event loop, at most NOTIFIER_APPRISE_CONCURRENCY at a time (a quarter of them per destination,
+failing fast when those are busy), each within NOTIFIER_APPRISE_TIMEOUT_S. Redirects are not followed. Failure
+reasons come from Apprise's own log of the call, scrubbed of the URL's secrets; Apprise's logger does not reach the
+service's log (its lines may quote a URL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -24,6 +26,7 @@ from pricealert.common.urlguard import system_resolver as default_resolver
 from pricealert.notifier.delivered import Delivered
 from pricealert.notifier.sender import SendFailed
 from pricealert.notifier.settings import NotifierSettings
+from pricealert.notifier.slots import HostSlots
 from pricealert.notifier.webhook import channel_policy
 
 log = structlog.get_logger()
@@ -50,6 +53,16 @@ def secrets_of(url: str) -> list[str]:
     return sorted(parts, key=len, reverse=True)
 
 
+def destination(url: str) -> str:
+    """What a URL's notifications share a cap on: a self-hosted target's host, else one account of the vendor (its
+    token, hashed: the key shows in reasons)."""
+    if (host := apprise_host(url)) is not None:
+        return host.lower()
+    scheme, _, rest = url.partition("://")
+    account = rest.split("/", 1)[0]
+    return f"{scheme.lower()}:{hashlib.sha256(account.encode()).hexdigest()[:10]}"
+
+
 def scrub(text: str, url: str) -> str:
     """`text` with every possibly secret part of `url` masked."""
     for part in secrets_of(url):
@@ -65,7 +78,8 @@ class AppriseSender:
         self._policy = channel_policy(settings)
         self._resolver = resolver
         self._timeout = settings.apprise_timeout_s
-        self._slots = asyncio.Semaphore(settings.apprise_concurrency)
+        # A quarter of the places per destination: one slow target never holds them all.
+        self._slots = HostSlots(max(1, settings.apprise_concurrency // 4), settings.apprise_concurrency)
         self._asset = apprise.AppriseAsset(
             http_redirects=False,
             secure_logging=True,
@@ -109,11 +123,17 @@ class AppriseSender:
         # Parsing a URL loads Apprise's plugin modules the first time: not on the event loop either.
         notifier = await asyncio.to_thread(self._build, url)
         service = notifier[0].service_name
+        deadline = asyncio.get_running_loop().time() + self._timeout + 1.0
         try:
-            async with self._slots, asyncio.timeout(self._timeout + 1.0):
+            async with self._slots.slot(destination(url), deadline), asyncio.timeout_at(deadline):
                 result = await notifier.async_notify(body=body, title=title, timeout=self._timeout)
         except TimeoutError as exc:
             raise SendFailed(f"{service}: no answer within {self._timeout:g} s", permanent=False) from exc
+        except SendFailed:
+            raise
+        except Exception as exc:  # a plugin's bug: the next attempt may fare better, the stream must go on
+            detail = scrub(f"{type(exc).__name__}: {exc}", url)[:REASON_CHARS]
+            raise SendFailed(f"{service}: {detail}", permanent=False) from exc
         if result:
             return Delivered(reply=f"{service}: sent")
         if result.status is apprise.AppriseResultStatus.TIMEOUT:

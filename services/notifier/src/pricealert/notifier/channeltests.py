@@ -26,7 +26,7 @@ from pricealert.common.channels import (
 from pricealert.common.consumer import ConsumerOptions, Received, StreamConsumer
 from pricealert.common.redisconn import RedisClient
 from pricealert.notifier.channelsend import ChannelSenders
-from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, CHANNEL_DELETED, CHANNEL_FOREIGN
+from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, CHANNEL_DELETED, CHANNEL_FOREIGN, NOT_VERIFIED
 from pricealert.notifier.mail import render_test
 from pricealert.notifier.metrics import CHANNEL_TESTS
 from pricealert.notifier.sender import SendFailed, SmtpPool
@@ -97,7 +97,7 @@ class ChannelTester:
             if request.channel_id == ACCOUNT_EMAIL:
                 [unverified] = await self.redis.smismember(names.ACCOUNTS_UNVERIFIED, [request.user_id])
                 if int(unverified):
-                    return False, ADDRESS_NOT_VERIFIED, None
+                    return False, NOT_VERIFIED, None
                 return True, await self._mail(request.email, request), None
             spec = (await get_channels(self.redis, [request.channel_id])).get(request.channel_id)
             if spec is None:

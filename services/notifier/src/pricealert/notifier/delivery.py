@@ -17,7 +17,7 @@ from pricealert.common.channels import get_channels
 from pricealert.common.events import DeliveryStatus, Trigger
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, RedisPipeline
 from pricealert.notifier.commit import Ops, ShardCommits, nothing
-from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, Entry, Job, refusal
+from pricealert.notifier.jobs import ADDRESS_NOT_VERIFIED, NOT_VERIFIED, Entry, Job, refusal
 from pricealert.notifier.lease import Leases, LeaseState
 from pricealert.notifier.metrics import (
     DELIVERIES,
@@ -34,10 +34,6 @@ from pricealert.notifier.settings import NotifierSettings
 
 log = structlog.get_logger()
 _stdlib_log = logging.getLogger(__name__)
-NOT_VERIFIED = (
-    "email_not_verified: the account's address is not verified; verify it (the link in the "
-    "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail"
-)
 
 
 class Deliverer:
@@ -72,7 +68,10 @@ class Deliverer:
 
     async def submit(self, jobs: Sequence[Job]) -> list[asyncio.Task[Outcome]]:
         """Lease `jobs` and start sending them, waiting only for room among the deliveries in flight."""
-        tasks: list[asyncio.Task[Outcome]] = []
+        return [task for _, task in await self._submit(jobs)]
+
+    async def _submit(self, jobs: Sequence[Job]) -> list[tuple[Job, asyncio.Task[Outcome]]]:
+        tasks: list[tuple[Job, asyncio.Task[Outcome]]] = []
         ready = await self._lease(jobs)
         saturated: set[str] = set()
         # Mail first: a batch's webhooks waiting for their room never keep its mails from theirs.
@@ -82,12 +81,15 @@ class Deliverer:
             self._in_flight.add(task)
             IN_FLIGHT.inc()
             task.add_done_callback(partial(self._finished, room))
-            tasks.append(task)
+            tasks.append((job, task))
         return tasks
 
     async def deliver(self, jobs: Sequence[Job]) -> Counter[Outcome]:
-        """Deliver `jobs` and wait for every outcome; raises the first Redis failure, if any."""
-        results = await asyncio.gather(*await self.submit(jobs), return_exceptions=True)
+        """Deliver `jobs` and wait for the outcome of every mail (webhooks and Apprise notifications, which may take
+        their receivers' time, run on: a retry loop never keeps mail waiting for them); raises the first Redis
+        failure, if any."""
+        tasks = await self._submit(jobs)
+        results = await asyncio.gather(*(t for job, t in tasks if job.by_mail), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]

@@ -93,6 +93,10 @@ def fan_out(shard: int, trigger: Trigger, fields: Fields, attempt: int, entry_id
     return [Job(shard, trigger, fields, attempt, entry_id, entry, channel_id) for channel_id in channel_ids]
 
 
+NOT_VERIFIED = (
+    "email_not_verified: the account's address is not verified; verify it (the link in the "
+    "verification mail, or POST /auth/verify/resend for a new one) to receive alert mail"
+)
 # Why a leased delivery is refused before any attempt (a failed result with attempts 0, no retry, no dead letter):
 # the channel is gone or off, or not the alert owner's, or an address nobody verified.
 CHANNEL_DELETED = "channel deleted"

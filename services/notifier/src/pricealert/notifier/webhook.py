@@ -1,7 +1,7 @@
 """Webhook delivery (Standard Webhooks): a signed POST to a checked, pinned address, its answer sorted into outcomes.
 
 The URL is checked by the SSRF guard at every send, and the connection goes to one of the addresses that check
-approved (PinnedBackend), never to whatever a second DNS answer says (rebinding). Redirects are not followed,
+approved (pinning.py), never to whatever a second DNS answer says (rebinding). Redirects are not followed,
 answers are read up to BODY_CAP bytes, and each destination host gets at most NOTIFIER_WEBHOOK_PER_HOST requests
 in flight: a delivery that finds them all busy fails at once (and is retried later) instead of waiting.
 """
@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import contextvars
 import time
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import httpcore
 import httpx
 import structlog
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
@@ -34,113 +30,22 @@ from pricealert.common.urlguard import (
     system_resolver,
 )
 from pricealert.notifier.delivered import Delivered
+from pricealert.notifier.pinning import pinned, pinned_client
 from pricealert.notifier.sender import SendFailed
 from pricealert.notifier.settings import NotifierSettings
+from pricealert.notifier.slots import HostSlots
 from pricealert.notifier.webhookpayload import encode
 
 log = structlog.get_logger()
 
 BODY_CAP = 4096  # bytes of an answer read; the rest is never received
 REPLY_CHARS = 200  # of the answer kept in a failure's reply
-HOST_WAIT_S = 0.5  # how long a delivery waits for one of its host's places before giving up for now
 USER_AGENT = "pricealert-webhooks/1"
-
-# The checked target of the request being sent in this task: PinnedBackend connects only to its addresses.
-_PINNED: contextvars.ContextVar[Resolved | None] = contextvars.ContextVar("webhook_pinned", default=None)
 
 
 def channel_policy(settings: NotifierSettings) -> TargetPolicy:
     """Where webhooks and Apprise URLs may point in this deployment (https only in production)."""
     return settings.target_policy(production=settings.env is Environment.PRODUCTION)
-
-
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting to the addresses the guard checked for this request, and nowhere else.
-
-    httpcore opens a connection in the task that sends the request, so the context variable set around the send
-    is the one seen here. Keep-alive connections are pooled per host: a reused one goes to an address checked
-    when it was opened.
-    """
-
-    def __init__(self) -> None:
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Connect to the first reachable checked address of `host` (refuse a host that was not checked)."""
-        pinned = _PINNED.get()
-        if pinned is None or pinned.host.lower().strip("[]") != host.lower().strip("[]") or pinned.port != port:
-            raise httpcore.ConnectError(f"refused: {host}:{port} was not checked for this request")
-        error: Exception | None = None
-        for address in pinned.addresses:
-            try:
-                return await self._backend.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None  # a Resolved has at least one address
-        raise error
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Never: webhooks go over TCP."""
-        raise httpcore.ConnectError("unix sockets are no webhook target")
-
-    async def sleep(self, seconds: float) -> None:
-        """As the wrapped backend."""
-        await self._backend.sleep(seconds)
-
-
-class HostSlots:
-    """At most `per_host` requests in flight to one host, and `total` overall."""
-
-    def __init__(self, per_host: int, total: int) -> None:
-        self.per_host = per_host
-        self._total = asyncio.Semaphore(total)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._users: dict[str, int] = {}  # deliveries holding or awaiting a host's semaphore (dropped at 0)
-
-    @asynccontextmanager
-    async def slot(self, host: str, deadline: float) -> AsyncIterator[None]:
-        """A place for one request to `host`; SendFailed (transient) if its places stay busy for HOST_WAIT_S, or
-        if no place at all frees up before `deadline` (the event loop's time)."""
-        sem = self._hosts.setdefault(host, asyncio.Semaphore(self.per_host))
-        self._users[host] = self._users.get(host, 0) + 1
-        try:
-            try:
-                async with asyncio.timeout(HOST_WAIT_S):
-                    await sem.acquire()
-            except TimeoutError:
-                raise SendFailed(
-                    f"destination busy: {self.per_host} requests to {host} already in flight", permanent=False
-                ) from None
-            try:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await self._total.acquire()
-                except TimeoutError:
-                    raise SendFailed("all webhook places busy until the deadline", permanent=False) from None
-                try:
-                    yield
-                finally:
-                    self._total.release()
-            finally:
-                sem.release()
-        finally:
-            self._users[host] -= 1
-            if not self._users[host]:
-                del self._users[host], self._hosts[host]
 
 
 def _signer(secret: str) -> Webhook:
@@ -188,30 +93,7 @@ class WebhookSender:
         self._resolver = resolver
         self._timeout = settings.webhook_timeout_s
         self.slots = HostSlots(settings.webhook_per_host, settings.webhook_concurrency)
-        limits = httpx.Limits(
-            max_connections=settings.webhook_concurrency,
-            max_keepalive_connections=settings.webhook_concurrency,
-            keepalive_expiry=30.0,
-        )
-        tls = httpx.create_ssl_context()  # certifi's CAs (or SSL_CERT_FILE's)
-        if settings.webhook_ca_file:
-            tls.load_verify_locations(cafile=settings.webhook_ca_file)
-        transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False)
-        # httpx takes no network backend: give its transport a pool that connects through PinnedBackend. Checked
-        # so an httpx that renames the attribute fails here instead of silently connecting unpinned.
-        if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
-            raise RuntimeError("this httpx has no transport._pool: webhook connections cannot be pinned")
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=tls,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PinnedBackend(),
-        )
-        # No proxies from the environment (trust_env): a proxy would be connected to instead of the checked address.
-        self._client = httpx.AsyncClient(
-            transport=transport, follow_redirects=False, trust_env=False, timeout=httpx.Timeout(self._timeout)
-        )
+        self._client = pinned_client(settings)
 
     async def send(self, spec: ChannelSpec, msg_id: str, payload: dict[str, Any]) -> Delivered:
         """Deliver `payload` to the channel's URL as webhook `msg_id`, or raise SendFailed."""
@@ -269,18 +151,15 @@ class WebhookSender:
             request = self._client.build_request("POST", url, content=body, headers=headers)
         except (httpx.InvalidURL, ValueError) as exc:
             raise SendFailed("the webhook URL is not usable", permanent=True) from exc
-        # Pinned under the host as httpcore will name it (IDNA-encoded), with the addresses the guard checked.
-        token = _PINNED.set(Resolved(request.url.raw_host.decode("ascii"), resolved.port, resolved.addresses))
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await self._client.send(request, stream=True)
+            with pinned(request, resolved):
+                async with asyncio.timeout_at(deadline):
+                    response = await self._client.send(request, stream=True)
         except TimeoutError as exc:
             raise SendFailed(f"timed out: no answer within {self._timeout:g} s", permanent=False) from exc
         except httpx.HTTPError as exc:
             detail = str(exc).replace(url, redact_url(url)) or "no detail"
             raise SendFailed(f"{type(exc).__name__}: {detail}", permanent=False) from exc
-        finally:
-            _PINNED.reset(token)
         # The answer's status decides; its body is only read for the reply, up to the cap and the deadline.
         head = bytearray()
         try:
