@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # chaos is a package at the repository root
 
+from chaos.report import webhook_section
 from chaos.scenarios import FaultContext
 from chaos.stack import ChaosStack
 from chaos.webhook_faults import endpoint_down, endpoint_up
@@ -209,3 +210,14 @@ async def test_the_receiver_in_its_own_process_counts_what_it_logged(tmp_path: P
         out, _ = await asyncio.wait_for(process.communicate(), 30)
     assert json.loads(out) == {"received": 3, "distinct_ids": 2, "unverified": 0}
     assert len(log.read_text().splitlines()) == 3
+
+
+def test_the_report_has_a_webhook_table_for_the_webhook_scenarios() -> None:
+    people = users(2)
+    triggers, received = run(4, people)
+    judged_result = judged(triggers, people, [*received, received[0]], window=1)
+    result = {"scenario": "kill-notifier-webhook", "what": "w", "pass": True, **judged_result}
+    lines = webhook_section([result, {"scenario": "baseline", "what": "b", "error": "x"}])
+    assert "| kill-notifier-webhook | 4 | 5 | 0 | 1 (1) | 0 | 0 | 0 | 0.0 | 0.0 | pass |" in lines
+    assert not any(line.startswith("| baseline") for line in lines)
+    assert webhook_section([{"scenario": "baseline"}]) == []
