@@ -71,6 +71,12 @@ class AlertsSettings(ChannelTargetSettings, ServiceSettings):
     max_channels_per_user: int = Field(default=20, ge=1, le=1000, validation_alias="ALERTS_MAX_CHANNELS_PER_USER")
     channel_test_timeout_s: float = Field(default=15.0, gt=0, le=60, validation_alias="ALERTS_CHANNEL_TEST_TIMEOUT_S")
     channel_resync_s: float = Field(default=30.0, gt=0, validation_alias="ALERTS_CHANNEL_RESYNC_S")
+    # The live feed (docs/feed.md): the worker's feed writer, and GET /events of the API.
+    feed_writer_enabled: bool = Field(default=True, validation_alias="ALERTS_FEED_WRITER_ENABLED")
+    feed_ping_s: float = Field(default=15.0, gt=0, le=60.0, validation_alias="ALERTS_FEED_PING_S")
+    # Each feed holds one connection of the feed's own Redis pool: at most this many feeds per API process.
+    feed_max_streams: int = Field(default=200, ge=1, le=10_000, validation_alias="ALERTS_FEED_MAX_STREAMS")
+    feed_max_per_user: int = Field(default=5, ge=1, le=100, validation_alias="ALERTS_FEED_MAX_PER_USER")
 
     def channel_target_policy(self) -> TargetPolicy:
         """The SSRF guard's policy for channel targets: https only in production."""

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from pricealert.alerts.deliveryviews import ChannelDeliveryOut
 from pricealert.alerts.models import AlertStatus
 from pricealert.common.channels import parse_channel_ids
 from pricealert.common.events import DEFAULT_COOLDOWN_S, Condition, DeliveryStatus, Frequency
@@ -184,9 +185,18 @@ class FiringOut(BaseModel):
     )
     version: int | None = Field(description="The alert's version it fired on.", examples=[2])
     paused: bool = Field(description="This firing reached the hourly limit and paused the alert.", examples=[False])
-    delivery_status: DeliveryStatus | None = Field(description="Its email's state.", examples=["sent"])
+    delivery_status: DeliveryStatus | None = Field(
+        description="Its delivery: sent when every channel delivered, failed when one gave up and none is pending, "
+        "else pending.",
+        examples=["sent"],
+    )
     delivery_error: str | None = Field(
-        description="Why its email failed, when it did.", examples=["550 mailbox unavailable"]
+        description="Which channels failed and why (the account's email alone: its error).",
+        examples=["550 mailbox unavailable"],
+    )
+    channels: list[ChannelDeliveryOut] = Field(
+        default_factory=list,
+        description="Each channel's delivery (the attempts: GET /alerts/{id}/firings/{firing_id}/deliveries).",
     )
 
 

@@ -14,6 +14,7 @@ import structlog
 
 from pricealert.alerts.channelsync import ChannelResync
 from pricealert.alerts.expiry import ExpirySweeper
+from pricealert.alerts.feedwriter import build_feed_consumers
 from pricealert.alerts.handlers import SERVICE, build_consumers
 from pricealert.alerts.maintenance import agree_on_shards, prepare
 from pricealert.alerts.outbox import OutboxRelay
@@ -64,6 +65,8 @@ async def run(settings: AlertsSettings, stop: asyncio.Event, *, started: asyncio
         else:  # the consumers beat for the worker; without them the health check still needs a heartbeat
             redis = state.redis
             loops.append(("heartbeat", lambda stop: keep_beating(redis, SERVICE, settings.consumer_name, stop)))
+        if settings.feed_writer_enabled:
+            loops += [(f"feed:{c.options.stream}", c.run) for c in build_feed_consumers(state.redis, settings)]
         if settings.expiry_enabled:
             loops.append(("expiry", ExpirySweeper(state.service, interval_s=settings.expiry_sweep_s).run))
         resync = ChannelResync(state.channels.store, state.redis, interval_s=settings.channel_resync_s)
