@@ -1,9 +1,10 @@
-"""End-to-end benchmark: trade sent by the fake exchange -> email accepted by the SMTP server.
+"""End-to-end benchmark: trade sent by the fake exchange -> email accepted by the SMTP server; with `--webhook`, then
+trade -> signed webhook received by a local receiver (bench/webhook_bench.py), on the same alerts.
 
 ingest, evaluator and notifier run as their own processes; the SMTP server too; the fake exchange runs
 here and plays 2 000 trades/s over 500 symbols while 1 000 000 alerts sit in the index. One trade in
 20 crosses a freshly set alert, so each such trade yields one email whose latency is measured.
-Run: `uv run python bench/e2e_bench.py [--alerts 1000000] [--rate 2000] [--seconds 10]`.
+Run: `uv run python bench/e2e_bench.py [--alerts 1000000] [--rate 2000] [--seconds 10] [--webhook]`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ from decimal import Decimal
 from pathlib import Path
 
 from evaluator_bench import BASE_PRICE, load_alerts, percentile, symbol
+from webhook_bench import (
+    BENCH_USER,
+    CHANNEL,
+    WEBHOOK_ENV,
+    receive_times,
+    register_channel,
+    start_receiver,
+    stop_receiver,
+    unverified,
+)
 
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, utc_now
@@ -38,17 +49,18 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
 
 
-def alert(alert_id: str, sym: str, target: Decimal) -> AlertEvent:
+def alert(alert_id: str, sym: str, target: Decimal, channels: str | None = None) -> AlertEvent:
     return AlertEvent(
         type=AlertEventType.CREATED,
         event_id=str(uuid.uuid4()),
         alert_id=alert_id,
-        user_id=str(uuid.uuid4()),
+        user_id=BENCH_USER if channels else str(uuid.uuid4()),  # a channel notifies its owner's alerts only
         email=f"{alert_id}@example.com",
         symbol=sym,
         condition=Condition.ABOVE,
         target_price=target,
         occurred_at=utc_now(),
+        channels=channels,
     )
 
 
@@ -69,6 +81,98 @@ async def read_triggers(redis: RedisClient, shards: int) -> list[dict[bytes, byt
     return rows
 
 
+def accepted_times(accept_log: Path) -> dict[str, float]:
+    """Alert id -> when the SMTP server accepted its mail, from the accept log."""
+    accepted: dict[str, float] = {}
+    for line in accept_log.read_text().splitlines() if accept_log.exists() else []:
+        at, message_id = line.split(" ", 1)
+        accepted.setdefault(message_id.strip("<>").split("@")[0].removeprefix("trigger."), float(at))
+    return accepted
+
+
+async def arrivals(log: Path, *, webhook: bool, expected: int, within: float = 30.0) -> dict[str, float]:
+    """Alert id -> when its notification arrived (mail accepted; webhook received: its webhook-id is the firing id,
+    the alert id of a once alert), once `expected` arrived or `within` s passed."""
+    arrived: dict[str, float] = {}
+    deadline = time.monotonic() + within
+    while len(arrived) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        arrived = receive_times(log) if webhook else accepted_times(log)
+    return arrived
+
+
+async def stage_samples(
+    redis: RedisClient, shards: int, sent: dict[str, float], arrived: dict[str, float], last: str
+) -> dict[str, list[float]]:
+    """Each measured firing's trade -> ingest -> trigger -> arrival stages (ms)."""
+    stages: dict[str, list[float]] = {"trade_to_ingest": [], "ingest_to_trigger": [], last: []}
+    for fields in await read_triggers(redis, shards):
+        alert_id = fields[b"alert_id"].decode()
+        if alert_id in sent and alert_id in arrived:
+            received, fired_at = int(fields[b"tick_received_at"]), int(fields[b"fired_at"])
+            stages["trade_to_ingest"].append(received - sent[alert_id])
+            stages["ingest_to_trigger"].append(fired_at - received)
+            stages[last].append(arrived[alert_id] - fired_at)
+    return stages
+
+
+async def measure(
+    args: argparse.Namespace, redis: RedisClient, exchange: FakeExchange, log: Path, *, first_round: int, webhook: bool
+) -> tuple[dict[str, object], int]:
+    """Play `args.rate` trades/s for `args.seconds`, one in 20 crossing a fresh alert of round `first_round` on; the
+    latency of each crossing's notification (email, or webhook). Returns the figures and the next free round."""
+    rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
+    channel = CHANNEL if webhook else None
+    for r in range(first_round, first_round + rounds):  # round r's alerts are crossed by round r's trades only
+        target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
+        batch = [alert(f"lat-{r}-{n}", symbol(n), target, channel) for n in range(args.symbols)]
+        await publish_alerts(redis, args.shards, batch)
+    await asyncio.sleep(3)  # the evaluator indexes them
+    sent: dict[str, float] = {}
+    total, fire_every = int(args.rate * args.seconds), 20
+    started = time.perf_counter()
+    fired = 0
+    for n in range(total):
+        delay = started + n / args.rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if n % fire_every == 0 and fired < rounds * args.symbols:
+            r, s = divmod(fired, args.symbols)
+            sent[f"lat-{first_round + r}-{s}"] = time.time() * 1000
+            exchange.trade(symbol(s), BASE_PRICE + Decimal("0.7") + Decimal(first_round + r) / 5)
+            fired += 1
+        else:
+            exchange.trade(symbol(n % args.symbols), BASE_PRICE + Decimal("0.5"))
+    achieved_rate = total / (time.perf_counter() - started)
+    accepted = await arrivals(log, webhook=webhook, expected=len(sent))
+    latencies = [accepted[a] - sent[a] for a in sent if a in accepted]
+    last = "trigger_to_webhook" if webhook else "trigger_to_smtp"
+    stages = await stage_samples(redis, args.shards, sent, accepted, last)
+    what = "webhooks" if webhook else "emails"
+    result = {
+        "offered_rate": args.rate,
+        "achieved_rate": round(achieved_rate),
+        f"{what}_expected": len(sent),
+        f"{what}_{'received' if webhook else 'accepted'}": len(set(accepted) & set(sent)),
+        "lost": len(set(sent) - set(accepted)),
+        "unexpected": len(set(accepted) - set(sent)),
+        **({"webhooks_unverified": unverified(log)} if webhook else {}),
+        "latency_ms": {
+            "p50": round(statistics.median(latencies), 2),
+            "p95": round(percentile(latencies, 0.95), 2),
+            "p99": round(percentile(latencies, 0.99), 2),
+            "max": round(max(latencies), 2),
+        }
+        if latencies
+        else None,
+        "stages_ms_p50_p99": {
+            k: [round(statistics.median(v), 1), round(percentile(v, 0.99), 1)] for k, v in stages.items() if v
+        },
+        "latencies_ms": [round(v, 2) for v in latencies],
+    }
+    return result, first_round + rounds
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
@@ -76,6 +180,13 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="then the same again with the firings delivered as webhooks to a local receiver (issue 19), on the "
+        "same alerts",
+    )
+    parser.add_argument("--no-email", action="store_true", help="skip the email phase (with --webhook)")
     parser.add_argument("--out", default="bench/results/e2e.json")
     args = parser.parse_args()
     work = temp_dir("bench-e2e-")
@@ -87,6 +198,8 @@ async def main() -> None:
         stdout=subprocess.PIPE,
     )
     wait_for_port(smtp_port)
+    received_log = work / "received.log"
+    receiver, receiver_port = start_receiver(received_log) if args.webhook else (None, 0)
     exchange = FakeExchange(default_symbols() + synthetic_symbols(args.symbols), ping_interval=None)
     await exchange.start()
     env = {
@@ -98,11 +211,14 @@ async def main() -> None:
         "BINANCE_REST_URL": exchange.rest_url,
         "CONSUMER_NAME": "bench",
         "SHARDS": str(args.shards),
+        **(WEBHOOK_ENV if args.webhook else {}),
     }
     services = [
         ServiceProcess(name, env, log_path=work / f"{name}.log").start() for name in ("ingest", "evaluator", "notifier")
     ]
     try:
+        if args.webhook:
+            await register_channel(redis, receiver_port)
         # One far-away alert per symbol makes ingest subscribe to all of them.
         anchors = [alert(f"anchor-{n}", symbol(n), BASE_PRICE * 100) for n in range(args.symbols)]
         await publish_alerts(redis, args.shards, anchors)
@@ -112,69 +228,19 @@ async def main() -> None:
         t0 = time.perf_counter()
         await load_alerts(redis, args.alerts, args.symbols, args.shards)
         load_s = time.perf_counter() - t0
-        rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
-        for r in range(rounds):  # round r's alerts are crossed by round r's trades only
-            target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
-            await publish_alerts(
-                redis, args.shards, [alert(f"lat-{r}-{n}", symbol(n), target) for n in range(args.symbols)]
-            )
-        await asyncio.sleep(3)  # the evaluator indexes them
-        sent: dict[str, float] = {}
-        total, fire_every = int(args.rate * args.seconds), 20
-        started = time.perf_counter()
-        fired = 0
-        for n in range(total):
-            delay = started + n / args.rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if n % fire_every == 0 and fired < rounds * args.symbols:
-                r, s = divmod(fired, args.symbols)
-                sent[f"lat-{r}-{s}"] = time.time() * 1000
-                exchange.trade(symbol(s), BASE_PRICE + Decimal("0.7") + Decimal(r) / 5)
-                fired += 1
-            else:
-                exchange.trade(symbol(n % args.symbols), BASE_PRICE + Decimal("0.5"))
-        achieved_rate = total / (time.perf_counter() - started)
-        accepted: dict[str, float] = {}
-        deadline = time.monotonic() + 30
-        while len(accepted) < len(sent) and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            if accept_log.exists():
-                for line in accept_log.read_text().splitlines():
-                    at, message_id = line.split(" ", 1)
-                    alert_id = message_id.strip("<>").split("@")[0].removeprefix("trigger.")
-                    accepted.setdefault(alert_id, float(at))
-        latencies = [accepted[a] - sent[a] for a in sent if a in accepted]
-        stages: dict[str, list[float]] = {"trade_to_ingest": [], "ingest_to_trigger": [], "trigger_to_smtp": []}
-        for fields in await read_triggers(redis, args.shards):
-            alert_id = fields[b"alert_id"].decode()
-            if alert_id in sent and alert_id in accepted:
-                received, fired_at = int(fields[b"tick_received_at"]), int(fields[b"fired_at"])
-                stages["trade_to_ingest"].append(received - sent[alert_id])
-                stages["ingest_to_trigger"].append(fired_at - received)
-                stages["trigger_to_smtp"].append(accepted[alert_id] - fired_at)
-        result = {
-            "alerts": args.alerts,
-            "symbols": args.symbols,
-            "offered_rate": args.rate,
-            "achieved_rate": round(achieved_rate),
-            "load_seconds": round(load_s, 1),
-            "emails_expected": len(sent),
-            "emails_accepted": len(latencies),
-            "lost": len(sent) - len(latencies),
-            "unexpected": len(set(accepted) - set(sent)),
-            "latency_ms": {
-                "p50": round(statistics.median(latencies), 2),
-                "p95": round(percentile(latencies, 0.95), 2),
-                "p99": round(percentile(latencies, 0.99), 2),
-                "max": round(max(latencies), 2),
-            },
-            "stages_ms_p50_p99": {
-                k: [round(statistics.median(v), 1), round(percentile(v, 0.99), 1)] for k, v in stages.items() if v
-            },
-            "latencies_ms": [round(v, 2) for v in latencies],
-        }
-        print(json.dumps({k: v for k, v in result.items() if k != "latencies_ms"}, indent=2))
+        result: dict[str, object] = {"alerts": args.alerts, "symbols": args.symbols, "load_seconds": round(load_s, 1)}
+        next_round = 0
+        if not args.no_email:
+            email, next_round = await measure(args, redis, exchange, accept_log, first_round=0, webhook=False)
+            result.update(email)
+        hooks: dict[str, object] = {}
+        if args.webhook:  # the same alerts in the index; fresh targets above every price played so far
+            hooks, _ = await measure(args, redis, exchange, received_log, first_round=next_round, webhook=True)
+            result["webhook"] = hooks
+        shown = {k: v for k, v in result.items() if k != "latencies_ms"}
+        if hooks:
+            shown["webhook"] = {k: v for k, v in hooks.items() if k != "latencies_ms"}
+        print(json.dumps(shown, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     finally:
@@ -183,6 +249,8 @@ async def main() -> None:
         await exchange.stop()
         smtp.send_signal(signal.SIGTERM)
         smtp.wait(timeout=30)
+        if receiver is not None:
+            stop_receiver(receiver)
         await redis.aclose()
         server.stop()
 

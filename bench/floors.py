@@ -1,4 +1,5 @@
-"""The floors under every latency: one Redis stream hop, one SMTP accept, one loopback WebSocket frame.
+"""The floors under every latency: one Redis stream hop, one SMTP accept, one loopback WebSocket frame, one signed
+webhook POST to the local receiver.
 
 Run: `uv run python bench/floors.py` (prints JSON; `make bench` folds it into the report).
 """
@@ -13,9 +14,13 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosmtplib
+import httpx
+from standardwebhooks.webhooks import Webhook
+from webhook_bench import SECRET, start_receiver, stop_receiver
 from websockets.asyncio.client import connect as ws_connect
 
 from pricealert.common.redisconn import connect
@@ -108,6 +113,30 @@ async def websocket_frame(count: int) -> dict[str, float]:
     return summary(samples)
 
 
+async def webhook_post(count: int) -> dict[str, float]:
+    """One signed POST over a kept-alive connection until the receiver (its own process) answers, signing included."""
+    receiver, port = start_receiver(temp_dir("floor-webhook-") / "received.log")
+    signer = Webhook(SECRET)
+    samples = []
+    try:
+        async with httpx.AsyncClient() as client:
+            for n in range(count):
+                started = time.perf_counter()
+                body = b'{"type":"alert.fired","firing_id":"f%d"}' % n
+                now = datetime.now(tz=UTC)
+                headers = {
+                    "webhook-id": f"f{n}",
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": signer.sign(f"f{n}", now, body),
+                    "content-type": "application/json",
+                }
+                (await client.post(f"http://127.0.0.1:{port}/floor", content=body, headers=headers)).raise_for_status()
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        stop_receiver(receiver)
+    return summary(samples)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
@@ -117,6 +146,7 @@ async def main() -> None:
         "redis_stream_hop_ms": await redis_hop(args.count),
         "smtp_accept_ms": await smtp_accept(args.count // 4),
         "websocket_frame_ms": await websocket_frame(args.count),
+        "webhook_post_ms": await webhook_post(args.count // 4),
     }
     print(json.dumps(result, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,32 @@ def _cluster(r: dict[str, Any]) -> tuple[str, bool]:
     return "; ".join(parts) + f"; 2 processes over 1: {scaling:.2f} times", True
 
 
+def _webhook_e2e(r: dict[str, Any]) -> tuple[str, bool]:
+    hooks, hop = _get(r, "e2e", "webhook") or {}, _get(r, "floors", "redis_stream_hop_ms", "p99")
+    latency = hooks.get("latency_ms")
+    if not latency:
+        return "not measured", False
+    ratio = f"; {latency['p99'] / hop:.0f} times the stream hop floor" if hop else ""
+    faults = hooks["lost"] + hooks["unexpected"] + hooks.get("webhooks_unverified", 0)
+    return (
+        f"{latency['p99']:g} ms (p50 {latency['p50']:g}{ratio}; {hooks['webhooks_received']} of "
+        f"{hooks['webhooks_expected']} webhooks, {hooks.get('webhooks_unverified', 0)} unverified)",
+        latency["p99"] <= 100 and faults == 0,
+    )
+
+
+def _webhooks(r: dict[str, Any]) -> tuple[str, bool]:
+    rate = _get(r, "webhook", "deliveries_per_s_after_start")
+    if rate is None:
+        return "not measured", False
+    once = _get(r, "webhook", "every_delivery_once_and_verified")
+    return (
+        f"{rate:g} deliveries/s ({_get(r, 'webhook', 'notifier_cpu_ms_per_delivery')} ms notifier CPU per delivery; "
+        f"{'every one received once, signature verified' if once else 'NOT every one received once and verified'})",
+        rate >= 500 and bool(once),
+    )
+
+
 ROWS: list[Row] = [
     (
         "tick → trigger event, p99, 2 000 ticks/s, 1 000 000 alerts on 500 symbols",
@@ -67,6 +93,11 @@ ROWS: list[Row] = [
         "trade sent by the fake exchange → email accepted by the SMTP server, p99, same load",
         "≤ 100 ms",
         lambda r: _at_most(_get(r, "e2e", "latency_ms", "p99"), 100, "ms"),
+    ),
+    (
+        "trade sent by the fake exchange → signed webhook received by a local receiver, p99, same load",
+        "≤ 100 ms",
+        _webhook_e2e,
     ),
     (
         "evaluator throughput, one process, 1 000 000 active alerts",
@@ -98,6 +129,11 @@ ROWS: list[Row] = [
         "≥ 500 emails/s",
         lambda r: _at_least(_get(r, "notifier", "emails_per_s_after_start"), 500, "emails/s"),
     ),
+    (
+        "webhook deliveries, one notifier process, local receiver verifying every signature (once started)",
+        "≥ 500 deliveries/s",
+        _webhooks,
+    ),
     ("REST API through the gateway, create + list alerts", "≥ 1 000 req/s, p99 ≤ 50 ms, 0 errors", _api),
     (
         "evaluator throughput on a 3-master Redis Cluster (16 shards, 200 000 alerts), 1 and 2 processes",
@@ -123,6 +159,12 @@ def _floor_note(results: dict[str, Any]) -> str:
         parts.append(f"tick → trigger p99 is {tick / hop:.1f} times that floor.")
     if e2e:
         parts.append(f"trade → email p99 is {e2e / hop:.1f} times that floor.")
+    hook = _get(results, "e2e", "webhook", "latency_ms", "p99")
+    if hook:
+        parts.append(f"trade → webhook p99 is {hook / hop:.1f} times that floor.")
+    post = _get(results, "floors", "webhook_post_ms", "p99")
+    if post:
+        parts.append(f"One signed webhook POST to the local receiver is {post} ms p99.")
     smtp = _get(results, "floors", "smtp_accept_ms", "p99")
     ws = _get(results, "floors", "websocket_frame_ms", "p99")
     if smtp and ws:
@@ -174,12 +216,13 @@ def write_report(results: dict[str, Any], folder: Path, *, quick: bool = False) 
     note = _floor_note(results)
     if note:
         lines += [note, ""]
-    stages = _get(results, "e2e", "stages_ms_p50_p99")
-    if stages:
-        lines += [
-            "End-to-end stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
-            "",
-        ]
+    for label, path in (("End-to-end", ("e2e",)), ("Webhook end-to-end", ("e2e", "webhook"))):
+        stages = _get(results, *path, "stages_ms_p50_p99")
+        if stages:
+            lines += [
+                f"{label} stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
+                "",
+            ]
     errors = [f"- {name}: {data['error']}" for name, data in results.items() if "error" in data]
     if errors:
         lines += ["Benchmarks that failed to run:", *errors, ""]

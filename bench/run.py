@@ -70,9 +70,11 @@ def main() -> None:
             repeats,
             name="evaluator_mixed",
         ),
-        "e2e": run("e2e_bench.py", "--alerts", alerts, "--seconds", seconds),
+        # Then the same alerts with the firings delivered as signed webhooks (issue 19).
+        "e2e": run("e2e_bench.py", "--alerts", alerts, "--seconds", seconds, "--webhook"),
         "ingest": run("ingest_bench.py", "--rate", "40000", "--seconds", seconds, "--repeats", repeats),
         "notifier": run("notifier_bench.py", "--mails", "1000" if args.quick else "5000", "--runs", repeats),
+        "webhook": run("webhook_bench.py", "--deliveries", "1000" if args.quick else "3000", "--runs", repeats),
         "api": run("api_bench.py", "--seconds", seconds, "--repeats", repeats),
         "cluster": run(
             "cluster_bench.py",

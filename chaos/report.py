@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.stack import CHAOS_ENV
+from chaos.webhooks import WEBHOOK_ENV
 
 HEADER = (
     "| scenario | triggers lost | dup | unexpected | emails lost | dup (window) | alerts lost | dead letters "
@@ -18,6 +19,11 @@ RECURRING_HEADER = (
     "| scenario | recurring alerts | firings seen / expected | alerts lost | gaps | doubled | count off | invalid "
     "| emails lost | dup | firing_count wrong | history wrong | unindexed | pass |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+WEBHOOK_HEADER = (
+    "| scenario | webhooks expected | received | lost | dup (window) | unexpected | unverified | during the fault "
+    "| next s | settled s | pass |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -53,6 +59,38 @@ def recurring_row(r: dict[str, Any]) -> str:
         f"| {r['recurring_api_wrong_count']} | {_n(r['recurring_history_wrong'])} | {_n(r['recurring_unindexed'])} "
         f"| {verdict} |"
     )
+
+
+def webhook_row(r: dict[str, Any]) -> str:
+    """One scenario's row of the webhooks' table."""
+    verdict = "pass" if r.get("webhooks_pass") else "**FAIL**"
+    return (
+        f"| {r['scenario']} | {r['webhooks_expected']} | {r['webhooks_received']} | {_n(r['webhooks_lost'])} "
+        f"| {r['webhooks_duplicated']} ({r['webhook_crash_window']}) | {_n(r['webhooks_unexpected'])} "
+        f"| {r['webhooks_unverified']} | {r['webhooks_during_fault']} | {_n(r.get('webhook_next_s'))} "
+        f"| {_n(r.get('webhook_settled_s'))} | {verdict} |"
+    )
+
+
+def webhook_section(results: list[dict[str, Any]]) -> list[str]:
+    """The webhook scenarios' table, if any ran."""
+    judged = [r for r in results if "webhooks_pass" in r]
+    if not judged:
+        return []
+    return [
+        "Webhooks (the webhook-* and *-webhook scenarios): each of the 12 users has a webhook channel on a local "
+        "endpoint (created with POST /channels) and every alert notifies the account's email and that webhook. "
+        "Each firing must arrive once at its user's endpoint (webhook-id = firing id), every signature verified "
+        "with the channel's secret by the `standardwebhooks` package as a receiver would; duplicates ≤ the crash "
+        "window: webhook deliveries leased by the notifier or read by the endpoint, not yet recorded as sent, when "
+        "the fault hit. Next and settled: fault end → the first and the last webhook after it. Settings: "
+        + ", ".join(f"`{k}={v}`" for k, v in WEBHOOK_ENV.items())
+        + ".",
+        "",
+        WEBHOOK_HEADER,
+        *(webhook_row(r) for r in judged),
+        "",
+    ]
 
 
 def details(r: dict[str, Any]) -> list[str]:
@@ -99,6 +137,8 @@ def details(r: dict[str, Any]) -> list[str]:
             "recurring_api_wrong",
             "recurring_history_wrong",
             "recurring_unindexed",
+            "webhooks_lost",
+            "webhooks_unexpected",
         ):
             if r.get(key):
                 lines.append(f"  {key}: {json.dumps(r[key])[:600]}")
@@ -183,6 +223,7 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
         RECURRING_HEADER,
         *(recurring_row(r) for r in results if "error" not in r or "triggers_lost" in r),
         "",
+        *webhook_section(results),
         "## Details",
         "",
     ]

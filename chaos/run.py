@@ -21,9 +21,10 @@ if __package__ in (None, ""):  # `python chaos/run.py`: make the package importa
 
 from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
-from chaos.report import recurring_row, row, write_report
+from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.runner import run_scenario
 from chaos.scenarios import SCENARIOS
+from chaos.webhook_faults import WEBHOOK_SCENARIOS
 from pricealert.common.logging import configure_logging
 from pricealert.devstack.servers import temp_dir
 
@@ -42,7 +43,7 @@ async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: boo
     root = temp_dir("chaos-")
     say(f"chaos: working directory {root}")
     results: list[dict[str, Any]] = []
-    for scenario in [*SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []:
+    for scenario in [*SCENARIOS, *WEBHOOK_SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []:
         if only and scenario.name not in only:
             continue
         say(f"== {scenario.name}: {scenario.what}")
@@ -51,6 +52,8 @@ async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: boo
         say(row(result) + f"  ({result['wall_s']} s)")
         if "recurring_pass" in result:
             say("recurring: " + recurring_row(result))
+        if "webhooks_pass" in result:
+            say("webhooks: " + webhook_row(result))
     hostile_results: list[dict[str, Any]] = []
     for database in hostile:
         say(f"== hostile input on {database}: schemathesis and hand-written requests against the gateway")

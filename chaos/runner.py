@@ -14,6 +14,8 @@ from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
 from chaos.recurring_oracle import firings_of, settled_recurring
 from chaos.scenarios import FaultContext, Scenario, run_fault
 from chaos.stack import ChaosStack
+from chaos.webhook_receiver import WebhookReceiver
+from chaos.webhooks import WEBHOOK_ENV, arrivals, create_webhook_channels, expected_deliveries, judge_webhooks
 from chaos.workload import LEVELS, SYMBOLS, Created, Market, User, create_alerts, register_users
 from pricealert.common import names
 from pricealert.testsupport.polling import holds_within
@@ -84,6 +86,10 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
         mailed = set(accepted_ids(stack.smtp))
         if not {t["trigger_id"] for t in triggers} <= mailed:
             return False
+        if stack.webhooks is not None and not expected_deliveries(triggers, users) <= set(
+            arrivals(stack.webhooks.received)
+        ):
+            return False
         if any(v for k, v in (await backlog(stack.redis, stack.shards)).items() if not k.startswith("dead ")):
             return False
         fired = {t["alert_id"] for t in triggers}
@@ -120,6 +126,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         notifiers=scenario.notifiers,
         ingests=scenario.ingests,
         cluster=scenario.cluster,
+        extra_env=dict(WEBHOOK_ENV) if scenario.webhooks else {},
+        webhooks=WebhookReceiver(log_path=root / scenario.name / "webhooks.log") if scenario.webhooks else None,
     )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
@@ -135,7 +143,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         await stack.start()
         mark("ready")
         async with httpx.AsyncClient(base_url=stack.url, timeout=15) as client:
-            users = await register_users(client, USERS, stack.smtp)
+            users = await workload_users(client, stack)
             market = Market(stack.exchange)
             market.start()
             if scenario.during == "create":
@@ -180,6 +188,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 recovery_of_recurring=scenario.during == "swing",
             )
         )
+        result.update(webhook_verdict(stack, obs.triggers, users, ctx, passed=result["pass"]))
         if scenario.during == "create":
             result.update(api_recovery(created, ctx))
         result["trades_played"] = market.played
@@ -204,6 +213,25 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     mark("stopped")
     result["wall_s"] = round(time.monotonic() - began, 1)
     return result
+
+
+async def workload_users(client: httpx.AsyncClient, stack: ChaosStack) -> list[User]:
+    """The workload's users, registered and verified; each with a webhook channel when the scenario has them."""
+    users = await register_users(client, USERS, stack.smtp)
+    if stack.webhooks is not None:
+        await create_webhook_channels(client, users, stack.webhooks)
+    return users
+
+
+def webhook_verdict(
+    stack: ChaosStack, triggers: list[dict[str, str]], users: list[User], ctx: FaultContext, *, passed: bool
+) -> dict[str, Any]:
+    """The webhook workload's oracle (chaos/webhooks.py) on what the endpoint received, and the whole verdict."""
+    if stack.webhooks is None:
+        return {}
+    fault = (ctx.started_ms, ctx.ended_ms)
+    result = judge_webhooks(triggers, users, stack.webhooks.received, window=ctx.webhook_window, fault=fault)
+    return result | {"pass": passed and result["webhooks_pass"]}
 
 
 def api_recovery(created: list[Created], ctx: FaultContext) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class FaultContext:
     started_ms: float | None = None
     ended_ms: float | None = None
     mail_window: int = 0
+    webhook_window: int = 0  # webhook deliveries in flight when the fault hit (chaos/webhooks.py)
     notes: list[str] = field(default_factory=list)
     victims: list[str] = field(default_factory=list)  # processes a fault killed, to restart when it ends
     task: asyncio.Task[None] | None = None
@@ -52,6 +53,7 @@ class Scenario:
     # across the recurring alerts (chaos/recurring.py) at the end
     during: str = "ramp"
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
+    webhooks: bool = False  # every user's alerts notify a webhook too (chaos/webhooks.py), judged by its oracle
 
 
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:
@@ -62,7 +64,10 @@ async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:
     for shard in range(stack.shards):  # a trigger's lease and sent mark live in its symbol's shard
         prefix = names.notifier_lease_key(shard, "")
         async for key in stack.redis.scan_iter(match=names.notifier_lease_key(shard, "*"), count=1000):
-            leased.add(trigger_id := key.decode().removeprefix(prefix))  # a recurring firing's id has a colon
+            trigger_id = key.decode().removeprefix(prefix)  # a recurring firing's id has a colon
+            if "@" in trigger_id:  # another channel's delivery `<trigger id>@<channel id>`: webhooks_in_flight's
+                continue
+            leased.add(trigger_id)
             shard_of_trigger[trigger_id] = shard
     unsent = set()
     for trigger_id in sorted(accepted | leased):

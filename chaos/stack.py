@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from chaos.webhook_receiver import WebhookReceiver
 from pricealert.common import names
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient, connect_to
@@ -111,6 +112,7 @@ class ChaosStack:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     redis: RedisClient = field(init=False)
     postgres: PostgresServer | None = None
+    webhooks: WebhookReceiver | None = None  # the users' webhook endpoint, when the scenario has the webhook workload
 
     @property
     def url(self) -> str:
@@ -143,6 +145,8 @@ class ChaosStack:
         redis_url, cluster_url = await asyncio.to_thread(self._start_redis)
         self.smtp = MailboxServer(accept_log=self.accept_log).start()
         self.exchange = await FakeExchange(default_symbols()).start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
         database_env = await asyncio.to_thread(self._database_env)
         self.env = (
             stack_environment(
@@ -251,6 +255,8 @@ class ChaosStack:
         codes = dict(zip(self.processes, stopped, strict=True))
         await self.exchange.stop()
         self.smtp.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.redis.aclose()
         if self.redis_server is not None:
             self.redis_server.stop()

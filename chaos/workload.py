@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import httpx
@@ -131,6 +131,8 @@ class User:
 
     email: str
     headers: dict[str, str]
+    channels: list[str] = field(default_factory=list)  # the channels every alert of theirs notifies (none: email)
+    hook: str = ""  # the receiver path of their webhook channel (chaos/webhooks.py), if any
 
 
 async def verification_token(mailbox: MailboxServer, email: str, within: float = 30.0) -> str:
@@ -172,7 +174,8 @@ async def create_alert(
     deadline = time.monotonic() + retry_catalog_s
     while True:
         try:
-            response = await client.post("/alerts", json=alert.body(), headers=user.headers)
+            body: dict[str, object] = {**alert.body(), **({"channels": user.channels} if user.channels else {})}
+            response = await client.post("/alerts", json=body, headers=user.headers)
         except httpx.HTTPError as exc:
             return Created(alert, None, error=f"{type(exc).__name__}: {exc}")
         if response.status_code == 201:

@@ -74,3 +74,19 @@ async def test_two_notifiers_on_one_stream_deliver_each_firing_once_per_channel(
     final = await results(redis)
     assert Counter((r.channel_id, r.status) for r in final) == {("email", "sent"): firings, ("c1", "sent"): firings}
     assert all([await redis.exists(delivery_sent_key(f"t{n}@c1")) for n in range(firings)])
+
+
+async def test_a_retry_queued_before_channels_is_the_account_emails(
+    redis: Redis, smtp_server: MailboxServer, notifier: StartNotifier
+) -> None:
+    legacy = {**firing(1, None).to_fields(), "retry_attempts": "1", "retry_first_failed_ms": "1", "retry_entry_id": ""}
+    await redis.hset(names.notifier_retry_key(SHARD, "t1"), mapping=legacy)  # type: ignore[arg-type]
+    await redis.zadd(names.notifier_retry_queue_key(SHARD), {"t1": 0})
+    notifier(channel_settings(smtp_server.port, retry_for_s=3600))
+
+    async def sent() -> bool:
+        return [(r.status, r.channel_id, r.attempts) for r in await results(redis)] == [("sent", "email", 2)]
+
+    await eventually(sent)
+    assert message_ids(smtp_server) == {message_id(1): 1}
+    assert not await redis.exists(names.notifier_retry_key(SHARD, "t1"))

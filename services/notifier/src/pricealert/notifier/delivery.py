@@ -68,7 +68,10 @@ class Deliverer:
 
     async def submit(self, jobs: Sequence[Job]) -> list[asyncio.Task[Outcome]]:
         """Lease `jobs` and start sending them, waiting only for room among the deliveries in flight."""
-        tasks: list[asyncio.Task[Outcome]] = []
+        return [task for _, task in await self._submit(jobs)]
+
+    async def _submit(self, jobs: Sequence[Job]) -> list[tuple[Job, asyncio.Task[Outcome]]]:
+        tasks: list[tuple[Job, asyncio.Task[Outcome]]] = []
         ready = await self._lease(jobs)
         saturated: set[str] = set()
         # Mail first: a batch's webhooks waiting for their room never keep its mails from theirs.
@@ -78,12 +81,15 @@ class Deliverer:
             self._in_flight.add(task)
             IN_FLIGHT.inc()
             task.add_done_callback(partial(self._finished, room))
-            tasks.append(task)
+            tasks.append((job, task))
         return tasks
 
     async def deliver(self, jobs: Sequence[Job]) -> Counter[Outcome]:
-        """Deliver `jobs` and wait for every outcome; raises the first Redis failure, if any."""
-        results = await asyncio.gather(*await self.submit(jobs), return_exceptions=True)
+        """Deliver `jobs` and wait for the outcome of every mail (webhooks and Apprise notifications, which may take
+        their receivers' time, run on: a retry loop never keeps mail waiting for them); raises the first Redis
+        failure, if any."""
+        tasks = await self._submit(jobs)
+        results = await asyncio.gather(*(t for job, t in tasks if job.by_mail), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]

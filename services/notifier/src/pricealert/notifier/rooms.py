@@ -38,7 +38,10 @@ class Rooms:
         room = self.channels.get(job.kind)
         if room is None:  # no spec yet: nothing is sent, only a retry recorded
             return None, None
-        if job.kind not in saturated or not room.locked():
+        if not room.locked():  # a free place: taken at once, no timer
+            await room.acquire()
+            return room, None
+        if job.kind not in saturated:
             try:
                 async with asyncio.timeout(ROOM_WAIT_S):
                     await room.acquire()
