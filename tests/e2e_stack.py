@@ -103,6 +103,8 @@ def stack_environment(
         "SMTP_TLS": "none",
         "BINANCE_WS_URL": exchange_ws_url,
         "BINANCE_REST_URL": exchange_rest_url,
+        # The tests' webhook and Apprise receivers listen on 127.0.0.1, which the SSRF guard refuses by default.
+        "CHANNELS_ALLOW_PRIVATE_TARGETS": "true",
     }
 
 

@@ -56,6 +56,12 @@ async def test_register_login_and_create_an_alert_through_nginx(stack: Stack, cl
     firings = await client.get(f"/alerts/{alert['id']}/firings", headers=auth)
     assert firings.status_code == 200 and firings.json()["total"] == 0
     assert listed.status_code == 200 and [a["id"] for a in listed.json()["items"]] == [alert["id"]]
+    channel = await client.post("/channels", headers=auth, json={"kind": "email", "address": "ada@example.com"})
+    assert channel.status_code == 201, channel.text
+    channels = await client.get("/channels", headers=auth)
+    assert [c["id"] for c in channels.json()["items"]] == [channel.json()["id"]]
+    link = await client.get("/channels/verify", params={"token": "no-such-token"})
+    assert link.status_code == 400 and link.json()["error"]["code"] == "invalid_verification_token"
     logged = [line for line in stack.nginx.access_log() if line["request_id"] == "trace-me-42"]
     assert logged and logged[0]["client"] == CLIENT_ADDRESS and logged[0]["status"] == 201
 
@@ -109,6 +115,7 @@ async def test_body_cap_health_docs_and_unknown_routes(client: httpx.AsyncClient
     paths = openapi.json()["paths"]
     assert "/auth/register" in paths and "/alerts" in paths and "/alerts/{alert_id}" in paths
     assert "patch" in paths["/alerts/{alert_id}"] and "/alerts/{alert_id}/firings" in paths
+    assert "/channels" in paths and "/channels/{channel_id}/test" in paths and "/channels/verify" in paths
     assert docs.status_code == 200 and "swagger" in docs.text.lower() and "/openapi.json" in docs.text
     assert metrics.status_code == 404 and metrics.json()["error"]["code"] == "not_found"
 

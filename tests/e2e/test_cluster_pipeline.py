@@ -41,6 +41,9 @@ GROUPS = (
     (names.TRIGGERS_KIND, names.GROUP_ALERTS),
     (names.TRIGGERS_KIND, names.GROUP_INGEST),
     (names.NOTIFICATION_RESULTS_KIND, names.GROUP_ALERTS),
+    (names.ALERT_EVENTS_KIND, names.GROUP_FEED),
+    (names.TRIGGERS_KIND, names.GROUP_FEED),
+    (names.NOTIFICATION_RESULTS_KIND, names.GROUP_FEED),
 )
 
 

@@ -141,13 +141,16 @@ async def test_events_go_to_their_shards_streams_and_the_worker_consumes_every_s
         await cluster.xadd(poisoned, {"alert_id": alerts[0]["id"], "price": "not a price"})
 
         async def dead_lettered() -> bool:
-            return int(await cluster.xlen(names.dead_letter_stream(poisoned))) == 1
+            return int(await cluster.xlen(names.dead_letter_stream(poisoned))) == 2  # once by each group (alerts, feed)
 
         await eventually(dead_lettered)
         for k in range(SHARDS):  # every entry of every shard's streams handled and acknowledged
             for stream in (Trigger.stream_of(k), NotificationResult.stream_of(k)):
                 groups: Any = await cluster.xinfo_groups(stream)
-                assert [(g["name"], g["pending"]) for g in groups] == [(names.GROUP_ALERTS.encode(), 0)]
+                assert sorted((g["name"], g["pending"]) for g in groups) == [
+                    (names.GROUP_ALERTS.encode(), 0),
+                    (names.GROUP_FEED.encode(), 0),
+                ]
 
 
 async def test_a_row_staged_before_the_shards_goes_to_its_symbols_shard(settings: AlertsSettings, redis: Redis) -> None:

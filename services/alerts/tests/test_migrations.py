@@ -237,9 +237,37 @@ async def test_0006_takes_the_new_create_arguments_and_drops_the_old_form(postgr
         )
     finally:
         await connection.close()
-    assert [f["pronargs"] for f in forms] == [20]
+    assert [f["pronargs"] for f in forms] == [21]  # 0007 added the channel ids (test_channels_alerts.py)
     assert created is None and v1 is None
     assert [tuple(r) for r in rows] == [
         ("id-1", "pct_up", None, "5", "1h", "every_time", 300, "hi {{price}}", 1, 0),
         ("id-2", "above", "1", None, None, "once", None, None, 1, 0),
     ]
+
+
+async def test_0007_takes_the_channel_ids_and_gives_them_back_on_downgrade(postgres_url: str) -> None:
+    await asyncio.to_thread(command.upgrade, config(postgres_url), "head")
+    create = (
+        "SELECT alerts_create('alerts:u', 5, $1, 'u', 'u@example.com', 'BTCUSDT', 'above', '1', NULL, now(), NULL, "
+        "'stream', '{}'"
+    )
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.fetchval(f"{create}, NULL, NULL, NULL, NULL, 'once', NULL, NULL, 'c-1,email')", "id-1")
+        await connection.fetchval(f"{create})", "id-2")
+        stored = await connection.fetch("SELECT id, channel_ids FROM alerts ORDER BY id")
+    finally:
+        await connection.close()
+    assert [tuple(r) for r in stored] == [("id-1", "c-1,email"), ("id-2", None)]
+
+    await asyncio.to_thread(command.downgrade, config(postgres_url), "0006_alerts_definitions_firings")
+
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        forms = await connection.fetch("SELECT pronargs FROM pg_proc WHERE proname = 'alerts_create'")
+        await connection.fetchval(f"{create}, NULL, NULL, NULL, NULL, 'once', NULL, NULL)", "id-3")
+        kept = await connection.fetch("SELECT id FROM alerts ORDER BY id")
+    finally:
+        await connection.close()
+    assert [f["pronargs"] for f in forms] == [20]
+    assert [r["id"] for r in kept] == ["id-1", "id-2", "id-3"]

@@ -59,7 +59,7 @@ async def test_hostile_triggers_are_dead_lettered_and_triggers_are_still_recorde
 ) -> None:
     alert_id = await create_alert(client, tokens)
     sent = await send_hostile(redis, stream_of(Trigger, "BTCUSDT"), trigger_of(alert_id).to_fields())
-    await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS])
+    await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS, names.GROUP_FEED])
     assert (await shown(client, tokens, alert_id))["status"] == "active"
     await publish(redis, stream_of(Trigger, "BTCUSDT"), trigger_of(alert_id))
 
@@ -85,7 +85,7 @@ async def test_hostile_notification_results_are_dead_lettered_and_results_are_st
         trigger_id=trigger.trigger_id, alert_id=alert_id, status=DeliveryStatus.SENT, attempts=1, occurred_at=utc_now()
     )
     sent = await send_hostile(redis, stream_of(NotificationResult, "BTCUSDT"), result.to_fields())
-    await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS])
+    await wait_dead_lettered(redis, sent, [names.GROUP_ALERTS, names.GROUP_FEED])
     assert (await shown(client, tokens, alert_id))["delivery_status"] == "pending"
     await publish(redis, stream_of(NotificationResult, "BTCUSDT"), result)
 

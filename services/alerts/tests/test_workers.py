@@ -100,13 +100,14 @@ async def test_api_processes_serve_the_worker_relays_and_consumes_and_none_outli
 
             await eventually(triggered, within=10)
 
-            # The worker's own /metrics: what it relayed, and one figure per stream and group it consumes (2 per shard).
+            # The worker's own /metrics: what it relayed, and one figure per stream and group it consumes (2 per shard
+            # in group alerts, 3 in group feed).
             async def reported() -> bool:
                 text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
                 relayed = re.search(r"^pricealert_alerts_outbox_relayed_total (\S+)$", text, re.MULTILINE)
                 pending = re.findall(r"^pricealert_stream_group_pending\{(.*)\} ", text, re.MULTILINE)
                 no_pid = all("pid=" not in labels for labels in pending)
-                return relayed is not None and float(relayed[1]) == 20 and len(pending) == 2 * SHARDS and no_pid
+                return relayed is not None and float(relayed[1]) == 20 and len(pending) == 5 * SHARDS and no_pid
 
             await eventually(reported, within=20)
         worker.send_signal(signal.SIGTERM)

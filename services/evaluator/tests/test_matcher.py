@@ -163,3 +163,16 @@ async def test_alert_names_with_tabs_and_newlines_survive_the_index(
     await matcher.evaluate(await ticks_on_stream(redis, ["10"]))
     [fields] = await triggers(redis)
     assert fields[b"name"] == b"a b c" and fields[b"email"] == b"u1@example.com"
+
+
+async def test_a_trigger_names_the_channels_of_its_alert(
+    redis: Redis, index: AlertIndex, matcher: ShardMatchers
+) -> None:
+    with_channels = alert_event("c1", "above", "100").model_copy(update={"channels": "email,9b2e"})
+    assert not with_channels.is_compact()  # its channels live in its definition, not in a compact member
+    await index.apply(with_channels)
+    await index.apply(alert_event("c2", "above", "100"))
+    assert await matcher.evaluate(await ticks_on_stream(redis, ["100"])) == 2
+    fired = {t.alert_id: t for t in (Trigger.from_fields(f) for f in await triggers(redis))}
+    assert fired["c1"].channels == "email,9b2e"
+    assert fired["c2"].channels is None  # the account's email, as before channels

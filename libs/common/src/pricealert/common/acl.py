@@ -138,6 +138,8 @@ CHANNEL_TEST_REPLIES = names.channel_test_reply_key("*")
 # Alerts also keeps the channel registry (a hash, by script), asks the notifier for test sends and waits for the
 # answer (BLPOP on a reply list), writes the users' feeds (read back with XREAD) and their tickets (SET, GETDEL),
 # and stages channel verification mails on account-events; its feed writer consumes alert-events in group feed.
+# It asks auth's set of unverified accounts (SISMEMBER, read-only) whether an email channel on the account's own
+# address may be active at once.
 ALERTS = Role(
     "alerts",
     writes=(
@@ -150,9 +152,9 @@ ALERTS = Role(
         names.ACCOUNT_EVENTS,
     ),
     consumes=(TRIGGERS, NOTIFICATION_RESULTS, ALERT_EVENTS),
-    reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG),
+    reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG, names.ACCOUNTS_UNVERIFIED),
     data_types=("@hash", "@list", "@string"),
-    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, *READ_STREAMS, "+xread"),
+    commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, *READ_STREAMS, "+xread", "+sismember"),
 )
 # Ingest and the evaluator share their shards by leases (ownership.py): SET NX and fenced scripts on the owner
 # keys, a sorted set of live replicas.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -17,9 +18,10 @@ import uvicorn
 from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import Field
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -153,6 +155,29 @@ async def read_capped_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+async def stream_from(client: httpx.AsyncClient, base_url: str, request: Request) -> Response:
+    """GET /events (Server-Sent Events): passed on chunk by chunk as the alerts API sends it, never buffered."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    url = httpx.URL(base_url).copy_with(raw_path=raw_path + (b"?" + query if query else b""))
+    outgoing = client.build_request(
+        "GET", url, headers=forwarding_headers(request), timeout=httpx.Timeout(30.0, connect=5.0, read=3600.0)
+    )
+    try:
+        upstream = await client.send(outgoing, stream=True)
+    except httpx.TransportError as exc:
+        return JSONResponse(
+            error_body("upstream_unavailable", "The alerts service is not reachable.", str(exc)), status_code=503
+        )
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP | OWN_RESPONSE_HEADERS}
+    return StreamingResponse(
+        upstream.aiter_raw(),
+        status_code=upstream.status_code,
+        headers=headers,
+        background=BackgroundTask(upstream.aclose),  # the client left: so does the upstream connection
+    )
+
+
 def create_app(settings: GatewaySettings) -> Starlette:
     """The gateway application."""
     upstreams = {"auth": settings.auth_url.rstrip("/"), "alerts": settings.alerts_url.rstrip("/")}
@@ -228,9 +253,13 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/readyz", readyz),
             Route("/openapi.json", openapi),
             Route("/docs", docs),
+            Route("/events", partial(stream_from, client, upstreams["alerts"]), methods=["GET"]),
+            Route("/events/ticket", proxy, methods=["POST"]),
             Route("/auth/{rest:path}", proxy, methods=methods),
             Route("/alerts", proxy, methods=methods),
             Route("/alerts/{rest:path}", proxy, methods=methods),
+            Route("/channels", proxy, methods=methods),
+            Route("/channels/{rest:path}", proxy, methods=methods),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

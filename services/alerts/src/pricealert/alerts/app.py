@@ -10,8 +10,9 @@ import structlog
 from fastapi import FastAPI
 
 from pricealert.alerts.api.fastpath import FastRoutes
-from pricealert.alerts.api.routes import alerts
+from pricealert.alerts.api.routes import alerts, channels, deliveries, feed
 from pricealert.alerts.deps import AppState
+from pricealert.alerts.feedstream import Feeds
 from pricealert.alerts.maintenance import prepare
 from pricealert.alerts.metrics import install_metrics, worker_exiting
 from pricealert.alerts.settings import AlertsSettings, get_settings
@@ -29,6 +30,7 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings or get_settings())
+        feeds = app.state.feeds = Feeds(state.settings)
         stopping, checking = asyncio.Event(), None
         try:
             await prepare(state)
@@ -41,6 +43,7 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
             stopping.set()
             if checking is not None:
                 await checking
+            await feeds.close()
             await close_state(state)
             worker_exiting()
             log.info("alerts.stopped")
@@ -74,4 +77,7 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
     install_metrics(app)
 
     app.include_router(alerts.router)
+    app.include_router(channels.router)
+    app.include_router(deliveries.router)
+    app.include_router(feed.router)
     return app

@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from pricealert.alerts.auth import User, authenticate
 from pricealert.alerts.catalog import SymbolCatalog
+from pricealert.alerts.channelservice import ChannelService
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.shardgate import ShardGate
@@ -29,6 +30,7 @@ class AppState:
     catalog: SymbolCatalog
     service: AlertService
     gate: ShardGate
+    channels: ChannelService
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 
@@ -60,5 +62,12 @@ async def get_current_user(request: Request, token: Annotated[str | None, Depend
     return await authenticate(token, state.keys, state.verified_tokens)
 
 
+async def get_channels(request: Request) -> ChannelService:
+    """The channel service of this app."""
+    state: AppState = request.app.state.alerts
+    return state.channels
+
+
 ServiceDep = Annotated[AlertService, Depends(get_service)]
+ChannelsDep = Annotated[ChannelService, Depends(get_channels)]
 CurrentUser = Annotated[User, Depends(get_current_user)]

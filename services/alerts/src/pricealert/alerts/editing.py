@@ -10,6 +10,7 @@ from typing import Any
 from pricealert.alerts import rules
 from pricealert.alerts.models import Alert, AlertStatus
 from pricealert.alerts.schemas import AlertPatch
+from pricealert.common.channels import join_channel_ids
 from pricealert.common.errors import Conflict, InvalidInput
 from pricealert.common.events import DEFAULT_COOLDOWN_S, LEVEL_CONDITIONS, CatalogSymbol, Condition, Frequency
 
@@ -105,6 +106,8 @@ def plan_edit(alert: Alert, patch: AlertPatch, entry: CatalogSymbol | None, now:
             wanted[name] = getattr(patch, name)
     if patch.status is not None:
         wanted["status"] = patch.status
+    if "channels" in given:  # checked against the user's channels before the transaction (service.update)
+        wanted["channel_ids"] = join_channel_ids(patch.channels)
     edit = Edit(values={name: value for name, value in wanted.items() if getattr(alert, name) != value})
     if not edit.values:
         return None

@@ -1,4 +1,5 @@
-"""The SQL of firings: a trigger's firing and its alert's count and status, a notification's outcome, the history.
+"""The SQL of firings: a trigger's firing and its alert's count and status, the history (the delivery log's SQL is
+deliverysql.py's).
 
 Writers lock the alerts' rows first (repository.lock_alerts, in id order), then firings, then (through the
 status-count triggers) count rows: one order for every writer, so two batches never wait on each other in a cycle.
@@ -10,12 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert.alerts import deliverysql
 from pricealert.alerts.models import Alert, AlertStatus, Firing
-from pricealert.alerts.store import DeliveryRecord, TriggerRecord
+from pricealert.alerts.store import TriggerRecord
 from pricealert.common.events import DeliveryStatus, utc_now
 
 _SYNC: dict[str, Any] = {"synchronize_session": False}
@@ -25,10 +27,6 @@ ENDED_BY_ONCE = (AlertStatus.ACTIVE.value, AlertStatus.PAUSED.value)
 
 def _insert(session: AsyncSession) -> Callable[..., Any]:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _not_sent(column: Any) -> Any:
-    return or_(column.is_(None), column != DeliveryStatus.SENT.value)
 
 
 async def _store_firing(session: AsyncSession, record: TriggerRecord) -> tuple[str, str | None, int | None] | None:
@@ -41,6 +39,7 @@ async def _store_firing(session: AsyncSession, record: TriggerRecord) -> tuple[s
         "exchange_time": record.exchange_time,
         "version": record.version,
         "paused": record.paused,
+        "channel_ids": record.channel_ids,
     }
     inserted = await session.execute(
         _insert(session)(Firing)
@@ -55,7 +54,8 @@ async def _store_firing(session: AsyncSession, record: TriggerRecord) -> tuple[s
     )
     if inserted.first() is not None:
         return DeliveryStatus.PENDING.value, None, None
-    # The row exists: a redelivered trigger (nothing to do), or a result that came first (its outcome is kept).
+    # The row exists: a redelivered trigger (nothing to do), or a result that came first (its outcome is kept; with
+    # the trigger's channels known, its log's aggregate is).
     filled = await session.execute(
         update(Firing)
         .where(Firing.trigger_id == record.trigger_id, Firing.fired_at.is_(None))
@@ -64,7 +64,20 @@ async def _store_firing(session: AsyncSession, record: TriggerRecord) -> tuple[s
         execution_options=_SYNC,
     )
     row = filled.first()
-    return None if row is None else (row[0] or DeliveryStatus.PENDING.value, row[1], row[2])
+    if row is None:
+        return None
+    outcome = await deliverysql.firing_outcome(session, record.trigger_id, record.channel_ids)
+    if outcome.attempts is None:  # no attempt in the log: an outcome stored before it (migration 0007) stays
+        return row[0] or DeliveryStatus.PENDING.value, row[1], row[2]
+    delivery = {
+        "delivery_status": outcome.status,
+        "delivery_error": outcome.error,
+        "delivery_attempts": outcome.attempts,
+    }
+    await session.execute(
+        update(Firing).where(Firing.trigger_id == record.trigger_id).values(**delivery), execution_options=_SYNC
+    )
+    return outcome.status, outcome.error, outcome.attempts
 
 
 async def _paused_reason(session: AsyncSession, record: TriggerRecord) -> str:
@@ -120,43 +133,6 @@ async def record_trigger(session: AsyncSession, record: TriggerRecord) -> bool:
         values.update(status=AlertStatus.PAUSED.value, paused_reason=await _paused_reason(session, record))
     await session.execute(update(Alert).where(Alert.id == record.alert_id).values(**values), execution_options=_SYNC)
     return True
-
-
-async def record_delivery(session: AsyncSession, record: DeliveryRecord) -> bool:
-    """Store an email's outcome on its firing and, when that is its alert's latest, on the alert; a recorded
-    success is never downgraded. A result before its trigger makes the firing's row (the trigger fills it in).
-    True if the firing changed."""
-    outcome = {
-        "delivery_status": record.status,
-        "delivery_error": record.error,
-        "delivery_attempts": record.attempts,
-    }
-    inserted = await session.execute(
-        _insert(session)(Firing)
-        .values(trigger_id=record.trigger_id, alert_id=record.alert_id, **outcome)
-        .on_conflict_do_nothing(index_elements=["trigger_id"])
-        .returning(Firing.id)
-    )
-    changed = inserted.first() is not None
-    if not changed:
-        result = await session.execute(
-            update(Firing)
-            .where(Firing.trigger_id == record.trigger_id, _not_sent(Firing.delivery_status))
-            .values(**outcome),
-            execution_options=_SYNC,
-        )
-        changed = bool(getattr(result, "rowcount", 0))
-    await session.execute(
-        update(Alert)
-        .where(
-            Alert.id == record.alert_id,
-            Alert.trigger_id == record.trigger_id,
-            _not_sent(Alert.delivery_status),
-        )
-        .values(**outcome, updated_at=utc_now()),
-        execution_options=_SYNC,
-    )
-    return changed
 
 
 async def list_firings(session: AsyncSession, alert_id: str, *, offset: int, limit: int) -> tuple[list[Firing], int]:

@@ -7,13 +7,14 @@
 -- VOLATILE function takes a fresh snapshot (READ COMMITTED), so the count that follows the lock sees every
 -- alert committed by the previous holder: the limit stays exact. The count comes from the status counts
 -- once migration 0003 made them, from the rows before (and after a downgrade past it). The definition's
--- fields beyond a target price (0006) default to those of a v1 alert: a level, once, no message.
+-- fields beyond a target price (0006) default to those of a v1 alert: a level, once, no message; its channels
+-- (0007, comma-separated ids) to the account's email (NULL).
 CREATE OR REPLACE FUNCTION alerts_create(
     p_lock text, p_limit integer, p_id varchar, p_user_id varchar, p_email varchar, p_symbol varchar,
     p_condition varchar, p_target_price varchar, p_name varchar, p_now timestamptz, p_expires_at timestamptz,
     p_stream varchar, p_fields text, p_low varchar DEFAULT NULL, p_high varchar DEFAULT NULL,
     p_percent varchar DEFAULT NULL, p_window varchar DEFAULT NULL, p_frequency varchar DEFAULT 'once',
-    p_cooldown_s integer DEFAULT NULL, p_message text DEFAULT NULL
+    p_cooldown_s integer DEFAULT NULL, p_message text DEFAULT NULL, p_channel_ids text DEFAULT NULL
 ) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_active integer;
@@ -28,9 +29,10 @@ BEGIN
         RETURN v_active;
     END IF;
     INSERT INTO alerts (id, user_id, email, symbol, condition, target_price, name, status, created_at,
-                        updated_at, expires_at, low, high, percent, "window", frequency, cooldown_s, message)
+                        updated_at, expires_at, low, high, percent, "window", frequency, cooldown_s, message,
+                        channel_ids)
     VALUES (p_id, p_user_id, p_email, p_symbol, p_condition, p_target_price, p_name, 'active', p_now, p_now,
-            p_expires_at, p_low, p_high, p_percent, p_window, p_frequency, p_cooldown_s, p_message);
+            p_expires_at, p_low, p_high, p_percent, p_window, p_frequency, p_cooldown_s, p_message, p_channel_ids);
     INSERT INTO alerts_outbox (stream, fields, created_at) VALUES (p_stream, p_fields, p_now);
     RETURN NULL;
 END

@@ -1,16 +1,21 @@
 """The alerts service's stream handlers, run by its worker process (worker.py).
 
 Consumes (group alerts), of every shard k: pricealert:{s<k>}:triggers (Trigger: the alert fired) and
-pricealert:{s<k>}:notification-results (NotificationResult: its email's outcome), one consumer per stream (on a
-cluster one XREADGROUP names one stream). Produces: pricealert:{s<k>}:alert-events (AlertEvent) of the alert's
-symbol's shard, through the outbox (outbox.py) rather than from here: every alert change stages its event in the
-change's transaction, and the worker's relay appends it to the stream.
+pricealert:{s<k>}:notification-results (NotificationResult: one attempt to deliver it on one channel), one
+consumer per stream (on a cluster one XREADGROUP names one stream). Produces: pricealert:{s<k>}:alert-events
+(AlertEvent) of the alert's symbol's shard, through the outbox (outbox.py) rather than from here: every alert
+change stages its event in the change's transaction, and the worker's relay appends it to the stream. Writes
+names.CHANNEL_REGISTRY: a channel a webhook's 410 disabled, after its transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import structlog
+from redis.exceptions import RedisError
+
+from pricealert.alerts.channelspec import publish_channel
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
@@ -19,6 +24,8 @@ from pricealert.common.events import NotificationResult, Trigger
 from pricealert.common.redisconn import RedisClient
 
 SERVICE = "alerts"
+
+log = structlog.get_logger()
 
 
 class TriggerHandler:
@@ -36,14 +43,21 @@ class TriggerHandler:
 
 
 class ResultHandler:
-    """Stores the outcome of each firing's email (on the firing, and on its alert when it is the latest)."""
+    """Logs each delivery attempt and updates its firing's (and its alert's) delivery; publishes disabled channels."""
 
-    def __init__(self, service: AlertService) -> None:
+    def __init__(self, service: AlertService, redis: RedisClient) -> None:
         self.service = service
+        self.redis = redis
 
     async def __call__(self, messages: Sequence[Received[NotificationResult]]) -> None:
-        """Handle one batch of notification results in one transaction."""
-        await self.service.record_results([m.event for m in messages])
+        """Handle one batch of notification results in one transaction, then publish the channels it disabled."""
+        for channel in await self.service.record_results([m.event for m in messages]):
+            try:
+                await publish_channel(self.redis, channel)
+            # The row is committed and its result will not come again: a retry would not publish it either. The
+            # registry's periodic resync from the rows catches up.
+            except (RedisError, OSError) as exc:
+                log.warning("channel.publish_failed", channel_id=channel.id, error=f"{type(exc).__name__}: {exc}")
 
 
 def build_consumers(redis: RedisClient, service: AlertService, settings: AlertsSettings) -> list[StreamConsumer]:
@@ -59,7 +73,7 @@ def build_consumers(redis: RedisClient, service: AlertService, settings: AlertsS
             block_ms=settings.consumer_block_ms,
         )
 
-    triggers, results = TriggerHandler(service), ResultHandler(service)
+    triggers, results = TriggerHandler(service), ResultHandler(service, redis)
     consumers: list[StreamConsumer] = []
     for shard in range(settings.shards):
         consumers.append(StreamConsumer(redis, options(Trigger.stream_of(shard)), triggers, event=Trigger))

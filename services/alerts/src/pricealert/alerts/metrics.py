@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from pricealert.common.metrics import TimingMiddleware, request_histogram
@@ -34,6 +34,10 @@ TRANSACTION_RETRIES = Counter(
     ["sqlstate"],
 )
 OUTBOX_FAILURES = Counter("pricealert_alerts_outbox_relay_failures_total", "Relay rounds that failed.")
+FEED_EVENTS = Counter(
+    "pricealert_alerts_feed_events_total", "Entries the feed writer appended to users' feeds.", ["type"]
+)
+FEEDS_OPEN = Gauge("pricealert_alerts_feeds_open", "Live feeds (GET /events) open now.", multiprocess_mode="livesum")
 
 
 def multiprocess() -> bool:

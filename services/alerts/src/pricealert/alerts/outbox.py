@@ -71,6 +71,7 @@ def alert_event(
         occurred_at=utc_now(),
         paused=paused,
         previous_target_price=previous_target_price,
+        channels=alert.channel_ids,
     )
 
 

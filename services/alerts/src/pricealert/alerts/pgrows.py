@@ -12,7 +12,7 @@ from typing import Any
 COLUMNS = (
     "id, symbol, condition, target_price, name, status, created_at, expires_at, triggered_at, "
     'triggered_price, delivery_status, delivery_error, frequency, cooldown_s, message, low, high, percent, "window", '
-    "version, firing_count, last_fired_at, paused_reason"
+    "version, firing_count, last_fired_at, paused_reason, channel_ids"
 )
 
 
@@ -56,6 +56,7 @@ class AlertRow:
     firing_count: int
     last_fired_at: datetime | None
     paused_reason: str | None
+    channel_ids: str | None
 
     @classmethod
     def of(cls, record: Sequence[Any]) -> AlertRow:
@@ -84,7 +85,8 @@ class AlertRow:
             firing_count,
             last_fired_at,
             paused_reason,
-        ) = tuple(record)[:23]
+            channel_ids,
+        ) = tuple(record)[:24]
         return cls(
             id_,
             symbol,
@@ -109,4 +111,5 @@ class AlertRow:
             firing_count,
             last_fired_at,
             paused_reason,
+            channel_ids,
         )

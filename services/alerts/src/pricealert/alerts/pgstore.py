@@ -27,7 +27,8 @@ RELAY_LOCK_KEY = 0x70A1E27
 CREATE_STATEMENT = "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 # The same with the definition's fields beyond a target price (functions.sql).
 CREATE_FULL_STATEMENT = (
-    "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    "SELECT alerts_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
+    "$21)"
 )
 
 
@@ -36,8 +37,13 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def is_v1(alert: NewAlert) -> bool:
-    """A level alert that fires once, without a message: the 13 arguments of alerts_create say it all."""
-    return alert.target_price is not None and alert.frequency == "once" and alert.message is None
+    """A level alert that fires once, without a message, to the account's email: 13 arguments say it all."""
+    return (
+        alert.target_price is not None
+        and alert.frequency == "once"
+        and alert.message is None
+        and alert.channel_ids is None
+    )
 
 
 def _pg_dsn(url: str) -> str:
@@ -140,6 +146,7 @@ class PgAlertStore(SqlAlertStore):
             alert.frequency,
             alert.cooldown_s,
             alert.message,
+            alert.channel_ids,
         )
         return active
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from pricealert.common.alertmessage import PLACEHOLDERS
+from pricealert.common.channels import ACCOUNT_EMAIL, MAX_CHANNELS_PER_ALERT
 from pricealert.common.events import (
     DEFAULT_COOLDOWN_S,
     MAX_PRICE_FRACTION_DIGITS,
@@ -159,6 +160,12 @@ class Definition(BaseModel):
         examples=["{{symbol}} moved {{change_pct}} % in {{window}}: now {{price}}"],
     )
     name: str | None = Field(default=None, max_length=200, description="Optional label.", examples=["BTC six figures"])
+    channels: list[str] | None = Field(
+        default=None,
+        description=f"The channels to notify (at most {MAX_CHANNELS_PER_ALERT}): ids of your channels (/channels), "
+        f"`{ACCOUNT_EMAIL}` for your account's address; null: that address alone (the default).",
+        examples=[[ACCOUNT_EMAIL, "9b1d7c3e-2f4a-4e8b-a6d5-0c1e2f3a4b5c"]],
+    )
     expires_at: datetime | None = Field(
         default=None,
         description="When the alert stops; must be in the future. A time without an offset is read as UTC.",

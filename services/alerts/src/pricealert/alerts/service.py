@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -13,17 +13,19 @@ import structlog
 from pricealert.alerts import editing, rules
 from pricealert.alerts.auth import User
 from pricealert.alerts.catalog import SymbolCatalog
+from pricealert.alerts.deliverylog import delivery_record
+from pricealert.alerts.deliverystate import ChannelTally
 from pricealert.alerts.metrics import ALERT_CHANGES, DELIVERIES
-from pricealert.alerts.models import Alert, AlertStatus, Firing, NewAlert
+from pricealert.alerts.models import Alert, AlertStatus, Channel, Firing, NewAlert
 from pricealert.alerts.schemas import AlertCreate, AlertPatch
 from pricealert.alerts.shardgate import ShardGate
-from pricealert.alerts.store import ActiveLimitReached, AlertStore, DeliveryRecord, TriggerRecord
+from pricealert.alerts.store import ActiveLimitReached, AlertStore, TriggerRecord
 from pricealert.alerts.views import AlertView
+from pricealert.common.channels import join_channel_ids, parse_channel_ids
 from pricealert.common.errors import Conflict, InvalidInput, NotFound
 from pricealert.common.events import (
     DEFAULT_COOLDOWN_S,
     Condition,
-    DeliveryStatus,
     Frequency,
     NotificationResult,
     Trigger,
@@ -31,6 +33,8 @@ from pricealert.common.events import (
 )
 
 log = structlog.get_logger()
+
+ChannelCheck = Callable[[User, list[str]], Awaitable[None]]  # ChannelService.check_ids: raises to refuse the ids
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class FiringsPage:
 
     items: Sequence[Firing]
     total: int
+    channels: Mapping[str, list[ChannelTally]] = field(default_factory=dict)  # by trigger id
 
 
 def _not_found(alert_id: str) -> NotFound:
@@ -62,12 +67,19 @@ class AlertService:
     """Alert operations on a store; each runs in its own transaction."""
 
     def __init__(
-        self, store: AlertStore, catalog: SymbolCatalog, *, max_active_per_user: int, gate: ShardGate | None = None
+        self,
+        store: AlertStore,
+        catalog: SymbolCatalog,
+        *,
+        max_active_per_user: int,
+        gate: ShardGate | None = None,
+        channels: ChannelCheck | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.max_active_per_user = max_active_per_user
         self.gate = gate  # set: creates and deletes are refused (503) once the shard count disagrees with Redis
+        self.channels = channels
 
     def _limit_reached(self, active: int) -> Conflict:
         return Conflict(
@@ -95,6 +107,8 @@ class AlertService:
         rules.check(spec)
         entry = await self.catalog.lookup(data.symbol)
         rules.check_prices(spec, entry)
+        if data.channels is not None and self.channels is not None:
+            await self.channels(user, data.channels)
         now = utc_now()
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput(
@@ -121,6 +135,7 @@ class AlertService:
             frequency=spec.frequency.value,
             cooldown_s=spec.cooldown_s,
             message=spec.message,
+            channel_ids=join_channel_ids(data.channels),
         )
         active = await self.store.create(alert, limit=self.max_active_per_user)
         if active is not None:
@@ -140,6 +155,8 @@ class AlertService:
         current = await self.store.get(alert_id, user.id)
         if current is None:
             raise _not_found(alert_id)
+        if "channels" in patch.given() and patch.channels is not None and self.channels is not None:
+            await self.channels(user, patch.channels)
         prices = any(getattr(patch, name) is not None for name in rules.PRICE_FIELDS)
         entry = await self.catalog.lookup(current.symbol) if prices else None
         now = utc_now()
@@ -172,7 +189,7 @@ class AlertService:
         if await self.store.get(alert_id, user.id) is None:
             raise _not_found(alert_id)
         items, total = await self.store.firings(alert_id, offset=(page - 1) * page_size, limit=page_size)
-        return FiringsPage(items, total)
+        return FiringsPage(items, total, await self.store.firing_channels(items))
 
     async def get(self, user: User, alert_id: str) -> AlertView:
         """One of the user's alerts; another user's alert does not exist for them."""
@@ -243,6 +260,7 @@ class AlertService:
                 once=t.frequency is Frequency.ONCE,
                 paused=t.paused,
                 hour_firings=t.hour_firings,
+                channel_ids=join_channel_ids(parse_channel_ids(t.channels)),
             )
             for t in ordered
         ]
@@ -257,23 +275,27 @@ class AlertService:
                 paused=trigger.paused,
             )
 
-    async def record_results(self, results: Sequence[NotificationResult]) -> None:
-        """Store each email's outcome on its alert (idempotent; a success is never undone)."""
-        ordered = sorted(results, key=lambda r: (r.alert_id, r.trigger_id))  # rows locked in id order, like every batch
-        records = [
-            DeliveryRecord(
-                alert_id=r.alert_id,
-                status=r.status.value,
-                error=None if r.status is DeliveryStatus.SENT else (r.error or "unknown error")[:2000],
-                attempts=r.attempts,
-                trigger_id=r.trigger_id,
-            )
-            for r in ordered
-        ]
-        for result, changed in zip(ordered, await self.store.record_deliveries(records), strict=True):
+    async def record_results(self, results: Sequence[NotificationResult]) -> Sequence[Channel]:
+        """Log each delivery attempt once and update its firing's and alert's delivery (a success is never undone);
+        answers the channels a 410 disabled, for the caller to publish (the transaction is committed)."""
+        # Rows locked in id order, like every batch; one channel's attempts in order.
+        ordered = sorted(results, key=lambda r: (r.alert_id, r.trigger_id, r.channel_id, r.attempts))
+        recorded = await self.store.record_deliveries([delivery_record(r) for r in ordered])
+        for result, changed in zip(ordered, recorded.changed, strict=True):
             if changed:
                 DELIVERIES.labels(result.status.value).inc()
-            log.info("alert.delivery.recorded", alert_id=result.alert_id, status=result.status.value, changed=changed)
+            log.info(
+                "alert.delivery.recorded",
+                alert_id=result.alert_id,
+                trigger_id=result.trigger_id,
+                channel_id=result.channel_id,
+                attempt=result.attempts,
+                status=result.status.value,
+                changed=changed,
+            )
+        for channel in recorded.disabled:
+            log.warning("channel.disabled", channel_id=channel.id, user_id=channel.user_id, reason="410 Gone")
+        return recorded.disabled
 
     async def resync(self, *, batch_size: int = 1000) -> int:
         """Stage alert.created again for every active alert (rebuilds downstream indexes)."""

@@ -9,7 +9,15 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR, load_root_public_key
-from pricealert.common.settings import Pooler, ServiceSettings, database_kind, load_settings, refuse_sqlite
+from pricealert.common.settings import (
+    Environment,
+    Pooler,
+    ServiceSettings,
+    database_kind,
+    load_settings,
+    refuse_sqlite,
+)
+from pricealert.common.urlguard import ChannelTargetSettings, TargetPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/alerts.db"
 # Where auth writes the root's public half under its default AUTH_KEY_DIR (development on one machine).
@@ -20,7 +28,7 @@ def _is_postgres(url: str) -> bool:
     return database_kind(url) in {"postgres", "postgresql"}
 
 
-class AlertsSettings(ServiceSettings):
+class AlertsSettings(ChannelTargetSettings, ServiceSettings):
     """Everything the alerts processes (the API, the worker, the maintenance commands) can be tuned with."""
 
     database_url: str = Field(
@@ -58,6 +66,21 @@ class AlertsSettings(ServiceSettings):
     catalog_min_refresh_s: float = Field(default=2.0, ge=0, validation_alias="ALERTS_CATALOG_MIN_REFRESH_S")
     consumer_block_ms: int = Field(default=1_000, ge=10, le=2_000, validation_alias="ALERTS_CONSUMER_BLOCK_MS")
     consumer_reclaim_idle_ms: int = Field(default=30_000, ge=100, validation_alias="ALERTS_RECLAIM_IDLE_MS")
+    # Channels (docs/channels.md): how many a user may hold, how long a test send is waited for, and how often
+    # the worker writes every channel to the notifier's registry again (heals a publish lost after a commit).
+    max_channels_per_user: int = Field(default=20, ge=1, le=1000, validation_alias="ALERTS_MAX_CHANNELS_PER_USER")
+    channel_test_timeout_s: float = Field(default=15.0, gt=0, le=60, validation_alias="ALERTS_CHANNEL_TEST_TIMEOUT_S")
+    channel_resync_s: float = Field(default=30.0, gt=0, validation_alias="ALERTS_CHANNEL_RESYNC_S")
+    # The live feed (docs/feed.md): the worker's feed writer, and GET /events of the API.
+    feed_writer_enabled: bool = Field(default=True, validation_alias="ALERTS_FEED_WRITER_ENABLED")
+    feed_ping_s: float = Field(default=15.0, gt=0, le=60.0, validation_alias="ALERTS_FEED_PING_S")
+    # Each feed holds one connection of the feed's own Redis pool: at most this many feeds per API process.
+    feed_max_streams: int = Field(default=200, ge=1, le=10_000, validation_alias="ALERTS_FEED_MAX_STREAMS")
+    feed_max_per_user: int = Field(default=5, ge=1, le=100, validation_alias="ALERTS_FEED_MAX_PER_USER")
+
+    def channel_target_policy(self) -> TargetPolicy:
+        """The SSRF guard's policy for channel targets: https only in production."""
+        return self.target_policy(production=self.env is Environment.PRODUCTION)
 
     @field_validator("database_read_url", mode="before")
     @classmethod

@@ -10,12 +10,20 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.alerts import firingsql, repository
+from pricealert.alerts import deliverysql, firingsql, repository
 from pricealert.alerts.database import make_engine, read_session, run_write, write_session
+from pricealert.alerts.deliverystate import ChannelTally
 from pricealert.alerts.editing import Edit
 from pricealert.alerts.models import Alert, Firing, NewAlert
 from pricealert.alerts.outbox import alert_event, alert_events_stream
-from pricealert.alerts.store import ActiveLimitReached, DeliveryRecord, OutboxRow, TriggerRecord
+from pricealert.alerts.store import (
+    ActiveLimitReached,
+    DeliveryLog,
+    DeliveryRecord,
+    OutboxRow,
+    RecordedDeliveries,
+    TriggerRecord,
+)
 from pricealert.alerts.views import AlertView
 from pricealert.common.db import session_factory
 from pricealert.common.events import AlertEventType
@@ -154,14 +162,25 @@ class SqlAlertStore:
 
         return await run_write(self.sessions, work)
 
-    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> list[bool]:
-        """Store each outcome (one transaction); a success is never undone. True where it changed."""
+    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> RecordedDeliveries:
+        """Log each attempt once and update its firing's and alert's delivery, disabling the channels a 410 gave up
+        (one transaction); a success is never undone."""
 
-        async def work(session: AsyncSession) -> list[bool]:
+        async def work(session: AsyncSession) -> RecordedDeliveries:
             await repository.lock_alerts(session, [r.alert_id for r in records])
-            return [await firingsql.record_delivery(session, r) for r in records]
+            return await deliverysql.record_deliveries(session, records)
 
         return await run_write(self.sessions, work)
+
+    async def deliveries(self, alert_id: str, trigger_id: str, *, offset: int, limit: int) -> DeliveryLog | None:
+        """One page of the attempts at one of the alert's firings, oldest first (None: no such firing)."""
+        async with read_session(self.sessions) as session:
+            return await deliverysql.list_deliveries(session, alert_id, trigger_id, offset=offset, limit=limit)
+
+    async def firing_channels(self, firings: Sequence[Firing]) -> dict[str, list[ChannelTally]]:
+        """Each firing's channels' tallies (no errors), by trigger id."""
+        async with read_session(self.sessions) as session:
+            return await deliverysql.firing_channels(session, firings)
 
     async def stage_active_after(self, after_id: str, limit: int) -> list[str]:
         """Stage alert.created again for up to `limit` active alerts with ids above `after_id`; their ids, in order."""

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from pricealert.alerts.catalog import SymbolCatalog
+from pricealert.alerts.channelservice import ChannelService
+from pricealert.alerts.channelstore import ChannelStore
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.pgstore import PgAlertStore
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.alerts.shardgate import ShardGate
 from pricealert.alerts.sqlstore import SqlAlertStore
-from pricealert.alerts.store import AlertStore
 from pricealert.common.db import is_sqlite
 from pricealert.common.redisconn import connect_to
 from pricealert.common.tokens import KeyRing
 
 
-def open_store(settings: AlertsSettings) -> AlertStore:
+def open_store(settings: AlertsSettings) -> SqlAlertStore:
     """SQLAlchemy on SQLite; on Postgres the same plus asyncpg for the request paths (not connected yet)."""
     if is_sqlite(settings.database_url):
         return SqlAlertStore(
@@ -39,6 +40,13 @@ def build_state(settings: AlertsSettings) -> AppState:
     """Store, Redis, key ring, catalog, shard gate and service for one process (nothing is connected yet)."""
     store = open_store(settings)
     redis = connect_to(settings.redis_url, settings.redis_cluster_url)
+    channels = ChannelService(
+        ChannelStore(store.sessions),
+        redis,
+        policy=settings.channel_target_policy(),
+        max_per_user=settings.max_channels_per_user,
+        test_timeout_s=settings.channel_test_timeout_s,
+    )
     gate = ShardGate(redis, settings.shards)
     catalog = SymbolCatalog(redis, refresh_s=settings.catalog_refresh_s, min_refresh_s=settings.catalog_min_refresh_s)
     return AppState(
@@ -47,8 +55,11 @@ def build_state(settings: AlertsSettings) -> AppState:
         redis=redis,
         keys=KeyRing(redis, settings.token_root_public_key_file),
         catalog=catalog,
-        service=AlertService(store, catalog, max_active_per_user=settings.max_active_per_user, gate=gate),
+        service=AlertService(
+            store, catalog, max_active_per_user=settings.max_active_per_user, gate=gate, channels=channels.check_ids
+        ),
         gate=gate,
+        channels=channels,
     )
 
 

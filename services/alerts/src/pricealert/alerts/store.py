@@ -14,7 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from pricealert.alerts.models import Alert, Firing, NewAlert
+from pricealert.alerts.deliverystate import ChannelTally
+from pricealert.alerts.models import Alert, Channel, Delivery, Firing, NewAlert
 from pricealert.alerts.views import AlertView
 
 if TYPE_CHECKING:
@@ -45,17 +46,44 @@ class TriggerRecord:
     once: bool = True  # a once alert's firing ends it (triggered); an every_time alert's does not
     paused: bool = False  # this firing reached the evaluator's hourly limit: the alert is paused
     hour_firings: int | None = None  # this firing's number within its hour (the evaluator's count)
+    channel_ids: str | None = None  # the trigger's channels, comma-separated (None: the account's email)
 
 
 @dataclass(frozen=True)
 class DeliveryRecord:
-    """What a notification result writes onto its firing (and its alert, when it is the latest firing)."""
+    """One attempt's row in the delivery log, which its firing's (and its alert's) delivery aggregates."""
 
     alert_id: str
     status: str
     error: str | None
-    attempts: int
+    attempts: int  # this attempt's number
     trigger_id: str = ""
+    channel_id: str = "email"
+    channel_kind: str = "email"
+    reply: str | None = None
+    http_status: int | None = None
+    next_retry_at: datetime | None = None
+    occurred_at: datetime | None = None  # None: now
+    channel_disabled: bool = False  # the webhook answered 410: its channel is disabled
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedDeliveries:
+    """What a batch of attempts changed: per record, whether it was new; the channels a 410 disabled."""
+
+    changed: list[bool]
+    disabled: list[Channel]
+
+
+@dataclass(frozen=True)
+class DeliveryLog:
+    """One page of a firing's attempts, oldest first, with each channel's tally and the firing's delivery."""
+
+    firing: Firing
+    channels: list[ChannelTally]
+    items: Sequence[Delivery]
+    total: int
 
 
 class ActiveLimitReached(Exception):
@@ -116,8 +144,15 @@ class AlertStore(Protocol):
     async def record_triggers(self, records: Sequence[TriggerRecord]) -> list[bool]:
         """Store each firing (in the given order, one transaction); True where it stored this firing."""
 
-    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> list[bool]:
-        """Store each outcome (one transaction); a success is never undone. True where it changed."""
+    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> RecordedDeliveries:
+        """Log each attempt once and update its firing's and alert's delivery, disabling the channels a 410 gave up
+        (one transaction); a success is never undone."""
+
+    async def deliveries(self, alert_id: str, trigger_id: str, *, offset: int, limit: int) -> DeliveryLog | None:
+        """One page of the attempts at one of the alert's firings, oldest first (None: no such firing)."""
+
+    async def firing_channels(self, firings: Sequence[Firing]) -> dict[str, list[ChannelTally]]:
+        """Each firing's channels' tallies (no errors), by trigger id."""
 
     async def stage_active_after(self, after_id: str, limit: int) -> list[str]:
         """Stage alert.created again for up to `limit` active alerts with ids above `after_id`; their ids, in order."""

@@ -8,7 +8,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from pricealert.alerts.deliveryviews import ChannelDeliveryOut
 from pricealert.alerts.models import AlertStatus
+from pricealert.common.channels import parse_channel_ids
 from pricealert.common.events import DEFAULT_COOLDOWN_S, Condition, DeliveryStatus, Frequency
 
 EXAMPLE_ID = "3f0c9a52-8d1e-4c7b-9b6a-2f1e0d4c5b7a"
@@ -67,6 +69,8 @@ class AlertView(Protocol):
     def last_fired_at(self) -> datetime | None: ...
     @property
     def paused_reason(self) -> str | None: ...
+    @property
+    def channel_ids(self) -> str | None: ...
 
 
 class AlertOut(BaseModel):
@@ -114,6 +118,10 @@ class AlertOut(BaseModel):
         description="Why the alert was paused, when it was not by you.",
         examples=["fired 60 times within an hour; resume it to go on"],
     )
+    channels: list[str] = Field(
+        description="The channels it notifies: channel ids, `email` for your account's address (the default).",
+        examples=[["email", "9b1d7c3e-2f4a-4e8b-a6d5-0c1e2f3a4b5c"]],
+    )
 
     @classmethod
     def of(cls, alert: AlertView) -> AlertOut:
@@ -142,6 +150,7 @@ class AlertOut(BaseModel):
             firing_count=alert.firing_count,
             last_fired_at=alert.last_fired_at,
             paused_reason=alert.paused_reason,
+            channels=parse_channel_ids(alert.channel_ids),
         )
 
 
@@ -176,9 +185,18 @@ class FiringOut(BaseModel):
     )
     version: int | None = Field(description="The alert's version it fired on.", examples=[2])
     paused: bool = Field(description="This firing reached the hourly limit and paused the alert.", examples=[False])
-    delivery_status: DeliveryStatus | None = Field(description="Its email's state.", examples=["sent"])
+    delivery_status: DeliveryStatus | None = Field(
+        description="Its delivery: sent when every channel delivered, failed when one gave up and none is pending, "
+        "else pending.",
+        examples=["sent"],
+    )
     delivery_error: str | None = Field(
-        description="Why its email failed, when it did.", examples=["550 mailbox unavailable"]
+        description="Which channels failed and why (the account's email alone: its error).",
+        examples=["550 mailbox unavailable"],
+    )
+    channels: list[ChannelDeliveryOut] = Field(
+        default_factory=list,
+        description="Each channel's delivery (the attempts: GET /alerts/{id}/firings/{firing_id}/deliveries).",
     )
 
 

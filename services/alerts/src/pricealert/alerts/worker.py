@@ -1,4 +1,4 @@
-"""`python -m pricealert.alerts worker`: the stream consumers, the outbox relay and the expiry sweeper.
+"""`python -m pricealert.alerts worker`: the stream consumers, the outbox relay, the expiry sweeper, the channel resync.
 
 One process of its own, apart from the API's (which serve HTTP only); replicas are safe: consumers share a
 group, the relay lock orders the relays, and the sweep's conditional update skips what another expired.
@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from pricealert.alerts.channelsync import ChannelResync
 from pricealert.alerts.expiry import ExpirySweeper
+from pricealert.alerts.feedwriter import build_feed_consumers
 from pricealert.alerts.handlers import SERVICE, build_consumers
 from pricealert.alerts.maintenance import agree_on_shards, prepare
 from pricealert.alerts.outbox import OutboxRelay
@@ -63,8 +65,12 @@ async def run(settings: AlertsSettings, stop: asyncio.Event, *, started: asyncio
         else:  # the consumers beat for the worker; without them the health check still needs a heartbeat
             redis = state.redis
             loops.append(("heartbeat", lambda stop: keep_beating(redis, SERVICE, settings.consumer_name, stop)))
+        if settings.feed_writer_enabled:
+            loops += [(f"feed:{c.options.stream}", c.run) for c in build_feed_consumers(state.redis, settings)]
         if settings.expiry_enabled:
             loops.append(("expiry", ExpirySweeper(state.service, interval_s=settings.expiry_sweep_s).run))
+        resync = ChannelResync(state.channels.store, state.redis, interval_s=settings.channel_resync_s)
+        loops.append(("channel_resync", resync.run))
         log.info("alerts.worker.started", tasks=[name for name, _ in loops])
         await asyncio.gather(*(supervise(name, loop, stop) for name, loop in loops), stop.wait())
     finally:

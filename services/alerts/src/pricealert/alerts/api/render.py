@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from pydantic_core import to_json
 
 from pricealert.alerts.views import AlertView
+from pricealert.common.channels import parse_channel_ids
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -47,6 +48,7 @@ def alert_fields(alert: AlertView) -> dict[str, Any]:
         "firing_count": alert.firing_count,
         "last_fired_at": alert.last_fired_at,
         "paused_reason": alert.paused_reason,
+        "channels": parse_channel_ids(alert.channel_ids),
     }
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from pricealert.alerts.api.exactjson import ExactJSONRoute
 from pricealert.alerts.api.render import alert_json, page_json
+from pricealert.alerts.deliveryviews import ChannelDeliveryOut
 from pricealert.alerts.deps import CurrentUser, ServiceDep
 from pricealert.alerts.models import AlertStatus
 from pricealert.alerts.schemas import AlertCreate, AlertPatch
@@ -112,7 +113,7 @@ async def read_firings(
     page: Page = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Firings per page.", examples=[20])] = 20,
 ) -> FiringPage:
-    """Every firing of one of your alerts, newest first, with its email's state."""
+    """Every firing of one of your alerts, newest first, with its delivery's state on each channel."""
     result = await service.firings(user, str(alert_id), page=page, page_size=page_size)
 
     def link(to_page: int) -> str:
@@ -132,6 +133,7 @@ async def read_firings(
                 paused=f.paused,
                 delivery_status=f.delivery_status,
                 delivery_error=f.delivery_error,
+                channels=[ChannelDeliveryOut.of(t) for t in result.channels.get(f.trigger_id, [])],
             )
             for f in result.items
         ],

@@ -3,7 +3,8 @@
 `channels` holds each user's email, webhook and Apprise channels (webhook secrets: the current one and the one
 rotated out, valid until `previous_secret_until`); `alerts.channel_ids` and `firings.channel_ids` name the
 channels, comma-separated (null: the account's email, as before); `deliveries` records every attempt per firing
-per channel, at most once per (trigger, channel, attempt).
+per channel, at most once per (trigger, channel, attempt). On Postgres `alerts_create` takes the channel ids last
+(default null): the 20-argument form goes, as 0006 did with the 13-argument one.
 
 Revision ID: 0007_alerts_channels_deliveries
 Revises: 0006_alerts_definitions_firings
@@ -15,12 +16,49 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from pricealert.alerts.sqlfunctions import apply_functions
+
 revision: str = "0007_alerts_channels_deliveries"
 down_revision: str | None = "0006_alerts_definitions_firings"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
+OLD_CREATE_ARGUMENTS = (
+    "text, integer, varchar, varchar, varchar, varchar, varchar, varchar, varchar, timestamptz, timestamptz, "
+    "varchar, text, varchar, varchar, varchar, varchar, varchar, integer, text"
+)
+NEW_CREATE_ARGUMENTS = f"{OLD_CREATE_ARGUMENTS}, text"
+# alerts_create as functions.sql defined it before this revision (0006): what a downgrade puts back.
+OLD_CREATE = """
+CREATE OR REPLACE FUNCTION alerts_create(
+    p_lock text, p_limit integer, p_id varchar, p_user_id varchar, p_email varchar, p_symbol varchar,
+    p_condition varchar, p_target_price varchar, p_name varchar, p_now timestamptz, p_expires_at timestamptz,
+    p_stream varchar, p_fields text, p_low varchar DEFAULT NULL, p_high varchar DEFAULT NULL,
+    p_percent varchar DEFAULT NULL, p_window varchar DEFAULT NULL, p_frequency varchar DEFAULT 'once',
+    p_cooldown_s integer DEFAULT NULL, p_message text DEFAULT NULL
+) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_active integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(p_lock));
+    IF to_regclass('alerts_status_counts') IS NULL THEN
+        SELECT count(*) INTO v_active FROM alerts WHERE user_id = p_user_id AND status = 'active';
+    ELSE
+        SELECT n INTO v_active FROM alerts_status_counts WHERE user_id = p_user_id AND status = 'active';
+    END IF;
+    IF v_active >= p_limit THEN
+        RETURN v_active;
+    END IF;
+    INSERT INTO alerts (id, user_id, email, symbol, condition, target_price, name, status, created_at,
+                        updated_at, expires_at, low, high, percent, "window", frequency, cooldown_s, message)
+    VALUES (p_id, p_user_id, p_email, p_symbol, p_condition, p_target_price, p_name, 'active', p_now, p_now,
+            p_expires_at, p_low, p_high, p_percent, p_window, p_frequency, p_cooldown_s, p_message);
+    INSERT INTO alerts_outbox (stream, fields, created_at) VALUES (p_stream, p_fields, p_now);
+    RETURN NULL;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -65,10 +103,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("channel_ids", sa.Text(), nullable=True))
     with op.batch_alter_table("firings") as batch:
         batch.add_column(sa.Column("channel_ids", sa.Text(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION IF EXISTS alerts_create({OLD_CREATE_ARGUMENTS})")
+        apply_functions("alerts_create")
 
 
 def downgrade() -> None:
     """Back to email only: the channels, their log and the channel columns go."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION IF EXISTS alerts_create({NEW_CREATE_ARGUMENTS})")
+        op.execute(OLD_CREATE)
     with op.batch_alter_table("firings") as batch:
         batch.drop_column("channel_ids")
     with op.batch_alter_table("alerts") as batch:
