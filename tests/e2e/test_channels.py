@@ -36,10 +36,11 @@ async def log_in(client: httpx.AsyncClient, mailbox: MailboxServer, email: str) 
 
 
 async def feed_events(client: httpx.AsyncClient, headers: dict[str, str], into: list[dict[str, Any]]) -> None:
-    """Open the feed as a browser would (a single-use ticket in the query) and collect its events."""
+    """Open the feed as a browser would (a single-use ticket in the query) from the start of the user's history
+    (so nothing is missed however late it connects), and collect its events."""
     ticket = await client.post("/events/ticket", headers=headers)
     assert ticket.status_code == 201, ticket.text
-    params = {"ticket": ticket.json()["ticket"]}
+    params = {"ticket": ticket.json()["ticket"], "last_event_id": "0-0"}
     async with aconnect_sse(client, "GET", "/events", params=params, timeout=httpx.Timeout(10, read=60)) as source:
         assert source.response.status_code == 200
         async for event in source.aiter_sse():

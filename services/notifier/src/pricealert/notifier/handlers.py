@@ -4,9 +4,9 @@ per trigger and channel (the account's email, other addresses, webhooks, Apprise
 Consumes (group notifier): every shard's pricealert:{s<k>}:triggers (Trigger, here; one consumer per shard, the
 replicas share each stream through the group), pricealert:{auth}:account-events (AccountEvent,
 accounts.AccountMailer) and pricealert:{channels}:channel-tests (ChannelTestRequest, channeltests.ChannelTester).
-Reads the channel registry pricealert:{channels}:registry. Produces: each shard's
+Reads the channel registry (names.CHANNEL_REGISTRY, a hash). Produces: each shard's
 pricealert:{s<k>}:notification-results (NotificationResult per attempt, delivery.Deliverer), the test replies
-pricealert:{channels}:test-reply:<request id>, and the dead letters pricealert:{s<k>}:triggers:dead and
+(names.channel_test_reply_key: one list per request), and the dead letters pricealert:{s<k>}:triggers:dead and
 pricealert:{auth}:account-events:dead.
 """
 
