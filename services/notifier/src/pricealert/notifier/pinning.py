@@ -1,110 +1,102 @@
 """Webhook connections pinned to the addresses the SSRF guard checked, so a second DNS answer cannot redirect them.
 
-httpx resolves a URL's host itself when it connects: a name that resolved to a public address for the guard could
-resolve to a private one a moment later (DNS rebinding). Here the client's connections go through PinnedBackend,
-which connects only to the addresses checked for the request being sent (`pinned`), and refuses any other. The
-URL keeps its host name, so the Host header, TLS SNI and the certificate check are the name's.
+An HTTP client resolves a URL's host itself when it connects: a name that resolved to a public address for the
+guard could resolve to a private one a moment later (DNS rebinding). Here the session's connector resolves names
+through PinnedResolver, which answers only the addresses checked for the request being sent (`pinned`), and
+refuses any other name. The URL keeps its host name, so the Host header, TLS SNI and the certificate check are the
+name's. (A URL naming an IP address is connected to as such: the guard checked that very address.)
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator
+import os
+import socket
+import ssl
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import httpcore
-import httpx
+import aiohttp
+import certifi
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from pricealert.common.urlguard import Resolved
 from pricealert.notifier.settings import NotifierSettings
 
-# The checked target of the request being sent in this task: PinnedBackend connects only to its addresses.
+# The checked target of the request being sent in this task: PinnedResolver answers only its addresses.
 _PINNED: contextvars.ContextVar[Resolved | None] = contextvars.ContextVar("webhook_pinned", default=None)
+
+KEEPALIVE_S = 30.0  # an idle pooled connection is closed after this long
+READ_BUFFER = 4096  # bytes of an answer buffered ahead of the reader (the sender reads 4 KiB at most)
 
 
 @contextmanager
-def pinned(request: httpx.Request, checked: Resolved) -> Iterator[None]:
-    """Within this block, a connection for `request` goes to one of `checked.addresses` only."""
-    # Keyed by the host as httpcore names it (IDNA-encoded), which the guard's (Unicode) host may not be.
-    token = _PINNED.set(Resolved(request.url.raw_host.decode("ascii"), checked.port, checked.addresses))
+def pinned(url: URL, checked: Resolved) -> Iterator[None]:
+    """Within this block, a connection for `url` goes to one of `checked.addresses` only."""
+    # Keyed by the host as the connector names it (IDNA-encoded), which the guard's (Unicode) host may not be.
+    token = _PINNED.set(Resolved(url.raw_host or "", checked.port, checked.addresses))
     try:
         yield
     finally:
         _PINNED.reset(token)
 
 
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting to the addresses the guard checked for this request, and nowhere else.
+class PinnedResolver(AbstractResolver):
+    """The connector's resolver: the addresses the guard checked for this request, and nothing else.
 
-    httpcore opens a connection in the task that sends the request, so the context variable set around the send
-    is the one seen here. Keep-alive connections are pooled per host: a reused one goes to an address checked
-    when it was opened.
+    The connector resolves in the task that sends the request (no DNS cache, see `pinned_session`), so the context
+    variable set around the send is the one seen here. Keep-alive connections are pooled per host: a reused one goes
+    to an address checked when it was opened.
     """
 
-    def __init__(self) -> None:
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Connect to the first reachable checked address of `host` (refuse a host that was not checked)."""
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The checked addresses of `host` (OSError for a host that was not checked for this request)."""
         pinned = _PINNED.get()
-        if pinned is None or pinned.host.lower().strip("[]") != host.lower().strip("[]") or pinned.port != port:
-            raise httpcore.ConnectError(f"refused: {host}:{port} was not checked for this request")
-        error: Exception | None = None
-        for address in pinned.addresses:
-            try:
-                return await self._backend.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None  # a Resolved has at least one address
-        raise error
+        if pinned is None or pinned.host.lower().rstrip(".") != host.lower().rstrip(".") or pinned.port != port:
+            raise OSError(f"refused: {host}:{port} was not checked for this request")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address.compressed,
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in pinned.addresses
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Never: webhooks go over TCP."""
-        raise httpcore.ConnectError("unix sockets are no webhook target")
-
-    async def sleep(self, seconds: float) -> None:
-        """As the wrapped backend."""
-        await self._backend.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
-def pinned_client(settings: NotifierSettings) -> httpx.AsyncClient:
-    """An HTTP client for webhooks: pooled, no redirects, no proxies, connecting only where `pinned` says."""
-    limits = httpx.Limits(
-        max_connections=settings.webhook_concurrency,
-        max_keepalive_connections=settings.webhook_concurrency,
-        keepalive_expiry=30.0,
-    )
-    tls = httpx.create_ssl_context()  # certifi's CAs (or SSL_CERT_FILE's)
+def tls_context(settings: NotifierSettings) -> ssl.SSLContext:
+    """Certificates checked against certifi's CAs (or SSL_CERT_FILE's), plus NOTIFIER_WEBHOOK_CA_FILE's if set."""
+    tls = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
     if settings.webhook_ca_file:
         tls.load_verify_locations(cafile=settings.webhook_ca_file)
-    transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False)
-    # httpx takes no network backend: give its transport a pool that connects through PinnedBackend. Checked
-    # so an httpx that renames the attribute fails here instead of silently connecting unpinned.
-    if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
-        raise RuntimeError("this httpx has no transport._pool: webhook connections cannot be pinned")
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=tls,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=PinnedBackend(),
+    return tls
+
+
+def pinned_session(settings: NotifierSettings) -> aiohttp.ClientSession:
+    """An HTTP session for webhooks: pooled, no proxies, no decompression, connecting only where `pinned` says."""
+    connector = aiohttp.TCPConnector(
+        resolver=PinnedResolver(),
+        use_dns_cache=False,  # a cached answer would be another request's check, or an old one
+        ssl=tls_context(settings),
+        limit=settings.webhook_concurrency,
+        limit_per_host=settings.webhook_per_host,
+        keepalive_timeout=KEEPALIVE_S,
     )
-    # No proxies from the environment (trust_env): a proxy would be connected to instead of the checked address.
-    return httpx.AsyncClient(
-        transport=transport, follow_redirects=False, trust_env=False, timeout=httpx.Timeout(settings.webhook_timeout_s)
+    # trust_env=False: no proxy from the environment (one would be connected to instead of the checked address).
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,
+        auto_decompress=False,
+        read_bufsize=READ_BUFFER,
+        timeout=aiohttp.ClientTimeout(total=settings.webhook_timeout_s),
+        skip_auto_headers=("Accept-Encoding",),
     )

@@ -14,9 +14,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import structlog
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+from yarl import URL
 
 from pricealert.common.channels import ChannelSpec
 from pricealert.common.settings import Environment
@@ -30,7 +31,7 @@ from pricealert.common.urlguard import (
     system_resolver,
 )
 from pricealert.notifier.delivered import Delivered
-from pricealert.notifier.pinning import pinned, pinned_client
+from pricealert.notifier.pinning import pinned, pinned_session
 from pricealert.notifier.sender import SendFailed
 from pricealert.notifier.settings import NotifierSettings
 from pricealert.notifier.slots import HostSlots
@@ -85,7 +86,7 @@ def outcome(status: int, head: bytes) -> Delivered:
 
 
 class WebhookSender:
-    """Signs and POSTs webhook deliveries over one pooled HTTP client."""
+    """Signs and POSTs webhook deliveries over one pooled HTTP session (aiohttp)."""
 
     def __init__(self, settings: NotifierSettings, resolver: Resolver = system_resolver) -> None:
         self.settings = settings
@@ -93,7 +94,7 @@ class WebhookSender:
         self._resolver = resolver
         self._timeout = settings.webhook_timeout_s
         self.slots = HostSlots(settings.webhook_per_host, settings.webhook_concurrency)
-        self._client = pinned_client(settings)
+        self._session: aiohttp.ClientSession | None = None  # made in the event loop, at the first send
 
     async def send(self, spec: ChannelSpec, msg_id: str, payload: dict[str, Any]) -> Delivered:
         """Deliver `payload` to the channel's URL as webhook `msg_id`, or raise SendFailed."""
@@ -148,32 +149,41 @@ class WebhookSender:
         self, url: str, body: bytes, headers: dict[str, str], resolved: Resolved, deadline: float
     ) -> tuple[int, bytes]:
         try:
-            request = self._client.build_request("POST", url, content=body, headers=headers)
-        except (httpx.InvalidURL, ValueError) as exc:
+            target = URL(url)
+        except (TypeError, ValueError) as exc:
             raise SendFailed("the webhook URL is not usable", permanent=True) from exc
+        if self._session is None:
+            self._session = pinned_session(self.settings)
         try:
-            with pinned(request, resolved):
+            with pinned(target, resolved):
                 async with asyncio.timeout_at(deadline):
-                    response = await self._client.send(request, stream=True)
+                    response = await self._session.post(target, data=body, headers=headers, allow_redirects=False)
         except TimeoutError as exc:
             raise SendFailed(f"timed out: no answer within {self._timeout:g} s", permanent=False) from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.InvalidURL as exc:
+            raise SendFailed("the webhook URL is not usable", permanent=True) from exc
+        except aiohttp.ClientError as exc:
+            # ConnectError names what a connection refused, unreachable or untrusted comes to, whatever the client.
+            kind = "ConnectError" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
             detail = str(exc).replace(url, redact_url(url)) or "no detail"
-            raise SendFailed(f"{type(exc).__name__}: {detail}", permanent=False) from exc
+            raise SendFailed(f"{kind}: {detail}", permanent=False) from exc
         # The answer's status decides; its body is only read for the reply, up to the cap and the deadline.
         head = bytearray()
         try:
             async with asyncio.timeout_at(deadline):
-                async for chunk in response.aiter_raw():
+                while len(head) < BODY_CAP and (chunk := await response.content.readany()):
                     head += chunk
-                    if len(head) >= BODY_CAP:
-                        break
-        except (TimeoutError, httpx.HTTPError):
+        except (TimeoutError, aiohttp.ClientError):
             pass
         finally:
-            await response.aclose()
-        return response.status_code, bytes(head[:BODY_CAP])
+            # A connection whose answer was read to its end goes back to the pool; any other is closed.
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
+        return response.status, bytes(head[:BODY_CAP])
 
     async def close(self) -> None:
         """Close the pooled connections."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
