@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from channels_testkit import SECRET
+from channel_delivery_testkit import SECRET
 from notifier_testkit import Replica, StartNotifier
 from redis.asyncio import Redis
 
@@ -29,6 +29,6 @@ async def notifier(redis: Redis) -> AsyncIterator[StartNotifier]:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A local webhook receiver that verifies signatures made with channels_testkit.SECRET."""
+    """A local webhook receiver that verifies signatures made with channel_delivery_testkit.SECRET."""
     async with WebhookReceiver(secrets=[SECRET]) as r:
         yield r

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from channels_testkit import channel_settings, firing, publish, put
+from channel_delivery_testkit import channel_settings, firing, publish, put
 from notifier_testkit import StartNotifier, results
 from redis.asyncio import Redis
 

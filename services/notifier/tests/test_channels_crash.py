@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from channels_testkit import by_channel, channel_settings, delivery_sent_key, firing, publish, put
+from channel_delivery_testkit import by_channel, channel_settings, delivery_sent_key, firing, publish, put
 from notifier_testkit import SHARD, TRIGGERS, StartNotifier, message_id, message_ids, pending, results
 from redis.asyncio import Redis
 

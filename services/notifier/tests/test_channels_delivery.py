@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from channels_testkit import (
+from channel_delivery_testkit import (
     SECRET,
     by_channel,
     channel_settings,

@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from channels_testkit import SECRET, channel_settings, put
+from channel_delivery_testkit import SECRET, channel_settings, put
 from notifier_testkit import StartNotifier, results
 from redis.asyncio import Redis
 
