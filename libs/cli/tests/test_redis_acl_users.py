@@ -159,7 +159,8 @@ async def test_a_consumer_cannot_append_to_the_streams_it_only_consumes(
 ) -> None:
     acl_redis.require_selectors()
     async with acl_redis.client(role) as redis:
-        for stream in map(concrete, role.consumes):
+        # (alerts also consumes the alert-events it writes: its feed writer reads them in group feed)
+        for stream in map(concrete, [s for s in role.consumes if s not in role.writes]):
             with pytest.raises(NoPermissionError):  # e.g. ingest forging a trigger, which the notifier would mail
                 await redis.xadd(stream, trigger_fields(1))
             for destructive in (redis.xtrim(stream, 0), redis.delete(stream), redis.set(stream, "x")):

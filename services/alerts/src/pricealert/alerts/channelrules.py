@@ -25,8 +25,12 @@ from pricealert.common.urlguard import (
 MAX_TARGET_CHARS = 2000
 SECRET_PREFIX = "whsec_"
 # Apprise logs a URL it cannot parse in full, and a channel URL may hold tokens: this service only asks it
-# whether a URL parses (the notifier sends), so its warnings carry nothing worth the leak.
-logging.getLogger("apprise").setLevel(logging.CRITICAL)
+# whether a URL parses (the notifier sends), so its warnings carry nothing worth the leak. Its records stop at its
+# own logger (no level change: Apprise's per-call log capture, which the notifier reads reasons from, stays whole).
+_APPRISE_LOG = logging.getLogger("apprise")
+_APPRISE_LOG.propagate = False
+if not _APPRISE_LOG.handlers:
+    _APPRISE_LOG.addHandler(logging.NullHandler())
 
 
 def new_secret() -> str:

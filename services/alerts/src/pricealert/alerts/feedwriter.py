@@ -19,7 +19,7 @@ from pricealert.alerts.metrics import FEED_EVENTS
 from pricealert.alerts.models import AlertStatus
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, Received, StreamConsumer
+from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, StreamConsumer
 from pricealert.common.events import (
     AlertEvent,
     AlertEventType,
@@ -150,7 +150,11 @@ class FeedWriter:
 
     async def triggers(self, messages: Sequence[Received[Trigger]]) -> None:
         """Feed entries of a batch of firings."""
-        await append(self.redis, (event for m in messages for event in from_trigger(m.event)))
+        try:
+            events = [event for m in messages for event in from_trigger(m.event)]
+        except (OverflowError, OSError, ValueError) as exc:  # a firing time no datetime can hold: never will
+            raise PermanentError(str(exc)) from exc
+        await append(self.redis, events)
 
     async def results(self, messages: Sequence[Received[NotificationResult]]) -> None:
         """Feed entries of a batch of delivery outcomes (those naming no user skipped, logged once)."""
