@@ -158,7 +158,13 @@ ALERTS = Role(
         names.ACCOUNT_EVENTS,
     ),
     consumes=(TRIGGERS, NOTIFICATION_RESULTS, ALERT_EVENTS),
-    reads=(names.SIGNING_KEYS, names.SYMBOL_CATALOG, names.ACCOUNTS_UNVERIFIED),
+    reads=(
+        names.SIGNING_KEYS,
+        names.SYMBOL_CATALOG,
+        names.ACCOUNTS_UNVERIFIED,
+        names.PRICES,
+        names.EXCHANGE_LINK,
+    ),
     data_types=("@hash", "@list", "@string"),
     commands=(*KEY_LIFETIME, *SCRIPTS, *APPEND, *READ_STREAMS, "+xread", "+sismember"),
 )
@@ -169,6 +175,8 @@ INGEST = Role(
     writes=(
         TICKS,
         names.SYMBOL_CATALOG,
+        names.PRICES,  # current prices for GET /symbols, and whether the exchange answers (prices.py)
+        names.EXCHANGE_LINK,
         on_every_shard(names.ingest_prefix, whole_family=True),
         *shard_leases("ingest"),
         SHARD_COUNT,

@@ -14,6 +14,11 @@ SHARDED_STREAM_KINDS = (TICKS_KIND, ALERT_EVENTS_KIND, TRIGGERS_KIND, NOTIFICATI
 # Control-plane streams: one each, not sharded (their traffic is small).
 SYMBOL_CATALOG = f"{PREFIX}:symbol-catalog"  # ingest
 SIGNING_KEYS = f"{PREFIX}:signing-keys"  # auth: public keys only
+# Ingest's current prices for the API (prices.PriceQuote): hash symbol -> `<price> <epoch ms>`, from the exchange's
+# all-symbols ticker every few seconds and the last trade of each subscribed symbol; GET /symbols reads it.
+PRICES = f"{PREFIX}:prices"
+# Whether ingest reaches the exchange (prices.ExchangeLink): a hash that expires unless a replica re-checks it.
+EXCHANGE_LINK = f"{PREFIX}:exchange-link"
 # Every account key (auth's limits, the account-events stream, the unverified set, the notifier's account mail
 # marks) shares the tag {auth}: scripts and MULTIs combine them. Account traffic is small: one slot holds it all.
 AUTH_TAG = "{auth}"

@@ -260,6 +260,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/alerts/{rest:path}", proxy, methods=methods),
             Route("/channels", proxy, methods=methods),
             Route("/channels/{rest:path}", proxy, methods=methods),
+            Route("/symbols", proxy, methods=methods),
+            Route("/symbols/{rest:path}", proxy, methods=methods),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
