@@ -66,7 +66,7 @@ async def test_the_scheme_is_the_one_the_trusted_proxy_reports(app_factory: AppF
         # What uvicorn runs in front of the app with AUTH_FORWARDED_ALLOW_IPS (the gateway's address).
         for proxy, trusted in (("127.0.0.1", True), ("10.9.9.9", False)):
             behind = ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")  # type: ignore[arg-type]
-            transport = httpx.ASGITransport(app=behind, client=(proxy, 50000))
+            transport = httpx.ASGITransport(app=behind, client=(proxy, 50000))  # type: ignore[arg-type]
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 answers = {
                     origin: await call(
