@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +28,7 @@ from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings, load_settings
+from pricealert.devstack.apidocs import docs_routes
 
 HOP_BY_HOP = {
     "connection",
@@ -222,9 +222,6 @@ def create_app(settings: GatewaySettings) -> Starlette:
         documents = [r.json() for r in replies if isinstance(r, httpx.Response) and r.status_code == 200]
         return JSONResponse(merge_openapi(documents))
 
-    async def docs(_: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="pricealert API")
-
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -252,7 +249,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/openapi.json", openapi),
-            Route("/docs", docs),
+            *docs_routes(),
             Route("/events", partial(stream_from, client, upstreams["alerts"]), methods=["GET"]),
             Route("/events/ticket", proxy, methods=["POST"]),
             Route("/auth/{rest:path}", proxy, methods=methods),
