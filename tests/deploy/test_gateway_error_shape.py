@@ -76,6 +76,15 @@ async def test_a_method_nginx_refuses_itself_is_a_json_error(stack: Stack) -> No
     ], [a.text[:200] for a in answers]
 
 
+async def test_requests_nginx_refuses_before_routing_are_json_errors(stack: Stack) -> None:
+    host, port = stack.front("nginx")
+    long_uri = await raw_request(host, port, "GET", b"/alerts/" + b"a" * 9000)
+    huge_header = await raw_request(host, port, "GET", b"/alerts", headers=[("x-big", "b" * 9000)])
+
+    assert (long_uri.status, error_code(long_uri)) == (414, "uri_too_long"), long_uri.text[:200]
+    assert (huge_header.status, error_code(huge_header)) == (400, "bad_request"), huge_header.text[:200]
+
+
 @pytest.mark.parametrize("front", FRONTS)
 async def test_the_docs_and_their_assets_pass_the_gateway(stack: Stack, front: str) -> None:
     host, port = stack.front(front)

@@ -18,7 +18,6 @@ import uvicorn
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -29,6 +28,7 @@ from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings, load_settings
 from pricealert.devstack.apidocs import docs_routes
+from pricealert.devstack.gatewayerrors import EXCEPTION_HANDLERS
 
 HOP_BY_HOP = {
     "connection",
@@ -114,14 +114,6 @@ class PlainPaths:
                 await JSONResponse(BAD_PATH, status_code=400)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-async def http_error(_: Request, exc: Exception) -> JSONResponse:
-    """Starlette's own 404 and 405 in the APIs' error shape, as nginx answers unknown routes."""
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    message = "No such route." if exc.status_code == 404 else exc.detail
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
 def forwarding_headers(request: Request) -> list[tuple[bytes, bytes]]:
@@ -260,7 +252,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/symbols", proxy, methods=methods),
             Route("/symbols/{rest:path}", proxy, methods=methods),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # as the APIs: a redirect would name the Host the client sent
