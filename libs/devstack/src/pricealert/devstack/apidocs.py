@@ -1,4 +1,4 @@
-"""The API's interactive docs at /docs: Swagger UI served from the `swagger-ui-bundle` package, never a CDN.
+"""The API's interactive docs at /docs: Swagger UI 5 from the `swagger-ui-bundle-v2` package, never a CDN.
 
 Everything the page loads is under /docs/assets/ on this gateway, so the docs render offline, and the page's
 Content-Security-Policy allows scripts from this origin only (the initializer is a file, not an inline script).
