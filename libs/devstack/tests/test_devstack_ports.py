@@ -18,6 +18,7 @@ from pricealert.devstack.__main__ import (
     banner,
     parse_args,
     planned_ports,
+    shown_path,
     supervise,
 )
 from pricealert.devstack.portcheck import PlannedPort, busy_message, held_ports, holder
@@ -148,3 +149,10 @@ def test_the_banner_names_the_page_once_the_apis_accept(listening: socket.socket
     [text] = announced
     assert f"open http://localhost:{port}/ (API docs: http://localhost:{port}/docs, mailbox: var/demo/mailbox)" in text
     assert "simulated market" in text
+
+
+def test_the_mailbox_is_shown_as_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(str(tmp_path / "var" / "demo" / "mailbox")) == "var/demo/mailbox"
+    assert shown_path("/elsewhere/mailbox") == "/elsewhere/mailbox"
+    assert shown_path("SMTP_HOST") == "SMTP_HOST"

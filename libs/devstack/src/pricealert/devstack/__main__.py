@@ -130,6 +130,12 @@ def accepting(*ports: int) -> bool:
     return True
 
 
+def shown_path(path: str) -> str:
+    """A path as a person typed it: relative to the working folder when inside it (var/mailbox), else as is."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") or not os.path.isabs(path) else relative
+
+
 def banner(port: str, mailbox: str, demo: bool) -> str:
     """What a person reads once the stack is up: where the page is."""
     market = "the fake exchange's simulated market" if demo else "live Binance data"
@@ -205,8 +211,7 @@ def main(argv: list[str] | None = None) -> None:
                 demo=args.demo,
                 redis=os.environ.get("REDIS_CLUSTER_URL") or env.get("REDIS_URL", os.environ.get("REDIS_URL")),
             )
-            shown = os.path.relpath(mailbox) if mailbox != "SMTP_HOST" else "SMTP_HOST"
-            sys.stderr.write(banner(port, shown, args.demo))
+            sys.stderr.write(banner(port, shown_path(mailbox), args.demo))
             sys.stderr.flush()
             return True
 
