@@ -12,11 +12,12 @@ uv:
 sync: uv
 	@$(UV) sync --locked --quiet
 
-## the whole system on this machine: bundled Redis, SQLite, local mailbox (var/mailbox), live Binance data
+## the whole system on this machine: bundled Redis, SQLite, local mailbox (var/mailbox), live Binance data;
+## its data in var/ (VAR_DIR moves it); prints the page's address once up, or which port is in use
 run: sync
 	$(UV) run --locked python -m pricealert.devstack
 
-## the same on the fake exchange's simulated market (no internet needed)
+## the same on the fake exchange's simulated market (no internet needed), its data apart in var/demo (or VAR_DIR)
 demo: sync
 	$(UV) run --locked python -m pricealert.devstack --demo
 

@@ -15,13 +15,11 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +27,8 @@ from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings, load_settings
+from pricealert.devstack.apidocs import docs_routes
+from pricealert.devstack.gatewayerrors import EXCEPTION_HANDLERS
 from pricealert.devstack.readiness import gateway_readiness, upstream_ready
 
 HOP_BY_HOP = {
@@ -115,14 +115,6 @@ class PlainPaths:
                 await JSONResponse(BAD_PATH, status_code=400)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-async def http_error(_: Request, exc: Exception) -> JSONResponse:
-    """Starlette's own 404 and 405 in the APIs' error shape, as nginx answers unknown routes."""
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    message = "No such route." if exc.status_code == 404 else exc.detail
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
 def forwarding_headers(request: Request) -> list[tuple[bytes, bytes]]:
@@ -226,9 +218,6 @@ def create_app(settings: GatewaySettings) -> Starlette:
         documents = [r.json() for r in replies if isinstance(r, httpx.Response) and r.status_code == 200]
         return JSONResponse(merge_openapi(documents))
 
-    async def docs(_: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="pricealert API")
-
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -249,7 +238,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/openapi.json", openapi),
-            Route("/docs", docs),
+            *docs_routes(),
             Route("/events", partial(stream_from, client, upstreams["alerts"]), methods=["GET"]),
             Route("/events/ticket", proxy, methods=["POST"]),
             Route("/auth/{rest:path}", proxy, methods=methods),
@@ -260,7 +249,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/symbols", proxy, methods=methods),
             Route("/symbols/{rest:path}", proxy, methods=methods),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # as the APIs: a redirect would name the Host the client sent
