@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from pricealert.common.settings import ServiceSettings, load_settings
 from pricealert.devstack.apidocs import docs_routes
 from pricealert.devstack.gatewayerrors import EXCEPTION_HANDLERS
 from pricealert.devstack.readiness import gateway_readiness, upstream_ready
+from pricealert.devstack.webpages import web_routes
 
 HOP_BY_HOP = {
     "connection",
@@ -180,6 +182,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=5.0),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        # No cookie jar: a Set-Cookie meant for one browser (a session's refresh token) would go out with every request.
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     )
 
     async def proxy(request: Request) -> Response:
@@ -248,6 +252,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/channels/{rest:path}", proxy, methods=methods),
             Route("/symbols", proxy, methods=methods),
             Route("/symbols/{rest:path}", proxy, methods=methods),
+            *web_routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
