@@ -50,7 +50,7 @@ async def test_trade_across_the_target_sends_exactly_one_email(
             return dict(body) if body["status"] == "triggered" and body["delivery_status"] == "sent" else None
 
         shown = await eventually(triggered, within=20, what="alert triggered and sent")
-        assert shown["triggered_price"].startswith("100012.5")
+        assert shown["triggered_price"] == "100012.5"  # the exchange wrote 100012.50000000
 
         await exchange.play_trade("BTCUSDT", "100100")  # the alert fired once; later trades change nothing
         await asyncio.sleep(1.0)

@@ -121,7 +121,7 @@ async def test_a_v1_alert_reads_as_before_with_the_new_fields_at_their_defaults(
         "delivery_error",
     ]
     assert {name: body[name] for name in NEW_FIELDS} == NEW_FIELDS
-    assert body["target_price"] == "100000.50"
+    assert body["target_price"] == "100000.5"
 
     async def announced() -> bool:
         return len(await alert_events(redis)) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -168,3 +169,26 @@ async def test_the_worker_feeds_each_users_stream(client: httpx.AsyncClient, tok
     assert (
         REGISTRY.get_sample_value("pricealert_alerts_feed_events_total", {"type": "alert.paused"}) == paused_before + 1
     )
+
+
+def test_a_firing_price_is_canonical_in_the_entry_and_in_its_json() -> None:
+    (fired,) = from_trigger(trigger().model_copy(update={"price": Decimal("64818.28000000")}))
+    assert fired.to_fields()["price"] == "64818.28"
+    assert fired.model_dump(mode="json")["price"] == "64818.28"
+    # An entry written before prices were canonical reads canonical too (the SSE data is this JSON).
+    old = {**fired.to_fields(), "price": "1.00000E+5"}
+    assert FeedEvent.from_fields(old).model_dump(mode="json")["price"] == "100000"
+    tiny = fired.model_copy(update={"price": Decimal("1.234E-5")})
+    assert json.loads(tiny.model_dump_json())["price"] == "0.00001234"
+
+
+async def test_the_worker_feeds_the_exchange_price_canonical(client: httpx.AsyncClient, redis: Redis) -> None:
+    await publish(
+        redis, stream_of(Trigger, "BTCUSDT"), trigger(user="u3").model_copy(update={"price": Decimal("64818.28000000")})
+    )
+
+    async def fed() -> list[Any] | None:
+        return await redis.xrange(names.feed_stream("u3")) or None
+
+    [(_id, fields)] = await eventually(fed, what="u3's firing")
+    assert fields[b"price"] == b"64818.28"

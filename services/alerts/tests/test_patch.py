@@ -75,7 +75,7 @@ async def test_a_change_is_a_new_version_announced_whole(
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["target_price"], body["name"], body["message"], body["version"]) == (
-        "105000.50",
+        "105000.5",
         "higher",
         "{{symbol}} passed {{target}}",
         2,
@@ -95,7 +95,7 @@ async def test_a_change_is_a_new_version_announced_whole(
     # null clears the name, the message and the expiry; the rest is kept.
     cleared = (await patch(client, tokens, alert["id"], name=None, message=None, expires_at=None)).json()
     assert (cleared["name"], cleared["message"], cleared["expires_at"], cleared["version"]) == (None, None, None, 3)
-    assert cleared["target_price"] == "105000.50"
+    assert cleared["target_price"] == "105000.5"
     third = (await events_of(redis, alert["id"], 3))[2]
     assert (third.version, third.previous_target_price, third.message) == (3, Decimal("105000.50"), None)
 

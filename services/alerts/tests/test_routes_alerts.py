@@ -21,7 +21,7 @@ async def test_create_returns_the_alert(client: httpx.AsyncClient, tokens: Token
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["symbol"] == "BTCUSDT"
-    assert body["target_price"] == "100000.50"
+    assert body["target_price"] == "100000.5"  # shown canonical: no trailing zeros
     assert body["condition"] == "above"
     assert body["status"] == "active"
     assert body["name"] == "six figures"

@@ -86,6 +86,16 @@ CASES: dict[str, tuple[dict[str, Any], str, list[str]]] = {
         "BTCUSDT crossed 0.000123 (cross alert) - traded at 100012.5",
         ["Target:      0.000123 (cross)"],
     ),
+    "exponent": (
+        {"target_price": Decimal("1E+5"), "price": Decimal("64818.28000000")},
+        "BTCUSDT rose to 100000 (above alert) - traded at 64818.28",
+        ["Target:      100000 (above)", "Trade price: 64818.28"],
+    ),
+    "tiny": (
+        {"condition": Condition.BELOW, "target_price": Decimal("1.234E-5"), "price": Decimal("0.00001234000")},
+        "BTCUSDT fell to 0.00001234 (below alert) - traded at 0.00001234",
+        ["Target:      0.00001234 (below)", "Trade price: 0.00001234"],
+    ),
     "pct_up": (
         PCT_UP,
         "BTCUSDT rose 5.03 % within 1h: 64000 -> 67219 (pct_up alert)",

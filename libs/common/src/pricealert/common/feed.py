@@ -8,10 +8,10 @@ each event's SSE id its entry id (so Last-Event-ID resumes after it) and its SSE
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from pricealert.common.events import Event
+from pricealert.common.prices import Price
 
 
 class FeedEventType(StrEnum):
@@ -40,7 +40,7 @@ class FeedEvent(Event):
     status: str | None = None  # the alert's status after the event, or the delivery's
     trigger_id: str | None = None
     firing: int | None = None
-    price: Decimal | None = None
+    price: Price | None = None  # the canonical text in the feed's field and in the SSE data (`64818.28`)
     channel_id: str | None = None
     attempt: int | None = None
     error: str | None = None

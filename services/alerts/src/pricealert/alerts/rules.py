@@ -25,6 +25,7 @@ from pricealert.common.events import (
     Frequency,
     definition_fields,
 )
+from pricealert.common.prices import format_price
 
 PRICE_FIELDS = ("target_price", "low", "high")
 PCT_DOWN_LIMIT = Decimal(100)  # a fall of 100 % or more cannot happen
@@ -85,7 +86,7 @@ def check_values(spec: Spec) -> None:
             raise InvalidInput(
                 f"percent must be at least {MIN_PERCENT} and {bound} for {spec.condition.value}.",
                 code="percent_out_of_range",
-                details={"condition": spec.condition.value, "min": format(MIN_PERCENT, "f"), "max": format(top, "f")},
+                details={"condition": spec.condition.value, "min": format_price(MIN_PERCENT), "max": format_price(top)},
             )
     if spec.window is not None and spec.window not in WINDOWS:
         raise InvalidInput(
@@ -95,7 +96,7 @@ def check_values(spec: Spec) -> None:
         raise InvalidInput(
             "low must be below high.",
             code="low_not_below_high",
-            details={"low": format(spec.low, "f"), "high": format(spec.high, "f")},
+            details={"low": format_price(spec.low), "high": format_price(spec.high)},
         )
     if spec.cooldown_s is not None and not MIN_COOLDOWN_S <= spec.cooldown_s <= MAX_COOLDOWN_S:
         raise InvalidInput(
@@ -139,8 +140,8 @@ def check_prices(spec: Spec, entry: CatalogSymbol) -> None:
                 code="price_out_of_range",
                 details={
                     "symbol": entry.symbol,
-                    "min_price": None if low is None else format(low, "f"),
-                    "max_price": None if high is None else format(high, "f"),
+                    "min_price": None if low is None else format_price(low),
+                    "max_price": None if high is None else format_price(high),
                 },
             )
 

@@ -12,12 +12,9 @@ from pricealert.alerts.deliveryviews import ChannelDeliveryOut
 from pricealert.alerts.models import AlertStatus
 from pricealert.common.channels import parse_channel_ids
 from pricealert.common.events import DEFAULT_COOLDOWN_S, Condition, DeliveryStatus, Frequency
+from pricealert.common.prices import Price
 
 EXAMPLE_ID = "3f0c9a52-8d1e-4c7b-9b6a-2f1e0d4c5b7a"
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
 
 
 class AlertView(Protocol):
@@ -79,8 +76,9 @@ class AlertOut(BaseModel):
     id: str = Field(description="Alert id (UUID).", examples=[EXAMPLE_ID])
     symbol: str = Field(examples=["BTCUSDT"])
     condition: Condition = Field(examples=["above"])
-    target_price: str | None = Field(
-        description="Decimal string (above, below, cross; null for the other conditions).", examples=["100000.50"]
+    target_price: Price | None = Field(
+        description="Decimal string without trailing zeros (above, below, cross; null for the other conditions).",
+        examples=["100000.5"],
     )
     name: str | None = Field(examples=["BTC six figures"])
     status: AlertStatus = Field(examples=["active"])
@@ -89,7 +87,7 @@ class AlertOut(BaseModel):
     triggered_at: datetime | None = Field(
         description="When the evaluator fired the alert.", examples=["2025-01-02T08:30:00.123000Z"]
     )
-    triggered_price: str | None = Field(
+    triggered_price: Price | None = Field(
         description="The trade price that fired it (decimal string).", examples=["100000.51"]
     )
     delivery_status: DeliveryStatus | None = Field(
@@ -105,9 +103,11 @@ class AlertOut(BaseModel):
     message: str | None = Field(
         description="Your words for the mail, with placeholders.", examples=["{{symbol}} is at {{price}}"]
     )
-    low: str | None = Field(description="Range conditions: the lower bound (decimal string).", examples=["60000"])
-    high: str | None = Field(description="Range conditions: the upper bound (decimal string).", examples=["70000"])
-    percent: str | None = Field(description="Percent conditions: the move in percent.", examples=["5"])
+    low: Price | None = Field(description="Range conditions: the lower bound (decimal string).", examples=["60000"])
+    high: Price | None = Field(description="Range conditions: the upper bound (decimal string).", examples=["70000"])
+    percent: Price | None = Field(
+        description="Percent conditions: the move in percent (decimal string).", examples=["5"]
+    )
     window: str | None = Field(description="Percent conditions: the window of the move.", examples=["1h"])
     version: int = Field(description="The definition's version: 1, then one more per change.", examples=[2])
     firing_count: int = Field(description="How many times the alert fired.", examples=[3])
@@ -130,21 +130,21 @@ class AlertOut(BaseModel):
             id=alert.id,
             symbol=alert.symbol,
             condition=Condition(alert.condition),
-            target_price=_text(alert.target_price),
+            target_price=alert.target_price,
             name=alert.name,
             status=AlertStatus(alert.status),
             created_at=alert.created_at,
             expires_at=alert.expires_at,
             triggered_at=alert.triggered_at,
-            triggered_price=None if alert.triggered_price is None else format(alert.triggered_price, "f"),
+            triggered_price=alert.triggered_price,
             delivery_status=None if alert.delivery_status is None else DeliveryStatus(alert.delivery_status),
             delivery_error=alert.delivery_error,
             frequency=Frequency(alert.frequency),
             cooldown_s=alert.cooldown_s,
             message=alert.message,
-            low=_text(alert.low),
-            high=_text(alert.high),
-            percent=_text(alert.percent),
+            low=alert.low,
+            high=alert.high,
+            percent=alert.percent,
             window=alert.window,
             version=alert.version,
             firing_count=alert.firing_count,
@@ -176,7 +176,7 @@ class FiringOut(BaseModel):
     )
     firing: int | None = Field(description="The alert's n-th firing.", examples=[3])
     fired_at: datetime = Field(description="When the evaluator fired it.", examples=["2025-01-02T08:30:00.123000Z"])
-    price: str | None = Field(description="The trade price that fired it (decimal string).", examples=["100000.51"])
+    price: Price | None = Field(description="The trade price that fired it (decimal string).", examples=["100000.51"])
     trade_id: int | None = Field(
         description="The exchange's id of that trade (null for firings from before the history).", examples=[4207]
     )

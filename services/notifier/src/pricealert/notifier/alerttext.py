@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from pricealert.common import alertmessage
 from pricealert.common.events import PERCENT_CONDITIONS, RANGE_CONDITIONS, Condition, Frequency, Trigger
+from pricealert.common.prices import format_price
 
 LEVEL_TEXT = {Condition.ABOVE: "rose to", Condition.BELOW: "fell to", Condition.CROSS: "crossed"}
 RANGE_TEXT = {Condition.ENTER_RANGE: "entered", Condition.EXIT_RANGE: "left"}
@@ -28,11 +29,18 @@ class AlertText:
 
 
 def plain(value: Decimal | None) -> str:
-    """A price or percent as written everywhere in the mail: no exponent, no trailing zeros."""
-    if value is None:
-        return ""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A price or percent as people read it everywhere (prices.format_price); empty for none."""
+    return "" if value is None else format_price(value)
+
+
+def move_text(trigger: Trigger) -> str | None:
+    """The trigger's own move (change_pct) in the same form (`5.00` reads `5`); as written if it is no decimal."""
+    if not trigger.change_pct:
+        return None
+    try:
+        return format_price(Decimal(trigger.change_pct))
+    except (InvalidOperation, ValueError):
+        return trigger.change_pct
 
 
 def utc(ms: int) -> str:
@@ -89,7 +97,7 @@ def placeholder_values(trigger: Trigger) -> dict[str, str]:
         "name": trigger.name or "",
         "time": iso_utc(trigger.exchange_time),
         "trade_id": str(trigger.trade_id),
-        "change_pct": trigger.change_pct or "",
+        "change_pct": move_text(trigger) or "",
         "window": trigger.window or "",
     }
 

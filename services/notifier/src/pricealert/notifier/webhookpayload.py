@@ -9,15 +9,15 @@ from typing import Any
 
 from pricealert.common.channels import ChannelTestRequest
 from pricealert.common.events import Trigger
-from pricealert.notifier.alerttext import iso_utc, plain
+from pricealert.notifier.alerttext import iso_utc, move_text, plain
 
 FIRED = "alert.fired"
 TEST = "channel.test"
 
 
 def _decimal(value: Decimal | None) -> str | None:
-    # Strings, not JSON numbers: a receiver's float parser would round prices. As the mail writes them: no
-    # exponent, no trailing zeros ("100012.5").
+    # Strings, not JSON numbers: a receiver's float parser would round prices. As the mail writes them
+    # (prices.format_price: no exponent, no trailing zeros, "100012.5").
     return None if value is None else plain(value)
 
 
@@ -41,7 +41,7 @@ def firing_payload(trigger: Trigger, message: str | None) -> dict[str, Any]:
         "fired_at": iso_utc(trigger.fired_at),
         "name": trigger.name,
         "message": message,
-        "change_pct": trigger.change_pct,
+        "change_pct": move_text(trigger),
     }
 
 

@@ -15,15 +15,15 @@ from pydantic_core import to_json
 
 from pricealert.alerts.views import AlertView
 from pricealert.common.channels import parse_channel_ids
+from pricealert.common.prices import format_price
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+    return None if value is None else format_price(value)
 
 
 def alert_fields(alert: AlertView) -> dict[str, Any]:
     """The alert as `AlertOut` shows it, before serialisation."""
-    triggered_price = alert.triggered_price
     return {
         "id": alert.id,
         "symbol": alert.symbol,
@@ -34,7 +34,7 @@ def alert_fields(alert: AlertView) -> dict[str, Any]:
         "created_at": alert.created_at,
         "expires_at": alert.expires_at,
         "triggered_at": alert.triggered_at,
-        "triggered_price": None if triggered_price is None else format(triggered_price, "f"),
+        "triggered_price": _text(alert.triggered_price),
         "delivery_status": alert.delivery_status,
         "delivery_error": alert.delivery_error,
         "frequency": alert.frequency,

@@ -126,7 +126,7 @@ async def read_firings(
                 id=f.trigger_id,
                 firing=f.firing,
                 fired_at=f.fired_at,
-                price=None if f.price is None else format(f.price, "f"),
+                price=f.price,
                 trade_id=f.trade_id,
                 exchange_time=f.exchange_time,
                 version=f.version,
