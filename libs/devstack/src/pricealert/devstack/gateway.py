@@ -29,6 +29,7 @@ from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings, load_settings
+from pricealert.devstack.webpages import web_routes
 
 HOP_BY_HOP = {
     "connection",
@@ -262,6 +263,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             Route("/channels/{rest:path}", proxy, methods=methods),
             Route("/symbols", proxy, methods=methods),
             Route("/symbols/{rest:path}", proxy, methods=methods),
+            *web_routes(),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

@@ -1,0 +1,1 @@
+"""The web page's files (static/), served by the docs gateway at / and /static/."""
