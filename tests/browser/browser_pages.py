@@ -27,7 +27,9 @@ class Page:
 
     def until(self, check: Callable[[webdriver.Chrome], T], what: str, within: float = 10.0) -> T:
         """Wait until `check` returns something truthy (a vanished element counts as "not yet")."""
-        wait = WebDriverWait(self.browser, within, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+        wait = WebDriverWait(
+            self.browser, within, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        )
         return wait.until(check, f"waited {within} s for {what}")
 
     def find(self, css: str, within: float = 10.0) -> WebElement:
@@ -40,11 +42,18 @@ class Page:
 
     def text(self, css: str, contains: str, within: float = 10.0) -> str:
         """The text of `css` once it contains `contains`."""
-        return self.until(lambda b: (t := self.find(css, within).text) if contains in t else None, f"{contains!r} in {css}", within)
+
+        def shown(browser: webdriver.Chrome) -> str | None:
+            text = self.find(css, within).text
+            return text if contains in text else None
+
+        return self.until(shown, f"{contains!r} in {css}", within)
 
     def absent(self, css: str, within: float = 10.0) -> None:
         """Wait until nothing displayed matches `css`."""
-        self.until(lambda b: not any(e.is_displayed() for e in b.find_elements(By.CSS_SELECTOR, css)), f"no {css}", within)
+        self.until(
+            lambda b: not any(e.is_displayed() for e in b.find_elements(By.CSS_SELECTOR, css)), f"no {css}", within
+        )
 
     def exists(self, css: str) -> bool:
         """Whether something displayed matches `css` now."""
@@ -94,7 +103,9 @@ class Page:
 
     def field_error(self, form: str, field: str, within: float = 10.0) -> str:
         """The error shown beside `field` of `#<form>`, once there is one; it is the input's aria-describedby."""
-        text = self.until(lambda b: self.find(f"#{form}-{field}-error").text.strip(), f"the {form} {field} error", within)
+        text = self.until(
+            lambda b: self.find(f"#{form}-{field}-error").text.strip(), f"the {form} {field} error", within
+        )
         described = self.find(f"#{form}").find_element(By.NAME, field).get_attribute("aria-describedby") or ""
         assert f"{form}-{field}-error" in described.split(), f"{field}'s aria-describedby is {described!r}"
         return text
@@ -105,15 +116,18 @@ class Page:
         """Fill and send the register form (the page shows it signed out)."""
         self.open("/register")
         self.submit("register-form", email=email, password=password)
+        self.until(lambda b: self.find("#register-result").text.strip(), "the register form's answer")
 
     def verify(self, email: str) -> None:
         """Open the link of the verification mail; the page says the address is verified."""
         self.browser.get(self.stack.page_verification_link(email))
-        self.text("#verify-result", "verified")
+        self.until(lambda b: self.find("#verify-result").get_attribute("data-state") != "pending", "the verification")
+        result = self.find("#verify-result")
+        assert result.get_attribute("data-state") == "ok" and "verified" in result.text.lower(), result.text
 
     def sign_in(self, email: str, password: str = PASSWORD) -> None:
         """Sign in with the sign-in form; the status line shows the address."""
-        self.open("/sign-in")
+        self.open("/login")
         self.submit("login-form", email=email, password=password)
         self.text("#session-user", email)
 
@@ -122,6 +136,19 @@ class Page:
         self.register(email)
         self.verify(email)
         self.sign_in(email)
+
+    def create_alert(self, **fields: str) -> str:
+        """Fill `#alert-form` from the nav link and send it; returns the new alert's id (the page opens its detail)."""
+        self.click("#nav-new-alert")
+        self.submit("alert-form", **fields)
+        opened = self.until(lambda b: self.detail_id(), "the new alert's detail")
+        self.find("#alert-detail [data-status]")
+        return opened
+
+    def detail_id(self) -> str | None:
+        """The id of the alert whose detail is open (from the address), else None."""
+        route = str(self.script("return location.hash")).removeprefix("#/alerts/")
+        return route if route and "/" not in route and route != "new" and not route.startswith("#") else None
 
     def row(self, alert_id: str) -> WebElement:
         """The alert's row in `#alert-list`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import threading
 import time
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -109,11 +110,48 @@ class BrowserStack:
         """The link in the newest verification mail to `email`, once it arrived."""
 
         def newest() -> str | None:
-            mails = [m for m in list(self.mailbox.mails) if m.recipients == [email] and m.message["X-Pricealert-Verify-Token"]]
+            mails = [
+                m
+                for m in list(self.mailbox.mails)
+                if m.recipients == [email] and m.message["X-Pricealert-Verify-Token"]
+            ]
             lines = [line.strip() for m in mails[-1:] for line in m.text().splitlines() if "verify?token=" in line]
             return lines[0] if lines else None
 
         return wait_until(newest, within, f"the verification mail to {email}")
+
+    def account(self, email: str, password: str) -> None:
+        """A verified account made through the API (the page's own sign-up is test_page_alerts' business)."""
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            registered = client.post("/auth/register", json={"email": email, "password": password})
+            assert registered.status_code == 202, registered.text
+            token = link_token(self.verification_link(email))
+            verified = client.post("/auth/verify", json={"token": token})
+            assert verified.status_code == 200, verified.text
+
+    def api_alert(self, credentials: tuple[str, str], body: dict[str, Any]) -> str:
+        """Create an alert through the API as `credentials`' user (waiting out the catalog's first load); its id."""
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            login = client.post("/auth/login", json=dict(zip(("email", "password"), credentials, strict=True)))
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+            def created() -> str | None:
+                answer = client.post("/alerts", json=body, headers=headers)
+                assert answer.status_code in (201, 503), answer.text
+                return str(answer.json()["id"]) if answer.status_code == 201 else None
+
+            return wait_until(created, 30, "the symbol catalog", every=0.5)
+
+    def api_error(self, path: str, body: dict[str, Any], credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+        """The API's error answer to POST `path` with `body` (as `credentials`' user): what the page must show."""
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            headers = {}
+            if credentials is not None:
+                login = client.post("/auth/login", json=dict(zip(("email", "password"), credentials, strict=True)))
+                headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            answer = client.post(path, json=body, headers=headers)
+        assert 400 <= answer.status_code < 500, answer.text
+        return dict(answer.json()["error"])
 
     def page_verification_link(self, email: str) -> str:
         """The verification link, as the page's own `/#/verify?token=` address."""
@@ -121,8 +159,14 @@ class BrowserStack:
         if "/#/verify?token=" in link:
             return link
         # The mail still names the API's GET route: the page's verify view takes the same token.
-        token = parse_qs(urlsplit(link).query)["token"][0]
-        return f"{self.url}/#/verify?token={token}"
+        return f"{self.url}/#/verify?token={link_token(link)}"
+
+
+def link_token(link: str) -> str:
+    """The token of a verification link, the API's (`/auth/verify?token=`) or the page's (`/#/verify?token=`)."""
+    found = re.search(r"[?&]token=([^&#\s]+)", link)
+    assert found is not None, link
+    return unquote(found.group(1))
 
 
 def wait_until(check: Callable[[], T | None], within: float, what: str, every: float = 0.1) -> T:
@@ -155,10 +199,11 @@ def running_stack(directory: Path, redis_url: str) -> Iterator[BrowserStack]:
             exchange_ws_url=fake.ws_url,
             exchange_rest_url=fake.rest_url,
         )
-        stack = Stack(directory, env)
+        # Every test signs up from 127.0.0.1: the per-address sign-up limit is not what these tests are about.
+        stack = Stack(directory, env | {"AUTH_REGISTER_MAX_PER_ADDRESS": "1000"})
         cleanup.callback(stack.stop)
         stack.start()
-        asyncio.run(stack.wait_ready())
+        asyncio.run(stack.wait_ready(within=120))  # a loaded machine starts seven Python processes slowly
         yield BrowserStack(stack, exchange, mailbox)
 
 

@@ -22,8 +22,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _failed(request: pytest.FixtureRequest) -> bool:
-    return any(getattr(request.node, f"report_{when}", None) and getattr(request.node, f"report_{when}").failed
-               for when in ("setup", "call"))
+    return any(
+        getattr(request.node, f"report_{when}", None) and getattr(request.node, f"report_{when}").failed
+        for when in ("setup", "call")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,9 @@ def desktop() -> Iterator[webdriver.Chrome]:
         browser.quit()
 
 
-def _watched(browser: webdriver.Chrome, stack: BrowserStack, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
+def _watched(
+    browser: webdriver.Chrome, stack: BrowserStack, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Page]:
     """A page on `browser` from a clean start; the console must stay free of errors; artifacts when the test fails."""
     page = Page(browser, stack)
     page.reset()
