@@ -115,6 +115,8 @@ async def test_forwarding_headers_are_replaced_by_the_peer_address(served_gatewa
     assert path == "/auth/me"
     forwarding = sorted((k, v) for k, v in headers if k.startswith("x-") or k == "forwarded")
     assert forwarding == [("x-forwarded-for", "127.0.0.1"), ("x-forwarded-proto", "http"), ("x-real-ip", "127.0.0.1")]
+    # The Host the client named, as nginx passes it: the auth service checks a browser's Origin against it.
+    assert [v for k, v in headers if k == "host"] == [f"127.0.0.1:{served_gateway}"]
 
 
 DOT_SEGMENT_PATHS = [

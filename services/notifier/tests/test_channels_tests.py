@@ -142,11 +142,11 @@ async def test_an_email_channel_verification_mails_its_link(
     await eventually(mailed)
     [mail] = smtp_server.mails
     assert mail.recipients == ["bob@example.com"]
-    assert "https://alerts.example.com/channels/verify?token=ch-tok_42" in mail.text()
-    assert "/auth/verify" not in mail.text()
+    assert "https://alerts.example.com/#/channels/verify?token=ch-tok_42" in mail.text()
+    assert "/auth/verify" not in mail.text() and "/#/verify" not in mail.text()
     html = mail.message.get_body(preferencelist=("html",))
     assert (
-        html is not None and 'href="https://alerts.example.com/channels/verify?token=ch-tok_42"' in html.get_content()
+        html is not None and 'href="https://alerts.example.com/#/channels/verify?token=ch-tok_42"' in html.get_content()
     )
 
 

@@ -126,15 +126,18 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def forwarding_headers(request: Request) -> list[tuple[bytes, bytes]]:
-    """The client's headers without hop-by-hop or forwarding ones, then the gateway's own forwarding headers."""
+    """The client's headers without hop-by-hop or forwarding ones, then the client's Host (as nginx passes it,
+    for the auth service's Origin check) and the gateway's own forwarding headers."""
     peer = (request.client.host if request.client else "").encode()
     headers = [
         (k, v)
         for k, v in request.headers.raw
         if (name := k.lower().decode("latin-1")) not in HOP_BY_HOP and name not in FORWARDING
     ]
+    host = [(b"host", value) for name, value in request.headers.raw if name.lower() == b"host"][:1]
     return [
         *headers,
+        *host,
         (b"x-forwarded-for", peer),
         (b"x-real-ip", peer),
         (b"x-forwarded-proto", request.url.scheme.encode()),

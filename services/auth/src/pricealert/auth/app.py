@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from pricealert.auth.api.routes import auth, users, verification, wellknown
+from pricealert.auth.api.routes import auth, session, users, verification, wellknown
 from pricealert.auth.bootstrap import maintain_keys, prepare_database
 from pricealert.auth.handlers import AccountEvents
 from pricealert.auth.keys import DiskKeyRing
@@ -138,6 +138,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     install_metrics(app, service="auth")
 
     app.include_router(auth.router)
+    app.include_router(session.router)
     app.include_router(verification.router)
     app.include_router(users.router)
     app.include_router(wellknown.router)

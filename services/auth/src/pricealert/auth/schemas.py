@@ -117,6 +117,14 @@ class TokenPair(BaseModel):
     expires_in: int = Field(description="Seconds until the access token expires.")
 
 
+class SessionToken(BaseModel):
+    """An access token for the page; the refresh token travels only in the session cookie."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
 class UserPublic(BaseModel):
     """A user as the API shows it."""
 

@@ -9,6 +9,7 @@ from typing import Self
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from pricealert.auth.origins import origin_of
 from pricealert.auth.rootkey import root_private_path
 from pricealert.common.settings import Pooler, ServiceSettings, load_settings, refuse_sqlite
 
@@ -56,6 +57,8 @@ class AuthSettings(ServiceSettings):
     register_window_s: int = Field(default=3600, validation_alias="AUTH_REGISTER_WINDOW_S", ge=1)
     register_max_per_address: int = Field(default=10, validation_alias="AUTH_REGISTER_MAX_PER_ADDRESS", ge=1)
     verify_resend_max_per_account: int = Field(default=3, validation_alias="AUTH_VERIFY_RESEND_MAX_PER_ACCOUNT", ge=1)
+    # The site's public URL: the browser session's routes also accept requests whose Origin is this URL's.
+    app_url: str = Field(default="http://localhost:8000", validation_alias="APP_URL")
     admin_email: str | None = Field(default=None, validation_alias="ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(default=None, validation_alias="ADMIN_PASSWORD")
 
@@ -66,6 +69,12 @@ class AuthSettings(ServiceSettings):
                 "AUTH_KEY_VALIDITY_S must be at least twice AUTH_KEY_PUBLISH_INTERVAL_S, so that "
                 "one missed publication does not make every token fail"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _app_url_names_a_site(self) -> Self:
+        if origin_of(self.app_url) is None:
+            raise ValueError("APP_URL must be an http:// or https:// URL naming a host (the page's address)")
         return self
 
     @model_validator(mode="after")

@@ -30,8 +30,9 @@ _ACCOUNT_MAILS = {
     AccountEventType.REGISTRATION_REFUSED: ("Your pricealert registration: the username is taken", "refused"),
     AccountEventType.CHANNEL_VERIFICATION: ("Verify this address for your pricealert alerts", "channel_verify"),
 }
-# Where each mail's verification link points: an account's address at auth, an email channel's at alerts.
-_VERIFY_PATHS = {AccountEventType.CHANNEL_VERIFICATION: "/channels/verify"}
+# Where each mail's verification link points: the page's route (a URL fragment, which never reaches a server or
+# proxy log), which posts the token to auth (an account's address) or to alerts (an email channel's).
+_VERIFY_ROUTES = {AccountEventType.CHANNEL_VERIFICATION: "/#/channels/verify"}
 VERIFY_TOKEN_HEADER = "X-Pricealert-Verify-Token"
 
 
@@ -116,11 +117,11 @@ def needs_mail(event: AccountEvent) -> bool:
 
 
 def render_account(event: AccountEvent, *, mail_from: str, app_url: str) -> RenderedMail:
-    """The mail an account event calls for; the verification link points at the gateway's GET /auth/verify (an email
-    channel's at GET /channels/verify)."""
+    """The mail an account event calls for; the verification link opens the page at `/#/verify` (an email channel's
+    at `/#/channels/verify`), which sends the token to the API."""
     subject_text, template = _ACCOUNT_MAILS[event.type]
     base = app_url.rstrip("/")
-    verify_path = _VERIFY_PATHS.get(event.type, "/auth/verify")
+    verify_path = _VERIFY_ROUTES.get(event.type, "/#/verify")
     context = {
         "email": event.email,
         "username": event.username,

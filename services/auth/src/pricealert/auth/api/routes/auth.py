@@ -60,9 +60,8 @@ async def register(request: Request, body: RegisterRequest, registration: Regist
 )
 async def login(request: Request, service: ServiceDep) -> TokenPair:
     """Exchange email and password (JSON, or the OAuth2 password form) for an access and a refresh token."""
-    email, password = await _read_credentials(request)
-    address = request.client.host if request.client is not None else "unknown"
-    return await service.login(email, password, address=address)
+    email, password = await read_credentials(request)
+    return await service.login(email, password, address=client_address(request))
 
 
 @router.post("/refresh", response_model=TokenPair, responses=error_responses(401, 403, 422))
@@ -91,15 +90,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-async def _read_credentials(request: Request) -> tuple[str, str]:
+async def read_credentials(request: Request, *, forms: bool = True) -> tuple[str, str]:
+    """Email and password from a JSON body (or, with `forms`, the OAuth2 password form); 415 or 422 otherwise."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in _FORM_TYPES:
+    if forms and content_type in _FORM_TYPES:
         form = await request.form()
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         credentials = _validate(LoginForm, fields)
         return credentials.username, credentials.password
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise AppError("Send JSON or an OAuth2 password form.", code="unsupported_media_type", status_code=415)
+        wanted = "JSON or an OAuth2 password form" if forms else "JSON"
+        raise AppError(f"Send {wanted}.", code="unsupported_media_type", status_code=415)
     try:
         data = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
