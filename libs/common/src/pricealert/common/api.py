@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -26,6 +27,8 @@ from pricealert.common.requestguard import (
 log = structlog.get_logger()
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+# More of the readiness body (e.g. the alerts API's exchange link); never changes the status code.
+ReadinessDetails = Callable[[], Awaitable[dict[str, Any]]]
 __all__ = ["MAX_BODY_BYTES", "TOO_LARGE_BODY", "GuardAndLogMiddleware", "install_common"]
 
 
@@ -82,7 +85,7 @@ class GuardAndLogMiddleware:
             )
 
 
-def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:
+def install_common(app: FastAPI, *, ready: ReadinessCheck, details: ReadinessDetails | None = None) -> None:
     """Error handlers, /healthz, /readyz, a body-size cap, the NUL refusal and request logging for one app."""
     # A trailing slash is an unknown route (404), not a redirect: the redirect's absolute Location is built
     # from the Host the service saw, which behind a gateway is the service's own internal address.
@@ -96,6 +99,9 @@ def install_common(app: FastAPI, *, ready: ReadinessCheck) -> None:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         ok = await ready()
-        return JSONResponse({"status": "ready" if ok else "not_ready"}, status_code=200 if ok else 503)
+        body: dict[str, Any] = {"status": "ready" if ok else "not_ready"}
+        if details is not None:
+            body.update(await details())
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     app.add_middleware(GuardAndLogMiddleware)

@@ -29,6 +29,7 @@ from pricealert.common.api import MAX_BODY_BYTES, TOO_LARGE_BODY
 from pricealert.common.errors import error_body
 from pricealert.common.logging import configure_logging
 from pricealert.common.settings import ServiceSettings, load_settings
+from pricealert.devstack.readiness import gateway_readiness, upstream_ready
 from pricealert.devstack.webpages import web_routes
 
 HOP_BY_HOP = {
@@ -233,17 +234,10 @@ def create_app(settings: GatewaySettings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> JSONResponse:
-        async def ready(url: str) -> bool:
-            try:
-                return (await client.get(f"{url}/readyz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        states = dict(zip(upstreams, await asyncio.gather(*(ready(u) for u in upstreams.values())), strict=True))
-        ok = all(states.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "services": states}, status_code=200 if ok else 503
-        )
+        # The alerts API reports the exchange link (ingest's view): unreachable degrades, never unreadies.
+        replies = await asyncio.gather(*(upstream_ready(client, u) for u in upstreams.values()))
+        body, status = gateway_readiness(dict(zip(upstreams, replies, strict=True)))
+        return JSONResponse(body, status_code=status)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 
 from pricealert.alerts.api.fastpath import FastRoutes
-from pricealert.alerts.api.routes import alerts, channels, deliveries, feed
+from pricealert.alerts.api.routes import alerts, channels, deliveries, feed, symbols
+from pricealert.alerts.catalog import read_exchange_link
 from pricealert.alerts.deps import AppState
 from pricealert.alerts.feedstream import Feeds
 from pricealert.alerts.maintenance import prepare
@@ -18,6 +20,7 @@ from pricealert.alerts.metrics import install_metrics, worker_exiting
 from pricealert.alerts.settings import AlertsSettings, get_settings
 from pricealert.alerts.state import build_state, close_state
 from pricealert.common.api import install_common
+from pricealert.common.prices import ExchangeLink, LinkState
 
 log = structlog.get_logger()
 
@@ -71,13 +74,26 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
             return False
         return True
 
+    async def readiness_details() -> dict[str, Any]:
+        # The exchange never makes the API unready: alerts are kept and listed without it.
+        state: AppState | None = getattr(app.state, "alerts", None)
+        if state is None:
+            return {"exchange": ExchangeLink(LinkState.UNKNOWN).public()}
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                link = await read_exchange_link(state.redis)
+        except TimeoutError:
+            link = ExchangeLink(LinkState.UNKNOWN)
+        return {"exchange": link.public()}
+
     # Added first, so innermost: the request id, the body cap and the metrics wrap the fast path too.
     app.add_middleware(FastRoutes, api=app)
-    install_common(app, ready=ready)
+    install_common(app, ready=ready, details=readiness_details)
     install_metrics(app)
 
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(deliveries.router)
     app.include_router(feed.router)
+    app.include_router(symbols.router)
     return app

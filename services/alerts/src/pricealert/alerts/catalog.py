@@ -11,9 +11,24 @@ import structlog
 from pricealert.common import names
 from pricealert.common.errors import InvalidInput, ServiceUnavailable
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol, MalformedEvent
+from pricealert.common.prices import ExchangeLink, LinkState
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 
 log = structlog.get_logger()
+
+
+async def read_exchange_link(redis: RedisClient) -> ExchangeLink:
+    """The exchange link as ingest last saw it (names.EXCHANGE_LINK); UNKNOWN when absent or unreadable."""
+    try:
+        fields = await redis.hgetall(names.EXCHANGE_LINK)
+    except TRANSIENT_REDIS_ERRORS as exc:
+        log.warning("exchange_link.read_failed", error=str(exc))
+        return ExchangeLink(LinkState.UNKNOWN)
+    return ExchangeLink.from_fields({_text(k): _text(v) for k, v in (fields or {}).items()})
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 class SymbolCatalog:
@@ -26,6 +41,7 @@ class SymbolCatalog:
         self._entries: dict[str, CatalogSymbol] | None = None
         self._refreshed_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._sorted: tuple[dict[str, CatalogSymbol], list[str]] | None = None
 
     async def refresh(self) -> None:
         """Read the newest snapshot; keeps the cached one when Redis fails or the entry is malformed."""
@@ -52,12 +68,32 @@ class SymbolCatalog:
         if self._entries is None or age >= self.refresh_s or (unknown and age >= self.min_refresh_s):
             await self.refresh()
         if self._entries is None:
+            link = await read_exchange_link(self.redis)
+            if link.state is LinkState.UNREACHABLE:
+                message = (
+                    "The exchange is unreachable from this server, so there is no symbol catalog yet: "
+                    f"{link.error}. `make demo` runs offline on a simulated market."
+                )
+            else:
+                message = "The symbol catalog is not available yet; try again shortly."
             raise ServiceUnavailable(
-                "The symbol catalog is not available yet; try again shortly.",
+                message,
                 code="catalog_unavailable",
+                details={"exchange": link.public()},
                 headers={"Retry-After": "5"},
             )
         return self._entries
+
+    async def names(self) -> list[str]:
+        """Every symbol's name (upper case), sorted; raises ServiceUnavailable while there is no catalog."""
+        entries = await self._ensure()
+        if self._sorted is None or self._sorted[0] is not entries:
+            self._sorted = (entries, sorted(entries))
+        return self._sorted[1]
+
+    async def entry(self, name: str) -> CatalogSymbol | None:
+        """The entry of an upper-case name from `names()`, or None."""
+        return (await self._ensure()).get(name)
 
     async def lookup(self, symbol: str) -> CatalogSymbol:
         """The catalog entry of `symbol` (case-insensitive); InvalidInput with close matches if unknown."""

@@ -16,6 +16,7 @@ from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS, RedisClient
 from pricealert.ingest.backoff import Backoff, retry_after_s
 from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.settings import IngestSettings
+from pricealert.ingest.stats import Stats
 
 log = structlog.get_logger()
 
@@ -65,12 +66,15 @@ class CatalogPublisher:
         client: httpx.AsyncClient | None = None,
         *,
         filters: PriceFilters | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
         self.client = client
         self.filters = filters
+        self.stats = stats
         self.published = 0
+        self.tried = asyncio.Event()  # set once the first fetch succeeded or failed
 
     async def fetch(self, client: httpx.AsyncClient) -> list[CatalogSymbol]:
         """Fetch and parse the TRADING symbols; raises CatalogUnavailable."""
@@ -118,7 +122,12 @@ class CatalogPublisher:
                     wait = exc.retry_after_s if isinstance(exc, CatalogUnavailable) else None
                     if wait is not None:
                         delay = max(delay, wait)
-                    log.warning("ingest.catalog.failed", error=str(exc), retry_in_s=round(delay, 2))
+                    # While the exchange is known unreachable, its one error line said so (exchangelink.py).
+                    quiet = self.stats is not None and self.stats.exchange_unreachable_since is not None
+                    (log.debug if quiet else log.warning)(
+                        "ingest.catalog.failed", error=str(exc), retry_in_s=round(delay, 2)
+                    )
+                self.tried.set()
                 waiter = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter}, timeout=delay)
                 waiter.cancel()

@@ -52,6 +52,9 @@ class PriceFilters:
     def __len__(self) -> int:
         return len(self._bounds)
 
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._bounds
+
     def violation(self, symbol: str, price: Decimal) -> str | None:
         """The reason `price` is outside `symbol`'s filter, or None (also when the symbol is not known)."""
         bounds = self._bounds.get(symbol)

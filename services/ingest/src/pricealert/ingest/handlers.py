@@ -6,6 +6,9 @@ Produces: pricealert:{s<k>}:ticks (Tick): the trades of the owned shards' symbol
           union), written by tickwriter.TickPipeline, fenced by the lease; pricealert:symbol-catalog
           (CatalogSnapshot, catalog.CatalogPublisher) from every replica: it fetches the exchange's symbols anyway
           for its price checks, and the snapshots are whole.
+Writes:   the current-price hash the API shows (prices.PricePublisher: the exchange's all-symbols ticker every
+          INGEST_PRICE_SNAPSHOT_S, each subscribed symbol's last trade about every second) and the exchange link's
+          state hash (exchangelink.LinkReporter: each ticker poll's outcome, expiring unless re-checked).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pricealert.common.runner import gather_until_stopped
 from pricealert.ingest.catalog import CatalogPublisher
 from pricealert.ingest.frames import PriceFilters
 from pricealert.ingest.metrics import register_metrics
+from pricealert.ingest.prices import PricePublisher
 from pricealert.ingest.settings import IngestSettings, get_settings
 from pricealert.ingest.shards import ShardPool
 from pricealert.ingest.stats import Stats
@@ -78,7 +82,10 @@ class IngestService:
         self.registry = SymbolRegistry(self.redis, shards=s.shards, gone_ttl_s=s.gone_ttl_s)
         self.sync = SymbolSync(self.registry, self.shard_pool.set_symbols, s.resync_s, owned=self.working_shards)
         self.registry.on_change = self.sync.notify
-        self.catalog = CatalogPublisher(s, self.redis, filters=self.filters)
+        self.catalog = CatalogPublisher(s, self.redis, filters=self.filters, stats=self.stats)
+        self.prices = PricePublisher(
+            s, self.redis, self.stats, take_trades=self.pipeline.take_last_trades, filters=self.filters
+        )
 
     def working_shards(self) -> set[int]:
         """The shards whose symbols this replica subscribes: owned, and no append refused."""
@@ -160,6 +167,8 @@ class IngestService:
         ]
         if self.settings.catalog_enabled:
             loops.append(self.catalog.run(stop))
+        # The catalog is fetched first: the ticker's TRADING symbols are then known even where symbolStatus is not.
+        loops.append(self.prices.run(stop, after=self.catalog.tried if self.settings.catalog_enabled else None))
         try:
             await gather_until_stopped(stop, *loops)
         finally:

@@ -42,6 +42,8 @@ class IngestSettings(ServiceSettings):
     dedupe_window: int = Field(default=200_000, ge=100, validation_alias="INGEST_DEDUPE_WINDOW")
     catalog_refresh_s: float = Field(default=3600.0, gt=0, validation_alias="INGEST_CATALOG_REFRESH_S")
     catalog_retry_max_s: float = Field(default=300.0, gt=0, validation_alias="INGEST_CATALOG_RETRY_MAX_S")
+    # The exchange's all-symbols ticker (weight 4) is read this often: GET /symbols shows prices at most 10 s old.
+    price_snapshot_s: float = Field(default=3.0, ge=0.5, le=8.0, validation_alias="INGEST_PRICE_SNAPSHOT_S")
     catalog_enabled: bool = Field(default=True, validation_alias="INGEST_CATALOG_ENABLED")
     gone_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, validation_alias="INGEST_GONE_TTL_S")
     # Shard leases (common/ownership.py): a dead replica's symbols are resubscribed elsewhere within about a lease.

@@ -94,7 +94,8 @@ class Shard:
                 delay = self._refused_delay(exc)
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI, EOFError) as exc:
                 delay = self.backoff.next_delay()
-                self._log.warning(
+                # While the exchange is known unreachable, its one error line said so (exchangelink.py).
+                (self._log.debug if self.stats.exchange_unreachable_since else self._log.warning)(
                     "ingest.connect.failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 2)
                 )
             else:

@@ -29,6 +29,9 @@ class Stats:
     # Trades refused for their price, by reason (every reason from 0: a rate over it is 0, not absent).
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
     rejected_log_due: dict[str, float] = field(default_factory=dict, repr=False)
+    # Set (epoch s) while the exchange's REST API is known unreachable (exchangelink.py): per-attempt failures of
+    # the catalog and the connections log at debug then, the one error line having said why. Not a counter.
+    exchange_unreachable_since: float | None = None
 
     def snapshot(self) -> dict[str, int]:
         """The counters as a plain dict (rejected trades summed; `rejected` has them by reason)."""

@@ -81,12 +81,15 @@ class TickPipeline:
         self._head = [ownership.token.encode(), SEPARATOR.encode(), SEPARATOR.join(head).encode()]
         self._shard_of: dict[str, int] = {}
         self._keys: dict[int, list[str]] = {}
+        # Each symbol's last trade since the prices were last flushed (prices.py): one dict store per trade.
+        self.last_trades: dict[str, Trade] = {}
 
     def accept(self, tick: Trade) -> None:
         """Queue a trade unless it is a repeat; drops (and counts) when Redis has fallen far behind."""
         if not self.recent.first_time(tick.symbol, tick.trade_id):
             self.stats.duplicates += 1
             return
+        self.last_trades[tick.symbol] = tick
         if len(self._buffer) >= self.queue_size:
             self.stats.dropped += 1
             if self.stats.dropped % DROPPED_LOG_EVERY == 1:
@@ -95,6 +98,11 @@ class TickPipeline:
         self._buffer.append(tick)
         self._wakeup.set()
         self.stats.trades += 1
+
+    def take_last_trades(self) -> dict[str, Trade]:
+        """Each symbol's last trade accepted since the previous call."""
+        taken, self.last_trades = self.last_trades, {}
+        return taken
 
     def pending(self) -> int:
         """Trades accepted but not yet handed to Redis."""
