@@ -40,8 +40,11 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory, redis_server_url: st
 
 
 @pytest.fixture(scope="module")
-def desktop() -> Iterator[webdriver.Chrome]:
-    """One headless Chromium at 1280x900 for the module's tests (each test starts from a cleared session)."""
+def desktop(browser_stack: BrowserStack) -> Iterator[webdriver.Chrome]:
+    """One headless Chromium at 1280x900 for the module's tests (each test starts from a cleared session).
+
+    It needs the stack so that it closes first: its open event stream would hold the gateway's shutdown.
+    """
     browser = chromium()
     try:
         yield browser
