@@ -165,7 +165,7 @@ async def test_plain_paths_still_reach_the_services(served_gateway: int) -> None
 async def test_other_paths_are_json_404s(upstream: str) -> None:
     app = create_app(GatewaySettings(auth_url=upstream, alerts_url=upstream))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway") as client:
-        answers = [await client.get(p) for p in ("/metrics", "/auth", "/authx/me", "/alertsx", "/")]
+        answers = [await client.get(p) for p in ("/metrics", "/auth", "/authx/me", "/alertsx", "/index.html")]
         wrong_method = await client.post("/healthz")
 
     assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "not_found")] * 5

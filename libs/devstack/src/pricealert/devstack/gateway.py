@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -189,6 +190,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=5.0),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        # No cookie jar: a Set-Cookie meant for one browser (a session's refresh token) would go out with every request.
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     )
 
     async def proxy(request: Request) -> Response:

@@ -32,7 +32,8 @@ async function channelOptions() {
 export async function alertFormPage(alertId) {
   const alert = alertId ? await api("GET", `/alerts/${encodeURIComponent(alertId)}`) : null;
   const editing = alert !== null;
-  const price = h("p", { id: "current-price", class: "current-price", role: "status", "aria-live": "polite" });
+  // Not a live region: it refreshes every few seconds, a screen reader would announce each one.
+  const price = h("p", { id: "current-price", class: "current-price" });
   const datalist = h("datalist", { id: "symbol-suggestions" });
   const v = (name, fallback = "") => (alert && alert[name] !== null && alert[name] !== undefined ? alert[name] : fallback);
   const decimal = { inputmode: "decimal", autocomplete: "off" };
@@ -96,8 +97,13 @@ export async function alertFormPage(alertId) {
   suggest(alertForm.symbol, datalist);
   const refresh = () => showPrice(alertForm.symbol.value, price);
   alertForm.symbol.addEventListener("change", refresh);
+  alertForm.symbol.addEventListener("input", () => {
+    const typed = alertForm.symbol.value.trim().toUpperCase();
+    if ([...datalist.options].some((o) => o.value === typed)) refresh();
+  });
   refresh();
-  const timer = setInterval(() => alertForm.symbol.value.trim() && refresh(), 5000);
+  // Kept current while a price is shown; an unknown symbol or an unavailable catalog waits for the next change.
+  const timer = setInterval(() => ["price", "stale"].includes(price.dataset.state) && refresh(), 5000);
   show(editing ? "Edit alert" : "New alert", alertForm);
   return () => clearInterval(timer);
 }

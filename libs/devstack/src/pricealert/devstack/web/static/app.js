@@ -123,6 +123,11 @@ onSessionChange((inSession) => {
 });
 
 window.addEventListener("hashchange", route);
+// The skip link moves focus without touching the fragment, which is the page's route.
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
 
 async function start() {
   setNav(false);

@@ -81,7 +81,5 @@ export function verifyPage(params) {
 /** `#/channels/verify?token=…`: an email channel's verification link. */
 export function verifyChannelPage(params) {
   const token = params.get("token") || "";
-  return verifyWith("Verify a channel's address", () =>
-    publicApi("GET", `/channels/verify?${new URLSearchParams({ token })}`),
-  );
+  return verifyWith("Verify a channel's address", () => publicApi("POST", "/channels/verify", { token }));
 }

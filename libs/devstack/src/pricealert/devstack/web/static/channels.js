@@ -53,8 +53,14 @@ export function channelsPage() {
   }
 
   function actions(c) {
-    const confirmRemove = h("button", { type: "button", class: "danger", hidden: true, "data-action": "confirm-remove" }, "Yes, remove");
-    const remove = h("button", { type: "button", "data-action": "remove" }, "Remove");
+    // Every row has the same buttons: their accessible names say which channel they act on.
+    const label = `${c.kind}${c.name ? ` ${c.name}` : ""}`;
+    const confirmRemove = h(
+      "button",
+      { type: "button", class: "danger", hidden: true, "data-action": "confirm-remove", "aria-label": `Yes, remove ${label}` },
+      "Yes, remove",
+    );
+    const remove = h("button", { type: "button", "data-action": "remove", "aria-label": `Remove ${label}` }, "Remove");
     remove.addEventListener("click", () => {
       confirmRemove.hidden = false;
       confirmRemove.focus();
@@ -70,11 +76,12 @@ export function channelsPage() {
       }
     });
     return [
-      h("button", { type: "button", "data-action": "test", onclick: () => test(c.id) }, "Test"),
+      h("button", { type: "button", "data-action": "test", "aria-label": `Test ${label}`, onclick: () => test(c.id) }, "Test"),
       c.kind === "webhook"
         ? h("button", {
             type: "button",
             "data-action": "rotate",
+            "aria-label": `Rotate the secret of ${label}`,
             onclick: async () => {
               const rotated = await run("Rotate", () => api("POST", `/channels/${encodeURIComponent(c.id)}/rotate-secret`));
               if (rotated) secretBox(secret, rotated);
@@ -100,7 +107,8 @@ export function channelsPage() {
   async function load() {
     const answer = await run("List", () => api("GET", "/channels"));
     if (!answer) return;
-    const account = { id: "email", kind: "email", name: "my account's address", target: "", status: "active" };
+    const address = document.getElementById("session-user").textContent;
+    const account = { id: "email", kind: "email", name: "my account's address", target: address, status: "active" };
     replace(body, row(account), answer.items.map(row));
   }
 
