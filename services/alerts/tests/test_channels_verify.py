@@ -54,6 +54,19 @@ async def test_another_address_is_verified_by_the_mailed_link(
     assert (await client.get("/channels/verify")).status_code == 422
 
 
+async def test_the_page_posts_the_token(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
+    """The mail's link opens the page at /#/channels/verify?token=…; it posts the token, no login needed."""
+    created = await add_channel(client, tokens, kind="email", address="page@example.org")
+    mail = await verification_mail(redis, "page@example.org")
+    verified = await client.post("/channels/verify", json={"token": mail.token})
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["status"] == "verified" and verified.json()["channel_id"] == created["id"]
+    again = await client.post("/channels/verify", json={"token": mail.token})
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_verification_token"
+    for bad in ({}, {"token": ""}, {"token": "x" * 201}, {"token": mail.token, "extra": 1}):
+        assert (await client.post("/channels/verify", json=bad)).status_code == 422
+
+
 async def test_an_expired_link_is_gone(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, redis: Redis) -> None:
     created = await add_channel(client, tokens, kind="email", address="late@example.org")
     mail = await verification_mail(redis, "late@example.org")

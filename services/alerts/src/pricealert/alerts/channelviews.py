@@ -12,6 +12,7 @@ from pricealert.alerts.models import Channel
 from pricealert.common.channels import ChannelKind, ChannelStatus
 
 EXAMPLE_CHANNEL_ID = "9b1d7c3e-2f4a-4e8b-a6d5-0c1e2f3a4b5c"
+MAX_TOKEN_CHARS = 200
 
 
 def _blank_is_none(value: str | None) -> str | None:
@@ -144,6 +145,19 @@ class ChannelTestResult(BaseModel):
     detail: str | None = Field(description="Why not, or the receiver's answer.", examples=["HTTP 204"])
     http_status: int | None = Field(examples=[204])
     duration_ms: int = Field(examples=[87])
+
+
+class ChannelVerify(BaseModel):
+    """The token of an email channel's verification mail, as the page sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(
+        min_length=1,
+        max_length=MAX_TOKEN_CHARS,
+        description="The token from the mailed link.",
+        examples=["q0Jx3l5m2VfN8tR4yW7zB1cD6eH9kL0pS3uX5aG2iO4"],
+    )
 
 
 class ChannelVerified(BaseModel):

@@ -1,4 +1,4 @@
-"""Channel routes: create, list, get, change, rotate the secret, test, delete; and the public verification link."""
+"""Channel routes: create, list, get, change, rotate the secret, test, delete; and the public verification."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from pricealert.alerts.channelviews import (
     EXAMPLE_CHANNEL_ID,
+    MAX_TOKEN_CHARS,
     ChannelCreate,
     ChannelList,
     ChannelOut,
     ChannelPatch,
     ChannelTestResult,
     ChannelVerified,
+    ChannelVerify,
     ChannelWithSecret,
 )
 from pricealert.alerts.deps import ChannelsDep, CurrentUser
 from pricealert.alerts.views import ErrorBody
 from pricealert.common.channels import ACCOUNT_EMAIL
 from pricealert.common.errors import NotFound
-
-MAX_TOKEN_CHARS = 200
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -37,14 +37,13 @@ router = APIRouter(prefix="/channels", tags=["channels"])
 ChannelId = Annotated[uuid.UUID, Path(description="The channel's id.", examples=[EXAMPLE_CHANNEL_ID])]
 
 
-@router.get(
-    "/verify",
-    response_model=ChannelVerified,
-    responses={
-        400: _error("invalid_verification_token: unknown or already used."),
-        410: _error("verification_token_expired: the link is older than 24 hours."),
-    },
-)
+_VERIFY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid_verification_token: unknown or already used."),
+    410: _error("verification_token_expired: the link is older than 24 hours."),
+}
+
+
+@router.get("/verify", response_model=ChannelVerified, responses=_VERIFY_ERRORS)
 async def verify_channel(
     channels: ChannelsDep,
     token: Annotated[
@@ -58,6 +57,16 @@ async def verify_channel(
     ],
 ) -> ChannelVerified:
     """The link mailed to an email channel's address: the address is verified, the channel active (no login)."""
+    return await _verified(channels, token)
+
+
+@router.post("/verify", response_model=ChannelVerified, responses=_VERIFY_ERRORS)
+async def verify_channel_token(channels: ChannelsDep, body: ChannelVerify) -> ChannelVerified:
+    """The same as the link, with the token in the body (what the page the mail's link opens sends; no login)."""
+    return await _verified(channels, body.token)
+
+
+async def _verified(channels: ChannelsDep, token: str) -> ChannelVerified:
     channel = await channels.verify(token)
     return ChannelVerified(
         status="verified",

@@ -65,11 +65,10 @@ def _opened(response: Response, state: StateDep, pair: TokenPair) -> SessionToke
     return SessionToken(access_token=pair.access_token, expires_in=pair.expires_in)
 
 
-def _clearing(exc: AppError, state: StateDep) -> AppError:
-    if exc.status_code not in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
-        return exc  # not the token's fault: the browser keeps its session for the next try
-    exc.headers = {**(exc.headers or {}), "set-cookie": session_cookie("", max_age=0, secure=_secure(state))}
-    return exc
+def _clear_cookie_on(exc: AppError, state: StateDep) -> None:
+    """A refused token is cleared from the browser; other errors (not the token's fault) leave it for a retry."""
+    if exc.status_code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
+        exc.headers = {**(exc.headers or {}), "set-cookie": session_cookie("", max_age=0, secure=_secure(state))}
 
 
 def _no_session() -> Unauthorized:
@@ -105,7 +104,8 @@ async def refresh_session(
     try:
         pair = await service.refresh(_checked(cookie))
     except AppError as exc:
-        raise _clearing(exc, state) from exc
+        _clear_cookie_on(exc, state)
+        raise
     return _opened(response, state, pair)
 
 
@@ -124,5 +124,6 @@ async def close_session(state: StateDep, service: ServiceDep, cookie: SessionCoo
     try:
         await service.logout(_checked(cookie))
     except AppError as exc:
-        raise _clearing(exc, state) from exc
+        _clear_cookie_on(exc, state)
+        raise
     return cleared
