@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from browser_pages import PASSWORD, Page
+from browser_testkit import chromium, console_errors
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
@@ -36,15 +37,21 @@ def test_another_user_sees_none_of_the_first_users_alerts(page: Page) -> None:
     page.click("#nav-alerts")
     page.row_status(mine, "active")
 
-    page.reset()
-    page.sign_in(second)
-    page.text("#alert-list-status", "No alerts")
-    assert not page.exists("#alert-list [data-alert-id]")
-    page.go(f"/alerts/{mine}")
-    page.text("#alert-detail", "does not exist")
-    assert "first's secret" not in page.find("#main").text
-    for button in ("#pause-alert", "#resume-alert", "#edit-alert", "#delete-alert", "#firings"):
-        assert not page.exists(button), f"{button} shown for another user's alert"
+    other_browser = chromium()  # a browser session of its own, the first one still signed in
+    try:
+        other = Page(other_browser, page.stack)
+        other.sign_in(second)
+        other.text("#alert-list-status", "No alerts")
+        assert not other.exists("#alert-list [data-alert-id]")
+        other.go(f"/alerts/{mine}")
+        other.text("#alert-detail", "does not exist")
+        assert "first's secret" not in other.find("#main").text
+        for shown in ("#pause-alert", "#resume-alert", "#edit-alert", "#delete-alert", "#firings [data-firing-id]"):
+            assert not other.exists(shown), f"{shown} shown for another user's alert"
+        assert not console_errors(other_browser)
+    finally:
+        other_browser.quit()
+    page.row_status(mine, "active")
 
 
 def test_the_session_lives_in_an_httponly_cookie_survives_a_reload_and_ends_on_sign_out(page: Page) -> None:
