@@ -98,8 +98,13 @@ class Page:
         element.find_element(By.CSS_SELECTOR, "button[type=submit], input[type=submit]").click()
 
     def click(self, css: str) -> None:
-        """Click the displayed element matching `css`."""
-        self.find(css).click()
+        """Click the displayed element matching `css` (again if a live update redrew it meanwhile)."""
+
+        def clicked(browser: webdriver.Chrome) -> bool:
+            self.find(css).click()
+            return True
+
+        self.until(clicked, f"a click on {css}")
 
     def field_error(self, form: str, field: str, within: float = 10.0) -> str:
         """The error shown beside `field` of `#<form>`, once there is one; it is the input's aria-describedby."""
