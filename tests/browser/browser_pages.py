@@ -25,12 +25,14 @@ class Page:
 
     # -- looking -------------------------------------------------------------------------------------
 
-    def until(self, check: Callable[[webdriver.Chrome], T], what: str, within: float = 10.0) -> T:
+    def until(self, check: Callable[[webdriver.Chrome], T | None], what: str, within: float = 10.0) -> T:
         """Wait until `check` returns something truthy (a vanished element counts as "not yet")."""
-        wait = WebDriverWait(
-            self.browser, within, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ignored = (StaleElementReferenceException,)
+        value = WebDriverWait(self.browser, within, poll_frequency=0.1, ignored_exceptions=ignored).until(
+            check, f"waited {within} s for {what}"
         )
-        return wait.until(check, f"waited {within} s for {what}")
+        assert value is not None
+        return value
 
     def find(self, css: str, within: float = 10.0) -> WebElement:
         """The displayed element matching `css`, once there is one."""

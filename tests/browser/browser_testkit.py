@@ -221,9 +221,15 @@ def chromium(size: tuple[int, int] = DESKTOP, *, mobile: bool = False) -> webdri
     return browser
 
 
+def browser_log(browser: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The console entries since the last read (reading drains them)."""
+    entries: list[dict[str, Any]] = browser.get_log("browser")  # type: ignore[no-untyped-call]  # selenium: untyped
+    return entries
+
+
 def console_errors(browser: webdriver.Chrome) -> list[str]:
     """The console's script errors and CSP refusals since the last call (reading the log drains it)."""
-    entries: list[dict[str, Any]] = browser.get_log("browser")
+    entries = browser_log(browser)
     return [
         f"{e['source']}: {e['message']}"
         for e in entries
@@ -236,7 +242,7 @@ def save_artifacts(browser: webdriver.Chrome, folder: Path, name: str, stack: Br
     folder.mkdir(parents=True, exist_ok=True)
     browser.get_screenshot_as_file(str(folder / f"{name}.png"))
     (folder / f"{name}.html").write_text(browser.page_source)
-    console = "\n".join(f"{e['level']} {e.get('source')}: {e['message']}" for e in browser.get_log("browser"))
+    console = "\n".join(f"{e['level']} {e.get('source')}: {e['message']}" for e in browser_log(browser))
     (folder / f"{name}.console.txt").write_text(f"url: {browser.current_url}\n{console}\n")
     if stack is not None:
         (folder / f"{name}.services.log").write_text(stack.stack.logs())
