@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from browser_testkit import BrowserStack
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -81,6 +81,20 @@ class Page:
         self.browser.get("about:blank")
         self.browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
         self.browser.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": self.stack.url, "storageTypes": "all"})
+
+    def delete_alert(self) -> None:
+        """Press #delete-alert, then #confirm-delete (again if a live redraw closed the confirmation meanwhile)."""
+
+        def deleted(browser: webdriver.Chrome) -> bool:
+            try:
+                if not self.exists("#confirm-delete"):
+                    self.find("#delete-alert", within=2).click()
+                self.find("#confirm-delete", within=2).click()
+            except TimeoutException:
+                return False
+            return True
+
+        self.until(deleted, "the alert deleted", within=15)
 
     def fill(self, form: str, **fields: str) -> WebElement:
         """Type into the fields of `#<form>` by their API names (select boxes pick by value); returns the form."""

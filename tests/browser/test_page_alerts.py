@@ -37,7 +37,8 @@ def test_register_verify_sign_in_and_watch_an_alert_fire_live(page: Page) -> Non
     page.click("#nav-alerts")
     page.row_status(fired_id, "active")
     page.row_status(other_id, "active")
-    assert "eth up" in page.row(fired_id).text and format_price(target) in page.row(fired_id).text
+    page.text(f'#alert-list [data-alert-id="{fired_id}"]', f"above {format_price(target)}")
+    page.text(f'#alert-list [data-alert-id="{fired_id}"]', "eth up")
     screenshot(page.browser, "alert-list")
 
     page.script("window.sameDocument = true")  # a reload would lose it
@@ -49,7 +50,7 @@ def test_register_verify_sign_in_and_watch_an_alert_fire_live(page: Page) -> Non
     page.until(lambda b: "sent" in page.row(fired_id).text, "the list's delivery status sent", within=20)
     screenshot(page.browser, "alert-fired")
 
-    page.row(fired_id).find_element(By.CSS_SELECTOR, "a").click()
+    page.click(f'#alert-list [data-alert-id="{fired_id}"] a')
     page.find('#alert-detail [data-status="triggered"]')
     firing = page.find("#firings [data-firing-id]")
     assert format_price(traded) in firing.text
@@ -67,8 +68,7 @@ def test_register_verify_sign_in_and_watch_an_alert_fire_live(page: Page) -> Non
     page.go(f"/alerts/{other_id}")
     page.click("#resume-alert")
     page.find('#alert-detail [data-status="active"]')
-    page.click("#delete-alert")
-    page.click("#confirm-delete")
+    page.delete_alert()
     page.find(f'#alert-list [data-alert-id="{fired_id}"]')
     page.go("/alerts?status=active")
     page.text("#alert-list-status", "No alerts")
