@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: run demo test lint fmt sync uv bench chaos
+.PHONY: run demo test lint fmt sync uv bench chaos screenshots
 SOURCES := libs/common/src libs/devstack/src libs/cli/src libs/testsupport/src services/auth/src \
 	services/alerts/src services/ingest/src services/evaluator/src services/notifier/src
 
@@ -24,6 +24,11 @@ demo: sync
 ## every test, against real Redis, Postgres and SMTP servers it starts itself
 test: sync
 	$(UV) run --locked pytest
+
+## the page's screenshots in docs/screenshots (the README's), taken by the browser tests (make test takes them too,
+## into a temporary folder)
+screenshots: sync
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(UV) run --locked pytest tests/browser -q
 
 ## the gate .ci/run passes before the tests: ruff, formatting and mypy --strict over every package
 lint: sync

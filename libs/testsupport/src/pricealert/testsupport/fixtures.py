@@ -43,7 +43,9 @@ def redis_server_url(_servers: ExitStack) -> str:
 
         container: Any = _servers.enter_context(RedisContainer("redis:7-alpine"))
         return f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
-    server = RedisServer(temp_dir("pricealert-redis-")).start()
+    directory = temp_dir("pricealert-redis-")
+    _servers.callback(shutil.rmtree, directory, ignore_errors=True)
+    server = RedisServer(directory).start()
     _servers.callback(server.stop)
     return server.url
 
@@ -56,7 +58,9 @@ def postgres_admin_url(_servers: ExitStack) -> str:
 
         container: Any = _servers.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
         return str(container.get_connection_url())
-    server = PostgresServer(temp_dir("pricealert-pg-")).start()
+    directory = temp_dir("pricealert-pg-")
+    _servers.callback(shutil.rmtree, directory, ignore_errors=True)  # after the stop (LIFO): GBs of test databases
+    server = PostgresServer(directory).start()
     _servers.callback(server.stop)
     return server.url()
 
