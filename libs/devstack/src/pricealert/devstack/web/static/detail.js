@@ -117,12 +117,18 @@ export function detailPage(alertId) {
       replace(region, h("p", { class: "form-error" }, error.message));
       return;
     }
+    // A redraw (a feed event, an action) keeps an open delete confirmation open and the keyboard focus where it was.
+    const focusedId = region.contains(document.activeElement) ? document.activeElement.id : "";
+    const confirming = region.querySelector("#delete-confirm")?.hidden === false;
     replace(
       region,
       h("h2", { id: "alert-detail-title", "data-status": alert.status }, `${alert.name || alert.symbol}: ${describe(alert)}`),
       facts(alert),
       buttons(alert),
     );
+    const confirmBox = region.querySelector("#delete-confirm");
+    if (confirming && confirmBox) confirmBox.hidden = false;
+    if (focusedId) document.getElementById(focusedId)?.focus();
     const firings = await api("GET", `${path}/firings?page_size=100`);
     const rows = firings.items.map((f) => {
       const show = h("button", { type: "button", class: "link", onclick: () => loadDeliveries(f.id) }, "Delivery log");
