@@ -4,9 +4,7 @@ with dot segments itself, and tells the services the client address it saw, neve
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
@@ -16,12 +14,13 @@ from pricealert.common.api import MAX_BODY_BYTES
 from pricealert.devstack.gateway import GatewaySettings, create_app, server_config
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.rawhttp import raw_request
+from pricealert.testsupport.httpupstream import QuietHandler, serving
 
 POSTED: list[int] = []
 RECEIVED: list[tuple[str, list[tuple[str, str]]]] = []
 
 
-class Echo(BaseHTTPRequestHandler):
+class Echo(QuietHandler):
     def do_GET(self) -> None:
         RECEIVED.append((self.path, [(k.lower(), v) for k, v in self.headers.items()]))
         body = f"{self.path}|{self.headers.get('authorization', '')}".encode("latin-1", "replace")
@@ -37,17 +36,11 @@ class Echo(BaseHTTPRequestHandler):
         self.send_header("content-length", "0")
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(Echo) as url:
+        yield url
 
 
 async def test_control_characters_and_non_ascii_headers_are_forwarded_not_crashed_on(upstream: str) -> None:

@@ -3,19 +3,18 @@ token) goes to that browser only, never along with another client's request."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
 
 from pricealert.devstack.gateway import GatewaySettings, create_app
+from pricealert.testsupport.httpupstream import QuietHandler, serving
 
 SEEN_COOKIES: list[str | None] = []
 
 
-class SessionUpstream(BaseHTTPRequestHandler):
+class SessionUpstream(QuietHandler):
     def do_POST(self) -> None:
         SEEN_COOKIES.append(self.headers.get("cookie"))
         self.send_response(200)
@@ -24,17 +23,11 @@ class SessionUpstream(BaseHTTPRequestHandler):
         self.send_header("content-length", "0")
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), SessionUpstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(SessionUpstream) as url:
+        yield url
 
 
 async def test_a_cookie_set_for_one_client_never_reaches_the_upstream_with_another(upstream: str) -> None:

@@ -8,9 +8,7 @@ import asyncio
 import json
 import re
 import shutil
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ import uvicorn
 from pricealert.devstack.apidocs import CONTENT_SECURITY_POLICY
 from pricealert.devstack.gateway import GatewaySettings, create_app, server_config
 from pricealert.devstack.ports import free_port
+from pricealert.testsupport.httpupstream import QuietHandler, serving
 
 OPENAPI = {
     "openapi": "3.1.0",
@@ -33,7 +32,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
-class OpenApiUpstream(BaseHTTPRequestHandler):
+class OpenApiUpstream(QuietHandler):
     def do_GET(self) -> None:
         body = json.dumps(OPENAPI).encode() if self.path == "/openapi.json" else b"{}"
         self.send_response(200 if self.path == "/openapi.json" else 404)
@@ -42,17 +41,11 @@ class OpenApiUpstream(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def openapi_upstream() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), OpenApiUpstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(OpenApiUpstream) as url:
+        yield url
 
 
 def local_references(html: str) -> list[str]:
