@@ -54,18 +54,60 @@ request = function()
   local body = '{"symbol":"btcusdt","target_price":"' .. (100000 + counter %% 1000) .. '","condition":"above"}'
   return wrk.format("POST", "/alerts", headers, body)
 end
+"""
+
+# What every wrk run here reports (wrk_run parses it): requests, errors, p50/p95/p99/max ms, duration in µs.
+WRK_REPORT = """
 errors = 0
 response = function(status, headers, body)
   if status >= 400 then errors = errors + 1 end
 end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %%d %%d %%.3f %%.3f %%.3f %%.3f %%d\\n", summary.requests,
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f %.3f %d\\n", summary.requests,
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
       + summary.errors.timeout,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, summary.duration))
 end
 """
+
+
+def wrk_run(script: Path, target: str, connections: int, seconds: int) -> dict[str, float | int]:
+    """One wrk run (2 threads, `connections` connections, `seconds` s) with a script ending in WRK_REPORT."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), target]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", output)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    requests, errors = int(match[1]), int(match[2])
+    duration_s = int(match[7]) / 1e6
+    non_2xx = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    return {
+        "requests_per_s": round(requests / duration_s),
+        "errors": errors + non_2xx,
+        "p50_ms": float(match[3]),
+        "p95_ms": float(match[4]),
+        "p99_ms": float(match[5]),
+        "max_ms": float(match[6]),
+    }
+
+
+def nginx_gateway(prefix: Path, port: int, *, auth: int, alerts: int, docs: int) -> Nginx:
+    """nginx with deploy/nginx's template on `port`, as compose runs it, in front of these local ports."""
+    upstreams = {
+        "AUTH_UPSTREAM": f"127.0.0.1:{auth}",
+        "ALERTS_UPSTREAM": f"127.0.0.1:{alerts}",
+        "DOCS_UPSTREAM": f"127.0.0.1:{docs}",
+    }
+    return Nginx(
+        nginx_binary() or "nginx",  # the callers check first
+        prefix,
+        port,
+        upstreams,
+        workers="auto",  # one per core, as the nginx image's own nginx.conf
+        connections=4096,
+        log_level="warn",
+    )
 
 
 async def prepare(base_url: str, users: int) -> list[str]:
@@ -167,19 +209,7 @@ async def main() -> None:
     nginx = None
     try:
         if args.gateway == "nginx":
-            nginx = Nginx(
-                nginx_binary() or "nginx",  # checked above
-                work / "nginx",
-                port,
-                {
-                    "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
-                    "ALERTS_UPSTREAM": f"127.0.0.1:{alerts_port}",
-                    "DOCS_UPSTREAM": f"127.0.0.1:{dev_port}",
-                },
-                workers="auto",  # one per core, as the nginx image's own nginx.conf
-                connections=4096,
-                log_level="warn",
-            ).start()
+            nginx = nginx_gateway(work / "nginx", port, auth=auth_port, alerts=alerts_port, docs=dev_port).start()
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
@@ -192,42 +222,9 @@ async def main() -> None:
                 await asyncio.sleep(0.3)
         tokens = await prepare(base_url, args.users)
         script = work / "bench.lua"
-        script.write_text(WRK_SCRIPT % {"tokens": ", ".join(f'"{t}"' for t in tokens)})
+        script.write_text(WRK_SCRIPT % {"tokens": ", ".join(f'"{t}"' for t in tokens)} + WRK_REPORT)
         target = f"http://127.0.0.1:{alerts_port}" if args.direct else base_url
-        runs = []
-        for _ in range(args.repeats):
-            output = subprocess.run(
-                [
-                    "wrk",
-                    "-t2",
-                    f"-c{args.connections}",
-                    f"-d{args.seconds}s",
-                    "--timeout",
-                    "5s",
-                    "-s",
-                    str(script),
-                    target,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", output)
-            if match is None:
-                raise RuntimeError(f"unexpected wrk output:\n{output}")
-            requests, errors = int(match[1]), int(match[2])
-            duration_s = int(match[7]) / 1e6
-            non_2xx = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
-            runs.append(
-                {
-                    "requests_per_s": round(requests / duration_s),
-                    "errors": errors + non_2xx,
-                    "p50_ms": float(match[3]),
-                    "p95_ms": float(match[4]),
-                    "p99_ms": float(match[5]),
-                    "max_ms": float(match[6]),
-                }
-            )
+        runs = [wrk_run(script, target, args.connections, args.seconds) for _ in range(args.repeats)]
         runs.sort(key=lambda r: r["requests_per_s"])
         median = runs[len(runs) // 2]
         target_port = alerts_port if args.direct else port

@@ -1,5 +1,6 @@
 """The floors under every latency: one Redis stream hop, one SMTP accept, one loopback WebSocket frame, one signed
-webhook POST to the local receiver.
+webhook POST to the local receiver; and (issue 21) the read and SMTP accept ceilings (ceilings.py), the HTTP hop
+(http_hop.py) and the composite trade → mail floor, the sum of 2 hops, 1 frame and 1 accept p99s of this run.
 
 Run: `uv run python bench/floors.py` (prints JSON; `make bench` folds it into the report).
 """
@@ -10,15 +11,18 @@ import argparse
 import asyncio
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import httpx
+from ceilings import composite_floor, read_ceiling, smtp_ceiling
+from floor_stats import summary
+from http_hop import http_hop
 from standardwebhooks.webhooks import Webhook
 from webhook_bench import SECRET, start_receiver, stop_receiver
 from websockets.asyncio.client import connect as ws_connect
@@ -40,16 +44,6 @@ asyncio.run(main())
 """
 
 
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {
-        "count": len(ordered),
-        "p50": round(statistics.median(ordered), 3),
-        "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3),
-        "max": round(ordered[-1], 3),
-    }
-
-
 async def redis_hop(count: int) -> dict[str, float]:
     """XADD on one connection -> the entry returned by a blocked XREADGROUP on another."""
     server = RedisServer(temp_dir("floor-redis-")).start()
@@ -58,7 +52,9 @@ async def redis_hop(count: int) -> dict[str, float]:
     samples = []
     try:
         for _ in range(count):
-            read = asyncio.create_task(reader.xreadgroup("g", "c", {"floor": ">"}, count=1, block=1000))
+            read: asyncio.Future[Any] = asyncio.ensure_future(
+                reader.xreadgroup("g", "c", {"floor": ">"}, count=1, block=1000)
+            )
             await asyncio.sleep(0.001)  # let the read block first
             started = time.perf_counter()
             await writer.xadd("floor", {"t": "1"})
@@ -140,14 +136,21 @@ async def webhook_post(count: int) -> dict[str, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=10, help="of each HTTP hop run (as api_bench's)")
+    parser.add_argument("--repeats", type=int, default=3, help="HTTP hop runs; medians are reported")
     parser.add_argument("--out", default="bench/results/floors.json")
     args = parser.parse_args()
-    result = {
+    result: dict[str, Any] = {
         "redis_stream_hop_ms": await redis_hop(args.count),
         "smtp_accept_ms": await smtp_accept(args.count // 4),
         "websocket_frame_ms": await websocket_frame(args.count),
         "webhook_post_ms": await webhook_post(args.count // 4),
+        # The ceilings and the HTTP hop (issue 21): the evaluator's, the notifier's and the REST rows' bounds.
+        "read_ceiling": await read_ceiling(args.count * 100),
+        "smtp_accept_ceiling": await smtp_ceiling(args.count * 2),
+        "http_hop": await http_hop(args.seconds, args.repeats),
     }
+    result["trade_to_mail_floor_ms"] = composite_floor(result)
     print(json.dumps(result, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

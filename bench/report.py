@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ratios import ratios, table
 
 Row = tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]
 
@@ -172,6 +175,46 @@ def _floor_note(results: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """This machine's CPU model and core count, and its load average now (run.py asks before the first bench)."""
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+    return {"cpu_model": model, "cores": os.cpu_count(), "load_average_before": [round(v, 2) for v in os.getloadavg()]}
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """The machine as the report's first line."""
+    load = " / ".join(f"{v:g}" for v in info["load_average_before"])
+    return f"Machine: {info['cpu_model']}, {info['cores']} cores; load average before the run {load} (1 / 5 / 15 min)."
+
+
+def _ceilings_note(results: dict[str, Any]) -> str:
+    """The floors and ceilings issue 21 added, in one paragraph ('' when none was measured)."""
+    parts = []
+    read = _get(results, "floors", "read_ceiling")
+    if read and "entries_per_s" in read:
+        parts.append(
+            f"Read ceiling (XREADGROUP of {read['batch']} + XACK, redis-py): {read['entries_per_s']} entries/s "
+            f"(a batch p50 {read['batch_ms']['p50']} / p99 {read['batch_ms']['p99']} ms)."
+        )
+    smtp = _get(results, "floors", "smtp_accept_ceiling")
+    if smtp and "mails_per_s" in smtp:
+        parts.append(
+            f"SMTP accept ceiling ({smtp['connections']} connections, {smtp['mail_bytes']}-byte mails): "
+            f"{smtp['mails_per_s']} mails/s."
+        )
+    hop = _get(results, "floors", "http_hop")
+    if hop and "median" in hop:
+        parts.append(
+            f"HTTP hop (nginx + uvicorn, a trivial GET): capacity {hop['median']['requests_per_s']} req/s, "
+            f"p99 {hop['paced']['median']['p99_ms']} ms at {hop['paced']['rate']:g} req/s paced."
+        )
+    composite = _get(results, "floors", "trade_to_mail_floor_ms", "p99")
+    if composite:
+        parts.append(f"Composite trade → mail floor (2 hops + 1 frame + 1 accept, a sum of p99s): {composite} ms.")
+    return " ".join(parts)
+
+
 def plot(samples: list[float], path: Path) -> None:
     """Histogram and CDF of the end-to-end latencies."""
     import matplotlib
@@ -195,17 +238,23 @@ def plot(samples: list[float], path: Path) -> None:
     plt.close(figure)
 
 
-def write_report(results: dict[str, Any], folder: Path, *, quick: bool = False) -> None:
-    """bench.json (everything measured) and bench.md (the table), plus the latency plot."""
+def write_report(
+    results: dict[str, Any], folder: Path, *, quick: bool = False, machine_info: dict[str, Any] | None = None
+) -> None:
+    """bench.json (everything measured, every floor and ratio) and bench.md (the tables), plus the latency plot."""
     rows = []
     for what, target, measure in ROWS:
         measured, ok = measure(results)
         rows.append({"what": what, "target": target, "measured": measured, "pass": ok})
+    ratio_rows = ratios(results)
     samples = _get(results, "e2e", "latencies_ms") or []
     if samples:
         plot(samples, folder / "e2e_latency.png")
-    (folder / "bench.json").write_text(json.dumps({"quick": quick, "rows": rows, "results": results}, indent=2))
+    everything = {"quick": quick, "machine": machine_info, "rows": rows, "ratios": ratio_rows, "results": results}
+    (folder / "bench.json").write_text(json.dumps(everything, indent=2))
     lines = ["# pricealert benchmark", ""]
+    if machine_info:
+        lines += [machine_line(machine_info), ""]
     if quick:
         lines += ["**Quick run (small loads): a smoke test, not a measurement.**", ""]
     lines += ["| what | target | measured | |", "|---|---|---|---|"]
@@ -213,9 +262,15 @@ def write_report(results: dict[str, Any], folder: Path, *, quick: bool = False) 
         f"| {r['what']} | {r['target']} | {r['measured']} | {'pass' if r['pass'] else '**miss**'} |" for r in rows
     ]
     lines += ["", "The fault-tolerance and hostile-input rows of the SPEC's table are measured by `make chaos`.", ""]
-    note = _floor_note(results)
-    if note:
-        lines += [note, ""]
+    lines += [
+        "Issue 21's goals: each figure over a floor or ceiling measured in the same run.",
+        "",
+        *table(ratio_rows),
+        "",
+    ]
+    for note in (_floor_note(results), _ceilings_note(results)):
+        if note:
+            lines += [note, ""]
     for label, path in (("End-to-end", ("e2e",)), ("Webhook end-to-end", ("e2e", "webhook"))):
         stages = _get(results, *path, "stages_ms_p50_p99")
         if stages:

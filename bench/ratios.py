@@ -1,0 +1,117 @@
+"""Issue 21's goals: each row a ratio of a measured figure to a floor or ceiling of the same run, pass or miss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One goal: the figure at `measured` divided by the one at `floor`, at most or at least `limit`."""
+
+    what: str
+    measured: tuple[str, ...]
+    floor: tuple[str, ...]
+    limit: float
+    at_most: bool = True
+
+    @property
+    def goal(self) -> str:
+        """The goal as the table shows it."""
+        return f"{'≤' if self.at_most else '≥'} {self.limit:g}"
+
+
+RATIOS = [
+    Ratio(
+        "tick → trigger p99 (2 000 ticks/s, 1 M alerts) ÷ stream hop p99",
+        ("evaluator", "latency_ms", "p99"),
+        ("floors", "redis_stream_hop_ms", "p99"),
+        3,
+    ),
+    Ratio(
+        "trade → SMTP accept p99 (same load) ÷ composite trade → mail floor",
+        ("e2e", "latency_ms", "p99"),
+        ("floors", "trade_to_mail_floor_ms", "p99"),
+        3,
+    ),
+    Ratio(
+        "trade → SMTP accept max ÷ composite trade → mail floor",
+        ("e2e", "latency_ms", "max"),
+        ("floors", "trade_to_mail_floor_ms", "p99"),
+        10,
+    ),
+    Ratio(
+        "evaluator ticks/s ÷ read ceiling",
+        ("evaluator", "throughput_ticks_per_s"),
+        ("floors", "read_ceiling", "entries_per_s"),
+        0.6,
+        at_most=False,
+    ),
+    Ratio(
+        "notifier mails/s (once started) ÷ SMTP accept ceiling",
+        ("notifier", "emails_per_s_after_start"),
+        ("floors", "smtp_accept_ceiling", "mails_per_s"),
+        0.7,
+        at_most=False,
+    ),
+    Ratio(
+        "REST create + list paced p99 ÷ HTTP hop paced p99",
+        ("api", "paced", "median", "p99_ms"),
+        ("floors", "http_hop", "paced", "median", "p99_ms"),
+        2,
+    ),
+    Ratio(
+        "REST capacity ÷ HTTP hop capacity",
+        ("api", "median", "requests_per_s"),
+        ("floors", "http_hop", "median", "requests_per_s"),
+        0.5,
+        at_most=False,
+    ),
+]
+
+
+def figure(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    """The number at `path` in the results, or None if any step is missing or it is not a positive number."""
+    value: Any = results
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number and value > 0 else None
+
+
+def compute(ratio: Ratio, results: dict[str, Any]) -> dict[str, Any]:
+    """One row: the two figures, their ratio and pass (None, "not measured", when an input is missing)."""
+    measured, floor = figure(results, ratio.measured), figure(results, ratio.floor)
+    row: dict[str, Any] = {
+        "what": ratio.what,
+        "goal": ratio.goal,
+        "measured": measured,
+        "floor": floor,
+        "inputs": [".".join(ratio.measured), ".".join(ratio.floor)],
+    }
+    if measured is None or floor is None:
+        return row | {"ratio": None, "pass": None}
+    value = round(measured / floor, 2)
+    return row | {"ratio": value, "pass": value <= ratio.limit if ratio.at_most else value >= ratio.limit}
+
+
+def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every goal's row, computed from this run's results."""
+    return [compute(ratio, results) for ratio in RATIOS]
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """pass, **miss** or not measured."""
+    return "not measured" if row["pass"] is None else ("pass" if row["pass"] else "**miss**")
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """The ratio rows as Markdown lines."""
+    lines = ["| ratio (same run) | goal | measured | |", "|---|---|---|---|"]
+    for row in rows:
+        shown = "—" if row["ratio"] is None else f"{row['ratio']:g} ({row['measured']:g} ÷ {row['floor']:g})"
+        lines.append(f"| {row['what']} | {row['goal']} | {shown} | {verdict(row)} |")
+    return lines
