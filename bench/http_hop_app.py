@@ -11,6 +11,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from pricealert.alerts.serve import uvicorn_options
+
 app = FastAPI()
 
 
@@ -20,20 +22,6 @@ async def alerts() -> dict[str, Any]:
     return {"items": [], "page": 1, "page_size": 20, "total": 0}
 
 
-def options(port: int) -> dict[str, Any]:
-    """uvicorn's options as services/alerts' serve.py sets them."""
-    return {
-        "host": "127.0.0.1",
-        "port": port,
-        "log_config": None,
-        "lifespan": "on",
-        "timeout_graceful_shutdown": 15,
-        "loop": "uvloop",
-        "http": "httptools",
-        "proxy_headers": False,
-    }
-
-
 def main() -> None:
     """Serve until SIGTERM, in `--workers` processes sharing the socket (ALERTS_WORKERS' default: 2)."""
     parser = argparse.ArgumentParser()
@@ -41,9 +29,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.workers == 1:
-        uvicorn.run(app, **options(args.port))
+        uvicorn.run(app, **uvicorn_options("127.0.0.1", args.port))
     else:
-        uvicorn.run("http_hop_app:app", workers=args.workers, **options(args.port))
+        uvicorn.run("http_hop_app:app", workers=args.workers, **uvicorn_options("127.0.0.1", args.port))
 
 
 if __name__ == "__main__":

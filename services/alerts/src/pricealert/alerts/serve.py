@@ -55,12 +55,12 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def serve(settings: AlertsSettings) -> None:
-    """Run uvicorn until SIGTERM/SIGINT."""
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    """How uvicorn serves the alerts API (bench/http_hop_app.py serves its floor with the same)."""
     # No proxy headers: alerts needs no client address, so no X-Forwarded-For is believed (only auth's is).
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
+    return {
+        "host": host,
+        "port": port,
         "log_config": None,
         "lifespan": "on",
         "timeout_graceful_shutdown": 15,
@@ -68,6 +68,11 @@ def serve(settings: AlertsSettings) -> None:
         "http": "httptools",
         "proxy_headers": False,
     }
+
+
+def serve(settings: AlertsSettings) -> None:
+    """Run uvicorn until SIGTERM/SIGINT."""
+    options = uvicorn_options(settings.host, settings.port)
     if settings.workers == 1:
         app = create_app(settings)
         freeze_heap()
