@@ -84,16 +84,13 @@ class SymbolCatalog:
             )
         return self._entries
 
-    async def names(self) -> list[str]:
-        """Every symbol's name (upper case), sorted; raises ServiceUnavailable while there is no catalog."""
+    async def sorted_entries(self) -> tuple[list[str], dict[str, CatalogSymbol]]:
+        """Every symbol's name (upper case), sorted, and the entries by name; ServiceUnavailable while there is no
+        catalog. The sorted names are kept until the next snapshot."""
         entries = await self._ensure()
         if self._sorted is None or self._sorted[0] is not entries:
             self._sorted = (entries, sorted(entries))
-        return self._sorted[1]
-
-    async def entry(self, name: str) -> CatalogSymbol | None:
-        """The entry of an upper-case name from `names()`, or None."""
-        return (await self._ensure()).get(name)
+        return self._sorted[1], entries
 
     async def lookup(self, symbol: str) -> CatalogSymbol:
         """The catalog entry of `symbol` (case-insensitive); InvalidInput with close matches if unknown."""

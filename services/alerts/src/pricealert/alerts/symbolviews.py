@@ -83,7 +83,8 @@ def view(entry: CatalogSymbol, quote: PriceQuote | None) -> SymbolView:
 
 async def symbol_page(catalog: SymbolCatalog, redis: RedisClient, query: str, limit: int) -> SymbolPage:
     """The page of GET /symbols."""
-    entries = [e for n in search(await catalog.names(), query, limit) if (e := await catalog.entry(n)) is not None]
+    names_sorted, by_name = await catalog.sorted_entries()
+    entries = [by_name[n] for n in search(names_sorted, query, limit)]
     quotes = await current_quotes(redis, [e.symbol for e in entries])
     log.debug("symbols.listed", q=query, count=len(entries))
     return SymbolPage(items=[view(e, quotes.get(e.symbol)) for e in entries])
