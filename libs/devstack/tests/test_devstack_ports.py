@@ -156,3 +156,10 @@ def test_the_mailbox_is_shown_as_typed(tmp_path: Path, monkeypatch: pytest.Monke
     assert shown_path(str(tmp_path / "var" / "demo" / "mailbox")) == "var/demo/mailbox"
     assert shown_path("/elsewhere/mailbox") == "/elsewhere/mailbox"
     assert shown_path("SMTP_HOST") == "SMTP_HOST"
+
+
+def test_free_port_never_hands_out_one_port_twice() -> None:
+    # A stack asks for its ports before it starts anything: a repeat would put two servers on one port
+    # (it did once: the alerts API exited 3 and the gateway sent /alerts to the auth API).
+    ports = [free_port() for _ in range(2000)]
+    assert len(set(ports)) == len(ports)
