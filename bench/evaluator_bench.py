@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import time
 import uuid
@@ -21,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError
+from spread import steady
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
@@ -271,6 +274,53 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+def snapshot_name(alerts: int, symbols: int, shards: int, advanced: int) -> str:
+    """The file name of an index snapshot of these loads (load_alerts is deterministic: the same alerts each time)."""
+    return f"index-{alerts}-{symbols}-{shards}-{advanced}.rdb"
+
+
+async def loaded(url: str) -> None:
+    """Until the Redis at `url` has loaded its snapshot (it answers LOADING errors until then)."""
+    redis = connect(url)
+    try:
+        while True:
+            try:
+                await redis.ping()
+                return
+            except BusyLoadingError:
+                await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
+
+
+async def indexed_server(
+    directory: Path, alerts: int, symbols: int, shards: int, advanced: int, snapshots: Path | None
+) -> tuple[RedisServer, float | None]:
+    """A bundled Redis holding the alerts' index: started on this run's snapshot of the same load when `snapshots`
+    has one (`make bench` loads 1 M alerts once, not once per bench), else loaded, then saved there. Returns the
+    server and the seconds the load took (None when it came from a snapshot)."""
+    snapshot = snapshots / snapshot_name(alerts, symbols, shards, advanced) if snapshots else None
+    if snapshot is not None and snapshot.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(snapshot, directory / "dump.rdb")
+        server = RedisServer(directory).start()
+        await loaded(server.url)
+        return server, None
+    server = RedisServer(directory).start()
+    redis = connect(server.url)
+    try:
+        started = time.perf_counter()
+        await load_alerts(redis, alerts, symbols, shards, advanced)
+        seconds = time.perf_counter() - started
+        if snapshot is not None:
+            await redis.save()
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(directory / "dump.rdb", snapshot)
+    finally:
+        await redis.aclose()
+    return server, seconds
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
@@ -280,22 +330,37 @@ async def main() -> None:
     parser.add_argument("--ticks", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--snapshots", type=Path, help="a folder of index snapshots to start from, and to save to")
     parser.add_argument("--out", default="bench/results/evaluator.json")
     args = parser.parse_args()
-    server = RedisServer(temp_dir("bench-redis-")).start()
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        phases[name] = round(time.perf_counter() - mark, 1)
+        mark = time.perf_counter()
+
+    empty = RedisServer(temp_dir("bench-redis-empty-")).start()
+    baseline_client = connect(empty.url)
+    baseline = int((await baseline_client.info("memory"))["used_memory"])
+    await baseline_client.aclose()
+    empty.stop()
+    server, load_s = await indexed_server(
+        temp_dir("bench-redis-"), args.alerts, args.symbols, args.shards, args.advanced, args.snapshots
+    )
     redis = connect(server.url)
+    phase("index")
     try:
-        baseline = int((await redis.info("memory"))["used_memory"])
-        t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols, args.shards, args.advanced)
-        load_s = time.perf_counter() - t0
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
         rates = []
         for _ in range(args.repeats):
             rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
             await delete_streams(redis, args.shards, names.TICKS_KIND)
+        phase("throughput")
         window_bytes = await full_window_bytes(redis, args.shards)
+        phase("window_state")
         runs = []
         for run in range(args.repeats):
             await delete_streams(redis, args.shards, names.TICKS_KIND, names.TRIGGERS_KIND)
@@ -314,25 +379,33 @@ async def main() -> None:
                     "samples": [round(v, 3) for v in lat],
                 }
             )
+        phase("latency")
         median_run = sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
-        rss = statistics.median(r["evaluator_rss_mb"] for r in runs)
+        # Run i: the i-th throughput run and the i-th latency run (with its evaluator's memory).
+        each_run = [
+            {
+                "throughput_ticks_per_s": round(rate),
+                "latency_ms": {k: v for k, v in lat.items() if k not in ("samples", "evaluator_rss_mb")},
+                "evaluator_process_rss_mb": lat["evaluator_rss_mb"],
+                "index_memory_mb": round(index_mb + float(str(lat["evaluator_rss_mb"])), 1),
+            }
+            for rate, lat in zip(rates, runs, strict=True)
+        ]
         result = {
             "alerts": args.alerts,
             "advanced_alerts": args.advanced,
             "symbols": args.symbols,
             "shards": args.shards,
-            "load_seconds": round(load_s, 1),
-            "throughput_ticks_per_s": round(statistics.median(rates)),
-            "throughput_runs": [round(r) for r in rates],
+            "repeats": args.repeats,
+            "load_seconds": None if load_s is None else round(load_s, 1),
+            "index_from_snapshot": load_s is None,
+            **steady(each_run),
             "redis_index_mb": round(index_mb, 1),
             "window_state_bytes_per_symbol": round(window_bytes),
-            "evaluator_process_rss_mb": rss,
-            "index_memory_mb": round(index_mb + rss, 1),
-            "latency_ms": {k: v for k, v in median_run.items() if k != "samples"},
-            "latency_runs_p99": [r["p99"] for r in runs],
             "latency_samples_ms": median_run["samples"],
+            "phase_seconds": phases,
         }
-        print(json.dumps({k: v for k, v in result.items() if k != "latency_samples_ms"}, indent=2))
+        print(json.dumps({k: v for k, v in result.items() if k not in ("latency_samples_ms", "per_run")}, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     finally:
