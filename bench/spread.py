@@ -56,13 +56,19 @@ def steady(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def runs_of(results: dict[str, Any], path: tuple[str, ...]) -> list[float] | None:
-    """The per-run figures behind results[path[0]][path[1]]...: its bench's "per_run" list (None without one)."""
-    bench = results.get(path[0]) if path else None
-    values = bench.get("per_run", {}).get(".".join(path[1:])) if isinstance(bench, dict) else None
-    if not isinstance(values, list) or not values:
-        return None
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    return [float(v) for v in values] if numeric else None
+    """The per-run figures behind the figure at `path`: the nearest "per_run" on the way down that holds the rest of
+    the path (results["e2e"]["per_run"]["latency_ms.p99"], results["e2e"]["webhook"]["per_run"][...]); else None."""
+    node: Any = results
+    for depth, key in enumerate(path):
+        if not isinstance(node, dict):
+            return None
+        kept = node.get("per_run")
+        values = kept.get(".".join(path[depth:])) if isinstance(kept, dict) else None
+        if isinstance(values, list) and values:
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            return [float(v) for v in values] if numeric else None
+        node = node.get(key)
+    return None
 
 
 def describe(values: list[float]) -> dict[str, Any]:
