@@ -42,7 +42,8 @@ def fold(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 merged[key] = merge(values)  # type: ignore[arg-type]  # all dicts, checked just above
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-                merged[key] = statistics.median(numeric)
+                middle = statistics.median(numeric)
+                merged[key] = middle if isinstance(middle, int) else round(middle, 3)
             else:
                 merged[key] = value
         return merged
