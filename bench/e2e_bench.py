@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
-from evaluator_bench import BASE_PRICE, indexed_server, load_alerts, percentile, snapshot_name, symbol
+from evaluator_bench import BASE_PRICE, indexed_server, load_alerts_at, percentile, snapshot_name, symbol
 from spread import steady
 from webhook_bench import (
     BENCH_USER,
@@ -268,7 +268,7 @@ async def main() -> None:
             await asyncio.sleep(0.2)
         t0 = time.perf_counter()
         if not from_snapshot:
-            await load_alerts(redis, args.alerts, args.symbols, args.shards)
+            await load_alerts_at(server.url, args.alerts, args.symbols, args.shards)
         phases["index"] = round(time.perf_counter() - phase_started, 1)
         result: dict[str, object] = {
             "alerts": args.alerts,

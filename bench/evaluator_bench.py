@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import shutil
 import statistics
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -87,13 +89,19 @@ def definition(n: int, rng: random.Random, advanced: bool) -> dict[str, object]:
     return {"condition": condition, "target_price": target, "frequency": Frequency.EVERY_TIME, "cooldown_s": 60}
 
 
-async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
-    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks."""
+CHUNK = 5_000
+
+
+async def load_alerts(
+    redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0, first: int = 0, stop: int | None = None
+) -> None:
+    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks;
+    only those from `first` to `stop` (whole chunks: each chunk draws from its own seed, whoever loads it)."""
     index = AlertIndex(redis, shards)
-    rng = random.Random(1)
-    chunk = 5_000
+    chunk = CHUNK
     every = count // advanced if advanced else 0
-    for start in range(0, count, chunk):
+    for start in range(first, count if stop is None else min(stop, count), chunk):
+        rng = random.Random(start)
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
@@ -274,6 +282,40 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+def _load_part(url: str, count: int, symbols: int, shards: int, advanced: int, first: int, stop: int) -> None:
+    """One loader process's share of load_alerts."""
+
+    async def load() -> None:
+        redis = connect(url)
+        try:
+            await load_alerts(redis, count, symbols, shards, advanced, first, stop)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(load())
+
+
+async def load_alerts_at(url: str, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
+    """load_alerts into the Redis at `url`, split over one loader process per core: the Python side (building and
+    packing each alert's script call) costs four times Redis's, so one process leaves cores idle."""
+    workers = max(1, min(os.cpu_count() or 1, 4, -(-count // CHUNK)))
+    if count < 100_000 or workers == 1:  # a small load: starting the processes would cost more than they save
+        redis = connect(url)
+        try:
+            return await load_alerts(redis, count, symbols, shards, advanced)
+        finally:
+            await redis.aclose()
+    share = -(-count // CHUNK // workers) * CHUNK  # whole chunks
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, _load_part, url, count, symbols, shards, advanced, first, first + share)
+                for first in range(0, count, share)
+            )
+        )
+
+
 def snapshot_name(alerts: int, symbols: int, shards: int, advanced: int) -> str:
     """The file name of an index snapshot of these loads (load_alerts is deterministic: the same alerts each time)."""
     return f"index-{alerts}-{symbols}-{shards}-{advanced}.rdb"
@@ -310,7 +352,7 @@ async def indexed_server(
     redis = connect(server.url)
     try:
         started = time.perf_counter()
-        await load_alerts(redis, alerts, symbols, shards, advanced)
+        await load_alerts_at(server.url, alerts, symbols, shards, advanced)
         seconds = time.perf_counter() - started
         if snapshot is not None:
             await redis.save()
