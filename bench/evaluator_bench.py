@@ -157,23 +157,39 @@ def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
     return Tick(symbol=sym, price=price, trade_id=n, exchange_time=now_ms(), received_at=now_ms()).to_fields()
 
 
-async def throughput(redis: Redis, symbols: int, ticks: int, shards: int) -> float:
-    """Ticks per second the evaluator's consumers (one per shard, polled together) drain from pre-filled streams."""
-    settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
-    consumers = []
-    for shard in range(shards):
-        owner_key = names.shard_owner_key(SERVICE, shard)
-        await redis.set(owner_key, "bench")
-        consumers.append(ticks_consumer(redis, settings, shard, owner_key=owner_key, token="bench"))
-        await consumers[-1].ensure_group()
+def template(shard: int) -> str:
+    """The stream the throughput runs' ticks of `shard` are filled into once, then copied from each run."""
+    return f"bench:ticks-template:{shard}"
+
+
+async def fill_templates(redis: Redis, symbols: int, ticks: int, shards: int) -> None:
+    """The throughput runs' ticks, filled once (building and appending 200 000 ticks from Python costs more than
+    draining them); each run copies them (COPY, in Redis) into the shards' ticks streams."""
     rng = random.Random(2)
     for start in range(0, ticks, 10_000):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + 10_000, ticks)):
                 price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
                 sym = symbol(rng.randrange(symbols))
-                pipe.xadd(Tick.stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                pipe.xadd(template(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             await pipe.execute()
+
+
+async def throughput(redis: Redis, ticks: int, shards: int) -> float:
+    """Ticks per second the evaluator's consumers (one per shard, polled together) drain from the shards' streams,
+    each a fresh copy of its template (fill_templates) read by the evaluator's group from its start."""
+    settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
+    consumers = []
+    for shard in range(shards):
+        owner_key = names.shard_owner_key(SERVICE, shard)
+        await redis.set(owner_key, "bench")
+        stream = Tick.stream_of(shard)
+        await redis.delete(stream)
+        if await redis.exists(template(shard)):
+            await redis.copy(template(shard), stream)
+            await redis.xgroup_create(stream, names.GROUP_EVALUATOR, id="0")
+        consumers.append(ticks_consumer(redis, settings, shard, owner_key=owner_key, token="bench"))
+        await consumers[-1].ensure_group()
     started = time.perf_counter()
     handled = 0
     while handled < ticks:
@@ -396,10 +412,13 @@ async def main() -> None:
     phase("index")
     try:
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
+        await fill_templates(redis, args.symbols, args.ticks, args.shards)
+        phase("fill")
         rates = []
         for _ in range(args.repeats):
-            rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
+            rates.append(await throughput(redis, args.ticks, args.shards))
             await delete_streams(redis, args.shards, names.TICKS_KIND)
+        await redis.delete(*(template(shard) for shard in range(args.shards)))
         phase("throughput")
         window_bytes = await full_window_bytes(redis, args.shards)
         phase("window_state")

@@ -89,7 +89,7 @@ def main() -> None:
             "api": run("api_bench.py", "--seconds", seconds, "--repeats", repeats),
             "cluster": run(
                 "cluster_bench.py",
-                *("--alerts", "20000" if args.quick else "200000", "--ticks", "20000" if args.quick else "200000"),
+                *("--alerts", "20000" if args.quick else "200000", "--ticks", "20000" if args.quick else "100000"),
                 *("--repeats", repeats),
             ),
         }
