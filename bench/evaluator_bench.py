@@ -363,6 +363,7 @@ async def indexed_server(
         shutil.copyfile(snapshot, directory / "dump.rdb")
         server = RedisServer(directory).start()
         await loaded(server.url)
+        (directory / "dump.rdb").unlink()  # loaded: no copy of hundreds of MB left behind in the temp folder
         return server, None
     server = RedisServer(directory).start()
     redis = connect(server.url)
@@ -373,7 +374,7 @@ async def indexed_server(
         if snapshot is not None:
             await redis.save()
             snapshot.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(directory / "dump.rdb", snapshot)
+            shutil.move(directory / "dump.rdb", snapshot)
     finally:
         await redis.aclose()
     return server, seconds
