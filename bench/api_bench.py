@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 from paced_load import paced, summary
+from spread import per_run
 
 from pricealert.common import names
 from pricealert.common.events import CatalogSnapshot, CatalogSymbol
@@ -148,11 +149,11 @@ def paced_request(tokens: list[str], host: str) -> Callable[[int], bytes]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5, help="of each run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the paced (open-loop) runs")
     parser.add_argument("--users", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="bench/results/api.json")
     parser.add_argument("--direct", action="store_true", help="bypass the gateway (to measure its cost)")
     parser.add_argument(
@@ -224,8 +225,8 @@ async def main() -> None:
         script = work / "bench.lua"
         script.write_text(WRK_SCRIPT % {"tokens": ", ".join(f'"{t}"' for t in tokens)} + WRK_REPORT)
         target = f"http://127.0.0.1:{alerts_port}" if args.direct else base_url
-        runs = [wrk_run(script, target, args.connections, args.seconds) for _ in range(args.repeats)]
-        runs.sort(key=lambda r: r["requests_per_s"])
+        in_order = [wrk_run(script, target, args.connections, args.seconds) for _ in range(args.repeats)]
+        runs = sorted(in_order, key=lambda r: r["requests_per_s"])
         median = runs[len(runs) // 2]
         target_port = alerts_port if args.direct else port
         paced_runs = []
@@ -238,6 +239,10 @@ async def main() -> None:
                 seconds=args.seconds,
             )
             paced_runs.append(summary(outcome, args.rate, args.seconds))
+        # Each run's figures, in run order (wrk's run i and the paced run i), behind the medians.
+        each = per_run(
+            [{"median": wrk, "paced": {"median": one}} for wrk, one in zip(in_order, paced_runs, strict=True)]
+        )
         paced_runs.sort(key=lambda r: r["p99_ms"])
         paced_median = paced_runs[len(paced_runs) // 2]
         gateway = (
@@ -253,6 +258,7 @@ async def main() -> None:
             "runs": runs,
             "median": median,
             "paced": {"rate": args.rate, "runs": paced_runs, "median": paced_median},
+            "per_run": each,
         }
         print(json.dumps(result, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

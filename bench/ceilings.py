@@ -1,10 +1,12 @@
 """The ceilings above the evaluator and the notifier (issue 21), and the composite trade → mail floor.
 
 The read ceiling: XREADGROUP of a batch of ticks then XACK of them, with the evaluator's redis-py client (connect():
-asyncio, decode_responses off) and its reply flattening (entries_of), over a pre-filled stream: the most entries a
-second a Python consumer gets through before it does anything with them. The SMTP accept ceiling: the notifier's
-connection count, each connection sending mails of the notifier's size (MAIL, RCPT, DATA, as its pool does) to
-the local SMTP server in its own process, with no notifier logic around them.
+asyncio, decode_responses off), its batch size and its reply flattening (entries_of), over 16 pre-filled streams
+read at once as the evaluator drains its 16 shards (overlapped reads, one reader per stream, one process): the most
+entries a second a Python consumer gets through before it does anything with them. The SMTP accept ceiling: the
+notifier's connection count, each connection sending mails of the notifier's size (MAIL, RCPT, DATA, as its pool
+does) to the local SMTP server in its own process, with no notifier logic around them, as many as the notifier
+bench sends.
 """
 
 from __future__ import annotations
@@ -27,71 +29,95 @@ from pricealert.common.messages import entries_of
 from pricealert.common.redisconn import connect
 from pricealert.devstack.ports import free_port, wait_for_port
 from pricealert.devstack.servers import RedisServer, temp_dir
+from pricealert.evaluator.settings import EvaluatorSettings
 from pricealert.notifier.mail import RenderedMail, render
 from pricealert.notifier.settings import NotifierSettings
 
-STREAM, GROUP = "floor-read", "floor"
+STREAMS, GROUP = 16, "floor"  # as many streams as the evaluator's shards, each drained by its own reader
 # One mail's trigger id, replaced in the rendered bytes by a distinct one of the same length per mail.
 MAIL_ID = "t0000000"
 
 
-async def fill(url: str, entries: int) -> None:
-    """Append `entries` ticks (the evaluator's entries, field for field) and create the group at the start."""
+def stream(n: int) -> str:
+    """The n-th stream of the read ceiling."""
+    return f"floor-read-{n}"
+
+
+async def fill(url: str, entries: int, streams: int = STREAMS) -> None:
+    """Append `entries` ticks (the evaluator's entries, field for field) over `streams` streams, in turn."""
     redis = connect(url)
     try:
-        await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
         at = now_ms()
         for start in range(0, entries, 10_000):
             async with redis.pipeline(transaction=False) as pipe:
                 for n in range(start, min(start + 10_000, entries)):
                     price = Decimal("100") + Decimal(n % 3000 - 1500) / 1000
                     tick = Tick(symbol="S0001USDT", price=price, trade_id=n, exchange_time=at, received_at=at)
-                    pipe.xadd(STREAM, tick.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                    pipe.xadd(stream(n % streams), tick.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
                 await pipe.execute()
     finally:
         await redis.aclose()
 
 
-async def drain(url: str, batch: int) -> tuple[int, float, list[float]]:
-    """Read and ack the stream to its end, `batch` entries a round; entries read, seconds, ms of each round."""
+async def drain(url: str, group: str, batch: int, streams: int = STREAMS) -> tuple[int, float, list[float]]:
+    """Read and ack every stream to its end under a new group, one reader per stream at once on one client (as the
+    evaluator's consumers share theirs), `batch` entries a round; entries read, seconds, ms of each round."""
     redis = connect(url)
-    read, samples = 0, []
+    samples: list[float] = []
     try:
+        for n in range(streams):
+            await redis.xgroup_create(stream(n), group, id="0", mkstream=True)
+
+        async def one_stream(name: str) -> int:
+            read = 0
+            while True:
+                round_started = time.perf_counter()
+                entries = entries_of(await redis.xreadgroup(group, "c", {name: ">"}, count=batch))
+                if not entries:
+                    return read
+                await redis.xack(name, group, *[entry_id for entry_id, _ in entries])
+                samples.append((time.perf_counter() - round_started) * 1000)
+                read += len(entries)
+
         started = time.perf_counter()
-        while True:
-            round_started = time.perf_counter()
-            entries = entries_of(await redis.xreadgroup(GROUP, "c", {STREAM: ">"}, count=batch))
-            if not entries:
-                break
-            await redis.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
-            samples.append((time.perf_counter() - round_started) * 1000)
-            read += len(entries)
+        read = sum(await asyncio.gather(*(one_stream(stream(n)) for n in range(streams))))
         return read, time.perf_counter() - started, samples
     finally:
         await redis.aclose()
 
 
-async def read_ceiling_at(url: str, entries: int, batch: int = 1000) -> dict[str, Any]:
-    """The read ceiling against the Redis at `url` (its stream STREAM is replaced)."""
+async def read_ceiling_at(
+    url: str, entries: int, batch: int | None = None, runs: int = 1, streams: int = STREAMS
+) -> list[dict[str, Any]]:
+    """The read ceiling against the Redis at `url`: its streams filled once, then drained `runs` times (a group
+    each)."""
+    batch = batch or EvaluatorSettings().tick_batch_size  # the evaluator's XREADGROUP COUNT
     redis = connect(url)
-    await redis.delete(STREAM)
+    await redis.delete(*(stream(n) for n in range(streams)))
     await redis.aclose()
-    await fill(url, entries)
-    read, seconds, samples = await drain(url, batch)
-    return {
-        "entries": read,
-        "batch": batch,
-        "entries_per_s": round(read / seconds),
-        "batch_ms": summary(samples),
-        "how": "one stream, one connection: XREADGROUP COUNT batch, then XACK of its ids, in turn",
-    }
+    await fill(url, entries, streams)
+    results = []
+    for run in range(runs):
+        read, seconds, samples = await drain(url, f"{GROUP}-{run}", batch, streams)
+        results.append(
+            {
+                "entries": read,
+                "streams": streams,
+                "batch": batch,
+                "entries_per_s": round(read / seconds),
+                "batch_ms": summary(samples),
+                "how": f"{streams} streams read at once, one reader each on one client: XREADGROUP COUNT batch, "
+                "then XACK of its ids, in turn",
+            }
+        )
+    return results
 
 
-async def read_ceiling(entries: int, batch: int = 1000) -> dict[str, Any]:
-    """The read ceiling on a fresh bundled Redis."""
+async def read_ceiling(entries: int, batch: int | None = None, runs: int = 1) -> list[dict[str, Any]]:
+    """The read ceiling on a fresh bundled Redis, `runs` times over the same entries."""
     server = RedisServer(temp_dir("floor-read-")).start()
     try:
-        return await read_ceiling_at(server.url, entries, batch)
+        return await read_ceiling_at(server.url, entries, batch, runs)
     finally:
         server.stop()
 

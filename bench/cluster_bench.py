@@ -7,7 +7,9 @@ The clock runs while the evaluators drain the ticks: the rate between 10 % and 9
 lease hand-out at the start and the last batches left out), with the CPU seconds each evaluator process and the
 Redis masters spent. On a 2-core machine the processes and the masters share the cores: read the per-process
 and per-CPU-second figures, not only the total.
-Run: `uv run python bench/cluster_bench.py [--alerts 200000] [--ticks 600000] [--processes 1,2]`.
+The alerts are indexed once; each process count then fills and drains the ticks --repeats times (medians, with
+each repeat's figures under per_run).
+Run: `uv run python bench/cluster_bench.py [--alerts 200000] [--ticks 200000] [--repeats 5] [--processes 1,2]`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from spread import steady
 
 from pricealert.common import names
 from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, utc_now
@@ -120,6 +124,7 @@ class Evaluators:
     """N evaluator processes on the cluster."""
 
     def __init__(self, count: int, env: dict[str, str], work: Path) -> None:
+        self.env = env
         self.processes = [
             ServiceProcess(
                 "evaluator", {**env, "CONSUMER_NAME": f"evaluator-{n}"}, log_path=work / f"evaluator-{n}.log"
@@ -173,9 +178,57 @@ async def drained(redis: RedisClient, kind: str, shards: int) -> bool:
     return True
 
 
-async def one_run(cluster: RedisClusterNodes, count: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Index the alerts with `count` evaluators, then time them draining the ticks."""
-    cluster.flush()
+async def drain_once(
+    redis: RedisClient, evaluators: Evaluators, args: argparse.Namespace, masters: list[Any], work: Path
+) -> tuple[Evaluators, dict[str, Any]]:
+    """Stop the evaluators, fill the ticks holding their leases, start them again and time them draining the ticks;
+    the evaluators now running and the run's figures."""
+    count = len(evaluators.processes)
+    env = evaluators.env
+    evaluators.stop()
+    for shard in range(args.shards):  # the leases were given back at the stop; hold them while filling
+        await redis.set(names.shard_owner_key(names.GROUP_EVALUATOR, shard), HOLD, px=600_000)
+    ids = await fill_ticks(redis, args.ticks, args.symbols, args.shards)
+    evaluators = Evaluators(count, env, work).start()
+    members = names.members_key(names.GROUP_EVALUATOR)
+    await wait_until(lambda: _members(redis, members, count), 60, "every evaluator beating")
+    redis_cpu0 = sum(cpu_seconds(node.process.pid) for node in masters if node.process is not None)
+    cpu0 = evaluators.cpu()
+    for shard in range(args.shards):
+        await redis.delete(names.shard_owner_key(names.GROUP_EVALUATOR, shard))
+    t0 = time.monotonic()
+    marks: dict[str, float] = {}
+    while not await drained(redis, names.TICKS_KIND, args.shards):
+        done = await delivered(redis, ids)
+        for name, share in (("t10", 0.1), ("t90", 0.9)):
+            if name not in marks and done >= share * args.ticks:
+                marks[name] = time.monotonic()
+        if time.monotonic() - t0 > 600:
+            raise TimeoutError("the ticks were not drained within 600 s")
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - t0
+    cpu = [after - before for before, after in zip(cpu0, evaluators.cpu(), strict=True)]
+    redis_cpu = sum(cpu_seconds(node.process.pid) for node in masters if node.process is not None) - redis_cpu0
+    window = marks.get("t90", t0 + elapsed) - marks.get("t10", t0)
+    rate = 0.8 * args.ticks / window if window > 0 else args.ticks / elapsed
+    return evaluators, {
+        "drain_seconds": round(elapsed, 2),
+        "ticks_per_s": round(rate),
+        "ticks_per_s_whole_drain": round(args.ticks / elapsed),
+        "per_process_ticks_per_s": round(rate / count),
+        "evaluator_cpu_s": round(sum(cpu), 2),
+        "ticks_per_evaluator_cpu_s": round(args.ticks / sum(cpu)) if sum(cpu) else 0,
+        "redis_cpu_s": round(redis_cpu, 2),
+    }
+
+
+async def one_run(
+    cluster: RedisClusterNodes, count: int, args: argparse.Namespace, work: Path, *, index: bool
+) -> dict[str, Any]:
+    """With `count` evaluators: index the alerts (`index`; else they are indexed already, by the run before), then
+    `args.repeats` times fill the ticks and time the evaluators draining them; medians and each repeat's figures."""
+    if index:
+        cluster.flush()
     env = {
         "REDIS_CLUSTER_URL": cluster.seeds,
         "REDIS_URL": f"redis://127.0.0.1:{cluster.nodes[0].port}/0",
@@ -188,54 +241,23 @@ async def one_run(cluster: RedisClusterNodes, count: int, args: argparse.Namespa
     consumers = {f"evaluator-{n}" for n in range(1, count + 1)}
     redis = connect_cluster(cluster.seeds)
     evaluators = Evaluators(count, env, work).start()
+    index_s = None
     try:
         await wait_until(lambda: owned(redis, args.shards, consumers), 60, "the evaluators owning every shard")
-        started = time.monotonic()
-        await publish_alerts(redis, args.alerts, args.symbols, args.shards)
-        await wait_until(lambda: drained(redis, names.ALERT_EVENTS_KIND, args.shards), 600, "the alerts indexed")
-        index_s = time.monotonic() - started
-        evaluators.stop()
-        for shard in range(args.shards):  # the leases were given back at the stop; hold them while filling
-            await redis.set(names.shard_owner_key(names.GROUP_EVALUATOR, shard), HOLD, px=600_000)
-        ids = await fill_ticks(redis, args.ticks, args.symbols, args.shards)
-        evaluators = Evaluators(count, env, work).start()
-        members = names.members_key(names.GROUP_EVALUATOR)
-        await wait_until(lambda: _members(redis, members, count), 60, "every evaluator beating")
+        if index:
+            started = time.monotonic()
+            await publish_alerts(redis, args.alerts, args.symbols, args.shards)
+            await wait_until(lambda: drained(redis, names.ALERT_EVENTS_KIND, args.shards), 600, "the alerts indexed")
+            index_s = round(time.monotonic() - started, 1)
         masters = [node for node in cluster.running() if node.process is not None]
-        redis_cpu0 = sum(cpu_seconds(node.process.pid) for node in masters if node.process is not None)
-        cpu0 = evaluators.cpu()
-        for shard in range(args.shards):
-            await redis.delete(names.shard_owner_key(names.GROUP_EVALUATOR, shard))
-        t0 = time.monotonic()
-        marks: dict[str, float] = {}
-        while not await drained(redis, names.TICKS_KIND, args.shards):
-            done = await delivered(redis, ids)
-            for name, share in (("t10", 0.1), ("t90", 0.9)):
-                if name not in marks and done >= share * args.ticks:
-                    marks[name] = time.monotonic()
-            if time.monotonic() - t0 > 600:
-                raise TimeoutError("the ticks were not drained within 600 s")
-            await asyncio.sleep(0.05)
-        elapsed = time.monotonic() - t0
-        cpu = [after - before for before, after in zip(cpu0, evaluators.cpu(), strict=True)]
-        redis_cpu = sum(cpu_seconds(node.process.pid) for node in masters if node.process is not None) - redis_cpu0
+        repeats = []
+        for _ in range(args.repeats):
+            evaluators, figures = await drain_once(redis, evaluators, args, masters, work)
+            repeats.append(figures)
     finally:
         evaluators.stop()
         await redis.aclose()
-    window = marks.get("t90", t0 + elapsed) - marks.get("t10", t0)
-    rate = 0.8 * args.ticks / window if window > 0 else args.ticks / elapsed
-    return {
-        "processes": count,
-        "ticks": args.ticks,
-        "index_seconds": round(index_s, 1),
-        "drain_seconds": round(elapsed, 2),
-        "ticks_per_s": round(rate),
-        "ticks_per_s_whole_drain": round(args.ticks / elapsed),
-        "per_process_ticks_per_s": round(rate / count),
-        "evaluator_cpu_s": [round(c, 2) for c in cpu],
-        "ticks_per_evaluator_cpu_s": round(args.ticks / sum(cpu)) if sum(cpu) else None,
-        "redis_cpu_s": round(redis_cpu, 2),
-    }
+    return {"processes": count, "ticks": args.ticks, "index_seconds": index_s, **steady(repeats)}
 
 
 async def _members(redis: RedisClient, key: str, count: int) -> bool:
@@ -246,7 +268,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=200_000)
     parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--ticks", type=int, default=600_000)
+    parser.add_argument("--ticks", type=int, default=200_000, help="ticks of each repeat")
+    parser.add_argument("--repeats", type=int, default=5, help="fills and drains with each process count")
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
     parser.add_argument("--processes", default="1,2", help="comma-separated evaluator process counts, one run each")
     parser.add_argument("--out", default="bench/results/cluster.json")
@@ -254,7 +277,9 @@ async def main() -> None:
     work = temp_dir("bench-cluster-")
     cluster = RedisClusterNodes(work / "cluster", masters=3).start()
     try:
-        runs = [await one_run(cluster, int(n), args, work) for n in args.processes.split(",")]
+        # The alerts indexed once, by the first process count's evaluators; the next ones take them over.
+        counts = [int(n) for n in args.processes.split(",")]
+        runs = [await one_run(cluster, n, args, work, index=i == 0) for i, n in enumerate(counts)]
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)  # the masters' AOF files: hundreds of MB

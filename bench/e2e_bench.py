@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
-from evaluator_bench import BASE_PRICE, load_alerts, percentile, symbol
+from evaluator_bench import BASE_PRICE, indexed_server, load_alerts_at, percentile, snapshot_name, symbol
+from spread import steady
 from webhook_bench import (
     BENCH_USER,
     CHANNEL,
@@ -90,12 +91,12 @@ def accepted_times(accept_log: Path) -> dict[str, float]:
     return accepted
 
 
-async def arrivals(log: Path, *, webhook: bool, expected: int, within: float = 30.0) -> dict[str, float]:
+async def arrivals(log: Path, *, webhook: bool, expected: set[str], within: float = 30.0) -> dict[str, float]:
     """Alert id -> when its notification arrived (mail accepted; webhook received: its webhook-id is the firing id,
-    the alert id of a once alert), once `expected` arrived or `within` s passed."""
+    the alert id of a once alert), once every `expected` one arrived or `within` s passed."""
     arrived: dict[str, float] = {}
     deadline = time.monotonic() + within
-    while len(arrived) < expected and time.monotonic() < deadline:
+    while not expected <= arrived.keys() and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         arrived = receive_times(log) if webhook else accepted_times(log)
     return arrived
@@ -116,18 +117,34 @@ async def stage_samples(
     return stages
 
 
-async def measure(
-    args: argparse.Namespace, redis: RedisClient, exchange: FakeExchange, log: Path, *, first_round: int, webhook: bool
-) -> tuple[dict[str, object], int]:
-    """Play `args.rate` trades/s for `args.seconds`, one in 20 crossing a fresh alert of round `first_round` on; the
-    latency of each crossing's notification (email, or webhook). Returns the figures and the next free round."""
-    rounds = max(1, int(args.rate * args.seconds / 20 / args.symbols))
+def rounds_of(args: argparse.Namespace) -> int:
+    """Rounds of fresh alerts one run crosses: one trade in 20 crosses one, each round one alert per symbol."""
+    return max(1, int(args.rate * args.seconds / 20 / args.symbols))
+
+
+async def publish_rounds(redis: RedisClient, args: argparse.Namespace, rounds: range, *, webhook: bool) -> None:
+    """Round r's alerts, one per symbol above every price played before round r (crossed by round r's trades only)."""
     channel = CHANNEL if webhook else None
-    for r in range(first_round, first_round + rounds):  # round r's alerts are crossed by round r's trades only
+    for r in rounds:
         target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
         batch = [alert(f"lat-{r}-{n}", symbol(n), target, channel) for n in range(args.symbols)]
         await publish_alerts(redis, args.shards, batch)
-    await asyncio.sleep(3)  # the evaluator indexes them
+
+
+async def measure(
+    args: argparse.Namespace,
+    redis: RedisClient,
+    exchange: FakeExchange,
+    log: Path,
+    *,
+    first_round: int,
+    webhook: bool,
+    every_sent: set[str],
+) -> dict[str, object]:
+    """Play `args.rate` trades/s for `args.seconds`, one in 20 crossing a fresh alert of round `first_round` on (its
+    alerts published beforehand); the latency of each crossing's notification (email, or webhook). `every_sent`: the
+    alert ids crossed so far in this bench, this run's added (a notification of none of them is unexpected)."""
+    rounds = rounds_of(args)
     sent: dict[str, float] = {}
     total, fire_every = int(args.rate * args.seconds), 20
     started = time.perf_counter()
@@ -144,18 +161,19 @@ async def measure(
         else:
             exchange.trade(symbol(n % args.symbols), BASE_PRICE + Decimal("0.5"))
     achieved_rate = total / (time.perf_counter() - started)
-    accepted = await arrivals(log, webhook=webhook, expected=len(sent))
+    every_sent.update(sent)
+    accepted = await arrivals(log, webhook=webhook, expected=set(sent))
     latencies = [accepted[a] - sent[a] for a in sent if a in accepted]
     last = "trigger_to_webhook" if webhook else "trigger_to_smtp"
     stages = await stage_samples(redis, args.shards, sent, accepted, last)
     what = "webhooks" if webhook else "emails"
-    result = {
+    return {
         "offered_rate": args.rate,
         "achieved_rate": round(achieved_rate),
         f"{what}_expected": len(sent),
         f"{what}_{'received' if webhook else 'accepted'}": len(set(accepted) & set(sent)),
         "lost": len(set(sent) - set(accepted)),
-        "unexpected": len(set(accepted) - set(sent)),
+        "unexpected": len(set(accepted) - every_sent),
         **({"webhooks_unverified": unverified(log)} if webhook else {}),
         "latency_ms": {
             "p50": round(statistics.median(latencies), 2),
@@ -170,7 +188,22 @@ async def measure(
         },
         "latencies_ms": [round(v, 2) for v in latencies],
     }
-    return result, first_round + rounds
+
+
+def combined(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The runs as one: medians with each run's figures ("per_run"), counts summed over the runs, the stages of the
+    median run (by p99), every run's latencies (for the plot)."""
+    measured = [run for run in runs if run["latency_ms"]]
+    result = steady(measured) if measured else dict(runs[0])
+    for key, value in runs[0].items():
+        if key.endswith(("_expected", "_accepted", "_received", "_unverified")) or key in ("lost", "unexpected"):
+            result[key] = sum(int(str(run[key])) for run in runs) if isinstance(value, int) else value
+    if measured:
+        middle = sorted(measured, key=lambda run: run["latency_ms"]["p99"])[len(measured) // 2]  # type: ignore[index]  # a dict of figures
+        result["stages_ms_p50_p99"] = middle["stages_ms_p50_p99"]
+    result["latencies_ms"] = [v for run in runs for v in run["latencies_ms"]]  # type: ignore[attr-defined]  # a list
+    result["runs"] = len(runs)
+    return result
 
 
 async def main() -> None:
@@ -178,7 +211,9 @@ async def main() -> None:
     parser.add_argument("--alerts", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--rate", type=int, default=2_000)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="of each run")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each phase; medians, min and max reported")
+    parser.add_argument("--snapshots", type=Path, help="evaluator_bench.py's index snapshots: start from one")
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
     parser.add_argument(
         "--webhook",
@@ -190,7 +225,13 @@ async def main() -> None:
     parser.add_argument("--out", default="bench/results/e2e.json")
     args = parser.parse_args()
     work = temp_dir("bench-e2e-")
-    server = RedisServer(work / "redis").start()
+    phase_started, phases = time.perf_counter(), dict[str, float]()
+    snapshot = args.snapshots / snapshot_name(args.alerts, args.symbols, args.shards, 0) if args.snapshots else None
+    from_snapshot = snapshot is not None and snapshot.exists()
+    if from_snapshot:  # the evaluator bench's 1 M alerts, the same ones load_alerts indexes
+        server, _ = await indexed_server(work / "redis", args.alerts, args.symbols, args.shards, 0, args.snapshots)
+    else:
+        server = RedisServer(work / "redis").start()
     redis = connect(server.url)
     smtp_port, accept_log = free_port(), work / "accepted.log"
     smtp = subprocess.Popen(
@@ -226,20 +267,66 @@ async def main() -> None:
         while len(exchange.subscriptions()) < args.symbols and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols, args.shards)
-        load_s = time.perf_counter() - t0
-        result: dict[str, object] = {"alerts": args.alerts, "symbols": args.symbols, "load_seconds": round(load_s, 1)}
-        next_round = 0
-        if not args.no_email:
-            email, next_round = await measure(args, redis, exchange, accept_log, first_round=0, webhook=False)
-            result.update(email)
+        if not from_snapshot:
+            await load_alerts_at(server.url, args.alerts, args.symbols, args.shards)
+        phases["index"] = round(time.perf_counter() - phase_started, 1)
+        result: dict[str, object] = {
+            "alerts": args.alerts,
+            "symbols": args.symbols,
+            "load_seconds": None if from_snapshot else round(time.perf_counter() - t0, 1),
+            "index_from_snapshot": from_snapshot,
+        }
+        # Every run's alerts at once, email runs' then webhook runs' (each round above every price of the rounds
+        # before it): the evaluator indexes them once, not once per run.
+        rounds, every_sent = rounds_of(args), set[str]()
+        email_runs = 0 if args.no_email else args.repeats
+        webhook_runs = args.repeats if args.webhook else 0
+        await publish_rounds(redis, args, range(email_runs * rounds), webhook=False)
+        await publish_rounds(
+            redis, args, range(email_runs * rounds, (email_runs + webhook_runs) * rounds), webhook=True
+        )
+        await asyncio.sleep(3)  # the evaluator indexes them
+        phase_started = time.perf_counter()
+        if email_runs:
+            result.update(
+                combined(
+                    [
+                        await measure(
+                            args,
+                            redis,
+                            exchange,
+                            accept_log,
+                            first_round=r * rounds,
+                            webhook=False,
+                            every_sent=every_sent,
+                        )
+                        for r in range(email_runs)
+                    ]
+                )
+            )
+        phases["email"] = round(time.perf_counter() - phase_started, 1)
         hooks: dict[str, object] = {}
-        if args.webhook:  # the same alerts in the index; fresh targets above every price played so far
-            hooks, _ = await measure(args, redis, exchange, received_log, first_round=next_round, webhook=True)
+        if webhook_runs:  # the same alerts in the index; fresh targets above every price played so far
+            hooks = combined(
+                [
+                    await measure(
+                        args,
+                        redis,
+                        exchange,
+                        received_log,
+                        first_round=(email_runs + r) * rounds,
+                        webhook=True,
+                        every_sent=every_sent,
+                    )
+                    for r in range(webhook_runs)
+                ]
+            )
             result["webhook"] = hooks
-        shown = {k: v for k, v in result.items() if k != "latencies_ms"}
+        phases["webhook"] = round(time.perf_counter() - phase_started - phases["email"], 1)
+        result["phase_seconds"] = phases
+        shown = {k: v for k, v in result.items() if k not in ("latencies_ms", "per_run")}
         if hooks:
-            shown["webhook"] = {k: v for k, v in hooks.items() if k != "latencies_ms"}
+            shown["webhook"] = {k: v for k, v in hooks.items() if k not in ("latencies_ms", "per_run")}
         print(json.dumps(shown, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))

@@ -12,15 +12,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError
+from spread import steady
 
 from pricealert.common import names
 from pricealert.common.consumer import Message
@@ -84,13 +89,19 @@ def definition(n: int, rng: random.Random, advanced: bool) -> dict[str, object]:
     return {"condition": condition, "target_price": target, "frequency": Frequency.EVERY_TIME, "cooldown_s": 60}
 
 
-async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
-    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks."""
+CHUNK = 5_000
+
+
+async def load_alerts(
+    redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0, first: int = 0, stop: int | None = None
+) -> None:
+    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks;
+    only those from `first` to `stop` (whole chunks: each chunk draws from its own seed, whoever loads it)."""
     index = AlertIndex(redis, shards)
-    rng = random.Random(1)
-    chunk = 5_000
+    chunk = CHUNK
     every = count // advanced if advanced else 0
-    for start in range(0, count, chunk):
+    for start in range(first, count if stop is None else min(stop, count), chunk):
+        rng = random.Random(start)
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
@@ -146,23 +157,39 @@ def tick(sym: str, price: Decimal, n: int) -> dict[str, str]:
     return Tick(symbol=sym, price=price, trade_id=n, exchange_time=now_ms(), received_at=now_ms()).to_fields()
 
 
-async def throughput(redis: Redis, symbols: int, ticks: int, shards: int) -> float:
-    """Ticks per second the evaluator's consumers (one per shard, polled together) drain from pre-filled streams."""
-    settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
-    consumers = []
-    for shard in range(shards):
-        owner_key = names.shard_owner_key(SERVICE, shard)
-        await redis.set(owner_key, "bench")
-        consumers.append(ticks_consumer(redis, settings, shard, owner_key=owner_key, token="bench"))
-        await consumers[-1].ensure_group()
+def template(shard: int) -> str:
+    """The stream the throughput runs' ticks of `shard` are filled into once, then copied from each run."""
+    return f"bench:ticks-template:{shard}"
+
+
+async def fill_templates(redis: Redis, symbols: int, ticks: int, shards: int) -> None:
+    """The throughput runs' ticks, filled once (building and appending 200 000 ticks from Python costs more than
+    draining them); each run copies them (COPY, in Redis) into the shards' ticks streams."""
     rng = random.Random(2)
     for start in range(0, ticks, 10_000):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + 10_000, ticks)):
                 price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
                 sym = symbol(rng.randrange(symbols))
-                pipe.xadd(Tick.stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                pipe.xadd(template(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             await pipe.execute()
+
+
+async def throughput(redis: Redis, ticks: int, shards: int) -> float:
+    """Ticks per second the evaluator's consumers (one per shard, polled together) drain from the shards' streams,
+    each a fresh copy of its template (fill_templates) read by the evaluator's group from its start."""
+    settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
+    consumers = []
+    for shard in range(shards):
+        owner_key = names.shard_owner_key(SERVICE, shard)
+        await redis.set(owner_key, "bench")
+        stream = Tick.stream_of(shard)
+        await redis.delete(stream)
+        if await redis.exists(template(shard)):
+            await redis.copy(template(shard), stream)
+            await redis.xgroup_create(stream, names.GROUP_EVALUATOR, id="0")
+        consumers.append(ticks_consumer(redis, settings, shard, owner_key=owner_key, token="bench"))
+        await consumers[-1].ensure_group()
     started = time.perf_counter()
     handled = 0
     while handled < ticks:
@@ -271,6 +298,88 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+def _load_part(url: str, count: int, symbols: int, shards: int, advanced: int, first: int, stop: int) -> None:
+    """One loader process's share of load_alerts."""
+
+    async def load() -> None:
+        redis = connect(url)
+        try:
+            await load_alerts(redis, count, symbols, shards, advanced, first, stop)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(load())
+
+
+async def load_alerts_at(url: str, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
+    """load_alerts into the Redis at `url`, split over one loader process per core: the Python side (building and
+    packing each alert's script call) costs four times Redis's, so one process leaves cores idle."""
+    workers = max(1, min(os.cpu_count() or 1, 4, -(-count // CHUNK)))
+    if count < 100_000 or workers == 1:  # a small load: starting the processes would cost more than they save
+        redis = connect(url)
+        try:
+            return await load_alerts(redis, count, symbols, shards, advanced)
+        finally:
+            await redis.aclose()
+    share = -(-count // CHUNK // workers) * CHUNK  # whole chunks
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, _load_part, url, count, symbols, shards, advanced, first, first + share)
+                for first in range(0, count, share)
+            )
+        )
+
+
+def snapshot_name(alerts: int, symbols: int, shards: int, advanced: int) -> str:
+    """The file name of an index snapshot of these loads (load_alerts is deterministic: the same alerts each time)."""
+    return f"index-{alerts}-{symbols}-{shards}-{advanced}.rdb"
+
+
+async def loaded(url: str) -> None:
+    """Until the Redis at `url` has loaded its snapshot (it answers LOADING errors until then)."""
+    redis = connect(url)
+    try:
+        while True:
+            try:
+                await redis.ping()
+                return
+            except BusyLoadingError:
+                await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
+
+
+async def indexed_server(
+    directory: Path, alerts: int, symbols: int, shards: int, advanced: int, snapshots: Path | None
+) -> tuple[RedisServer, float | None]:
+    """A bundled Redis holding the alerts' index: started on this run's snapshot of the same load when `snapshots`
+    has one (`make bench` loads 1 M alerts once, not once per bench), else loaded, then saved there. Returns the
+    server and the seconds the load took (None when it came from a snapshot)."""
+    snapshot = snapshots / snapshot_name(alerts, symbols, shards, advanced) if snapshots else None
+    if snapshot is not None and snapshot.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(snapshot, directory / "dump.rdb")
+        server = RedisServer(directory).start()
+        await loaded(server.url)
+        (directory / "dump.rdb").unlink()  # loaded: no copy of hundreds of MB left behind in the temp folder
+        return server, None
+    server = RedisServer(directory).start()
+    redis = connect(server.url)
+    try:
+        started = time.perf_counter()
+        await load_alerts_at(server.url, alerts, symbols, shards, advanced)
+        seconds = time.perf_counter() - started
+        if snapshot is not None:
+            await redis.save()
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(directory / "dump.rdb", snapshot)
+    finally:
+        await redis.aclose()
+    return server, seconds
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1_000_000)
@@ -280,22 +389,40 @@ async def main() -> None:
     parser.add_argument("--ticks", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--snapshots", type=Path, help="a folder of index snapshots to start from, and to save to")
     parser.add_argument("--out", default="bench/results/evaluator.json")
     args = parser.parse_args()
-    server = RedisServer(temp_dir("bench-redis-")).start()
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        phases[name] = round(time.perf_counter() - mark, 1)
+        mark = time.perf_counter()
+
+    empty = RedisServer(temp_dir("bench-redis-empty-")).start()
+    baseline_client = connect(empty.url)
+    baseline = int((await baseline_client.info("memory"))["used_memory"])
+    await baseline_client.aclose()
+    empty.stop()
+    server, load_s = await indexed_server(
+        temp_dir("bench-redis-"), args.alerts, args.symbols, args.shards, args.advanced, args.snapshots
+    )
     redis = connect(server.url)
+    phase("index")
     try:
-        baseline = int((await redis.info("memory"))["used_memory"])
-        t0 = time.perf_counter()
-        await load_alerts(redis, args.alerts, args.symbols, args.shards, args.advanced)
-        load_s = time.perf_counter() - t0
         index_mb = (int((await redis.info("memory"))["used_memory"]) - baseline) / 2**20
+        await fill_templates(redis, args.symbols, args.ticks, args.shards)
+        phase("fill")
         rates = []
         for _ in range(args.repeats):
-            rates.append(await throughput(redis, args.symbols, args.ticks, args.shards))
+            rates.append(await throughput(redis, args.ticks, args.shards))
             await delete_streams(redis, args.shards, names.TICKS_KIND)
+        await redis.delete(*(template(shard) for shard in range(args.shards)))
+        phase("throughput")
         window_bytes = await full_window_bytes(redis, args.shards)
+        phase("window_state")
         runs = []
         for run in range(args.repeats):
             await delete_streams(redis, args.shards, names.TICKS_KIND, names.TRIGGERS_KIND)
@@ -314,25 +441,33 @@ async def main() -> None:
                     "samples": [round(v, 3) for v in lat],
                 }
             )
+        phase("latency")
         median_run = sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
-        rss = statistics.median(r["evaluator_rss_mb"] for r in runs)
+        # Run i: the i-th throughput run and the i-th latency run (with its evaluator's memory).
+        each_run = [
+            {
+                "throughput_ticks_per_s": round(rate),
+                "latency_ms": {k: v for k, v in lat.items() if k not in ("samples", "evaluator_rss_mb")},
+                "evaluator_process_rss_mb": lat["evaluator_rss_mb"],
+                "index_memory_mb": round(index_mb + float(str(lat["evaluator_rss_mb"])), 1),
+            }
+            for rate, lat in zip(rates, runs, strict=True)
+        ]
         result = {
             "alerts": args.alerts,
             "advanced_alerts": args.advanced,
             "symbols": args.symbols,
             "shards": args.shards,
-            "load_seconds": round(load_s, 1),
-            "throughput_ticks_per_s": round(statistics.median(rates)),
-            "throughput_runs": [round(r) for r in rates],
+            "repeats": args.repeats,
+            "load_seconds": None if load_s is None else round(load_s, 1),
+            "index_from_snapshot": load_s is None,
+            **steady(each_run),
             "redis_index_mb": round(index_mb, 1),
             "window_state_bytes_per_symbol": round(window_bytes),
-            "evaluator_process_rss_mb": rss,
-            "index_memory_mb": round(index_mb + rss, 1),
-            "latency_ms": {k: v for k, v in median_run.items() if k != "samples"},
-            "latency_runs_p99": [r["p99"] for r in runs],
             "latency_samples_ms": median_run["samples"],
+            "phase_seconds": phases,
         }
-        print(json.dumps({k: v for k, v in result.items() if k != "latency_samples_ms"}, indent=2))
+        print(json.dumps({k: v for k, v in result.items() if k not in ("latency_samples_ms", "per_run")}, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     finally:

@@ -23,6 +23,7 @@ import httpx
 from ceilings import composite_floor, read_ceiling, smtp_ceiling
 from floor_stats import summary
 from http_hop import http_hop
+from spread import steady
 from standardwebhooks.webhooks import Webhook
 from webhook_bench import SECRET, start_receiver, stop_receiver
 from websockets.asyncio.client import connect as ws_connect
@@ -133,25 +134,56 @@ async def webhook_post(count: int) -> dict[str, float]:
     return summary(samples)
 
 
+async def one_run(count: int, smtp_mails: int, read: dict[str, Any]) -> dict[str, Any]:
+    """One run of every floor but the HTTP hop (its runs are its own), and the composite of its p99s."""
+    run: dict[str, Any] = {
+        "redis_stream_hop_ms": await redis_hop(count),
+        "smtp_accept_ms": await smtp_accept(count // 4),
+        "websocket_frame_ms": await websocket_frame(count),
+        "webhook_post_ms": await webhook_post(count // 4),
+        # The ceilings (issue 21): the evaluator's and the notifier's bounds.
+        "read_ceiling": read,
+        "smtp_accept_ceiling": await smtp_ceiling(smtp_mails),
+    }
+    run["trade_to_mail_floor_ms"] = composite_floor(run)
+    return run
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--seconds", type=int, default=10, help="of each HTTP hop run (as api_bench's)")
-    parser.add_argument("--repeats", type=int, default=3, help="HTTP hop runs; medians are reported")
+    parser.add_argument("--count", type=int, default=1000, help="samples of each latency floor per run")
+    parser.add_argument("--read-entries", type=int, default=200_000, help="entries of the read ceiling (each run)")
+    parser.add_argument("--smtp-mails", type=int, default=5000, help="mails of each SMTP ceiling run (as notifier's)")
+    parser.add_argument("--seconds", type=int, default=5, help="of each HTTP hop run (as api_bench's)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of every floor; medians, min and max reported")
     parser.add_argument("--out", default="bench/results/floors.json")
     args = parser.parse_args()
-    result: dict[str, Any] = {
-        "redis_stream_hop_ms": await redis_hop(args.count),
-        "smtp_accept_ms": await smtp_accept(args.count // 4),
-        "websocket_frame_ms": await websocket_frame(args.count),
-        "webhook_post_ms": await webhook_post(args.count // 4),
-        # The ceilings and the HTTP hop (issue 21): the evaluator's, the notifier's and the REST rows' bounds.
-        "read_ceiling": await read_ceiling(args.count * 100),
-        "smtp_accept_ceiling": await smtp_ceiling(args.count * 2),
-        "http_hop": await http_hop(args.seconds, args.repeats),
-    }
-    result["trade_to_mail_floor_ms"] = composite_floor(result)
-    print(json.dumps(result, indent=2))
+    phases: dict[str, float] = {}
+    started = time.monotonic()
+    reads = await read_ceiling(args.read_entries, runs=args.repeats)
+    phases["read_ceiling"] = time.monotonic() - started
+    runs = []
+    for read in reads:
+        runs.append(await one_run(args.count, args.smtp_mails, read))
+    phases["other_floors"] = time.monotonic() - started - phases["read_ceiling"]
+    try:
+        hop = await http_hop(args.seconds, args.repeats)
+    except TimeoutError as error:  # the other floors stand without it
+        hop = {"error": str(error)}
+    phases["http_hop"] = time.monotonic() - started - sum(phases.values())
+    if "each_run" in hop:  # the HTTP hop's runs as the other floors': capacity and paced figures of run i
+        for run, hop_run in zip(runs, hop["each_run"], strict=True):
+            run["http_hop"] = hop_run
+    result = steady(runs)
+    if "http_hop" in result:
+        # Medians figure by figure over the runs; the runs themselves in run order.
+        result["http_hop"] |= {k: v for k, v in hop.items() if k not in ("median", "paced", "each_run")}
+        result["http_hop"]["paced"]["runs"] = hop["paced"]["runs"]
+    else:
+        result["http_hop"] = hop
+    result["repeats"] = args.repeats
+    result["phase_seconds"] = {k: round(v, 1) for k, v in phases.items()}
+    print(json.dumps({k: v for k, v in result.items() if k != "per_run"}, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
 

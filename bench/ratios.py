@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
+
+from spread import describe, runs_of
 
 
 @dataclass(frozen=True)
@@ -15,11 +18,12 @@ class Ratio:
     floor: tuple[str, ...]
     limit: float
     at_most: bool = True
+    every_run: bool = False  # the goal holds in every run, not only for the median
 
     @property
     def goal(self) -> str:
         """The goal as the table shows it."""
-        return f"{'≤' if self.at_most else '≥'} {self.limit:g}"
+        return f"{'≤' if self.at_most else '≥'} {self.limit:g}{', in every run' if self.every_run else ''}"
 
 
 RATIOS = [
@@ -60,6 +64,7 @@ RATIOS = [
         ("api", "paced", "median", "p99_ms"),
         ("floors", "http_hop", "paced", "median", "p99_ms"),
         2,
+        every_run=True,
     ),
     Ratio(
         "REST capacity ÷ HTTP hop capacity",
@@ -82,8 +87,30 @@ def figure(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
     return float(value) if is_number and value > 0 else None
 
 
+def pairs(ratio: Ratio, results: dict[str, Any]) -> tuple[list[float], str] | None:
+    """Each run's ratio and how it was paired: run i over run i when both sides kept their runs (as many), else
+    each kept run over the other side's median, else one ratio of the medians; None when a side is missing."""
+    measured, floor = figure(results, ratio.measured), figure(results, ratio.floor)
+    if measured is None or floor is None:
+        return None
+    measured_runs, floor_runs = runs_of(results, ratio.measured), runs_of(results, ratio.floor)
+    if measured_runs and floor_runs and len(measured_runs) == len(floor_runs) and all(floor_runs):
+        return [m / f for m, f in zip(measured_runs, floor_runs, strict=True)], "run by run"
+    if measured_runs:
+        return [m / floor for m in measured_runs], "each run over the floor's median"
+    if floor_runs and all(floor_runs):
+        return [measured / f for f in floor_runs], "the median over each run of the floor"
+    return [measured / floor], "medians"
+
+
+def within(ratio: Ratio, value: float) -> bool:
+    """Whether one ratio meets the goal."""
+    return value <= ratio.limit if ratio.at_most else value >= ratio.limit
+
+
 def compute(ratio: Ratio, results: dict[str, Any]) -> dict[str, Any]:
-    """One row: the two figures, their ratio and pass (None, "not measured", when an input is missing)."""
+    """One row: the two figures (medians), the ratio per run with its median, min, max and spread (max ÷ min),
+    and pass on the median ratio (on every run's with `every_run`); None, "not measured", when an input is missing."""
     measured, floor = figure(results, ratio.measured), figure(results, ratio.floor)
     row: dict[str, Any] = {
         "what": ratio.what,
@@ -92,10 +119,22 @@ def compute(ratio: Ratio, results: dict[str, Any]) -> dict[str, Any]:
         "floor": floor,
         "inputs": [".".join(ratio.measured), ".".join(ratio.floor)],
     }
-    if measured is None or floor is None:
+    paired = pairs(ratio, results)
+    if paired is None:
         return row | {"ratio": None, "pass": None}
-    value = round(measured / floor, 2)
-    return row | {"ratio": value, "pass": value <= ratio.limit if ratio.at_most else value >= ratio.limit}
+    values, how = paired
+    stats = describe(values)
+    median = round(statistics.median(values), 2)
+    ok = all(within(ratio, v) for v in values) if ratio.every_run else within(ratio, median)
+    return row | {
+        "ratio": median,
+        "min": round(stats["min"], 2),
+        "max": round(stats["max"], 2),
+        "spread": stats["spread"],
+        "runs": [round(v, 3) for v in values],
+        "paired": how,
+        "pass": ok,
+    }
 
 
 def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -109,9 +148,20 @@ def verdict(row: dict[str, Any]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:
-    """The ratio rows as Markdown lines."""
-    lines = ["| ratio (same run) | goal | measured | |", "|---|---|---|---|"]
+    """The ratio rows as Markdown lines: the median ratio (min-max over the runs), spread, the medians divided."""
+    lines = [
+        "| ratio (same run) | goal | median (min-max) | spread | figures (medians) | |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        shown = "—" if row["ratio"] is None else f"{row['ratio']:g} ({row['measured']:g} ÷ {row['floor']:g})"
-        lines.append(f"| {row['what']} | {row['goal']} | {shown} | {verdict(row)} |")
+        if row["ratio"] is None:
+            lines.append(f"| {row['what']} | {row['goal']} | — | — | — | {verdict(row)} |")
+            continue
+        several = len(row["runs"]) > 1
+        ratio = f"{row['ratio']:g} ({row['min']:g}-{row['max']:g})" if several else f"{row['ratio']:g}"
+        spread = f"{row['spread']:g}" if several and row["spread"] is not None else "—"
+        lines.append(
+            f"| {row['what']} | {row['goal']} | {ratio} | {spread} | {row['measured']:g} ÷ {row['floor']:g} "
+            f"| {verdict(row)} |"
+        )
     return lines

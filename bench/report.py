@@ -8,7 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from floor_table import floor_rows, floor_table
 from ratios import ratios, table
+from report_notes import ceilings_note, floor_note
+from spread import runs_of, shown
 
 Row = tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]
 
@@ -21,25 +24,39 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     return data
 
 
-def _at_most(value: float | None, limit: float, unit: str) -> tuple[str, bool]:
-    return ("not measured", False) if value is None else (f"{value:g} {unit}", value <= limit)
+def _spread(r: dict[str, Any], *path: str) -> str:
+    """ " (min-max)" of the figure's runs, "" with fewer than two."""
+    values = runs_of(r, path)
+    return f" ({min(values):g}-{max(values):g})" if values and len(values) > 1 else ""
 
 
-def _at_least(value: float | None, limit: float, unit: str) -> tuple[str, bool]:
-    return ("not measured", False) if value is None else (f"{value:g} {unit}", value >= limit)
+def _at_most(r: dict[str, Any], path: tuple[str, ...], limit: float, unit: str) -> tuple[str, bool]:
+    """The median (min-max) of the figure at `path`, pass when the median is at most `limit`."""
+    value = _get(r, *path)
+    return ("not measured", False) if value is None else (f"{value:g} {unit}{_spread(r, *path)}", value <= limit)
+
+
+def _at_least(r: dict[str, Any], path: tuple[str, ...], limit: float, unit: str) -> tuple[str, bool]:
+    """The median (min-max) of the figure at `path`, pass when the median is at least `limit`."""
+    value = _get(r, *path)
+    return ("not measured", False) if value is None else (f"{value:g} {unit}{_spread(r, *path)}", value >= limit)
 
 
 def _api(r: dict[str, Any]) -> tuple[str, bool]:
     # Throughput is the capacity under wrk (as fast as the system answers); p99 is read at the target load
     # (1 000 req/s on a fixed schedule): a saturated system's p99 is its queue, whatever the load asked for.
+    # The median run's figures (min-max over the runs); errors summed over every run.
     median, paced = _get(r, "api", "median"), _get(r, "api", "paced", "median")
     if not median or not paced:
         return "not measured", False
-    errors = median["errors"] + paced["errors"]
+    errors = sum(sum(runs_of(r, ("api", *path, "errors")) or [0]) for path in (("median",), ("paced", "median")))
+    errors = errors or median["errors"] + paced["errors"]
+    capacity = shown(runs_of(r, ("api", "median", "requests_per_s")), median["requests_per_s"])
+    p99 = shown(runs_of(r, ("api", "paced", "median", "p99_ms")), paced["p99_ms"])
     ok = median["requests_per_s"] >= 1000 and paced["offered_per_s"] >= 1000 and paced["p99_ms"] <= 50 and errors == 0
     return (
-        f"capacity {median['requests_per_s']} req/s (wrk, {r['api']['connections']} connections; p99 there "
-        f"{median['p99_ms']} ms); at {paced['offered_per_s']:g} req/s paced: p99 {paced['p99_ms']} ms "
+        f"capacity {capacity} req/s (wrk, {r['api']['connections']} connections; p99 there "
+        f"{median['p99_ms']} ms); at {paced['offered_per_s']:g} req/s paced: p99 {p99} ms "
         f"(p50 {paced['p50_ms']}, max {paced['max_ms']}); {errors} errors",
         ok,
     )
@@ -52,7 +69,8 @@ def _cluster(r: dict[str, Any]) -> tuple[str, bool]:
     if not {1, 2} <= set(runs):
         return "not measured", False
     parts = [
-        f"{n} process{'es' if n > 1 else ''}: {run['ticks_per_s']} ticks/s ({run['per_process_ticks_per_s']} per "
+        f"{n} process{'es' if n > 1 else ''}: {shown(run.get('per_run', {}).get('ticks_per_s'), run['ticks_per_s'])} "
+        f"ticks/s ({run['per_process_ticks_per_s']} per "
         f"process, {run['ticks_per_evaluator_cpu_s']} per evaluator CPU second, Redis {run['redis_cpu_s']} CPU s)"
         for n, run in sorted(runs.items())
     ]
@@ -68,7 +86,8 @@ def _webhook_e2e(r: dict[str, Any]) -> tuple[str, bool]:
     ratio = f"; {latency['p99'] / hop:.0f} times the stream hop floor" if hop else ""
     faults = hooks["lost"] + hooks["unexpected"] + hooks.get("webhooks_unverified", 0)
     return (
-        f"{latency['p99']:g} ms (p50 {latency['p50']:g}{ratio}; {hooks['webhooks_received']} of "
+        f"{latency['p99']:g} ms{_spread(r, 'e2e', 'webhook', 'latency_ms', 'p99')} (p50 {latency['p50']:g}{ratio}; "
+        f"{hooks['webhooks_received']} of "
         f"{hooks['webhooks_expected']} webhooks, {hooks.get('webhooks_unverified', 0)} unverified)",
         latency["p99"] <= 100 and faults == 0,
     )
@@ -80,7 +99,8 @@ def _webhooks(r: dict[str, Any]) -> tuple[str, bool]:
         return "not measured", False
     once = _get(r, "webhook", "every_delivery_once_and_verified")
     return (
-        f"{rate:g} deliveries/s ({_get(r, 'webhook', 'notifier_cpu_ms_per_delivery')} ms notifier CPU per delivery; "
+        f"{rate:g} deliveries/s{_spread(r, 'webhook', 'deliveries_per_s_after_start')} "
+        f"({_get(r, 'webhook', 'notifier_cpu_ms_per_delivery')} ms notifier CPU per delivery; "
         f"{'every one received once, signature verified' if once else 'NOT every one received once and verified'})",
         rate >= 500 and bool(once),
     )
@@ -90,12 +110,12 @@ ROWS: list[Row] = [
     (
         "tick → trigger event, p99, 2 000 ticks/s, 1 000 000 alerts on 500 symbols",
         "≤ 10 ms",
-        lambda r: _at_most(_get(r, "evaluator", "latency_ms", "p99"), 10, "ms"),
+        lambda r: _at_most(r, ("evaluator", "latency_ms", "p99"), 10, "ms"),
     ),
     (
         "trade sent by the fake exchange → email accepted by the SMTP server, p99, same load",
         "≤ 100 ms",
-        lambda r: _at_most(_get(r, "e2e", "latency_ms", "p99"), 100, "ms"),
+        lambda r: _at_most(r, ("e2e", "latency_ms", "p99"), 100, "ms"),
     ),
     (
         "trade sent by the fake exchange → signed webhook received by a local receiver, p99, same load",
@@ -105,17 +125,17 @@ ROWS: list[Row] = [
     (
         "evaluator throughput, one process, 1 000 000 active alerts",
         "≥ 50 000 ticks/s",
-        lambda r: _at_least(_get(r, "evaluator", "throughput_ticks_per_s"), 50_000, "ticks/s"),
+        lambda r: _at_least(r, ("evaluator", "throughput_ticks_per_s"), 50_000, "ticks/s"),
     ),
     (
         "evaluator throughput, one process, 1 000 000 alerts of which 200 000 percent, range or recurring",
         "≥ 50 000 ticks/s",
-        lambda r: _at_least(_get(r, "evaluator_mixed", "throughput_ticks_per_s"), 50_000, "ticks/s"),
+        lambda r: _at_least(r, ("evaluator_mixed", "throughput_ticks_per_s"), 50_000, "ticks/s"),
     ),
     (
         "tick → trigger event, p99, 2 000 ticks/s, the same mixed 1 000 000 alerts",
         "≤ 10 ms",
-        lambda r: _at_most(_get(r, "evaluator_mixed", "latency_ms", "p99"), 10, "ms"),
+        lambda r: _at_most(r, ("evaluator_mixed", "latency_ms", "p99"), 10, "ms"),
     ),
     (
         "rolling-window state per symbol with percent alerts (Redis)",
@@ -125,12 +145,12 @@ ROWS: list[Row] = [
     (
         "ingest throughput, one process, fake exchange flooding",
         "≥ 20 000 trades/s",
-        lambda r: _at_least(_get(r, "ingest", "median_ticks_per_s"), 20_000, "trades/s"),
+        lambda r: _at_least(r, ("ingest", "median_ticks_per_s"), 20_000, "trades/s"),
     ),
     (
         "notifier throughput, one process, local SMTP server (once started)",
         "≥ 500 emails/s",
-        lambda r: _at_least(_get(r, "notifier", "emails_per_s_after_start"), 500, "emails/s"),
+        lambda r: _at_least(r, ("notifier", "emails_per_s_after_start"), 500, "emails/s"),
     ),
     (
         "webhook deliveries, one notifier process, local receiver verifying every signature (once started)",
@@ -146,33 +166,9 @@ ROWS: list[Row] = [
     (
         "evaluator memory for 1 000 000 active alerts (process + its Redis keys)",
         "≤ 300 MB",
-        lambda r: _at_most(_get(r, "evaluator", "index_memory_mb"), 300, "MB"),
+        lambda r: _at_most(r, ("evaluator", "index_memory_mb"), 300, "MB"),
     ),
 ]
-
-
-def _floor_note(results: dict[str, Any]) -> str:
-    hop = _get(results, "floors", "redis_stream_hop_ms", "p99")
-    e2e = _get(results, "e2e", "latency_ms", "p99")
-    tick = _get(results, "evaluator", "latency_ms", "p99")
-    if not hop:
-        return ""
-    parts = [f"One Redis stream hop (XADD → blocked XREADGROUP) is {hop} ms p99 here."]
-    if tick:
-        parts.append(f"tick → trigger p99 is {tick / hop:.1f} times that floor.")
-    if e2e:
-        parts.append(f"trade → email p99 is {e2e / hop:.1f} times that floor.")
-    hook = _get(results, "e2e", "webhook", "latency_ms", "p99")
-    if hook:
-        parts.append(f"trade → webhook p99 is {hook / hop:.1f} times that floor.")
-    post = _get(results, "floors", "webhook_post_ms", "p99")
-    if post:
-        parts.append(f"One signed webhook POST to the local receiver is {post} ms p99.")
-    smtp = _get(results, "floors", "smtp_accept_ms", "p99")
-    ws = _get(results, "floors", "websocket_frame_ms", "p99")
-    if smtp and ws:
-        parts.append(f"One SMTP accept is {smtp} ms p99, one loopback WebSocket frame {ws} ms p99.")
-    return " ".join(parts)
 
 
 def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
@@ -186,33 +182,6 @@ def machine_line(info: dict[str, Any]) -> str:
     """The machine as the report's first line."""
     load = " / ".join(f"{v:g}" for v in info["load_average_before"])
     return f"Machine: {info['cpu_model']}, {info['cores']} cores; load average before the run {load} (1 / 5 / 15 min)."
-
-
-def _ceilings_note(results: dict[str, Any]) -> str:
-    """The floors and ceilings issue 21 added, in one paragraph ('' when none was measured)."""
-    parts = []
-    read = _get(results, "floors", "read_ceiling")
-    if read and "entries_per_s" in read:
-        parts.append(
-            f"Read ceiling (XREADGROUP of {read['batch']} + XACK, redis-py): {read['entries_per_s']} entries/s "
-            f"(a batch p50 {read['batch_ms']['p50']} / p99 {read['batch_ms']['p99']} ms)."
-        )
-    smtp = _get(results, "floors", "smtp_accept_ceiling")
-    if smtp and "mails_per_s" in smtp:
-        parts.append(
-            f"SMTP accept ceiling ({smtp['connections']} connections, {smtp['mail_bytes']}-byte mails): "
-            f"{smtp['mails_per_s']} mails/s."
-        )
-    hop = _get(results, "floors", "http_hop")
-    if hop and "median" in hop:
-        parts.append(
-            f"HTTP hop (nginx + uvicorn, a trivial GET): capacity {hop['median']['requests_per_s']} req/s, "
-            f"p99 {hop['paced']['median']['p99_ms']} ms at {hop['paced']['rate']:g} req/s paced."
-        )
-    composite = _get(results, "floors", "trade_to_mail_floor_ms", "p99")
-    if composite:
-        parts.append(f"Composite trade → mail floor (2 hops + 1 frame + 1 accept, a sum of p99s): {composite} ms.")
-    return " ".join(parts)
 
 
 def plot(samples: list[float], path: Path) -> None:
@@ -238,25 +207,66 @@ def plot(samples: list[float], path: Path) -> None:
     plt.close(figure)
 
 
+def _timing(results: dict[str, Any], total_seconds: float) -> str:
+    """The closing line: how long `make bench` took in all and per bench."""
+    minutes, seconds = divmod(round(total_seconds), 60)
+    each = ", ".join(
+        f"{name} {data['wall_seconds']:g} s"
+        for name, data in results.items()
+        if isinstance(data, dict) and "wall_seconds" in data
+    )
+    return f"Wall time of the whole run: {minutes} min {seconds} s ({each})."
+
+
+def _stages_and_errors(results: dict[str, Any]) -> list[str]:
+    """The end-to-end stages of the median run, then the benches that failed to run."""
+    lines: list[str] = []
+    for label, path in (("End-to-end", ("e2e",)), ("Webhook end-to-end", ("e2e", "webhook"))):
+        stages = _get(results, *path, "stages_ms_p50_p99")
+        if stages:
+            lines += [
+                f"{label} stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
+                "",
+            ]
+    errors = [f"- {name}: {data['error']}" for name, data in results.items() if "error" in data]
+    if errors:
+        lines += ["Benchmarks that failed to run:", *errors, ""]
+    return lines
+
+
 def write_report(
-    results: dict[str, Any], folder: Path, *, quick: bool = False, machine_info: dict[str, Any] | None = None
+    results: dict[str, Any],
+    folder: Path,
+    *,
+    quick: bool = False,
+    machine_info: dict[str, Any] | None = None,
+    total_seconds: float | None = None,
 ) -> None:
     """bench.json (everything measured, every floor and ratio) and bench.md (the tables), plus the latency plot."""
     rows = []
     for what, target, measure in ROWS:
         measured, ok = measure(results)
         rows.append({"what": what, "target": target, "measured": measured, "pass": ok})
-    ratio_rows = ratios(results)
+    ratio_rows, floors = ratios(results), floor_rows(results)
     samples = _get(results, "e2e", "latencies_ms") or []
     if samples:
         plot(samples, folder / "e2e_latency.png")
-    everything = {"quick": quick, "machine": machine_info, "rows": rows, "ratios": ratio_rows, "results": results}
+    everything = {
+        "quick": quick,
+        "machine": machine_info,
+        "wall_seconds": None if total_seconds is None else round(total_seconds, 1),
+        "rows": rows,
+        "floors": floors,
+        "ratios": ratio_rows,
+        "results": results,
+    }
     (folder / "bench.json").write_text(json.dumps(everything, indent=2))
     lines = ["# pricealert benchmark", ""]
     if machine_info:
         lines += [machine_line(machine_info), ""]
     if quick:
         lines += ["**Quick run (small loads): a smoke test, not a measurement.**", ""]
+    lines += ["Each figure is the median of the runs, with (min-max) over them.", ""]
     lines += ["| what | target | measured | |", "|---|---|---|---|"]
     lines += [
         f"| {r['what']} | {r['target']} | {r['measured']} | {'pass' if r['pass'] else '**miss**'} |" for r in rows
@@ -268,19 +278,14 @@ def write_report(
         *table(ratio_rows),
         "",
     ]
-    for note in (_floor_note(results), _ceilings_note(results)):
+    if floors:
+        lines += [*floor_table(floors), ""]
+    for note in (floor_note(results), ceilings_note(results)):
         if note:
             lines += [note, ""]
-    for label, path in (("End-to-end", ("e2e",)), ("Webhook end-to-end", ("e2e", "webhook"))):
-        stages = _get(results, *path, "stages_ms_p50_p99")
-        if stages:
-            lines += [
-                f"{label} stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
-                "",
-            ]
-    errors = [f"- {name}: {data['error']}" for name, data in results.items() if "error" in data]
-    if errors:
-        lines += ["Benchmarks that failed to run:", *errors, ""]
+    lines += _stages_and_errors(results)
     if samples:
         lines += ["![end-to-end latency](e2e_latency.png)", ""]
+    if total_seconds is not None:
+        lines += [_timing(results, total_seconds), ""]
     (folder / "bench.md").write_text("\n".join(lines))

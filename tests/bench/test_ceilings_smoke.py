@@ -5,19 +5,24 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from ceilings import GROUP, STREAM, composite_floor, notifier_mail, read_ceiling_at, smtp_ceiling
+from ceilings import GROUP, composite_floor, notifier_mail, read_ceiling_at, smtp_ceiling, stream
 from http_hop import http_hop
 
 from pricealert.common.redisconn import connect
 from pricealert.testsupport.nginx import nginx_binary
 
 
-async def test_the_read_ceiling_reads_and_acks_every_entry(redis_url: str) -> None:
-    result = await read_ceiling_at(redis_url, 2_000, batch=1_000)
-    assert result["entries"] == 2_000 and result["batch_ms"]["count"] == 2 and result["entries_per_s"] > 0
+async def test_the_read_ceiling_reads_and_acks_every_entry_of_its_16_streams_in_each_run(redis_url: str) -> None:
+    runs = await read_ceiling_at(redis_url, 3_200, batch=100, runs=2)
+    assert len(runs) == 2
+    for run in runs:  # 200 entries a stream: 2 batches of 100 on each of the 16
+        assert run["entries"] == 3_200 and run["streams"] == 16 and run["batch_ms"]["count"] == 32
+        assert run["entries_per_s"] > 0
     redis = connect(redis_url)
     try:
-        assert (await redis.xpending(STREAM, GROUP))["pending"] == 0
+        for n in range(16):
+            for group in (f"{GROUP}-0", f"{GROUP}-1"):
+                assert (await redis.xpending(stream(n), group))["pending"] == 0
     finally:
         await redis.aclose()
 
