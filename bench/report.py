@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from profile_report import profile_section
 from ratios import ratios, table
 
 Row = tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]
@@ -283,4 +284,5 @@ def write_report(
         lines += ["Benchmarks that failed to run:", *errors, ""]
     if samples:
         lines += ["![end-to-end latency](e2e_latency.png)", ""]
+    lines += profile_section(results, folder)
     (folder / "bench.md").write_text("\n".join(lines))

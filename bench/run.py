@@ -87,6 +87,10 @@ def main() -> None:
             "--ticks",
             "60000" if args.quick else "600000",
         ),
+        # py-spy flame graphs (bench/results/profiles/) of the evaluator, notifier and alerts API under these loads.
+        "profiles": run(
+            "profiles.py", "--seconds", "2" if args.quick else "10", "--alerts", "5000" if args.quick else "100000"
+        ),
     }
     write_report(results, RESULTS, quick=args.quick, machine_info=machine_info)
     print((RESULTS / "bench.md").read_text())
