@@ -20,10 +20,15 @@ FRAME = re.compile(
     r'fg:x="(?P<x>\d+)" fg:w="(?P<w>\d+)"'
 )
 
-# (label, substrings of a frame's name): a subtree's share counts each sample once, under its outermost match.
+# (label, substrings of a frame's name): a subtree's share counts each sample once, under its outermost match. Subtrees
+# overlap: a collection the parser's allocations set off counts under both.
 SUBTREES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # The RESP reader and the reply callbacks (a dict per stream entry) against the packing of commands.
-    ("redis-py reply parsing", tuple(f"redis/_parsers/{part}" for part in ("resp", "base", "helpers", "socket"))),
+    # The reply readers (hiredis's C reader.c and read.c, or redis-py's own) and the reply callbacks (pairs_to_dict:
+    # a dict per stream entry), against the packing of commands.
+    (
+        "redis-py reply parsing",
+        (*(f"redis/_parsers/{part}" for part in ("resp", "base", "helpers", "hiredis")), "(reader.c", "(read.c"),
+    ),
     ("redis-py command packing", ("redis/_parsers/encoders", "pack_command")),
     ("redis-py (all)", ("(redis/",)),
     ("json", ("(json/", "_json.c", "orjson")),
@@ -38,6 +43,7 @@ SUBTREES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("asyncpg", ("asyncpg",)),
     ("SMTP (aiosmtplib)", ("aiosmtplib",)),
     ("email message building", ("(email/",)),
+    ("templates (jinja2)", ("(jinja2/", "markupsafe", ".j2)")),
     ("cryptography and JWT", ("cryptography", "(jwt/", "libcrypto")),
     ("imports (start-up)", ("_find_and_load",)),
 )

@@ -1,6 +1,6 @@
 """Flame graphs of the evaluator, the notifier and the alerts API under the bench rows' own loads, and where time goes.
 
-Run: `uv run python bench/profiles.py [--seconds 10] [--rate 100] [--alerts 100000] [--only evaluator,notifier,api]`.
+Run: `uv run python bench/profiles.py [--seconds 10] [--rate 100] [--alerts 50000] [--only evaluator,notifier,...]`.
 Each bench runs as its own command, as `make bench` runs it, with a short load; py-spy records the process that does
 the work, once its load runs, into bench/results/profiles/<name>.svg:
 - evaluator: the evaluator service (`python -m pricealert.evaluator`) that evaluator_bench.py's latency phase
@@ -10,9 +10,10 @@ the work, once its load runs, into bench/results/profiles/<name>.svg:
 - notifier: the notifier service that notifier_bench.py starts, draining its queued triggers into the SMTP server;
 - api: the alerts API's uvicorn processes (the supervisor and its workers) while api_bench.py's wrk capacity run
   and then its paced 1 000 req/s run go through nginx.
-The JSON gives each graph's top functions by self time and the share of notable subtrees (flame_summary.py), of
-the samples taken while the process was busy. `--native` (the default) adds C frames: garbage collection,
-allocation and system calls show under the Python function that caused them.
+The evaluator's own work per tick does not grow with the alerts (they are matched in Redis, by the evaluation
+script), so a smaller index than the row's 1 000 000 keeps the start short. The JSON gives each graph's top functions
+by self time and the share of notable subtrees (flame_summary.py). `--native` (the default) adds C frames: garbage
+collection, allocation and system calls show under the Python function that caused them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import math
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from flame_summary import summarize
@@ -39,8 +41,8 @@ def plans(args: argparse.Namespace) -> dict[str, tuple[str, list[str], Target]]:
     # notifier's queue lasts about as long at ~600 mails/s (a faster drain only leaves idle time, not in the graph).
     mails = args.mails or round(600 * (seconds + 2))
     api_seconds = max(1, math.ceil((seconds + 1) / 2))
-    drain_seconds = min(seconds, 8.0)  # a queue for longer takes long to fill
-    drain_ticks = round(40_000 * (drain_seconds + 1))
+    drain_seconds = min(seconds, 6.0)  # a queue for longer takes long to fill
+    drain_ticks = round(30_000 * (drain_seconds + 1))
     return {
         "evaluator": (
             f"the evaluator service at evaluator_bench's 2 000 ticks/s, {args.alerts} alerts on 500 symbols",
@@ -72,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="recording time per process")
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
-    parser.add_argument("--alerts", type=int, default=100_000, help="alerts indexed for the evaluator's profile")
+    parser.add_argument("--alerts", type=int, default=50_000, help="alerts indexed for the evaluator's profile")
     parser.add_argument("--mails", type=int, default=0, help="triggers queued for the notifier (0: from --seconds)")
     parser.add_argument("--only", default=",".join(NAMES), help="comma-separated, of " + ", ".join(NAMES))
     parser.add_argument("--no-native", dest="native", action="store_false", help="Python frames only")
@@ -95,7 +97,9 @@ def main() -> None:
             svg = folder / f"{name}.svg"
             svg.unlink(missing_ok=True)
             command = [sys.executable, f"bench/{bench[0]}", *bench[1:], "--out", str(Path(scratch) / f"{name}.json")]
+            started = time.monotonic()
             outcome = profile_command(command, target, svg, rate=args.rate, native=args.native)
+            outcome["wall_seconds"] = round(time.monotonic() - started, 1)
             if "error" not in outcome and not svg.exists():
                 outcome["error"] = f"py-spy wrote no graph: {outcome.get('py_spy_said')}"
             profiles[name] = {"what": what, "svg": str(svg), **outcome, **(summarize(svg) if svg.exists() else {})}
