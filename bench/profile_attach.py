@@ -92,7 +92,6 @@ class Target:
     settle_s: float  # then wait this long before recording
     seconds: float
     subprocesses: bool = False  # the target's own children too (uvicorn's workers)
-    wait_after_s: float = 60.0  # how long the command may go on after the recording before it is interrupted
 
 
 def record(pid: int, svg: Path, *, seconds: float, rate: int, subprocesses: bool, native: bool) -> dict[str, object]:
@@ -108,22 +107,21 @@ def record(pid: int, svg: Path, *, seconds: float, rate: int, subprocesses: bool
 def profile_command(
     command: list[str], target: Target, svg: Path, *, rate: int, native: bool, timeout_s: float = 300
 ) -> dict[str, object]:
-    """Run `command`, record `target` in it into `svg` once its load runs, and let the command finish."""
-    bench = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    seen: dict[int, str] = {}  # the bench's processes: what to end if it has to be interrupted
-    interrupted = False
+    """Run `command`, record `target` in it into `svg` once its load runs, then stop the command."""
+    log = svg.with_suffix(".log")  # the bench's output (its Ctrl-C traceback, or why it failed)
+    with log.open("wb") as output:
+        bench = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    seen: dict[int, str] = {}  # the bench's processes: what to end if its interruption leaves them behind
     try:
         deadline = time.monotonic() + timeout_s
         while (signal_pid := find_descendant(bench.pid, target.start_when)) is None or not has_socket(signal_pid):
             if bench.poll() is not None or time.monotonic() > deadline:
-                interrupted = bench.poll() is None
-                return {"error": f"{target.start_when!r} never started (exit {bench.poll()})"}
+                return {"error": f"{target.start_when!r} never started (exit {bench.poll()}; see {log})"}
             time.sleep(0.05)
         time.sleep(target.settle_s)
         pid = signal_pid if target.start_when == target.process else find_descendant(bench.pid, target.process)
         seen.update((p, command_line(p)) for p in descendants(bench.pid))
         if pid is None:
-            interrupted = True
             return {"error": f"no {target.process!r} process while {target.start_when!r} ran"}
         profiled = [pid, *descendants(pid)] if target.subprocesses else [pid]
         before, started = cpu_seconds(profiled), time.monotonic()
@@ -135,21 +133,17 @@ def profile_command(
             outcome["cpu_s"] = {"user": round(sum(u for u, _ in used), 2), "system": round(sum(s for _, s in used), 2)}
         outcome["wall_s"] = round(elapsed, 2)
         seen.update((p, command_line(p)) for p in descendants(bench.pid))
-        try:
-            bench.wait(timeout=target.wait_after_s)
-        except subprocess.TimeoutExpired:
-            interrupted = True
         return {**outcome, "target_command": seen.get(pid, target.process), "seconds": target.seconds}
     finally:
+        # Its figures are not wanted: the bench is stopped at once (it stops its servers in `finally` on Ctrl-C).
         if bench.poll() is None:
-            bench.send_signal(signal.SIGINT)  # the benches stop their servers in `finally` on KeyboardInterrupt
+            bench.send_signal(signal.SIGINT)
             try:
                 bench.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 bench.kill()
                 bench.wait()
-        if interrupted:
-            for pid, line in seen.items():  # what the interrupted bench left behind, if still the same process
-                if line and command_line(pid) == line:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+        for pid, line in seen.items():  # what the bench left behind (not all its steps clean up), if still the same
+            if line and command_line(pid) == line:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)

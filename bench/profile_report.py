@@ -19,7 +19,8 @@ def _profile_line(name: str, profile: dict[str, Any], folder: Path) -> str:
     kernel = f"; CPU {cpu['user']} s user + {cpu['system']} s system over {profile['wall_s']} s" if cpu else ""
     calls = profile.get("system_call_share")
     top = ", ".join(f"{t['function']} {_percent(t['self_share'])}" for t in profile.get("top_self", [])[:6])
-    subtrees = ", ".join(f"{k} {_percent(v)}" for k, v in profile.get("subtrees", {}).items())
+    ranked = sorted(profile.get("subtrees", {}).items(), key=lambda kv: -kv[1])
+    subtrees = ", ".join(f"{k} {_percent(v)}" for k, v in ranked)
     return (
         f"- **{name}** ({profile['what']}): [{link}]({link}); {profile.get('busy_samples', 0)} busy samples"
         f"{f', {_percent(calls)} of them in system calls' if calls is not None else ''}{kernel}. "
@@ -36,7 +37,8 @@ def profile_section(results: dict[str, Any], folder: Path) -> list[str]:
         "## Where the time goes (py-spy flame graphs)",
         "",
         "Shares of samples, not times: the machine is shared. System calls are counted apart (on a busy machine",
-        "most of their samples are a thread waiting for a core), the other shares are of the time in user space.",
+        "most of their samples are a thread waiting for a core), the other shares are of the time in user space;",
+        "subtrees overlap (a garbage collection set off while parsing a reply counts under both).",
         "",
         *(_profile_line(name, profile, folder) for name, profile in profiles.items()),
         "",

@@ -30,7 +30,7 @@ from flame_summary import summarize
 from profile_attach import Target, profile_command, py_spy_works
 
 # One latency run of the evaluator row (v1 alerts), and a small throughput phase before it.
-EVALUATOR_ROW = ["--advanced", "0", "--ticks", "10000", "--repeats", "1"]
+EVALUATOR_ROW = ["--advanced", "0", "--ticks", "2000", "--repeats", "1"]
 NAMES = ("evaluator", "evaluator_drain", "notifier", "api")
 
 
@@ -59,7 +59,7 @@ def plans(args: argparse.Namespace) -> dict[str, tuple[str, list[str], Target]]:
         "notifier": (
             f"the notifier service draining notifier_bench's {mails} queued triggers into the local SMTP server",
             ["notifier_bench.py", "--mails", str(mails), "--runs", "1"],
-            Target("pricealert.notifier", "pricealert.notifier", settle_s=0.5, seconds=seconds, wait_after_s=20),
+            Target("pricealert.notifier", "pricealert.notifier", settle_s=0.5, seconds=seconds),
         ),
         "api": (
             f"the alerts API (uvicorn supervisor and workers) under api_bench's wrk run then its paced 1 000 req/s "
