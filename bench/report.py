@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from floor_table import floor_rows, floor_table
+from profile_report import profile_section
 from ratios import ratios, table
 from report_notes import ceilings_note, floor_note
 from spread import runs_of, shown
@@ -286,6 +287,7 @@ def write_report(
     lines += _stages_and_errors(results)
     if samples:
         lines += ["![end-to-end latency](e2e_latency.png)", ""]
+    lines += profile_section(results, folder)
     if total_seconds is not None:
         lines += [_timing(results, total_seconds), ""]
     (folder / "bench.md").write_text("\n".join(lines))

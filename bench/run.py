@@ -92,6 +92,10 @@ def main() -> None:
                 *("--alerts", "20000" if args.quick else "200000", "--ticks", "20000" if args.quick else "100000"),
                 *("--repeats", repeats),
             ),
+            # py-spy flame graphs (bench/results/profiles/) of the evaluator, notifier and alerts API under these loads.
+            "profiles": run(
+                "profiles.py", "--seconds", "2" if args.quick else "10", "--alerts", "5000" if args.quick else "50000"
+            ),
         }
     finally:
         shutil.rmtree(snapshots, ignore_errors=True)
