@@ -28,6 +28,7 @@ from redis.exceptions import BusyLoadingError
 from spread import steady
 
 from pricealert.common import names
+from pricealert.common.collector import keep_collector_off_hot_paths
 from pricealert.common.consumer import Message
 from pricealert.common.events import (
     WINDOWS,
@@ -179,6 +180,7 @@ async def throughput(redis: Redis, ticks: int, shards: int) -> float:
     """Ticks per second the evaluator's consumers (one per shard, polled together) drain from the shards' streams,
     each a fresh copy of its template (fill_templates) read by the evaluator's group from its start."""
     settings = EvaluatorSettings(consumer_name="bench", SHARDS=shards)
+    keep_collector_off_hot_paths()  # as the evaluator's process sets it (runner.py)
     consumers = []
     for shard in range(shards):
         owner_key = names.shard_owner_key(SERVICE, shard)

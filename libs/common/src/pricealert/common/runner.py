@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from pricealert.common.collector import keep_collector_off_hot_paths
 from pricealert.common.logging import configure_logging
 from pricealert.common.metrics import serve_worker_metrics
 from pricealert.common.redisconn import RedisClient, connect_to, wait_for_redis
@@ -65,6 +66,7 @@ def run_worker_process(
     """Entry point of a worker process: logging, metrics (when METRICS_PORT is set), and `run` until SIGTERM."""
     configure_logging(service=service, level=settings.log_level, json=settings.log_json)
     serve_worker_metrics(settings.metrics_host, settings.metrics_port)
+    keep_collector_off_hot_paths()
 
     async def main() -> None:
         redis = connect_to(settings.redis_url, settings.redis_cluster_url)
