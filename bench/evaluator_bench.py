@@ -20,6 +20,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+from index_load import load_plain
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -84,13 +85,18 @@ def definition(n: int, rng: random.Random, advanced: bool) -> dict[str, object]:
     return {"condition": condition, "target_price": target, "frequency": Frequency.EVERY_TIME, "cooldown_s": 60}
 
 
-async def load_alerts(redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
-    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks."""
+async def load_alerts(
+    redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0, *, first: int = 0, script: bool = False
+) -> None:
+    """Index alerts first .. count-1 (every count/advanced-th an advanced one), spread over symbols, rarely fired by
+    ticks. With no advanced ones, by bulk ZADDs (index_load.py: the same keys, far faster) unless `script`."""
+    if not advanced and not script:
+        return await load_plain(redis, first, count, [symbol(n) for n in range(symbols)], shards)
     index = AlertIndex(redis, shards)
-    rng = random.Random(1)
+    rng = random.Random(1 + first)
     chunk = 5_000
     every = count // advanced if advanced else 0
-    for start in range(0, count, chunk):
+    for start in range(first, count, chunk):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.

@@ -1,0 +1,89 @@
+"""Bulk loading of v1-shaped alerts into the evaluator's index: the members index_alert.lua would write, many per ZADD.
+
+The script checks tombstones, versions and duplicates one alert per call; a bench's fresh index has none of them, so
+the same members (MEMBER_FIELDS, the indexed_at the script takes from Redis's clock) go in one ZADD per key and
+chunk, written as raw RESP on one connection (Redis's mass insertion; redis-py's command packing was most of the
+time). tests/bench/test_curves_smoke.py checks the keys come out exactly as the script writes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import now_ms
+from pricealert.common.shards import shard_of
+from pricealert.evaluator.index import MEMBER_FIELDS
+
+# The member's layout this writes: alert id, indexed_at, user id, email, condition, target, expires_at (none), name.
+assert MEMBER_FIELDS == (
+    "alert_id",
+    "indexed_at",
+    "user_id",
+    "email",
+    "condition",
+    "target_price",
+    "expires_at",
+    "name",
+)
+
+
+def _uuid(n: int) -> str:
+    """str(uuid.UUID(int=n)), without the object."""
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _zadd(key: str, pairs: list[bytes]) -> bytes:
+    """One ZADD as RESP: `pairs` alternate score and member, each already a RESP bulk string."""
+    return b"*%d\r\n$4\r\nZADD\r\n%s%s" % (len(pairs) + 2, _bulk(key.encode()), b"".join(pairs))
+
+
+async def _send(host: str, port: int, commands: list[bytes]) -> None:
+    """Write the commands on a fresh connection and read one integer reply each (an error reply raises)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(b"".join(commands))
+        await writer.drain()
+        for _ in commands:
+            line = await reader.readline()
+            if not line.startswith(b":"):
+                raise RuntimeError(f"ZADD failed: {line!r}")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def load_plain(
+    redis: Redis, first: int, count: int, symbols: list[str], shards: int, *, chunk: int = 100_000
+) -> None:
+    """Alerts first .. count-1 as evaluator_bench.load_alerts makes them with no advanced ones (the same random
+    targets: definition(n, Random(1 + first), False)), indexed as index_alert.lua would."""
+    kwargs = redis.connection_pool.connection_kwargs
+    host, port = kwargs.get("host", "127.0.0.1"), int(kwargs.get("port", 6379))
+    rng = random.Random(1 + first)
+    keys = [
+        (names.eval_above_key(shard_of(s, shards), s), names.eval_below_key(shard_of(s, shards), s)) for s in symbols
+    ]
+    for start in range(first, count, chunk):
+        now = now_ms()  # one clock read per chunk: the script reads Redis's, in ms, per alert
+        pairs: dict[str, list[bytes]] = defaultdict(list)
+        for n in range(start, min(start + chunk, count)):
+            offset = rng.randint(2_000, 90_000)  # thousandths, as definition()
+            above = n % 2 == 0
+            cents = 100_000 + offset if above else 100_000 - offset
+            target = f"{cents // 1000}.{cents % 1000:03d}".rstrip("0").rstrip(".")  # Decimal's form of it
+            member = (
+                f"{_uuid(n)}\t{now}\t{_uuid(n % 50_000 + 10**12)}\ttrader.{n % 50_000:05d}@example.com\t"
+                f"{'above' if above else 'below'}\t{target}\t\t"
+            ).encode()
+            pairs[keys[n % len(symbols)][0 if above else 1]] += (_bulk(target.encode()), _bulk(member))
+        await _send(host, port, [_zadd(key, values) for key, values in pairs.items()])
