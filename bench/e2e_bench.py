@@ -186,7 +186,8 @@ async def main() -> None:
         help="then the same again with the firings delivered as webhooks to a local receiver (issue 19), on the "
         "same alerts",
     )
-    parser.add_argument("--no-email", action="store_true", help="skip the email phase (with --webhook)")
+    parser.add_argument("--no-email", action="store_true", help="skip the email phase (with --webhook or --rates)")
+    parser.add_argument("--rates", default="", help="then trade → mail at each of these trades/s in turn (1000,5000)")
     parser.add_argument("--out", default="bench/results/e2e.json")
     args = parser.parse_args()
     work = temp_dir("bench-e2e-")
@@ -233,6 +234,13 @@ async def main() -> None:
         if not args.no_email:
             email, next_round = await measure(args, redis, exchange, accept_log, first_round=0, webhook=False)
             result.update(email)
+        curve = []
+        for rate in (int(r) for r in args.rates.split(",") if r):  # the cost curve (bench/curves.py), ascending
+            args.rate = rate
+            point, next_round = await measure(args, redis, exchange, accept_log, first_round=next_round, webhook=False)
+            curve.append(point)
+        if curve:
+            result["curve"] = curve
         hooks: dict[str, object] = {}
         if args.webhook:  # the same alerts in the index; fresh targets above every price played so far
             hooks, _ = await measure(args, redis, exchange, received_log, first_round=next_round, webhook=True)
