@@ -75,8 +75,8 @@ def section(curves: dict[str, Any] | None) -> list[str]:
         "",
         *alerts_table(curves),
         "",
-        f"Tick rate, with {_count(rates.get('alerts') or 0)} alerts (tick → trigger; it stops at the first saturated "
-        f"rate) and {_count(e2e.get('alerts') or 0)} (trade → mail):",
+        f"Tick rate, with {_count(rates.get('alerts') or 0)} alerts (tick → trigger; it stops once the evaluator "
+        f"saturates) and {_count(e2e.get('alerts') or 0)} (trade → mail):",
         "",
         *rates_table(curves),
         "",

@@ -8,13 +8,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Ratio:
-    """One goal: the figure at `measured` divided by the one at `floor`, at most or at least `limit`."""
+    """One goal: the figure at `measured` divided by the one at `floor` (or by the constant `floor_value`, a budget),
+    at most or at least `limit`."""
 
     what: str
     measured: tuple[str, ...]
     floor: tuple[str, ...]
     limit: float
     at_most: bool = True
+    floor_value: float | None = None
 
     @property
     def goal(self) -> str:
@@ -68,6 +70,19 @@ RATIOS = [
         0.5,
         at_most=False,
     ),
+    Ratio(
+        "bytes per alert (Redis + process), 10 M alerts ÷ a budget of 250 B",
+        ("curves", "largest", "bytes_per_alert"),
+        (),
+        1,
+        floor_value=250,
+    ),
+    Ratio(
+        "tick → trigger p99 (2 000 ticks/s), 10 M alerts ÷ the same at 1 M",
+        ("curves", "largest", "latency_ms", "p99"),
+        ("curves", "reference", "latency_ms", "p99"),
+        1.5,
+    ),
 ]
 
 
@@ -84,13 +99,14 @@ def figure(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
 
 def compute(ratio: Ratio, results: dict[str, Any]) -> dict[str, Any]:
     """One row: the two figures, their ratio and pass (None, "not measured", when an input is missing)."""
-    measured, floor = figure(results, ratio.measured), figure(results, ratio.floor)
+    constant = ratio.floor_value is not None
+    measured, floor = figure(results, ratio.measured), ratio.floor_value if constant else figure(results, ratio.floor)
     row: dict[str, Any] = {
         "what": ratio.what,
         "goal": ratio.goal,
         "measured": measured,
         "floor": floor,
-        "inputs": [".".join(ratio.measured), ".".join(ratio.floor)],
+        "inputs": [".".join(ratio.measured), f"{ratio.floor_value:g}" if constant else ".".join(ratio.floor)],
     }
     if measured is None or floor is None:
         return row | {"ratio": None, "pass": None}

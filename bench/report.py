@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from curves_report import section as curves_section
 from ratios import ratios, table
 
 Row = tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]
@@ -278,6 +279,7 @@ def write_report(
                 f"{label} stages (p50 / p99 ms): " + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in stages.items()),
                 "",
             ]
+    lines += curves_section(results.get("curves"))
     errors = [f"- {name}: {data['error']}" for name, data in results.items() if "error" in data]
     if errors:
         lines += ["Benchmarks that failed to run:", *errors, ""]

@@ -87,6 +87,8 @@ def main() -> None:
             "--ticks",
             "60000" if args.quick else "600000",
         ),
+        # How cost grows (issue 21): alerts 10 k .. 10 M, tick rates to saturation, REST load (about 5 minutes).
+        "curves": run("curves.py", *(["--quick"] if args.quick else [])),
     }
     write_report(results, RESULTS, quick=args.quick, machine_info=machine_info)
     print((RESULTS / "bench.md").read_text())
