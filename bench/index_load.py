@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections import defaultdict
 
 from redis.asyncio import Redis
@@ -47,19 +48,19 @@ def _zadd(key: str, pairs: list[bytes]) -> bytes:
     return b"*%d\r\n$4\r\nZADD\r\n%s%s" % (len(pairs) + 2, _bulk(key.encode()), b"".join(pairs))
 
 
-async def _send(host: str, port: int, commands: list[bytes]) -> None:
-    """Write the commands on a fresh connection and read one integer reply each (an error reply raises)."""
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(b"".join(commands))
-        await writer.drain()
-        for _ in commands:
-            line = await reader.readline()
-            if not line.startswith(b":"):
-                raise RuntimeError(f"ZADD failed: {line!r}")
-    finally:
-        writer.close()
-        await writer.wait_closed()
+def _send(host: str, port: int, commands: list[bytes]) -> None:
+    """Write the commands on a fresh connection and read one integer reply each (an error reply raises). Blocking:
+    it runs in a thread, so Redis takes one chunk while the next is made (the GIL is free in send and recv)."""
+    with socket.create_connection((host, port)) as connection:
+        connection.sendall(b"".join(commands))
+        replies = b""
+        while replies.count(b"\r\n") < len(commands):
+            data = connection.recv(1 << 16)
+            if not data:
+                raise RuntimeError("Redis closed the connection during a bulk load")
+            replies += data
+    if any(not line.startswith(b":") for line in replies.split(b"\r\n")[:-1]):
+        raise RuntimeError(f"a ZADD failed: {replies[:300]!r}")
 
 
 async def load_plain(
@@ -73,17 +74,23 @@ async def load_plain(
     keys = [
         (names.eval_above_key(shard_of(s, shards), s), names.eval_below_key(shard_of(s, shards), s)) for s in symbols
     ]
+    # The user id and email of alert n are those of user n % 50 000 (evaluator_bench.load_alerts): made once each.
+    users = [f"{_uuid(u + 10**12)}\ttrader.{u:05d}@example.com" for u in range(min(count, 50_000))]
+    sending: asyncio.Task[None] | None = None  # Redis takes a chunk while the next one is made
     for start in range(first, count, chunk):
         now = now_ms()  # one clock read per chunk: the script reads Redis's, in ms, per alert
         pairs: dict[str, list[bytes]] = defaultdict(list)
         for n in range(start, min(start + chunk, count)):
             offset = rng.randint(2_000, 90_000)  # thousandths, as definition()
             above = n % 2 == 0
-            cents = 100_000 + offset if above else 100_000 - offset
-            target = f"{cents // 1000}.{cents % 1000:03d}".rstrip("0").rstrip(".")  # Decimal's form of it
-            member = (
-                f"{_uuid(n)}\t{now}\t{_uuid(n % 50_000 + 10**12)}\ttrader.{n % 50_000:05d}@example.com\t"
-                f"{'above' if above else 'below'}\t{target}\t\t"
-            ).encode()
+            price = 100_000 + offset if above else 100_000 - offset
+            target = f"{price // 1000}.{price % 1000:03d}".rstrip("0").rstrip(".")  # Decimal's form of it
+            member = (f"{_uuid(n)}\t{now}\t{users[n % 50_000]}\t{'above' if above else 'below'}\t{target}\t\t").encode()
             pairs[keys[n % len(symbols)][0 if above else 1]] += (_bulk(target.encode()), _bulk(member))
-        await _send(host, port, [_zadd(key, values) for key, values in pairs.items()])
+        if sending:
+            await sending
+        sending = asyncio.create_task(
+            asyncio.to_thread(_send, host, port, [_zadd(key, values) for key, values in pairs.items()])
+        )
+    if sending:
+        await sending
