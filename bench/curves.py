@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
 from pricealert.devstack.servers import RedisServer, temp_dir
 
-FULL = {"alerts": "10000,100000,1000000,10000000", "rates": "500,2000,5000,10000", "rest": "250,500,1000,2000,4000"}
-QUICK = {"alerts": "2000,10000,50000", "rates": "500,2000", "rest": "100,400"}
+FULL = {"alerts": "10000,100000,1000000,10000000", "rates": "500,2000,5000,10000", "rest": "250,1000,2000,4000"}
+QUICK = {"alerts": "2000,20000", "rates": "500,2000", "rest": "100,400"}
 
 
 def ints(text: str) -> list[int]:
@@ -114,8 +115,9 @@ def e2e_part(args: argparse.Namespace) -> dict[str, Any]:
 
 def rest_part(args: argparse.Namespace) -> dict[str, Any]:
     data = subprocess_json(
-        "api_bench.py", "--seconds", str(max(1, round(args.seconds))), "--repeats", "1", "--rates", args.rest
-    )
+        "api_bench.py", "--seconds", str(max(1, round(args.seconds * 2 / 3))), "--repeats", "1", "--users", "10",
+        "--rates", args.rest,
+    )  # fmt: skip
     points = data.get("curve") or []
     for point in points:
         point["saturated"] = rest_saturation(point, points[0])
@@ -141,7 +143,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, help="ticks per throughput point (50 000)")
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--shards", type=int, default=16)
-    parser.add_argument("--parts", default="evaluator,e2e,rest", help="which curves to measure")
+    parser.add_argument("--parts", help="which curves to measure (evaluator,e2e,rest; --quick: evaluator)")
     parser.add_argument("--out", default="bench/results/curves.json")
     args = parser.parse_args()
     preset = QUICK if args.quick else FULL
@@ -152,17 +154,22 @@ def main() -> None:
     args.reference = args.reference or (counts[-2] if len(counts) > 1 else counts[-1])
     args.rate_alerts = args.rate_alerts or args.reference
     args.e2e_alerts = args.e2e_alerts or args.reference
-    args.seconds = args.seconds or (2.0 if args.quick else 3.0)
+    args.seconds = args.seconds or (1.0 if args.quick else 3.0)
     args.ticks = args.ticks or (5_000 if args.quick else 50_000)
     args.breakdown_at = {args.reference, counts[-1]}
-    parts = set(args.parts.split(","))
+    # --quick skips the two curves that start a whole stack (most of a minute each): seconds, not minutes.
+    parts = set((args.parts or ("evaluator" if args.quick else "evaluator,e2e,rest")).split(","))
     started = time.monotonic()
     result: dict[str, Any] = {"quick": args.quick, "seconds_per_point": args.seconds, "wall_seconds": {}}
-    for name, part in (("evaluator", evaluator_part), ("e2e", e2e_part), ("rest", rest_part)):
+    measures: dict[str, Callable[[], dict[str, Any]]] = {
+        "evaluator": lambda: asyncio.run(evaluator_part(args)),
+        "e2e": lambda: {"e2e_curve": e2e_part(args)},
+        "rest": lambda: {"rest_curve": rest_part(args)},
+    }
+    for name, measure in measures.items():
         if name in parts:
             t0 = time.monotonic()
-            measured = asyncio.run(part(args)) if name == "evaluator" else part(args)  # type: ignore[arg-type]
-            result.update(measured if name == "evaluator" else {f"{name}_curve": measured})
+            result.update(measure())
             result["wall_seconds"][name] = round(time.monotonic() - t0, 1)
     result["wall_seconds"]["total"] = round(time.monotonic() - started, 1)
     out = Path(args.out)

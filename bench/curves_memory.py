@@ -27,7 +27,7 @@ def process_rss_bytes(pid: int) -> int:
     return next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
 
 
-async def _members(redis: Redis, key: bytes, kind: str) -> tuple[int, list[bytes]]:
+async def _members(redis: Redis, key: bytes, kind: str) -> tuple[int, list[Any]]:
     """How many entries the key holds and a few of them (a sorted set's members, a hash's fields)."""
     if kind == "zset":
         return int(await redis.zcard(key)), list(await redis.zrange(key, 0, 19))
@@ -48,10 +48,12 @@ async def breakdown(redis: Redis, *, sample: int = 40) -> dict[str, Any]:
         usage, entries, lengths, encodings = 0, 0, [], set()
         for key in found[:sample]:
             usage += int(await redis.memory_usage(key, samples=0) or 0)
-            count, some = await _members(redis, key, (await redis.type(key)).decode())
+            kind_of: Any = await redis.type(key)
+            count, some = await _members(redis, key, kind_of.decode())
             entries += count
             lengths += [len(m) for m in some]
-            encodings.add((await redis.object("encoding", key)).decode())
+            encoding: Any = await redis.object("encoding", key)
+            encodings.add(encoding.decode())
         kinds[kind] = {
             "keys": len(found),
             "sampled_keys": min(sample, len(found)),

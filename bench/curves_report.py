@@ -62,31 +62,53 @@ def rest_table(curves: dict[str, Any]) -> list[str]:
 
 
 def section(curves: dict[str, Any] | None) -> list[str]:
-    """bench.md's "How cost grows" section ([] when the curves did not run)."""
+    """bench.md's "How cost grows" section ([] when the curves did not run): a table and a plot per curve measured."""
     if not curves or "error" in curves:
         return [f"How cost grows: not measured ({curves['error']}).", ""] if curves else []
-    rates = curves.get("rates_curve") or {}
-    e2e, rest = curves.get("e2e_curve") or {}, curves.get("rest_curve") or {}
-    lines = ["## How cost grows", ""]
-    lines += [
-        f"Shorter points than the rows above ({curves['seconds_per_point']:g} s each, one run): indicative, and "
-        "only as steady as the machine was quiet."
-        + (" **Quick run: loads scaled down, 10 M not run.**" if curves["quick"] else ""),
+    rates, e2e, rest = (curves.get(k) or {} for k in ("rates_curve", "e2e_curve", "rest_curve"))
+    skipped = [what for what, part in (("trade → mail", e2e), ("REST", rest)) if not part]
+    note = f"{' and '.join(skipped)} not run" if skipped else ""
+    if curves["quick"]:
+        note = f" **Quick run: loads scaled down, 10 M not run{', ' + note if note else ''}.**"
+    elif note:
+        note = f" {note[0].upper()}{note[1:]}."
+    lines = [
+        "## How cost grows",
         "",
-        *alerts_table(curves),
-        "",
-        f"Tick rate, with {_count(rates.get('alerts') or 0)} alerts (tick → trigger; it stops once the evaluator "
-        f"saturates) and {_count(e2e.get('alerts') or 0)} (trade → mail):",
-        "",
-        *rates_table(curves),
-        "",
-        f"REST create + list, paced, against offered load (capacity under wrk {rest.get('capacity_requests_per_s')} "
-        "req/s):",
-        "",
-        *rest_table(curves),
+        f"Shorter points than the rows above ({curves['seconds_per_point']:g} s each, one run): indicative, and only "
+        f"as steady as the machine was quiet.{note}",
         "",
     ]
-    lines += [f"![{name}]({name})" for name in PLOTS] + [""]
+    if curves.get("alerts_curve"):
+        lines += [*alerts_table(curves), "", f"![{PLOTS[0]}]({PLOTS[0]})", ""]
+    if rates.get("points") or e2e.get("points"):
+        lines += [
+            "Tick rate: "
+            + "; ".join(
+                f"{what} with {_count(part['alerts'])} alerts"
+                for what, part in (
+                    ("tick → trigger (it stops once the evaluator saturates)", rates),
+                    ("trade → mail", e2e),
+                )
+                if part.get("points")
+            )
+            + ".",
+            "",
+            *rates_table(curves),
+            "",
+            f"![{PLOTS[1]}]({PLOTS[1]})",
+            "",
+        ]
+    if rest.get("points"):
+        lines += [
+            f"REST create + list, paced, against offered load (capacity under wrk "
+            f"{rest.get('capacity_requests_per_s')} req/s):",
+            "",
+            *rest_table(curves),
+            "",
+            f"![{PLOTS[2]}]({PLOTS[2]})",
+            "",
+        ]
     return lines
 
 
