@@ -130,8 +130,10 @@ def rest_part(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small loads, 10 M scaled down: a smoke run")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="small loads (10 M not run), evaluator curves only: a smoke run in seconds"
+    )
     parser.add_argument("--alerts", help=f"alert counts, ascending (default {FULL['alerts']})")
     parser.add_argument("--rates", help=f"ticks/s for the rate curves (default {FULL['rates']})")
     parser.add_argument("--rest", help=f"REST req/s offered (default {FULL['rest']})")
