@@ -19,8 +19,9 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from index_load import load_plain
+from index_load import Members, load_plain
 from redis.asyncio import Redis
 
 from pricealert.common import names
@@ -89,10 +90,10 @@ async def load_alerts(
     redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0, *, first: int = 0, script: bool = False
 ) -> None:
     """Index alerts first .. count-1 (every count/advanced-th an advanced one), spread over symbols, rarely fired by
-    ticks. With no advanced ones, by bulk ZADDs (index_load.py: the same keys, far faster) unless `script`."""
+    ticks. The v1-shaped ones by bulk ZADDs (index_load.py: the same keys, far faster) unless `script`."""
     if not advanced and not script:
         return await load_plain(redis, first, count, [symbol(n) for n in range(symbols)], shards)
-    index = AlertIndex(redis, shards)
+    index, plain = AlertIndex(redis, shards), Members(redis, shards)
     rng = random.Random(1 + first)
     chunk = 5_000
     every = count // advanced if advanced else 0
@@ -100,20 +101,27 @@ async def load_alerts(
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
+                alert_id, user_id = str(uuid.UUID(int=n)), str(uuid.UUID(int=n % 50_000 + 10**12))
+                email, sym = f"trader.{n % 50_000:05d}@example.com", symbol(n % symbols)
+                fields: dict[str, Any] = definition(n, rng, bool(every) and n % every == every - 1)
+                if not script and len(fields) == 2:  # a v1 level: condition and target_price only
+                    plain.add(alert_id, user_id, email, sym, fields["condition"], fields["target_price"])
+                    continue
                 event = AlertEvent(
                     type=AlertEventType.CREATED,
                     event_id=f"e{n}",
-                    alert_id=str(uuid.UUID(int=n)),
-                    user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
-                    email=f"trader.{n % 50_000:05d}@example.com",
-                    symbol=symbol(n % symbols),
+                    alert_id=alert_id,
+                    user_id=user_id,
+                    email=email,
+                    symbol=sym,
                     name=None,
                     expires_at=None,
                     occurred_at=utc_now(),
-                    **definition(n, rng, bool(every) and n % every == every - 1),  # type: ignore[arg-type]  # a dict of objects
+                    **fields,
                 )
                 await index.apply(event, client=pipe)
             await pipe.execute()
+        await plain.send()
 
 
 async def full_window_bytes(redis: Redis, shards: int) -> int:

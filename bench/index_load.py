@@ -12,13 +12,14 @@ import asyncio
 import random
 import socket
 from collections import defaultdict
+from decimal import Decimal
 
 from redis.asyncio import Redis
 
 from pricealert.common import names
-from pricealert.common.events import now_ms
+from pricealert.common.events import Condition, now_ms
 from pricealert.common.shards import shard_of
-from pricealert.evaluator.index import MEMBER_FIELDS
+from pricealert.evaluator.index import MEMBER_FIELDS, IndexedAlert
 
 # The member's layout this writes: alert id, indexed_at, user id, email, condition, target, expires_at (none), name.
 assert MEMBER_FIELDS == (
@@ -94,3 +95,28 @@ async def load_plain(
         )
     if sending:
         await sending
+
+
+class Members:
+    """v1-shaped alerts queued by index key as ZADD arguments, `send` writing them (the plain alerts of a mixed load,
+    beside the advanced ones the scripts index); the member as IndexedAlert.member_rest makes it."""
+
+    def __init__(self, redis: Redis, shards: int) -> None:
+        kwargs = redis.connection_pool.connection_kwargs
+        self.host, self.port = str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
+        self.shards, self.now = shards, now_ms()
+        self.pairs: dict[str, list[bytes]] = defaultdict(list)
+
+    def add(self, alert_id: str, user_id: str, email: str, symbol: str, condition: Condition, target: Decimal) -> None:
+        price = format(target, "f")
+        rest = IndexedAlert(alert_id, user_id, email, symbol, condition, price, "", None).member_rest()
+        key = {Condition.ABOVE: names.eval_above_key, Condition.BELOW: names.eval_below_key}[condition]
+        member = f"{alert_id}\t{self.now}\t{rest}".encode()
+        self.pairs[key(shard_of(symbol, self.shards), symbol)] += (_bulk(price.encode()), _bulk(member))
+
+    async def send(self) -> None:
+        if self.pairs:
+            commands = [_zadd(key, values) for key, values in self.pairs.items()]
+            await asyncio.to_thread(_send, self.host, self.port, commands)
+        self.pairs.clear()
+        self.now = now_ms()

@@ -19,10 +19,18 @@ from redis.asyncio import Redis
 BENCH = Path(__file__).parents[2] / "bench"
 
 
-async def index_contents(redis: Redis) -> dict[bytes, list[tuple[bytes, float]]]:
-    """Every key's members with their scores, the indexed_at field (a clock reading) left out."""
-    contents = {}
+async def index_contents(redis: Redis) -> dict[bytes, Any]:
+    """Every key's members with their scores or fields with their values, clock readings (a member's indexed_at, a
+    definition's "at") left out."""
+    contents: dict[bytes, Any] = {}
     for key in await redis.keys("*"):
+        if await redis.type(key) == b"hash":
+            fields = await redis.hgetall(key)
+            contents[key] = {
+                f: {k: v for k, v in json.loads(d).items() if k != "at"} if d[:1] == b"{" else d
+                for f, d in fields.items()
+            }
+            continue
         members = await redis.zrange(key, 0, -1, withscores=True)
         contents[key] = sorted((b"\t".join(m.split(b"\t")[:1] + m.split(b"\t")[2:]), s) for m, s in members)
     return contents
@@ -38,6 +46,15 @@ async def test_the_bulk_loader_writes_the_keys_the_index_script_writes(redis: Re
     by_bulk = await index_contents(redis)
     assert len(by_script) == 40 and sum(map(len, by_script.values())) == 3_000
     assert by_bulk == by_script
+
+
+async def test_a_mixed_load_indexes_its_plain_alerts_in_bulk_and_the_rest_by_script(redis: Redis) -> None:
+    await load_alerts(redis, 3_000, 40, 16, advanced=600, script=True)
+    by_script = await index_contents(redis)
+    await redis.flushall()
+    await load_alerts(redis, 3_000, 40, 16, advanced=600)
+    assert any(b":defs" in key for key in by_script) and any(b":above:" in key for key in by_script)
+    assert await index_contents(redis) == by_script
 
 
 def test_the_evaluator_curves_run_end_to_end_with_tiny_loads(tmp_path: Path) -> None:
