@@ -146,7 +146,9 @@ def write_plots(curves: dict[str, Any], folder: Path) -> None:
                 axes.plot(
                     [p["offered_rate"] for p in shown], [p["latency_ms"][q] for p in shown], style, label=f"{label} {q}"
                 )
-        axes.set(xlabel="ticks/s offered", ylabel="ms", yscale="log")
+            saturated = [p for p in shown if p.get("saturated")]
+            axes.plot([p["offered_rate"] for p in saturated], [p["latency_ms"]["p99"] for p in saturated], "kx", ms=12)
+        axes.set(xlabel="ticks/s offered (x: saturated, see the table)", ylabel="ms", yscale="log")
         axes.legend()
         _save(plt, figure, folder / PLOTS[1], "latency as the tick rate grows")
     rest = (curves.get("rest_curve") or {}).get("points") or []
@@ -154,6 +156,10 @@ def write_plots(curves: dict[str, Any], folder: Path) -> None:
         figure, axes = plt.subplots(figsize=(7, 4))
         for q, style in (("p50_ms", "o-"), ("p99_ms", "s--")):
             axes.plot([p["offered_per_s"] for p in rest], [p[q] for p in rest], style, label=q.removesuffix("_ms"))
+        saturated = [p for p in rest if p.get("saturated")]
+        axes.plot(
+            [p["offered_per_s"] for p in saturated], [p["p99_ms"] for p in saturated], "kx", ms=12, label="saturated"
+        )
         axes.set(xlabel="req/s offered (paced)", ylabel="ms", yscale="log")
         axes.legend()
         _save(plt, figure, folder / PLOTS[2], "REST create + list against offered load")
