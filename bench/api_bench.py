@@ -152,6 +152,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="of each run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the paced (open-loop) runs")
+    parser.add_argument("--rates", default="", help="then one paced run at each of these req/s (500,2000)")
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="bench/results/api.json")
@@ -245,6 +246,11 @@ async def main() -> None:
         )
         paced_runs.sort(key=lambda r: r["p99_ms"])
         paced_median = paced_runs[len(paced_runs) // 2]
+        curve = []  # the cost curve (bench/curves.py): p99 against offered load
+        for rate in (float(r) for r in args.rates.split(",") if r):
+            request = paced_request(tokens, f"127.0.0.1:{target_port}")
+            outcome = await paced("127.0.0.1", target_port, request, rate=rate, seconds=args.seconds)
+            curve.append(summary(outcome, rate, args.seconds))
         gateway = (
             "none (--direct)"
             if args.direct
@@ -259,6 +265,7 @@ async def main() -> None:
             "median": median,
             "paced": {"rate": args.rate, "runs": paced_runs, "median": paced_median},
             "per_run": each,
+            **({"curve": curve} if curve else {}),
         }
         print(json.dumps(result, indent=2))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -122,13 +122,29 @@ def rounds_of(args: argparse.Namespace) -> int:
     return max(1, int(args.rate * args.seconds / 20 / args.symbols))
 
 
-async def publish_rounds(redis: RedisClient, args: argparse.Namespace, rounds: range, *, webhook: bool) -> None:
-    """Round r's alerts, one per symbol above every price played before round r (crossed by round r's trades only)."""
+FIRE_EVERY = 20  # one trade in 20 crosses a fresh alert
+
+
+def crossings(args: argparse.Namespace) -> int:
+    """Alerts one run crosses: one trade in FIRE_EVERY, at most one alert per symbol and round."""
+    return min(rounds_of(args) * args.symbols, len(range(0, int(args.rate * args.seconds), FIRE_EVERY)))
+
+
+async def publish_rounds(
+    redis: RedisClient, args: argparse.Namespace, first_round: int, runs: int, *, webhook: bool
+) -> None:
+    """`runs` runs' alerts from round `first_round` on: round r one per symbol above every price played before round
+    r (crossed by round r's trades only); only the alerts a run's trades cross, since one left unfired would be
+    crossed by a later run's higher prices."""
     channel = CHANNEL if webhook else None
-    for r in rounds:
-        target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
-        batch = [alert(f"lat-{r}-{n}", symbol(n), target, channel) for n in range(args.symbols)]
-        await publish_alerts(redis, args.shards, batch)
+    rounds, fires = rounds_of(args), crossings(args)
+    for run_start in range(first_round, first_round + runs * rounds, rounds):
+        for r in range(run_start, run_start + rounds):
+            target = BASE_PRICE + Decimal("0.6") + Decimal(r) / 5
+            crossed = min(args.symbols, fires - (r - run_start) * args.symbols)
+            batch = [alert(f"lat-{r}-{n}", symbol(n), target, channel) for n in range(max(0, crossed))]
+            if batch:
+                await publish_alerts(redis, args.shards, batch)
 
 
 async def measure(
@@ -145,8 +161,8 @@ async def measure(
     alerts published beforehand); the latency of each crossing's notification (email, or webhook). `every_sent`: the
     alert ids crossed so far in this bench, this run's added (a notification of none of them is unexpected)."""
     rounds = rounds_of(args)
+    total, fire_every = int(args.rate * args.seconds), FIRE_EVERY
     sent: dict[str, float] = {}
-    total, fire_every = int(args.rate * args.seconds), 20
     started = time.perf_counter()
     fired = 0
     for n in range(total):
@@ -221,7 +237,8 @@ async def main() -> None:
         help="then the same again with the firings delivered as webhooks to a local receiver (issue 19), on the "
         "same alerts",
     )
-    parser.add_argument("--no-email", action="store_true", help="skip the email phase (with --webhook)")
+    parser.add_argument("--no-email", action="store_true", help="skip the email phase (with --webhook or --rates)")
+    parser.add_argument("--rates", default="", help="then trade → mail at each of these trades/s in turn (1000,5000)")
     parser.add_argument("--out", default="bench/results/e2e.json")
     args = parser.parse_args()
     work = temp_dir("bench-e2e-")
@@ -281,10 +298,8 @@ async def main() -> None:
         rounds, every_sent = rounds_of(args), set[str]()
         email_runs = 0 if args.no_email else args.repeats
         webhook_runs = args.repeats if args.webhook else 0
-        await publish_rounds(redis, args, range(email_runs * rounds), webhook=False)
-        await publish_rounds(
-            redis, args, range(email_runs * rounds, (email_runs + webhook_runs) * rounds), webhook=True
-        )
+        await publish_rounds(redis, args, 0, email_runs, webhook=False)
+        await publish_rounds(redis, args, email_runs * rounds, webhook_runs, webhook=True)
         await asyncio.sleep(3)  # the evaluator indexes them
         phase_started = time.perf_counter()
         if email_runs:
@@ -323,6 +338,20 @@ async def main() -> None:
             )
             result["webhook"] = hooks
         phases["webhook"] = round(time.perf_counter() - phase_started - phases["email"], 1)
+        # The cost curve (bench/curves.py): trade → mail at each rate in turn, ascending, each on rounds above all.
+        curve, next_round = [], (email_runs + webhook_runs) * rounds
+        for rate in (int(r) for r in args.rates.split(",") if r):
+            args.rate = rate
+            await publish_rounds(redis, args, next_round, 1, webhook=False)
+            await asyncio.sleep(3)  # the evaluator indexes them
+            curve.append(
+                await measure(
+                    args, redis, exchange, accept_log, first_round=next_round, webhook=False, every_sent=every_sent
+                )
+            )
+            next_round += rounds_of(args)
+        if curve:
+            result["curve"] = curve
         result["phase_seconds"] = phases
         shown = {k: v for k, v in result.items() if k not in ("latencies_ms", "per_run")}
         if hooks:

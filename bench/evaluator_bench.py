@@ -12,17 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import random
 import shutil
 import statistics
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from index_load import Members, load_plain
 from redis.asyncio import Redis
 from redis.exceptions import BusyLoadingError
 from spread import steady
@@ -90,36 +90,42 @@ def definition(n: int, rng: random.Random, advanced: bool) -> dict[str, object]:
     return {"condition": condition, "target_price": target, "frequency": Frequency.EVERY_TIME, "cooldown_s": 60}
 
 
-CHUNK = 5_000
-
-
 async def load_alerts(
-    redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0, first: int = 0, stop: int | None = None
+    redis: Redis, count: int, symbols: int, shards: int, advanced: int = 0, *, first: int = 0, script: bool = False
 ) -> None:
-    """Index `count` alerts (every count/advanced-th an advanced one), spread over symbols, rarely fired by ticks;
-    only those from `first` to `stop` (whole chunks: each chunk draws from its own seed, whoever loads it)."""
-    index = AlertIndex(redis, shards)
-    chunk = CHUNK
+    """Index alerts first .. count-1 (every count/advanced-th an advanced one), spread over symbols, rarely fired by
+    ticks. The v1-shaped ones by bulk ZADDs (index_load.py: the same keys, far faster) unless `script`."""
+    if not advanced and not script:
+        return await load_plain(redis, first, count, [symbol(n) for n in range(symbols)], shards)
+    index, plain = AlertIndex(redis, shards), Members(redis, shards)
+    rng = random.Random(1 + first)
+    chunk = 5_000
     every = count // advanced if advanced else 0
-    for start in range(first, count if stop is None else min(stop, count), chunk):
-        rng = random.Random(start)
+    for start in range(first, count, chunk):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + chunk, count)):
                 # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
+                alert_id, user_id = str(uuid.UUID(int=n)), str(uuid.UUID(int=n % 50_000 + 10**12))
+                email, sym = f"trader.{n % 50_000:05d}@example.com", symbol(n % symbols)
+                fields: dict[str, Any] = definition(n, rng, bool(every) and n % every == every - 1)
+                if not script and len(fields) == 2:  # a v1 level: condition and target_price only
+                    plain.add(alert_id, user_id, email, sym, fields["condition"], fields["target_price"])
+                    continue
                 event = AlertEvent(
                     type=AlertEventType.CREATED,
                     event_id=f"e{n}",
-                    alert_id=str(uuid.UUID(int=n)),
-                    user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
-                    email=f"trader.{n % 50_000:05d}@example.com",
-                    symbol=symbol(n % symbols),
+                    alert_id=alert_id,
+                    user_id=user_id,
+                    email=email,
+                    symbol=sym,
                     name=None,
                     expires_at=None,
                     occurred_at=utc_now(),
-                    **definition(n, rng, bool(every) and n % every == every - 1),  # type: ignore[arg-type]  # a dict of objects
+                    **fields,
                 )
                 await index.apply(event, client=pipe)
             await pipe.execute()
+        await plain.send()
 
 
 async def full_window_bytes(redis: Redis, shards: int) -> int:
@@ -300,38 +306,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def _load_part(url: str, count: int, symbols: int, shards: int, advanced: int, first: int, stop: int) -> None:
-    """One loader process's share of load_alerts."""
-
-    async def load() -> None:
-        redis = connect(url)
-        try:
-            await load_alerts(redis, count, symbols, shards, advanced, first, stop)
-        finally:
-            await redis.aclose()
-
-    asyncio.run(load())
-
-
 async def load_alerts_at(url: str, count: int, symbols: int, shards: int, advanced: int = 0) -> None:
-    """load_alerts into the Redis at `url`, split over one loader process per core: the Python side (building and
-    packing each alert's script call) costs four times Redis's, so one process leaves cores idle."""
-    workers = max(1, min(os.cpu_count() or 1, 4, -(-count // CHUNK)))
-    if count < 100_000 or workers == 1:  # a small load: starting the processes would cost more than they save
-        redis = connect(url)
-        try:
-            return await load_alerts(redis, count, symbols, shards, advanced)
-        finally:
-            await redis.aclose()
-    share = -(-count // CHUNK // workers) * CHUNK  # whole chunks
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, _load_part, url, count, symbols, shards, advanced, first, first + share)
-                for first in range(0, count, share)
-            )
-        )
+    """load_alerts into the Redis at `url` (one process: with the bulk ZADDs a second one made it slower here)."""
+    redis = connect(url)
+    try:
+        await load_alerts(redis, count, symbols, shards, advanced)
+    finally:
+        await redis.aclose()
 
 
 def snapshot_name(alerts: int, symbols: int, shards: int, advanced: int) -> str:

@@ -11,7 +11,8 @@ from spread import describe, runs_of
 
 @dataclass(frozen=True)
 class Ratio:
-    """One goal: the figure at `measured` divided by the one at `floor`, at most or at least `limit`."""
+    """One goal: the figure at `measured` divided by the one at `floor` (or by the constant `floor_value`, a budget),
+    at most or at least `limit`."""
 
     what: str
     measured: tuple[str, ...]
@@ -19,6 +20,7 @@ class Ratio:
     limit: float
     at_most: bool = True
     every_run: bool = False  # the goal holds in every run, not only for the median
+    floor_value: float | None = None
 
     @property
     def goal(self) -> str:
@@ -73,6 +75,19 @@ RATIOS = [
         0.5,
         at_most=False,
     ),
+    Ratio(
+        "bytes per alert (Redis + process), 10 M alerts ÷ a budget of 250 B",
+        ("curves", "largest", "bytes_per_alert"),
+        (),
+        1,
+        floor_value=250,
+    ),
+    Ratio(
+        "tick → trigger p99 (2 000 ticks/s), 10 M alerts ÷ the same at 1 M",
+        ("curves", "largest", "latency_ms", "p99"),
+        ("curves", "reference", "latency_ms", "p99"),
+        1.5,
+    ),
 ]
 
 
@@ -90,10 +105,12 @@ def figure(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
 def pairs(ratio: Ratio, results: dict[str, Any]) -> tuple[list[float], str] | None:
     """Each run's ratio and how it was paired: run i over run i when both sides kept their runs (as many), else
     each kept run over the other side's median, else one ratio of the medians; None when a side is missing."""
-    measured, floor = figure(results, ratio.measured), figure(results, ratio.floor)
+    constant = ratio.floor_value is not None
+    measured, floor = figure(results, ratio.measured), ratio.floor_value if constant else figure(results, ratio.floor)
     if measured is None or floor is None:
         return None
-    measured_runs, floor_runs = runs_of(results, ratio.measured), runs_of(results, ratio.floor)
+    measured_runs = runs_of(results, ratio.measured)
+    floor_runs = None if constant else runs_of(results, ratio.floor)
     if measured_runs and floor_runs and len(measured_runs) == len(floor_runs) and all(floor_runs):
         return [m / f for m, f in zip(measured_runs, floor_runs, strict=True)], "run by run"
     if measured_runs:
@@ -111,13 +128,14 @@ def within(ratio: Ratio, value: float) -> bool:
 def compute(ratio: Ratio, results: dict[str, Any]) -> dict[str, Any]:
     """One row: the two figures (medians), the ratio per run with its median, min, max and spread (max ÷ min),
     and pass on the median ratio (on every run's with `every_run`); None, "not measured", when an input is missing."""
-    measured, floor = figure(results, ratio.measured), figure(results, ratio.floor)
+    constant = ratio.floor_value is not None
+    measured, floor = figure(results, ratio.measured), ratio.floor_value if constant else figure(results, ratio.floor)
     row: dict[str, Any] = {
         "what": ratio.what,
         "goal": ratio.goal,
         "measured": measured,
         "floor": floor,
-        "inputs": [".".join(ratio.measured), ".".join(ratio.floor)],
+        "inputs": [".".join(ratio.measured), f"{ratio.floor_value:g}" if constant else ".".join(ratio.floor)],
     }
     paired = pairs(ratio, results)
     if paired is None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from curves_report import section as curves_section
 from floor_table import floor_rows, floor_table
 from profile_report import profile_section
 from ratios import ratios, table
@@ -285,6 +286,7 @@ def write_report(
         if note:
             lines += [note, ""]
     lines += _stages_and_errors(results)
+    lines += curves_section(results.get("curves"))
     if samples:
         lines += ["![end-to-end latency](e2e_latency.png)", ""]
     lines += profile_section(results, folder)

@@ -92,6 +92,8 @@ def main() -> None:
                 *("--alerts", "20000" if args.quick else "200000", "--ticks", "20000" if args.quick else "100000"),
                 *("--repeats", repeats),
             ),
+            # How cost grows (issue 21): alerts 10 k .. 10 M, tick rates to saturation, REST load (about 5 minutes).
+            "curves": run("curves.py", *(["--quick"] if args.quick else [])),
             # py-spy flame graphs (bench/results/profiles/) of the evaluator, notifier and alerts API under these loads.
             "profiles": run(
                 "profiles.py", "--seconds", "2" if args.quick else "10", "--alerts", "5000" if args.quick else "50000"

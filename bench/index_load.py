@@ -1,0 +1,122 @@
+"""Bulk loading of v1-shaped alerts into the evaluator's index: the members index_alert.lua would write, many per ZADD.
+
+The script checks tombstones, versions and duplicates one alert per call; a bench's fresh index has none of them, so
+the same members (MEMBER_FIELDS, the indexed_at the script takes from Redis's clock) go in one ZADD per key and
+chunk, written as raw RESP on one connection (Redis's mass insertion; redis-py's command packing was most of the
+time). tests/bench/test_curves_smoke.py checks the keys come out exactly as the script writes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections import defaultdict
+from decimal import Decimal
+
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.events import Condition, now_ms
+from pricealert.common.shards import shard_of
+from pricealert.evaluator.index import MEMBER_FIELDS, IndexedAlert
+
+# The member's layout this writes: alert id, indexed_at, user id, email, condition, target, expires_at (none), name.
+assert MEMBER_FIELDS == (
+    "alert_id",
+    "indexed_at",
+    "user_id",
+    "email",
+    "condition",
+    "target_price",
+    "expires_at",
+    "name",
+)
+
+
+def _uuid(n: int) -> str:
+    """str(uuid.UUID(int=n)), without the object."""
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _zadd(key: str, pairs: list[bytes]) -> bytes:
+    """One ZADD as RESP: `pairs` alternate score and member, each already a RESP bulk string."""
+    return b"*%d\r\n$4\r\nZADD\r\n%s%s" % (len(pairs) + 2, _bulk(key.encode()), b"".join(pairs))
+
+
+def _send(host: str, port: int, commands: list[bytes]) -> None:
+    """Write the commands on a fresh connection and read one integer reply each (an error reply raises). Blocking:
+    it runs in a thread, so Redis takes one chunk while the next is made (the GIL is free in send and recv)."""
+    with socket.create_connection((host, port)) as connection:
+        connection.sendall(b"".join(commands))
+        replies = b""
+        while replies.count(b"\r\n") < len(commands):
+            data = connection.recv(1 << 16)
+            if not data:
+                raise RuntimeError("Redis closed the connection during a bulk load")
+            replies += data
+    if any(not line.startswith(b":") for line in replies.split(b"\r\n")[:-1]):
+        raise RuntimeError(f"a ZADD failed: {replies[:300]!r}")
+
+
+async def load_plain(
+    redis: Redis, first: int, count: int, symbols: list[str], shards: int, *, chunk: int = 100_000
+) -> None:
+    """Alerts first .. count-1 as evaluator_bench.load_alerts makes them with no advanced ones (the same random
+    targets: definition(n, Random(1 + first), False)), indexed as index_alert.lua would."""
+    kwargs = redis.connection_pool.connection_kwargs
+    host, port = kwargs.get("host", "127.0.0.1"), int(kwargs.get("port", 6379))
+    rng = random.Random(1 + first)
+    keys = [
+        (names.eval_above_key(shard_of(s, shards), s), names.eval_below_key(shard_of(s, shards), s)) for s in symbols
+    ]
+    # The user id and email of alert n are those of user n % 50 000 (evaluator_bench.load_alerts): made once each.
+    users = [f"{_uuid(u + 10**12)}\ttrader.{u:05d}@example.com" for u in range(min(count, 50_000))]
+    sending: asyncio.Task[None] | None = None  # Redis takes a chunk while the next one is made
+    for start in range(first, count, chunk):
+        now = now_ms()  # one clock read per chunk: the script reads Redis's, in ms, per alert
+        pairs: dict[str, list[bytes]] = defaultdict(list)
+        for n in range(start, min(start + chunk, count)):
+            offset = rng.randint(2_000, 90_000)  # thousandths, as definition()
+            above = n % 2 == 0
+            price = 100_000 + offset if above else 100_000 - offset
+            target = f"{price // 1000}.{price % 1000:03d}".rstrip("0").rstrip(".")  # Decimal's form of it
+            member = (f"{_uuid(n)}\t{now}\t{users[n % 50_000]}\t{'above' if above else 'below'}\t{target}\t\t").encode()
+            pairs[keys[n % len(symbols)][0 if above else 1]] += (_bulk(target.encode()), _bulk(member))
+        if sending:
+            await sending
+        sending = asyncio.create_task(
+            asyncio.to_thread(_send, host, port, [_zadd(key, values) for key, values in pairs.items()])
+        )
+    if sending:
+        await sending
+
+
+class Members:
+    """v1-shaped alerts queued by index key as ZADD arguments, `send` writing them (the plain alerts of a mixed load,
+    beside the advanced ones the scripts index); the member as IndexedAlert.member_rest makes it."""
+
+    def __init__(self, redis: Redis, shards: int) -> None:
+        kwargs = redis.connection_pool.connection_kwargs
+        self.host, self.port = str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
+        self.shards, self.now = shards, now_ms()
+        self.pairs: dict[str, list[bytes]] = defaultdict(list)
+
+    def add(self, alert_id: str, user_id: str, email: str, symbol: str, condition: Condition, target: Decimal) -> None:
+        price = format(target, "f")
+        rest = IndexedAlert(alert_id, user_id, email, symbol, condition, price, "", None).member_rest()
+        key = {Condition.ABOVE: names.eval_above_key, Condition.BELOW: names.eval_below_key}[condition]
+        member = f"{alert_id}\t{self.now}\t{rest}".encode()
+        self.pairs[key(shard_of(symbol, self.shards), symbol)] += (_bulk(price.encode()), _bulk(member))
+
+    async def send(self) -> None:
+        if self.pairs:
+            commands = [_zadd(key, values) for key, values in self.pairs.items()]
+            await asyncio.to_thread(_send, self.host, self.port, commands)
+        self.pairs.clear()
+        self.now = now_ms()
