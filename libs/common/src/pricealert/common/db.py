@@ -22,6 +22,7 @@ log = structlog.get_logger()
 # no cached, named statements. asyncpg then prepares each statement unnamed, in the same exchange as its run.
 NO_STATEMENT_CACHE: dict[str, Any] = {"statement_cache_size": 0}
 
+CONNECT_TIMEOUT_S = 5.0
 # Connecting failed because the server is away or refuses clients for now (not a bug in the request).
 UNREACHABLE = (
     OSError,
@@ -99,7 +100,10 @@ def create_engine(
             cursor.close()
 
         return engine
-    connect_args: dict[str, Any] = {"server_settings": server_settings(application_name, statement_timeout_s, pooler)}
+    connect_args: dict[str, Any] = {
+        "server_settings": server_settings(application_name, statement_timeout_s, pooler),
+        "timeout": CONNECT_TIMEOUT_S,  # asyncpg's default is 60 s: a server that never answers would hold requests
+    }
     if pooler == "pgbouncer":
         connect_args |= {**NO_STATEMENT_CACHE, "prepared_statement_cache_size": 0}
     engine = create_async_engine(
