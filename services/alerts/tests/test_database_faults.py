@@ -77,3 +77,30 @@ async def test_while_postgres_is_down_every_route_answers_503_then_serves_again(
         await asyncio.to_thread(postgres_server.start)
         assert (await client.get("/alerts", headers=headers)).json()["total"] == 1
         assert (await client.delete(f"/alerts/{alert['id']}", headers=headers)).status_code == 204
+
+
+@pytest.mark.parametrize("pg_app", [{"db_statement_timeout_s": 0.5}], indirect=True)
+async def test_while_the_alerts_table_is_locked_every_route_answers_503_within_its_statement_timeout(
+    pg_client: httpx.AsyncClient, tokens: Tokens, postgres_url: str
+) -> None:
+    headers = tokens.headers("u1")
+    alert = (await pg_client.post("/alerts", json={"symbol": "BTCUSDT", "target_price": "1"}, headers=headers)).json()
+    holder = await asyncpg.connect(postgres_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE")
+            for method, url, body in (
+                ("GET", "/alerts", None),
+                ("GET", f"/alerts/{alert['id']}", None),
+                ("POST", "/alerts", {"symbol": "BTCUSDT", "target_price": "2"}),
+                ("PATCH", f"/alerts/{alert['id']}", {"target_price": "3"}),
+                ("DELETE", f"/alerts/{alert['id']}", None),
+            ):
+                async with asyncio.timeout(3):  # the timeout is 0.5 s: never the lock's 20 s
+                    answer = await pg_client.request(method, url, json=body, headers=headers)
+                assert (answer.status_code, answer.json()["error"]["code"]) == (503, "database_unavailable"), url
+                assert answer.headers["retry-after"] == "1"
+                assert "in time" in answer.json()["error"]["message"]
+    finally:
+        await holder.close()
+    assert (await pg_client.delete(f"/alerts/{alert['id']}", headers=headers)).status_code == 204

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ from pricealert.common.messages import (
     Message,
     PermanentError,
     Received,
+    RetryLater,
     entries_of,
     id_key,
     text,
@@ -41,10 +43,12 @@ __all__ = [
     "Message",
     "PermanentError",
     "Received",
+    "RetryLater",
     "StreamConsumer",
 ]
 
 log = structlog.get_logger()
+RETRY_LATER_S = (0.5, 5.0)  # the first and the longest pause before a batch whose handler said RetryLater runs again
 
 
 class StreamConsumer:
@@ -81,6 +85,7 @@ class StreamConsumer:
         self._next_levels = 0.0
         self._prefetched: asyncio.Task[Any] | None = None
         self._prefetched_at = 0.0
+        self._stop = asyncio.Event()  # run()'s: a batch waiting out a RetryLater gives up when it is set
         self.metrics = ConsumerMetrics(options.stream, options.group)
         self._log = log.bind(stream=options.stream, group=options.group, consumer=options.consumer)
         self.redelivery = Redelivery(redis, options, self.metrics, self._log)
@@ -98,6 +103,7 @@ class StreamConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is finished before returning."""
+        self._stop = stop
         await wait_for_redis(self.redis, stop=stop)
         while not stop.is_set():
             try:
@@ -269,7 +275,8 @@ class StreamConsumer:
     async def _handle(self, live: list[Message], items: Sequence[Any]) -> None:
         """Hand the batch to the handler; on failure, one entry at a time, so only the failing one is retried."""
         try:
-            await self.handler(items)
+            if not await self._until_done(items):
+                return
         except (ShardLeaseLost, ForeignPending):
             raise
         except Exception as exc:
@@ -279,7 +286,8 @@ class StreamConsumer:
             # Isolate the entry that failed: retry the batch one entry at a time.
             for message, item in zip(live, items, strict=True):
                 try:
-                    await self.handler([item])
+                    if not await self._until_done([item]):
+                        return
                 except (ShardLeaseLost, ForeignPending):
                     raise
                 except Exception as single_exc:
@@ -290,6 +298,22 @@ class StreamConsumer:
             return
         await self._ack_handled(live)
         self.metrics.handled.inc(len(live))
+
+    async def _until_done(self, items: Sequence[Any]) -> bool:
+        """Run the handler, again after a growing pause while it raises RetryLater; False: stopped meanwhile (the
+        entries stay pending here, for the next start's drain or a reclaim)."""
+        delay = RETRY_LATER_S[0]
+        while True:
+            try:
+                await self.handler(items)
+                return True
+            except RetryLater as exc:
+                if self._stop.is_set():
+                    return False
+                self._log.warning("stream.handler.retry_later", count=len(items), error=str(exc), retry_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, RETRY_LATER_S[1])
 
     async def _decoded(self, event: type[Event], messages: list[Message]) -> tuple[list[Message], list[Received[Any]]]:
         """The messages whose entry decodes, with their typed form; the others go to the dead letters at once."""

@@ -22,6 +22,7 @@ log = structlog.get_logger()
 # no cached, named statements. asyncpg then prepares each statement unnamed, in the same exchange as its run.
 NO_STATEMENT_CACHE: dict[str, Any] = {"statement_cache_size": 0}
 
+CONNECT_TIMEOUT_S = 5.0
 # Connecting failed because the server is away or refuses clients for now (not a bug in the request).
 UNREACHABLE = (
     OSError,
@@ -76,6 +77,7 @@ def create_engine(
     max_overflow: int = 10,
     liveness: Literal["ping", "socket"] = "ping",
     pooler: Pooler = "none",
+    statement_timeout_s: float = 0.0,
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so several processes can share it.
 
@@ -83,6 +85,7 @@ def create_engine(
     checkout; "socket" only refuses connections whose socket the server already closed (restart,
     terminated backend), which costs nothing on the hot path. Behind a transaction pooler
     (`pooler="pgbouncer"`) neither asyncpg nor SQLAlchemy's dialect caches prepared statements.
+    `statement_timeout_s` (0: none) bounds every statement on Postgres, its lock waits included.
     """
     full_url = async_url(url)
     if is_sqlite(full_url):
@@ -97,7 +100,10 @@ def create_engine(
             cursor.close()
 
         return engine
-    connect_args: dict[str, Any] = {"server_settings": {"application_name": application_name}}
+    connect_args: dict[str, Any] = {
+        "server_settings": server_settings(application_name, statement_timeout_s, pooler),
+        "timeout": CONNECT_TIMEOUT_S,  # asyncpg's default is 60 s: a server that never answers would hold requests
+    }
     if pooler == "pgbouncer":
         connect_args |= {**NO_STATEMENT_CACHE, "prepared_statement_cache_size": 0}
     engine = create_async_engine(
@@ -126,6 +132,15 @@ def create_engine(
                 raise DisconnectionError("connection closed by the server")
 
     return engine
+
+
+def server_settings(application_name: str, statement_timeout_s: float, pooler: Pooler) -> dict[str, str]:
+    """The session settings a Postgres connection starts with: its name, and its statement timeout if any."""
+    settings = {"application_name": application_name}
+    # PgBouncer refuses startup parameters it does not know: behind it, set the timeout on the role instead.
+    if statement_timeout_s > 0 and pooler == "none":
+        settings["statement_timeout"] = str(round(statement_timeout_s * 1000))
+    return settings
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as SQLAlchemyInterfaceError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -100,11 +103,62 @@ class ServiceUnavailable(AppError):
     code = "service_unavailable"
 
 
-def database_unavailable() -> ServiceUnavailable:
-    """What a request answers while its database cannot be reached (refused, restarting, connection lost)."""
-    return ServiceUnavailable(
-        "The database is not reachable; try again shortly.", code="database_unavailable", headers={"Retry-After": "1"}
+def database_unavailable(message: str = "The database is not reachable; try again shortly.") -> ServiceUnavailable:
+    """What a request answers while its database cannot be reached (refused, restarting, connection lost) or does
+    not answer in time (a statement or lock timeout)."""
+    return ServiceUnavailable(message, code="database_unavailable", headers={"Retry-After": "1"})
+
+
+# SQLSTATE classes of a database that is away or busy rather than of a wrong request: connection exception,
+# insufficient resources (too many clients), operator intervention (shutdown, crash, statement timeout).
+_AWAY_CLASSES = ("08", "53", "57")
+_TIMEOUTS = frozenset({"57014", "55P03"})  # query_canceled (statement_timeout), lock_not_available (lock_timeout)
+_LOST = (
+    ConnectionError,
+    TimeoutError,
+    SQLAlchemyOperationalError,
+    SQLAlchemyInterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+def _wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it wraps (a driver's error under SQLAlchemy's, a cause), a few levels deep."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return
+        yield seen
+        seen = getattr(seen, "orig", None) or seen.__cause__
+
+
+def _sqlstate(exc: BaseException) -> str:
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else ""
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says the database is unreachable, shutting down or timed out: retry later."""
+    return any(
+        isinstance(e, _LOST)
+        or (isinstance(e, AppError) and e.code == "database_unavailable")
+        or _sqlstate(e)[:2] in _AWAY_CLASSES
+        or _sqlstate(e) in _TIMEOUTS
+        for e in _wrapped(exc)
     )
+
+
+def database_timed_out(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) is a statement or lock timeout."""
+    return any(_sqlstate(e) in _TIMEOUTS for e in _wrapped(exc))
+
+
+def database_unavailable_for(exc: BaseException) -> ServiceUnavailable:
+    """The 503 for a database that is away (`database_away(exc)`), saying whether it timed out."""
+    if database_timed_out(exc):
+        return database_unavailable("The database did not answer in time; try again shortly.")
+    return database_unavailable()
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -151,11 +205,14 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
 
-    @app.exception_handler(SQLAlchemyOperationalError)
-    @app.exception_handler(SQLAlchemyInterfaceError)
-    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Any DBAPIError: the driver's errors of a server going away or a statement cancelled by its timeout reach
+        # SQLAlchemy as its generic DBAPIError, not OperationalError.
+        if not database_away(exc):
+            return await _unexpected(request, exc)
         log.warning("database.unavailable", path=request.url.path, error=str(exc).splitlines()[0])
-        return await _app_error(request, database_unavailable())
+        return await _app_error(request, database_unavailable_for(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

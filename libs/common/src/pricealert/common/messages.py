@@ -21,6 +21,11 @@ class PermanentError(Exception):
     """A handler failure that no retry can fix: the entry goes to the dead letters at once."""
 
 
+class RetryLater(Exception):
+    """A handler failure of a dependency that is away (the database): the batch is retried in hand, after a pause,
+    until it succeeds or the consumer stops, and counts no delivery, so an outage dead-letters nothing."""
+
+
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError, MalformedEvent)
 
 

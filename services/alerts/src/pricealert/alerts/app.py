@@ -32,7 +32,8 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings or get_settings())
+        config = settings or get_settings()
+        state = build_state(config, statement_timeout_s=config.db_statement_timeout_s)
         feeds = app.state.feeds = Feeds(state.settings)
         stopping, checking = asyncio.Event(), None
         try:

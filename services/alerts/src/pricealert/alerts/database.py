@@ -27,7 +27,9 @@ for _sqlstate in sorted(RETRYABLE_SQLSTATES):
     TRANSACTION_RETRIES.labels(_sqlstate)  # 0 from the first scrape, not absent
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, pooler: Pooler = "none") -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int = 10, pooler: Pooler = "none", statement_timeout_s: float = 0.0
+) -> AsyncEngine:
     """An async engine for `url`; on SQLite, `write_session` transactions begin IMMEDIATE."""
     # The socket check instead of a ping per checkout: a ping is three round trips with asyncpg.
     engine = create_engine(
@@ -37,6 +39,7 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, pooler
         max_overflow=max_overflow,
         liveness="socket",
         pooler=pooler,
+        statement_timeout_s=statement_timeout_s,
     )
     if is_sqlite(url):
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another

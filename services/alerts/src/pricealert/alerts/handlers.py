@@ -5,7 +5,8 @@ pricealert:{s<k>}:notification-results (NotificationResult: one attempt to deliv
 consumer per stream (on a cluster one XREADGROUP names one stream). Produces: pricealert:{s<k>}:alert-events
 (AlertEvent) of the alert's symbol's shard, through the outbox (outbox.py) rather than from here: every alert
 change stages its event in the change's transaction, and the worker's relay appends it to the stream. Writes
-names.CHANNEL_REGISTRY: a channel a webhook's 410 disabled, after its transaction.
+names.CHANNEL_REGISTRY: a channel a webhook's 410 disabled, after its transaction. While the database is away a
+batch waits in hand (RetryLater) instead of spending its deliveries: an outage dead-letters no firing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pricealert.alerts.channelspec import publish_channel
 from pricealert.alerts.service import AlertService
 from pricealert.alerts.settings import AlertsSettings
 from pricealert.common import names
-from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, StreamConsumer
+from pricealert.common.consumer import ConsumerOptions, PermanentError, Received, RetryLater, StreamConsumer
+from pricealert.common.errors import database_away
 from pricealert.common.events import NotificationResult, Trigger
 from pricealert.common.redisconn import RedisClient
 
@@ -38,8 +40,12 @@ class TriggerHandler:
         """Handle one batch of trigger entries in one transaction."""
         try:
             await self.service.record_triggers([m.event for m in messages])
-        except (OverflowError, OSError, ValueError) as exc:  # timestamps no datetime can hold
-            raise PermanentError(str(exc)) from exc
+        except Exception as exc:
+            if database_away(exc):
+                raise RetryLater(f"database away: {type(exc).__name__}") from exc
+            if isinstance(exc, OverflowError | OSError | ValueError):  # timestamps no datetime can hold
+                raise PermanentError(str(exc)) from exc
+            raise
 
 
 class ResultHandler:
@@ -51,7 +57,13 @@ class ResultHandler:
 
     async def __call__(self, messages: Sequence[Received[NotificationResult]]) -> None:
         """Handle one batch of notification results in one transaction, then publish the channels it disabled."""
-        for channel in await self.service.record_results([m.event for m in messages]):
+        try:
+            disabled = await self.service.record_results([m.event for m in messages])
+        except Exception as exc:
+            if database_away(exc):
+                raise RetryLater(f"database away: {type(exc).__name__}") from exc
+            raise
+        for channel in disabled:
             try:
                 await publish_channel(self.redis, channel)
             # The row is committed and its result will not come again: a retry would not publish it either. The

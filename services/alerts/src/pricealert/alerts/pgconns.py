@@ -4,7 +4,8 @@ asyncpg's Pool costs about 0.1 ms of CPU per acquire and release (a proxy object
 hook): as much as the one statement each request path runs. This keeps only what those paths need: open
 connections on demand up to a bound, queue callers beyond it, and drop a connection that a failure or a
 cancellation may have left in doubt. A connection the server closed (a restart, pg_terminate_backend) is
-dropped, never handed out; losing one mid-statement, or failing to open one, is `database_unavailable` (503).
+dropped, never handed out; losing one mid-statement, failing to open one, or a statement timeout is
+`database_unavailable` (503).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from pricealert.common.db import UNREACHABLE
-from pricealert.common.errors import database_unavailable
+from pricealert.common.errors import database_away, database_unavailable, database_unavailable_for
 
 T = TypeVar("T")
 CLOSE_TIMEOUT_S = 5.0
@@ -142,6 +143,8 @@ class Connections:
                 self.discard(connection)
                 raise database_unavailable() from exc
             self.release(connection)
+            if database_away(exc):  # a statement or lock timeout: the connection itself is fine
+                raise database_unavailable_for(exc) from exc
             raise
         except BaseException:
             # A cancelled statement may still be running on the server: the connection is not reusable yet.

@@ -18,7 +18,7 @@ from pricealert.alerts.pgconns import Connections
 from pricealert.alerts.pgrows import COLUMNS, AlertRow, list_statement
 from pricealert.alerts.sqlstore import SqlAlertStore
 from pricealert.alerts.store import OutboxRow
-from pricealert.common.db import NO_STATEMENT_CACHE
+from pricealert.common.db import NO_STATEMENT_CACHE, server_settings
 from pricealert.common.events import AlertEventType
 from pricealert.common.settings import Pooler
 
@@ -65,8 +65,17 @@ class PgAlertStore(SqlAlertStore):
         pg_pool_size: int = 16,
         read_url: str | None = None,
         pooler: Pooler = "none",
+        statement_timeout_s: float = 0.0,
     ) -> None:
-        super().__init__(url, shards=shards, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
+        super().__init__(
+            url,
+            shards=shards,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pooler=pooler,
+            statement_timeout_s=statement_timeout_s,
+        )
+        self.statement_timeout_s = statement_timeout_s
         self.dsn = _pg_dsn(url)
         self.read_dsn = None if read_url is None else _pg_dsn(read_url)
         self.pg_pool_size = pg_pool_size
@@ -78,7 +87,7 @@ class PgAlertStore(SqlAlertStore):
         return Connections(
             dsn,
             max_size=self.pg_pool_size,
-            server_settings={"application_name": "pricealert-alerts"},
+            server_settings=server_settings("pricealert-alerts", self.statement_timeout_s, self.pooler),
             connect_options=NO_STATEMENT_CACHE if self.pooler == "pgbouncer" else None,
         )
 

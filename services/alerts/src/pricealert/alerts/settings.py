@@ -53,6 +53,9 @@ class AlertsSettings(ChannelTargetSettings, ServiceSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200, validation_alias="ALERTS_DB_MAX_OVERFLOW")
     # On Postgres, the asyncpg pool of the request paths (create, list, get).
     pg_pool_size: int = Field(default=16, ge=1, le=200, validation_alias="ALERTS_PG_POOL_SIZE")
+    # The API's bound on each statement, lock waits included (0: none); past it the request answers 503
+    # database_unavailable. The worker's statements have none. Behind PgBouncer, set statement_timeout on the role.
+    db_statement_timeout_s: float = Field(default=5.0, ge=0, le=600, validation_alias="ALERTS_DB_STATEMENT_TIMEOUT_S")
     max_active_per_user: int = Field(default=500, ge=1, validation_alias="ALERTS_MAX_ACTIVE_PER_USER")
     # The loops of `python -m pricealert.alerts worker`; switching the relay off leaves events in the outbox.
     relay_enabled: bool = Field(default=True, validation_alias="ALERTS_RELAY_ENABLED")

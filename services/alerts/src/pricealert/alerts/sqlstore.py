@@ -50,9 +50,18 @@ class SqlAlertStore:
     """
 
     def __init__(
-        self, url: str, *, shards: int, pool_size: int = 10, max_overflow: int = 10, pooler: Pooler = "none"
+        self,
+        url: str,
+        *,
+        shards: int,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pooler: Pooler = "none",
+        statement_timeout_s: float = 0.0,
     ) -> None:
-        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler)
+        self.engine = make_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pooler=pooler, statement_timeout_s=statement_timeout_s
+        )
         self.sessions = session_factory(self.engine)
         self.shards = shards
 

@@ -16,8 +16,11 @@ from pricealert.common.redisconn import connect_to
 from pricealert.common.tokens import KeyRing
 
 
-def open_store(settings: AlertsSettings) -> SqlAlertStore:
-    """SQLAlchemy on SQLite; on Postgres the same plus asyncpg for the request paths (not connected yet)."""
+def open_store(settings: AlertsSettings, *, statement_timeout_s: float = 0.0) -> SqlAlertStore:
+    """SQLAlchemy on SQLite; on Postgres the same plus asyncpg for the request paths (not connected yet).
+
+    `statement_timeout_s` bounds each statement on Postgres (0: none): the API's, which answer 503 past it.
+    """
     if is_sqlite(settings.database_url):
         return SqlAlertStore(
             settings.database_url,
@@ -33,12 +36,13 @@ def open_store(settings: AlertsSettings) -> SqlAlertStore:
         pg_pool_size=settings.pg_pool_size,
         read_url=settings.database_read_url,
         pooler=settings.database_pooler,
+        statement_timeout_s=statement_timeout_s,
     )
 
 
-def build_state(settings: AlertsSettings) -> AppState:
+def build_state(settings: AlertsSettings, *, statement_timeout_s: float = 0.0) -> AppState:
     """Store, Redis, key ring, catalog, shard gate and service for one process (nothing is connected yet)."""
-    store = open_store(settings)
+    store = open_store(settings, statement_timeout_s=statement_timeout_s)
     redis = connect_to(settings.redis_url, settings.redis_cluster_url)
     channels = ChannelService(
         ChannelStore(store.sessions),

@@ -47,7 +47,12 @@ async def build_state(settings: AuthSettings) -> AuthState:
     )
     await asyncio.to_thread(keyring.load)
     hasher = await asyncio.to_thread(PasswordHasher, settings.bcrypt_rounds)
-    engine = create_engine(settings.database_url, application_name="pricealert-auth", pooler=settings.database_pooler)
+    engine = create_engine(
+        settings.database_url,
+        application_name="pricealert-auth",
+        pooler=settings.database_pooler,
+        statement_timeout_s=settings.db_statement_timeout_s,
+    )
     limits = LoginLimits(
         window_s=settings.login_window_s,
         per_account_address=settings.login_max_failures_account_address,

@@ -29,6 +29,9 @@ class AuthSettings(ServiceSettings):
     database_pooler: Pooler = Field(
         default="none", validation_alias=AliasChoices("AUTH_DATABASE_POOLER", "DATABASE_POOLER")
     )
+    # Each statement's bound, lock waits included (0: none); past it the request answers 503 database_unavailable.
+    # Behind PgBouncer, set statement_timeout on the role instead.
+    db_statement_timeout_s: float = Field(default=5.0, ge=0, le=600, validation_alias="AUTH_DB_STATEMENT_TIMEOUT_S")
     host: str = Field(default="127.0.0.1", validation_alias="AUTH_HOST")
     port: int = Field(default=8101, validation_alias="AUTH_PORT", ge=1, le=65535)
     forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="AUTH_FORWARDED_ALLOW_IPS")
