@@ -104,6 +104,11 @@ def record(pid: int, svg: Path, *, seconds: float, rate: int, subprocesses: bool
     return {"exit_code": done.returncode, "py_spy_said": said[-1] if said else "", "command": " ".join(command[1:])}
 
 
+def remember(seen: dict[int, str], root: int) -> None:
+    """Add the command lines of `root`'s processes to `seen`; one that has exited meanwhile keeps what was seen."""
+    seen.update((pid, line) for pid in descendants(root) if (line := command_line(pid)))
+
+
 def profile_command(
     command: list[str], target: Target, svg: Path, *, rate: int, native: bool, timeout_s: float = 300
 ) -> dict[str, object]:
@@ -120,7 +125,7 @@ def profile_command(
             time.sleep(0.05)
         time.sleep(target.settle_s)
         pid = signal_pid if target.start_when == target.process else find_descendant(bench.pid, target.process)
-        seen.update((p, command_line(p)) for p in descendants(bench.pid))
+        remember(seen, bench.pid)
         if pid is None:
             return {"error": f"no {target.process!r} process while {target.start_when!r} ran"}
         profiled = [pid, *descendants(pid)] if target.subprocesses else [pid]
@@ -132,7 +137,7 @@ def profile_command(
             used = [(after[p][0] - before[p][0], after[p][1] - before[p][1]) for p in before if p in after]
             outcome["cpu_s"] = {"user": round(sum(u for u, _ in used), 2), "system": round(sum(s for _, s in used), 2)}
         outcome["wall_s"] = round(elapsed, 2)
-        seen.update((p, command_line(p)) for p in descendants(bench.pid))
+        remember(seen, bench.pid)
         return {**outcome, "target_command": seen.get(pid, target.process), "seconds": target.seconds}
     finally:
         # Its figures are not wanted: the bench is stopped at once (it stops its servers in `finally` on Ctrl-C).
