@@ -18,6 +18,7 @@ import shutil
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -169,16 +170,19 @@ def template(shard: int) -> str:
     return f"bench:ticks-template:{shard}"
 
 
-async def fill_templates(redis: Redis, symbols: int, ticks: int, shards: int) -> None:
+async def fill_templates(
+    redis: Redis, symbols: int, ticks: int, shards: int, stream_of: Callable[[int], str] = template
+) -> None:
     """The throughput runs' ticks, filled once (building and appending 200 000 ticks from Python costs more than
-    draining them); each run copies them (COPY, in Redis) into the shards' ticks streams."""
+    draining them) into each shard's `stream_of(shard)`; each run copies them (COPY, in Redis) into the shards'
+    ticks streams."""
     rng = random.Random(2)
     for start in range(0, ticks, 10_000):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + 10_000, ticks)):
                 price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
                 sym = symbol(rng.randrange(symbols))
-                pipe.xadd(template(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                pipe.xadd(stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
             await pipe.execute()
 
 

@@ -13,19 +13,16 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import time
-from decimal import Decimal
 from pathlib import Path
 
-from evaluator_bench import BASE_PRICE, load_alerts, symbol, tick
+from evaluator_bench import fill_templates, load_alerts
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.events import Tick
 from pricealert.common.logging import configure_logging
 from pricealert.common.redisconn import connect
-from pricealert.common.shards import shard_of
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import RedisServer, temp_dir
 
@@ -34,14 +31,7 @@ async def queue_ticks(redis: Redis, ticks: int, symbols: int, shards: int) -> No
     """`ticks` ticks on their symbols' shard streams, each stream's evaluator group made at its start."""
     for shard in range(shards):
         await redis.xgroup_create(Tick.stream_of(shard), names.GROUP_EVALUATOR, id="0", mkstream=True)
-    rng = random.Random(2)
-    for start in range(0, ticks, 10_000):
-        async with redis.pipeline(transaction=False) as pipe:
-            for n in range(start, min(start + 10_000, ticks)):
-                price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
-                sym = symbol(rng.randrange(symbols))
-                pipe.xadd(Tick.stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
-            await pipe.execute()
+    await fill_templates(redis, symbols, ticks, shards, stream_of=Tick.stream_of)
 
 
 async def unread(redis: Redis, shards: int) -> int:

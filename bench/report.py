@@ -13,17 +13,10 @@ from floor_table import floor_rows, floor_table
 from profile_report import profile_section
 from ratios import ratios, table
 from report_notes import ceilings_note, floor_note
+from report_notes import get as _get
 from spread import runs_of, shown
 
 Row = tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]
-
-
-def _get(data: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def _spread(r: dict[str, Any], *path: str) -> str:
