@@ -70,7 +70,7 @@ async def latency_point(redis: Redis, url: str, args: Any, rate: int, run: int) 
     try:
         samples, rss_mb = await latency(redis, url, args.symbols, rate, args.seconds, args.shards, run)
     finally:
-        redis.xadd = timer._xadd  # type: ignore[method-assign]
+        redis.xadd = timer._xadd  # type: ignore[method-assign]  # the client's own xadd put back
     total = int(rate * args.seconds)
     expected = len(range(0, total, max(1, -(-total // args.symbols))))
     return {
