@@ -8,8 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from alert_index_setup import load_alerts
 from curves_memory import breakdown, used_memory
-from evaluator_bench import delete_streams, fill_templates, latency, load_alerts, percentile, template, throughput
+from evaluator_bench import delete_streams, fill_templates, latency, percentile, template, throughput
 from redis.asyncio import Redis
 
 from pricealert.common import names

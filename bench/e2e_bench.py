@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
-from evaluator_bench import BASE_PRICE, indexed_server, load_alerts_at, percentile, snapshot_name, symbol
+from alert_index_setup import BASE_PRICE, indexed_server, load_alerts_at, snapshot_name, symbol
+from evaluator_bench import percentile
 from spread import steady
 from webhook_bench import (
     BENCH_USER,

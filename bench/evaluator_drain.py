@@ -16,7 +16,8 @@ import os
 import time
 from pathlib import Path
 
-from evaluator_bench import fill_templates, load_alerts
+from alert_index_setup import load_alerts
+from evaluator_bench import fill_templates
 from redis.asyncio import Redis
 
 from pricealert.common import names

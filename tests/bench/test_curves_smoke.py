@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alert_index_setup import load_alerts
 from curves import mail_saturation, rest_saturation
 from curves_eval import saturation
 from curves_report import PLOTS, section, write_plots
-from evaluator_bench import load_alerts
 from ratios import RATIOS, compute
 from redis.asyncio import Redis
 
