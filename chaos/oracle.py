@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from chaos.accounting import delivery_spans, held, recovery, trigger_spans
 from chaos.recurring_oracle import History, Shown, firing_history, judge_recurring
 from chaos.stack import ChaosStack
 from chaos.workload import SYMBOLS, Created, User, fires_at
@@ -196,13 +197,15 @@ def judge(
     mail_window: int,
     fault_end_ms: float | None,
     recovery_of_recurring: bool = False,
+    fault_start_ms: float | None = None,
 ) -> dict[str, Any]:
     """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict.
 
     The once alerts' triggers are judged here, the recurring alerts' by recurring_oracle.judge_recurring; every
     trigger's mail (either kind) counts in the emails figures, their duplicates against the one crash window.
     Recovery is measured on the once alerts' triggers and mails, or with `recovery_of_recurring` (a fault while
-    the market swings) on the recurring alerts'.
+    the market swings) on the recurring alerts'. An alert the API refused (4xx) that fired is unexpected; one whose
+    creation got no answer or a 5xx that fired, recovered; so is each trigger and mail the fault held (accounting).
     """
     by_name = {c.alert.name: c for c in created}
     recurring_names = {c.alert.name for c in created if c.alert.recurring}
@@ -215,7 +218,10 @@ def judge(
     unexpected = sorted(
         t.get("name", "?") for t in once_triggers if t.get("name") not in by_name or not _correct(by_name[t["name"]], t)
     )
-    recovered = sorted(n for n in fired if n in by_name and not by_name[n].acknowledged)
+    fired_names = {t.get("name", "") for t in obs.triggers}
+    refused = {c.alert.name for c in created if c.status is not None and 400 <= c.status < 500}
+    undecided = {c.alert.name for c in created if not c.acknowledged and c.alert.name not in refused}
+    fault = (fault_start_ms, fault_end_ms)
     trigger_ids = {t["trigger_id"] for t in obs.triggers}
     mailed = Counter(tid for _, tid in obs.mails)
     fired_alert_ids = {t["alert_id"] for t in obs.triggers}
@@ -240,7 +246,10 @@ def judge(
         "triggers_lost": lost_triggers,
         "triggers_duplicated": sum(n - 1 for n in fired.values() if n > 1),
         "triggers_unexpected": unexpected,
-        "triggers_recovered": recovered,
+        "triggers_recovered": held(trigger_spans(once_triggers), *fault),
+        "alerts_unexpected": sorted(refused & fired_names),
+        "alerts_recovered": sorted(undecided & fired_names),
+        "emails_recovered": held(delivery_spans(obs.triggers, obs.mails), *fault),
         "emails_expected": len(trigger_ids),
         "emails_accepted": len(obs.mails),
         "emails_lost": sorted(t for t in trigger_ids if not mailed[t]),
@@ -255,33 +264,13 @@ def judge(
         "dead_letters": sum(v for k, v in obs.backlog.items() if k.startswith("dead ")),
     }
     result.update(judge_recurring(created, recurring_triggers, mailed, obs.shown, obs.history, obs.indexed))
+    result["recurring_firings_recovered"] = held(trigger_spans(recurring_triggers), *fault)
     recurring_ids = {t["trigger_id"] for t in recurring_triggers}
     measured = recurring_triggers if recovery_of_recurring else once_triggers
     mails = [m for m in obs.mails if (m[1] in recurring_ids) == recovery_of_recurring]
     result.update(recovery(measured, mails, fault_end_ms))
     result["pass"] = passed(result)
     return result
-
-
-def recovery(
-    triggers: list[dict[str, str]], mails: list[tuple[float, str]], fault_end_ms: float | None
-) -> dict[str, float | None]:
-    """Fault end -> the next trigger, the next email, and the last email (settled) among `triggers` and `mails`
-    (judge gives the once alerts': the recurring alerts' swings at the end would make every scenario settle late)."""
-    if fault_end_ms is None:
-        return {"recovery_s": None, "next_trigger_s": None, "next_email_s": None, "settled_s": None}
-    trigger_ms = sorted(int(t["entry_id"].split("-")[0]) for t in triggers)
-    after_t = [ms for ms in trigger_ms if ms >= fault_end_ms]
-    after_m = sorted(ms for ms, _ in mails if ms >= fault_end_ms)
-    next_t = round((after_t[0] - fault_end_ms) / 1000, 2) if after_t else None
-    next_m = round((after_m[0] - fault_end_ms) / 1000, 2) if after_m else None
-    both = [v for v in (next_t, next_m) if v is not None]
-    return {
-        "recovery_s": max(both) if both else None,
-        "next_trigger_s": next_t,
-        "next_email_s": next_m,
-        "settled_s": round((after_m[-1] - fault_end_ms) / 1000, 2) if after_m else None,
-    }
 
 
 def passed(result: dict[str, Any]) -> bool:
@@ -291,6 +280,7 @@ def passed(result: dict[str, Any]) -> bool:
         not result["triggers_lost"]
         and not result["triggers_unexpected"]
         and not result["alerts_lost"]
+        and not result["alerts_unexpected"]
         and result["triggers_duplicated"] == 0
         and not result["emails_lost"]
         and not result["emails_unexpected"]

@@ -139,6 +139,7 @@ def judge_recurring(
     numbers_seen = Counter((t.get("alert_id", ""), _firing_no(t)) for t in triggers)
     doubled = sorted(f"{a}:{n} x{k}" for (a, n), k in numbers_seen.items() if k > 1)
     lost, gaps, count_off, invalid, api_wrong, history_wrong, unindexed = [], [], [], [], [], [], []
+    missing = extra = 0
     for c in acknowledged:
         alert, alert_id = c.alert, c.alert_id or ""
         firings = sorted(by_alert.get(alert_id, []), key=lambda t: _firing_no(t) or 0)
@@ -148,6 +149,7 @@ def judge_recurring(
         elif numbers != list(range(1, numbers[-1] + 1)):
             gaps.append(f"{alert.name}: {numbers}")
         n, want = len(numbers), expected_firings(alert.condition)
+        missing, extra = missing + max(0, want - n), extra + max(0, n - want)
         if n != want:
             count_off.append(f"{alert.name}: fired {n} times, the script crosses it {want} times")
         invalid.extend(_invalid(alert, alert_id, firings))
@@ -168,6 +170,9 @@ def judge_recurring(
         "recurring_lost": lost,
         "recurring_gaps": gaps,
         "recurring_doubled": doubled,
+        "recurring_firings_missing": missing,  # scripted firings that never came, summed over the alerts
+        "recurring_firings_extra": extra,  # firings beyond the script's
+        "recurring_firings_doubled": sum(k - 1 for k in numbers_seen.values() if k > 1),
         "recurring_count_off": count_off,
         "recurring_invalid": invalid[:20],
         "recurring_invalid_count": len(invalid),

@@ -1,4 +1,4 @@
-"""chaos/results/chaos.json and chaos.md: one row per fault scenario, then the hostile-input run."""
+"""chaos/results/chaos.json and chaos.md: each scenario over its runs, one row per run, then the hostile-input run."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chaos.report_summary import scenario_lines, summary_section
 from chaos.stack import CHAOS_ENV
 from chaos.webhooks import WEBHOOK_ENV
 
@@ -33,13 +34,18 @@ def _n(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def label(r: dict[str, Any]) -> str:
+    """A run's name: its scenario's, and its number when the scenario ran more than once."""
+    return f"{r['scenario']} #{r['run']}" if r.get("run") else str(r["scenario"])
+
+
 def row(r: dict[str, Any]) -> str:
     """One scenario's table row."""
     if "error" in r and "triggers_lost" not in r:
-        return f"| {r['scenario']} | error: {r['error'][:80]} | | | | | | | | | **FAIL** |"
+        return f"| {label(r)} | error: {r['error'][:80]} | | | | | | | | | **FAIL** |"
     verdict = "pass" if r.get("pass") else "**FAIL**"
     return (
-        f"| {r['scenario']} | {_n(r['triggers_lost'])} | {r['triggers_duplicated']} "
+        f"| {label(r)} | {_n(r['triggers_lost'])} | {r['triggers_duplicated']} "
         f"| {_n(r['triggers_unexpected'])} | {_n(r['emails_lost'])} "
         f"| {r['emails_duplicated']} ({r['mail_crash_window']}) | {_n(r['alerts_lost'])} | {r['dead_letters']} "
         f"| {_n(r.get('recovery_s'))} | {_n(r.get('settled_s'))} | {verdict} |"
@@ -49,10 +55,10 @@ def row(r: dict[str, Any]) -> str:
 def recurring_row(r: dict[str, Any]) -> str:
     """One scenario's row of the recurring alerts' table."""
     if "recurring_pass" not in r:
-        return f"| {r['scenario']} | not judged | | | | | | | | | | | | **FAIL** |"
+        return f"| {label(r)} | not judged | | | | | | | | | | | | **FAIL** |"
     verdict = "pass" if r["recurring_pass"] else "**FAIL**"
     return (
-        f"| {r['scenario']} | {r['recurring_alerts']} "
+        f"| {label(r)} | {r['recurring_alerts']} "
         f"| {r['recurring_firings_seen']} / {r['recurring_firings_expected']} | {_n(r['recurring_lost'])} "
         f"| {_n(r['recurring_gaps'])} | {_n(r['recurring_doubled'])} | {_n(r['recurring_count_off'])} "
         f"| {r['recurring_invalid_count']} | {_n(r['recurring_emails_lost'])} | {r['recurring_emails_duplicated']} "
@@ -65,7 +71,7 @@ def webhook_row(r: dict[str, Any]) -> str:
     """One scenario's row of the webhooks' table."""
     verdict = "pass" if r.get("webhooks_pass") else "**FAIL**"
     return (
-        f"| {r['scenario']} | {r['webhooks_expected']} | {r['webhooks_received']} | {_n(r['webhooks_lost'])} "
+        f"| {label(r)} | {r['webhooks_expected']} | {r['webhooks_received']} | {_n(r['webhooks_lost'])} "
         f"| {r['webhooks_duplicated']} ({r['webhook_crash_window']}) | {_n(r['webhooks_unexpected'])} "
         f"| {r['webhooks_unverified']} | {r['webhooks_during_fault']} | {_n(r.get('webhook_next_s'))} "
         f"| {_n(r.get('webhook_settled_s'))} | {verdict} |"
@@ -95,12 +101,12 @@ def webhook_section(results: list[dict[str, Any]]) -> list[str]:
 
 def details(r: dict[str, Any]) -> list[str]:
     """What a reader needs beyond the row: the fault, counts, and for a failure the evidence."""
-    lines = [f"- **{r['scenario']}**: {r['what']}. " + "; ".join(r.get("fault_notes", []))]
+    lines = [f"- **{label(r)}**: " + "; ".join(r.get("fault_notes", []))]
     if "triggers_expected" in r:
         lines.append(
             f"  alerts {r['alerts_acknowledged']}/{r['alerts_attempted']} answered 201; triggers "
             f"{r['triggers_seen']} seen / {r['triggers_expected']} expected "
-            f"(+{len(r['triggers_recovered'])} from alerts whose creation got no 201); emails "
+            f"(+{len(r.get('alerts_recovered', []))} from alerts whose creation got no answer or a 5xx); emails "
             f"{r['emails_accepted']} accepted / {r['emails_expected']} expected; next trigger "
             f"{_n(r.get('next_trigger_s'))} s, next email {_n(r.get('next_email_s'))} s after the fault "
             f"ended; {r.get('trades_played', 0)} trades played; {r['wall_s']} s wall."
@@ -181,16 +187,19 @@ def hostile_section(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], out: Path, wall_s: float) -> None:
-    """Write chaos.json and chaos.md into `out`."""
+def write_report(scenarios: list[dict[str, Any]], hostile: list[dict[str, Any]], out: Path, wall_s: float) -> None:
+    """Write chaos.json (each scenario's aggregate with every run under 'results') and chaos.md into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    data = {"scenarios": results, "hostile": hostile, "settings": CHAOS_ENV, "wall_seconds": round(wall_s, 1)}
+    data = {"scenarios": scenarios, "hostile": hostile, "settings": CHAOS_ENV, "wall_seconds": round(wall_s, 1)}
     (out / "chaos.json").write_text(json.dumps(data, indent=2, default=str))
-    passed = sum(1 for r in results if r.get("pass"))
+    results = [r for s in scenarios for r in s["results"]]
+    passed = sum(1 for s in scenarios if s.get("pass"))
+    n_runs = max((s["runs"] for s in scenarios), default=0)
     md = [
         "# make chaos",
         "",
-        f"{passed}/{len(results)} fault scenarios pass; whole run {wall_s:.0f} s. Each scenario runs on a fresh "
+        f"{passed}/{len(scenarios)} fault scenarios pass in every one of their runs ({n_runs} each); whole run "
+        f"{wall_s:.0f} s. Each run of a scenario is on a fresh "
         "stack (Redis with AOF everysec, SQLite, an aiosmtpd SMTP server, the fake exchange, every service as its own "
         "process; the cluster-* scenarios: a Redis Cluster of 3 masters + 3 replicas, AOF on each, and 2 processes "
         "each of ingest, the evaluator and the notifier sharing the 16 shards): 12 users create 260 alerts on 4 "
@@ -209,6 +218,13 @@ def write_report(results: list[dict[str, Any]], hostile: list[dict[str, Any]], o
         "kill-alerts-api: → the next 201). Settled: fault end → the last email. Both of the once alerts' triggers "
         "and mails, but for the *-swing scenarios, whose fault hits while the market swings across the recurring "
         "alerts: theirs.",
+        "",
+        *summary_section(scenarios, n_runs),
+        "## Scenarios",
+        "",
+        *(line for s in scenarios for line in scenario_lines(s, s["results"])),
+        "",
+        "## Every run",
         "",
         HEADER,
         *(row(r) for r in results),

@@ -131,7 +131,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
-    result: dict[str, Any] = {"scenario": scenario.name, "what": scenario.what}
+    result: dict[str, Any] = {"scenario": scenario.name, "what": scenario.what, "oracle": scenario.oracle}
     market: Market | None = None
     phases: dict[str, float] = {}
     result["phases_s"] = phases
@@ -185,6 +185,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 obs,
                 mail_window=ctx.mail_window,
                 fault_end_ms=ctx.ended_ms,
+                fault_start_ms=ctx.started_ms,
                 recovery_of_recurring=scenario.during == "swing",
             )
         )

@@ -54,6 +54,7 @@ class Scenario:
     during: str = "ramp"
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
     webhooks: bool = False  # every user's alerts notify a webhook too (chaos/webhooks.py), judged by its oracle
+    oracle: str = ""  # what its oracle wants beyond the common one (chaos/report.py), in a sentence
 
 
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:

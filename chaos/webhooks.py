@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from chaos.accounting import delivery_spans, held
 from chaos.stack import ChaosStack
 from chaos.webhook_receiver import Received, WebhookReceiver
 from chaos.workload import User
@@ -110,6 +111,11 @@ def judge_webhooks(
         "webhooks_unverified": sum(1 for r in received if not r.verified),
         "webhook_crash_window": window,
         "webhooks_during_fault": len(during),
+        "webhooks_recovered": held(  # the fault held them: pending when it hit, or still when it ended
+            delivery_spans(triggers, ((r.at_ms, r.webhook_id) for r in received if (r.path, r.webhook_id) in want)),
+            started,
+            ended,
+        ),
         "webhook_next_s": round((after[0] - ended) / 1000, 2) if after and ended else None,
         "webhook_settled_s": round((after[-1] - ended) / 1000, 2) if after and ended else None,
     }
