@@ -46,7 +46,7 @@ bench: sync
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "bench needs wrk"; exit 1; }
 	$(UV) run --locked python bench/run.py
 
-## fault scenarios under load, each against an oracle, then hostile input at the gateway (about 22 minutes):
-## chaos/results/chaos.md and chaos.json
+## fault scenarios under load, each run 3 times against an oracle, then hostile input at the gateway (about 65
+## minutes; `uv run python -m chaos --runs 1` for one run each): chaos/results/chaos.md and chaos.json
 chaos: sync
 	PYTHONDONTWRITEBYTECODE= $(UV) run --locked python -m chaos
