@@ -53,7 +53,7 @@ def delivery_spans(
     first: dict[str, float] = {}
     for at, trigger_id in delivered:
         first[trigger_id] = min(at, first.get(trigger_id, at))
-    written = {t["trigger_id"]: float(entry_ms(t)) for t in triggers}
+    written = {t["trigger_id"]: float(entry_ms(t)) for t in triggers if "entry_id" in t}
     return [(written[tid], at) for tid, at in first.items() if tid in written]
 
 

@@ -12,9 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # chaos is a packa
 
 from chaos.accounting import account, aggregate, delivery_spans, held, spread, trigger_spans
 from chaos.oracle import Observation, judge
+from chaos.recurring_oracle import Shown
 from chaos.report import write_report
 from chaos.report_summary import accounting_rows, overview_row
-from chaos.workload import Created, PlannedAlert
+from chaos.webhook_receiver import Received
+from chaos.webhooks import judge_webhooks
+from chaos.workload import Created, PlannedAlert, User
 
 
 def oracle_result(**changes: Any) -> dict[str, Any]:
@@ -199,7 +202,7 @@ def test_the_oracle_counts_a_refused_alert_that_fired_unexpected_and_an_unanswer
         for n, traded, written in fired
     ]
     mails = [(1010.0, "tr-ok"), (1110.0, "tr-refused"), (1250.0, "tr-unanswered"), (1400.0, "tr-bad-gateway")]
-    shown = {"id-ok": ("triggered", "sent", None)}
+    shown: dict[str, Shown] = {"id-ok": ("triggered", "sent", None)}
     obs = Observation(triggers, mails, {"id-ok"}, {}, shown)
     result = judge(created, obs, mail_window=0, fault_end_ms=1300.0, fault_start_ms=1198.0)
     assert result["alerts_unexpected"] == ["refused"]
@@ -209,3 +212,20 @@ def test_the_oracle_counts_a_refused_alert_that_fired_unexpected_and_an_unanswer
     assert result["pass"] is False  # an alert the API refused must never fire
     acc = account(result)["alerts"]
     assert (acc["acknowledged"], acc["unexpected"], acc["recovered"]) == (1, 1, 2)
+
+
+def test_the_webhooks_the_fault_held_are_recovered() -> None:
+    people = [User(f"u{k}@example.com", {}, ["email", f"ch{k}"], f"/hooks/user-{k}") for k in range(2)]
+    triggers = [
+        {"trigger_id": f"a{n}", "email": people[n % 2].email, "entry_id": f"{written}-0"}
+        for n, written in enumerate((500, 900, 1500, 1900))
+    ]
+    received = [
+        Received(at, f"a{n}", people[n % 2].hook, True, "alert.fired")
+        for n, at in ((0, 600.0), (1, 1100.0), (2, 1600.0), (3, 2500.0), (3, 2600.0))
+    ]
+    received.append(Received(1200.0, "a0", "/hooks/user-1", True, "alert.fired"))  # at another user's endpoint
+    result = judge_webhooks(triggers, people, received, window=1, fault=(1000.0, 2000.0))
+    assert result["webhooks_recovered"] == 2  # a1 pending when the fault hit, a3 still pending when it ended
+    hooks = account(oracle_result(**result))["webhooks"]
+    assert (hooks["acknowledged"], hooks["recovered"], hooks["duplicated"], hooks["unexpected"]) == (4, 2, 1, 1)
