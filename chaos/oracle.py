@@ -205,7 +205,8 @@ def judge(
     trigger's mail (either kind) counts in the emails figures, their duplicates against the one crash window.
     Recovery is measured on the once alerts' triggers and mails, or with `recovery_of_recurring` (a fault while
     the market swings) on the recurring alerts'. An alert the API refused (4xx) that fired is unexpected; one whose
-    creation got no answer or a 5xx that fired, recovered; so is each trigger and mail the fault held (accounting).
+    creation got no answer or a 5xx that fired, recovered; so is each trigger and mail the fault held (accounting;
+    none without `fault_start_ms`: a run without a fault).
     """
     by_name = {c.alert.name: c for c in created}
     recurring_names = {c.alert.name for c in created if c.alert.recurring}
@@ -221,7 +222,7 @@ def judge(
     fired_names = {t.get("name", "") for t in obs.triggers}
     refused = {c.alert.name for c in created if c.status is not None and 400 <= c.status < 500}
     undecided = {c.alert.name for c in created if not c.acknowledged and c.alert.name not in refused}
-    fault = (fault_start_ms, fault_end_ms)
+    fault = (fault_start_ms, fault_end_ms) if fault_start_ms is not None else (None, None)  # no fault: none held
     trigger_ids = {t["trigger_id"] for t in obs.triggers}
     mailed = Counter(tid for _, tid in obs.mails)
     fired_alert_ids = {t["alert_id"] for t in obs.triggers}

@@ -12,7 +12,7 @@ import httpx
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
 from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
 from chaos.recurring_oracle import firings_of, settled_recurring
-from chaos.scenarios import FaultContext, Scenario, run_fault
+from chaos.scenarios import FaultContext, Scenario, noop, run_fault
 from chaos.stack import ChaosStack
 from chaos.webhook_receiver import WebhookReceiver
 from chaos.webhooks import WEBHOOK_ENV, arrivals, create_webhook_channels, expected_deliveries, judge_webhooks
@@ -185,7 +185,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 obs,
                 mail_window=ctx.mail_window,
                 fault_end_ms=ctx.ended_ms,
-                fault_start_ms=ctx.started_ms,
+                fault_start_ms=None if scenario.inject is noop else ctx.started_ms,  # no fault: nothing recovered
                 recovery_of_recurring=scenario.during == "swing",
             )
         )

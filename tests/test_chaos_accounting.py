@@ -212,6 +212,12 @@ def test_the_oracle_counts_a_refused_alert_that_fired_unexpected_and_an_unanswer
     assert result["pass"] is False  # an alert the API refused must never fire
     acc = account(result)["alerts"]
     assert (acc["acknowledged"], acc["unexpected"], acc["recovered"]) == (1, 1, 2)
+    no_fault = judge(created, obs, mail_window=0, fault_end_ms=1300.0)  # the baseline: no fault held anything
+    assert (no_fault["triggers_recovered"], no_fault["emails_recovered"], len(no_fault["alerts_recovered"])) == (
+        0,
+        0,
+        2,
+    )
 
 
 def test_the_webhooks_the_fault_held_are_recovered() -> None:
