@@ -101,7 +101,8 @@ def webhook_section(results: list[dict[str, Any]]) -> list[str]:
 
 def details(r: dict[str, Any]) -> list[str]:
     """What a reader needs beyond the row: the fault, counts, and for a failure the evidence."""
-    lines = [f"- **{label(r)}**: " + "; ".join(r.get("fault_notes", []))]
+    notes = "; ".join(r.get("fault_notes", []))
+    lines = [f"- **{label(r)}**" + (f": {notes}" if notes else "")]
     if "triggers_expected" in r:
         lines.append(
             f"  alerts {r['alerts_acknowledged']}/{r['alerts_attempted']} answered 201; triggers "
