@@ -10,10 +10,12 @@ from e2e_stack import Stack, alert_mails, fire_one_alert
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from pricealert.common import names
+from pricealert.common.messages import id_key
 from pricealert.common.shards import DEFAULT_SHARDS
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.poison import send_hostile, wait_dead_lettered
-from pricealert.devstack.poison_streams import ReadStream, read_streams
+from pricealert.devstack.poison_streams import ReadStream, dangling_entries, read_streams
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
 
@@ -46,6 +48,19 @@ def alive(stack: Stack) -> bool:
     return True
 
 
+async def taken(redis: Redis, entries: list[tuple[str, str, tuple[str, ...]]]) -> bool:
+    """Every group of each (stream, entry id, groups) read it and holds nothing of it pending."""
+    for stream, entry_id, groups in entries:
+        for group in groups:
+            info = next(g for g in await redis.xinfo_groups(stream) if g["name"].decode() == group)
+            if id_key(info["last-delivered-id"]) < id_key(entry_id):
+                return False
+            pending = await redis.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
+            if pending:
+                return False
+    return True
+
+
 async def test_garbage_on_every_stream_is_dead_lettered_and_the_pipeline_goes_on(
     stack: Stack, redis: Redis, exchange: FakeExchange, smtp_server: MailboxServer
 ) -> None:
@@ -59,7 +74,18 @@ async def test_garbage_on_every_stream_is_dead_lettered_and_the_pipeline_goes_on
     for read, garbage in zip(streams, sent, strict=True):
         await wait_dead_lettered(redis, garbage, list(read.groups), within=60)
         assert alive(stack)
+    written = []
+    for read, fields in dangling_entries("ETHUSDT", DEFAULT_SHARDS):
+        entry_id = await redis.xadd(read.stream, fields)  # type: ignore[arg-type]  # str fields
+        written.append((read.stream, entry_id.decode(), read.groups))
+
+    async def dangling_taken() -> bool:
+        return await taken(redis, written)
+
+    await eventually(dangling_taken, within=30, what="the entries about nothing taken")
+    assert alive(stack)
     assert not smtp_server.mails, "garbage was mailed"
+    assert not [key async for key in redis.scan_iter(match=f"{names.FEED_KEYS}*")], "garbage was fed"
     alert = await fire_one_alert(
         stack.url, exchange, smtp_server, email="after@example.com", symbol="ETHUSDT", target="100", trade_price="101"
     )

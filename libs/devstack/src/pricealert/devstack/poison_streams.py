@@ -96,3 +96,28 @@ def read_streams(symbol: str, shards: int) -> list[ReadStream]:
         ReadStream(names.ACCOUNT_EVENTS, (names.GROUP_NOTIFIER,), account.to_fields()),
         ReadStream(names.CHANNEL_TESTS, (names.GROUP_NOTIFIER,), test.to_fields()),
     ]
+
+
+def dangling_entries(symbol: str, shards: int) -> list[tuple[ReadStream, Fields]]:
+    """Valid entries about things that do not exist: a deleted alert, a result of a trigger, a test of a channel and
+    a verified account nobody has. Not garbage (a consumer may take them, as a late event), yet no consumer may stop
+    on them, keep them pending, or turn them into a mail or a feed event."""
+    by_kind = {names.stream_kind(read.stream): read for read in read_streams(symbol, shards)}
+    now, ghost = datetime.now(UTC), uuid.uuid4().hex
+    alert = AlertEvent.from_fields(by_kind[names.ALERT_EVENTS_KIND].good)
+    deleted = alert.model_copy(update={"type": AlertEventType.DELETED, "alert_id": ghost, "event_id": ghost})
+    result = NotificationResult(
+        trigger_id=ghost, alert_id=ghost, status=DeliveryStatus.SENT, attempts=1, occurred_at=now, user_id=ghost
+    )
+    test = ChannelTestRequest(
+        request_id=ghost, channel_id=f"ch-{ghost}", user_id=ghost, email="n@example.com", requested_at=now
+    )
+    verified = AccountEvent(
+        type=AccountEventType.VERIFIED, event_id=ghost, user_id=ghost, email="n@example.com", occurred_at=now
+    )
+    return [
+        (by_kind[names.ALERT_EVENTS_KIND], deleted.to_fields()),
+        (by_kind[names.NOTIFICATION_RESULTS_KIND], result.to_fields()),
+        (by_kind[names.CHANNEL_TESTS], test.to_fields()),
+        (by_kind[names.ACCOUNT_EVENTS], verified.to_fields()),
+    ]
