@@ -53,16 +53,21 @@ class Poisoner:
     task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        """Every stream x every kind, round after round, RATE_PER_S a second, until stopped."""
-        pause = 1 / RATE_PER_S
-        while not self.stop.is_set():
-            for read in self.streams:
-                entries = hostile_entries(read.good) | misshapen_entries(read.good)
-                for kind, entry in entries.items():
-                    if self.stop.is_set():
+        """Kind after kind, each on every stream in turn, RATE_PER_S a second, until stopped; never before every
+        stream had every kind once (a slow machine writes slower than the rate)."""
+        pause, due, rounds = 1 / RATE_PER_S, time.monotonic(), 0
+        while not (self.stop.is_set() and rounds):
+            garbage = [hostile_entries(read.good) | misshapen_entries(read.good) for read in self.streams]
+            for kind in dict.fromkeys(k for entries in garbage for k in entries):
+                for read, entries in zip(self.streams, garbage, strict=True):
+                    if kind not in entries:
+                        continue
+                    if self.stop.is_set() and rounds:
                         return
-                    await self.write(read, kind, entry)
-                    await asyncio.sleep(pause)
+                    await self.write(read, kind, entries[kind])
+                    due += pause
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+            rounds += 1
 
     async def write(self, read: ReadStream, kind: str, entry: dict[bytes, bytes]) -> None:
         """XADD one garbage entry (as anything with Redis access can) and note it."""
@@ -201,6 +206,12 @@ async def poison_verdict(ctx: FaultContext, poisoner: Poisoner) -> dict[str, Any
         "poison_ended_processes": ended,
     }
     result.update(await latencies(stack, (ctx.started_ms or 0, ctx.ended_ms or 0)))
+    ctx.notes.append(
+        f"poison: {len(injected)} entries of {result['poison_kinds']} kinds on {len(streams)} streams, "
+        f"{len(missing)} not dead-lettered, {len(stuck)} pending, {len(fed)} fed, stale workers {stale or 'none'}; "
+        f"trade -> trigger p99 {result['poison_p99_during_ms']} ms poisoned vs {result['poison_p99_without_ms']} ms "
+        f"not (bound {result['poison_p99_bound_ms']})"
+    )
     result["poison_pass"] = bool(
         injected and not missing and not stuck and not fed and not stale and not ended and result["poison_latency_ok"]
     )
