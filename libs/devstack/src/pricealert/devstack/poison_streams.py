@@ -99,13 +99,15 @@ def read_streams(symbol: str, shards: int) -> list[ReadStream]:
 
 
 def dangling_entries(symbol: str, shards: int) -> list[tuple[ReadStream, Fields]]:
-    """Valid entries about things that do not exist: a deleted alert, a result of a trigger, a test of a channel and
-    a verified account nobody has. Not garbage (a consumer may take them, as a late event), yet no consumer may stop
-    on them, keep them pending, or turn them into a mail or a feed event."""
+    """Valid entries about things that do not exist, all of one made-up user: a deleted alert, a result of a trigger,
+    a test of a channel and a verified account nobody has. Not garbage (a consumer takes them as late events: the
+    feed writer adds the first two to that user's feed), yet no consumer may stop on them, keep them pending or mail."""
     by_kind = {names.stream_kind(read.stream): read for read in read_streams(symbol, shards)}
     now, ghost = datetime.now(UTC), uuid.uuid4().hex
     alert = AlertEvent.from_fields(by_kind[names.ALERT_EVENTS_KIND].good)
-    deleted = alert.model_copy(update={"type": AlertEventType.DELETED, "alert_id": ghost, "event_id": ghost})
+    deleted = alert.model_copy(
+        update={"type": AlertEventType.DELETED, "alert_id": ghost, "event_id": ghost, "user_id": ghost}
+    )
     result = NotificationResult(
         trigger_id=ghost, alert_id=ghost, status=DeliveryStatus.SENT, attempts=1, occurred_at=now, user_id=ghost
     )
