@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # `python chaos/run.py`: make the package importa
 from chaos.accounting import aggregate
 from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
+from chaos.poison import POISON_SCENARIOS
 from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.report_summary import overview_row
 from chaos.runner import run_scenario
@@ -48,7 +49,13 @@ async def run(
     root = temp_dir("chaos-")
     say(f"chaos: working directory {root}")
     scenarios: list[dict[str, Any]] = []
-    for scenario in [*SCENARIOS, *WEBHOOK_SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []:
+    chosen = [
+        *SCENARIOS,
+        *WEBHOOK_SCENARIOS,
+        *POISON_SCENARIOS,
+        *(CLUSTER_SCENARIOS if cluster else []),
+    ]
+    for scenario in chosen if faults else []:
         if only and scenario.name not in only:
             continue
         results = []

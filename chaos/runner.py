@@ -190,6 +190,9 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             )
         )
         result.update(webhook_verdict(stack, obs.triggers, users, ctx, passed=result["pass"]))
+        for verdict in ctx.verdicts:
+            own = await verdict()
+            result.update(own | {"pass": result["pass"] and all(v for k, v in own.items() if k.endswith("_pass"))})
         if scenario.during == "create":
             result.update(api_recovery(created, ctx))
         result["trades_played"] = market.played

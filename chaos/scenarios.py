@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chaos.oracle import accepted_ids, read_triggers
 from chaos.stack import ChaosStack
@@ -31,6 +32,9 @@ class FaultContext:
     notes: list[str] = field(default_factory=list)
     victims: list[str] = field(default_factory=list)  # processes a fault killed, to restart when it ends
     task: asyncio.Task[None] | None = None
+    # A fault's own oracle (chaos/poison.py), run after the normal one, on the running stack: its figures and a
+    # `<name>_pass` that the scenario's verdict must have too.
+    verdicts: list[Callable[[], Awaitable[dict[str, Any]]]] = field(default_factory=list)
 
 
 Step = Callable[[FaultContext], Awaitable[None]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,25 @@ def hostile_entries(good: Mapping[str, str]) -> dict[str, dict[bytes, bytes]]:
     }
 
 
+# The fields an entry's kind or outcome is read from: a newer writer's unknown value must be refused, not guessed.
+ENUM_FIELDS = ("type", "status", "condition")
+
+
+def misshapen_entries(good: Mapping[str, str]) -> dict[str, dict[bytes, bytes]]:
+    """Entries of the right stream that are well-formed bytes yet mean nothing: JSON where flat fields belong, every
+    value wrapped in a JSON object, and, where the stream has a kind field, a kind from an unknown schema version."""
+    fields = {k.encode(): v.encode() for k, v in good.items()}
+    entries = {
+        "one JSON document": {b"json": json.dumps(dict(good)).encode()},
+        "JSON object values": {k: json.dumps({"value": v.decode()}).encode() for k, v in fields.items()},
+    }
+    for name in ENUM_FIELDS:
+        if name in good:
+            entries["unknown schema version"] = {**fields, name.encode(): b"v99." + fields[name.encode()]}
+            break
+    return entries
+
+
 @dataclass
 class Sent:
     """Hostile entries written to a stream: their ids, by what is wrong with them."""
@@ -44,9 +64,10 @@ class Sent:
     ids: dict[str, str]
 
 
-async def send_hostile(redis: RedisClient, stream: str, good: Mapping[str, str]) -> Sent:
-    """XADD every hostile entry built from `good` to `stream` (raw bytes, as anything with Redis access can)."""
-    entries = hostile_entries(good)
+async def send_hostile(redis: RedisClient, stream: str, good: Mapping[str, str], *, misshapen: bool = False) -> Sent:
+    """XADD every hostile entry built from `good` to `stream` (raw bytes, as anything with Redis access can); with
+    `misshapen`, the misshapen_entries too."""
+    entries = hostile_entries(good) | (misshapen_entries(good) if misshapen else {})
     ids: dict[str, str] = {}
     for what, entry in entries.items():
         entry_id = await redis.xadd(stream, entry)  # type: ignore[arg-type]  # hostile entries carry bytes and odd types on purpose
