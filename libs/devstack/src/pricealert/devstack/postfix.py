@@ -6,11 +6,11 @@ a recipient access table, changed by `set_policy` and a reload, defers (4xx) or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -156,7 +156,7 @@ smtpd_recipient_restrictions = check_recipient_access regexp:{self.config / "rec
             pid = int((self.directory / "queue" / "pid" / "master.pid").read_text().split()[0])
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        return pid if Path(f"/proc/{pid}").exists() else None
+        return pid if _alive(pid) else None
 
     def processes(self) -> list[int]:
         """The master and every process it runs."""
@@ -165,19 +165,9 @@ smtpd_recipient_restrictions = check_recipient_access regexp:{self.config / "rec
             return []
         children = Path(f"/proc/{master}/task/{master}/children")
         try:
-            return [master, *(int(p) for p in children.read_text().split())]
+            return [master, *(int(p) for p in children.read_text().split() if _alive(int(p)))]
         except FileNotFoundError:
             return []
-
-    def _smtpd_pids(self) -> list[int]:
-        found = []
-        for pid in self.processes()[1:]:
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "smtpd":
-                    found.append(pid)
-            except FileNotFoundError:
-                continue
-        return found
 
     def stop(self) -> None:
         """`postfix stop` and wait until every process of the instance is gone and the port refuses connections."""
@@ -186,7 +176,7 @@ smtpd_recipient_restrictions = check_recipient_access regexp:{self.config / "rec
             return
         self._postfix("stop")
         deadline = time.monotonic() + 30
-        while any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in pids):
+        while any(_alive(pid) for pid in pids):
             if time.monotonic() > deadline:
                 for pid in pids:
                     _kill(pid)
@@ -204,10 +194,17 @@ smtpd_recipient_restrictions = check_recipient_access regexp:{self.config / "rec
         (self.config / "recipient_access").write_text(policy_table(defer or [], reject or []))
         if self.master_pid() is None:
             return
-        old = self._smtpd_pids()
         self._postfix("reload")
-        for pid in old:
-            _kill(pid, signal.SIGTERM)
+        if not _established(self.port):
+            return
+        # Killing a busy smtpd would make the master throttle the service for a minute: abort the sessions'
+        # sockets instead (the smtpd sees the connection lost and exits), or restart when `ss -K` cannot.
+        ss = shutil.which("ss")
+        if ss is not None:
+            subprocess.run([ss, "-K", "-t", "src", "127.0.0.1", "sport", "=", f":{self.port}"], capture_output=True)
+        if _established(self.port):
+            self.stop()
+            self.start()
 
     @property
     def mails(self) -> list[ReceivedMail]:
@@ -256,6 +253,16 @@ def _check_reachable(directory: Path) -> None:
             raise PermissionError(f"{folder} is not enterable by the postfix account: use devstack.servers.temp_dir")
 
 
+def _established(port: int) -> set[str]:
+    """Socket inodes of the established TCP connections to 127.0.0.1:port (the server's side)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "01":
+            inodes.add(fields[9])
+    return inodes
+
+
 def _alive(pid: int) -> bool:
     try:
         return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
@@ -263,11 +270,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _kill(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 9)
 
 
 def _listening(port: int) -> bool:
