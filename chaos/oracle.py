@@ -18,6 +18,7 @@ from chaos.workload import SYMBOLS, Created, User, fires_at
 from pricealert.common import names
 from pricealert.common.redisconn import RedisClient
 from pricealert.common.shards import shard_of
+from pricealert.devstack.postfix import PostfixServer
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.evaluator.index import member_alert_id
 
@@ -46,7 +47,7 @@ def is_alert_mail(message_id: str) -> bool:
     return message_id.strip().startswith("<trigger.")
 
 
-def accepted_ids(smtp: MailboxServer) -> list[str]:
+def accepted_ids(smtp: MailboxServer | PostfixServer) -> list[str]:
     """Trigger ids of every alert mail the SMTP server accepted so far, in order (duplicates kept)."""
     ids = []
     for mail in list(smtp.mails):
@@ -57,7 +58,11 @@ def accepted_ids(smtp: MailboxServer) -> list[str]:
 
 
 def accept_times(stack: ChaosStack) -> list[tuple[float, str]]:
-    """(epoch ms, trigger id) of every accepted alert mail, from the SMTP server's accept log."""
+    """(epoch ms, trigger id) of every accepted alert mail, from the SMTP server's accept log (Postfix: delivered
+    to its Maildir)."""
+    if isinstance(stack.smtp, PostfixServer):
+        delivered = stack.smtp.delivery_times()
+        return [(at, trigger_id_of(mid)) for at, mid in delivered if is_alert_mail(mid)]
     if not stack.accept_log.exists():
         return []
     rows = []

@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # `python chaos/run.py`: make the package importa
 
 from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
+from chaos.postfix_faults import POSTFIX_SCENARIOS
 from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.runner import run_scenario
 from chaos.scenarios import SCENARIOS
@@ -43,7 +44,9 @@ async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: boo
     root = temp_dir("chaos-")
     say(f"chaos: working directory {root}")
     results: list[dict[str, Any]] = []
-    for scenario in [*SCENARIOS, *WEBHOOK_SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []:
+    for scenario in (
+        [*SCENARIOS, *WEBHOOK_SCENARIOS, *POSTFIX_SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []
+    ):
         if only and scenario.name not in only:
             continue
         say(f"== {scenario.name}: {scenario.what}")

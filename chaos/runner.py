@@ -128,6 +128,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         cluster=scenario.cluster,
         extra_env=dict(WEBHOOK_ENV) if scenario.webhooks else {},
         webhooks=WebhookReceiver(log_path=root / scenario.name / "webhooks.log") if scenario.webhooks else None,
+        mail_server=scenario.mail_server,
+        refused_recipients=scenario.refused_recipients,
     )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
@@ -218,6 +220,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
 async def workload_users(client: httpx.AsyncClient, stack: ChaosStack) -> list[User]:
     """The workload's users, registered and verified; each with a webhook channel when the scenario has them."""
     users = await register_users(client, USERS, stack.smtp)
+    await stack.refuse_recipients()
     if stack.webhooks is not None:
         await create_webhook_channels(client, users, stack.webhooks)
     return users

@@ -145,4 +145,3 @@ async def test_a_stopped_postfix_gets_the_mail_once_when_it_is_back(
     await asyncio.sleep(1.5)
     assert message_ids(postfix) == {message_id(1): 1}
     assert (await results(redis))[-1].status is DeliveryStatus.SENT  # type: ignore[arg-type]  # as above
-

@@ -15,8 +15,6 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 from pricealert.devstack.ports import free_port, wait_for_port
@@ -68,6 +66,7 @@ class PostfixServer:
     directory: Path
     port: int = field(default_factory=free_port)
     hostname: str = "mx.pricealert.test"
+    _read: dict[str, tuple[float, ReceivedMail]] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> Path:
@@ -213,18 +212,18 @@ smtpd_recipient_restrictions = check_recipient_access regexp:{self.config / "rec
 
     def delivered(self) -> list[tuple[float, ReceivedMail]]:
         """(epoch ms of delivery, mail) of every mail in the Maildir, oldest first."""
-        found = []
         for sub in ("new", "cur"):
             folder = self.maildir / sub
             if not folder.exists():
                 continue
             for path in folder.iterdir():
-                try:
-                    found.append((path.stat().st_mtime * 1000, path.read_bytes()))
+                if path.name in self._read:
+                    continue
+                try:  # a mail is read once: Maildir files never change (the chaos oracle reads hundreds each second)
+                    self._read[path.name] = (path.stat().st_mtime * 1000, _mail(path.read_bytes()))
                 except FileNotFoundError:  # moved from new/ to cur/ meanwhile
                     continue
-        found.sort(key=lambda row: row[0])
-        return [(at, _mail(raw)) for at, raw in found]
+        return sorted(self._read.values(), key=lambda row: row[0])
 
     def delivery_times(self) -> list[tuple[float, str]]:
         """(epoch ms, Message-ID) of every delivered mail."""
@@ -237,13 +236,14 @@ smtpd_recipient_restrictions = check_recipient_access regexp:{self.config / "rec
 
 
 _DELIVERED_TO = re.compile(rb"^Delivered-To:[ \t]*(.*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_RETURN_PATH = re.compile(rb"^Return-Path:[ \t]*<(.*?)>", re.IGNORECASE | re.MULTILINE)
 
 
 def _mail(raw: bytes) -> ReceivedMail:
-    parsed = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    recipients = [r.decode("ascii", "replace") for r in _DELIVERED_TO.findall(raw.split(b"\n\n", 1)[0])]
-    return ReceivedMail(str(parsed.get("Return-Path", "")).strip("<>"), recipients, raw)
+    header = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    recipients = [r.decode("ascii", "replace") for r in _DELIVERED_TO.findall(header)]
+    sender = _RETURN_PATH.search(header)
+    return ReceivedMail(sender[1].decode("ascii", "replace") if sender else "", recipients, raw)
 
 
 def _check_reachable(directory: Path) -> None:
