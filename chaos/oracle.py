@@ -201,6 +201,7 @@ def judge(
     mail_window: int,
     fault_end_ms: float | None,
     recovery_of_recurring: bool = False,
+    refused: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict.
 
@@ -208,6 +209,8 @@ def judge(
     trigger's mail (either kind) counts in the emails figures, their duplicates against the one crash window.
     Recovery is measured on the once alerts' triggers and mails, or with `recovery_of_recurring` (a fault while
     the market swings) on the recurring alerts'.
+    `refused`: triggers whose mail the mail server rejects by its configuration (chaos/postfix_faults.py): no
+    mail expected (one is unexpected), their once alerts shown failed, their recurring alerts judged there.
     """
     by_name = {c.alert.name: c for c in created}
     recurring_names = {c.alert.name for c in created if c.alert.recurring}
@@ -221,7 +224,8 @@ def judge(
         t.get("name", "?") for t in once_triggers if t.get("name") not in by_name or not _correct(by_name[t["name"]], t)
     )
     recovered = sorted(n for n in fired if n in by_name and not by_name[n].acknowledged)
-    trigger_ids = {t["trigger_id"] for t in obs.triggers}
+    trigger_ids = {t["trigger_id"] for t in obs.triggers} - refused
+    refused_alerts = {t["alert_id"] for t in obs.triggers if t["trigger_id"] in refused}
     mailed = Counter(tid for _, tid in obs.mails)
     fired_alert_ids = {t["alert_id"] for t in obs.triggers}
     alerts_lost = sorted(
@@ -229,7 +233,8 @@ def judge(
     )
     wrong_status = []
     for c in once_acknowledged:
-        want = ("triggered", "sent") if c.alert_id in fired_alert_ids else ("active", "None")
+        sent = "failed" if c.alert_id in refused_alerts else "sent"
+        want = ("triggered", sent) if c.alert_id in fired_alert_ids else ("active", "None")
         got = obs.shown.get(c.alert_id or "")
         if got is None or got[0] != want[0] or (want[0] == "triggered" and got[1] != want[1]):
             wrong_status.append(f"{c.alert.name}: {got} (expected {want})")
@@ -259,7 +264,9 @@ def judge(
         "crashed_processes": obs.crashed,
         "dead_letters": sum(v for k, v in obs.backlog.items() if k.startswith("dead ")),
     }
-    result.update(judge_recurring(created, recurring_triggers, mailed, obs.shown, obs.history, obs.indexed))
+    judged = [c for c in created if c.alert_id not in refused_alerts]
+    delivered = [t for t in recurring_triggers if t["trigger_id"] not in refused]
+    result.update(judge_recurring(judged, delivered, mailed, obs.shown, obs.history, obs.indexed))
     recurring_ids = {t["trigger_id"] for t in recurring_triggers}
     measured = recurring_triggers if recovery_of_recurring else once_triggers
     mails = [m for m in obs.mails if (m[1] in recurring_ids) == recovery_of_recurring]

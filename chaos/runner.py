@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
+from chaos.postfix_faults import refusal_verdict, refused_triggers
 from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
 from chaos.recurring_oracle import firings_of, settled_recurring
 from chaos.scenarios import FaultContext, Scenario, run_fault
@@ -82,7 +83,8 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
     """A check: every trigger mailed, nothing pending or waiting for a retry, every status final."""
 
     async def check() -> bool:
-        triggers = await read_triggers(stack.redis, stack.shards)
+        # The mails Postfix rejects by the scenario's configuration never come (chaos/postfix_faults.py judges them).
+        triggers = [t for t in await read_triggers(stack.redis, stack.shards) if not stack.refuses(t.get("email", ""))]
         mailed = set(accepted_ids(stack.smtp))
         if not {t["trigger_id"] for t in triggers} <= mailed:
             return False
@@ -188,8 +190,10 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 mail_window=ctx.mail_window,
                 fault_end_ms=ctx.ended_ms,
                 recovery_of_recurring=scenario.during == "swing",
+                refused=refused_triggers(stack, obs.triggers),
             )
         )
+        result.update(await refusal_verdict(stack, obs, passed=result["pass"]))
         result.update(webhook_verdict(stack, obs.triggers, users, ctx, passed=result["pass"]))
         if scenario.during == "create":
             result.update(api_recovery(created, ctx))

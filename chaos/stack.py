@@ -4,6 +4,7 @@ and every service as its own process."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import time
@@ -183,6 +184,10 @@ class ChaosStack:
         """Postfix rejects the `refused_recipients` from now on (called once the workload's users are verified)."""
         if self.refused_recipients:
             await asyncio.to_thread(self.postfix.set_policy, reject=list(self.refused_recipients))
+
+    def refuses(self, email: str) -> bool:
+        """Whether Postfix rejects mail to `email` by the scenario's configuration."""
+        return any(re.search(pattern, email) for pattern in self.refused_recipients)
 
     def _start_redis(self) -> tuple[str, str]:
         """Start one Redis or the cluster; (REDIS_URL, REDIS_CLUSTER_URL: empty for one Redis)."""
