@@ -12,6 +12,7 @@ import pytest
 from e2e_stack import Stack, fire_one_alert, stack_environment
 from notifier_testkit import Replica, message_id, publish_triggers, results, settings_for
 from postfix_testkit import message_ids, refuses_connections, running_postfix
+from redis.asyncio import Redis
 
 from pricealert.common.events import DeliveryStatus
 from pricealert.devstack.fakeexchange.server import FakeExchange
@@ -29,9 +30,9 @@ def postfix() -> Iterator[PostfixServer]:
 
 
 @pytest.fixture
-async def replica(redis: object, postfix: PostfixServer) -> AsyncIterator[Replica]:
+async def replica(redis: Redis, postfix: PostfixServer) -> AsyncIterator[Replica]:
     """One notifier replica in this event loop, sending to the Postfix instance; a short deadline per attempt."""
-    running = Replica(redis, settings_for(postfix.port, smtp_timeout_s=3.0, send_timeout_s=4.0))  # type: ignore[arg-type]  # the redis fixture is typed loosely
+    running = Replica(redis, settings_for(postfix.port, smtp_timeout_s=3.0, send_timeout_s=4.0))
     yield running
     await running.stop()
 
@@ -65,7 +66,7 @@ async def test_an_alert_fires_and_its_mail_is_delivered_by_postfix_once(
             alert = await fire_one_alert(
                 stack.url,
                 exchange,
-                postfix,  # type: ignore[arg-type]  # read like the in-house mailbox: its `mails`
+                postfix,  # read like the in-house mailbox: its `mails`
                 email="ada@example.com",
                 symbol="BTCUSDT",
                 target="70000",
@@ -85,13 +86,13 @@ async def test_an_alert_fires_and_its_mail_is_delivered_by_postfix_once(
 
 
 async def test_a_deferring_postfix_is_retried_until_it_accepts_then_delivered_once(
-    redis: object, postfix: PostfixServer, replica: Replica
+    redis: Redis, postfix: PostfixServer, replica: Replica
 ) -> None:
     postfix.set_policy(defer=["^ada@"])
-    await publish_triggers(redis, [1])  # type: ignore[arg-type]  # the redis fixture is typed loosely
+    await publish_triggers(redis, [1])
 
     async def retried() -> bool:
-        return len(await results(redis, retrying=True)) >= 3  # type: ignore[arg-type]  # as above
+        return len(await results(redis, retrying=True)) >= 3
 
     await eventually(retried, within=20, what="three deferred attempts")
     assert not postfix.mails
@@ -99,7 +100,7 @@ async def test_a_deferring_postfix_is_retried_until_it_accepts_then_delivered_on
     await delivered(postfix, 1)
     await asyncio.sleep(1.5)  # a late second copy would be in by now
     assert message_ids(postfix) == {message_id(1): 1}
-    every = await results(redis, retrying=True)  # type: ignore[arg-type]  # as above
+    every = await results(redis, retrying=True)
     retrying = [r for r in every if r.status is DeliveryStatus.RETRYING]
     assert retrying and all(r.reply and r.reply.startswith("450 4.2.1") for r in retrying[:3]), retrying
     assert every[-1].status is DeliveryStatus.SENT and every[-1].attempts == len(every)
@@ -107,20 +108,20 @@ async def test_a_deferring_postfix_is_retried_until_it_accepts_then_delivered_on
 
 
 async def test_a_rejecting_postfix_fails_the_mail_at_once_without_retry(
-    redis: object, postfix: PostfixServer, replica: Replica
+    redis: Redis, postfix: PostfixServer, replica: Replica
 ) -> None:
     postfix.set_policy(reject=["^eve@"])
-    await publish_triggers(redis, [1], email="eve@example.com")  # type: ignore[arg-type]  # as above
-    await publish_triggers(redis, [2], email="ada@example.com")  # type: ignore[arg-type]  # as above
+    await publish_triggers(redis, [1], email="eve@example.com")
+    await publish_triggers(redis, [2], email="ada@example.com")
     await delivered(postfix, 2)
 
     async def final() -> bool:
-        return len(await results(redis)) == 2  # type: ignore[arg-type]  # as above
+        return len(await results(redis)) == 2
 
     await eventually(final, within=20, what="both results final")
     await asyncio.sleep(1.0)  # a retry would have been written by now
-    every = {r.trigger_id: r for r in await results(redis, retrying=True)}  # type: ignore[arg-type]  # as above
-    assert len(await results(redis, retrying=True)) == 2  # type: ignore[arg-type]  # no retrying attempt at all
+    every = {r.trigger_id: r for r in await results(redis, retrying=True)}
+    assert len(await results(redis, retrying=True)) == 2  # no retrying attempt at all
     failed = every["t1"]
     assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 1)
     assert failed.reply and failed.reply.startswith("550 5.1.1"), failed
@@ -130,18 +131,18 @@ async def test_a_rejecting_postfix_fails_the_mail_at_once_without_retry(
 
 
 async def test_a_stopped_postfix_gets_the_mail_once_when_it_is_back(
-    redis: object, postfix: PostfixServer, replica: Replica
+    redis: Redis, postfix: PostfixServer, replica: Replica
 ) -> None:
     await asyncio.to_thread(postfix.stop)
     assert refuses_connections(postfix.port)
     assert not postfix.processes()
-    await publish_triggers(redis, [1])  # type: ignore[arg-type]  # as above
+    await publish_triggers(redis, [1])
     await asyncio.sleep(10)
     assert not postfix.mails
-    refused = await results(redis, retrying=True)  # type: ignore[arg-type]  # as above
+    refused = await results(redis, retrying=True)
     assert len(refused) >= 2 and all(r.status is DeliveryStatus.RETRYING for r in refused), refused
     await asyncio.to_thread(postfix.start)
     await delivered(postfix, 1)
     await asyncio.sleep(1.5)
     assert message_ids(postfix) == {message_id(1): 1}
-    assert (await results(redis))[-1].status is DeliveryStatus.SENT  # type: ignore[arg-type]  # as above
+    assert (await results(redis))[-1].status is DeliveryStatus.SENT
