@@ -108,10 +108,8 @@ class ChaosStack:
     api_errors: list[str] = field(default_factory=list)  # 5xx answers the oracle's reads got
     redis_server: RedisServer | None = None
     cluster_nodes: RedisClusterNodes | None = None
-    # "aiosmtpd" (the in-house MailboxServer) or "postfix" (an instance of Debian's Postfix: chaos/postfix_faults.py)
-    mail_server: str = "aiosmtpd"
-    # with Postfix: regexps of recipients it rejects (550) by its configuration once the users are registered
-    refused_recipients: tuple[str, ...] = ()
+    mail_server: str = "aiosmtpd"  # or "postfix": an instance of Debian's Postfix (chaos/postfix_faults.py)
+    refused_recipients: tuple[str, ...] = ()  # regexps: Postfix rejects them (550) once the users are verified
     smtp: MailboxServer | PostfixServer = field(init=False)
     exchange: FakeExchange = field(init=False)
     env: dict[str, str] = field(default_factory=dict)
@@ -187,7 +185,7 @@ class ChaosStack:
 
     def refuses(self, email: str) -> bool:
         """Whether Postfix rejects mail to `email` by the scenario's configuration."""
-        return any(re.search(pattern, email) for pattern in self.refused_recipients)
+        return any(re.search(p, email) for p in self.refused_recipients)
 
     def _start_redis(self) -> tuple[str, str]:
         """Start one Redis or the cluster; (REDIS_URL, REDIS_CLUSTER_URL: empty for one Redis)."""
