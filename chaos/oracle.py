@@ -19,6 +19,7 @@ from chaos.workload import SYMBOLS, Created, User, fires_at
 from pricealert.common import names
 from pricealert.common.redisconn import RedisClient
 from pricealert.common.shards import shard_of
+from pricealert.devstack.postfix import PostfixServer
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.evaluator.index import member_alert_id
 
@@ -47,7 +48,7 @@ def is_alert_mail(message_id: str) -> bool:
     return message_id.strip().startswith("<trigger.")
 
 
-def accepted_ids(smtp: MailboxServer) -> list[str]:
+def accepted_ids(smtp: MailboxServer | PostfixServer) -> list[str]:
     """Trigger ids of every alert mail the SMTP server accepted so far, in order (duplicates kept)."""
     ids = []
     for mail in list(smtp.mails):
@@ -58,7 +59,11 @@ def accepted_ids(smtp: MailboxServer) -> list[str]:
 
 
 def accept_times(stack: ChaosStack) -> list[tuple[float, str]]:
-    """(epoch ms, trigger id) of every accepted alert mail, from the SMTP server's accept log."""
+    """(epoch ms, trigger id) of every accepted alert mail, from the SMTP server's accept log (Postfix: delivered
+    to its Maildir)."""
+    if isinstance(stack.smtp, PostfixServer):
+        delivered = stack.smtp.delivery_times()
+        return [(at, trigger_id_of(mid)) for at, mid in delivered if is_alert_mail(mid)]
     if not stack.accept_log.exists():
         return []
     rows = []
@@ -204,6 +209,7 @@ def judge(
     fault_end_ms: float | None,
     recovery_of_recurring: bool = False,
     fault_start_ms: float | None = None,
+    refused: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Count what was lost, duplicated and unexpected against the oracle; the pass/fail verdict.
 
@@ -213,6 +219,8 @@ def judge(
     the market swings) on the recurring alerts'. An alert the API refused (4xx) that fired is unexpected; one whose
     creation got no answer or a 5xx that fired, recovered; so is each trigger and mail the fault held (accounting;
     none without `fault_start_ms`: a run without a fault).
+    `refused`: triggers whose mail the mail server rejects by its configuration (chaos/postfix_faults.py): no
+    mail expected (one is unexpected), their once alerts shown failed, their recurring alerts judged there.
     """
     by_name = {c.alert.name: c for c in created}
     recurring_names = {c.alert.name for c in created if c.alert.recurring}
@@ -226,10 +234,11 @@ def judge(
         t.get("name", "?") for t in once_triggers if t.get("name") not in by_name or not _correct(by_name[t["name"]], t)
     )
     fired_names = {t.get("name", "") for t in obs.triggers}
-    refused = {c.alert.name for c in created if c.status is not None and 400 <= c.status < 500}
-    undecided = {c.alert.name for c in created if not c.acknowledged and c.alert.name not in refused}
+    refused_by_api = {c.alert.name for c in created if c.status is not None and 400 <= c.status < 500}
+    undecided = {c.alert.name for c in created if not c.acknowledged and c.alert.name not in refused_by_api}
     fault = (fault_start_ms, fault_end_ms) if fault_start_ms is not None else (None, None)  # no fault: none held
-    trigger_ids = {t["trigger_id"] for t in obs.triggers}
+    trigger_ids = {t["trigger_id"] for t in obs.triggers} - refused
+    refused_alerts = {t["alert_id"] for t in obs.triggers if t["trigger_id"] in refused}
     mailed = Counter(tid for _, tid in obs.mails)
     fired_alert_ids = {t["alert_id"] for t in obs.triggers}
     alerts_lost = sorted(
@@ -237,7 +246,8 @@ def judge(
     )
     wrong_status = []
     for c in once_acknowledged:
-        want = ("triggered", "sent") if c.alert_id in fired_alert_ids else ("active", "None")
+        sent = "failed" if c.alert_id in refused_alerts else "sent"
+        want = ("triggered", sent) if c.alert_id in fired_alert_ids else ("active", "None")
         got = obs.shown.get(c.alert_id or "")
         if got is None or got[0] != want[0] or (want[0] == "triggered" and got[1] != want[1]):
             wrong_status.append(f"{c.alert.name}: {got} (expected {want})")
@@ -254,7 +264,7 @@ def judge(
         "triggers_duplicated": sum(n - 1 for n in fired.values() if n > 1),
         "triggers_unexpected": unexpected,
         "triggers_recovered": held(trigger_spans(once_triggers), *fault),
-        "alerts_unexpected": sorted(refused & fired_names),
+        "alerts_unexpected": sorted(refused_by_api & fired_names),
         "alerts_recovered": sorted(undecided & fired_names),
         "emails_recovered": held(delivery_spans(obs.triggers, obs.mails), *fault),
         "emails_expected": len(trigger_ids),
@@ -270,7 +280,9 @@ def judge(
         "crashed_processes": obs.crashed,
         "dead_letters": sum(v for k, v in obs.backlog.items() if k.startswith("dead ")),
     }
-    result.update(judge_recurring(created, recurring_triggers, mailed, obs.shown, obs.history, obs.indexed))
+    judged = [c for c in created if c.alert_id not in refused_alerts]
+    delivered = [t for t in recurring_triggers if t["trigger_id"] not in refused]
+    result.update(judge_recurring(judged, delivered, mailed, obs.shown, obs.history, obs.indexed))
     result["recurring_firings_recovered"] = held(trigger_spans(recurring_triggers), *fault)
     recurring_ids = {t["trigger_id"] for t in recurring_triggers}
     measured = recurring_triggers if recovery_of_recurring else once_triggers

@@ -24,6 +24,7 @@ from chaos.accounting import aggregate
 from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
 from chaos.poison import POISON_SCENARIOS
+from chaos.postfix_faults import POSTFIX_SCENARIOS
 from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.report_summary import overview_row
 from chaos.runner import run_scenario
@@ -53,6 +54,7 @@ async def run(
         *SCENARIOS,
         *WEBHOOK_SCENARIOS,
         *POISON_SCENARIOS,
+        *POSTFIX_SCENARIOS,
         *(CLUSTER_SCENARIOS if cluster else []),
     ]
     for scenario in chosen if faults else []:

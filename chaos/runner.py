@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
+from chaos.postfix_faults import refusal_verdict, refused_triggers
 from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
 from chaos.recurring_oracle import firings_of, settled_recurring
 from chaos.scenarios import FaultContext, Scenario, noop, run_fault
@@ -82,7 +83,8 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
     """A check: every trigger mailed, nothing pending or waiting for a retry, every status final."""
 
     async def check() -> bool:
-        triggers = await read_triggers(stack.redis, stack.shards)
+        # The mails Postfix rejects by the scenario's configuration never come (chaos/postfix_faults.py judges them).
+        triggers = [t for t in await read_triggers(stack.redis, stack.shards) if not stack.refuses(t.get("email", ""))]
         mailed = set(accepted_ids(stack.smtp))
         if not {t["trigger_id"] for t in triggers} <= mailed:
             return False
@@ -128,6 +130,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         cluster=scenario.cluster,
         extra_env=dict(WEBHOOK_ENV) if scenario.webhooks else {},
         webhooks=WebhookReceiver(log_path=root / scenario.name / "webhooks.log") if scenario.webhooks else None,
+        mail_server=scenario.mail_server,
+        refused_recipients=scenario.refused_recipients,
     )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
@@ -187,8 +191,10 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 fault_end_ms=ctx.ended_ms,
                 fault_start_ms=None if scenario.inject is noop else ctx.started_ms,  # no fault: nothing recovered
                 recovery_of_recurring=scenario.during == "swing",
+                refused=refused_triggers(stack, obs.triggers),
             )
         )
+        result.update(await refusal_verdict(stack, obs, passed=result["pass"]))
         result.update(webhook_verdict(stack, obs.triggers, users, ctx, passed=result["pass"]))
         for verdict in ctx.verdicts:
             own = await verdict()
@@ -222,6 +228,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
 async def workload_users(client: httpx.AsyncClient, stack: ChaosStack) -> list[User]:
     """The workload's users, registered and verified; each with a webhook channel when the scenario has them."""
     users = await register_users(client, USERS, stack.smtp)
+    await stack.refuse_recipients()
     if stack.webhooks is not None:
         await create_webhook_channels(client, users, stack.webhooks)
     return users

@@ -59,6 +59,8 @@ class Scenario:
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
     webhooks: bool = False  # every user's alerts notify a webhook too (chaos/webhooks.py), judged by its oracle
     oracle: str = ""  # what its oracle wants beyond the common one (chaos/report.py), in a sentence
+    mail_server: str = "aiosmtpd"  # or "postfix": chaos/postfix_faults.py (ChaosStack.mail_server)
+    refused_recipients: tuple[str, ...] = ()  # with Postfix: recipients it rejects (ChaosStack.refused_recipients)
 
 
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:

@@ -4,6 +4,7 @@ and every service as its own process."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ from pricealert.common.scripts import SHEBANG_VARIABLE
 from pricealert.common.shards import DEFAULT_SHARDS
 from pricealert.devstack.fakeexchange import FakeExchange, default_symbols
 from pricealert.devstack.ports import free_port
+from pricealert.devstack.postfix import PostfixServer
 from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer, redis_server_binary
 from pricealert.devstack.smtp import MailboxServer
@@ -106,7 +108,9 @@ class ChaosStack:
     api_errors: list[str] = field(default_factory=list)  # 5xx answers the oracle's reads got
     redis_server: RedisServer | None = None
     cluster_nodes: RedisClusterNodes | None = None
-    smtp: MailboxServer = field(init=False)
+    mail_server: str = "aiosmtpd"  # or "postfix": an instance of Debian's Postfix (chaos/postfix_faults.py)
+    refused_recipients: tuple[str, ...] = ()  # regexps: Postfix rejects them (550) once the users are verified
+    smtp: MailboxServer | PostfixServer = field(init=False)
     exchange: FakeExchange = field(init=False)
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -143,7 +147,10 @@ class ChaosStack:
     async def start(self) -> None:
         """Start the servers and every process, then wait until the APIs and workers report ready."""
         redis_url, cluster_url = await asyncio.to_thread(self._start_redis)
-        self.smtp = MailboxServer(accept_log=self.accept_log).start()
+        if self.mail_server == "postfix":
+            self.smtp = await asyncio.to_thread(PostfixServer(self.directory / "postfix").start)
+        else:
+            self.smtp = MailboxServer(accept_log=self.accept_log).start()
         self.exchange = await FakeExchange(default_symbols()).start()
         if self.webhooks is not None:
             await self.webhooks.start()
@@ -164,6 +171,21 @@ class ChaosStack:
         for name in self.replicas():
             self.start_process(name)
         await self.wait_ready()
+
+    @property
+    def postfix(self) -> PostfixServer:
+        """The stack's Postfix instance (a scenario with mail_server="postfix")."""
+        assert isinstance(self.smtp, PostfixServer), "this scenario runs on the in-house SMTP server"
+        return self.smtp
+
+    async def refuse_recipients(self) -> None:
+        """Postfix rejects the `refused_recipients` from now on (called once the workload's users are verified)."""
+        if self.refused_recipients:
+            await asyncio.to_thread(self.postfix.set_policy, reject=list(self.refused_recipients))
+
+    def refuses(self, email: str) -> bool:
+        """Whether Postfix rejects mail to `email` by the scenario's configuration."""
+        return any(re.search(p, email) for p in self.refused_recipients)
 
     def _start_redis(self) -> tuple[str, str]:
         """Start one Redis or the cluster; (REDIS_URL, REDIS_CLUSTER_URL: empty for one Redis)."""

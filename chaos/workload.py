@@ -12,6 +12,7 @@ from decimal import Decimal
 import httpx
 
 from pricealert.devstack.fakeexchange import FakeExchange
+from pricealert.devstack.postfix import PostfixServer
 from pricealert.devstack.smtp import MailboxServer
 
 SYMBOLS = {
@@ -135,7 +136,7 @@ class User:
     hook: str = ""  # the receiver path of their webhook channel (chaos/webhooks.py), if any
 
 
-async def verification_token(mailbox: MailboxServer, email: str, within: float = 30.0) -> str:
+async def verification_token(mailbox: MailboxServer | PostfixServer, email: str, within: float = 30.0) -> str:
     """The token of the verification mail to `email`, once the notifier has sent it."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -147,7 +148,7 @@ async def verification_token(mailbox: MailboxServer, email: str, within: float =
     raise RuntimeError(f"no verification mail to {email} within {within} s")
 
 
-async def register_users(client: httpx.AsyncClient, count: int, mailbox: MailboxServer) -> list[User]:
+async def register_users(client: httpx.AsyncClient, count: int, mailbox: MailboxServer | PostfixServer) -> list[User]:
     """Register `count` users, verify their addresses with the token from the mailbox, and log them in."""
 
     async def one(n: int) -> User:
