@@ -8,7 +8,9 @@ import contextlib
 import random
 import socket
 import struct
+import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 CHUNK = 65536
@@ -168,3 +170,35 @@ class ChaosProxy:
         """A throttled chunk goes in pieces of a tenth of a second's worth, so the rate holds within a chunk."""
         size = max(int(self.rate_bps / 10), 1)
         return chunk[:size], chunk[size:]
+
+
+class ProxyThread:
+    """A ChaosProxy on an event loop of its own thread, so the scenario's polling never delays its traffic."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="chaos-proxy", daemon=True)
+        self.thread.start()
+        self.proxy = ChaosProxy(target_host, target_port)
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(timeout=10)
+
+    @property
+    def port(self) -> int:
+        """The port the services connect to."""
+        return self.proxy.port
+
+    async def run(self, step: Callable[[ChaosProxy], Awaitable[object] | object]) -> object:
+        """Run `step(proxy)` (a cue: delay, throttle, reset_all, refuse, normal) on the proxy's loop."""
+
+        async def call() -> object:
+            outcome = step(self.proxy)
+            return await outcome if asyncio.iscoroutine(outcome) else outcome
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self.loop))
+
+    def stop(self) -> None:
+        """Reset every connection, stop the loop and the thread."""
+        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -24,6 +24,7 @@ from chaos.hostile import run_hostile
 from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.runner import run_scenario
 from chaos.scenarios import SCENARIOS
+from chaos.slowness import SLOWNESS_SCENARIOS
 from chaos.webhook_faults import WEBHOOK_SCENARIOS
 from pricealert.common.logging import configure_logging
 from pricealert.devstack.servers import temp_dir
@@ -43,7 +44,9 @@ async def run(only: set[str] | None, faults: bool, hostile: list[str], keep: boo
     root = temp_dir("chaos-")
     say(f"chaos: working directory {root}")
     results: list[dict[str, Any]] = []
-    for scenario in [*SCENARIOS, *WEBHOOK_SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []:
+    for scenario in (
+        [*SCENARIOS, *WEBHOOK_SCENARIOS, *SLOWNESS_SCENARIOS, *(CLUSTER_SCENARIOS if cluster else [])] if faults else []
+    ):
         if only and scenario.name not in only:
             continue
         say(f"== {scenario.name}: {scenario.what}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from chaos.latency import latency_figures
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
 from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
 from chaos.recurring_oracle import firings_of, settled_recurring
@@ -128,6 +129,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         cluster=scenario.cluster,
         extra_env=dict(WEBHOOK_ENV) if scenario.webhooks else {},
         webhooks=WebhookReceiver(log_path=root / scenario.name / "webhooks.log") if scenario.webhooks else None,
+        proxy_redis="redis" in scenario.proxies,
+        proxy_smtp="smtp" in scenario.proxies,
     )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
@@ -188,6 +191,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                 recovery_of_recurring=scenario.during == "swing",
             )
         )
+        result.update(latency_figures(obs.triggers, obs.mails, ctx.started_ms, ctx.ended_ms))
         result.update(webhook_verdict(stack, obs.triggers, users, ctx, passed=result["pass"]))
         if scenario.during == "create":
             result.update(api_recovery(created, ctx))

@@ -54,6 +54,7 @@ class Scenario:
     during: str = "ramp"
     hold_down_phase: bool = True  # wait for the fault to end before the market turns down
     webhooks: bool = False  # every user's alerts notify a webhook too (chaos/webhooks.py), judged by its oracle
+    proxies: tuple[str, ...] = ()  # "redis", "smtp": the services reach them through a ChaosProxy (chaos/slowness.py)
 
 
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:
