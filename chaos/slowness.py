@@ -17,7 +17,9 @@ RESETS = 5  # redis-resets: every service's Redis connections reset this many ti
 RESET_EVERY_S = 3.0  # this far apart
 SMTP_DELAY_S = 0.3
 SMTP_RATE_BPS = 4096.0
-HEADROOM_BYTES = 512 * 1024  # redis-maxmemory: the limit, this far above the memory in use when the fault begins
+HEADROOM_BYTES = 512 * 1024  # redis-maxmemory: the limit, this far above the memory in use when the fault begins,
+BALLAST_CHUNK = 16 * 1024  # filled by a ballast key in chunks this large
+BALLAST = "chaos:ballast"
 
 
 def _proxy(ctx: FaultContext, which: str) -> ProxyThread:
@@ -73,42 +75,42 @@ async def resets_over(ctx: FaultContext) -> None:
 
 
 async def maxmemory(ctx: FaultContext) -> None:
-    """maxmemory just above the memory in use, noeviction: within a moment every write is refused with OOM; then
-    the APIs are asked for what needs a write (a login's rate limit, a registration) and answer 503, not 500."""
+    """maxmemory just above the memory in use, noeviction, and a ballast key filling the rest: every write is refused
+    with OOM. Then the APIs are asked for what needs a write (a login's rate limit, a registration): 503, not 500."""
     redis = ctx.stack.redis
     used = int((await redis.info("memory"))["used_memory"])
     await redis.config_set("maxmemory-policy", "noeviction")
     await redis.config_set("maxmemory", str(used + HEADROOM_BYTES))
     ctx.started_ms = wall_ms()
-    refused = await _refused_within(ctx, 10.0)
+    refused = await _fill(ctx)
+    with contextlib.suppress(*TRANSIENT_REDIS_ERRORS):
+        ctx.mail_window = len((await in_flight(ctx.stack))[0])
     ctx.notes.append(f"maxmemory {used + HEADROOM_BYTES} (used {used}) noeviction; writes refused: {refused}")
     async with httpx.AsyncClient(base_url=ctx.stack.url, timeout=10) as client:
         probes = {
             "login": await client.post("/auth/login", json={"email": "chaos0@example.com", "password": "wrong-one"}),
-            "register": await client.post("/auth/register", json={"email": "oom@example.com", "password": "x" * 12}),
+            "register": await client.post("/auth/register", json={"email": "oom@example.com", "password": "x" * 14}),
         }
     for what, answer in probes.items():
         code = answer.json().get("error", {}).get("code") if answer.status_code >= 400 else ""
         ctx.notes.append(f"{what}: {answer.status_code} {code} Retry-After={answer.headers.get('retry-after')}")
-        if answer.status_code >= 500 and answer.status_code != 503:
+        if answer.status_code != 503:
             ctx.stack.api_errors.append(f"{what} under OOM: {answer.status_code} {answer.text[:200]}")
 
 
-async def _refused_within(ctx: FaultContext, within: float) -> bool:
-    """Wait until Redis refuses a write (the services' own writes fill the headroom)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
+async def _fill(ctx: FaultContext) -> bool:
+    """Append to a ballast key until Redis refuses it (OOM); whether it did."""
+    for _ in range(HEADROOM_BYTES // BALLAST_CHUNK + 64):
         try:
-            await ctx.stack.redis.set("chaos:oom-probe", "x" * 1024)
+            await ctx.stack.redis.append(BALLAST, b"x" * BALLAST_CHUNK)
         except OutOfMemoryError:
             return True
-        await asyncio.sleep(0.1)
     return False
 
 
 async def memory_freed(ctx: FaultContext) -> None:
-    """The limit lifted (as an operator would after freeing memory): writes are accepted again."""
+    """The ballast deleted and the limit lifted (as an operator would): writes are accepted again."""
+    await ctx.stack.redis.delete(BALLAST)
     await ctx.stack.redis.config_set("maxmemory", "0")
     ctx.ended_ms = wall_ms()
 

@@ -194,7 +194,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Render every error, including FastAPI's own, in the stable shape."""
 
     @app.exception_handler(AppError)
-    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        if exc.status_code == 503 and isinstance(exc.__cause__, OutOfMemoryError):  # one code for every such 503
+            log.warning("redis.out_of_memory", path=request.url.path, error=str(exc.__cause__).splitlines()[0])
+            exc = redis_out_of_memory()
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
         )
@@ -227,8 +230,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OutOfMemoryError)
     async def _redis_full(request: Request, exc: OutOfMemoryError) -> JSONResponse:
         # Redis at maxmemory with noeviction refuses every write: nothing was stored, the client may retry.
-        log.warning("redis.out_of_memory", path=request.url.path, error=str(exc).splitlines()[0])
-        return await _app_error(request, redis_out_of_memory())
+        refusal = redis_out_of_memory()
+        refusal.__cause__ = exc
+        return await _app_error(request, refusal)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,13 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import AbstractStrategy, ClusterNode, ClusterPipeline, RedisCluster, TransactionStrategy
 from redis.crc import key_slot
-from redis.exceptions import ClusterError, RedisClusterException, SlotNotCoveredError, TryAgainError
+from redis.exceptions import (
+    ClusterError,
+    OutOfMemoryError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,7 +37,8 @@ RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
 # client gave up following (ClusterError), TRYAGAIN, a slot no known node serves: all of them happen while a
 # master fails over or slots move, and end when the cluster settles. Not MOVED or ASK themselves: the cluster
 # client follows them, and a one-Redis client that meets one points at a cluster node (a misconfiguration that
-# must stop the worker with its reason, not loop). Not CROSSSLOT: a bug.
+# must stop the worker with its reason, not loop). Not CROSSSLOT: a bug. OOM: a Redis at maxmemory with noeviction
+# refuses writes until memory is freed; a worker backs off rather than stop.
 TRANSIENT_REDIS_ERRORS = (
     RedisConnectionError,
     RedisTimeoutError,
@@ -39,6 +46,7 @@ TRANSIENT_REDIS_ERRORS = (
     ClusterError,
     TryAgainError,
     SlotNotCoveredError,
+    OutOfMemoryError,
 )
 
 
