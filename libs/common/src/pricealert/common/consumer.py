@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, overload
 
 import structlog
-from redis.exceptions import OutOfMemoryError, ResponseError
+from redis.exceptions import ResponseError
 
 from pricealert.common import names
 from pricealert.common.events import Event, MalformedEvent
@@ -122,8 +122,6 @@ class StreamConsumer:
                 self._log.warning("stream.read.failed", error=str(exc))
                 await asyncio.sleep(0.2)
                 await wait_for_redis(self.redis, stop=stop)
-                if isinstance(exc, OutOfMemoryError):
-                    await self._wait_writable(stop)
             except ResponseError as exc:
                 await self.close()
                 if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
@@ -279,7 +277,7 @@ class StreamConsumer:
         try:
             if not await self._until_done(items):
                 return
-        except (ShardLeaseLost, ForeignPending, OutOfMemoryError):  # OOM: Redis's fault, not the entry's
+        except (ShardLeaseLost, ForeignPending):
             raise
         except Exception as exc:
             if len(live) == 1:
@@ -290,7 +288,7 @@ class StreamConsumer:
                 try:
                     if not await self._until_done([item]):
                         return
-                except (ShardLeaseLost, ForeignPending, OutOfMemoryError):
+                except (ShardLeaseLost, ForeignPending):
                     raise
                 except Exception as single_exc:
                     await self.redelivery.failed(message, single_exc)
@@ -337,20 +335,6 @@ class StreamConsumer:
 
     async def _ack(self, messages: Sequence[Message]) -> None:
         await self.redis.xack(self.options.stream, self.options.group, *[m.id for m in messages])
-
-    async def _wait_writable(self, stop: asyncio.Event) -> None:
-        """Redis refuses writes (maxmemory, noeviction): read nothing again until it takes the heartbeat, so that
-        re-reading the pending entries does not count deliveries towards their dead-lettering."""
-        delay = 0.2
-        while not stop.is_set():
-            try:
-                await beat(self.redis, self.options.service, self.options.consumer, self.options.health_ttl_s)
-                return
-            except TRANSIENT_REDIS_ERRORS as exc:
-                self._log.warning("redis.out_of_memory", error=str(exc), retry_in_s=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            delay = min(delay * 2, 2.0)
 
     async def _heartbeat(self) -> None:
         now = time.monotonic()
