@@ -84,10 +84,10 @@ async def maxmemory(ctx: FaultContext) -> None:
     ctx.started_ms = wall_ms()
     refused = await _fill(ctx)
     # Memory in use now hovers at the limit: lower it below, so that every write is refused, not one in two.
-    await redis.config_set("maxmemory", str(used + HEADROOM_BYTES // 2))
+    await redis.config_set("maxmemory", str(limit := used + HEADROOM_BYTES // 2))
     with contextlib.suppress(*TRANSIENT_REDIS_ERRORS):
         ctx.mail_window = len((await in_flight(ctx.stack))[0])
-    ctx.notes.append(f"maxmemory {used + HEADROOM_BYTES // 2} (used {used} before) noeviction; writes refused: {refused}")
+    ctx.notes.append(f"maxmemory {limit} (used {used} before) noeviction; writes refused: {refused}")
     async with httpx.AsyncClient(base_url=ctx.stack.url, timeout=10) as client:
         probes = {
             "login": await client.post("/auth/login", json={"email": "chaos0@example.com", "password": "wrong-one"}),
