@@ -75,19 +75,24 @@ async def resets_over(ctx: FaultContext) -> None:
 
 
 async def maxmemory(ctx: FaultContext) -> None:
-    """maxmemory just above the memory in use, noeviction, and a ballast key filling the rest: every write is refused
-    with OOM. Then the APIs are asked for what needs a write (a login's rate limit, a registration): 503, not 500."""
+    """maxmemory just above the memory in use, noeviction, and a ballast key kept filling what is left: every write
+    is refused with OOM. Then the APIs are asked for what needs a write (a login's rate limit, a registration)."""
     redis = ctx.stack.redis
     used = int((await redis.info("memory"))["used_memory"])
     await redis.config_set("maxmemory-policy", "noeviction")
     await redis.config_set("maxmemory", str(used + HEADROOM_BYTES))
     ctx.started_ms = wall_ms()
     refused = await _fill(ctx)
-    # Memory in use now hovers at the limit: lower it below, so that every write is refused, not one in two.
-    await redis.config_set("maxmemory", str(limit := used + HEADROOM_BYTES // 2))
+
+    async def keep_full() -> None:  # what the services free (acks, trims) is taken again at once
+        while True:
+            await asyncio.sleep(0.1)
+            await _fill(ctx)
+
+    ctx.task = asyncio.create_task(keep_full())
     with contextlib.suppress(*TRANSIENT_REDIS_ERRORS):
         ctx.mail_window = len((await in_flight(ctx.stack))[0])
-    ctx.notes.append(f"maxmemory {limit} (used {used} before) noeviction; writes refused: {refused}")
+    ctx.notes.append(f"maxmemory {used + HEADROOM_BYTES} (used {used} before) noeviction; writes refused: {refused}")
     async with httpx.AsyncClient(base_url=ctx.stack.url, timeout=10) as client:
         probes = {
             "login": await client.post("/auth/login", json={"email": "chaos0@example.com", "password": "wrong-one"}),
@@ -112,6 +117,10 @@ async def _fill(ctx: FaultContext) -> bool:
 
 async def memory_freed(ctx: FaultContext) -> None:
     """The ballast deleted and the limit lifted (as an operator would): writes are accepted again."""
+    if ctx.task is not None:
+        ctx.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx.task
     await ctx.stack.redis.delete(BALLAST)
     await ctx.stack.redis.config_set("maxmemory", "0")
     ctx.ended_ms = wall_ms()
