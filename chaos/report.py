@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chaos.latency import latency_line
 from chaos.report_summary import scenario_lines, summary_section
 from chaos.stack import CHAOS_ENV
 from chaos.webhooks import WEBHOOK_ENV
@@ -112,6 +113,7 @@ def details(r: dict[str, Any]) -> list[str]:
             f"{_n(r.get('next_trigger_s'))} s, next email {_n(r.get('next_email_s'))} s after the fault "
             f"ended; {r.get('trades_played', 0)} trades played; {r['wall_s']} s wall."
         )
+        lines.append(latency_line(r))
     if "recurring_alerts" in r:
         lines.append(
             f"  recurring: {r['recurring_alerts']} alerts answered 201 (+{r['recurring_recovered']} whose creation "

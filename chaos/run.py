@@ -29,6 +29,7 @@ from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.report_summary import overview_row
 from chaos.runner import run_scenario
 from chaos.scenarios import SCENARIOS
+from chaos.slowness import SLOWNESS_SCENARIOS
 from chaos.webhook_faults import WEBHOOK_SCENARIOS
 from pricealert.common.logging import configure_logging
 from pricealert.devstack.servers import temp_dir
@@ -55,6 +56,7 @@ async def run(
         *WEBHOOK_SCENARIOS,
         *POISON_SCENARIOS,
         *POSTFIX_SCENARIOS,
+        *SLOWNESS_SCENARIOS,
         *(CLUSTER_SCENARIOS if cluster else []),
     ]
     for scenario in chosen if faults else []:

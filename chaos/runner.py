@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from chaos.latency import latency_figures
 from chaos.oracle import accepted_ids, backlog, index_ids, judge, observe, read_triggers, statuses
 from chaos.postfix_faults import refusal_verdict, refused_triggers
 from chaos.recurring import FIRST_HOLD_S, plan_workload, swing
@@ -132,6 +133,8 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         webhooks=WebhookReceiver(log_path=root / scenario.name / "webhooks.log") if scenario.webhooks else None,
         mail_server=scenario.mail_server,
         refused_recipients=scenario.refused_recipients,
+        proxy_redis="redis" in scenario.proxies,
+        proxy_smtp="smtp" in scenario.proxies,
     )
     stack.directory.mkdir(parents=True, exist_ok=True)
     ctx = FaultContext(stack)
@@ -195,6 +198,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             )
         )
         result.update(await refusal_verdict(stack, obs, passed=result["pass"]))
+        result.update(latency_figures(obs.triggers, obs.mails, ctx.started_ms, ctx.ended_ms))
         result.update(webhook_verdict(stack, obs.triggers, users, ctx, passed=result["pass"]))
         for verdict in ctx.verdicts:
             own = await verdict()

@@ -61,6 +61,7 @@ class Scenario:
     oracle: str = ""  # what its oracle wants beyond the common one (chaos/report.py), in a sentence
     mail_server: str = "aiosmtpd"  # or "postfix": chaos/postfix_faults.py (ChaosStack.mail_server)
     refused_recipients: tuple[str, ...] = ()  # with Postfix: recipients it rejects (ChaosStack.refused_recipients)
+    proxies: tuple[str, ...] = ()  # "redis", "smtp": the services reach them through a ChaosProxy (chaos/slowness.py)
 
 
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:

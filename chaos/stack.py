@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from chaos.proxy import ProxyThread
 from chaos.webhook_receiver import WebhookReceiver
 from pricealert.common import names
 from pricealert.common.keytrust import ROOT_PUBLIC_KEY_IN_KEY_DIR
@@ -117,6 +118,11 @@ class ChaosStack:
     redis: RedisClient = field(init=False)
     postgres: PostgresServer | None = None
     webhooks: WebhookReceiver | None = None  # the users' webhook endpoint, when the scenario has the webhook workload
+    # The services reach one Redis, and SMTP, through a ChaosProxy (chaos/slowness.py); the oracle, Redis directly
+    proxy_redis: bool = False
+    proxy_smtp: bool = False
+    redis_proxy: ProxyThread | None = None
+    smtp_proxy: ProxyThread | None = None
 
     @property
     def url(self) -> str:
@@ -155,11 +161,12 @@ class ChaosStack:
         if self.webhooks is not None:
             await self.webhooks.start()
         database_env = await asyncio.to_thread(self._database_env)
+        services_redis_url, smtp_port = self._proxies(redis_url)
         self.env = (
             stack_environment(
                 self.directory,
-                redis_url=redis_url,
-                smtp_port=self.smtp.port,
+                redis_url=services_redis_url,
+                smtp_port=smtp_port,
                 exchange=self.exchange,
                 redis_cluster_url=cluster_url,
                 shards=self.shards,
@@ -186,6 +193,16 @@ class ChaosStack:
     def refuses(self, email: str) -> bool:
         """Whether Postfix rejects mail to `email` by the scenario's configuration."""
         return any(re.search(p, email) for p in self.refused_recipients)
+
+    def _proxies(self, redis_url: str) -> tuple[str, int]:
+        """Start the proxies the scenario asks for; (the services' REDIS_URL, the notifier's SMTP port)."""
+        if self.proxy_redis:
+            assert self.redis_server is not None, "the Redis proxy stands in front of one Redis"
+            self.redis_proxy = ProxyThread("127.0.0.1", self.redis_server.port)
+            redis_url = f"redis://127.0.0.1:{self.redis_proxy.port}/0"
+        if self.proxy_smtp:
+            self.smtp_proxy = ProxyThread("127.0.0.1", self.smtp.port)
+        return redis_url, self.smtp_proxy.port if self.smtp_proxy is not None else self.smtp.port
 
     def _start_redis(self) -> tuple[str, str]:
         """Start one Redis or the cluster; (REDIS_URL, REDIS_CLUSTER_URL: empty for one Redis)."""
@@ -280,6 +297,9 @@ class ChaosStack:
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.redis.aclose()
+        for proxy in (self.redis_proxy, self.smtp_proxy):
+            if proxy is not None:
+                proxy.stop()
         if self.redis_server is not None:
             self.redis_server.stop()
         if self.cluster_nodes is not None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import OutOfMemoryError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as SQLAlchemyInterfaceError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
@@ -161,6 +162,15 @@ def database_unavailable_for(exc: BaseException) -> ServiceUnavailable:
     return database_unavailable()
 
 
+def redis_out_of_memory() -> ServiceUnavailable:
+    """What a request answers while Redis refuses writes (maxmemory reached with noeviction)."""
+    return ServiceUnavailable(
+        "The service cannot store anything right now; try again shortly.",
+        code="redis_out_of_memory",
+        headers={"Retry-After": "5"},
+    )
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The stable error shape."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -184,7 +194,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Render every error, including FastAPI's own, in the stable shape."""
 
     @app.exception_handler(AppError)
-    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        if exc.status_code == 503 and isinstance(exc.__cause__, OutOfMemoryError):  # one code for every such 503
+            log.warning("redis.out_of_memory", path=request.url.path, error=str(exc.__cause__).splitlines()[0])
+            exc = redis_out_of_memory()
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
         )
@@ -213,6 +226,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return await _unexpected(request, exc)
         log.warning("database.unavailable", path=request.url.path, error=str(exc).splitlines()[0])
         return await _app_error(request, database_unavailable_for(exc))
+
+    @app.exception_handler(OutOfMemoryError)
+    async def _redis_full(request: Request, exc: OutOfMemoryError) -> JSONResponse:
+        # Redis at maxmemory with noeviction refuses every write: nothing was stored, the client may retry.
+        refusal = redis_out_of_memory()
+        refusal.__cause__ = exc
+        return await _app_error(request, refusal)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

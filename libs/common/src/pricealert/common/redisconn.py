@@ -11,8 +11,15 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import AbstractStrategy, ClusterNode, ClusterPipeline, RedisCluster, TransactionStrategy
+from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
-from redis.exceptions import ClusterError, RedisClusterException, SlotNotCoveredError, TryAgainError
+from redis.exceptions import (
+    ClusterError,
+    OutOfMemoryError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,7 +38,8 @@ RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
 # client gave up following (ClusterError), TRYAGAIN, a slot no known node serves: all of them happen while a
 # master fails over or slots move, and end when the cluster settles. Not MOVED or ASK themselves: the cluster
 # client follows them, and a one-Redis client that meets one points at a cluster node (a misconfiguration that
-# must stop the worker with its reason, not loop). Not CROSSSLOT: a bug.
+# must stop the worker with its reason, not loop). Not CROSSSLOT: a bug. OOM: a Redis at maxmemory with noeviction
+# refuses writes until memory is freed; a worker backs off rather than stop.
 TRANSIENT_REDIS_ERRORS = (
     RedisConnectionError,
     RedisTimeoutError,
@@ -39,6 +47,7 @@ TRANSIENT_REDIS_ERRORS = (
     ClusterError,
     TryAgainError,
     SlotNotCoveredError,
+    OutOfMemoryError,
 )
 
 
@@ -127,9 +136,30 @@ class _RedisCluster(RedisCluster):
         return pipe
 
 
+_RESET_AWARE: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def _reset_aware(kind: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`kind` whose write to a connection the peer reset raises ConnectionError: uvloop (the alerts API's loop)
+    raises RuntimeError there, which redis-py passes on as it is, and a request answered 500."""
+    if kind not in _RESET_AWARE:
+
+        class ResetAware(kind):  # type: ignore[valid-type,misc]  # a subclass of the pool's own connection class
+            async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                try:
+                    await super().send_packed_command(command, check_health)
+                except RuntimeError as exc:
+                    if "closed" not in str(exc):
+                        raise
+                    raise RedisConnectionError(f"Error while writing to socket: {exc}") from exc
+
+        _RESET_AWARE[kind] = ResetAware
+    return _RESET_AWARE[kind]
+
+
 def connect(url: str) -> Redis:
     """A Redis client for `url`; nothing is sent until first use."""
-    return Redis.from_url(
+    client = Redis.from_url(
         url,
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=5.0,
@@ -137,6 +167,9 @@ def connect(url: str) -> Redis:
         health_check_interval=30,
         decode_responses=False,
     )
+    pool = client.connection_pool
+    pool.connection_class = _reset_aware(pool.connection_class)
+    return client
 
 
 def connect_to(url: str, cluster_url: str = "") -> RedisClient:

@@ -1,0 +1,68 @@
+"""A consumer under Redis at maxmemory with noeviction (writes refused with OOM): it backs off instead of stopping,
+spends no delivery towards dead-lettering, and handles every entry once memory is freed."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator, Sequence
+
+import pytest
+from redis.asyncio import Redis
+
+from pricealert.common import names
+from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
+from pricealert.devstack.servers import RedisServer, temp_dir
+from pricealert.testsupport.polling import eventually
+
+STREAM = "test:oom"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis of this test's own: its maxmemory must not reach the session's."""
+    directory = temp_dir("pricealert-redis-oom-")
+    server = RedisServer(directory).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_writes_refused_stop_nothing_and_dead_letter_nothing(redis: Redis) -> None:
+    handled: list[str] = []
+
+    async def write_each(messages: Sequence[Message]) -> None:
+        for message in messages:
+            await redis.set(f"test:out:{message.fields['n']}", "1")  # refused while Redis is full
+            handled.append(message.fields["n"])
+
+    options = ConsumerOptions(
+        stream=STREAM,
+        group="g",
+        consumer="a",
+        service="test",
+        reclaim_idle_ms=100,
+        reclaim_every_s=0.02,
+        block_ms=50,
+        max_deliveries=2,
+    )
+    stop = asyncio.Event()
+    consumer = StreamConsumer(redis, options, write_each)
+    await consumer.ensure_group()
+    for n in range(3):
+        await redis.xadd(STREAM, {"n": str(n)})
+    await redis.config_set("maxmemory-policy", "noeviction")
+    await redis.config_set("maxmemory", "1")  # below what is in use: every write is refused
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(2.0)  # many reclaim rounds, were the consumer re-reading
+    assert not task.done(), task
+    assert handled == []
+    await redis.config_set("maxmemory", "0")
+    await eventually(lambda: len(handled) == 3, what="every entry handled once memory is freed", alive=task)
+    stop.set()
+    await task
+    assert sorted(handled) == ["0", "1", "2"]
+    assert await redis.xlen(names.dead_letter_stream(STREAM)) == 0
+    assert int((await redis.xpending(STREAM, "g"))["pending"]) == 0
