@@ -40,14 +40,34 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
+def plot_group(kind: str, name: str) -> str:
+    """The line a stream's series is drawn in: one per stream kind, the longest of its shards' or users' streams."""
+    if kind != "streams":
+        return name
+    if name.startswith("feed:"):
+        return "feed:{user} (longest)"
+    head, sep, rest = name.partition("}:")
+    return f"{{sN}}:{rest} (longest)" if sep and head.startswith("{s") else name
+
+
+def grouped(kind: str, samples: list[Sample]) -> dict[str, list[tuple[float, float]]]:
+    """The series of `kind` as drawn: the largest value of each group at each sample."""
+    lines: dict[str, dict[float, float]] = {}
+    for name, points in collect(samples)[kind].items():
+        line = lines.setdefault(plot_group(kind, name), {})
+        for at, value in points:
+            line[at] = max(line.get(at, value), value)
+    return {name: sorted(line.items()) for name, line in lines.items()}
+
+
 def plot(kind: str, samples: list[Sample], path: Path) -> None:
-    """One line per series of `kind` over the soak's time."""
+    """One line per series of `kind` (streams: per stream kind) over the soak's time."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = collect(samples)[kind]
+    series = grouped(kind, samples)
     figure, axes = plt.subplots(figsize=(10, 5))
     for name, points in sorted(series.items()):
         if kind in ("streams", "pending") and not any(v for _, v in points):
@@ -59,7 +79,7 @@ def plot(kind: str, samples: list[Sample], path: Path) -> None:
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
