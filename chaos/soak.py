@@ -35,6 +35,8 @@ MAXLEN_DIVISOR = 1000  # every stream reaches its (divided) cap within the first
 SOAK_ENV = {
     MAXLEN_DIVISOR_VARIABLE: str(MAXLEN_DIVISOR),
     "AUTH_ACCESS_TOKEN_TTL_S": str(24 * 3600),  # the workload's users log in once
+    # Ingest's window of trade ids (default 200 000, ~17 min of this load) fills in the first two minutes too.
+    "INGEST_DEDUPE_WINDOW": "20000",
 }
 SETTLE_S = 60.0  # after the load: every alert still to fire fires, every mail arrives
 
@@ -58,7 +60,7 @@ async def soak(minutes: float, sample_s: float, trades_per_s: float, alerts_per_
     try:
         await stack.start()
         say(f"soak: stack ready in {time.monotonic() - began:.0f} s ({stack.directory})")
-        async with httpx.AsyncClient(base_url=stack.url, timeout=15) as client:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
             users = await register_users(client, USERS, stack.smtp)
             load = SoakLoad(stack, client, users, alerts_per_s=alerts_per_s)
             market = Market(stack.exchange, trades_per_s=trades_per_s)

@@ -22,7 +22,7 @@ UNITS = {"rss": "MiB", "fds": "open fds", "redis": "MiB", "streams": "entries", 
 # a few entries in flight. A stream may grow up to its cap (plus the slack of approximate trimming, which drops
 # whole nodes of stream-node-max-entries, 100 by default): trimming bounds it there.
 TOLERANCE: dict[str, tuple[float, float]] = {
-    "rss": (4.0, 0.03),
+    "rss": (3.0, 0.02),
     "fds": (4.0, 0.0),
     "redis": (2.0, 0.05),
     "streams": (10.0, 0.0),

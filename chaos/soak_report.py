@@ -20,16 +20,20 @@ TITLES = {
 ORACLE_ROWS = (
     "alerts_attempted",
     "alerts_acknowledged",
+    "alerts_indeterminate",
+    "alerts_refused",
     "triggers_expected",
     "triggers_seen",
     "triggers_lost",
     "triggers_duplicated",
     "triggers_unexpected",
+    "triggers_recovered",
     "emails_accepted",
     "emails_lost",
     "emails_duplicated",
     "emails_unexpected",
     "deletes",
+    "deletes_indeterminate",
     "deletes_failed",
 )
 
