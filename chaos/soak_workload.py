@@ -66,11 +66,14 @@ class SoakLoad:
     _last_ids: dict[str, str] = field(default_factory=dict)
     _mails_read: int = 0
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _reading: asyncio.Lock = field(default_factory=asyncio.Lock)  # the watcher and the settle check both read
 
     async def swing(self, market: Market, stop: asyncio.Event) -> None:
         """Move the market through the swing, again and again, until `stop`."""
         while not stop.is_set():
             for level in swing_levels():
+                if stop.is_set():
+                    return
                 market.set_level(level)
                 await asyncio.sleep(STEP_S)
 
@@ -114,6 +117,10 @@ class SoakLoad:
 
     async def read_new(self) -> None:
         """Read the triggers and mails that arrived since the last call, and delete the alerts mailed."""
+        async with self._reading:
+            await self._read_new()
+
+    async def _read_new(self) -> None:
         streams = {
             names.triggers_stream(shard): self._last_ids.get(names.triggers_stream(shard), "0-0")
             for shard in range(self.stack.shards)

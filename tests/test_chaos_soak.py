@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # chaos is a packa
 from chaos.soak import soak
 from chaos.soak_judge import KINDS, Sample, judge_all, judge_series, stream_bound
 from chaos.soak_report import write_soak_report
+from chaos.soak_workload import SoakLoad, plan_alert, soak_oracle
+from chaos.workload import Created, Market, fires_at
 
 RSS_TOLERANCE = {"abs_tol": 3.0, "rel_tol": 0.02}
 
@@ -63,6 +65,63 @@ def test_the_judge_covers_every_series_of_every_sample() -> None:
     assert verdicts["rss"]["a"].levelled and not verdicts["rss"]["b"].levelled
     assert verdicts["streams"]["{s1}:ticks"].levelled
     assert set(verdicts) == set(KINDS)
+
+
+def flawless_load(count: int = 30) -> SoakLoad:
+    """A load whose every alert was acknowledged; those the swing reaches fired once at their target's far side and
+    were mailed once, and every alert was deleted."""
+    rng = random.Random(1)
+    load = SoakLoad(stack=None, client=None, users=[])  # type: ignore[arg-type]  # the oracle reads neither
+    for n in range(count):
+        alert = plan_alert(n, 12, rng)
+        load.created.append(Created(alert, 201, alert_id=f"id-{n}"))
+        load.deletes["204"] += 1
+        if alert.must_fire:
+            price = Market.price(alert.symbol, 8 if alert.condition == "above" else -8)
+            load.triggers[alert.name] = [{"name": alert.name, "trigger_id": f"id-{n}", "price": str(price)}]
+            load.mails[f"id-{n}"] += 1
+    return load
+
+
+def test_the_swing_reaches_every_alert_meant_to_fire_and_no_other() -> None:
+    rng = random.Random(3)
+    prices = {(s, lv) for s in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT") for lv in range(-8, 9)}
+    for n in range(300):
+        alert = plan_alert(n, 12, rng)
+        reached = any(fires_at(alert, Market.price(s, lv)) for s, lv in prices if s == alert.symbol)
+        assert reached == alert.must_fire, alert
+        assert all(Market.price(alert.symbol, lv) != alert.target for lv in range(-8, 9))
+
+
+def test_the_oracle_passes_a_flawless_load_and_counts_indeterminate_requests_apart() -> None:
+    load = flawless_load()
+    load.created.append(Created(plan_alert(99, 12, random.Random(1)), None, error="ReadTimeout"))
+    load.deletes["ReadTimeout"] += 1
+    verdict = soak_oracle(load)
+    assert verdict["pass"], verdict
+    assert verdict["alerts_indeterminate"] == 1 and verdict["deletes_indeterminate"] == 1
+
+
+def test_the_oracle_fails_a_lost_doubled_or_unexpected_trigger_or_mail() -> None:
+    lost = flawless_load()
+    lost.triggers.pop(next(iter(lost.triggers)))
+    doubled = flawless_load()
+    first = next(iter(doubled.triggers.values()))
+    first.append(dict(first[0]))
+    unexpected = flawless_load()
+    never = next(c for c in unexpected.created if not c.alert.must_fire)
+    unexpected.triggers[never.alert.name] = [{"name": never.alert.name, "trigger_id": "x", "price": "1"}]
+    unexpected.mails["x"] += 1
+    mail_twice = flawless_load()
+    mail_twice.mails[next(iter(mail_twice.mails))] += 1
+    refused = flawless_load()
+    refused.deletes["500"] += 1
+    assert soak_oracle(lost)["triggers_lost"]
+    assert soak_oracle(doubled)["triggers_duplicated"] == 1
+    assert soak_oracle(unexpected)["triggers_unexpected"] == [never.alert.name]
+    assert soak_oracle(mail_twice)["emails_duplicated"] == 1
+    assert soak_oracle(refused)["deletes_failed"] == 1
+    assert not any(soak_oracle(load)["pass"] for load in (lost, doubled, unexpected, mail_twice, refused))
 
 
 @pytest.mark.e2e
