@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: run demo test lint fmt sync uv bench chaos screenshots
+.PHONY: run demo test lint fmt sync uv bench chaos soak screenshots
 SOURCES := libs/common/src libs/devstack/src libs/cli/src libs/testsupport/src services/auth/src \
 	services/alerts/src services/ingest/src services/evaluator/src services/notifier/src
 
@@ -50,3 +50,8 @@ bench: sync
 ## minutes; `uv run python -m chaos --runs 1` for one run each): chaos/results/chaos.md and chaos.json
 chaos: sync
 	PYTHONDONTWRITEBYTECODE= $(UV) run --locked python -m chaos
+
+## one stack under a steady load for SOAK_MINUTES (default 30), sampled each minute; fails on growth that does not
+## level off or on a lost, doubled or unexpected trigger or mail: chaos/results/soak.md, soak.json and soak_*.png
+soak: sync
+	PYTHONDONTWRITEBYTECODE= SOAK_MINUTES=$(or $(SOAK_MINUTES),30) $(UV) run --locked python -m chaos.soak

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,13 +11,27 @@ from pricealert.common.events import Event
 from pricealert.common.redisconn import RedisClient, RedisPipeline
 
 DEFAULT_MAXLEN = 1_000_000
+# A soak (chaos/soak.py) divides every cap by this so that each stream reaches its cap within minutes, not days;
+# no cap goes below 100 entries (or its own size, if smaller).
+MAXLEN_DIVISOR_VARIABLE = "STREAM_MAXLEN_DIVISOR"
+SMALLEST_DIVIDED_MAXLEN = 100
 
 
-def maxlen_for(stream: str) -> int:
-    """The approximate length cap of `stream`."""
+def full_maxlen(stream: str) -> int:
+    """The approximate length cap of `stream` in production."""
     if stream.endswith(":dead"):
         return names.DEAD_LETTER_MAXLEN
+    if stream.startswith(names.FEED_KEYS):
+        return names.FEED_MAXLEN
     return names.STREAM_MAXLEN.get(names.stream_kind(stream), DEFAULT_MAXLEN)
+
+
+def maxlen_for(stream: str, divisor: int | None = None) -> int:
+    """The approximate length cap of `stream`, divided by `divisor` (by default STREAM_MAXLEN_DIVISOR, if set)."""
+    cap = full_maxlen(stream)
+    if divisor is None:
+        divisor = int(os.environ.get(MAXLEN_DIVISOR_VARIABLE) or 1)
+    return cap if divisor <= 1 else max(min(cap, SMALLEST_DIVIDED_MAXLEN), cap // divisor)
 
 
 def fields_of(event: Event | Mapping[str, str]) -> dict[str, str]:

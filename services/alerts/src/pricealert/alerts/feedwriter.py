@@ -29,6 +29,7 @@ from pricealert.common.events import (
     Trigger,
 )
 from pricealert.common.feed import FeedEvent, FeedEventType
+from pricealert.common.publisher import maxlen_for
 from pricealert.common.redisconn import RedisClient
 
 log = structlog.get_logger()
@@ -124,7 +125,7 @@ async def append(redis: RedisClient, events: Iterable[FeedEvent]) -> int:
     count = 0
     for event in events:
         key = names.feed_stream(event.user_id)
-        pipe.xadd(key, event.to_fields(), maxlen=names.FEED_MAXLEN, approximate=True)  # type: ignore[arg-type]  # redis-py: invariant value type
+        pipe.xadd(key, event.to_fields(), maxlen=maxlen_for(key), approximate=True)  # type: ignore[arg-type]  # redis-py: invariant value type
         users.add(event.user_id)
         written[event.type.value] += 1
         count += 1
