@@ -9,18 +9,22 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+import httpx
+
 from chaos.oracle import accepted_ids
 from chaos.runner import triggers_count
 from chaos.scenarios import FaultContext, Scenario, Step, wall_ms
 from pricealert.devstack.ports import wait_for_port
 from pricealert.devstack.servers import PostgresServer
 from pricealert.testsupport.pgfaults import kill_postgres, table_locked, terminate_app_backends
+from pricealert.testsupport.polling import holds_within
 
 KILL_S = 3.0  # the crashed server stays down this long before it starts again (crash recovery)
 DOWN_S = 30.0
 TERMINATE_S = 5.0  # every backend terminated, again and again, for this long
 TERMINATE_EVERY_S = 0.5
 LOCK_S = 20.0
+READY_WITHIN_S = 30.0  # the APIs' /readyz answer 200 again this soon after the fault ended
 COMMON = (
     "every alert answered 201 indexed and fired, each firing once and mailed once; every creation the fault refused "
     "a 503 database_unavailable with Retry-After (no 500, no hang); triggers and mails go on for the alerts indexed "
@@ -41,13 +45,26 @@ async def _begin(ctx: FaultContext, what: str) -> None:
 
 
 async def _end(ctx: FaultContext, what: str) -> None:
-    """Mark the fault's end, noting the triggers and mails written while Postgres was away."""
+    """Mark the fault's end, noting the triggers and mails written while Postgres was away, and how long the APIs
+    took to be ready again (their /readyz pings the database), with no restart."""
     ctx.ended_ms = wall_ms()
     triggers, mails = (int(n) for n in ctx.victims or ("0", "0"))
     ctx.notes.append(
         f"{what}; while Postgres was away: {await triggers_count(ctx.stack) - triggers} triggers written, "
         f"{len(accepted_ids(ctx.stack.smtp)) - mails} mails accepted"
     )
+    async with httpx.AsyncClient(timeout=5) as client:
+        for api in ("ALERTS_URL", "AUTH_URL"):
+            url = ctx.stack.env[api] + "/readyz"
+
+            async def ready(url: str = url) -> bool:
+                with contextlib.suppress(httpx.HTTPError):
+                    return (await client.get(url)).status_code == 200
+                return False
+
+            again = await holds_within(ready, within=READY_WITHIN_S, every=0.1)
+            took = f"{(wall_ms() - ctx.ended_ms) / 1000:.2f} s" if again else f"not within {READY_WITHIN_S:g} s"
+            ctx.notes.append(f"{api.removesuffix('_URL').lower()} ready again after {took}")
 
 
 async def crash(ctx: FaultContext) -> None:
