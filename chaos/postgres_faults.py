@@ -24,6 +24,9 @@ DOWN_S = 30.0
 TERMINATE_S = 5.0  # every backend terminated, again and again, for this long
 TERMINATE_EVERY_S = 0.5
 LOCK_S = 20.0
+# The lock comes this long after the creations began (they last ~20 s): it holds over their last seconds and over
+# the market's ramps, so the alerts worker's status updates of those firings wait on it too.
+LOCK_AFTER_S = 14.0
 READY_WITHIN_S = 30.0  # the APIs' /readyz answer 200 again this soon after the fault ended
 COMMON = (
     "every alert answered 201 indexed and fired, each firing once and mailed once; every creation the fault refused "
@@ -126,6 +129,7 @@ async def lock_alerts(ctx: FaultContext) -> None:
             locked.set()
             await asyncio.Event().wait()  # until cancelled: closing the session releases the lock
 
+    await asyncio.sleep(LOCK_AFTER_S)
     await _begin(ctx, "LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE")
     ctx.task = asyncio.create_task(hold())
     await asyncio.wait([ctx.task, asyncio.create_task(locked.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -184,7 +188,7 @@ POSTGRES_SCENARIOS: list[Scenario] = [
     ),
     _scenario(
         "pg-lock-alerts",
-        f"LOCK TABLE alerts (ACCESS EXCLUSIVE) held {LOCK_S:g} s while alerts are created and the market moves",
+        f"LOCK TABLE alerts (ACCESS EXCLUSIVE) held {LOCK_S:g} s over the last creations and the market's ramps",
         lock_alerts,
         unlock_alerts,
         LOCK_S,
