@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import httpx
 
 from chaos.oracle import accepted_ids
-from chaos.runner import triggers_count
+from chaos.recurring import plan_workload
+from chaos.runner import USERS, triggers_count
 from chaos.scenarios import FaultContext, Scenario, Step, wall_ms
 from pricealert.devstack.ports import wait_for_port
 from pricealert.devstack.servers import PostgresServer
@@ -24,10 +26,11 @@ DOWN_S = 30.0
 TERMINATE_S = 5.0  # every backend terminated, again and again, for this long
 TERMINATE_EVERY_S = 0.5
 LOCK_S = 20.0
-# The lock comes this long after the creations began (they last ~20 s): it holds over their last seconds and over
-# the market's ramps, so the alerts worker's status updates of those firings wait on it too.
-LOCK_AFTER_S = 14.0
+# The lock comes once all but this many alerts are stored: those few wait on it and are refused (each the statement
+# timeout, 5 s, four at a time), then the market ramps while it still holds, so the status updates wait on it too.
+LOCK_LAST = 8
 READY_WITHIN_S = 30.0  # the APIs' /readyz answer 200 again this soon after the fault ended
+_before: dict[int, tuple[int, int]] = {}  # a fault's context -> (triggers written, mails accepted) when it began
 COMMON = (
     "every alert answered 201 indexed and fired, each firing once and mailed once; every creation the fault refused "
     "a 503 database_unavailable with Retry-After (no 500, no hang); triggers and mails go on for the alerts indexed "
@@ -44,14 +47,14 @@ async def _begin(ctx: FaultContext, what: str) -> None:
     """Mark the fault's start and what the pipeline had done by then."""
     ctx.started_ms = wall_ms()
     ctx.notes.append(what)
-    ctx.victims = [str(await triggers_count(ctx.stack)), str(len(accepted_ids(ctx.stack.smtp)))]
+    _before[id(ctx)] = (await triggers_count(ctx.stack), len(accepted_ids(ctx.stack.smtp)))
 
 
 async def _end(ctx: FaultContext, what: str) -> None:
     """Mark the fault's end, noting the triggers and mails written while Postgres was away, and how long the APIs
     took to be ready again (their /readyz pings the database), with no restart."""
     ctx.ended_ms = wall_ms()
-    triggers, mails = (int(n) for n in ctx.victims or ("0", "0"))
+    triggers, mails = _before.pop(id(ctx), (0, 0))
     ctx.notes.append(
         f"{what}; while Postgres was away: {await triggers_count(ctx.stack) - triggers} triggers written, "
         f"{len(accepted_ids(ctx.stack.smtp)) - mails} mails accepted"
@@ -125,12 +128,22 @@ async def lock_alerts(ctx: FaultContext) -> None:
     locked = asyncio.Event()
 
     async def hold() -> None:
-        async with table_locked(ctx.stack.env["ALERTS_DATABASE_URL"], "alerts"):
+        async with table_locked(url, "alerts"):
             locked.set()
             await asyncio.Event().wait()  # until cancelled: closing the session releases the lock
 
-    await asyncio.sleep(LOCK_AFTER_S)
-    await _begin(ctx, "LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE")
+    url, total = ctx.stack.env["ALERTS_DATABASE_URL"], len(plan_workload(USERS))
+
+    async def nearly_all_stored() -> bool:
+        connection = await asyncpg.connect(url)
+        try:
+            return int(await connection.fetchval("SELECT count(*) FROM alerts")) >= total - LOCK_LAST
+        finally:
+            await connection.close()
+
+    if not await holds_within(nearly_all_stored, within=60, every=0.1):
+        ctx.notes.append(f"fewer than {total - LOCK_LAST} alerts stored within 60 s")
+    await _begin(ctx, f"LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE (with {LOCK_LAST} creations or fewer to come)")
     ctx.task = asyncio.create_task(hold())
     await asyncio.wait([ctx.task, asyncio.create_task(locked.wait())], return_when=asyncio.FIRST_COMPLETED)
     if ctx.task.done():
@@ -188,7 +201,8 @@ POSTGRES_SCENARIOS: list[Scenario] = [
     ),
     _scenario(
         "pg-lock-alerts",
-        f"LOCK TABLE alerts (ACCESS EXCLUSIVE) held {LOCK_S:g} s over the last creations and the market's ramps",
+        f"LOCK TABLE alerts (ACCESS EXCLUSIVE) held {LOCK_S:g} s over the last {LOCK_LAST} creations and the "
+        "market's ramps",
         lock_alerts,
         unlock_alerts,
         LOCK_S,
