@@ -122,6 +122,15 @@ async def create_under_fault(
     return created, fault
 
 
+async def create_workload(
+    client: httpx.AsyncClient, users: list[User], scenario: Scenario, ctx: FaultContext
+) -> tuple[list[Created], asyncio.Task[None] | None]:
+    """Every alert of the workload, under the fault if it comes while they are created (then its task too)."""
+    if scenario.during == "create":
+        return await create_under_fault(client, users, scenario, ctx)
+    return await create_alerts(client, users, plan_workload(USERS), retry_catalog_s=30), None
+
+
 async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     """Run one scenario on its own stack; returns its measured result."""
     began = time.monotonic()
@@ -156,11 +165,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             users = await workload_users(client, stack)
             market = Market(stack.exchange)
             market.start()
-            fault_task: asyncio.Task[None] | None = None
-            if scenario.during == "create":
-                created, fault_task = await create_under_fault(client, users, scenario, ctx)
-            else:
-                created = await create_alerts(client, users, plan_workload(USERS), retry_catalog_s=30)
+            created, fault_task = await create_workload(client, users, scenario, ctx)
             mark("created")
             result["indexed_before_ramp"] = await holds_within(indexed_all(stack, created), within=30)
             mark("indexed")
@@ -207,9 +212,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             own = await verdict()
             result.update(own | {"pass": result["pass"] and all(v for k, v in own.items() if k.endswith("_pass"))})
         if scenario.during == "create":
-            result.update(api_recovery(created, ctx))
-            result.update(refusals(created, strict=scenario.refusals_503))
-            result["pass"] = result["pass"] and not (scenario.refusals_503 and result["refusals_wrong"])
+            result.update(creation_verdict(created, ctx, scenario, passed=result["pass"]))
         result["trades_played"] = market.played
     except Exception as exc:  # a scenario that could not run is a failed scenario, not a failed chaos run
         result.update({"pass": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -263,6 +266,12 @@ def api_recovery(created: list[Created], ctx: FaultContext) -> dict[str, Any]:
     ]
     next_201 = round((min(answered) - (ctx.ended_ms or 0)) / 1000, 2) if answered else None
     return {"next_201_s": next_201, "recovery_s": next_201}
+
+
+def creation_verdict(created: list[Created], ctx: FaultContext, scenario: Scenario, *, passed: bool) -> dict[str, Any]:
+    """For a fault while alerts are created: the next 201 after it, the refusals, and the whole verdict."""
+    result = api_recovery(created, ctx) | refusals(created, strict=scenario.refusals_503)
+    return result | {"pass": passed and not (scenario.refusals_503 and result["refusals_wrong"])}
 
 
 def refusals(created: list[Created], *, strict: bool) -> dict[str, Any]:
