@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import httpx
@@ -30,11 +31,14 @@ LOCK_S = 20.0
 # timeout, 5 s, four at a time), then the market ramps while it still holds, so the status updates wait on it too.
 LOCK_LAST = 8
 READY_WITHIN_S = 30.0  # the APIs' /readyz answer 200 again this soon after the fault ended
+# A fault this long holds over the market's ramps (they follow the creations): triggers must be written during it.
+LONG_FAULT_S = 15.0
 _before: dict[int, tuple[int, int]] = {}  # a fault's context -> (triggers written, mails accepted) when it began
 COMMON = (
     "every alert answered 201 indexed and fired, each firing once and mailed once; every creation the fault refused "
     "a 503 database_unavailable with Retry-After (no 500, no hang); triggers and mails go on for the alerts indexed "
-    "before it (the figures in the notes); statuses catch up and no service restarts"
+    "before it (written during a fault of 15 s or more); both APIs ready again within 30 s, statuses caught up, no "
+    "service restarted"
 )
 
 
@@ -51,17 +55,16 @@ async def _begin(ctx: FaultContext, what: str) -> None:
 
 
 async def _end(ctx: FaultContext, what: str) -> None:
-    """Mark the fault's end, noting the triggers and mails written while Postgres was away, and how long the APIs
-    took to be ready again (their /readyz pings the database), with no restart."""
+    """Mark the fault's end; note the triggers and mails written while Postgres was away and how long the APIs took
+    to be ready again (their /readyz pings the database), with no restart; both part of the scenario's verdict."""
     ctx.ended_ms = wall_ms()
     triggers, mails = _before.pop(id(ctx), (0, 0))
-    ctx.notes.append(
-        f"{what}; while Postgres was away: {await triggers_count(ctx.stack) - triggers} triggers written, "
-        f"{len(accepted_ids(ctx.stack.smtp)) - mails} mails accepted"
-    )
+    triggers, mails = await triggers_count(ctx.stack) - triggers, len(accepted_ids(ctx.stack.smtp)) - mails
+    ctx.notes.append(f"{what}; while Postgres was away: {triggers} triggers written, {mails} mails accepted")
+    ready_s: dict[str, float | None] = {}
     async with httpx.AsyncClient(timeout=5) as client:
-        for api in ("ALERTS_URL", "AUTH_URL"):
-            url = ctx.stack.env[api] + "/readyz"
+        for api in ("alerts", "auth"):
+            url = ctx.stack.env[f"{api.upper()}_URL"] + "/readyz"
 
             async def ready(url: str = url) -> bool:
                 with contextlib.suppress(httpx.HTTPError):
@@ -69,8 +72,21 @@ async def _end(ctx: FaultContext, what: str) -> None:
                 return False
 
             again = await holds_within(ready, within=READY_WITHIN_S, every=0.1)
-            took = f"{(wall_ms() - ctx.ended_ms) / 1000:.2f} s" if again else f"not within {READY_WITHIN_S:g} s"
-            ctx.notes.append(f"{api.removesuffix('_URL').lower()} ready again after {took}")
+            ready_s[api] = round((wall_ms() - ctx.ended_ms) / 1000, 2) if again else None
+            ctx.notes.append(f"{api} ready again after " + (f"{ready_s[api]} s" if again else "more than 30 s"))
+    long_fault = ctx.started_ms is not None and ctx.ended_ms - ctx.started_ms >= LONG_FAULT_S * 1000
+    figures: dict[str, Any] = {
+        "triggers_while_away": triggers,
+        "mails_while_away": mails,
+        "apis_ready_s": ready_s,
+        "apis_ready_pass": None not in ready_s.values(),
+        "fired_while_away_pass": triggers > 0 or not long_fault,
+    }
+
+    async def verdict() -> dict[str, Any]:
+        return figures
+
+    ctx.verdicts.append(verdict)
 
 
 async def crash(ctx: FaultContext) -> None:
