@@ -121,6 +121,11 @@ def details(r: dict[str, Any]) -> list[str]:
             f"scripted, emails {r['recurring_emails_accepted']} accepted / {r['recurring_emails_expected']} "
             f"firings."
         )
+    if "refusals_503" in r:
+        lines.append(
+            f"  creations refused: {r['refusals_503']} with 503 database_unavailable and Retry-After, "
+            f"{len(r['refusals_wrong'])} otherwise; next 201 {_n(r.get('next_201_s'))} s after the fault ended."
+        )
     if r.get("api_5xx_seen"):
         lines.append(
             f"  the API answered 5xx {r['api_5xx_seen']} times to the oracle's status reads: "
@@ -137,6 +142,7 @@ def details(r: dict[str, Any]) -> list[str]:
             "status_error",
             "status_wrong",
             "crashed_processes",
+            "refusals_wrong",
             "recurring_lost",
             "recurring_gaps",
             "recurring_doubled",

@@ -25,6 +25,7 @@ from chaos.cluster_faults import CLUSTER_SCENARIOS
 from chaos.hostile import run_hostile
 from chaos.poison import POISON_SCENARIOS
 from chaos.postfix_faults import POSTFIX_SCENARIOS
+from chaos.postgres_faults import POSTGRES_SCENARIOS
 from chaos.report import recurring_row, row, webhook_row, write_report
 from chaos.report_summary import overview_row
 from chaos.runner import run_scenario
@@ -57,6 +58,7 @@ async def run(
         *POISON_SCENARIOS,
         *POSTFIX_SCENARIOS,
         *SLOWNESS_SCENARIOS,
+        *POSTGRES_SCENARIOS,
         *(CLUSTER_SCENARIOS if cluster else []),
     ]
     for scenario in chosen if faults else []:

@@ -108,16 +108,27 @@ def settled(stack: ChaosStack, client: httpx.AsyncClient, users: list[User], cre
 
 async def create_under_fault(
     client: httpx.AsyncClient, users: list[User], scenario: Scenario, ctx: FaultContext
-) -> list[Created]:
-    """Half the alerts before the fault; the other half at a steady pace while the API is killed and restarted."""
+) -> tuple[list[Created], asyncio.Task[None]]:
+    """Half the alerts before the fault; the other half at a steady pace while the API is killed and restarted.
+    Without `hold_down_phase` the fault may still hold when this returns (its task): the market moves under it."""
     plan = plan_workload(USERS)
     half = len(plan) // 2
     created = await create_alerts(client, users, plan[:half], retry_catalog_s=30)
     fault = asyncio.create_task(run_fault(scenario, ctx, delay=2.0))
     # 20 s of creations: the kill lands 2 s in, and the restarted API (~8 s to boot here) answers well before the end.
     created += await create_alerts(client, users, plan[half:], concurrency=4, per_second=6)
-    await fault
-    return created
+    if scenario.hold_down_phase:
+        await fault
+    return created, fault
+
+
+async def create_workload(
+    client: httpx.AsyncClient, users: list[User], scenario: Scenario, ctx: FaultContext
+) -> tuple[list[Created], asyncio.Task[None] | None]:
+    """Every alert of the workload, under the fault if it comes while they are created (then its task too)."""
+    if scenario.during == "create":
+        return await create_under_fault(client, users, scenario, ctx)
+    return await create_alerts(client, users, plan_workload(USERS), retry_catalog_s=30), None
 
 
 async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
@@ -129,6 +140,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         notifiers=scenario.notifiers,
         ingests=scenario.ingests,
         cluster=scenario.cluster,
+        database=scenario.database,
         extra_env=dict(WEBHOOK_ENV) if scenario.webhooks else {},
         webhooks=WebhookReceiver(log_path=root / scenario.name / "webhooks.log") if scenario.webhooks else None,
         mail_server=scenario.mail_server,
@@ -153,19 +165,15 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             users = await workload_users(client, stack)
             market = Market(stack.exchange)
             market.start()
-            if scenario.during == "create":
-                created = await create_under_fault(client, users, scenario, ctx)
-            else:
-                created = await create_alerts(client, users, plan_workload(USERS), retry_catalog_s=30)
+            created, fault_task = await create_workload(client, users, scenario, ctx)
             mark("created")
             result["indexed_before_ramp"] = await holds_within(indexed_all(stack, created), within=30)
             mark("indexed")
             await asyncio.sleep(0.5)  # the steady trades fix every cross alert's side
             await market.ramp(range(1, 9), 0.2)
             market.set_level(24)  # a burst: ten alerts per symbol fire at once, and the fault hits right then
-            fault_task = (
-                asyncio.create_task(run_fault(scenario, ctx, delay=0.03)) if (scenario.during == "ramp") else None
-            )
+            if scenario.during == "ramp":
+                fault_task = asyncio.create_task(run_fault(scenario, ctx, delay=0.03))
             await market.ramp(range(25, LEVELS + 1), 0.2)
             result["up_fired"] = await holds_within(fired_all(stack, created, "up"), within=HOLD_S)
             mark("up")
@@ -204,7 +212,7 @@ async def run_scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
             own = await verdict()
             result.update(own | {"pass": result["pass"] and all(v for k, v in own.items() if k.endswith("_pass"))})
         if scenario.during == "create":
-            result.update(api_recovery(created, ctx))
+            result.update(creation_verdict(created, ctx, scenario, passed=result["pass"]))
         result["trades_played"] = market.played
     except Exception as exc:  # a scenario that could not run is a failed scenario, not a failed chaos run
         result.update({"pass": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -258,3 +266,21 @@ def api_recovery(created: list[Created], ctx: FaultContext) -> dict[str, Any]:
     ]
     next_201 = round((min(answered) - (ctx.ended_ms or 0)) / 1000, 2) if answered else None
     return {"next_201_s": next_201, "recovery_s": next_201}
+
+
+def creation_verdict(created: list[Created], ctx: FaultContext, scenario: Scenario, *, passed: bool) -> dict[str, Any]:
+    """For a fault while alerts are created: the next 201 after it, the refusals, and the whole verdict."""
+    result = api_recovery(created, ctx) | refusals(created, strict=scenario.refusals_503)
+    return result | {"pass": passed and not (scenario.refusals_503 and result["refusals_wrong"])}
+
+
+def refusals(created: list[Created], *, strict: bool) -> dict[str, Any]:
+    """The creations not acknowledged: how many were a 503 database_unavailable with Retry-After, and the others
+    (a 500, a 503 of another kind or without Retry-After, no answer; any 4xx too with `strict`)."""
+    refused = [c for c in created if not c.acknowledged]
+    proper = [c for c in refused if c.status == 503 and "database_unavailable" in c.error and c.retry_after]
+    wrong = [c for c in refused if c not in proper and (strict or c.status is None or c.status >= 500)]
+    return {
+        "refusals_503": len(proper),
+        "refusals_wrong": sorted(f"{c.alert.name}: {c.status} {c.error[:120]}" for c in wrong),
+    }

@@ -62,6 +62,9 @@ class Scenario:
     mail_server: str = "aiosmtpd"  # or "postfix": chaos/postfix_faults.py (ChaosStack.mail_server)
     refused_recipients: tuple[str, ...] = ()  # with Postfix: recipients it rejects (ChaosStack.refused_recipients)
     proxies: tuple[str, ...] = ()  # "redis", "smtp": the services reach them through a ChaosProxy (chaos/slowness.py)
+    database: str = "sqlite"  # what auth and alerts run on: "sqlite" or "postgres" (a server of the stack's own)
+    # "create" only: every creation the fault refused must be a 503 database_unavailable with Retry-After
+    refusals_503: bool = False
 
 
 async def in_flight(stack: ChaosStack) -> tuple[set[str], set[str]]:

@@ -27,6 +27,7 @@ from pricealert.devstack.processes import ServiceProcess
 from pricealert.devstack.servers import PostgresServer, RedisServer, redis_server_binary
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.cluster import RedisClusterNodes
+from pricealert.testsupport.pgfaults import durable_database
 
 APIS = ("auth", "alerts", "gateway")  # the processes without a heartbeat (every other one is a worker)
 HEARTBEAT_SERVICE = {"alerts-worker": "alerts"}  # the alerts worker beats as the alerts service
@@ -223,9 +224,9 @@ class ChaosStack:
         if self.database != "postgres":
             raise ValueError(f"unknown database {self.database!r}: sqlite or postgres")
         self.postgres = PostgresServer(self.directory / "postgres").start()
-        return {
-            "AUTH_DATABASE_URL": self.postgres.create_database("auth"),
-            "ALERTS_DATABASE_URL": self.postgres.create_database("alerts"),
+        return {  # commits survive a kill -9 of the server, as a deployment's do
+            "AUTH_DATABASE_URL": asyncio.run(durable_database(self.postgres, "auth")),
+            "ALERTS_DATABASE_URL": asyncio.run(durable_database(self.postgres, "alerts")),
         }
 
     def start_process(self, name: str) -> ServiceProcess:

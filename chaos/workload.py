@@ -119,6 +119,7 @@ class Created:
     alert_id: str | None = None
     error: str = ""
     answered_ms: float | None = None  # epoch ms of the answer
+    retry_after: str | None = None  # the Retry-After header of a refusal
 
     @property
     def acknowledged(self) -> bool:
@@ -184,7 +185,9 @@ async def create_alert(
         if response.status_code == 503 and "catalog" in response.text and time.monotonic() < deadline:
             await asyncio.sleep(0.3)
             continue
-        return Created(alert, response.status_code, error=response.text[:300])
+        return Created(
+            alert, response.status_code, error=response.text[:300], retry_after=response.headers.get("retry-after")
+        )
 
 
 async def create_alerts(

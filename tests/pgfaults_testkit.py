@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from alerts_testkit import TokenRoot, Tokens, alert_events, client_of, public_pem, publish_catalog, running
 from auth_testkit import PASSWORD, client_for, make_settings, running_app, stored_user
@@ -29,6 +26,7 @@ from pricealert.devstack.ports import wait_for_port
 from pricealert.devstack.servers import PostgresServer
 from pricealert.evaluator import handlers as evaluator
 from pricealert.evaluator.settings import EvaluatorSettings
+from pricealert.testsupport.pgfaults import durable_database, kill_postgres
 from pricealert.testsupport.polling import eventually
 
 # No answer may take longer than this, whatever the database does.
@@ -132,15 +130,6 @@ async def _wait_closed(port: int, within: float = 10.0) -> None:
     await eventually(closed, within=within, every=0.05, what=f"port {port} closed")
 
 
-def kill_postgres(server: PostgresServer) -> None:
-    """kill -9 of the postmaster and every process it started: the crash that flushes nothing."""
-    pid = int((server.directory / "data" / "postmaster.pid").read_text().split()[0])
-    children = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for victim in (pid, *children):
-        with suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
-
-
 async def crash(server: PostgresServer) -> None:
     """kill -9 Postgres and wait until its port is closed."""
     kill_postgres(server)
@@ -151,34 +140,6 @@ async def restart(server: PostgresServer) -> None:
     """Start the server again on its port and data (crash recovery first, if it was killed)."""
     await asyncio.to_thread(server.start)
     await asyncio.to_thread(wait_for_port, server.port)
-
-
-async def terminate_app_backends(server: PostgresServer) -> int:
-    """pg_terminate_backend of every connection the services hold; returns how many there were."""
-    admin = await asyncpg.connect(server.url())
-    try:
-        return int(
-            await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'pricealert-%'"
-            )
-        )
-    finally:
-        await admin.close()
-
-
-@asynccontextmanager
-async def table_locked(database_url: str, table: str) -> AsyncIterator[None]:
-    """ACCESS EXCLUSIVE on `table`, held by another session for as long as the block runs."""
-    holder = await asyncpg.connect(database_url)
-    try:
-        transaction = holder.transaction()
-        await transaction.start()
-        await holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        yield
-        await transaction.rollback()
-    finally:
-        await holder.close()
 
 
 async def tick(redis: RedisClient, price: str, trade_id: int) -> None:
@@ -218,17 +179,6 @@ async def lost_registrations(stack: Stack) -> list[str]:
     return [email for email in stack.registered if await stored_user(stack.auth, email) is None]
 
 
-async def _database(server: PostgresServer, name: str) -> str:
-    url = await asyncio.to_thread(server.create_database, name)
-    admin = await asyncpg.connect(server.url())
-    try:
-        # The test server runs with synchronous_commit off (speed); a deployment's commits survive a crash.
-        await admin.execute(f"ALTER DATABASE {name} SET synchronous_commit = on")
-    finally:
-        await admin.close()
-    return url
-
-
 @asynccontextmanager
 async def stack_on(server: PostgresServer, redis_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Auth and alerts (API and worker) on `server`, the evaluator beside them, each in this event loop."""
@@ -239,7 +189,7 @@ async def stack_on(server: PostgresServer, redis_url: str, tmp_path: Path) -> As
     await root.vouch(redis, tokens.kid, public_pem(tokens.key))
     await publish_catalog(redis)
     alerts_settings = AlertsSettings(
-        database_url=await _database(server, "alerts"),
+        database_url=await durable_database(server, "alerts"),
         redis_url=redis_url,
         consumer_name="alerts-faults",
         token_root_public_key_file=root.public_key_file,
@@ -250,7 +200,7 @@ async def stack_on(server: PostgresServer, redis_url: str, tmp_path: Path) -> As
         max_active_per_user=100_000,
     )
     auth_settings = make_settings(
-        await _database(server, "auth"), redis_url, tmp_path, register_max_per_address=100_000
+        await durable_database(server, "auth"), redis_url, tmp_path, register_max_per_address=100_000
     )
     stop = asyncio.Event()
     evaluating = asyncio.create_task(evaluator.run(redis, EvaluatorSettings(redis_url=redis_url), stop))

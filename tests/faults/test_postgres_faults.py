@@ -26,12 +26,11 @@ from pgfaults_testkit import (
     relayed_ids,
     restart,
     stack_on,
-    table_locked,
-    terminate_app_backends,
     tick,
 )
 
 from pricealert.devstack.servers import PostgresServer
+from pricealert.testsupport.pgfaults import table_locked, terminate_app_backends
 from pricealert.testsupport.polling import eventually
 
 pytestmark = pytest.mark.timeout(150)
