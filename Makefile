@@ -46,7 +46,7 @@ bench: sync
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "bench needs wrk"; exit 1; }
 	$(UV) run --locked python bench/run.py
 
-## fault scenarios under load (35), each run 3 times against an oracle, then hostile input at the gateway (about 2
+## fault scenarios under load (32), each run 3 times against an oracle, then hostile input at the gateway (about 2
 ## hours; `uv run python -m chaos --runs 1` for one run each, `--only a,b` for some): chaos/results/chaos.md, .json
 chaos: sync
 	$(UV) run --locked python -m chaos
