@@ -2,8 +2,9 @@
 
 The script checks tombstones, versions and duplicates one alert per call; a bench's fresh index has none of them, so
 the same members (MEMBER_FIELDS, the indexed_at the script takes from Redis's clock) go in one ZADD per key and
-chunk, written as raw RESP on one connection (Redis's mass insertion; redis-py's command packing was most of the
-time). tests/bench/test_curves_smoke.py checks the keys come out exactly as the script writes them.
+chunk, written as raw RESP on one connection per Redis (Redis's mass insertion; redis-py's command packing was most
+of the time); on a Redis Cluster each key's ZADD goes to the master serving its slot. tests/bench/test_curves_smoke.py
+checks the keys come out exactly as the script writes them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import asyncio
 import random
 import socket
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from pricealert.common import names
 from pricealert.common.events import Condition, now_ms
@@ -64,13 +66,43 @@ def _send(host: str, port: int, commands: list[bytes]) -> None:
         raise RuntimeError(f"a ZADD failed: {replies[:300]!r}")
 
 
+Address = tuple[str, int]
+
+
+async def _router(redis: Redis | RedisCluster) -> Callable[[str], Address]:
+    """Where a key's ZADD goes: the one Redis, or on a cluster the master that serves the key's slot."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()  # the slot map (a no-op once the client has it)
+
+        def master_of(key: str) -> Address:
+            node = redis.get_node_from_key(key)
+            if node is None:
+                raise RuntimeError(f"no master serves the slot of {key}")
+            return str(node.host), int(node.port)
+
+        return master_of
+    kwargs = redis.connection_pool.connection_kwargs
+    address = str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
+    return lambda key: address
+
+
+async def _send_routed(route: Callable[[str], Address], pairs: dict[str, list[bytes]]) -> None:
+    """One ZADD per key, each Redis's share on its own connection, the Redises at once."""
+    by_address: dict[Address, list[bytes]] = defaultdict(list)
+    for key, values in pairs.items():
+        by_address[route(key)].append(_zadd(key, values))
+    await asyncio.gather(
+        *(asyncio.to_thread(_send, host, port, commands) for (host, port), commands in by_address.items())
+    )
+
+
 async def load_plain(
-    redis: Redis, first: int, count: int, symbols: list[str], shards: int, *, chunk: int = 100_000
+    redis: Redis | RedisCluster, first: int, count: int, symbols: list[str], shards: int, *, chunk: int = 100_000
 ) -> None:
     """Alerts first .. count-1 as evaluator_bench.load_alerts makes them with no advanced ones (the same random
-    targets: definition(n, Random(1 + first), False)), indexed as index_alert.lua would."""
-    kwargs = redis.connection_pool.connection_kwargs
-    host, port = kwargs.get("host", "127.0.0.1"), int(kwargs.get("port", 6379))
+    targets: definition(n, Random(1 + first), False)), indexed as index_alert.lua would; alert n on symbols[n %
+    len(symbols)]."""
+    route = await _router(redis)
     rng = random.Random(1 + first)
     keys = [
         (names.eval_above_key(shard_of(s, shards), s), names.eval_below_key(shard_of(s, shards), s)) for s in symbols
@@ -90,9 +122,7 @@ async def load_plain(
             pairs[keys[n % len(symbols)][0 if above else 1]] += (_bulk(target.encode()), _bulk(member))
         if sending:
             await sending
-        sending = asyncio.create_task(
-            asyncio.to_thread(_send, host, port, [_zadd(key, values) for key, values in pairs.items()])
-        )
+        sending = asyncio.create_task(_send_routed(route, pairs))
     if sending:
         await sending
 
