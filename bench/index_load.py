@@ -86,11 +86,11 @@ async def _router(redis: Redis | RedisCluster) -> Callable[[str], Address]:
     return lambda key: address
 
 
-async def _send_routed(route: Callable[[str], Address], pairs: dict[str, list[bytes]]) -> None:
-    """One ZADD per key, each Redis's share on its own connection, the Redises at once."""
+async def _send_routed(route: Callable[[str], Address], commands: dict[str, bytes]) -> None:
+    """Each key's command (RESP) to its Redis, each Redis's share on its own connection, the Redises at once."""
     by_address: dict[Address, list[bytes]] = defaultdict(list)
-    for key, values in pairs.items():
-        by_address[route(key)].append(_zadd(key, values))
+    for key, command in commands.items():
+        by_address[route(key)].append(command)
     await asyncio.gather(
         *(asyncio.to_thread(_send, host, port, commands) for (host, port), commands in by_address.items())
     )
@@ -103,28 +103,45 @@ async def load_plain(
     targets: definition(n, Random(1 + first), False)), indexed as index_alert.lua would; alert n on symbols[n %
     len(symbols)]."""
     route = await _router(redis)
-    rng = random.Random(1 + first)
+    assert count <= 16**12, "alert ids are UUIDs of n with only the last 12 hex digits set"
+    randbelow = random.Random(1 + first)._randbelow  # what randint(2_000, 90_000) draws from, as definition()
     keys = [
         (names.eval_above_key(shard_of(s, shards), s), names.eval_below_key(shard_of(s, shards), s)) for s in symbols
     ]
     # The user id and email of alert n are those of user n % 50 000 (evaluator_bench.load_alerts): made once each.
     users = [f"{_uuid(u + 10**12)}\ttrader.{u:05d}@example.com" for u in range(min(count, 50_000))]
+    # Every target's text, Decimal's form of 100 ± offset thousandths, by offset - 2 000 (and its RESP length)
+    above, below = _targets(1), _targets(-1)
     sending: asyncio.Task[None] | None = None  # Redis takes a chunk while the next one is made
     for start in range(first, count, chunk):
         now = now_ms()  # one clock read per chunk: the script reads Redis's, in ms, per alert
-        pairs: dict[str, list[bytes]] = defaultdict(list)
+        pieces: dict[str, list[str]] = defaultdict(list)
         for n in range(start, min(start + chunk, count)):
-            offset = rng.randint(2_000, 90_000)  # thousandths, as definition()
-            above = n % 2 == 0
-            price = 100_000 + offset if above else 100_000 - offset
-            target = f"{price // 1000}.{price % 1000:03d}".rstrip("0").rstrip(".")  # Decimal's form of it
-            member = (f"{_uuid(n)}\t{now}\t{users[n % 50_000]}\t{'above' if above else 'below'}\t{target}\t\t").encode()
-            pairs[keys[n % len(symbols)][0 if above else 1]] += (_bulk(target.encode()), _bulk(member))
+            target, side = (above, "above") if n % 2 == 0 else (below, "below")
+            text, head = target[randbelow(88_001)]
+            member = f"00000000-0000-0000-0000-{n:012x}\t{now}\t{users[n % 50_000]}\t{side}\t{text}\t\t"
+            # score and member as RESP bulk strings in one piece (ASCII: characters are bytes)
+            pieces[keys[n % len(symbols)][side == "below"]].append(f"{head}${len(member)}\r\n{member}\r\n")
+        commands = {
+            key: b"*%d\r\n$4\r\nZADD\r\n%s%s" % (2 * len(parts) + 2, _bulk(key.encode()), "".join(parts).encode())
+            for key, parts in pieces.items()
+        }
         if sending:
             await sending
-        sending = asyncio.create_task(_send_routed(route, pairs))
+        sending = asyncio.create_task(_send_routed(route, commands))
     if sending:
         await sending
+
+
+def _targets(sign: int) -> list[tuple[str, str]]:
+    """For offsets 2 000 .. 90 000 thousandths: the text of 100 + sign * offset as Decimal writes it, and its RESP
+    bulk string."""
+    texts = []
+    for offset in range(2_000, 90_001):
+        price = 100_000 + sign * offset
+        text = f"{price // 1000}.{price % 1000:03d}".rstrip("0").rstrip(".")
+        texts.append((text, f"${len(text)}\r\n{text}\r\n"))
+    return texts
 
 
 class Members:
