@@ -51,19 +51,21 @@ def _zadd(key: str, pairs: list[bytes]) -> bytes:
     return b"*%d\r\n$4\r\nZADD\r\n%s%s" % (len(pairs) + 2, _bulk(key.encode()), b"".join(pairs))
 
 
-def _send(host: str, port: int, commands: list[bytes]) -> None:
-    """Write the commands on a fresh connection and read one integer reply each (an error reply raises). Blocking:
-    it runs in a thread, so Redis takes one chunk while the next is made (the GIL is free in send and recv)."""
-    with socket.create_connection((host, port)) as connection:
+def send_raw(host: str, port: int, commands: list[bytes], *, reply_lines: int = 1) -> None:
+    """Write the commands on a fresh connection and read their replies, `reply_lines` lines each (1: an integer, 2: a
+    bulk string); an error reply raises. Blocking: it runs in a thread, so Redis takes one chunk while the next is
+    made (the GIL is free in send and recv)."""
+    with socket.create_connection((host, port), timeout=120) as connection:
         connection.sendall(b"".join(commands))
-        replies = b""
-        while replies.count(b"\r\n") < len(commands):
+        replies, lines = b"", 0
+        while lines < len(commands) * reply_lines:
             data = connection.recv(1 << 16)
             if not data:
                 raise RuntimeError("Redis closed the connection during a bulk load")
+            lines += (replies[-1:] + data).count(b"\r\n") if replies[-1:] == b"\r" else data.count(b"\r\n")
             replies += data
-    if any(not line.startswith(b":") for line in replies.split(b"\r\n")[:-1]):
-        raise RuntimeError(f"a ZADD failed: {replies[:300]!r}")
+            if replies[:1] == b"-" or b"\r\n-" in replies[-len(data) - 2 :]:
+                raise RuntimeError(f"a bulk command failed: {replies[replies.find(b'-') :][:300]!r}")
 
 
 Address = tuple[str, int]
@@ -92,7 +94,7 @@ async def _send_routed(route: Callable[[str], Address], commands: dict[str, byte
     for key, command in commands.items():
         by_address[route(key)].append(command)
     await asyncio.gather(
-        *(asyncio.to_thread(_send, host, port, commands) for (host, port), commands in by_address.items())
+        *(asyncio.to_thread(send_raw, host, port, commands) for (host, port), commands in by_address.items())
     )
 
 
@@ -164,6 +166,6 @@ class Members:
     async def send(self) -> None:
         if self.pairs:
             commands = [_zadd(key, values) for key, values in self.pairs.items()]
-            await asyncio.to_thread(_send, self.host, self.port, commands)
+            await asyncio.to_thread(send_raw, self.host, self.port, commands)
         self.pairs.clear()
         self.now = now_ms()
