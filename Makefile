@@ -3,6 +3,9 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: run demo test lint fmt sync uv bench chaos screenshots
+# Every service, test stack and bench starts Python processes: with PYTHONDONTWRITEBYTECODE set (some shells and CI
+# images set it) each of them compiled every module it imports from source, seconds of CPU per process start.
+unexport PYTHONDONTWRITEBYTECODE
 SOURCES := libs/common/src libs/devstack/src libs/cli/src libs/testsupport/src services/auth/src \
 	services/alerts/src services/ingest/src services/evaluator/src services/notifier/src
 
@@ -49,4 +52,4 @@ bench: sync
 ## fault scenarios under load, each against an oracle, then hostile input at the gateway (about 22 minutes):
 ## chaos/results/chaos.md and chaos.json
 chaos: sync
-	PYTHONDONTWRITEBYTECODE= $(UV) run --locked python -m chaos
+	$(UV) run --locked python -m chaos
