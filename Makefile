@@ -3,6 +3,9 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: run demo test lint fmt sync uv bench chaos soak screenshots
+# Every service, test stack and bench starts Python processes: with PYTHONDONTWRITEBYTECODE set (some shells and CI
+# images set it) each of them compiled every module it imports from source, seconds of CPU per process start.
+unexport PYTHONDONTWRITEBYTECODE
 SOURCES := libs/common/src libs/devstack/src libs/cli/src libs/testsupport/src services/auth/src \
 	services/alerts/src services/ingest/src services/evaluator/src services/notifier/src
 

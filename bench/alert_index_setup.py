@@ -77,31 +77,36 @@ async def load_alerts(
     rng = random.Random(1 + first)
     chunk = 5_000
     every = count // advanced if advanced else 0
+    executing: asyncio.Task[list[Any]] | None = None  # Redis runs one chunk's scripts while the next is built
     for start in range(first, count, chunk):
-        async with redis.pipeline(transaction=False) as pipe:
-            for n in range(start, min(start + chunk, count)):
-                # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
-                alert_id, user_id = str(uuid.UUID(int=n)), str(uuid.UUID(int=n % 50_000 + 10**12))
-                email, sym = f"trader.{n % 50_000:05d}@example.com", symbol(n % symbols)
-                fields: dict[str, Any] = definition(n, rng, bool(every) and n % every == every - 1)
-                if not script and len(fields) == 2:  # a v1 level: condition and target_price only
-                    plain.add(alert_id, user_id, email, sym, fields["condition"], fields["target_price"])
-                    continue
-                event = AlertEvent(
-                    type=AlertEventType.CREATED,
-                    event_id=f"e{n}",
-                    alert_id=alert_id,
-                    user_id=user_id,
-                    email=email,
-                    symbol=sym,
-                    name=None,
-                    expires_at=None,
-                    occurred_at=utc_now(),
-                    **fields,
-                )
-                await index.apply(event, client=pipe)
-            await pipe.execute()
+        pipe = redis.pipeline(transaction=False)
+        for n in range(start, min(start + chunk, count)):
+            # Realistic sizes: UUID alert and user ids, emails of about 25 characters.
+            alert_id, user_id = str(uuid.UUID(int=n)), str(uuid.UUID(int=n % 50_000 + 10**12))
+            email, sym = f"trader.{n % 50_000:05d}@example.com", symbol(n % symbols)
+            fields: dict[str, Any] = definition(n, rng, bool(every) and n % every == every - 1)
+            if not script and len(fields) == 2:  # a v1 level: condition and target_price only
+                plain.add(alert_id, user_id, email, sym, fields["condition"], fields["target_price"])
+                continue
+            event = AlertEvent(
+                type=AlertEventType.CREATED,
+                event_id=f"e{n}",
+                alert_id=alert_id,
+                user_id=user_id,
+                email=email,
+                symbol=sym,
+                name=None,
+                expires_at=None,
+                occurred_at=utc_now(),
+                **fields,
+            )
+            await index.apply(event, client=pipe)
+        if executing:
+            await executing
+        executing = asyncio.create_task(pipe.execute())
         await plain.send()
+    if executing:
+        await executing
 
 
 async def load_alerts_at(url: str, count: int, symbols: int, shards: int, advanced: int = 0) -> None:

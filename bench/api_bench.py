@@ -149,7 +149,9 @@ def paced_request(tokens: list[str], host: str) -> Callable[[int], bytes]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5, help="of each run")
+    parser.add_argument("--seconds", type=int, default=5, help="of each paced run")
+    # shorter than the paced runs: 5 repeats of both at 5 s made this row a minute
+    parser.add_argument("--capacity-seconds", type=int, default=3, help="of each wrk (capacity) run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the paced (open-loop) runs")
     parser.add_argument("--rates", default="", help="then one paced run at each of these req/s (500,2000)")
@@ -226,7 +228,7 @@ async def main() -> None:
         script = work / "bench.lua"
         script.write_text(WRK_SCRIPT % {"tokens": ", ".join(f'"{t}"' for t in tokens)} + WRK_REPORT)
         target = f"http://127.0.0.1:{alerts_port}" if args.direct else base_url
-        in_order = [wrk_run(script, target, args.connections, args.seconds) for _ in range(args.repeats)]
+        in_order = [wrk_run(script, target, args.connections, args.capacity_seconds) for _ in range(args.repeats)]
         runs = sorted(in_order, key=lambda r: r["requests_per_s"])
         median = runs[len(runs) // 2]
         target_port = alerts_port if args.direct else port

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiosmtplib
 from floor_stats import summary
+from stream_fill import xadd_all
 
 from pricealert.common.events import Condition, Tick, Trigger, now_ms
 from pricealert.common.messages import entries_of
@@ -45,16 +46,17 @@ def stream(n: int) -> str:
 
 async def fill(url: str, entries: int, streams: int = STREAMS) -> None:
     """Append `entries` ticks (the evaluator's entries, field for field) over `streams` streams, in turn."""
+    at = now_ms()
+
+    def ticks() -> Iterator[tuple[str, dict[str, str]]]:
+        for n in range(entries):
+            price = Decimal("100") + Decimal(n % 3000 - 1500) / 1000
+            tick = Tick(symbol="S0001USDT", price=price, trade_id=n, exchange_time=at, received_at=at)
+            yield stream(n % streams), tick.to_fields()
+
     redis = connect(url)
     try:
-        at = now_ms()
-        for start in range(0, entries, 10_000):
-            async with redis.pipeline(transaction=False) as pipe:
-                for n in range(start, min(start + 10_000, entries)):
-                    price = Decimal("100") + Decimal(n % 3000 - 1500) / 1000
-                    tick = Tick(symbol="S0001USDT", price=price, trade_id=n, exchange_time=at, received_at=at)
-                    pipe.xadd(stream(n % streams), tick.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
-                await pipe.execute()
+        await xadd_all(redis, ticks())
     finally:
         await redis.aclose()
 

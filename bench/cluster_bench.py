@@ -1,14 +1,15 @@
 """Evaluator throughput on a Redis Cluster of 3 masters, with 1 and then 2 evaluator processes sharing the shards.
 
-Each run: N evaluator processes on the cluster (REDIS_CLUSTER_URL, SHARDS) take the shards by leases; the alerts
-are published to their symbols' alert-events streams and indexed; the evaluators stop, the benchmark holds every
-shard's lease itself while it fills every shard's ticks stream, starts N evaluators again and lets the leases go.
+The alerts are indexed once by bulk ZADDs to the masters serving their shards (index_load.py: the members the
+index script writes), and the ticks filled once into a template stream beside each shard's ticks stream (same slot).
+Each run: N evaluator processes on the cluster (REDIS_CLUSTER_URL, SHARDS) take the shards by leases; they stop, the
+benchmark holds every shard's lease itself while it copies each template into its shard's ticks stream (COPY, in
+Redis), starts N evaluators again and lets the leases go.
 The clock runs while the evaluators drain the ticks: the rate between 10 % and 90 % of the ticks delivered (the
 lease hand-out at the start and the last batches left out), with the CPU seconds each evaluator process and the
 Redis masters spent. On a 2-core machine the processes and the masters share the cores: read the per-process
 and per-CPU-second figures, not only the total.
-The alerts are indexed once; each process count then fills and drains the ticks --repeats times (medians, with
-each repeat's figures under per_run).
+Each process count copies and drains the ticks --repeats times (medians, with each repeat's figures under per_run).
 Run: `uv run python bench/cluster_bench.py [--alerts 200000] [--ticks 200000] [--repeats 5] [--processes 1,2]`.
 """
 
@@ -19,21 +20,19 @@ import asyncio
 import bisect
 import json
 import os
-import random
 import shutil
 import time
-import uuid
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from index_load import load_plain
 from spread import steady
 
 from pricealert.common import names
-from pricealert.common.events import AlertEvent, AlertEventType, Condition, Tick, utc_now
+from pricealert.common.events import Tick
 from pricealert.common.logging import configure_logging
-from pricealert.common.publisher import append
 from pricealert.common.redisconn import RedisClient, connect_cluster
 from pricealert.common.shards import DEFAULT_SHARDS, shard_of
 from pricealert.devstack.processes import ServiceProcess
@@ -43,6 +42,7 @@ from pricealert.testsupport.cluster import RedisClusterNodes
 BASE_PRICE = Decimal("100.00")
 HOLD = "bench:hold"  # the benchmark's own lease token while it fills the ticks streams
 CHUNK = 5_000
+TickIds = dict[int, list[tuple[int, int]]]  # each shard's tick entry ids, in order
 
 
 def symbol(n: int) -> str:
@@ -59,39 +59,21 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def publish_alerts(redis: RedisClient, count: int, symbols: int, shards: int) -> None:
-    """`count` alerts spread over the symbols, targets 2 .. 90 away from the price so that ticks rarely fire one."""
-    rng = random.Random(1)
-    for start in range(0, count, CHUNK):
-        async with redis.pipeline(transaction=False) as pipe:
-            for n in range(start, min(start + CHUNK, count)):
-                condition = (Condition.ABOVE, Condition.BELOW)[n % 2]
-                offset = Decimal(rng.randint(2_000, 90_000)) / 1000
-                sym = symbol(n % symbols)
-                event = AlertEvent(
-                    type=AlertEventType.CREATED,
-                    event_id=f"e{n}",
-                    alert_id=str(uuid.UUID(int=n)),
-                    user_id=str(uuid.UUID(int=n % 50_000 + 10**12)),
-                    email=f"trader.{n % 50_000:05d}@example.com",
-                    symbol=sym,
-                    condition=condition,
-                    target_price=BASE_PRICE + offset if condition is Condition.ABOVE else BASE_PRICE - offset,
-                    occurred_at=utc_now(),
-                )
-                append(pipe, names.alert_events_stream(shard_of(sym, shards)), event)
-            await pipe.execute()
-
-
 def entry_key(entry_id: str) -> tuple[int, int]:
     """A stream entry id as (ms, sequence), which orders ids as Redis does."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
 
-async def fill_ticks(redis: RedisClient, count: int, symbols: int, shards: int) -> dict[int, list[tuple[int, int]]]:
-    """`count` ticks near the price, round-robin over the symbols; each shard's entry ids in order."""
-    ids: dict[int, list[tuple[int, int]]] = defaultdict(list)
+def template(shard: int) -> str:
+    """The stream the ticks of `shard` are filled into once, copied into its ticks stream each run (its slot)."""
+    return f"{names.shard_prefix(shard)}bench-ticks-template"
+
+
+async def fill_ticks(redis: RedisClient, count: int, symbols: int, shards: int) -> TickIds:
+    """`count` ticks near the price, round-robin over the symbols, into the shards' templates; each shard's entry
+    ids in order (a copy keeps them)."""
+    ids: TickIds = defaultdict(list)
     now = int(time.time() * 1000)
     for start in range(0, count, CHUNK):
         order = []
@@ -101,8 +83,7 @@ async def fill_ticks(redis: RedisClient, count: int, symbols: int, shards: int) 
                 shard = shard_of(sym, shards)
                 price = BASE_PRICE + Decimal(n % 100 - 50) / 100
                 tick = Tick(symbol=sym, price=price, trade_id=n, exchange_time=now, received_at=now)
-                # No trim: every tick must stay until it is read (the caps are sized for a healthy backlog).
-                pipe.xadd(names.ticks_stream(shard), tick.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
+                pipe.xadd(template(shard), tick.to_fields())  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
                 order.append(shard)
             replies = await pipe.execute()
         for shard, entry_id in zip(order, replies, strict=True):
@@ -110,7 +91,7 @@ async def fill_ticks(redis: RedisClient, count: int, symbols: int, shards: int) 
     return ids
 
 
-async def delivered(redis: RedisClient, ids: dict[int, list[tuple[int, int]]]) -> int:
+async def delivered(redis: RedisClient, ids: TickIds) -> int:
     """How many of the filled ticks the evaluator group has been handed so far, over every shard."""
     total = 0
     for shard, entries in ids.items():
@@ -178,17 +159,32 @@ async def drained(redis: RedisClient, kind: str, shards: int) -> bool:
     return True
 
 
+async def copy_ticks(redis: RedisClient, shards: int) -> None:
+    """Each shard's ticks stream a fresh copy of its template, the evaluator group at its start."""
+    for shard in range(shards):
+        stream = names.ticks_stream(shard)
+        await redis.delete(stream)
+        if await redis.exists(template(shard)):
+            await redis.copy(template(shard), stream)
+            await redis.xgroup_create(stream, names.GROUP_EVALUATOR, id="0")
+
+
 async def drain_once(
-    redis: RedisClient, evaluators: Evaluators, args: argparse.Namespace, masters: list[Any], work: Path
+    redis: RedisClient,
+    evaluators: Evaluators,
+    args: argparse.Namespace,
+    ids: TickIds,
+    masters: list[Any],
+    work: Path,
 ) -> tuple[Evaluators, dict[str, Any]]:
-    """Stop the evaluators, fill the ticks holding their leases, start them again and time them draining the ticks;
-    the evaluators now running and the run's figures."""
+    """Stop the evaluators, copy the ticks in holding their leases, start them again and time them draining the
+    ticks; the evaluators now running and the run's figures."""
     count = len(evaluators.processes)
     env = evaluators.env
     evaluators.stop()
-    for shard in range(args.shards):  # the leases were given back at the stop; hold them while filling
+    for shard in range(args.shards):  # the leases were given back at the stop; hold them while copying
         await redis.set(names.shard_owner_key(names.GROUP_EVALUATOR, shard), HOLD, px=600_000)
-    ids = await fill_ticks(redis, args.ticks, args.symbols, args.shards)
+    await copy_ticks(redis, args.shards)
     evaluators = Evaluators(count, env, work).start()
     members = names.members_key(names.GROUP_EVALUATOR)
     await wait_until(lambda: _members(redis, members, count), 60, "every evaluator beating")
@@ -223,12 +219,10 @@ async def drain_once(
 
 
 async def one_run(
-    cluster: RedisClusterNodes, count: int, args: argparse.Namespace, work: Path, *, index: bool
+    cluster: RedisClusterNodes, count: int, args: argparse.Namespace, ids: TickIds, work: Path
 ) -> dict[str, Any]:
-    """With `count` evaluators: index the alerts (`index`; else they are indexed already, by the run before), then
-    `args.repeats` times fill the ticks and time the evaluators draining them; medians and each repeat's figures."""
-    if index:
-        cluster.flush()
+    """With `count` evaluators on the indexed alerts: `args.repeats` times copy the ticks in and time the evaluators
+    draining them; medians and each repeat's figures."""
     env = {
         "REDIS_CLUSTER_URL": cluster.seeds,
         "REDIS_URL": f"redis://127.0.0.1:{cluster.nodes[0].port}/0",
@@ -241,23 +235,29 @@ async def one_run(
     consumers = {f"evaluator-{n}" for n in range(1, count + 1)}
     redis = connect_cluster(cluster.seeds)
     evaluators = Evaluators(count, env, work).start()
-    index_s = None
     try:
         await wait_until(lambda: owned(redis, args.shards, consumers), 60, "the evaluators owning every shard")
-        if index:
-            started = time.monotonic()
-            await publish_alerts(redis, args.alerts, args.symbols, args.shards)
-            await wait_until(lambda: drained(redis, names.ALERT_EVENTS_KIND, args.shards), 600, "the alerts indexed")
-            index_s = round(time.monotonic() - started, 1)
         masters = [node for node in cluster.running() if node.process is not None]
         repeats = []
         for _ in range(args.repeats):
-            evaluators, figures = await drain_once(redis, evaluators, args, masters, work)
+            evaluators, figures = await drain_once(redis, evaluators, args, ids, masters, work)
             repeats.append(figures)
     finally:
         evaluators.stop()
         await redis.aclose()
-    return {"processes": count, "ticks": args.ticks, "index_seconds": index_s, **steady(repeats)}
+    return {"processes": count, "ticks": args.ticks, **steady(repeats)}
+
+
+async def prepare(cluster: RedisClusterNodes, args: argparse.Namespace) -> tuple[float, TickIds]:
+    """Index the alerts and fill the ticks' templates; the seconds indexing took and each shard's tick ids."""
+    redis = connect_cluster(cluster.seeds)
+    try:
+        started = time.monotonic()
+        await load_plain(redis, 0, args.alerts, [symbol(n) for n in range(args.symbols)], args.shards)
+        index_s = time.monotonic() - started
+        return index_s, await fill_ticks(redis, args.ticks, args.symbols, args.shards)
+    finally:
+        await redis.aclose()
 
 
 async def _members(redis: RedisClient, key: str, count: int) -> bool:
@@ -277,9 +277,8 @@ async def main() -> None:
     work = temp_dir("bench-cluster-")
     cluster = RedisClusterNodes(work / "cluster", masters=3).start()
     try:
-        # The alerts indexed once, by the first process count's evaluators; the next ones take them over.
-        counts = [int(n) for n in args.processes.split(",")]
-        runs = [await one_run(cluster, n, args, work, index=i == 0) for i, n in enumerate(counts)]
+        index_s, ids = await prepare(cluster, args)
+        runs = [await one_run(cluster, int(n), args, ids, work) for n in args.processes.split(",")]
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)  # the masters' AOF files: hundreds of MB
@@ -289,6 +288,7 @@ async def main() -> None:
         "alerts": args.alerts,
         "symbols": args.symbols,
         "cores": os.cpu_count(),
+        "index_seconds": round(index_s, 1),
         "runs": runs,
     }
     print(json.dumps(result, indent=2))

@@ -16,7 +16,7 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from alert_index_setup import (
 )
 from redis.asyncio import Redis
 from spread import steady
+from stream_fill import xadd_all
 
 from pricealert.common import names
 from pricealert.common.collector import keep_collector_off_hot_paths
@@ -99,13 +100,14 @@ async def fill_templates(
     draining them) into each shard's `stream_of(shard)`; each run copies them (COPY, in Redis) into the shards'
     ticks streams."""
     rng = random.Random(2)
-    for start in range(0, ticks, 10_000):
-        async with redis.pipeline(transaction=False) as pipe:
-            for n in range(start, min(start + 10_000, ticks)):
-                price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
-                sym = symbol(rng.randrange(symbols))
-                pipe.xadd(stream_of(shard_of(sym, shards)), tick(sym, price, n))  # type: ignore[arg-type]  # redis-py's field mapping type is invariant in its values
-            await pipe.execute()
+
+    def entries() -> Iterator[tuple[str, dict[str, str]]]:
+        for n in range(ticks):
+            price = BASE_PRICE + Decimal(rng.randint(-1500, 1500)) / 1000
+            sym = symbol(rng.randrange(symbols))
+            yield stream_of(shard_of(sym, shards)), tick(sym, price, n)
+
+    await xadd_all(redis, entries())
 
 
 async def throughput(redis: Redis, ticks: int, shards: int) -> float:

@@ -154,7 +154,8 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="samples of each latency floor per run")
     parser.add_argument("--read-entries", type=int, default=200_000, help="entries of the read ceiling (each run)")
     parser.add_argument("--smtp-mails", type=int, default=5000, help="mails of each SMTP ceiling run (as notifier's)")
-    parser.add_argument("--seconds", type=int, default=5, help="of each HTTP hop run (as api_bench's)")
+    parser.add_argument("--seconds", type=int, default=5, help="of each paced HTTP hop run (as api_bench's)")
+    parser.add_argument("--capacity-seconds", type=int, default=3, help="of each wrk HTTP hop run (as api_bench's)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of every floor; medians, min and max reported")
     parser.add_argument("--out", default="bench/results/floors.json")
     args = parser.parse_args()
@@ -167,7 +168,7 @@ async def main() -> None:
         runs.append(await one_run(args.count, args.smtp_mails, read))
     phases["other_floors"] = time.monotonic() - started - phases["read_ceiling"]
     try:
-        hop = await http_hop(args.seconds, args.repeats)
+        hop = await http_hop(args.seconds, args.repeats, capacity_seconds=args.capacity_seconds)
     except TimeoutError as error:  # the other floors stand without it
         hop = {"error": str(error)}
     phases["http_hop"] = time.monotonic() - started - sum(phases.values())

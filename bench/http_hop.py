@@ -60,13 +60,13 @@ async def wait_ready(url: str, within: float = 60) -> None:
 
 
 async def measure(
-    port: int, work: Path, *, seconds: int, repeats: int, rate: float, connections: int
+    port: int, work: Path, *, seconds: int, capacity_seconds: int, repeats: int, rate: float, connections: int
 ) -> dict[str, Any]:
     """wrk's capacity and the paced p99 through the gateway on `port`, `repeats` runs of each: each run (in order)
     and, as "median" and "paced", the median run (by capacity and by paced p99)."""
     script = work / "hop.lua"
     script.write_text(WRK_REPORT)
-    runs = [wrk_run(script, f"http://127.0.0.1:{port}/alerts", connections, seconds) for _ in range(repeats)]
+    runs = [wrk_run(script, f"http://127.0.0.1:{port}/alerts", connections, capacity_seconds) for _ in range(repeats)]
     request = get_request(f"127.0.0.1:{port}")
     paced_runs = []
     for _ in range(repeats):
@@ -87,7 +87,9 @@ async def measure(
     }
 
 
-async def http_hop(seconds: int = 5, repeats: int = 5, rate: float = 1000, connections: int = 32) -> dict[str, Any]:
+async def http_hop(
+    seconds: int = 5, repeats: int = 5, rate: float = 1000, connections: int = 32, capacity_seconds: int = 3
+) -> dict[str, Any]:
     """The HTTP hop floor, with api_bench's defaults (32 wrk connections, 1 000 req/s paced, ALERTS_WORKERS)."""
     if shutil.which("wrk") is None or nginx_binary() is None:
         return {"error": "the HTTP hop needs wrk and nginx"}
@@ -100,7 +102,15 @@ async def http_hop(seconds: int = 5, repeats: int = 5, rate: float = 1000, conne
         await wait_ready(f"http://127.0.0.1:{app_port}/alerts")
         nginx.start()
         await wait_ready(f"http://127.0.0.1:{port}/alerts")
-        result = await measure(port, work, seconds=seconds, repeats=repeats, rate=rate, connections=connections)
+        result = await measure(
+            port,
+            work,
+            seconds=seconds,
+            capacity_seconds=capacity_seconds,
+            repeats=repeats,
+            rate=rate,
+            connections=connections,
+        )
     finally:
         nginx.stop()
         stop_app(app)

@@ -64,7 +64,7 @@ def plans(args: argparse.Namespace) -> dict[str, tuple[str, list[str], Target]]:
         "api": (
             f"the alerts API (uvicorn supervisor and workers) under api_bench's wrk run then its paced 1 000 req/s "
             f"run ({api_seconds} s each), create + list through nginx",
-            ["api_bench.py", "--seconds", str(api_seconds), "--repeats", "1"],
+            ["api_bench.py", "--seconds", str(api_seconds), "--capacity-seconds", str(api_seconds), "--repeats", "1"],
             Target("pricealert.alerts serve", "wrk", settle_s=0.3, seconds=seconds, subprocesses=True),
         ),
     }

@@ -96,7 +96,7 @@ def main() -> None:
             "curves": run("curves.py", *(["--quick"] if args.quick else [])),
             # py-spy flame graphs (bench/results/profiles/) of the evaluator, notifier and alerts API under these loads.
             "profiles": run(
-                "profiles.py", "--seconds", "2" if args.quick else "10", "--alerts", "5000" if args.quick else "50000"
+                "profiles.py", "--seconds", "2" if args.quick else "6", "--alerts", "5000" if args.quick else "50000"
             ),
         }
     finally:
