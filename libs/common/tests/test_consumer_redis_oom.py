@@ -4,30 +4,22 @@ spends no delivery towards dead-lettering, and handles every entry once memory i
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, StreamConsumer
-from pricealert.devstack.servers import RedisServer, temp_dir
 from pricealert.testsupport.polling import eventually
 
 STREAM = "test:oom"
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(own_redis_url: str) -> str:
     """A Redis of this test's own: its maxmemory must not reach the session's."""
-    directory = temp_dir("pricealert-redis-oom-")
-    server = RedisServer(directory).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+    return own_redis_url
 
 
 async def test_writes_refused_stop_nothing_and_dead_letter_nothing(redis: Redis) -> None:

@@ -3,28 +3,17 @@ Retry-After, logs the OOM, and works again once the limit is lifted."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from auth_testkit import assert_error, login, register
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from pricealert.devstack.servers import RedisServer, temp_dir
-
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(own_redis_url: str) -> str:
     """A Redis of this test's own: its maxmemory must not reach the session's."""
-    directory = temp_dir("pricealert-redis-oom-")
-    server = RedisServer(directory).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+    return own_redis_url
 
 
 async def test_writes_refused_answer_503_with_retry_after_then_recover(client: httpx.AsyncClient, redis: Redis) -> None:

@@ -4,8 +4,7 @@ trades it could not write, and publishes them once memory is freed."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from ingest_testkit import Ingest, emit_alert, read_ticks
@@ -14,20 +13,13 @@ from structlog.testing import capture_logs
 
 from pricealert.common.events import AlertEventType
 from pricealert.devstack.fakeexchange import FakeExchange
-from pricealert.devstack.servers import RedisServer, temp_dir
 from pricealert.testsupport.polling import eventually
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(own_redis_url: str) -> str:
     """A Redis of this test's own: its maxmemory must not reach the session's."""
-    directory = temp_dir("pricealert-redis-oom-")
-    server = RedisServer(directory).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+    return own_redis_url
 
 
 async def test_trades_wait_out_a_full_redis_and_are_published_after(

@@ -75,6 +75,18 @@ async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def own_redis_url() -> Iterator[str]:
+    """A Redis of the test's own, for a test that changes the server (maxmemory, a restart) the session shares."""
+    directory = temp_dir("pricealert-redis-own-")
+    server = RedisServer(directory).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     """A client of the (emptied) session Redis."""
     client = connect(redis_url)
