@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 
 import pytest
-import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from notifier_testkit import (
     Replica,
@@ -39,17 +37,7 @@ class DataNoticed(SelectiveHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.fixture(autouse=True)
-def plain_tracebacks() -> Iterator[None]:
-    """The services' console logging (common/logging.py): structlog's default renders rich tracebacks with locals,
-    which holds the event loop for seconds per logged failure, past this test's leases."""
-    config = structlog.get_config()
-    renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
-    structlog.configure(processors=[*config["processors"][:-1], renderer])
-    yield
-    structlog.configure(**config)
-
-
+@pytest.mark.usefixtures("plain_tracebacks")
 async def test_mails_accepted_while_redis_refuses_writes_are_recorded_once_and_never_resent() -> None:
     redis_server = RedisServer(temp_dir("notifier-oom-")).start()  # its own: maxmemory must not reach the session's
     redis, admin = connect(redis_server.url), connect(redis_server.url)
