@@ -58,3 +58,51 @@ async def test_writes_refused_stop_nothing_and_dead_letter_nothing(redis: Redis)
     assert sorted(handled) == ["0", "1", "2"]
     assert await redis.xlen(names.dead_letter_stream(STREAM)) == 0
     assert int((await redis.xpending(STREAM, "g"))["pending"]) == 0
+
+
+@pytest.mark.usefixtures("plain_tracebacks")  # a slow traceback would hold the loop until memory is freed
+async def test_a_batch_in_hand_when_writes_are_refused_is_kept_not_dead_lettered(redis: Redis) -> None:
+    handled: list[str] = []
+    gate = asyncio.Event()
+
+    async def write_each(messages: Sequence[Message]) -> None:
+        await gate.wait()
+        for message in messages:
+            await redis.set(f"test:out:{message.fields['n']}", "1")  # refused while Redis is full
+            handled.append(message.fields["n"])
+
+    options = ConsumerOptions(
+        stream=STREAM,
+        group="g",
+        consumer="a",
+        service="test",
+        reclaim_idle_ms=100,
+        reclaim_every_s=0.02,
+        block_ms=50,
+        max_deliveries=1,  # a failure counted toward the dead letters would dead-letter the entry at once
+    )
+    stop = asyncio.Event()
+    consumer = StreamConsumer(redis, options, write_each)
+    await consumer.ensure_group()
+    for n in range(3):
+        await redis.xadd(STREAM, {"n": str(n)})
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def read() -> bool:
+        return int((await redis.xpending(STREAM, "g"))["pending"]) == 3
+
+    try:
+        await eventually(read, what="the batch read, in the handler's hands", alive=task)
+        await redis.config_set("maxmemory-policy", "noeviction")
+        await redis.config_set("maxmemory", "1")  # every write is refused
+        gate.set()
+        await asyncio.sleep(1.0)
+        assert not task.done(), task
+        await redis.config_set("maxmemory", "0")
+        await eventually(lambda: len(handled) == 3, what="every entry handled once memory is freed", alive=task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    assert sorted(handled) == ["0", "1", "2"]
+    assert await redis.xlen(names.dead_letter_stream(STREAM)) == 0
+    assert int((await redis.xpending(STREAM, "g"))["pending"]) == 0

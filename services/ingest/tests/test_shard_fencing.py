@@ -75,6 +75,18 @@ async def test_a_stale_owner_is_refused_and_the_new_owner_skips_what_was_written
     assert last[b"BTCUSDT"] == b"3"
 
 
+async def test_a_lease_that_lapsed_unclaimed_is_taken_again_by_the_append(redis: Redis) -> None:
+    ownership, writer, lost = await owner(redis, "paused")
+    btc = shard_of("BTCUSDT", SHARDS)
+    # Its renewals failed (Redis unreachable) past the lease, and no other replica took the shard meanwhile.
+    await redis.delete(ownership.owner_key(btc))
+    assert await writer.publish([trade("BTCUSDT", 1)]) == 1
+    assert lost == [] and writer.stats.refused == 0
+    assert await redis.get(ownership.owner_key(btc)) == ownership.token.encode()
+    assert 0 < await redis.pttl(ownership.owner_key(btc)) <= ownership.lease_ms
+    assert await trade_ids(redis, "BTCUSDT") == [1]
+
+
 async def test_ticks_of_a_shard_not_owned_are_not_written(redis: Redis) -> None:
     ownership, writer, _ = await owner(redis, "some", take=False)
     btc = shard_of("BTCUSDT", SHARDS)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, overload
 
 import structlog
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from pricealert.common import names
 from pricealert.common.events import Event, MalformedEvent
@@ -307,7 +307,9 @@ class StreamConsumer:
             try:
                 await self.handler(items)
                 return True
-            except RetryLater as exc:
+            # Redis refusing writes (maxmemory, noeviction) is an outage like a database away: each re-read of the
+            # batch meanwhile would count a delivery toward the dead letters.
+            except (RetryLater, OutOfMemoryError) as exc:
                 if self._stop.is_set():
                     return False
                 self._log.warning("stream.handler.retry_later", count=len(items), error=str(exc), retry_in=delay)

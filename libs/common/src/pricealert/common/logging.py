@@ -17,9 +17,10 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = False) 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    # A plain traceback: the default (rich, with every frame's locals) blocks the event loop for seconds per logged
+    # exception on a busy host, long enough for leases to lapse and every Redis read in flight to time out.
+    console = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    renderer: structlog.types.Processor = structlog.processors.JSONRenderer() if json else console
     structlog.configure(
         # Level first: a line below the level then costs one check, not the whole chain.
         processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

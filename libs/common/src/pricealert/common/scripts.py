@@ -13,8 +13,11 @@ SHEBANG_VARIABLE = "LUA_SHEBANG"
 
 
 @cache
-def lua(package: str, *parts: str) -> str:
-    """The script made of the files `parts` of `package`'s lua/ folder, in order (shared helpers first)."""
+def lua(package: str, *parts: str, flags: str = "") -> str:
+    """The script made of the files `parts` of `package`'s lua/ folder, in order (shared helpers first); `flags`
+    (Redis 7's, e.g. allow-oom) go on the shebang line, when there is one."""
     folder = files(package).joinpath("lua")
     body = "\n".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in parts)
-    return f"#!lua\n{body}" if os.environ.get(SHEBANG_VARIABLE) == "1" else body
+    if os.environ.get(SHEBANG_VARIABLE) != "1":
+        return body  # no shebang: Redis refuses each command that needs memory, under maxmemory, on its own
+    return f"#!lua flags={flags}\n{body}" if flags else f"#!lua\n{body}"

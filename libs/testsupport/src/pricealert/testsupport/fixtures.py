@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from redis.asyncio import Redis
 
 from pricealert.common.redisconn import connect
@@ -170,3 +171,14 @@ def smtp_server() -> Iterator[MailboxServer]:
     server = MailboxServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def plain_tracebacks() -> Iterator[None]:
+    """structlog rendering exceptions as the services do (common/logging.py): its default renders rich tracebacks
+    with every frame's locals, which holds the event loop for seconds per logged failure, past a test's timings."""
+    config = structlog.get_config()
+    renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    structlog.configure(processors=[*config["processors"][:-1], renderer])
+    yield
+    structlog.configure(**config)

@@ -76,7 +76,7 @@ class TickPipeline:
         self.recent = RecentTrades(dedupe_window)
         self._append_ticks = redis.register_script(_APPEND_TICKS)
         marks_ttl_ms = max(LAST_TRADE_TTL_MS, 6 * ownership.lease_ms)
-        head = [str(marks_ttl_ms), str(maxlen_for(Tick.stream_of(0))), *Tick.FIELDS]
+        head = [str(marks_ttl_ms), str(maxlen_for(Tick.stream_of(0))), *Tick.FIELDS, str(ownership.lease_ms)]
         # Encoded once: every call of every batch repeats them.
         self._head = [ownership.token.encode(), SEPARATOR.encode(), SEPARATOR.join(head).encode()]
         self._shard_of: dict[str, int] = {}

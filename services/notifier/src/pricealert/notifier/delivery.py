@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -224,11 +225,14 @@ class Deliverer:
                 return await self._attempt_now(job)
 
     async def _attempt_now(self, job: Job) -> Outcome:
-        renew = time.monotonic() - job.leased_at > self._renew_after_s
+        renewed_at = time.monotonic()
+        renew = renewed_at - job.leased_at > self._renew_after_s
         if renew and not await self.leases.renew(job.shard, job.delivery_id, job.lease_token):
             count(job, Outcome.HELD)
             _debug("delivery.held", job)
             return Outcome.HELD  # someone else took over; whoever holds it settles the delivery
+        if renew:
+            job.leased_at = renewed_at
         sent = await self.sending.send(job)
         outcome, ops = self.recorder.decide(job, sent)
         await self._record(job, ops)
@@ -236,11 +240,12 @@ class Deliverer:
         return outcome
 
     async def _record(self, job: Job, ops: Ops) -> None:
-        """Record the outcome; if Redis fails, keep trying while the lease holds rather than send again.
+        """Record the outcome; if Redis fails, keep trying while the lease holds rather than send again, extending
+        the lease while Redis answers (at maxmemory it refuses the record but extends the lease).
 
         The commit acknowledges the trigger's stream entries if this is the last of its deliveries to be recorded;
         if another one is recorded meanwhile, whichever is recorded last acknowledges them just after."""
-        deadline = time.monotonic() + self.settings.lease_ms / 1000
+        lease_s = self.settings.lease_ms / 1000
         pause = 0.05
         ack = job.entry.ack_for(1)
         while True:
@@ -250,14 +255,23 @@ class Deliverer:
                 )
                 break
             except TRANSIENT_REDIS_ERRORS as exc:
-                if time.monotonic() + pause > deadline:
+                if time.monotonic() - job.leased_at > lease_s / 2:
+                    await self._keep_lease(job)
+                if time.monotonic() + pause > job.leased_at + lease_s:
                     raise
                 RECORD_RETRIES.inc()
                 log.warning("delivery.record.retrying", error=f"{type(exc).__name__}: {exc}", retry_in=pause)
                 await asyncio.sleep(pause)
-                pause = min(1.0, pause * 2)
+                pause = min(1.0, lease_s / 4, pause * 2)  # a few tries per half lease: it is extended in time
         if late := job.entry.recorded(1):
             await self.commits[job.shard].commit(nothing, ack=late)
+
+    async def _keep_lease(self, job: Job) -> None:
+        """Extend the lease of a delivery whose outcome waits to be recorded, if Redis answers and it is still ours."""
+        renewed_at = time.monotonic()
+        with contextlib.suppress(*TRANSIENT_REDIS_ERRORS):
+            if await self.leases.renew(job.shard, job.delivery_id, job.lease_token):
+                job.leased_at = renewed_at
 
 
 def count(job: Job, outcome: Outcome, n: int = 1) -> None:

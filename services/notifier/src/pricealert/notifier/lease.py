@@ -21,7 +21,8 @@ from pricealert.common.redisconn import RedisClient
 from pricealert.common.scripts import lua
 
 _LEASE_BATCH = lua("pricealert.notifier", "lease_batch")
-_RENEW_LEASE = lua("pricealert.notifier", "renew_lease")
+# Run at maxmemory too: a mail sent waits for its record there, and its lease must outlast the refusal.
+_RENEW_LEASE = lua("pricealert.notifier", "renew_lease", flags="allow-oom")
 _TAKE_LEASE = lua("pricealert.notifier", "take_lease")
 _RELEASE_LEASE = lua("pricealert.notifier", "release_lease")
 
