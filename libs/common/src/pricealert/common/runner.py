@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from pricealert.common.collector import keep_collector_off_hot_paths
+from pricealert.common.collector import collect_on_a_clock, keep_collector_off_hot_paths
 from pricealert.common.logging import configure_logging
 from pricealert.common.metrics import serve_worker_metrics
 from pricealert.common.redisconn import RedisClient, connect_to, wait_for_redis
@@ -30,6 +30,7 @@ async def run_until_signalled(worker: Worker, *, drain_timeout_s: float = 15.0) 
         loop.add_signal_handler(sig, stop.set)
     task: asyncio.Task[None] = asyncio.create_task(worker(stop))
     stopper = asyncio.create_task(stop.wait())
+    clock = asyncio.create_task(collect_on_a_clock())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if not task.done():
         log.info("worker.stopping", drain_timeout_s=drain_timeout_s)
@@ -38,6 +39,7 @@ async def run_until_signalled(worker: Worker, *, drain_timeout_s: float = 15.0) 
         except TimeoutError:
             log.warning("worker.drain.timed_out")
     stopper.cancel()
+    clock.cancel()
     failure = task.exception() if task.done() and not task.cancelled() else None
     if failure is not None:
         raise failure
