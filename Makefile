@@ -43,7 +43,7 @@ fmt: sync
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
 
-## every performance row of the SPEC's table, measured here, each the median of 5 runs with min and max (about 18
+## every performance row of the SPEC's table, measured here, each the median of 5 runs with min and max (about 12
 ## minutes on 2 idle cores; the report ends with the wall time): bench/results/bench.md (`bench/run.py --quick`: a smoke run)
 bench: sync
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "bench needs wrk"; exit 1; }
