@@ -83,9 +83,14 @@ async def _router(redis: Redis | RedisCluster) -> Callable[[str], Address]:
             return str(node.host), int(node.port)
 
         return master_of
-    kwargs = redis.connection_pool.connection_kwargs
-    address = str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
+    address = address_of(redis)
     return lambda key: address
+
+
+def address_of(redis: Redis) -> Address:
+    """The host and port a one-Redis client talks to (the bulk writers open their own connection there)."""
+    kwargs = redis.connection_pool.connection_kwargs
+    return str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
 
 
 async def _send_routed(route: Callable[[str], Address], commands: dict[str, bytes]) -> None:
@@ -151,8 +156,7 @@ class Members:
     beside the advanced ones the scripts index); the member as IndexedAlert.member_rest makes it."""
 
     def __init__(self, redis: Redis, shards: int) -> None:
-        kwargs = redis.connection_pool.connection_kwargs
-        self.host, self.port = str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
+        self.host, self.port = address_of(redis)
         self.shards, self.now = shards, now_ms()
         self.pairs: dict[str, list[bytes]] = defaultdict(list)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from index_load import send_raw
+from index_load import address_of, send_raw
 from redis.asyncio import Redis
 
 
@@ -22,8 +22,7 @@ def xadd(stream: str, fields: dict[str, str]) -> str:
 
 async def xadd_all(redis: Redis, entries: Iterable[tuple[str, dict[str, str]]], *, chunk: int = 20_000) -> None:
     """Append each (stream, fields) in order, `chunk` commands a write; Redis takes a chunk while the next is made."""
-    kwargs = redis.connection_pool.connection_kwargs
-    host, port = str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
+    host, port = address_of(redis)
     sending: asyncio.Task[None] | None = None
     batch: list[bytes] = []
 
