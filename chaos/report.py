@@ -126,6 +126,12 @@ def details(r: dict[str, Any]) -> list[str]:
             f"  creations refused: {r['refusals_503']} with 503 database_unavailable and Retry-After, "
             f"{len(r['refusals_wrong'])} otherwise; next 201 {_n(r.get('next_201_s'))} s after the fault ended."
         )
+    if "refused_expected" in r:
+        lines.append(
+            f"  mails Postfix rejects: {r['refused_expected']} firings, each expected to fail once with 550 5.1.1 and "
+            f"never be retried nor mailed: {r['refused_results_wrong_count']} results otherwise, "
+            f"{len(r['refused_mailed'])} mailed, {len(r['refused_history_wrong'])} shown otherwise by the API."
+        )
     if r.get("api_5xx_seen"):
         lines.append(
             f"  the API answered 5xx {r['api_5xx_seen']} times to the oracle's status reads: "
@@ -154,6 +160,9 @@ def details(r: dict[str, Any]) -> list[str]:
             "recurring_unindexed",
             "webhooks_lost",
             "webhooks_unexpected",
+            "refused_results_wrong",
+            "refused_mailed",
+            "refused_history_wrong",
         ):
             if r.get(key):
                 lines.append(f"  {key}: {json.dumps(r[key])[:600]}")
@@ -210,7 +219,9 @@ def write_report(scenarios: list[dict[str, Any]], hostile: list[dict[str, Any]],
         f"{passed}/{len(scenarios)} fault scenarios pass in every one of their runs ({n_runs} each); whole run "
         f"{wall_s:.0f} s. Each run of a scenario is on a fresh "
         "stack (Redis with AOF everysec, SQLite, an aiosmtpd SMTP server, the fake exchange, every service as its own "
-        "process; the cluster-* scenarios: a Redis Cluster of 3 masters + 3 replicas, AOF on each, and 2 processes "
+        "process; the pg-* scenarios: auth and alerts on a PostgreSQL server of the stack's own instead of SQLite; "
+        "the postfix-* scenarios: an instance of Debian's Postfix instead of aiosmtpd, mails read from its Maildir; "
+        "the cluster-* scenarios: a Redis Cluster of 3 masters + 3 replicas, AOF on each, and 2 processes "
         "each of ingest, the evaluator and the notifier sharing the 16 shards): 12 users create 260 alerts on 4 "
         "symbols (200 once alerts that the scripted market crosses: above, below and "
         "cross both ways; 40 it never reaches; 20 every_time alerts with a 1 s cooldown: above, below, cross, "

@@ -1,9 +1,9 @@
 """`make chaos`: every fault scenario on its own stack, then the hostile-input run; writes chaos/results/.
 
 Run from the repository root: `uv run python -m chaos [--runs N] [--only a,b] [--no-hostile] [--no-faults]
-[--no-cluster] [--hostile-databases sqlite,postgres]`. Each scenario runs N times (default 3), each on a fresh stack;
-chaos/accounting.py aggregates its runs. The cluster scenarios (chaos/cluster_faults.py) start a Redis Cluster of
-3 masters + 3 replicas from the bundled redis-server.
+[--no-cluster] [--hostile-databases sqlite,postgres] [--report-only]`. Each scenario runs N times (default 3), each
+on a fresh stack; chaos/accounting.py aggregates its runs. The cluster scenarios (chaos/cluster_faults.py) start a
+Redis Cluster of 3 masters + 3 replicas from the bundled redis-server.
 """
 
 from __future__ import annotations
@@ -97,6 +97,13 @@ async def run(
     say((RESULTS / "chaos.md").read_text())
 
 
+def rewrite_report() -> None:
+    """chaos.md again from the last run's chaos.json (after a change to the report's wording)."""
+    data = json.loads((RESULTS / "chaos.json").read_text())
+    write_report(data["scenarios"], data["hostile"], RESULTS, data["wall_seconds"])
+    say(f"chaos: rewrote {RESULTS / 'chaos.md'} from {RESULTS / 'chaos.json'}")
+
+
 def main() -> None:
     """Parse the command line and run."""
     parser = argparse.ArgumentParser(prog="python -m chaos")
@@ -111,7 +118,13 @@ def main() -> None:
     parser.add_argument("--no-faults", action="store_true", help="only the hostile-input run")
     parser.add_argument("--no-cluster", action="store_true", help="skip the scenarios on a Redis Cluster")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (service logs)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="run nothing: write chaos.md again from chaos/results/chaos.json"
+    )
     args = parser.parse_args()
+    if args.report_only:
+        rewrite_report()
+        return
     configure_logging(service="chaos", level="WARNING")
     only = {n.strip() for n in args.only.split(",") if n.strip()} or None
     databases = [] if args.no_hostile else [d.strip() for d in args.hostile_databases.split(",") if d.strip()]

@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # chaos is a package at the repository root
 
 from chaos.accounting import account, aggregate, delivery_spans, held, spread, trigger_spans
@@ -15,6 +17,7 @@ from chaos.oracle import Observation, judge
 from chaos.recurring_oracle import Shown
 from chaos.report import write_report
 from chaos.report_summary import accounting_rows, overview_row
+from chaos.run import rewrite_report
 from chaos.webhook_receiver import Received
 from chaos.webhooks import judge_webhooks
 from chaos.workload import Created, PlannedAlert, User
@@ -235,3 +238,24 @@ def test_the_webhooks_the_fault_held_are_recovered() -> None:
     assert result["webhooks_recovered"] == 2  # a1 pending when the fault hit, a3 still pending when it ended
     hooks = account(oracle_result(**result))["webhooks"]
     assert (hooks["acknowledged"], hooks["recovered"], hooks["duplicated"], hooks["unexpected"]) == (4, 2, 1, 1)
+
+
+def test_chaos_md_is_written_again_from_chaos_json_with_the_postfix_refusals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusals = {
+        "refused_expected": 51,
+        "refused_results_wrong": [],
+        "refused_results_wrong_count": 0,
+        "refused_mailed": [],
+        "refused_history_wrong": [],
+    }
+    runs = [oracle_result(run=1, scenario="postfix-reject-5xx", **refusals)]
+    write_report([aggregate(runs) | {"results": runs}], [], tmp_path, 42.0)
+    first = (tmp_path / "chaos.md").read_text()
+    assert "mails Postfix rejects: 51 firings" in first
+    assert "0 results otherwise, 0 mailed, 0 shown otherwise by the API" in first
+    (tmp_path / "chaos.md").write_text("stale")
+    monkeypatch.setattr("chaos.run.RESULTS", tmp_path)
+    rewrite_report()
+    assert (tmp_path / "chaos.md").read_text() == first
