@@ -17,6 +17,7 @@ from chaos.oracle import accepted_ids
 from chaos.recurring import plan_workload
 from chaos.runner import USERS, triggers_count
 from chaos.scenarios import FaultContext, Scenario, Step, wall_ms
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.devstack.ports import wait_for_port
 from pricealert.devstack.servers import PostgresServer
 from pricealert.testsupport.pgfaults import kill_postgres, table_locked, terminate_app_backends
@@ -126,9 +127,7 @@ def repeated(step: Callable[[FaultContext], Awaitable[object]], every_s: float, 
 
     async def recover(ctx: FaultContext) -> None:
         assert ctx.task is not None
-        ctx.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx.task
+        await cancel_and_wait(ctx.task)
         await _end(ctx, f"{len(rounds)} rounds, {sum(int(str(n)) for n in rounds)} backends terminated")
 
     return inject, recover
@@ -169,9 +168,7 @@ async def lock_alerts(ctx: FaultContext) -> None:
 async def unlock_alerts(ctx: FaultContext) -> None:
     """Close the session holding the lock."""
     assert ctx.task is not None
-    ctx.task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await ctx.task
+    await cancel_and_wait(ctx.task)
     await _end(ctx, "lock released")
 
 

@@ -13,6 +13,7 @@ from chaos.oracle import accepted_ids, read_triggers
 from chaos.stack import ChaosStack
 from pricealert.common import names
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.tasks import cancel_and_wait
 
 
 def wall_ms() -> float:
@@ -214,9 +215,7 @@ async def garbage(ctx: FaultContext) -> None:
 async def stop_garbage(ctx: FaultContext) -> None:
     """Stop the garbage."""
     if ctx.task is not None:
-        ctx.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx.task
+        await cancel_and_wait(ctx.task)
     ctx.ended_ms = wall_ms()
 
 

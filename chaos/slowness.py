@@ -12,6 +12,7 @@ from redis.exceptions import OutOfMemoryError
 from chaos.proxy import ChaosProxy, ProxyThread
 from chaos.scenarios import FaultContext, Scenario, Step, in_flight, wall_ms
 from pricealert.common.redisconn import TRANSIENT_REDIS_ERRORS
+from pricealert.common.tasks import cancel_and_wait
 
 RESETS = 5  # redis-resets: every service's Redis connections reset this many times,
 RESET_EVERY_S = 3.0  # this far apart
@@ -118,9 +119,7 @@ async def _fill(ctx: FaultContext) -> bool:
 async def memory_freed(ctx: FaultContext) -> None:
     """The ballast deleted and the limit lifted (as an operator would): writes are accepted again."""
     if ctx.task is not None:
-        ctx.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx.task
+        await cancel_and_wait(ctx.task)
     await ctx.stack.redis.delete(BALLAST)
     await ctx.stack.redis.config_set("maxmemory", "0")
     ctx.ended_ms = wall_ms()

@@ -27,6 +27,7 @@ from chaos.soak_workload import SoakLoad, soak_oracle
 from chaos.stack import ChaosStack
 from chaos.workload import Market, register_users
 from pricealert.common.publisher import MAXLEN_DIVISOR_VARIABLE
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.devstack.servers import temp_dir
 from pricealert.testsupport.polling import holds_within
 
@@ -93,9 +94,7 @@ async def soak(minutes: float, sample_s: float, trades_per_s: float, alerts_per_
     except Exception as exc:  # the report still shows what was sampled
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await cancel_and_wait(*background)
         if market is not None:
             await market.stop()
         crashed = {name: code for name, code in stack.exit_codes().items() if code is not None}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from decimal import Decimal
 
 import httpx
 
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.devstack.fakeexchange import FakeExchange
 from pricealert.devstack.postfix import PostfixServer
 from pricealert.devstack.smtp import MailboxServer
@@ -250,9 +250,7 @@ class Market:
     async def stop(self) -> None:
         """Stop the background trades."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         pause = len(SYMBOLS) / self.trades_per_s

@@ -8,7 +8,6 @@ Standard Webhooks signature with the secret the API showed once, as a receiver w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from e2e_stack import Stack, alert_mails, create_alert, register_verified
 from httpx_sse import aconnect_sse
 
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.devstack.fakeexchange.server import FakeExchange
 from pricealert.devstack.smtp import MailboxServer
 from pricealert.testsupport.polling import eventually
@@ -130,9 +130,7 @@ async def test_an_alert_notifies_its_email_and_its_signed_webhook_and_the_feed_s
             kinds = await eventually(seen, within=20, what="the firing and both deliveries in the feed")
             assert "alert.created" in kinds, kinds
         finally:
-            feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feed
+            await cancel_and_wait(feed)
         assert len([r for r in receiver.requests if r.headers.get("webhook-id") == alert["id"]]) == 1
 
 

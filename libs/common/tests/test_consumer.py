@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from pricealert.common import names
 from pricealert.common.consumer import ConsumerOptions, Message, PermanentError, StreamConsumer
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.testsupport.polling import eventually
 
 STREAM = "test:stream"
@@ -56,8 +57,7 @@ async def test_entry_of_a_crashed_handler_stays_pending_and_another_consumer_rec
     await redis.xadd(STREAM, {"n": "1"})
     crash = asyncio.create_task(consumer_a.run(asyncio.Event()))
     await asyncio.wait_for(started.wait(), 5)
-    crash.cancel()  # the process dies mid-message: nothing acked
-    await asyncio.gather(crash, return_exceptions=True)
+    await cancel_and_wait(crash)  # the process dies mid-message: nothing acked
     assert await pending_count(redis) == 1
 
     stop = asyncio.Event()

@@ -21,6 +21,7 @@ from pricealert.alerts.models import Channel, OutboxEntry
 from pricealert.common import names
 from pricealert.common.channels import ChannelStatus, ChannelTestOutcome, ChannelTestRequest
 from pricealert.common.events import AccountEventType, utc_now
+from pricealert.common.tasks import cancel_and_wait
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -124,9 +125,7 @@ async def stand_in_notifier(redis: Redis, *, delivered: bool = True) -> AsyncIte
     try:
         yield seen
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 async def test_a_test_send_answers_with_the_notifiers_outcome(

@@ -18,6 +18,7 @@ from pricealert.common.ownership import ShardOwnership
 from pricealert.common.publisher import publish_many
 from pricealert.common.redisconn import connect
 from pricealert.common.shards import shard_of
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.evaluator.handlers import SERVICE, ownership_of, run, run_shard
 from pricealert.evaluator.settings import EvaluatorSettings
 from pricealert.testsupport.polling import eventually
@@ -75,8 +76,7 @@ class Victim:
 
         self.ownership.release = nothing  # type: ignore[method-assign]
         self.ownership.leave = nothing  # type: ignore[method-assign]
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        await cancel_and_wait(self.task)
 
 
 @pytest.fixture

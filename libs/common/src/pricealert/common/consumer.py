@@ -34,6 +34,7 @@ from pricealert.common.metrics import ConsumerMetrics
 from pricealert.common.ownership import ShardLeaseLost
 from pricealert.common.redelivery import Redelivery
 from pricealert.common.redisconn import MAX_BLOCK_MS, TRANSIENT_REDIS_ERRORS, RedisClient, wait_for_redis
+from pricealert.common.tasks import cancel_and_wait
 
 __all__ = [
     "PERMANENT_ERRORS",
@@ -136,8 +137,7 @@ class StreamConsumer:
         """Drop a prefetched read; entries it took stay pending here, read again by the next drain or a reclaim."""
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
-            prefetched.cancel()
-            await asyncio.gather(prefetched, return_exceptions=True)
+            await cancel_and_wait(prefetched)
 
     async def _finish_prefetched(self) -> None:
         """On a clean stop, handle the batch read ahead too (it comes within block_ms): none is left pending."""

@@ -23,6 +23,8 @@ from typing import Any, Self
 import h11
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from pricealert.common.tasks import cancel_and_wait
+
 MAX_BODY = 1 << 20  # a request body larger than this drops the connection (no test sends one on purpose)
 
 
@@ -108,9 +110,7 @@ class WebhookReceiver:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._tasks):  # an answer still to come (a delay) never comes
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)  # an answer still to come (a delay) never comes
         if seconds is not None:
             self._up_task = asyncio.create_task(self._up_after(seconds))
 

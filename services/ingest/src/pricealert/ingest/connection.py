@@ -12,6 +12,7 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.ingest.frames import (
     ControlReply,
     MalformedFrame,
@@ -106,9 +107,7 @@ class Link:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     self._log.error("ingest.connection.failed", exc_info=task.exception())
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
             with contextlib.suppress(Exception):
                 await self._ws.close()
             self.closed.set()

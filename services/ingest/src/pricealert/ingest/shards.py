@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import structlog
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from pricealert.common.tasks import cancel_and_wait
 from pricealert.ingest.backoff import AttemptLimiter, Backoff, retry_after_s, sleep_or_stop
 from pricealert.ingest.connection import Link, TickSink
 from pricealert.ingest.frames import PriceFilters
@@ -274,11 +275,9 @@ class ShardPool:
             self._start(shard)
         await stop.wait()
         self._running = False
-        for task in self._background:
-            task.cancel()
         for shard in self.shards:
             shard.stop.set()
-        await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), cancel_and_wait(*self._background), return_exceptions=True)
 
     def _new_shard(self) -> Shard:
         shard = Shard(self._shard_count, self.settings, self.sink, self.stats, self.limiter, filters=self.filters)
