@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,14 @@ class Stack:
         self.processes[name] = ServiceProcess(service, env, log_path=self.directory / f"{name}.log").start()
 
     def stop(self) -> dict[str, int | None]:
-        """Stop every service with SIGTERM; returns their exit codes."""
-        return {name: process.stop() for name, process in reversed(self.processes.items())}
+        """Stop every service with SIGTERM, all at once (each drains on its own); returns their exit codes.
+
+        From a test's event loop call it in a thread (`asyncio.to_thread`): the fake exchange and other servers
+        in that loop must keep answering while the services close their connections to them.
+        """
+        with ThreadPoolExecutor(max_workers=max(1, len(self.processes))) as pool:
+            stopped = {name: pool.submit(process.stop) for name, process in self.processes.items()}
+        return {name: future.result() for name, future in stopped.items()}
 
     def logs(self) -> str:
         """Every service's log, for a failing test's report."""

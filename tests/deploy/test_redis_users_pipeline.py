@@ -83,7 +83,7 @@ async def stack(tmp_path: Path, smtp_server: MailboxServer, exchange: FakeExchan
             running.env["TEST_REDIS_PORT"] = str(redis.port)
             yield running
         finally:
-            running.stop()
+            await asyncio.to_thread(running.stop)
             print(running.logs())  # noqa: T201 - shown when the test fails
     finally:
         redis.stop()

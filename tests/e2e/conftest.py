@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,7 +40,7 @@ async def stack(
         await running.wait_ready()
         yield running
     finally:
-        codes = running.stop()
+        codes = await asyncio.to_thread(running.stop)
         print(running.logs())  # noqa: T201 - pytest shows captured output only when the test fails
         # uvicorn re-raises SIGTERM after its clean shutdown, so the APIs end "killed by SIGTERM".
         assert all(code in (0, -signal.SIGTERM) for code in codes.values()), f"unclean exits: {codes}"
@@ -67,6 +68,6 @@ async def cluster_stack(
         await running.wait_ready()
         yield running
     finally:
-        codes = running.stop()
+        codes = await asyncio.to_thread(running.stop)
         print(running.logs())  # noqa: T201 - pytest shows captured output only when the test fails
         assert all(code in (0, -signal.SIGTERM) for code in codes.values()), f"unclean exits: {codes}"

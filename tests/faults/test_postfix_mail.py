@@ -73,7 +73,7 @@ async def test_an_alert_fires_and_its_mail_is_delivered_by_postfix_once(
                 trade_price="70001.5",
             )
         finally:
-            codes = stack.stop()
+            codes = await asyncio.to_thread(stack.stop)
         assert all(code in (0, -signal.SIGTERM) for code in codes.values()), stack.logs()
     alert_mails = [m for m in postfix.mails if str(m.message["Message-ID"]).startswith("<trigger.")]
     assert [str(m.message["Message-ID"]) for m in alert_mails] == [f"<trigger.{alert['id']}@pricealert.localhost>"]
