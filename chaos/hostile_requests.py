@@ -57,7 +57,20 @@ WRONG: list[Any] = [None, True, 123, 1.5, [], {}, ["BTCUSDT"], {"$gt": ""}, "x" 
 
 def probes(alert_id: str, user_id: str, public_pem: str | None, kid: str | None) -> list[Probe]:
     """Every hostile request of the list."""
-    return [*bodies(), *fields(user_id), *identifiers(alert_id), *credentials(public_pem, kid)]
+    return [*bodies(), *fields(user_id), *identifiers(alert_id), *feed(), *credentials(public_pem, kid)]
+
+
+def feed() -> list[Probe]:
+    """The live feed's resume id and ticket, as query parameters and as the Last-Event-ID header."""
+    values = [*INJECTIONS[:17], "0", "-1", "0-0", "1-", "-1-1", "99999999999999999999-0", "1-99999999999999999999"]
+    out: list[Probe] = []
+    for value in values:
+        out.append(Probe(f"GET /events?last_event_id={value[:30]}", "GET", "/events", params={"last_event_id": value}))
+        out.append(Probe(f"GET /events Last-Event-ID {value[:30]}", "GET", "/events", headers={"Last-Event-ID": value}))
+        out.append(Probe(f"GET /events?ticket={value[:30]}", "GET", "/events", params={"ticket": value}, auth=False))
+    out.append(Probe("GET /events?ticket= (a long one)", "GET", "/events", params={"ticket": "t" * 5000}, auth=False))
+    out.append(Probe("POST /events/ticket with a body", "POST", "/events/ticket", json_body={"user_id": "admin"}))
+    return out
 
 
 def bodies() -> list[Probe]:
