@@ -161,7 +161,11 @@ def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str
     except subprocess.TimeoutExpired as exc:
         output, code = f"timed out after {SCHEMATHESIS_TIMEOUT_S}s: {exc.stdout!r}"[-3000:], None
     (directory / "schemathesis.txt").write_text(output)
-    entries = json.loads(har.read_text())["log"]["entries"] if har.exists() else []
+    try:
+        entries = json.loads(har.read_text())["log"]["entries"] if har.exists() else []
+    except json.JSONDecodeError:  # cut short by the timeout: judge it failed, and go on with the hand-written run
+        entries, code = [], None
+        output += "\nthe HAR log is cut short: schemathesis did not finish"
     server_errors = [e for e in entries if int(e["response"]["status"]) >= 500]
     transport = [e for e in entries if int(e["response"]["status"]) == 0]
     findings = sorted(
@@ -173,6 +177,7 @@ def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str
         "server_errors": len(server_errors),
         "transport_errors": len(transport),
         "exit_code": code,
+        "finished": code is not None,
         "summary": tail,
         "findings": findings,
     }
@@ -220,7 +225,8 @@ async def run_hostile(directory: Path, database: str = "sqlite") -> dict[str, An
         tracebacks = exceptions_logged(stack)
         for part in ("schemathesis", "handwritten"):
             result[part]["crashes"] = len(crashed)
-            result[part]["pass"] = result[part]["server_errors"] == 0 and not crashed and ready
+            finished = result[part].get("finished", True)  # schemathesis cut short by its timeout judged nothing
+            result[part]["pass"] = finished and result[part]["server_errors"] == 0 and not crashed and ready
         result["ready_after"] = ready
         result["crashed_processes"] = crashed
         result["log_tracebacks"] = tracebacks

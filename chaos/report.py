@@ -196,6 +196,8 @@ def hostile_section(runs: list[dict[str, Any]]) -> list[str]:
     for h in runs:
         where = h.get("database", "—")
         for name in ("schemathesis", "handwritten"):
+            if h.get(name, {}).get("finished") is False:
+                lines.append(f"- {where} {name}: did not finish within its time limit (nothing judged)")
             for finding in h.get(name, {}).get("findings", [])[:15]:
                 lines.append(f"- {where} {name}: {finding}")
         for line in h.get("log_tracebacks", [])[:12]:
