@@ -160,12 +160,12 @@ def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str
         output, code = done.stdout + done.stderr, done.returncode
     except subprocess.TimeoutExpired as exc:
         output, code = f"timed out after {SCHEMATHESIS_TIMEOUT_S}s: {exc.stdout!r}"[-3000:], None
-    (directory / "schemathesis.txt").write_text(output)
     try:
         entries = json.loads(har.read_text())["log"]["entries"] if har.exists() else []
     except json.JSONDecodeError:  # cut short by the timeout: judge it failed, and go on with the hand-written run
         entries, code = [], None
         output += "\nthe HAR log is cut short: schemathesis did not finish"
+    (directory / "schemathesis.txt").write_text(output)
     server_errors = [e for e in entries if int(e["response"]["status"]) >= 500]
     transport = [e for e in entries if int(e["response"]["status"]) == 0]
     findings = sorted(
