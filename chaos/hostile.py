@@ -28,15 +28,15 @@ async def send(client: httpx.AsyncClient, probe: Probe, token_headers: dict[str,
     """Send one probe; (status or None on a transport error, detail)."""
     # Bytes, so that non-ASCII header values go out as UTF-8 instead of failing in the client.
     headers = {k.encode(): v.encode() for k, v in {**(token_headers if probe.auth else {}), **probe.headers}.items()}
-    request = client.build_request(
-        probe.method,
-        probe.path,
-        json=probe.json_body if probe.content is None else None,
-        content=probe.content,
-        headers=headers,
-        params=probe.params,
-    )
     try:
+        request = client.build_request(
+            probe.method,
+            probe.path,
+            json=probe.json_body if probe.content is None else None,
+            content=probe.content,
+            headers=headers,
+            params=probe.params,
+        )
         response = await client.send(request, stream=True)
         try:
             if response.headers.get("content-type", "").startswith("text/event-stream"):

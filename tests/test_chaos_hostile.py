@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # chaos is a package at the repository root
 
 from chaos import hostile
+from chaos.hostile_tokens import Probe
 from chaos.report import hostile_section
 
 
@@ -41,3 +43,9 @@ def test_the_feed_stream_is_left_to_the_hand_written_probes(tmp_path: Path, monk
     assert seen[0][seen[0].index("--exclude-path") + 1] == "/events"
     feed_probes = [p for p in hostile.probes("a", "u", None, None) if p.path == "/events"]
     assert len(feed_probes) > 60 and any(p.auth is False and p.params for p in feed_probes)
+
+
+async def test_a_request_the_client_refuses_to_build_is_counted_not_sent() -> None:
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as client:
+        status, detail = await hostile.send(client, Probe("long", "GET", "/x", params={"q": "x" * 70_000}), {})
+    assert status == -1 and detail.startswith("InvalidURL")
