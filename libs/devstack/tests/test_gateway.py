@@ -163,3 +163,34 @@ async def test_other_paths_are_json_404s(upstream: str) -> None:
 
     assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "not_found")] * 5
     assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+async def test_a_client_that_leaves_mid_body_is_let_go_without_an_error(upstream: str) -> None:
+    app = create_app(GatewaySettings(auth_url=upstream, alerts_url=upstream))
+    POSTED.clear()
+    arrivals = iter([{"type": "http.request", "body": b'{"a":', "more_body": True}, {"type": "http.disconnect"}])
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return next(arrivals)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/alerts",
+        "raw_path": b"/alerts",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"gateway"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)  # raised ClientDisconnect (a logged traceback) before
+    assert sent[0]["type"] == "http.response.start", sent
+    assert sent[0]["status"] == 400 and POSTED == [], sent

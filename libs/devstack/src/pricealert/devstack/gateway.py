@@ -15,11 +15,12 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
+import structlog
 import uvicorn
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,6 +33,8 @@ from pricealert.devstack.apidocs import docs_routes
 from pricealert.devstack.gatewayerrors import EXCEPTION_HANDLERS
 from pricealert.devstack.readiness import gateway_readiness, upstream_ready
 from pricealert.devstack.webpages import web_routes
+
+log = structlog.get_logger()
 
 HOP_BY_HOP = {
     "connection",
@@ -194,7 +197,11 @@ def create_app(settings: GatewaySettings) -> Starlette:
         query = request.scope.get("query_string") or b""
         url = httpx.URL(upstreams[service]).copy_with(raw_path=raw_path + (b"?" + query if query else b""))
         # Refused here, not upstream: a service answering 413 mid-upload resets the connection under the proxy.
-        body = await read_capped_body(request)
+        try:
+            body = await read_capped_body(request)
+        except ClientDisconnect:  # the client left mid-body (as nginx's 499): nobody to answer, nothing to forward
+            log.info("gateway.client.gone", path=request.url.path)
+            return Response(status_code=400)
         if body is None:
             return JSONResponse(TOO_LARGE_BODY, status_code=413)
         try:
