@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from pricealert.common.api import MAX_BODY_BYTES
-from pricealert.devstack.gateway import GatewaySettings, create_app, server_config
+from pricealert.devstack.gateway import UPSTREAM_KEEPALIVE_S, GatewaySettings, create_app, server_config
 from pricealert.devstack.ports import free_port
 from pricealert.devstack.rawhttp import raw_request
 from pricealert.testsupport.httpupstream import QuietHandler, serving
@@ -194,3 +194,7 @@ async def test_a_client_that_leaves_mid_body_is_let_go_without_an_error(upstream
     await app(scope, receive, send)  # raised ClientDisconnect (a logged traceback) before
     assert sent[0]["type"] == "http.response.start", sent
     assert sent[0]["status"] == 400 and POSTED == [], sent
+
+
+def test_idle_upstream_connections_are_dropped_before_the_services_close_them() -> None:
+    assert uvicorn.Config(app=create_app).timeout_keep_alive > UPSTREAM_KEEPALIVE_S

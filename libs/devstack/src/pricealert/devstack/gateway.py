@@ -36,6 +36,10 @@ from pricealert.devstack.webpages import web_routes
 
 log = structlog.get_logger()
 
+# Idle upstream connections are dropped before the services' uvicorn closes them (its timeout_keep_alive, 5 s): at
+# equal timeouts a request sent on a connection the service is closing fails, and the client gets a 503.
+UPSTREAM_KEEPALIVE_S = 2.0
+
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -184,7 +188,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
     upstreams = {"auth": settings.auth_url.rstrip("/"), "alerts": settings.alerts_url.rstrip("/")}
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=UPSTREAM_KEEPALIVE_S),
         # No cookie jar: a Set-Cookie meant for one browser (a session's refresh token) would go out with every request.
         cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     )
