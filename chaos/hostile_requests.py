@@ -62,13 +62,12 @@ def probes(alert_id: str, user_id: str, public_pem: str | None, kid: str | None)
 
 def feed() -> list[Probe]:
     """The live feed's resume id and ticket, as query parameters and as the Last-Event-ID header."""
-    values = [*INJECTIONS[:17], "0", "-1", "0-0", "1-", "-1-1", "99999999999999999999-0", "1-99999999999999999999"]
+    values = [*INJECTIONS, "0", "-1", "0-0", "1-", "-1-1", "99999999999999999999-0", "1-99999999999999999999"]
     out: list[Probe] = []
     for value in values:
         out.append(Probe(f"GET /events?last_event_id={value[:30]}", "GET", "/events", params={"last_event_id": value}))
         out.append(Probe(f"GET /events Last-Event-ID {value[:30]}", "GET", "/events", headers={"Last-Event-ID": value}))
         out.append(Probe(f"GET /events?ticket={value[:30]}", "GET", "/events", params={"ticket": value}, auth=False))
-    out.append(Probe("GET /events?ticket= (a long one)", "GET", "/events", params={"ticket": "t" * 5000}, auth=False))
     out.append(Probe("POST /events/ticket with a body", "POST", "/events/ticket", json_body={"user_id": "admin"}))
     return out
 
