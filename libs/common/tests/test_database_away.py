@@ -23,6 +23,10 @@ def wrapped(orig: BaseException) -> DBAPIError:
         wrapped(asyncpg.exceptions.CannotConnectNowError("the database system is starting up")),
         wrapped(asyncpg.exceptions.TooManyConnectionsError("too many clients")),
         OperationalError("SELECT 1", {}, ConnectionRefusedError()),
+        DBAPIError("SELECT 1", {}, RuntimeError("a driver's own words"), connection_invalidated=True),
+        wrapped(
+            asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+        ),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         database_unavailable(),
     ],

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from pricealert.alerts.pgconns import Connections
 from pricealert.common.errors import ServiceUnavailable
+from pricealert.testsupport.pgfaults import ADMIN_SHUTDOWN, eof_held, handshake_cut, terminate_backend
 
 
 @pytest.fixture
@@ -154,3 +156,27 @@ async def test_a_waiter_cancelled_as_the_connections_close_is_cancelled(connecti
     for connection in held:
         connections.release(connection)
     assert connections.size == 0
+
+
+@pytest.mark.parametrize("sqlstate", [None, ADMIN_SHUTDOWN], ids=["closed", "admin-shutdown"])
+async def test_a_handshake_cut_short_is_the_database_unavailable(sqlstate: str | None) -> None:
+    async with handshake_cut(sqlstate) as url:
+        cut = Connections(url, max_size=1)
+        with pytest.raises(ServiceUnavailable) as raised:
+            await cut.run(backend)
+        with pytest.raises(ServiceUnavailable):  # the failed open gave its place back
+            await cut.run(backend)
+    assert raised.value.code == "database_unavailable"
+
+
+async def test_a_backend_ended_between_two_statements_is_the_database_unavailable(postgres_url: str) -> None:
+    direct = make_url(postgres_url)
+    async with eof_held(direct.port or 5432) as port:
+        held = Connections(direct.set(port=port).render_as_string(hide_password=False), max_size=1)
+        first = await held.run(backend)
+        await terminate_backend(postgres_url, first)
+        with pytest.raises(ServiceUnavailable) as raised:
+            await held.run(backend)
+        assert raised.value.code == "database_unavailable"
+        assert await held.run(backend) != first  # the ended connection was dropped
+        await held.close()

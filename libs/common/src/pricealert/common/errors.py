@@ -121,6 +121,7 @@ _LOST = (
     SQLAlchemyInterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,  # asyncpg refusing statements after a backend's FATAL farewell
 )
 
 
@@ -143,6 +144,7 @@ def database_away(exc: BaseException) -> bool:
     """Whether `exc` (or what it wraps) says the database is unreachable, shutting down or timed out: retry later."""
     return any(
         isinstance(e, _LOST)
+        or getattr(e, "connection_invalidated", False) is True  # SQLAlchemy found the connection lost
         or (isinstance(e, AppError) and e.code == "database_unavailable")
         or _sqlstate(e)[:2] in _AWAY_CLASSES
         or _sqlstate(e) in _TIMEOUTS
