@@ -168,9 +168,7 @@ def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str
     (directory / "schemathesis.txt").write_text(output)
     server_errors = [e for e in entries if int(e["response"]["status"]) >= 500]
     transport = [e for e in entries if int(e["response"]["status"]) == 0]
-    findings = sorted(
-        {f"{e['response']['status']}: {e['request']['method']} {e['request']['url'][:120]}" for e in server_errors}
-    )
+    findings = sorted({server_error(e) for e in server_errors})
     tail = [line for line in output.splitlines() if line.strip()][-6:]
     return {
         "requests": len(entries),
@@ -181,6 +179,17 @@ def schemathesis(url: str, headers: dict[str, str], directory: Path) -> dict[str
         "summary": tail,
         "findings": findings,
     }
+
+
+def server_error(entry: dict[str, Any]) -> str:
+    """A 5xx of the HAR log with what explains it: the request's body and the response's."""
+    request, response = entry["request"], entry["response"]
+    sent = (request.get("postData") or {}).get("text") or ""
+    answered = (response.get("content") or {}).get("text") or ""
+    return (
+        f"{response['status']}: {request['method']} {request['url'][:120]}"
+        f" sent {sent[:200]!r} answered {answered[:300]!r}"
+    )
 
 
 def exceptions_logged(stack: ChaosStack) -> list[str]:

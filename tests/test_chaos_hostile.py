@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,22 @@ async def test_a_request_the_client_refuses_to_build_is_counted_not_sent() -> No
     async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as client:
         status, detail = await hostile.send(client, Probe("long", "GET", "/x", params={"q": "x" * 70_000}), {})
     assert status == -1 and detail.startswith("InvalidURL")
+
+
+def test_a_server_error_is_reported_with_both_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answered = '{"error": {"code": "database_unavailable", "message": "The database is not reachable"}}'
+    entry = {
+        "request": {"method": "POST", "url": "http://gw/channels/verify", "postData": {"text": '{"code": "x"}'}},
+        "response": {"status": 503, "content": {"text": answered}},
+    }
+
+    def finished(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "schemathesis.har").write_text(json.dumps({"log": {"entries": [entry, entry]}}))
+        return subprocess.CompletedProcess(command, 1, "failed", "")
+
+    monkeypatch.setattr(hostile.subprocess, "run", finished)
+    result = hostile.schemathesis("http://127.0.0.1:9", {}, tmp_path)
+    assert result["server_errors"] == 2
+    [finding] = result["findings"]
+    assert finding.startswith('503: POST http://gw/channels/verify sent \'{"code": "x"}\'')
+    assert "database_unavailable" in finding
