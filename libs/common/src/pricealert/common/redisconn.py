@@ -95,7 +95,15 @@ def _stream_keys(args: tuple[Any, ...]) -> list[Any]:
 # redis-py raises a bare RedisClusterException when it cannot learn the layout (every seed down, slots not all
 # served), which nothing retries: a consumer would die of a restart of the whole cluster.
 class _RedisCluster(RedisCluster):
-    """The cluster client, except that failing to learn the cluster's layout is a ConnectionError."""
+    """The cluster client, except that failing to learn the cluster's layout is a ConnectionError, and that its
+    connections are `_reset_aware`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        aware = _reset_aware(self.connection_kwargs["connection_class"])
+        self.connection_kwargs["connection_class"] = aware  # the nodes it learns later (the same dict as its manager's)
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = aware
 
     async def initialize(
         self,
@@ -140,18 +148,31 @@ _RESET_AWARE: dict[type[AbstractConnection], type[AbstractConnection]] = {}
 
 
 def _reset_aware(kind: type[AbstractConnection]) -> type[AbstractConnection]:
-    """`kind` whose write to a connection the peer reset raises ConnectionError: uvloop (the alerts API's loop)
-    raises RuntimeError there, which redis-py passes on as it is, and a request answered 500."""
+    """`kind` whose write to a connection the peer reset raises ConnectionError, and whose write never loses its
+    task's cancellation.
+
+    uvloop (the alerts API's loop) raises RuntimeError on a reset connection, which redis-py passes on as it is, and
+    a request answered 500. Python 3.11's asyncio.wait_for, around redis-py's write, returns the write's result and
+    drops the task's cancellation when both land in one loop turn (fixed in 3.12): a task cancelled while it loops
+    on Redis went on running, and an asyncio.timeout() around a command could lapse unnoticed.
+    """
     if kind not in _RESET_AWARE:
 
         class ResetAware(kind):  # type: ignore[valid-type,misc]  # a subclass of the pool's own connection class
             async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                task = asyncio.current_task()
+                cancels = task.cancelling() if task is not None else 0
                 try:
                     await super().send_packed_command(command, check_health)
                 except RuntimeError as exc:
                     if "closed" not in str(exc):
                         raise
                     raise RedisConnectionError(f"Error while writing to socket: {exc}") from exc
+                if task is not None and task.cancelling() > cancels:
+                    # A cancellation wait_for dropped: raise it. The command went out and its reply will never be
+                    # read, so the connection cannot serve another command.
+                    await self.disconnect(nowait=True)
+                    raise asyncio.CancelledError
 
         _RESET_AWARE[kind] = ResetAware
     return _RESET_AWARE[kind]
