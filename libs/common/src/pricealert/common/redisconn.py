@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit
 
 import structlog
@@ -32,6 +32,7 @@ SOCKET_TIMEOUT_S = 10.0
 
 # One Redis (connect) or a Redis Cluster (connect_cluster): both speak the same single-slot commands.
 RedisClient: TypeAlias = Redis | RedisCluster
+AnyConnection = TypeVar("AnyConnection", bound=AbstractConnection)
 RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
 
 # What a later attempt may get past. On a cluster: CLUSTERDOWN and MASTERDOWN, or redirections the cluster
@@ -147,7 +148,7 @@ class _RedisCluster(RedisCluster):
 _RESET_AWARE: dict[type[AbstractConnection], type[AbstractConnection]] = {}
 
 
-def _reset_aware(kind: type[AbstractConnection]) -> type[AbstractConnection]:
+def _reset_aware(kind: type[AnyConnection]) -> type[AnyConnection]:
     """`kind` whose write to a connection the peer reset raises ConnectionError, and whose write never loses its
     task's cancellation.
 
@@ -175,7 +176,7 @@ def _reset_aware(kind: type[AbstractConnection]) -> type[AbstractConnection]:
                     raise asyncio.CancelledError
 
         _RESET_AWARE[kind] = ResetAware
-    return _RESET_AWARE[kind]
+    return cast(type[AnyConnection], _RESET_AWARE[kind])
 
 
 def connect(url: str) -> Redis:
