@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 # Python 3.11's asyncio.wait_for returns the inner result when the inner future finished in the same loop turn as
-# the outer task's cancellation, and the cancellation is gone (fixed in 3.12). redis-py wraps every command's write
-# in wait_for, so a task cancelled while it loops on Redis carries on in about 1 of 60 cancellations (measured:
-# XREAD BLOCK 100 in a loop, cancelled at random moments) and `await task` never returns.
+# the outer task's cancellation, and the cancellation is gone (fixed in 3.12). Our Redis clients raise it again
+# themselves (redisconn's connections); websockets and aiosmtplib use wait_for too, so a task cancelled while it
+# loops on either may carry on, and `await task` never returns.
 RECANCEL_EVERY_S = 0.05
 
 
