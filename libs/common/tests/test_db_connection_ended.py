@@ -12,7 +12,6 @@ from typing import Literal
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from pricealert.common.db import create_engine
@@ -42,15 +41,8 @@ async def test_a_handshake_cut_short_is_the_database_away(sqlstate: str | None, 
 async def test_a_backend_ended_between_two_statements_is_the_database_away(
     postgres_url: str, liveness: Liveness
 ) -> None:
-    direct = make_url(postgres_url)
-    async with eof_held(direct.port or 5432) as port:
-        engine = create_engine(
-            direct.set(port=port).render_as_string(hide_password=False),
-            application_name="pricealert-test",
-            liveness=liveness,
-            pool_size=1,
-            max_overflow=0,
-        )
+    async with eof_held(postgres_url) as url:
+        engine = create_engine(url, application_name="pricealert-test", liveness=liveness, pool_size=1, max_overflow=0)
         try:
             async with engine.connect() as connection:
                 backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from pricealert.alerts.pgconns import Connections
 from pricealert.common.errors import ServiceUnavailable
@@ -170,9 +169,8 @@ async def test_a_handshake_cut_short_is_the_database_unavailable(sqlstate: str |
 
 
 async def test_a_backend_ended_between_two_statements_is_the_database_unavailable(postgres_url: str) -> None:
-    direct = make_url(postgres_url)
-    async with eof_held(direct.port or 5432) as port:
-        held = Connections(direct.set(port=port).render_as_string(hide_password=False), max_size=1)
+    async with eof_held(postgres_url) as url:
+        held = Connections(url, max_size=1)
         first = await held.run(backend)
         await terminate_backend(postgres_url, first)
         with pytest.raises(ServiceUnavailable) as raised:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 from pricealert.common.tasks import cancel_and_wait
 from pricealert.devstack.servers import PostgresServer
@@ -117,13 +118,14 @@ async def terminate_backend(admin_url: str, pid: int) -> None:
 
 
 @asynccontextmanager
-async def eof_held(upstream_port: int) -> AsyncIterator[int]:
-    """A loopback proxy to Postgres that passes on what the server sends but holds back its close until the client
-    writes or closes: the moment a client has read a backend's FATAL farewell but not yet the end of the socket,
-    made to last. Yields the proxy's port."""
+async def eof_held(url: str) -> AsyncIterator[str]:
+    """A loopback proxy to the Postgres of `url` that passes on what the server sends but holds back its close until
+    the client writes or closes: the moment a client has read a backend's FATAL farewell but not yet the end of the
+    socket, made to last. Yields `url` through the proxy."""
+    upstream = make_url(url)
 
     async def serve(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        server_reader, server_writer = await asyncio.open_connection(upstream.host, upstream.port or 5432)
         server_gone = asyncio.Event()
         client_spoke = asyncio.Event()  # the client wrote since the server's last message
 
@@ -153,7 +155,8 @@ async def eof_held(upstream_port: int) -> AsyncIterator[int]:
 
     proxy = await asyncio.start_server(serve, "127.0.0.1", 0)
     try:
-        yield proxy.sockets[0].getsockname()[1]
+        port = proxy.sockets[0].getsockname()[1]
+        yield upstream.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
     finally:
         proxy.close()
         await proxy.wait_closed()
