@@ -59,7 +59,9 @@ def test_profiles_records_the_notifier_under_its_bench_load(tmp_path: Path) -> N
             pytest.fail(f"py-spy cannot read processes: {broken}")
         pytest.skip(f"py-spy cannot read processes on this machine: {broken}")
     out = tmp_path / "profiles.json"
-    command = [sys.executable, "bench/profiles.py", "--only", "notifier", "--seconds", "1", "--mails", "400"]
+    # Enough mails to keep the notifier busy through the 1 s recording: with 400 it was done in a fraction of it, and
+    # py-spy caught 0-4 busy samples (CI once saw none in user space).
+    command = [sys.executable, "bench/profiles.py", "--only", "notifier", "--seconds", "1", "--mails", "2000"]
     command += ["--dir", str(tmp_path / "profiles"), "--out", str(out)]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=100)
     profile = json.loads(out.read_text())["profiles"]["notifier"]
